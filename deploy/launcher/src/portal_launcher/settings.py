@@ -1,0 +1,115 @@
+"""Where the local stack lives and which ports it takes.
+
+Every value can be overridden by an environment variable (prefix ``PORTAL_STACK_``), so that
+`make run`, `make test` and parallel work on one machine never collide. ``PORTAL_STACK_PORT_BASE``
+shifts every port at once (the test stack uses it); a single port variable still wins over it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[4]
+
+# Offsets from PORTAL_STACK_PORT_BASE, used only when a base is set.
+_PORT_OFFSETS: dict[str, int] = {
+    "kafka_port": 0,
+    "kafka_sasl_port": 1,
+    "kafka_controller_port": 2,
+    "opensearch_port": 10,
+    "opensearch_transport_port": 11,
+    "postgres_port": 20,
+    "s3_port": 30,
+    "seaweed_master_port": 31,
+    "seaweed_volume_port": 32,
+    "seaweed_filer_port": 33,
+    "seaweed_master_grpc_port": 34,
+    "seaweed_volume_grpc_port": 35,
+    "seaweed_filer_grpc_port": 36,
+    "ingest_port": 41,
+    "normalize_port": 42,
+    "moderation_port": 43,
+    "publishing_port": 44,
+    "engagement_port": 45,
+    "search_port": 46,
+}
+
+
+class StackSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PORTAL_STACK_", extra="ignore")
+
+    data_dir: Path = REPO_ROOT / ".stack"
+    host: str = "127.0.0.1"
+    port_base: int | None = None
+
+    kafka_port: int = 9092  # internal PLAINTEXT listener for the services
+    kafka_sasl_port: int = 9094  # SASL/SCRAM listener for partner agencies
+    kafka_controller_port: int = 9093
+    opensearch_port: int = 9200
+    opensearch_transport_port: int = 9300
+    postgres_port: int = 5432
+    s3_port: int = 8333
+    seaweed_master_port: int = 9333
+    seaweed_volume_port: int = 8080
+    seaweed_filer_port: int = 8888
+    seaweed_master_grpc_port: int = 19333
+    seaweed_volume_grpc_port: int = 18080
+    seaweed_filer_grpc_port: int = 18888
+
+    ingest_port: int = 8001
+    normalize_port: int = 8002
+    moderation_port: int = 8003
+    publishing_port: int = 8004
+    engagement_port: int = 8005
+    search_port: int = 8006
+
+    # Java heap sizes: the machine has 2 cores and 24 GiB; keep the JVMs modest.
+    kafka_heap: str = "512m"
+    opensearch_heap: str = "768m"
+
+    # Credentials of the local stack only (generated data folder, loopback). Production values
+    # come from the deployment's secret store, never from this repository.
+    s3_access_key: str = "portal-local"
+    s3_secret_key: str = "portal-local-secret"  # noqa: S105
+    s3_bucket: str = "portal-media"
+    s3_raw_bucket: str = "portal-raw"
+    kafka_admin_user: str = "portal-admin"
+    kafka_admin_password: str = "portal-admin-secret"  # noqa: S105
+
+    ready_timeout_s: float = 180.0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_port_base(cls, values: dict[str, object]) -> dict[str, object]:
+        base = values.get("port_base")
+        if base in (None, ""):
+            return values
+        b = int(str(base))
+        for field, offset in _PORT_OFFSETS.items():
+            values.setdefault(field, b + offset)
+        return values
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return f"{self.host}:{self.kafka_port}"
+
+    @property
+    def kafka_sasl_bootstrap(self) -> str:
+        return f"{self.host}:{self.kafka_sasl_port}"
+
+    @property
+    def opensearch_url(self) -> str:
+        return f"http://{self.host}:{self.opensearch_port}"
+
+    @property
+    def s3_endpoint(self) -> str:
+        return f"http://{self.host}:{self.s3_port}"
+
+    def database_url(self, database: str) -> str:
+        return f"postgresql+asyncpg://postgres@{self.host}:{self.postgres_port}/{database}"
+
+    def component_dir(self, name: str) -> Path:
+        return self.data_dir / name

@@ -1,0 +1,1 @@
+"""Shared service runtime: settings, telemetry, logs, Kafka, database, S3 and health wiring."""

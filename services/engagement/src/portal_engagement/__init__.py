@@ -1,0 +1,1 @@
+"""Public Q&A, dialogues, feedback, forum and comments; emits question.submitted."""

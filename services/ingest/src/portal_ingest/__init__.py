@@ -1,0 +1,1 @@
+"""Partner push API (REST), partner Kafka topics and feed pulling; emits article.ingested."""

@@ -1,0 +1,1 @@
+"""Repairs markup, Vietnamese encodings and images; emits article.normalized."""

@@ -1,0 +1,1 @@
+"""Published store, public read API, RSS and sitemaps; emits article.published."""

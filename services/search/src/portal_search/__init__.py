@@ -1,0 +1,1 @@
+"""OpenSearch read model and the public search API."""
