@@ -7,6 +7,7 @@ processes whose pid it recorded (and checks the pid still belongs to that comman
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -44,6 +45,9 @@ class Component(ABC):
         return self.dir / f"{self.name}.log"
 
     # -- what each component defines ----------------------------------------------------------
+    def install(self) -> None:
+        """Fetch or build what the server runs (jars, binaries), without data. Cached."""
+
     def prepare(self) -> None:
         """Resolve artifacts and initialise the data folder. Idempotent; runs before every start."""
 
@@ -151,16 +155,12 @@ def _terminate_tree(pid: int, timeout_s: float) -> None:
     except psutil.NoSuchProcess:
         return
     for p in procs:
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess):
             p.send_signal(signal.SIGTERM)
-        except psutil.NoSuchProcess:
-            pass
     _, alive = psutil.wait_procs(procs, timeout=timeout_s)
     for p in alive:
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess):
             p.kill()
-        except psutil.NoSuchProcess:
-            pass
     psutil.wait_procs(alive, timeout=10)
 
 

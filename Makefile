@@ -1,0 +1,49 @@
+# The two commands: `make run` (the whole portal on the local stack) and `make test`.
+# Everything else here is what they are made of.
+
+SHELL := /bin/bash
+PYTHON ?= python3.11
+UV_VERSION := 0.13.8
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+export UV_PYTHON := $(PYTHON)
+export UV_PYTHON_DOWNLOADS := never
+export UV_LINK_MODE := copy
+
+.PHONY: run test install system-deps stack-prepare lint format contracts down clean-test-stack
+
+## make run: install, start the stack, migrate, start the six services, print URLs
+run: install
+	$(UV) run --no-sync portal up
+
+## make test: install, start a stack on its own ports and folder, run every test, stop it
+test: install
+	bash deploy/run-tests.sh
+
+install: system-deps $(UV)
+	$(UV) sync --all-packages --frozen
+	$(UV) run --no-sync portal stack prepare
+
+# Java 17 and Maven run Kafka and OpenSearch; installed from Debian's packages when missing.
+system-deps:
+	@bash deploy/system-deps.sh
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+lint: $(UV)
+	$(UV) run --no-sync ruff check .
+	$(UV) run --no-sync ruff format --check .
+	$(UV) run --no-sync mypy libs/contracts/src libs/runtime/src deploy/launcher/src services/*/src
+
+format: $(UV)
+	$(UV) run --no-sync ruff check --fix .
+	$(UV) run --no-sync ruff format .
+
+## regenerate docs/schemas and docs/asyncapi.yaml from libs/contracts
+contracts: $(UV)
+	$(UV) run --no-sync python -m portal_contracts.export
+
+down: $(UV)
+	$(UV) run --no-sync portal down

@@ -1,0 +1,153 @@
+"""`portal`: the local stack and the six services, on loopback, without Docker.
+
+portal up                      stack + migrations + services + demo data, prints the URLs
+portal down                    stops everything this data folder started
+portal stack up|down|status|logs
+portal services up|down
+portal migrate
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import typer
+
+from portal_launcher import stack
+from portal_launcher.process import ComponentFailed
+from portal_launcher.services import SERVICES, service_port
+from portal_launcher.settings import StackSettings
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+stack_app = typer.Typer(no_args_is_help=True, help="Kafka, OpenSearch, PostgreSQL and S3.")
+services_app = typer.Typer(no_args_is_help=True, help="The six portal services.")
+app.add_typer(stack_app, name="stack")
+app.add_typer(services_app, name="services")
+
+
+def _settings() -> StackSettings:
+    return StackSettings()
+
+
+def _fail(exc: Exception) -> None:
+    typer.secho(f"\n{exc}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(1)
+
+
+@stack_app.command("up")
+def stack_up() -> None:
+    """Start the infrastructure and wait until each component really answers."""
+    try:
+        stack.stack_up(_settings())
+    except ComponentFailed as exc:
+        _fail(exc)
+
+
+@stack_app.command("prepare")
+def stack_prepare() -> None:
+    """Fetch and build what the stack runs (Kafka and OpenSearch jars), without starting it."""
+    try:
+        for comp in stack.infrastructure(_settings()):
+            comp.install()
+            typer.echo(f"  {comp.name}: installed")
+    except ComponentFailed as exc:
+        _fail(exc)
+
+
+@stack_app.command("down")
+def stack_down() -> None:
+    """Stop the services and the infrastructure started from this data folder."""
+    stack.stack_down(_settings())
+
+
+@stack_app.command("status")
+def stack_status() -> None:
+    """What runs, where, which version, and whether it answers."""
+    rows = stack.status(_settings())
+    typer.echo(f"{'component':<20} {'pid':>8}  {'endpoint':<28} {'version':<12} state")
+    for r in rows:
+        pid = str(r.pid) if r.pid else "-"
+        typer.echo(f"{r.name:<20} {pid:>8}  {r.endpoint:<28} {r.version:<12} {r.detail}")
+
+
+@stack_app.command("logs")
+def stack_logs(
+    component: str = typer.Argument(
+        ..., help="e.g. kafka, opensearch, postgres, s3, service-ingest"
+    ),
+    lines: int = typer.Option(50, "-n", help="How many lines"),
+    follow: bool = typer.Option(False, "-f", help="Keep following"),
+) -> None:
+    """Show a component's log."""
+    comps = {c.name: c for c in stack.all_components(_settings())}
+    if component not in comps:
+        _fail(ValueError(f"unknown component {component!r}; one of: {', '.join(comps)}"))
+    log = comps[component].log_file
+    if follow:
+        subprocess.run(["tail", "-n", str(lines), "-F", str(log)], check=False)
+    else:
+        typer.echo(comps[component].log_tail(lines))
+
+
+@services_app.command("up")
+def services_up(
+    only: list[str] = typer.Option(list(SERVICES), "--only", help="Start only these services"),
+) -> None:
+    """Start the services (the stack must be up) and wait for /readyz."""
+    try:
+        stack.services_up(_settings(), tuple(only))
+    except ComponentFailed as exc:
+        _fail(exc)
+
+
+@services_app.command("down")
+def services_down() -> None:
+    stack.services_down(_settings())
+
+
+@app.command("migrate")
+def migrate() -> None:
+    """Run every service's database migrations."""
+    stack.migrate(_settings())
+
+
+@app.command("up")
+def up() -> None:
+    """Everything: stack, migrations, services, demo data; then print the URLs."""
+    settings = _settings()
+    started = time.monotonic()
+    try:
+        stack.stack_up(settings)
+        stack.migrate(settings)
+        stack.services_up(settings)
+    except ComponentFailed as exc:
+        _fail(exc)
+    typer.echo(f"\nThe portal is up ({time.monotonic() - started:.0f}s).")
+    for name in SERVICES:
+        base = f"http://{settings.host}:{service_port(settings, name)}"
+        typer.echo(f"  {name:<11} {base}/docs   (ready: {base}/readyz)")
+    typer.echo(
+        f"  kafka       {settings.kafka_bootstrap} (partners, SASL/SCRAM: "
+        f"{settings.kafka_sasl_bootstrap})"
+    )
+    typer.echo(f"  opensearch  {settings.opensearch_url}")
+    typer.echo(f"  s3          {settings.s3_endpoint}")
+    typer.echo("Stop everything with: portal down")
+
+
+@app.command("down")
+def down() -> None:
+    stack.stack_down(_settings())
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

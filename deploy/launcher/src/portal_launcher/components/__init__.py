@@ -1,0 +1,1 @@
+"""Servers of the local stack, one module each."""

@@ -1,0 +1,174 @@
+"""OpenSearch 2.19.x, one real node in one JVM, from Maven Central artifacts (no Docker, no tarball).
+
+deploy/jvm/opensearch/ is a small Maven project: the server jar, the module plugins
+(transport-netty4, analysis-common, mapper-extras, lang-painless) and a launcher class,
+``vn.portal.stack.OpenSearchNode``, that passes those modules to the node as classpath plugins.
+``mvn package`` leaves the launcher jar and every dependency in its git-ignored target/; the build
+is redone only when the pom or a source file changes.
+
+Layout under ``<data_dir>/opensearch/``: ``home/`` (path.home), ``data/`` (indices, kept across
+restarts), ``logs/``, ``tmp/`` and the process log ``opensearch.log``.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import httpx
+
+from portal_launcher.process import Component, ComponentFailed
+from portal_launcher.settings import REPO_ROOT
+
+OPENSEARCH_JVM_DIR = REPO_ROOT / "deploy" / "jvm" / "opensearch"
+_POM = OPENSEARCH_JVM_DIR / "pom.xml"
+_TARGET = OPENSEARCH_JVM_DIR / "target"
+_JAR = _TARGET / "opensearch-node.jar"
+_LIB = _TARGET / "lib"
+_BUILD_KEY = _TARGET / "build.sha256"
+_MAIN_CLASS = "vn.portal.stack.OpenSearchNode"
+
+# OpenSearch 2.19 runs on Java 17 (3.x would need 21); the default `java` may be another JDK.
+_DEFAULT_JAVA_HOME = Path("/usr/lib/jvm/java-17-openjdk-amd64")
+
+
+def java_home() -> Path:
+    """JDK 17: PORTAL_STACK_OPENSEARCH_JAVA_HOME, else the Debian JDK 17, else JAVA_HOME."""
+    for candidate in (
+        os.environ.get("PORTAL_STACK_OPENSEARCH_JAVA_HOME"),
+        str(_DEFAULT_JAVA_HOME),
+        os.environ.get("JAVA_HOME"),
+    ):
+        if candidate and (Path(candidate) / "bin" / "java").is_file():
+            return Path(candidate)
+    raise ComponentFailed(
+        f"no JDK 17 found (looked at PORTAL_STACK_OPENSEARCH_JAVA_HOME, {_DEFAULT_JAVA_HOME}, "
+        "JAVA_HOME); install openjdk-17-jdk-headless"
+    )
+
+
+def _sources_hash() -> str:
+    """Hash of everything the build reads: the pom and every file under src/."""
+    h = hashlib.sha256()
+    files = [_POM, *sorted(p for p in (OPENSEARCH_JVM_DIR / "src").rglob("*") if p.is_file())]
+    for f in files:
+        h.update(str(f.relative_to(OPENSEARCH_JVM_DIR)).encode() + b"\0")
+        h.update(f.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def _is_built(key: str) -> bool:
+    try:
+        return _BUILD_KEY.read_text().strip() == key and _JAR.is_file() and any(_LIB.glob("*.jar"))
+    except FileNotFoundError:
+        return False
+
+
+def build_node_jar() -> None:
+    """`mvn package` the launcher, unless target/ already holds the build of these sources."""
+    key = _sources_hash()
+    if _is_built(key):
+        return
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise ComponentFailed("Maven (`mvn`) is needed to build OpenSearch; apt-get install maven")
+    _TARGET.mkdir(parents=True, exist_ok=True)
+    # Two stacks (make run, make test) may start at once: one builds, the other waits for it.
+    with (_TARGET / ".build.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if _is_built(key):
+            return
+        _BUILD_KEY.unlink(missing_ok=True)
+        # copy-dependencies never deletes: jars of an older pom would end up on the classpath.
+        shutil.rmtree(_LIB, ignore_errors=True)
+        proc = subprocess.run(
+            [mvn, "-q", "-B", "-f", str(_POM), "package"],
+            env={**os.environ, "JAVA_HOME": str(java_home())},
+            capture_output=True, text=True, timeout=900, check=False,
+        )  # fmt: skip
+        if proc.returncode != 0:
+            output = (proc.stdout + proc.stderr)[-3000:]
+            raise ComponentFailed(f"mvn package failed for {_POM}:\n{output}")
+        _BUILD_KEY.write_text(key)
+
+
+class OpenSearchComponent(Component):
+    name = "opensearch"
+
+    @property
+    def home_dir(self) -> Path:
+        return self.dir / "home"
+
+    @property
+    def data_path(self) -> Path:
+        return self.dir / "data"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.dir / "logs"
+
+    @property
+    def tmp_dir(self) -> Path:
+        return self.dir / "tmp"
+
+    def install(self) -> None:
+        build_node_jar()
+
+    def prepare(self) -> None:
+        build_node_jar()
+        for d in (self.home_dir, self.data_path, self.logs_dir, self.tmp_dir):
+            d.mkdir(parents=True, exist_ok=True)
+
+    def command(self) -> list[str]:
+        s = self.settings
+        return [
+            str(java_home() / "bin" / "java"),
+            f"-Xms{s.opensearch_heap}",
+            f"-Xmx{s.opensearch_heap}",
+            "-XX:+UseG1GC",
+            "-XX:+HeapDumpOnOutOfMemoryError",
+            f"-XX:HeapDumpPath={self.logs_dir}",
+            "-XX:-OmitStackTraceInFastThrow",
+            # Flags of the distribution's jvm.options that still matter without its bootstrap:
+            # a private tmp dir (also JNA's), the date/number formats OpenSearch expects, no JMX.
+            f"-Djava.io.tmpdir={self.tmp_dir}",
+            f"-Djna.tmpdir={self.tmp_dir}",
+            "-Djna.nosys=true",
+            "-Djava.locale.providers=SPI,COMPAT",
+            "-Dfile.encoding=UTF-8",
+            "-Dlog4j2.disable.jmx=true",
+            "-Dio.netty.noUnsafe=true",
+            "-Dio.netty.noKeySetOptimization=true",
+            "-Dio.netty.recycler.maxCapacityPerThread=0",
+            "-cp",
+            f"{_JAR}{os.pathsep}{_LIB}/*",
+            _MAIN_CLASS,
+            f"-Epath.home={self.home_dir}",
+            f"-Epath.data={self.data_path}",
+            f"-Epath.logs={self.logs_dir}",
+            f"-Enetwork.host={s.host}",
+            f"-Ehttp.port={s.opensearch_port}",
+            f"-Etransport.port={s.opensearch_transport_port}",
+        ]
+
+    def environment(self) -> dict[str, str]:
+        return {**os.environ, "JAVA_HOME": str(java_home())}
+
+    def probe(self) -> bool:
+        r = httpx.get(f"{self.endpoint()}/_cluster/health", timeout=5.0)
+        return r.status_code == 200 and r.json().get("status") in ("green", "yellow")
+
+    def version(self) -> str:
+        try:
+            r = httpx.get(f"{self.endpoint()}/", timeout=5.0)
+            r.raise_for_status()
+            return str(r.json()["version"]["number"])
+        except (httpx.HTTPError, KeyError, ValueError):
+            return "unknown"
+
+    def endpoint(self) -> str:
+        return self.settings.opensearch_url

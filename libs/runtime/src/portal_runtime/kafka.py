@@ -1,0 +1,217 @@
+"""Kafka wiring shared by every service: the broker, typed event consumers, dead letters.
+
+Producers use acks=all with idempotence. Consumers commit an offset only after the handler's
+effect is durable. A message that can never be processed (bad bytes, invalid event, a domain
+rule) goes to the topic's dead-letter topic with the reason and its original bytes, and the
+consumer moves on; an infrastructure failure (database, broker, search down) is retried with
+backoff without losing the message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import asyncpg
+import opensearchpy
+from aiokafka.errors import KafkaError
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
+from opentelemetry.trace import TracerProvider
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+from portal_contracts.codec import DecodeError, decode, encode
+from portal_contracts.deadletter import DeadLetter, DeadLetterEvent
+from portal_contracts.envelope import Envelope
+from portal_contracts.topics import TopicSpec, dead_letter_topic
+from portal_runtime.logs import get_logger
+from portal_runtime.settings import ServiceSettings
+
+log = get_logger(__name__)
+
+E = TypeVar("E", bound=Envelope)
+
+
+class PermanentError(Exception):
+    """The message is valid but can never be processed (a domain rule): dead-letter it."""
+
+    def __init__(self, reason: str, error_type: str = "rejected") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.error_type = error_type
+
+
+# Failures of a dependency: retry the same message (never dead-letter it for this).
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,  # includes ConnectionError and socket errors
+    TimeoutError,
+    KafkaError,
+    OperationalError,
+    InterfaceError,
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    opensearchpy.exceptions.ConnectionError,
+    opensearchpy.exceptions.ConnectionTimeout,
+)
+
+
+def is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, TRANSIENT_ERRORS):
+        return True
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    cause = exc.__cause__ or exc.__context__
+    return cause is not None and cause is not exc and isinstance(cause, TRANSIENT_ERRORS)
+
+
+def make_broker(settings: ServiceSettings, tracer_provider: TracerProvider | None) -> KafkaBroker:
+    middlewares: list[Any] = []
+    if tracer_provider is not None:
+        middlewares.append(KafkaTelemetryMiddleware(tracer_provider=tracer_provider))
+    return KafkaBroker(
+        settings.kafka_bootstrap_servers,
+        client_id=settings.service_name,
+        acks="all",
+        enable_idempotence=True,
+        middlewares=middlewares,
+        logger=None,
+        graceful_timeout=15.0,
+    )
+
+
+def dead_letter_for(
+    msg: KafkaMessage,
+    *,
+    group: str,
+    reason: str,
+    error_type: str,
+    producer: str,
+    source: str | None = None,
+) -> DeadLetterEvent:
+    record = msg.raw_message
+    assert not isinstance(record, tuple)
+    headers = {k: base64.b64encode(v or b"").decode() for k, v in (record.headers or ())}
+    value = record.value if isinstance(record.value, bytes) else b""
+    return DeadLetterEvent(
+        producer=producer,
+        subject=f"{record.topic}/{record.partition}/{record.offset}",
+        data=DeadLetter(
+            original_topic=record.topic,
+            original_partition=record.partition,
+            original_offset=record.offset,
+            original_timestamp_ms=record.timestamp,
+            original_key_b64=base64.b64encode(record.key).decode() if record.key else None,
+            original_value_b64=base64.b64encode(value).decode(),
+            original_headers=headers,
+            consumer_group=group,
+            reason=reason[:4000],
+            error_type=error_type,
+            failed_at=datetime.now(UTC),
+            source=source,
+        ),
+    )
+
+
+async def publish_event(
+    broker: KafkaBroker, topic: str, event: Envelope, headers: dict[str, str] | None = None
+) -> None:
+    """Publish one event keyed by its subject and wait for the broker's acknowledgement."""
+    await broker.publish(
+        encode(event),
+        topic=topic,
+        key=event.subject.encode(),
+        headers={"content-type": "application/json", **(headers or {})},
+    )
+
+
+async def _raw_body(msg: Any) -> Any:
+    # Keep the original bytes: decoding is ours, so a bad value becomes a dead letter.
+    return msg.body
+
+
+def subscribe_events(
+    broker: KafkaBroker,
+    spec: TopicSpec,
+    *,
+    group: str,
+    producer: str,
+    handler: Callable[[E, KafkaMessage], Awaitable[None]],
+    model: type[E],
+    max_attempts: int = 5,
+    retry_backoff_s: float = 0.5,
+    max_backoff_s: float = 30.0,
+) -> None:
+    """Consume ``spec``'s events with ``handler``; bad messages end in ``<topic>.dlq``.
+
+    * bytes that are not a valid event, or a ``PermanentError``: dead letter, then commit;
+    * a dependency failure: retry the same message with backoff for as long as it takes;
+    * any other error: retried ``max_attempts`` times, then dead-lettered with the error.
+    """
+    dlq = dead_letter_topic(spec.name)
+    attempts: dict[tuple[int, int], int] = {}
+
+    async def to_dead_letters(msg: KafkaMessage, reason: str, error_type: str) -> None:
+        await publish_event(
+            broker,
+            dlq,
+            dead_letter_for(
+                msg, group=group, reason=reason, error_type=error_type, producer=producer
+            ),
+        )
+        log.warning("dead_lettered", topic=spec.name, dlq=dlq, reason=reason, group=group)
+
+    @broker.subscriber(
+        spec.name,
+        group_id=group,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.ACK,
+        decoder=_raw_body,
+        max_poll_records=100,
+        title=f"{producer}:{spec.name}",
+    )
+    async def on_message(body: Any, msg: KafkaMessage) -> None:
+        record = msg.raw_message
+        assert not isinstance(record, tuple)
+        position = (record.partition, record.offset)
+        try:
+            event = decode(record.value, expected=model)
+        except DecodeError as exc:
+            await to_dead_letters(msg, exc.reason, exc.error_type)
+            return
+        while True:
+            try:
+                await handler(event, msg)  # type: ignore[arg-type]
+                attempts.pop(position, None)
+                return
+            except PermanentError as exc:
+                attempts.pop(position, None)
+                await to_dead_letters(msg, exc.reason, exc.error_type)
+                return
+            except Exception as exc:
+                n = attempts.get(position, 0) + 1
+                attempts[position] = n
+                delay = min(max_backoff_s, retry_backoff_s * 2 ** min(n - 1, 10))
+                if is_transient(exc):
+                    log.warning(
+                        "retrying_after_dependency_failure",
+                        topic=spec.name,
+                        attempt=n,
+                        error=repr(exc),
+                        delay_s=delay,
+                    )
+                elif n >= max_attempts:
+                    attempts.pop(position, None)
+                    await to_dead_letters(
+                        msg, f"failed {n} times: {type(exc).__name__}: {exc}", "processing"
+                    )
+                    return
+                else:
+                    log.exception("handler_failed", topic=spec.name, attempt=n)
+                await asyncio.sleep(delay)

@@ -1,0 +1,159 @@
+"""Transactional outbox and inbox: state changes and the events they cause commit together.
+
+A handler writes its state and ``Outbox.add`` rows in one database transaction; the relay
+publishes the rows to Kafka (acks=all, idempotent producer) and deletes them once acknowledged.
+If the service dies between the two, the rows are published on restart: an event may be sent
+twice, never lost, and every consumer is idempotent by event id (``first_time``) and by
+article id + revision. The trace context of the transaction travels with the row, so the Kafka
+span stays in the request's trace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+from uuid import UUID
+
+from faststream.kafka import KafkaBroker
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Identity,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Uuid,
+    delete,
+    func,
+    select,
+)
+from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from portal_contracts.codec import encode
+from portal_contracts.envelope import Envelope
+from portal_runtime.logs import get_logger
+from portal_runtime.telemetry import current_traceparent
+
+log = get_logger(__name__)
+tracer = trace.get_tracer(__name__)
+
+
+def outbox_table(metadata: MetaData) -> Table:
+    return Table(
+        "outbox",
+        metadata,
+        Column("id", BigInteger, Identity(), primary_key=True),
+        Column("topic", String(255), nullable=False),
+        Column("key", LargeBinary, nullable=True),
+        Column("value", LargeBinary, nullable=False),
+        Column("headers", JSONB, nullable=False, server_default="{}"),
+        Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    )
+
+
+def inbox_table(metadata: MetaData) -> Table:
+    return Table(
+        "processed_events",
+        metadata,
+        Column("event_id", Uuid, primary_key=True),
+        Column("topic", String(255), nullable=False),
+        Column("processed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    )
+
+
+class Outbox:
+    def __init__(self, outbox: Table, inbox: Table | None = None) -> None:
+        self.table = outbox
+        self.inbox = inbox
+        self._wake = asyncio.Event()
+
+    async def add(self, session: AsyncSession, topic: str, event: Envelope) -> None:
+        """Queue ``event`` for ``topic`` inside the caller's transaction."""
+        await session.execute(
+            self.table.insert().values(
+                topic=topic,
+                key=event.subject.encode(),
+                value=encode(event),
+                headers=current_traceparent(),
+            )
+        )
+
+    def notify(self) -> None:
+        """Wake the relay after a commit, so events leave without waiting for the next poll."""
+        self._wake.set()
+
+    async def first_time(self, session: AsyncSession, event_id: UUID, topic: str) -> bool:
+        """Record ``event_id`` as processed in the caller's transaction; False if it was already."""
+        assert self.inbox is not None, "this service has no inbox table"
+        result = await session.execute(
+            insert(self.inbox)
+            .values(event_id=event_id, topic=topic)
+            .on_conflict_do_nothing()
+            .returning(self.inbox.c.event_id)
+        )
+        return result.first() is not None
+
+    async def backlog(self, engine: AsyncEngine) -> int:
+        async with engine.connect() as conn:
+            return int(
+                (await conn.execute(select(func.count()).select_from(self.table))).scalar_one()
+            )
+
+    async def relay_once(self, engine: AsyncEngine, broker: KafkaBroker, batch: int = 200) -> int:
+        """Publish up to ``batch`` rows in order and delete them; returns how many were sent."""
+        async with engine.begin() as conn:
+            rows = (
+                await conn.execute(
+                    select(self.table)
+                    .order_by(self.table.c.id)
+                    .limit(batch)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            if not rows:
+                return 0
+            for row in rows:
+                await self._publish(broker, row)
+            await conn.execute(delete(self.table).where(self.table.c.id.in_([r.id for r in rows])))
+        return len(rows)
+
+    async def _publish(self, broker: KafkaBroker, row: Any) -> None:
+        parent = propagate.extract(dict(row.headers or {}))
+        token = otel_context.attach(parent)
+        try:
+            await broker.publish(
+                row.value,
+                topic=row.topic,
+                key=row.key,
+                headers={"content-type": "application/json"},
+            )
+        finally:
+            otel_context.detach(token)
+
+    async def run_relay(
+        self, engine: AsyncEngine, broker: KafkaBroker, poll_interval_s: float = 0.5
+    ) -> None:
+        """Relay forever (a background task of the service); survives database/broker outages."""
+        backoff = poll_interval_s
+        while True:
+            try:
+                sent = await self.relay_once(engine, broker)
+                backoff = poll_interval_s
+                if sent:
+                    continue
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("outbox_relay_failed", error=repr(exc), retry_in_s=backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 15.0)
+                continue
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=poll_interval_s)

@@ -1,0 +1,129 @@
+"""The one place that wires a service: telemetry, logs, Kafka, database, S3, search, health.
+
+A service builds a ``Service`` with what it uses, registers its subscribers on ``service.broker``
+and its routes on the app, and ``create_app`` runs everything in the FastAPI lifespan.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from opensearchpy import AsyncOpenSearch
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from opentelemetry.sdk.trace import SpanProcessor
+
+from portal_runtime.db import make_engine, make_sessionmaker, ping, run_migrations_async
+from portal_runtime.health import Check, health_router
+from portal_runtime.kafka import make_broker
+from portal_runtime.logs import configure_logging, get_logger
+from portal_runtime.outbox import Outbox
+from portal_runtime.settings import ServiceSettings
+from portal_runtime.storage import ObjectStore
+from portal_runtime.telemetry import setup_tracing, shutdown_tracing
+
+log = get_logger(__name__)
+
+Background = Callable[[], Coroutine[Any, Any, None]]
+
+
+class Service:
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        *,
+        migrations_dir: Path | None,
+        outbox: Outbox | None = None,
+        uses_object_store: bool = False,
+        uses_opensearch: bool = False,
+        span_processors: tuple[SpanProcessor, ...] = (),
+        migrate_on_start: bool = True,
+    ) -> None:
+        self.settings = settings
+        configure_logging(settings.service_name, settings.log_level, settings.log_json)
+        self.tracer_provider = setup_tracing(
+            settings.service_name, settings.otel_exporter_otlp_endpoint, span_processors
+        )
+        self.broker = make_broker(settings, self.tracer_provider)
+        self.engine = make_engine(settings.database_url, settings.database_pool_size)
+        self.sessions = make_sessionmaker(self.engine)
+        self.migrations_dir = migrations_dir
+        self.migrate_on_start = migrate_on_start
+        self.outbox = outbox
+        self.store = ObjectStore(settings) if uses_object_store else None
+        self.opensearch = (
+            AsyncOpenSearch(hosts=[settings.opensearch_url], timeout=10, max_retries=2)
+            if uses_opensearch
+            else None
+        )
+        self.background: list[Background] = []
+        self.checks: dict[str, Check] = {
+            "database": lambda: ping(self.engine),
+            "kafka": self._ping_kafka,
+        }
+        if self.store is not None:
+            self.checks["object_store"] = self.store.ping
+        if self.opensearch is not None:
+            self.checks["opensearch"] = self._ping_opensearch
+        if outbox is not None:
+            self.background.append(lambda: outbox.run_relay(self.engine, self.broker))
+
+    async def _ping_kafka(self) -> None:
+        if not await self.broker.ping(timeout=2.0):
+            raise ConnectionError(
+                f"Kafka at {self.settings.kafka_bootstrap_servers} does not answer"
+            )
+
+    async def _ping_opensearch(self) -> None:
+        assert self.opensearch is not None
+        health = await self.opensearch.cluster.health()
+        if health.get("status") not in ("green", "yellow"):
+            raise RuntimeError(f"cluster status {health.get('status')}")
+
+    @asynccontextmanager
+    async def lifespan(self, app: FastAPI) -> AsyncIterator[None]:
+        if self.migrations_dir is not None and self.migrate_on_start:
+            await run_migrations_async(self.migrations_dir, self.settings.database_url)
+        if self.store is not None:
+            await self.store.ensure_bucket()
+        await self.broker.start()
+        tasks = [
+            asyncio.create_task(job(), name=f"bg-{i}") for i, job in enumerate(self.background)
+        ]
+        log.info("service_started", port=self.settings.http_port)
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            await self.broker.stop()
+            if self.opensearch is not None:
+                await self.opensearch.close()
+            await self.engine.dispose()
+            shutdown_tracing()
+
+    def create_app(
+        self,
+        *,
+        title: str,
+        description: str,
+        routers: Sequence[APIRouter] = (),
+        version: str = "0.1.0",
+    ) -> FastAPI:
+        app = FastAPI(title=title, description=description, version=version, lifespan=self.lifespan)
+        app.state.service = self
+        app.include_router(health_router(self.settings.service_name, self.checks))
+        for router in routers:
+            app.include_router(router)
+        FastAPIInstrumentor.instrument_app(
+            app, tracer_provider=self.tracer_provider, excluded_urls="healthz,readyz"
+        )
+        return app

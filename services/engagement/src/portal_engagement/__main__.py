@@ -1,0 +1,3 @@
+from portal_engagement.app import main
+
+main()

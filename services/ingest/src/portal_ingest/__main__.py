@@ -1,0 +1,3 @@
+from portal_ingest.app import main
+
+main()

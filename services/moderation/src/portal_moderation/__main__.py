@@ -1,0 +1,3 @@
+from portal_moderation.app import main
+
+main()

@@ -1,0 +1,3 @@
+from portal_normalize.app import main
+
+main()

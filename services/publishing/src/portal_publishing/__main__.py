@@ -1,0 +1,3 @@
+from portal_publishing.app import main
+
+main()

@@ -1,0 +1,4 @@
+from portal_publishing.db import metadata
+from portal_runtime.migrations_env import run_env
+
+run_env(metadata)

@@ -1,0 +1,11 @@
+"""Settings of the publishing service (environment variables, same names in docker-compose)."""
+
+from __future__ import annotations
+
+from portal_runtime.settings import ServiceSettings
+
+
+class Settings(ServiceSettings):
+    service_name: str = "publishing"
+    http_port: int = 8004
+    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/publishing"

@@ -1,0 +1,3 @@
+from portal_search.app import main
+
+main()

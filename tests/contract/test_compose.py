@@ -1,0 +1,98 @@
+"""docker-compose.yml cannot run here (no Docker engine), so it is kept honest by reading it:
+every service's variables and ports must be real settings of that service, with the same names
+the local launcher uses."""
+
+from __future__ import annotations
+
+import importlib
+import re
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+import yaml
+
+from portal_launcher.services import SERVICES, service_environment
+from portal_launcher.settings import StackSettings
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+REQUIRED = {
+    "HTTP_HOST",
+    "HTTP_PORT",
+    "KAFKA_BOOTSTRAP_SERVERS",
+    "DATABASE_URL",
+    "S3_ENDPOINT",
+    "S3_ACCESS_KEY",
+    "S3_SECRET_KEY",
+    "S3_BUCKET",
+    "OPENSEARCH_URL",
+}
+
+
+def _interpolated(value: str) -> str:
+    """Replace ${VAR...} with a placeholder, as compose would with a value."""
+    return re.sub(r"\$\{[^}]*\}", "value", value)
+
+
+def _settings_cls(service: str) -> type:
+    return importlib.import_module(f"portal_{service}.settings").Settings  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_every_compose_variable_is_a_setting_of_the_service(service: str) -> None:
+    env = COMPOSE["services"][service]["environment"]
+    fields = {name.upper() for name in _settings_cls(service).model_fields}
+    unknown = set(env) - fields
+    assert not unknown, f"{service}: compose sets variables the service does not read: {unknown}"
+    assert set(env) >= REQUIRED, f"{service}: missing {REQUIRED - set(env)}"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_compose_and_local_launcher_use_the_same_variable_names(service: str) -> None:
+    local = set(service_environment(StackSettings(), service)) - {"LOG_LEVEL"}
+    compose = set(COMPOSE["services"][service]["environment"]) - {
+        "LOG_LEVEL",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+    }
+    assert local == compose
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_ports_match_settings_dockerfile_and_mapping(service: str) -> None:
+    spec = COMPOSE["services"][service]
+    port = int(spec["environment"]["HTTP_PORT"])
+    assert _settings_cls(service)().http_port == port
+    _host_port, container_port = spec["ports"][0].split(":")
+    assert int(container_port) == port
+    dockerfile = (ROOT / spec["build"]["dockerfile"]).read_text()
+    assert re.search(rf"^EXPOSE {port}$", dockerfile, re.M)
+    assert f'"portal_{service}"' in dockerfile
+    assert f"--package portal-{service}" in dockerfile
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_each_service_has_its_own_database_and_reachable_dependencies(service: str) -> None:
+    env = COMPOSE["services"][service]["environment"]
+    db = urlparse(_interpolated(env["DATABASE_URL"]))
+    assert db.scheme == "postgresql+asyncpg"
+    assert db.path == f"/{service}"
+    for var in ("KAFKA_BOOTSTRAP_SERVERS", "S3_ENDPOINT", "OPENSEARCH_URL", "DATABASE_URL"):
+        value = _interpolated(env[var])
+        host = urlparse(value if "://" in value else f"tcp://{value}").hostname
+        assert host in COMPOSE["services"], f"{service}: {var} points at unknown host {host}"
+    deps = set(COMPOSE["services"][service]["depends_on"])
+    assert {"kafka", "postgres", "minio", "opensearch"} <= deps
+
+
+def test_databases_created_for_every_service() -> None:
+    init = (ROOT / "deploy/compose/postgres-init.sql").read_text()
+    for service in SERVICES:
+        assert f"CREATE DATABASE {service};" in init
+
+
+def test_no_secret_values_in_compose() -> None:
+    text = (ROOT / "docker-compose.yml").read_text()
+    for line in text.splitlines():
+        if re.search(r"(PASSWORD|SECRET|ACCESS_KEY)\w*:", line) and "${" not in line:
+            pytest.fail(f"secret written into docker-compose.yml: {line.strip()}")

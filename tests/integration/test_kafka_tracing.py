@@ -1,0 +1,130 @@
+"""A message crosses the real Kafka broker from one service to another in one trace.
+
+Service A commits a state change and its event in one transaction (the outbox), under the span
+of an incoming request; its relay publishes; service B consumes. B's consumer span must be a child
+of A's publish span, and both must belong to the request's trace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+
+import asyncpg
+import pytest
+from faststream.kafka import KafkaMessage
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
+
+from portal_contracts.articles import (
+    ArticleAction,
+    ArticleContent,
+    ArticleIngested,
+    ArticleIngestedEvent,
+    Channel,
+    article_id_for,
+)
+from portal_contracts.topics import ARTICLE_INGESTED
+from portal_launcher.settings import StackSettings
+from portal_runtime.db import make_engine, new_metadata
+from portal_runtime.kafka import make_broker, subscribe_events
+from portal_runtime.outbox import Outbox, inbox_table, outbox_table
+from portal_runtime.settings import ServiceSettings
+from portal_runtime.telemetry import setup_tracing
+
+pytestmark = pytest.mark.stack
+
+
+async def _fresh_database(settings: StackSettings, name: str) -> str:
+    conn = await asyncpg.connect(
+        host=settings.host, port=settings.postgres_port, user="postgres", database="postgres"
+    )
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return settings.database_url(name)
+
+
+async def test_consumer_span_is_child_of_producer_span(stack_settings: StackSettings) -> None:
+    exporter = InMemorySpanExporter()
+    provider = setup_tracing("trace-test", "", (SimpleSpanProcessor(exporter),))
+    tracer = provider.get_tracer("test")
+    db_url = await _fresh_database(stack_settings, "trace_test")
+
+    metadata = new_metadata()
+    outbox = Outbox(outbox_table(metadata), inbox_table(metadata))
+    engine = make_engine(db_url, pool_size=2)
+    async with engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+
+    base = ServiceSettings(kafka_bootstrap_servers=stack_settings.kafka_bootstrap)
+    producer_broker = make_broker(base.model_copy(update={"service_name": "svc-a"}), provider)
+    consumer_broker = make_broker(base.model_copy(update={"service_name": "svc-b"}), provider)
+
+    aid = article_id_for("trace-test", uuid.uuid4().hex)
+    received: asyncio.Future[tuple[int, int]] = asyncio.get_running_loop().create_future()
+
+    async def handle(event: ArticleIngestedEvent, msg: KafkaMessage) -> None:
+        if event.subject != aid or received.done():
+            return
+        from opentelemetry import trace
+
+        ctx = trace.get_current_span().get_span_context()
+        received.set_result((ctx.trace_id, ctx.span_id))
+
+    subscribe_events(
+        consumer_broker,
+        ARTICLE_INGESTED,
+        group=f"trace-test-{uuid.uuid4().hex[:8]}",
+        producer="svc-b",
+        handler=handle,
+        model=ArticleIngestedEvent,
+    )
+    await producer_broker.start()
+    await consumer_broker.start()
+    try:
+        event = ArticleIngestedEvent(
+            producer="svc-a",
+            subject=aid,
+            data=ArticleIngested(
+                article_id=aid,
+                source="trace-test",
+                external_id="1",
+                revision=1,
+                action=ArticleAction.UPSERT,
+                channel=Channel.REST,
+                received_at=datetime.now(UTC),
+                content=ArticleContent(title="Theo dõi một bài viết qua Kafka"),
+            ),
+        )
+        with tracer.start_as_current_span("POST /v1/articles", kind=SpanKind.SERVER) as request:
+            request_trace = request.get_span_context().trace_id
+            async with engine.begin() as conn:
+                from sqlalchemy.ext.asyncio import AsyncSession
+
+                async with AsyncSession(bind=conn) as session:
+                    await outbox.add(session, ARTICLE_INGESTED.name, event)
+        # The relay runs outside the request, as it does in a service.
+        assert await outbox.relay_once(engine, producer_broker) == 1
+        trace_id, consumer_span_id = await asyncio.wait_for(received, timeout=60)
+    finally:
+        await consumer_broker.stop()
+        await producer_broker.stop()
+        await engine.dispose()
+
+    provider.force_flush()
+    spans = exporter.get_finished_spans()
+    publish = [s for s in spans if s.kind == SpanKind.PRODUCER and "article.ingested" in s.name]
+    process = [s for s in spans if s.kind == SpanKind.CONSUMER and "article.ingested" in s.name]
+    assert publish, [s.name for s in spans]
+    assert process, [s.name for s in spans]
+    assert trace_id == request_trace, "consumer is not in the request's trace"
+    consumer = next(s for s in process if s.context.span_id == consumer_span_id)
+    assert consumer.context.trace_id == request_trace
+    # The consumer span's parent is the producer's publish span (context from Kafka headers).
+    assert consumer.parent is not None
+    assert consumer.parent.span_id in {p.context.span_id for p in publish}
