@@ -6,7 +6,9 @@ names docker-compose.yml uses.
 
 from __future__ import annotations
 
+import json
 import os
+import secrets
 import sys
 
 import httpx
@@ -22,6 +24,19 @@ SERVICES: tuple[str, ...] = (
     "engagement",
     "search",
 )
+
+
+def stack_secrets(settings: StackSettings) -> dict[str, str]:
+    """Secrets of this local stack, generated once into its (git-ignored) data folder."""
+    path = settings.data_dir / "secrets.json"
+    if path.exists():
+        data: dict[str, str] = json.loads(path.read_text())
+        return data
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    data = {"admin_token": secrets.token_urlsafe(32)}
+    path.write_text(json.dumps(data))
+    path.chmod(0o600)
+    return data
 
 
 def service_port(settings: StackSettings, name: str) -> int:
@@ -42,6 +57,7 @@ def service_environment(settings: StackSettings, name: str) -> dict[str, str]:
         "S3_SECRET_KEY": settings.s3_secret_key,
         "S3_BUCKET": settings.s3_bucket,
         "OPENSEARCH_URL": settings.opensearch_url,
+        "ADMIN_TOKEN": stack_secrets(settings)["admin_token"],
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
     }
     otlp = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")

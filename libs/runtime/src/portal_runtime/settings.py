@@ -37,5 +37,8 @@ class ServiceSettings(BaseSettings):
 
     opensearch_url: str = "http://127.0.0.1:9200"
 
+    # Bearer token of the admin API (sources, keys, reindex); empty disables the admin API.
+    admin_token: SecretStr = SecretStr("")
+
     # OTLP/HTTP endpoint of a collector or trace backend (e.g. http://127.0.0.1:4318); empty = off.
     otel_exporter_otlp_endpoint: str = ""

@@ -1,0 +1,36 @@
+"""The operators' admin API guard: a bearer token from the service's environment.
+
+Partners (API keys), editors (accounts and sessions) and the public have their own schemes in
+their services; this guard is only for the admin endpoints that `portal seed` and SREs call.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable
+
+from fastapi import Depends, HTTPException, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from portal_runtime.settings import ServiceSettings
+
+_bearer = HTTPBearer(auto_error=False, description="The deployment's ADMIN_TOKEN")
+
+
+def admin_guard(settings: ServiceSettings) -> Callable[..., None]:
+    def require_admin(
+        credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),
+    ) -> None:
+        expected = settings.admin_token.get_secret_value()
+        if not expected:
+            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "admin API is not configured")
+        if credentials is None or not hmac.compare_digest(
+            credentials.credentials.encode(), expected.encode()
+        ):
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED,
+                "admin token missing or wrong",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+
+    return require_admin
