@@ -35,7 +35,7 @@ $(UV):
 lint: $(UV)
 	$(UV) run --no-sync ruff check .
 	$(UV) run --no-sync ruff format --check .
-	$(UV) run --no-sync mypy libs/contracts/src libs/runtime/src deploy/launcher/src services/*/src
+	$(UV) run --no-sync mypy libs/text/src libs/contracts/src libs/runtime/src deploy/launcher/src services/*/src
 
 format: $(UV)
 	$(UV) run --no-sync ruff check --fix .

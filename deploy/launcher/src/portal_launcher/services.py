@@ -60,18 +60,27 @@ def service_environment(settings: StackSettings, name: str) -> dict[str, str]:
         "ADMIN_TOKEN": stack_secrets(settings)["admin_token"],
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
     }
+    env.update(_service_specific(settings, name))
     otlp = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
     if otlp:
         env["OTEL_EXPORTER_OTLP_ENDPOINT"] = otlp
-    for key in ("PUBLIC_BASE_URL", "IMAGE_FETCH_ALLOWED_HOSTS"):
-        if key in os.environ:
-            env[key] = os.environ[key]
     # Each service's own extra settings can be passed as PORTAL_<SERVICE>_<NAME>.
     prefix = f"PORTAL_{name.upper()}_"
     for key, value in os.environ.items():
         if key.startswith(prefix):
             env[key[len(prefix) :]] = value
     return env
+
+
+def _service_specific(settings: StackSettings, name: str) -> dict[str, str]:
+    if name == "ingest":
+        return {
+            "S3_RAW_BUCKET": settings.s3_raw_bucket,
+            "KAFKA_PARTNER_BOOTSTRAP_SERVERS": settings.kafka_sasl_bootstrap,
+        }
+    if name == "publishing":
+        return {"PUBLIC_BASE_URL": f"http://{settings.host}:{settings.publishing_port}"}
+    return {}
 
 
 class ServiceProcess(Component):

@@ -1,0 +1,11 @@
+"""Vietnamese text: folding, one tone-mark placement, slugs and diacritics checks (pure logic)."""
+
+from portal_text.vietnamese import (
+    fold,
+    has_vietnamese_diacritics,
+    nfc,
+    normalize_tone_placement,
+    slugify,
+)
+
+__all__ = ["fold", "has_vietnamese_diacritics", "nfc", "normalize_tone_placement", "slugify"]

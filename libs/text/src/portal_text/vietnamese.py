@@ -1,0 +1,72 @@
+"""Vietnamese text facts the portal designs for (see shared/DOMAIN.md).
+
+* Correct text is Unicode NFC.
+* Two tone-mark placements are in use for the rhymes oa, oe, uy without a final consonant:
+  "hoà"/"hòa", "thuỷ"/"thủy". The portal keeps one: the mark on the first vowel ("hòa",
+  "thủy"), the placement most Vietnamese newsrooms use.
+* đ/Đ is its own letter, not d with a combining mark: folding must map it explicitly.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# Combining tone marks (grave, acute, hook above, tilde, dot below).
+_TONES = "\u0300\u0301\u0309\u0303\u0323"
+# Other Vietnamese vowel marks (circumflex, breve, horn).
+_MARKS = "\u0302\u0306\u031b"
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+_FOLD_EXTRA = str.maketrans({"đ": "d", "Đ": "D"})
+
+
+def nfc(text: str) -> str:
+    return unicodedata.normalize("NFC", text)
+
+
+def fold(text: str) -> str:
+    """Remove every diacritic: 'Đảng Cộng sản' -> 'Dang Cong san'."""
+    decomposed = unicodedata.normalize("NFD", text.translate(_FOLD_EXTRA))
+    return unicodedata.normalize(
+        "NFC", "".join(c for c in decomposed if not unicodedata.combining(c))
+    )
+
+
+def has_vietnamese_diacritics(text: str) -> bool:
+    """True when the text carries any Vietnamese tone or vowel mark, or the letter đ."""
+    if "đ" in text or "Đ" in text:
+        return True
+    decomposed = unicodedata.normalize("NFD", text)
+    return any(c in _TONES or c in _MARKS for c in decomposed)
+
+
+def _move_tone(word: str) -> str:
+    """'hoà' -> 'hòa', 'thuỷ' -> 'thủy', 'quý' unchanged (qu is a consonant)."""
+    d = unicodedata.normalize("NFD", word)
+    base = "".join(c for c in d if c not in _TONES)
+    tones = [c for c in d if c in _TONES]
+    if len(tones) != 1:
+        return word
+    low = base.lower()
+    for rhyme in ("oa", "oe", "uy"):
+        if low.endswith(rhyme) and not (rhyme == "uy" and low.endswith("quy")):
+            # Only plain o/u/a/e/y (no other marks) form these rhymes.
+            first = len(base) - 2
+            rebuilt = base[: first + 1] + tones[0] + base[first + 1 :]
+            return unicodedata.normalize("NFC", rebuilt)
+    return word
+
+
+def normalize_tone_placement(text: str) -> str:
+    """NFC text with the tone mark of open oa/oe/uy rhymes on the first vowel."""
+    text = nfc(text)
+    return _WORD.sub(lambda m: _move_tone(m.group(0)), text)
+
+
+def slugify(text: str, max_length: int = 80) -> str:
+    """URL slug: folded, lower case, hyphens: 'Hội nghị Trung ương 8' -> 'hoi-nghi-trung-uong-8'."""
+    slug = re.sub(r"[^a-z0-9]+", "-", fold(text).lower()).strip("-")
+    if len(slug) > max_length:
+        slug = slug[:max_length].rsplit("-", 1)[0] or slug[:max_length]
+    return slug

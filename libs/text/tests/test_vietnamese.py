@@ -1,0 +1,65 @@
+"""Vietnamese folding, tone placement and slugs."""
+
+from __future__ import annotations
+
+import unicodedata
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from portal_text import fold, has_vietnamese_diacritics, normalize_tone_placement, slugify
+
+
+def test_fold_handles_d_with_stroke() -> None:
+    assert fold("Đảng Cộng sản Việt Nam") == "Dang Cong san Viet Nam"
+    assert fold("đường lối") == "duong loi"
+
+
+@pytest.mark.parametrize(
+    ("given_text", "expected"),
+    [
+        ("hoà bình", "hòa bình"),
+        ("Thuỷ lợi", "Thủy lợi"),
+        ("khoẻ mạnh", "khỏe mạnh"),
+        ("quý báu", "quý báu"),  # qu + y: the mark stays on y
+        ("hoàng hôn", "hoàng hôn"),  # closed rhyme: unchanged
+        ("thuyền", "thuyền"),
+        ("HOÀ", "HÒA"),
+    ],
+)
+def test_tone_placement_is_one_style(given_text: str, expected: str) -> None:
+    assert normalize_tone_placement(given_text) == expected
+
+
+def test_tone_placement_normalizes_nfd_input() -> None:
+    nfd = unicodedata.normalize("NFD", "Hội nghị hoà giải")
+    assert normalize_tone_placement(nfd) == "Hội nghị hòa giải"
+
+
+def test_both_placements_fold_alike() -> None:
+    assert fold("hoà") == fold("hòa") == "hoa"
+
+
+def test_diacritics_detection() -> None:
+    assert has_vietnamese_diacritics("Tôi góp ý")
+    assert has_vietnamese_diacritics("đi")
+    assert not has_vietnamese_diacritics("Toi gop y ve van kien")
+
+
+def test_slug() -> None:
+    assert slugify("Hội nghị lần thứ 8 Ban Chấp hành Trung ương Đảng") == (
+        "hoi-nghi-lan-thu-8-ban-chap-hanh-trung-uong-dang"
+    )
+    assert len(slugify("Đảng " * 100)) <= 80
+
+
+@given(st.text())
+def test_fold_is_idempotent_and_ascii_letters_survive(text: str) -> None:
+    assert fold(fold(text)) == fold(text)
+
+
+@given(st.text())
+def test_tone_placement_is_idempotent(text: str) -> None:
+    once = normalize_tone_placement(text)
+    assert normalize_tone_placement(once) == once
