@@ -12,10 +12,11 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from typing import Any
 
 import typer
 
-from portal_launcher import stack
+from portal_launcher import seed, stack
 from portal_launcher.process import ComponentFailed
 from portal_launcher.services import SERVICES, service_port
 from portal_launcher.settings import StackSettings
@@ -113,6 +114,34 @@ def migrate() -> None:
     stack.migrate(_settings())
 
 
+@app.command("seed")
+def seed_cmd(
+    demo: bool = typer.Option(False, "--demo", help="Also demo keys, accounts and articles"),
+) -> None:
+    """Load deploy/seed/ (sources, sub-sites, sections) into the running services."""
+    creds = seed.seed(_settings(), demo=demo)
+    if creds:
+        _print_credentials(creds)
+
+
+def _print_credentials(creds: dict[str, Any]) -> None:
+    settings = _settings()
+    typer.echo(
+        "\nDemo credentials (generated for this data folder, also in "
+        f"{settings.data_dir / 'demo-credentials.json'}):"
+    )
+    for username, user in creds["users"].items():
+        typer.echo(f"  editor {username:<12} role {user['role']:<17} password {user['password']}")
+    for source, key in creds["api_keys"].items():
+        typer.echo(f"  partner {source:<14} API key {key}")
+    kafka = creds.get("kafka") or {}
+    if kafka:
+        typer.echo(
+            f"  kafka partner {kafka['username']} password {kafka['password']} "
+            f"topic {kafka['topic']} at {kafka['bootstrap_servers']} ({kafka['mechanism']})"
+        )
+
+
 @app.command("up")
 def up() -> None:
     """Everything: stack, migrations, services, demo data; then print the URLs."""
@@ -122,7 +151,8 @@ def up() -> None:
         stack.stack_up(settings)
         stack.migrate(settings)
         stack.services_up(settings)
-    except ComponentFailed as exc:
+        creds = seed.seed(settings, demo=True)
+    except (ComponentFailed, RuntimeError, ValueError) as exc:
         _fail(exc)
     typer.echo(f"\nThe portal is up ({time.monotonic() - started:.0f}s).")
     for name in SERVICES:
@@ -134,7 +164,9 @@ def up() -> None:
     )
     typer.echo(f"  opensearch  {settings.opensearch_url}")
     typer.echo(f"  s3          {settings.s3_endpoint}")
-    typer.echo("Stop everything with: portal down")
+    if creds:
+        _print_credentials(creds)
+    typer.echo("Stop everything with: portal down   (or: make down)")
 
 
 @app.command("down")

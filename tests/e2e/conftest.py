@@ -1,0 +1,97 @@
+"""End-to-end fixtures: the six services run as real processes on the test stack.
+
+Spans from every service are exported to an in-test OTLP receiver, so a test can follow one
+article's trace across all of them.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+
+from portal_launcher import stack as launcher
+from portal_launcher.seed import load_seed
+from portal_launcher.seed import seed as load_structure
+from portal_launcher.services import service_port, stack_secrets
+from portal_launcher.settings import StackSettings
+from tests.e2e.otlp_receiver import OtlpReceiver
+
+
+@dataclass
+class Portal:
+    settings: StackSettings
+    admin_token: str
+    traces: OtlpReceiver
+    http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=30.0))
+
+    def url(self, service: str, path: str = "") -> str:
+        return f"http://{self.settings.host}:{service_port(self.settings, service)}{path}"
+
+    def admin(self, method: str, service: str, path: str, body: Any = None) -> Any:
+        resp = self.http.request(
+            method,
+            self.url(service, path),
+            json=body,
+            headers={"Authorization": f"Bearer {self.admin_token}"},
+        )
+        assert resp.status_code < 300, f"{method} {path}: {resp.status_code} {resp.text}"
+        return resp.json() if resp.content else None
+
+    def api_key(self, source: str) -> str:
+        key: str = self.admin("POST", "ingest", f"/admin/v1/sources/{source}/api-keys", {})[
+            "api_key"
+        ]
+        return key
+
+    def editor_token(self, role: str = "editor", source: str | None = None) -> str:
+        username = f"{role.replace('_', '')}{secrets.token_hex(4)}"
+        password = secrets.token_urlsafe(16)
+        body: dict[str, Any] = {"password": password, "role": role, "display_name": username}
+        if source:
+            body["source"] = source
+        self.admin("PUT", "moderation", f"/admin/v1/users/{username}", body)
+        resp = self.http.post(
+            self.url("moderation", "/v1/auth/token"),
+            json={"username": username, "password": password},
+        )
+        assert resp.status_code == 200, resp.text
+        token: str = resp.json()["access_token"]
+        return token
+
+    def wait_for(self, check: Any, timeout_s: float = 60.0, what: str = "condition") -> Any:
+        deadline = time.monotonic() + timeout_s
+        last: Any = None
+        while time.monotonic() < deadline:
+            last = check()
+            if last:
+                return last
+            time.sleep(0.25)
+        raise AssertionError(f"timed out after {timeout_s}s waiting for {what}; last: {last!r}")
+
+
+@pytest.fixture(scope="session")
+def portal(stack_settings: StackSettings) -> Iterator[Portal]:
+    receiver = OtlpReceiver().start()
+    os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = receiver.endpoint
+    os.environ["OTEL_BSP_SCHEDULE_DELAY"] = "300"
+    launcher.services_down(stack_settings, say=lambda _: None)
+    try:
+        launcher.services_up(stack_settings, say=lambda _: None)
+        load_structure(stack_settings, demo=False, say=lambda _: None)
+        yield Portal(stack_settings, stack_secrets(stack_settings)["admin_token"], receiver)
+    finally:
+        launcher.services_down(stack_settings, say=lambda _: None)
+        receiver.stop()
+        os.environ.pop("OTEL_EXPORTER_OTLP_ENDPOINT", None)
+
+
+@pytest.fixture(scope="session")
+def seed_data() -> tuple[dict[str, Any], dict[str, Any]]:
+    return load_seed()
