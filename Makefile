@@ -10,7 +10,7 @@ export UV_PYTHON := $(PYTHON)
 export UV_PYTHON_DOWNLOADS := never
 export UV_LINK_MODE := copy
 
-.PHONY: run test install system-deps stack-prepare lint format contracts down clean-test-stack
+.PHONY: bench-pipeline run test install system-deps stack-prepare lint format contracts down clean-test-stack
 
 ## make run: install, start the stack, migrate, start the six services, print URLs
 run: install
@@ -47,3 +47,7 @@ contracts: $(UV)
 
 down: $(UV)
 	$(UV) run --no-sync portal down
+
+## benchmarks (print figures; see bench/README.md)
+bench-pipeline: install
+	$(UV) run --no-sync python bench/pipeline/run.py

@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI
-from faststream.kafka import KafkaMessage
 
-from portal_contracts.envelope import Envelope
+from portal_contracts.articles import ArticleNormalizedEvent
 from portal_contracts.topics import ARTICLE_NORMALIZED, QUESTION_SUBMITTED
+from portal_moderation.api import admin_router, auth_router, items_router
 from portal_moderation.db import outbox
+from portal_moderation.domain import PRODUCER
+from portal_moderation.handlers import NormalizedHandler, QuestionsHandler
+from portal_moderation.limits import BodyLimit
+from portal_moderation.passwords import Passwords
+from portal_moderation.services import Accounts, ReviewDesk
 from portal_moderation.settings import Settings
 from portal_runtime.kafka import subscribe_events
 from portal_runtime.service import Service
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+MAX_BODY_BYTES = 64 * 1024
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -27,31 +34,45 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         uses_object_store=False,
         uses_opensearch=False,
     )
-
-    async def record_event(event: Envelope, msg: KafkaMessage) -> None:
-        async with service.sessions.begin() as session:
-            await outbox.first_time(session, event.event_id, event.type)
+    desk = ReviewDesk(service.sessions)
+    accounts = Accounts(
+        service.sessions,
+        Passwords(),
+        session_ttl=timedelta(hours=settings.session_ttl_hours),
+        max_failures=settings.login_max_failures,
+        lockout=timedelta(minutes=settings.login_lockout_minutes),
+    )
 
     subscribe_events(
         service.broker,
         ARTICLE_NORMALIZED,
         group="moderation",
-        producer="moderation",
-        model=ARTICLE_NORMALIZED.model,
-        handler=record_event,
+        producer=PRODUCER,
+        model=ArticleNormalizedEvent,
+        handler=NormalizedHandler(desk),
     )
     subscribe_events(
         service.broker,
         QUESTION_SUBMITTED,
         group="moderation",
-        producer="moderation",
+        producer=PRODUCER,
         model=QUESTION_SUBMITTED.model,
-        handler=record_event,
+        handler=QuestionsHandler(service.sessions),
     )
-    return service.create_app(
+    app = service.create_app(
         title="Cổng TTĐT — Moderation",
-        description="Editors' review desk and moderation of public submissions; emits article.reviewed and question.answered.",
+        description=(
+            "Editors' review desk and moderation of public submissions; emits article.reviewed "
+            "and question.answered."
+        ),
+        routers=[
+            admin_router(settings, accounts),
+            auth_router(accounts),
+            items_router(accounts, desk),
+        ],
     )
+    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
+    return app
 
 
 def main() -> None:

@@ -6,11 +6,12 @@ from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI
-from faststream.kafka import KafkaMessage
 
-from portal_contracts.envelope import Envelope
+from portal_contracts.articles import ArticleIngestedEvent
 from portal_contracts.topics import ARTICLE_INGESTED
+from portal_normalize.api import admin_router
 from portal_normalize.db import outbox
+from portal_normalize.handlers import PRODUCER, IngestedHandler
 from portal_normalize.settings import Settings
 from portal_runtime.kafka import subscribe_events
 from portal_runtime.service import Service
@@ -27,22 +28,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         uses_object_store=True,
         uses_opensearch=False,
     )
-
-    async def record_event(event: Envelope, msg: KafkaMessage) -> None:
-        async with service.sessions.begin() as session:
-            await outbox.first_time(session, event.event_id, event.type)
-
     subscribe_events(
         service.broker,
         ARTICLE_INGESTED,
         group="normalize",
-        producer="normalize",
-        model=ARTICLE_INGESTED.model,
-        handler=record_event,
+        producer=PRODUCER,
+        model=ArticleIngestedEvent,
+        handler=IngestedHandler(service.sessions),
     )
     return service.create_app(
         title="Cổng TTĐT — Normalize",
         description="Repairs markup, Vietnamese encodings and images; emits article.normalized.",
+        routers=[admin_router(settings)],
     )
 
 

@@ -6,16 +6,25 @@ from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI
-from faststream.kafka import KafkaMessage
 
-from portal_contracts.envelope import Envelope
+from portal_contracts.articles import ArticleReviewedEvent
 from portal_contracts.topics import ARTICLE_REVIEWED
+from portal_publishing.api import build_routers
 from portal_publishing.db import outbox
+from portal_publishing.handlers import on_article_reviewed
 from portal_publishing.settings import Settings
 from portal_runtime.kafka import subscribe_events
 from portal_runtime.service import Service
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+DESCRIPTION = """\
+The published store of the portal and its public read API (no authentication, read-only):
+site structure, home page, section and sub-site lists (cursor pagination), articles, RSS 2.0
+feeds and sitemaps. Every GET carries a strong ETag, Last-Modified and Cache-Control, and
+answers conditional requests with 304. It consumes `article.reviewed` and emits
+`article.published`.
+"""
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -27,22 +36,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         uses_object_store=False,
         uses_opensearch=False,
     )
-
-    async def record_event(event: Envelope, msg: KafkaMessage) -> None:
-        async with service.sessions.begin() as session:
-            await outbox.first_time(session, event.event_id, event.type)
-
     subscribe_events(
         service.broker,
         ARTICLE_REVIEWED,
         group="publishing",
         producer="publishing",
-        model=ARTICLE_REVIEWED.model,
-        handler=record_event,
+        model=ArticleReviewedEvent,
+        handler=on_article_reviewed(service.sessions, outbox),
     )
     return service.create_app(
         title="Cổng TTĐT — Publishing",
-        description="Published store, public read API, RSS and sitemaps; emits article.published.",
+        description=DESCRIPTION,
+        routers=build_routers(settings, service.sessions),
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import Field, SecretStr
+
 from portal_runtime.settings import ServiceSettings
 
 
@@ -9,3 +11,39 @@ class Settings(ServiceSettings):
     service_name: str = "publishing"
     http_port: int = 8004
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/publishing"
+
+    public_base_url: str = Field(
+        default="http://127.0.0.1:8004",
+        description="Public origin of the portal: absolute links in RSS, sitemaps and the API.",
+    )
+    publication_name: str = Field(
+        default="Cổng Thông tin điện tử Đảng Cộng sản Việt Nam",
+        description="news:publication name in the Google News sitemap and the RSS copyright.",
+    )
+
+    # Page sizes: `limit` above the maximum is capped, not refused.
+    page_size_default: int = Field(default=20, ge=1, le=100)
+    page_size_max: int = Field(default=100, ge=1, le=500)
+    home_articles_per_block: int = Field(default=8, ge=1, le=50)
+    home_articles_per_leader: int = Field(default=3, ge=1, le=20)
+    feed_items: int = Field(default=50, ge=1, le=200)
+    sitemap_urls_per_file: int = Field(default=50_000, ge=1, le=50_000)  # protocol limit
+    news_sitemap_hours: int = Field(default=48, ge=1, le=48)  # Google News: last two days
+    news_sitemap_max_urls: int = Field(default=1000, ge=1, le=1000)  # Google News limit
+
+    # Cache-Control max-age (seconds) per kind of representation.
+    cache_list_s: int = Field(default=60, ge=0)
+    cache_article_s: int = Field(default=300, ge=0)
+    cache_feed_s: int = Field(default=300, ge=0)
+    cache_stale_while_revalidate_s: int = Field(default=600, ge=0)
+
+    # Key of the cursors' integrity tag. A cursor only carries a public position in a list, so
+    # this is not a secret worth guarding; it makes tampering detectable (400). Set the same
+    # value on every replica so cursors survive load balancing and restarts.
+    cursor_key: SecretStr = SecretStr("portal-publishing-cursor")
+
+    admin_max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+
+    @property
+    def base_url(self) -> str:
+        return self.public_base_url.rstrip("/")

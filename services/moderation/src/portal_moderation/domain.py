@@ -1,0 +1,288 @@
+"""The review desk's rules: pure logic, no I/O.
+
+* Who may do what (roles, an agency publisher's own source).
+* What an incoming normalised revision does to a review item (trust policy, retractions,
+  newer revisions of published articles going back to review).
+* What an editor's decision does (state transitions, the revision as an optimistic lock).
+* The article.reviewed event a decision emits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from pydantic import ValidationError
+
+from portal_contracts.articles import (
+    ArticleAction,
+    ArticleReviewed,
+    ArticleReviewedEvent,
+    NormalizedArticle,
+    ReviewDecision,
+)
+from portal_contracts.codec import describe_validation_error
+
+PRODUCER = "moderation"
+TRUSTED_REVIEWER = "policy:trusted"
+PARTNER_REVIEWER = "partner"
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    CHIEF_EDITOR = "chief_editor"
+    EDITOR = "editor"
+    AGENCY_PUBLISHER = "agency_publisher"
+
+
+class Policy(StrEnum):
+    PRE_REVIEW = "pre-review"  # published only after an editor approves (the default)
+    TRUSTED = "trusted"  # published at once, reviewed after
+
+
+DEFAULT_POLICY = Policy.PRE_REVIEW
+
+
+class ItemState(StrEnum):
+    PENDING = "pending"  # waiting for an editor (pre-review)
+    AUTO_PUBLISHED = "auto_published"  # public by trust policy, waiting for post-review
+    PUBLISHED = "published"  # approved by an editor
+    REJECTED = "rejected"
+    RETRACTED = "retracted"
+
+
+class Action(StrEnum):
+    VIEW = "view"
+    APPROVE = "approve"
+    REJECT = "reject"
+    EDIT = "edit"
+    RETRACT = "retract"
+
+
+PERMISSIONS: dict[Role, frozenset[Action]] = {
+    Role.ADMIN: frozenset(Action),
+    Role.CHIEF_EDITOR: frozenset(Action),
+    Role.EDITOR: frozenset({Action.VIEW, Action.APPROVE, Action.REJECT, Action.EDIT}),
+    Role.AGENCY_PUBLISHER: frozenset({Action.VIEW}),
+}
+
+PUBLIC_STATES = frozenset({ItemState.AUTO_PUBLISHED, ItemState.PUBLISHED})
+
+
+class Forbidden(Exception):
+    """The signed-in user may not do this (HTTP 403)."""
+
+
+class InvalidEdit(ValueError):
+    """An edit that would leave the article invalid (HTTP 422); the message names the field."""
+
+
+class Conflict(Exception):
+    """The item is not in a state for this action, or moved on meanwhile (HTTP 409)."""
+
+    def __init__(self, reason: str, *, current_revision: int, state: ItemState) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.current_revision = current_revision
+        self.state = state
+
+
+@dataclass(frozen=True)
+class Editor:
+    username: str
+    role: Role
+    source: str | None = None  # only an agency publisher's own source
+
+
+def authorize(editor: Editor, action: Action, item_source: str | None = None) -> None:
+    """Raise ``Forbidden`` unless ``editor`` may do ``action`` (on an item of ``item_source``)."""
+    if action not in PERMISSIONS[editor.role]:
+        raise Forbidden(f"role {editor.role.value} may not {action.value} items")
+    if (
+        editor.role is Role.AGENCY_PUBLISHER
+        and item_source is not None
+        and item_source != editor.source
+    ):
+        raise Forbidden(f"source: this account sees only the items of {editor.source}")
+
+
+def visible_source(editor: Editor, requested: str | None) -> str | None:
+    """The source filter a listing must use: an agency publisher sees only its own."""
+    if editor.role is not Role.AGENCY_PUBLISHER:
+        return requested
+    if requested is not None and requested != editor.source:
+        raise Forbidden(f"source: this account sees only the items of {editor.source}")
+    return editor.source
+
+
+# --- incoming revisions ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ItemStatus:
+    """What the rules need to know of a review item."""
+
+    revision: int
+    state: ItemState
+    published_revision: int | None  # the revision the public sees, None if nothing is public
+
+
+@dataclass(frozen=True)
+class Outcome:
+    state: ItemState
+    published_revision: int | None
+    decision: ReviewDecision | None  # the article.reviewed decision to emit, if any
+    reviewer: str | None
+
+
+def on_normalized(
+    current: ItemStatus | None, revision: int, action: ArticleAction, policy: Policy
+) -> Outcome | None:
+    """What a normalised revision does to the item; None when it is not newer (ignore it)."""
+    if current is not None and revision <= current.revision:
+        return None
+    previous_public = current.published_revision if current else None
+    if action is ArticleAction.RETRACT:
+        return Outcome(ItemState.RETRACTED, None, ReviewDecision.RETRACTED, PARTNER_REVIEWER)
+    if policy is Policy.TRUSTED:
+        return Outcome(
+            ItemState.AUTO_PUBLISHED, revision, ReviewDecision.AUTO_PUBLISHED, TRUSTED_REVIEWER
+        )
+    # Pre-review: a new revision waits for an editor; an older approved one stays public.
+    return Outcome(ItemState.PENDING, previous_public, None, None)
+
+
+# --- editors' decisions ---------------------------------------------------------------------
+
+
+def check_revision(item: ItemStatus, revision: int | None) -> None:
+    """The revision the editor saw is the optimistic lock: acting on an older one is a 409."""
+    if revision is not None and revision != item.revision:
+        raise Conflict(
+            f"revision: the item is at revision {item.revision}, you acted on revision "
+            f"{revision}; reload it and review the newer revision",
+            current_revision=item.revision,
+            state=item.state,
+        )
+
+
+def decide(item: ItemStatus, action: Action, revision: int | None) -> Outcome:
+    """The item's next state for an editor's action (the caller has checked the role)."""
+    check_revision(item, revision)
+
+    def conflict(reason: str) -> Conflict:
+        return Conflict(reason, current_revision=item.revision, state=item.state)
+
+    if item.state is ItemState.RETRACTED:
+        raise conflict("state: the item is retracted; a new revision from its source reopens it")
+    if action is Action.APPROVE:
+        if item.state is ItemState.PUBLISHED:
+            raise conflict(f"state: revision {item.revision} is already approved")
+        return Outcome(ItemState.PUBLISHED, item.revision, ReviewDecision.APPROVED, None)
+    if action is Action.REJECT:
+        if item.state is not ItemState.PENDING:
+            raise conflict(
+                f"state: only a pending item can be rejected (it is {item.state.value}); "
+                "retract a public one"
+            )
+        return Outcome(ItemState.REJECTED, item.published_revision, ReviewDecision.REJECTED, None)
+    if action is Action.RETRACT:
+        if item.state not in PUBLIC_STATES and item.published_revision is None:
+            raise conflict("state: nothing of this item is public; reject it instead")
+        return Outcome(ItemState.RETRACTED, None, ReviewDecision.RETRACTED, None)
+    if action is Action.EDIT:
+        # Editing a public revision republishes it at the same revision (an editorial update).
+        decision = ReviewDecision.APPROVED if item.state in PUBLIC_STATES else None
+        return Outcome(item.state, item.published_revision, decision, None)
+    raise ValueError(f"not a decision: {action}")
+
+
+EDITABLE_FIELDS = ("title", "summary", "section")
+
+
+def clean_edit(value: str) -> str:
+    """Editors' text is stored like normalised text: NFC, no stray spaces."""
+    return " ".join(unicodedata.normalize("NFC", value).split())
+
+
+def apply_edits(
+    article: NormalizedArticle, edits: dict[str, str | None]
+) -> tuple[NormalizedArticle, dict[str, dict[str, Any]]]:
+    """The edited article and the before/after of each field that really changed."""
+    changes: dict[str, dict[str, Any]] = {}
+    for name in EDITABLE_FIELDS:
+        if name not in edits:
+            continue
+        raw = edits[name]
+        after = clean_edit(raw) if raw is not None else None
+        if name == "title" and not after:
+            raise InvalidEdit("title: must not be empty")
+        if name == "summary" and after is None:
+            after = ""
+        before = getattr(article, name)
+        if after != before:
+            changes[name] = {"before": before, "after": after}
+    if not changes:
+        return article, {}
+    updated = article.model_copy(update={k: v["after"] for k, v in changes.items()})
+    try:
+        # Re-validate: model_copy does not, and the section code has a pattern.
+        return NormalizedArticle.model_validate(updated.model_dump()), changes
+    except ValidationError as exc:
+        raise InvalidEdit(describe_validation_error(exc)) from exc
+
+
+def reviewed_event(
+    *,
+    article_id: str,
+    source: str,
+    external_id: str,
+    revision: int,
+    decision: ReviewDecision,
+    reviewer: str,
+    reviewed_at: datetime,
+    reason: str | None,
+    article: NormalizedArticle | None,
+) -> ArticleReviewedEvent:
+    carries_article = decision in (ReviewDecision.APPROVED, ReviewDecision.AUTO_PUBLISHED)
+    return ArticleReviewedEvent(
+        producer=PRODUCER,
+        subject=article_id,
+        data=ArticleReviewed(
+            article_id=article_id,
+            source=source,
+            external_id=external_id,
+            revision=revision,
+            decision=decision,
+            reviewer=reviewer,
+            reviewed_at=reviewed_at,
+            reason=reason,
+            article=article if carries_article else None,
+        ),
+    )
+
+
+# --- accounts -------------------------------------------------------------------------------
+
+
+def token_digest(token: str) -> str:
+    """Session tokens are random (256 bits), so a fast hash is enough to store them safely."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def locked_out(locked_until: datetime | None, now: datetime) -> bool:
+    return locked_until is not None and now < locked_until
+
+
+def after_failed_login(
+    failures: int, now: datetime, *, max_failures: int, lockout: timedelta
+) -> tuple[int, datetime | None]:
+    """Count a failed sign-in; lock the account for ``lockout`` after ``max_failures``."""
+    failures += 1
+    if failures >= max_failures:
+        return 0, now + lockout
+    return failures, None

@@ -1,0 +1,308 @@
+"""Use cases of the review desk: each runs in one transaction, with its event via the outbox."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from portal_contracts.articles import (
+    ArticleAction,
+    ArticleNormalizedEvent,
+    NormalizedArticle,
+)
+from portal_contracts.topics import ARTICLE_NORMALIZED, ARTICLE_REVIEWED
+from portal_moderation import repository as repo
+from portal_moderation.db import outbox
+from portal_moderation.domain import (
+    PARTNER_REVIEWER,
+    Action,
+    Conflict,
+    Editor,
+    Role,
+    after_failed_login,
+    apply_edits,
+    authorize,
+    decide,
+    locked_out,
+    on_normalized,
+    reviewed_event,
+    token_digest,
+)
+from portal_moderation.passwords import Passwords
+from portal_runtime.kafka import PermanentError
+from portal_runtime.logs import get_logger
+
+log = get_logger(__name__)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class NotFound(Exception):
+    pass
+
+
+class SignInRefused(Exception):
+    """Wrong credentials (401) or, with ``locked_until``, a locked account (429)."""
+
+    def __init__(self, reason: str, locked_until: datetime | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.locked_until = locked_until
+
+
+class ReviewDesk:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.sessions = sessions
+
+    async def receive(self, event: ArticleNormalizedEvent) -> None:
+        """A normalised revision enters the desk: queued, auto-published or retracted."""
+        data = event.data
+        if data.action is ArticleAction.UPSERT and data.article is None:
+            raise PermanentError("an upsert without its normalised article")
+        now = utcnow()
+        async with self.sessions.begin() as session:
+            if not await outbox.first_time(session, event.event_id, ARTICLE_NORMALIZED.name):
+                return
+            current = await repo.lock_item(session, data.article_id)
+            policy = await repo.policy_of(session, data.source)
+            outcome = on_normalized(repo.status_of(current), data.revision, data.action, policy)
+            if outcome is None:
+                log.info(
+                    "stale_revision_ignored", article_id=data.article_id, revision=data.revision
+                )
+                return
+            await repo.save_incoming(session, data, outcome, decided_at=now)
+            event_id = None
+            if outcome.decision is not None and outcome.reviewer is not None:
+                reviewed = reviewed_event(
+                    article_id=data.article_id,
+                    source=data.source,
+                    external_id=data.external_id,
+                    revision=data.revision,
+                    decision=outcome.decision,
+                    reviewer=outcome.reviewer,
+                    reviewed_at=now,
+                    reason=(
+                        "retracted by the source" if outcome.reviewer == PARTNER_REVIEWER else None
+                    ),
+                    article=data.article,
+                )
+                await outbox.add(session, ARTICLE_REVIEWED.name, reviewed)
+                event_id = reviewed.event_id
+            await repo.add_history(
+                session,
+                article_id=data.article_id,
+                revision=data.revision,
+                action=outcome.decision.value if outcome.decision else "received",
+                actor=outcome.reviewer or f"source:{data.source}",
+                actor_role=None,
+                decided_at=now,
+                event_id=event_id,
+            )
+        outbox.notify()
+        log.info(
+            "review_item_received",
+            article_id=data.article_id,
+            revision=data.revision,
+            state=outcome.state.value,
+        )
+
+    async def act(
+        self,
+        editor: Editor,
+        article_id: str,
+        action: Action,
+        *,
+        revision: int | None,
+        reason: str | None = None,
+        edits: dict[str, str | None] | None = None,
+    ) -> dict[str, Any]:
+        """An editor's decision (or edit); returns the item as it is afterwards."""
+        authorize(editor, action)  # the role first: no item is looked up for a forbidden role
+        async with self.sessions.begin() as session:
+            row = await repo.lock_item(session, article_id)
+            if row is None:
+                raise NotFound(f"article_id: no review item {article_id}")
+            authorize(editor, action, row["source"])
+            status = repo.status_of(row)
+            assert status is not None
+            outcome = decide(status, action, revision)
+            article = NormalizedArticle.model_validate(row["article"]) if row["article"] else None
+            changes: dict[str, Any] | None = None
+            if action is Action.EDIT:
+                if article is None:
+                    raise Conflict(
+                        "article: this revision carries no article to edit",
+                        current_revision=status.revision,
+                        state=status.state,
+                    )
+                article, changes = apply_edits(article, edits or {})
+                if not changes:
+                    return row  # nothing differs: no decision, no event
+            now = utcnow()
+            updated = await repo.save_decision(
+                session,
+                article_id,
+                outcome,
+                editor=editor,
+                decided_at=now,
+                article=article if action is Action.EDIT else None,
+            )
+            event_id = None
+            if outcome.decision is not None:
+                reviewed = reviewed_event(
+                    article_id=article_id,
+                    source=row["source"],
+                    external_id=row["external_id"],
+                    revision=row["revision"],
+                    decision=outcome.decision,
+                    reviewer=editor.username,
+                    reviewed_at=now,
+                    reason=reason,
+                    article=article,
+                )
+                await outbox.add(session, ARTICLE_REVIEWED.name, reviewed)
+                event_id = reviewed.event_id
+            await repo.add_history(
+                session,
+                article_id=article_id,
+                revision=row["revision"],
+                action=_history_action(action),
+                actor=editor.username,
+                actor_role=editor.role.value,
+                decided_at=now,
+                reason=reason,
+                changes=changes,
+                event_id=event_id,
+            )
+        outbox.notify()
+        log.info(
+            "review_decision",
+            article_id=article_id,
+            revision=row["revision"],
+            action=action.value,
+            editor=editor.username,
+        )
+        return updated
+
+
+def _history_action(action: Action) -> str:
+    return {
+        Action.APPROVE: "approved",
+        Action.REJECT: "rejected",
+        Action.EDIT: "edited",
+        Action.RETRACT: "retracted",
+    }[action]
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: str
+    expires_at: datetime
+    editor: Editor
+
+
+class Accounts:
+    """Editors' accounts and sign-in sessions."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        passwords: Passwords,
+        *,
+        session_ttl: timedelta,
+        max_failures: int,
+        lockout: timedelta,
+    ) -> None:
+        self.sessions = sessions
+        self.passwords = passwords
+        self.session_ttl = session_ttl
+        self.max_failures = max_failures
+        self.lockout = lockout
+
+    async def save_user(
+        self,
+        username: str,
+        *,
+        password: str | None,
+        role: Role,
+        display_name: str,
+        source: str | None,
+        active: bool,
+    ) -> tuple[dict[str, Any], bool]:
+        """Create or update an account; a new password or deactivation ends its sessions."""
+        new_hash = await self.passwords.hash(password) if password is not None else None
+        async with self.sessions.begin() as session:
+            existing = await repo.get_user(session, username, for_update=True)
+            if existing is None and new_hash is None:
+                raise ValueError("password: required to create an account")
+            values: dict[str, Any] = {
+                "role": role.value,
+                "display_name": display_name,
+                "source": source,
+                "active": active,
+            }
+            if new_hash is not None:
+                values.update(password_hash=new_hash, failed_logins=0, locked_until=None)
+            created = await repo.save_user(session, username, values)
+            if existing is not None and (new_hash is not None or not active):
+                await repo.delete_sessions_of(session, username)
+            user = await repo.get_user(session, username)
+        assert user is not None
+        return user, created
+
+    async def sign_in(self, username: str, password: str) -> IssuedToken:
+        now = utcnow()
+        refused: SignInRefused | None = None
+        async with self.sessions.begin() as session:
+            user = await repo.get_user(session, username, for_update=True)
+            if user is not None and locked_out(user["locked_until"], now):
+                refused = SignInRefused(
+                    "too many failed sign-ins for this account; try again later",
+                    locked_until=user["locked_until"],
+                )
+            else:
+                usable = user is not None and user["active"]
+                verified = await self.passwords.verify(
+                    user["password_hash"] if user is not None and usable else None, password
+                )
+                if user is None or not verified.ok:
+                    if user is not None:
+                        # Committed with the refusal: the count must survive the 401.
+                        failures, locked_until = after_failed_login(
+                            user["failed_logins"],
+                            now,
+                            max_failures=self.max_failures,
+                            lockout=self.lockout,
+                        )
+                        await repo.set_login_state(session, username, failures, locked_until)
+                    refused = SignInRefused("username or password wrong")
+                else:
+                    if user["failed_logins"] or user["locked_until"]:
+                        await repo.set_login_state(session, username, 0, None)
+                    if verified.new_hash:
+                        await repo.set_password_hash(session, username, verified.new_hash)
+                    token = secrets.token_urlsafe(32)
+                    expires_at = now + self.session_ttl
+                    await repo.create_session(session, token_digest(token), username, expires_at)
+        if refused is not None:
+            log.info("editor_sign_in_refused", username=username, reason=refused.reason)
+            raise refused
+        assert user is not None
+        editor = Editor(username=username, role=Role(user["role"]), source=user["source"])
+        log.info("editor_signed_in", username=username, role=editor.role.value)
+        return IssuedToken(token=token, expires_at=expires_at, editor=editor)
+
+    async def editor_for(self, token: str) -> Editor | None:
+        async with self.sessions() as session:
+            return await repo.editor_for_token(session, token_digest(token), utcnow())
+
+    async def sign_out(self, token: str) -> None:
+        async with self.sessions.begin() as session:
+            await repo.delete_session(session, token_digest(token))

@@ -1,0 +1,520 @@
+"""The review desk on the real stack: article.normalized in, editors' decisions, article.reviewed out."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+
+from portal_contracts.articles import (
+    ArticleAction,
+    ArticleNormalized,
+    ArticleNormalizedEvent,
+    ArticleReviewedEvent,
+    NormalizedArticle,
+    QualityIssue,
+    QualityReport,
+    article_id_for,
+)
+from portal_contracts.topics import ARTICLE_NORMALIZED, ARTICLE_REVIEWED
+from portal_launcher.services import service_environment
+from portal_launcher.settings import StackSettings
+from portal_moderation.app import create_app
+from portal_moderation.settings import Settings
+
+pytestmark = pytest.mark.stack
+
+
+@dataclass
+class Desk:
+    http: httpx.AsyncClient
+    admin_token: str
+    events: Any
+
+    def admin(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.admin_token}"}
+
+    async def source(self, policy: str) -> str:
+        code = f"nguon-{uuid.uuid4().hex[:10]}"
+        resp = await self.http.put(
+            f"/admin/v1/sources/{code}",
+            json={"name": f"Nguồn {code}", "kind": "province", "policy": policy},
+            headers=self.admin(),
+        )
+        assert resp.status_code == 200, resp.text
+        return code
+
+    async def account(self, role: str, source: str | None = None) -> tuple[str, str]:
+        username = f"{role.replace('_', '-')}-{secrets.token_hex(4)}"
+        password = secrets.token_urlsafe(16)
+        body: dict[str, Any] = {"password": password, "role": role, "display_name": username}
+        if source:
+            body["source"] = source
+        resp = await self.http.put(f"/admin/v1/users/{username}", json=body, headers=self.admin())
+        assert resp.status_code == 201, resp.text
+        return username, password
+
+    async def sign_in(self, role: str, source: str | None = None) -> tuple[str, dict[str, str]]:
+        username, password = await self.account(role, source)
+        resp = await self.http.post(
+            "/v1/auth/token", json={"username": username, "password": password}
+        )
+        assert resp.status_code == 200, resp.text
+        return username, {"Authorization": f"Bearer {resp.json()['access_token']}"}
+
+    async def normalized(
+        self,
+        source: str,
+        external_id: str,
+        revision: int,
+        *,
+        action: ArticleAction = ArticleAction.UPSERT,
+        title: str | None = None,
+    ) -> str:
+        article_id = article_id_for(source, external_id)
+        article = None
+        if action is ArticleAction.UPSERT:
+            text = "Đảng Cộng sản Việt Nam lãnh đạo toàn diện."
+            article = NormalizedArticle(
+                title=title or f"Bài {external_id} bản {revision}",
+                summary=text,
+                body_html=f"<p>{text}</p>",
+                body_text=text,
+                section="ct-tin-tuc-hoat-dong",
+            )
+        event = ArticleNormalizedEvent(
+            producer="normalize",
+            subject=article_id,
+            data=ArticleNormalized(
+                article_id=article_id,
+                source=source,
+                external_id=external_id,
+                revision=revision,
+                action=action,
+                received_at=datetime.now(UTC),
+                article=article,
+                quality=QualityReport(
+                    score=0.75,
+                    issues=[QualityIssue(code="no_image", message="no image", needs_person=True)],
+                )
+                if article
+                else None,
+            ),
+        )
+        await self.events.produce(ARTICLE_NORMALIZED.name, event)
+        return article_id
+
+    async def item(self, article_id: str, headers: dict[str, str]) -> httpx.Response:
+        return await self.http.get(f"/v1/items/{article_id}", headers=headers)
+
+    async def wait_item(
+        self, article_id: str, headers: dict[str, str], revision: int = 1, timeout_s: float = 60
+    ) -> dict[str, Any]:
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while True:
+            resp = await self.item(article_id, headers)
+            if resp.status_code == 200 and resp.json()["revision"] >= revision:
+                data: dict[str, Any] = resp.json()
+                return data
+            assert resp.status_code in (200, 404), resp.text
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"no item {article_id} at revision {revision}: {resp.text}")
+            await asyncio.sleep(0.2)
+
+    async def reviewed(self, article_id: str, count: int = 1) -> list[ArticleReviewedEvent]:
+        found = await self.events.read(
+            ARTICLE_REVIEWED.name, article_id, until=lambda evs: len(evs) >= count
+        )
+        return [ArticleReviewedEvent.model_validate(e) for e in found]
+
+
+@pytest.fixture(scope="module")
+async def desk(stack_settings: StackSettings, kafka_events: Any) -> AsyncIterator[Desk]:
+    env = service_environment(stack_settings, "moderation")
+    settings = Settings(**{k.lower(): v for k, v in env.items()})  # type: ignore[arg-type]
+    app = create_app(settings)
+    async with (
+        LifespanManager(app, startup_timeout=120, shutdown_timeout=60),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://mod") as http,
+    ):
+        yield Desk(http, env["ADMIN_TOKEN"], kafka_events)
+
+
+def _recent(moment: datetime) -> bool:
+    return abs(datetime.now(UTC) - moment) < timedelta(minutes=2)
+
+
+async def test_trusted_source_is_auto_published_at_once(desk: Desk) -> None:
+    source = await desk.source("trusted")
+    article_id = await desk.normalized(source, "a1", 1, title="Tin đáng tin cậy")
+    [event] = await desk.reviewed(article_id)
+    assert event.producer == "moderation"
+    assert event.data.decision == "auto_published"
+    assert event.data.reviewer == "policy:trusted"
+    assert event.data.revision == 1
+    assert event.data.article is not None and event.data.article.title == "Tin đáng tin cậy"
+    assert _recent(event.data.reviewed_at)
+
+    _, editor = await desk.sign_in("editor")
+    item = await desk.wait_item(article_id, editor)
+    assert item["state"] == "auto_published"  # still in post-review
+    assert item["published_revision"] == 1
+    assert item["flags"] == ["no_image"]
+
+
+async def test_pre_review_waits_for_an_editor_then_approve_publishes(desk: Desk) -> None:
+    source = f"chua-khai-bao-{uuid.uuid4().hex[:8]}"  # unknown source: pre-review
+    article_id = await desk.normalized(source, "b1", 1, title="Chờ duyệt")
+    username, editor = await desk.sign_in("editor")
+    item = await desk.wait_item(article_id, editor)
+    assert item["state"] == "pending"
+    assert item["article"]["title"] == "Chờ duyệt"
+    assert item["quality"]["score"] == 0.75
+    await asyncio.sleep(1.5)  # the relay runs every 0.5 s: an event would be out by now
+    assert await desk.events.read(ARTICLE_REVIEWED.name, article_id) == []
+
+    queue = await desk.http.get(
+        "/v1/items", params={"state": "pending", "source": source}, headers=editor
+    )
+    assert [i["article_id"] for i in queue.json()["items"]] == [article_id]
+
+    resp = await desk.http.post(
+        f"/v1/items/{article_id}/approve", json={"revision": 1}, headers=editor
+    )
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["state"] == "published"
+    [event] = await desk.reviewed(article_id)
+    assert event.data.decision == "approved"
+    assert event.data.reviewer == username
+    assert _recent(event.data.reviewed_at)
+    assert event.data.article is not None and event.data.article.title == "Chờ duyệt"
+
+    again = await desk.http.post(
+        f"/v1/items/{article_id}/approve", json={"revision": 1}, headers=editor
+    )
+    assert again.status_code == 409
+    history = (await desk.http.get(f"/v1/items/{article_id}/history", headers=editor)).json()
+    assert [(h["action"], h["actor"]) for h in history] == [
+        ("received", f"source:{source}"),
+        ("approved", username),
+    ]
+    assert history[1]["event_id"] == str(event.event_id)
+
+
+async def test_reject_needs_a_reason_and_emits_rejected(desk: Desk) -> None:
+    source = await desk.source("pre-review")
+    article_id = await desk.normalized(source, "c1", 1)
+    username, editor = await desk.sign_in("editor")
+    await desk.wait_item(article_id, editor)
+    no_reason = await desk.http.post(
+        f"/v1/items/{article_id}/reject", json={"revision": 1}, headers=editor
+    )
+    assert no_reason.status_code == 422
+    assert "reason" in no_reason.text
+    resp = await desk.http.post(
+        f"/v1/items/{article_id}/reject",
+        json={"revision": 1, "reason": "Sai chuyên mục"},
+        headers=editor,
+    )
+    assert resp.status_code == 200, resp.text
+    [event] = await desk.reviewed(article_id)
+    assert (event.data.decision, event.data.reviewer, event.data.reason) == (
+        "rejected",
+        username,
+        "Sai chuyên mục",
+    )
+    assert event.data.article is None
+
+
+async def test_edit_of_a_published_item_republishes_and_chief_retracts(desk: Desk) -> None:
+    source = await desk.source("pre-review")
+    article_id = await desk.normalized(source, "d1", 1, title="Tiêu đề gốc")
+    editor_name, editor = await desk.sign_in("editor")
+    await desk.wait_item(article_id, editor)
+
+    # Edited while pending: no event yet; the approval carries the edit.
+    edit = await desk.http.patch(
+        f"/v1/items/{article_id}",
+        json={"revision": 1, "title": "Tiêu đề đã sửa"},
+        headers=editor,
+    )
+    assert edit.status_code == 200, edit.text
+    approve = await desk.http.post(
+        f"/v1/items/{article_id}/approve", json={"revision": 1}, headers=editor
+    )
+    assert approve.status_code == 200, approve.text
+    [approved] = await desk.reviewed(article_id)
+    assert approved.data.article is not None
+    assert approved.data.article.title == "Tiêu đề đã sửa"
+
+    # Edited while published: a new approved event at the same revision.
+    edit = await desk.http.patch(
+        f"/v1/items/{article_id}",
+        json={"revision": 1, "summary": "Tóm tắt mới", "section": "ct-xay-dung-dang"},
+        headers=editor,
+    )
+    assert edit.status_code == 200, edit.text
+    events = await desk.reviewed(article_id, 2)
+    update = events[1].data
+    assert (update.decision, update.revision, update.reviewer) == ("approved", 1, editor_name)
+    assert update.article is not None
+    assert (update.article.summary, update.article.section) == ("Tóm tắt mới", "ct-xay-dung-dang")
+    assert update.article.title == "Tiêu đề đã sửa"
+
+    # An editor may not retract; a chief editor may.
+    denied = await desk.http.post(
+        f"/v1/items/{article_id}/retract", json={"reason": "Sai sự thật"}, headers=editor
+    )
+    assert denied.status_code == 403
+    chief_name, chief = await desk.sign_in("chief_editor")
+    retract = await desk.http.post(
+        f"/v1/items/{article_id}/retract", json={"reason": "Sai sự thật"}, headers=chief
+    )
+    assert retract.status_code == 200, retract.text
+    events = await desk.reviewed(article_id, 3)
+    assert (events[2].data.decision, events[2].data.reviewer, events[2].data.reason) == (
+        "retracted",
+        chief_name,
+        "Sai sự thật",
+    )
+
+    history = (await desk.http.get(f"/v1/items/{article_id}/history", headers=chief)).json()
+    assert [h["action"] for h in history] == [
+        "received",
+        "edited",
+        "approved",
+        "edited",
+        "retracted",
+    ]
+    assert history[1]["changes"] == {"title": {"before": "Tiêu đề gốc", "after": "Tiêu đề đã sửa"}}
+    assert history[1]["event_id"] is None  # a pending edit emits nothing
+    assert history[3]["changes"]["section"] == {
+        "before": "ct-tin-tuc-hoat-dong",
+        "after": "ct-xay-dung-dang",
+    }
+    assert history[4]["actor_role"] == "chief_editor"
+
+
+async def test_stale_approve_gets_409_and_an_update_goes_back_to_review(desk: Desk) -> None:
+    source = await desk.source("pre-review")
+    article_id = await desk.normalized(source, "e1", 1)
+    _, editor = await desk.sign_in("editor")
+    await desk.wait_item(article_id, editor)
+    ok = await desk.http.post(
+        f"/v1/items/{article_id}/approve", json={"revision": 1}, headers=editor
+    )
+    assert ok.status_code == 200, ok.text
+
+    await desk.normalized(source, "e1", 2, title="Bản cập nhật")
+    item = await desk.wait_item(article_id, editor, revision=2)
+    assert item["state"] == "pending"
+    assert item["published_revision"] == 1  # the approved version stays public meanwhile
+
+    stale = await desk.http.post(
+        f"/v1/items/{article_id}/approve", json={"revision": 1}, headers=editor
+    )
+    assert stale.status_code == 409
+    assert stale.json()["detail"]["current_revision"] == 2
+    assert "revision" in stale.json()["detail"]["reason"]
+    assert len(await desk.events.read(ARTICLE_REVIEWED.name, article_id)) == 1
+
+    # An older revision arriving late changes nothing.
+    await desk.normalized(source, "e1", 1, title="Bản cũ đến muộn")
+    await asyncio.sleep(1.5)
+    item = (await desk.item(article_id, editor)).json()
+    assert (item["revision"], item["article"]["title"]) == (2, "Bản cập nhật")
+
+
+async def test_two_editors_never_both_approve(desk: Desk) -> None:
+    source = await desk.source("pre-review")
+    article_id = await desk.normalized(source, "f1", 1)
+    _, first = await desk.sign_in("editor")
+    _, second = await desk.sign_in("editor")
+    await desk.wait_item(article_id, first)
+    results = await asyncio.gather(
+        desk.http.post(f"/v1/items/{article_id}/approve", json={"revision": 1}, headers=first),
+        desk.http.post(f"/v1/items/{article_id}/approve", json={"revision": 1}, headers=second),
+    )
+    assert sorted(r.status_code for r in results) == [200, 409]
+    await asyncio.sleep(1.5)
+    assert len(await desk.events.read(ARTICLE_REVIEWED.name, article_id)) == 1
+
+
+async def test_partner_retraction_is_passed_on_at_once(desk: Desk) -> None:
+    source = await desk.source("pre-review")
+    article_id = await desk.normalized(source, "g1", 1)
+    await desk.normalized(source, "g1", 2, action=ArticleAction.RETRACT)
+    [event] = await desk.reviewed(article_id)
+    assert (event.data.decision, event.data.reviewer, event.data.revision) == (
+        "retracted",
+        "partner",
+        2,
+    )
+    _, editor = await desk.sign_in("editor")
+    item = await desk.wait_item(article_id, editor, revision=2)
+    assert item["state"] == "retracted"
+    assert item["article"] is not None  # editors still see what was withdrawn
+
+
+async def test_agency_publisher_sees_only_its_own_items_and_cannot_act(desk: Desk) -> None:
+    own = await desk.source("pre-review")
+    other = await desk.source("pre-review")
+    own_id = await desk.normalized(own, "h1", 1)
+    other_id = await desk.normalized(other, "h2", 1)
+    _, editor = await desk.sign_in("editor")
+    await desk.wait_item(own_id, editor)
+    await desk.wait_item(other_id, editor)
+
+    _, agency = await desk.sign_in("agency_publisher", source=own)
+    assert (await desk.item(own_id, agency)).status_code == 200
+    assert (await desk.item(other_id, agency)).status_code == 403
+    assert (await desk.http.get(f"/v1/items/{other_id}/history", headers=agency)).status_code == 403
+    approve = await desk.http.post(
+        f"/v1/items/{own_id}/approve", json={"revision": 1}, headers=agency
+    )
+    assert approve.status_code == 403
+    listing = await desk.http.get("/v1/items", headers=agency)
+    assert {i["source"] for i in listing.json()["items"]} == {own}
+    assert (
+        await desk.http.get("/v1/items", params={"source": other}, headers=agency)
+    ).status_code == 403
+    me = (await desk.http.get("/v1/auth/me", headers=agency)).json()
+    assert (me["role"], me["source"], me["may"]) == ("agency_publisher", own, ["view"])
+
+
+async def test_sign_in_and_tokens(desk: Desk) -> None:
+    username, password = await desk.account("editor")
+    wrong = await desk.http.post(
+        "/v1/auth/token", json={"username": username, "password": password + "x"}
+    )
+    assert wrong.status_code == 401
+    unknown = await desk.http.post(
+        "/v1/auth/token", json={"username": "khong-co-ai", "password": password}
+    )
+    assert unknown.status_code == 401
+    form = await desk.http.post("/v1/auth/token", data={"username": username, "password": password})
+    assert form.status_code == 200, form.text
+    headers = {"Authorization": f"Bearer {form.json()['access_token']}"}
+    assert (await desk.http.get("/v1/items", headers=headers)).status_code == 200
+    assert (await desk.http.get("/v1/items")).status_code == 401
+    bad = {"Authorization": "Bearer not-a-token"}
+    assert (await desk.http.get("/v1/items", headers=bad)).status_code == 401
+    assert (await desk.http.post("/v1/auth/logout", headers=headers)).status_code == 204
+    assert (await desk.http.get("/v1/items", headers=headers)).status_code == 401
+
+    # A changed password ends the account's sessions.
+    again = await desk.http.post(
+        "/v1/auth/token", json={"username": username, "password": password}
+    )
+    headers = {"Authorization": f"Bearer {again.json()['access_token']}"}
+    reset = await desk.http.put(
+        f"/admin/v1/users/{username}",
+        json={"password": secrets.token_urlsafe(16), "role": "editor", "display_name": "x"},
+        headers=desk.admin(),
+    )
+    assert reset.status_code == 200, reset.text
+    assert (await desk.http.get("/v1/items", headers=headers)).status_code == 401
+
+
+async def test_admin_api_needs_the_admin_token_and_checks_fields(desk: Desk) -> None:
+    assert (await desk.http.get("/admin/v1/sources")).status_code == 401
+    editor_token = (await desk.sign_in("admin"))[1]
+    assert (await desk.http.get("/admin/v1/sources", headers=editor_token)).status_code == 401
+    bad_policy = await desk.http.put(
+        "/admin/v1/sources/bo-thu",
+        json={"name": "Bộ", "kind": "ministry", "policy": "always"},
+        headers=desk.admin(),
+    )
+    assert bad_policy.status_code == 422 and "policy" in bad_policy.text
+    no_source = await desk.http.put(
+        "/admin/v1/users/dai-dien-bo",
+        json={"password": "mat-khau-du-dai", "role": "agency_publisher", "display_name": "x"},
+        headers=desk.admin(),
+    )
+    assert no_source.status_code == 422 and "source" in no_source.text
+    short = await desk.http.put(
+        "/admin/v1/users/bien-tap-moi",
+        json={"password": "ngan", "role": "editor", "display_name": "x"},
+        headers=desk.admin(),
+    )
+    assert short.status_code == 422 and "password" in short.text
+    code = await desk.source("trusted")
+    listed = (await desk.http.get("/admin/v1/sources", headers=desk.admin())).json()
+    assert {"code": code, "policy": "trusted"}.items() <= next(
+        s for s in listed if s["code"] == code
+    ).items()
+
+
+async def test_repeated_wrong_passwords_lock_the_account(desk: Desk) -> None:
+    username, password = await desk.account("editor")
+    for _ in range(10):  # login_max_failures
+        resp = await desk.http.post(
+            "/v1/auth/token", json={"username": username, "password": "doan-sai-mat-khau"}
+        )
+        assert resp.status_code == 401
+    locked = await desk.http.post(
+        "/v1/auth/token", json={"username": username, "password": password}
+    )
+    assert locked.status_code == 429
+    assert int(locked.headers["Retry-After"]) > 0
+
+
+async def test_bad_requests_get_4xx_naming_the_field(desk: Desk) -> None:
+    source = await desk.source("pre-review")
+    article_id = await desk.normalized(source, "k1", 1)
+    _, editor = await desk.sign_in("editor")
+    await desk.wait_item(article_id, editor)
+    empty_title = await desk.http.patch(
+        f"/v1/items/{article_id}", json={"revision": 1, "title": "   "}, headers=editor
+    )
+    assert empty_title.status_code == 422 and "title" in empty_title.text
+    nothing = await desk.http.patch(f"/v1/items/{article_id}", json={"revision": 1}, headers=editor)
+    assert nothing.status_code == 422 and "title" in nothing.text
+    bad_section = await desk.http.patch(
+        f"/v1/items/{article_id}", json={"revision": 1, "section": "Không Hợp Lệ"}, headers=editor
+    )
+    assert bad_section.status_code == 422 and "section" in bad_section.text
+    bad_cursor = await desk.http.get("/v1/items", params={"cursor": "xyz"}, headers=editor)
+    assert bad_cursor.status_code == 422 and "cursor" in bad_cursor.text
+    missing = await desk.http.post(
+        f"/v1/items/{uuid.uuid4()}/approve", json={"revision": 1}, headers=editor
+    )
+    assert missing.status_code == 404 and "article_id" in missing.text
+    huge = await desk.http.post(
+        f"/v1/items/{article_id}/reject",
+        json={"revision": 1, "reason": "x" * 100_000},
+        headers=editor,
+    )
+    assert huge.status_code == 413
+
+
+async def test_queue_pages_in_arrival_order(desk: Desk) -> None:
+    source = await desk.source("pre-review")
+    ids = [await desk.normalized(source, f"p{i}", 1) for i in range(5)]
+    _, editor = await desk.sign_in("editor")
+    for article_id in ids:
+        await desk.wait_item(article_id, editor)
+    seen: list[str] = []
+    cursor: str | None = None
+    while True:
+        params: dict[str, Any] = {"source": source, "limit": 2}
+        if cursor:
+            params["cursor"] = cursor
+        page = (await desk.http.get("/v1/items", params=params, headers=editor)).json()
+        seen += [i["article_id"] for i in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == ids
+    newest = await desk.http.get(
+        "/v1/items", params={"source": source, "order": "newest"}, headers=editor
+    )
+    assert [i["article_id"] for i in newest.json()["items"]] == ids[::-1]

@@ -1,0 +1,294 @@
+"""HTTP routes: the operators' admin API and the public read API, feeds and sitemaps.
+
+The public API is read-only and unauthenticated. Every GET answers with a strong ETag, a
+Last-Modified where one is meaningful, Cache-Control, and 304 to a matching conditional request.
+"""
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
+from fastapi.responses import Response
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from portal_publishing import repository as repo
+from portal_publishing.caching import HTML, JSON, RSS, XML, cache_control, cached
+from portal_publishing.domain import CursorError
+from portal_publishing.schemas import (
+    ArticleFull,
+    Gone,
+    Home,
+    Problem,
+    SectionArticles,
+    SiteIn,
+    SiteOut,
+    SubsiteArticles,
+)
+from portal_publishing.settings import Settings
+from portal_publishing.views import NotFound, Retracted, Viewed, Views
+from portal_runtime.auth import admin_guard
+
+Sessions = async_sessionmaker[AsyncSession]
+CodeParam = Annotated[str, Path(max_length=64, description="Section or sub-site code.")]
+SlugParam = Annotated[str, Path(max_length=200, description="The article's slug.")]
+CursorParam = Annotated[
+    str | None,
+    Query(description="`next_cursor` of the previous page; omit for the first page."),
+]
+
+_NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
+    304: {"description": "Not modified: the client's copy (If-None-Match/If-Modified-Since)"}
+}
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": Problem, "description": "Unknown section, sub-site or article"}
+}
+_BAD_CURSOR: dict[int | str, dict[str, Any]] = {
+    400: {"model": Problem, "description": "The cursor is malformed, altered or of another list"}
+}
+
+
+def _xml_doc(media: str) -> dict[int | str, dict[str, Any]]:
+    return {200: {"content": {media.split(";")[0]: {}}, "description": "The document"}}
+
+
+def build_routers(settings: Settings, sessions: Sessions) -> list[APIRouter]:
+    views = Views(settings)
+    swr = settings.cache_stale_while_revalidate_s
+    list_cache = cache_control(settings.cache_list_s, swr)
+    article_cache = cache_control(settings.cache_article_s, swr)
+    feed_cache = cache_control(settings.cache_feed_s, swr)
+
+    async def session() -> AsyncIterator[AsyncSession]:
+        async with sessions() as s:
+            yield s
+
+    Session = Annotated[AsyncSession, Depends(session)]
+
+    def limit_param() -> Any:
+        return Query(
+            default=None,
+            ge=1,
+            description=(
+                f"Page size (default {settings.page_size_default}); values above "
+                f"{settings.page_size_max} are capped."
+            ),
+        )
+
+    async def render(
+        request: Request,
+        produce: Callable[[], Awaitable[Viewed]],
+        *,
+        cache: str,
+        media_type: str = JSON,
+    ) -> Response:
+        try:
+            viewed = await produce()
+        except NotFound as exc:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
+        except CursorError as exc:
+            raise HTTPException(status.HTTP_400_BAD_REQUEST, f"cursor: {exc}") from exc
+        except Retracted as exc:
+            gone = Gone(
+                detail=f"article {exc.slug!r} was retracted",
+                slug=exc.slug,
+                retracted_at=exc.retracted_at,
+            )
+            return cached(
+                request,
+                gone.model_dump_json().encode(),
+                media_type=JSON,
+                cache=cache,
+                last_modified=None,
+                status_code=status.HTTP_410_GONE,
+            )
+        body = viewed.body
+        data = body.model_dump_json().encode() if isinstance(body, BaseModel) else body
+        return cached(
+            request,
+            data,
+            media_type=media_type,
+            cache=cache,
+            last_modified=viewed.last_modified,
+            status_code=viewed.status_code,
+        )
+
+    # --- admin ---------------------------------------------------------------------------------
+
+    admin = APIRouter(
+        prefix="/admin/v1",
+        tags=["admin"],
+        dependencies=[Depends(admin_guard(settings))],
+        # Also bounds chunked bodies (Starlette's body limit answers 413).
+        max_body_size=settings.admin_max_body_bytes,
+    )
+
+    @admin.put(
+        "/site",
+        response_model=SiteOut,
+        summary="Replace the site structure",
+        description=(
+            "Blocks with their sections, the standard sections of every sub-site, and the "
+            "sub-sites. Sections and sub-sites no longer listed become inactive (their articles "
+            "stay stored). Called by `portal seed` with deploy/seed/site.yaml and sources.yaml."
+        ),
+        responses={401: {"model": Problem}, 413: {"model": Problem}},
+    )
+    async def put_site(site: SiteIn, db: Session) -> SiteOut:
+        async with db.begin():
+            await repo.replace_site(db, site)
+            loaded = await repo.load_site(db)
+        return loaded.out()
+
+    # --- public API ----------------------------------------------------------------------------
+
+    public = APIRouter(prefix="/v1", tags=["public"])
+
+    @public.get(
+        "/site",
+        response_model=SiteOut,
+        summary="Blocks, sections and sub-sites",
+        responses=_NOT_MODIFIED,
+    )
+    async def get_site(request: Request, db: Session) -> Response:
+        return await render(request, lambda: views.site(db), cache=list_cache)
+
+    @public.get(
+        "/home",
+        response_model=Home,
+        summary="The home page: latest articles per block, and the leader pages",
+        responses=_NOT_MODIFIED,
+    )
+    async def get_home(request: Request, db: Session) -> Response:
+        return await render(request, lambda: views.home(db), cache=list_cache)
+
+    @public.get(
+        "/sections/{code}/articles",
+        response_model=SectionArticles,
+        summary="Articles of a section, newest first",
+        responses={**_NOT_MODIFIED, **_NOT_FOUND, **_BAD_CURSOR},
+    )
+    async def get_section_articles(
+        request: Request,
+        code: CodeParam,
+        db: Session,
+        cursor: CursorParam = None,
+        limit: int | None = limit_param(),
+    ) -> Response:
+        return await render(
+            request, lambda: views.section_articles(db, code, cursor, limit), cache=list_cache
+        )
+
+    @public.get(
+        "/subsites/{code}/articles",
+        response_model=SubsiteArticles,
+        summary="Articles of a partner sub-site, newest first",
+        responses={**_NOT_MODIFIED, **_NOT_FOUND, **_BAD_CURSOR},
+    )
+    async def get_subsite_articles(
+        request: Request,
+        code: CodeParam,
+        db: Session,
+        section: Annotated[
+            str | None, Query(max_length=64, description="Only this section of the sub-site.")
+        ] = None,
+        cursor: CursorParam = None,
+        limit: int | None = limit_param(),
+    ) -> Response:
+        return await render(
+            request,
+            lambda: views.subsite_articles(db, code, section, cursor, limit),
+            cache=list_cache,
+        )
+
+    @public.get(
+        "/articles/{slug}",
+        response_model=ArticleFull,
+        summary="One article, in full",
+        responses={
+            **_NOT_MODIFIED,
+            **_NOT_FOUND,
+            410: {"model": Gone, "description": "The article was retracted"},
+        },
+    )
+    async def get_article(request: Request, slug: SlugParam, db: Session) -> Response:
+        return await render(request, lambda: views.article(db, slug), cache=article_cache)
+
+    # --- feeds, sitemaps and the public page ---------------------------------------------------
+
+    documents = APIRouter(tags=["feeds"])
+
+    @documents.get(
+        "/rss/sections/{code}.xml",
+        response_class=Response,
+        summary="RSS 2.0 feed of a section (latest articles)",
+        responses={**_xml_doc(RSS), **_NOT_MODIFIED, **_NOT_FOUND},
+    )
+    async def section_rss(request: Request, code: CodeParam, db: Session) -> Response:
+        return await render(
+            request, lambda: views.section_feed(db, code), cache=feed_cache, media_type=RSS
+        )
+
+    @documents.get(
+        "/rss/subsites/{code}.xml",
+        response_class=Response,
+        summary="RSS 2.0 feed of a sub-site (latest articles)",
+        responses={**_xml_doc(RSS), **_NOT_MODIFIED, **_NOT_FOUND},
+    )
+    async def subsite_rss(request: Request, code: CodeParam, db: Session) -> Response:
+        return await render(
+            request, lambda: views.subsite_feed(db, code), cache=feed_cache, media_type=RSS
+        )
+
+    @documents.get(
+        "/sitemap.xml",
+        response_class=Response,
+        summary="Sitemap index: the article sitemaps and the news sitemap",
+        responses={**_xml_doc(XML), **_NOT_MODIFIED},
+    )
+    async def sitemap_index(request: Request, db: Session) -> Response:
+        return await render(
+            request, lambda: views.sitemap_index(db), cache=feed_cache, media_type=XML
+        )
+
+    @documents.get(
+        "/sitemaps/articles-{n}.xml",
+        response_class=Response,
+        summary="Article sitemap number n (from 1; up to 50,000 URLs each)",
+        responses={**_xml_doc(XML), **_NOT_MODIFIED, **_NOT_FOUND},
+    )
+    async def sitemap_articles(
+        request: Request, n: Annotated[int, Path(ge=1, le=100_000)], db: Session
+    ) -> Response:
+        return await render(
+            request, lambda: views.sitemap_articles(db, n), cache=feed_cache, media_type=XML
+        )
+
+    @documents.get(
+        "/sitemaps/news.xml",
+        response_class=Response,
+        summary="Google News sitemap: articles published in the last 48 hours",
+        responses={**_xml_doc(XML), **_NOT_MODIFIED},
+    )
+    async def news_sitemap(request: Request, db: Session) -> Response:
+        return await render(
+            request, lambda: views.news_sitemap(db), cache=list_cache, media_type=XML
+        )
+
+    @documents.get(
+        "/bai-viet/{slug}",
+        response_class=Response,
+        summary="The article's public page (minimal HTML; the target of feed and sitemap links)",
+        responses={
+            **_xml_doc(HTML),
+            **_NOT_MODIFIED,
+            **_NOT_FOUND,
+            410: {"description": "Retracted"},
+        },
+    )
+    async def article_page(request: Request, slug: SlugParam, db: Session) -> Response:
+        return await render(
+            request, lambda: views.article_html(db, slug), cache=article_cache, media_type=HTML
+        )
+
+    return [admin, public, documents]

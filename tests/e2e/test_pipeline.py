@@ -1,0 +1,369 @@
+"""The article pipeline end to end, on the real stack with all six services running.
+
+A partner pushes over REST or over its own Kafka topic; the article is normalised, reviewed by
+an editor (or published at once for a trusted source), published, and searchable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import uuid
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.errors import KafkaError, TopicAuthorizationFailedError
+
+from portal_contracts.articles import article_id_for
+from portal_contracts.topics import PARTNER_DEAD_LETTERS, partner_topic
+from tests.e2e.conftest import Portal
+
+pytestmark = pytest.mark.stack
+
+PRE_REVIEW = "tp-ha-noi"  # pre-review policy in deploy/seed/sources.yaml
+OTHER_AGENCY = "bo-y-te"
+TRUSTED = "bao-nhan-dan"
+
+
+def _content(title: str, section: str = "ct-tin-tuc-hoat-dong", **extra: Any) -> dict[str, Any]:
+    return {
+        "title": title,
+        "section": section,
+        "summary": extra.pop("summary", f"Tóm tắt: {title}"),
+        "body_html": extra.pop(
+            "body_html",
+            f"<p>{title}. Đảng Cộng sản Việt Nam lãnh đạo toàn diện.</p>"
+            "<script>alert('x')</script>",
+        ),
+        **extra,
+    }
+
+
+def _push(portal: Portal, key: str, external_id: str, content: dict[str, Any], **body: Any) -> Any:
+    return portal.http.put(
+        portal.url("ingest", f"/v1/articles/{external_id}"),
+        json={"content": content, **body},
+        headers={"Authorization": f"Bearer {key}"},
+    )
+
+
+def _status(portal: Portal, key: str, external_id: str) -> dict[str, Any]:
+    resp = portal.http.get(
+        portal.url("ingest", f"/v1/articles/{external_id}"),
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    assert resp.status_code == 200, resp.text
+    data: dict[str, Any] = resp.json()
+    return data
+
+
+def _search(portal: Portal, q: str, **params: Any) -> dict[str, Any]:
+    resp = portal.http.get(portal.url("search", "/v1/search"), params={"q": q, **params})
+    assert resp.status_code == 200, resp.text
+    data: dict[str, Any] = resp.json()
+    return data
+
+
+def _search_ids(portal: Portal, q: str, **params: Any) -> list[str]:
+    return [h["article_id"] for h in _search(portal, q, **params)["hits"]]
+
+
+def _subsite_ids(portal: Portal, source: str) -> list[str]:
+    resp = portal.http.get(portal.url("publishing", f"/v1/subsites/{source}/articles"))
+    assert resp.status_code == 200, resp.text
+    return [a["article_id"] for a in resp.json()["items"]]
+
+
+def _queue_item(portal: Portal, token: str, article_id: str) -> dict[str, Any] | None:
+    resp = portal.http.get(
+        portal.url("moderation", f"/v1/items/{article_id}"),
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    if resp.status_code == 404:
+        return None
+    assert resp.status_code == 200, resp.text
+    data: dict[str, Any] = resp.json()
+    return data
+
+
+def _approve(portal: Portal, token: str, article_id: str, revision: int) -> Any:
+    return portal.http.post(
+        portal.url("moderation", f"/v1/items/{article_id}/approve"),
+        json={"revision": revision},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+
+
+def _unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def _published_article(portal: Portal, article_id: str) -> dict[str, Any] | None:
+    """The public article (found in its sub-site's listing), or None while not published."""
+    for source in (PRE_REVIEW, OTHER_AGENCY, TRUSTED):
+        resp = portal.http.get(portal.url("publishing", f"/v1/subsites/{source}/articles"))
+        for a in resp.json().get("items", []):
+            if a["article_id"] == article_id:
+                full = portal.http.get(portal.url("publishing", f"/v1/articles/{a['slug']}"))
+                if full.status_code == 200:
+                    data: dict[str, Any] = full.json()
+                    return data
+    return None
+
+
+def test_pre_review_article_is_public_only_after_approval(portal: Portal) -> None:
+    key = portal.api_key(PRE_REVIEW)
+    editor = portal.editor_token("editor")
+    ext = _unique("hn")
+    title = f"Hội nghị Ban Chấp hành Đảng bộ thành phố {ext}"
+    resp = _push(portal, key, ext, _content(title))
+    assert resp.status_code in (200, 202), resp.text
+    article_id = resp.json()["article_id"]
+    assert article_id == article_id_for(PRE_REVIEW, ext)
+
+    item = portal.wait_for(lambda: _queue_item(portal, editor, article_id), what="queue item")
+    assert item["state"] == "pending"
+    # Sanitised on the way: no script reaches the editors or the public.
+    assert "<script" not in json.dumps(item)
+    assert article_id not in _subsite_ids(portal, PRE_REVIEW)
+    assert _status(portal, key, ext)["status"] == "in_review"
+
+    assert _approve(portal, editor, article_id, item["revision"]).status_code == 200
+    article = portal.wait_for(lambda: _published_article(portal, article_id), what="published")
+    assert article["title"] == title
+    assert "<script" not in json.dumps(article)
+
+    # Searchable with and without diacritics.
+    portal.wait_for(lambda: article_id in _search_ids(portal, ext), what="indexed")
+    assert article_id in _search_ids(portal, f"hoi nghi ban chap hanh dang bo {ext}")
+    assert article_id in _search_ids(portal, f"Hội nghị Ban Chấp hành Đảng bộ {ext}")
+    portal.wait_for(
+        lambda: _status(portal, key, ext)["status"] == "published", what="partner status"
+    )
+
+
+def test_trusted_source_is_published_at_once(portal: Portal) -> None:
+    key = portal.api_key(TRUSTED)
+    ext = _unique("nd")
+    resp = _push(portal, key, ext, _content(f"Tin hoạt động {ext}", section="tin-hoat-dong"))
+    assert resp.status_code in (200, 202), resp.text
+    article_id = resp.json()["article_id"]
+    portal.wait_for(lambda: _published_article(portal, article_id), what="auto-published")
+    portal.wait_for(lambda: article_id in _search_ids(portal, ext), what="indexed")
+
+
+def test_update_revises_everywhere_and_retract_removes_everywhere(portal: Portal) -> None:
+    key = portal.api_key(TRUSTED)
+    ext = _unique("nd")
+    first = _push(portal, key, ext, _content(f"Bản đầu {ext}", section="xay-dung-dang"))
+    article_id = first.json()["article_id"]
+    portal.wait_for(lambda: _published_article(portal, article_id), what="published")
+
+    again = _push(portal, key, ext, _content(f"Bản đầu {ext}", section="xay-dung-dang"))
+    assert again.json()["revision"] == 1, "the same content twice must not make a new revision"
+
+    updated = _push(portal, key, ext, _content(f"Bản sửa đổi {ext}", section="xay-dung-dang"))
+    assert updated.json()["revision"] == 2
+    portal.wait_for(
+        lambda: (_published_article(portal, article_id) or {}).get("title") == f"Bản sửa đổi {ext}",
+        what="revision 2 public",
+    )
+    portal.wait_for(
+        lambda: [h["title"] for h in _search(portal, ext)["hits"]] == [f"Bản sửa đổi {ext}"],
+        what="revision 2 indexed",
+    )
+    article = _published_article(portal, article_id)
+    assert article is not None
+    slug = article["slug"]
+
+    gone = portal.http.delete(
+        portal.url("ingest", f"/v1/articles/{ext}"), headers={"Authorization": f"Bearer {key}"}
+    )
+    assert gone.status_code in (200, 202), gone.text
+    portal.wait_for(
+        lambda: (
+            portal.http.get(portal.url("publishing", f"/v1/articles/{slug}")).status_code == 410
+        ),
+        what="retracted page",
+    )
+    portal.wait_for(lambda: article_id not in _search_ids(portal, ext), what="removed from search")
+    rss = portal.http.get(portal.url("publishing", "/rss/sections/xay-dung-dang.xml")).text
+    sitemap = portal.http.get(portal.url("publishing", "/sitemaps/news.xml")).text
+    assert slug not in rss
+    assert slug not in sitemap
+
+
+def test_older_revision_never_overwrites_a_newer_one(portal: Portal) -> None:
+    key = portal.api_key(TRUSTED)
+    ext = _unique("nd")
+    r3 = _push(portal, key, ext, _content(f"Bản số ba {ext}", section="tin-hoat-dong"), revision=3)
+    assert r3.status_code in (200, 202), r3.text
+    r2 = _push(portal, key, ext, _content(f"Bản số hai {ext}", section="tin-hoat-dong"), revision=2)
+    assert r2.status_code == 409, r2.text
+    article_id = r3.json()["article_id"]
+    portal.wait_for(lambda: _published_article(portal, article_id), what="published")
+    assert _published_article(portal, article_id)["title"] == f"Bản số ba {ext}"  # type: ignore[index]
+
+
+def test_agency_cannot_touch_another_agencys_content(portal: Portal) -> None:
+    key_a = portal.api_key(PRE_REVIEW)
+    key_b = portal.api_key(OTHER_AGENCY)
+    ext = _unique("byt")
+    b = _push(portal, key_b, ext, _content(f"Tin của Bộ Y tế {ext}"))
+    b_id = b.json()["article_id"]
+    # A's key cannot read, update or retract B's article by its portal id.
+    by_id = portal.http.get(
+        portal.url("ingest", f"/v1/articles/by-id/{b_id}"),
+        headers={"Authorization": f"Bearer {key_a}"},
+    )
+    assert by_id.status_code == 403
+    # A cannot publish into a section it was not granted.
+    forbidden = _push(
+        portal, key_a, _unique("hn"), _content("Lấn sang chuyên mục", section="tong-bi-thu")
+    )
+    assert forbidden.status_code == 403
+    assert "tong-bi-thu" in forbidden.text
+    # A's external id space is its own: the same id under A is a different article.
+    same_ext = _push(portal, key_a, ext, _content(f"Tin của Hà Nội {ext}"))
+    assert same_ext.json()["article_id"] != b_id
+
+
+def test_invalid_payload_gets_422_naming_the_field(portal: Portal) -> None:
+    key = portal.api_key(PRE_REVIEW)
+    resp = portal.http.put(
+        portal.url("ingest", f"/v1/articles/{_unique('hn')}"),
+        json={"content": {"title": "", "section": "ct-tin-tuc-hoat-dong"}},
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    assert resp.status_code == 422
+    assert "title" in resp.text
+    assert (
+        portal.http.put(
+            portal.url("ingest", "/v1/articles/x"), json={"content": _content("Không khóa")}
+        ).status_code
+        == 401
+    )
+
+
+async def _produce(
+    bootstrap: str, creds: dict[str, Any], topic: str, key: bytes, value: bytes
+) -> None:
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        security_protocol="SASL_PLAINTEXT",
+        sasl_mechanism="SCRAM-SHA-512",
+        sasl_plain_username=creds["username"],
+        sasl_plain_password=creds["password"],
+        enable_idempotence=False,
+        request_timeout_ms=15000,
+    )
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, value, key=key)
+    finally:
+        await producer.stop()
+
+
+async def _dead_letters_for(bootstrap: str, topic: str, marker: bytes) -> list[dict[str, Any]]:
+    consumer = AIOKafkaConsumer(
+        PARTNER_DEAD_LETTERS,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    found: list[dict[str, Any]] = []
+    try:
+        batches = await consumer.getmany(timeout_ms=3000)
+        for records in batches.values():
+            for rec in records:
+                data = json.loads(rec.value)["data"]
+                if marker in base64.b64decode(data["original_value_b64"]):
+                    found.append(data)
+    finally:
+        await consumer.stop()
+    return found
+
+
+def test_partner_kafka_topic_with_acls_and_dead_letters(portal: Portal) -> None:
+    creds = portal.admin("POST", "ingest", f"/admin/v1/sources/{PRE_REVIEW}/kafka-credentials", {})
+    other = portal.admin(
+        "POST", "ingest", f"/admin/v1/sources/{OTHER_AGENCY}/kafka-credentials", {}
+    )
+    assert other["topic"] == partner_topic(OTHER_AGENCY)
+    sasl = portal.settings.kafka_sasl_bootstrap
+    key = portal.api_key(PRE_REVIEW)
+    editor = portal.editor_token("editor")
+
+    # Denied by the broker: an agency writes only its own topic.
+    with pytest.raises((TopicAuthorizationFailedError, KafkaError)):
+        asyncio.run(_produce(sasl, creds, partner_topic(OTHER_AGENCY), b"x", b"{}"))
+
+    bad_marker = _unique("malformed").encode()
+    asyncio.run(_produce(sasl, creds, creds["topic"], b"bad", b"{not json " + bad_marker))
+    ext = _unique("hn-kafka")
+    good = {"external_id": ext, "content": _content(f"Tin gửi qua Kafka {ext}")}
+    asyncio.run(_produce(sasl, creds, creds["topic"], ext.encode(), json.dumps(good).encode()))
+
+    article_id = article_id_for(PRE_REVIEW, ext)
+    item = portal.wait_for(
+        lambda: _queue_item(portal, editor, article_id), what="kafka item queued"
+    )
+    assert item["source"] == PRE_REVIEW
+    dlq = portal.wait_for(
+        lambda: asyncio.run(
+            _dead_letters_for(portal.settings.kafka_bootstrap, creds["topic"], bad_marker)
+        ),
+        what="dead letter",
+    )
+    assert dlq[0]["original_topic"] == creds["topic"]
+    assert dlq[0]["reason"]
+    errors = portal.http.get(
+        portal.url("ingest", "/v1/errors"), headers={"Authorization": f"Bearer {key}"}
+    ).json()
+    listed = errors["items"] if isinstance(errors, dict) else errors
+    assert any(e.get("topic") == creds["topic"] and e.get("reason") for e in listed), listed
+
+    assert _approve(portal, editor, article_id, item["revision"]).status_code == 200
+    portal.wait_for(lambda: _published_article(portal, article_id), what="kafka article published")
+
+
+def test_one_trace_from_partner_request_to_search_indexing(portal: Portal) -> None:
+    key = portal.api_key(TRUSTED)
+    ext = _unique("nd-trace")
+    trace_id = uuid.uuid4().hex
+    traceparent = f"00-{trace_id}-{uuid.uuid4().hex[:16]}-01"
+    resp = portal.http.put(
+        portal.url("ingest", f"/v1/articles/{ext}"),
+        json={"content": _content(f"Theo dấu một bài viết {ext}", section="tin-hoat-dong")},
+        headers={"Authorization": f"Bearer {key}", "traceparent": traceparent},
+    )
+    assert resp.status_code in (200, 202), resp.text
+    article_id = resp.json()["article_id"]
+    portal.wait_for(lambda: article_id in _search_ids(portal, ext), what="indexed")
+
+    def services_in_trace() -> set[str] | None:
+        spans = portal.traces.trace(trace_id)
+        names = {s.service for s in spans}
+        wanted = {"ingest", "normalize", "moderation", "publishing", "search"}
+        return names if wanted <= names else None
+
+    services = portal.wait_for(services_in_trace, timeout_s=30, what="spans of all services")
+    assert {"ingest", "normalize", "moderation", "publishing", "search"} <= services
+    spans = portal.traces.trace(trace_id)
+    by_id = {s.span_id: s for s in spans}
+    # Causal order: each service's first span starts after the previous service's.
+    first = {svc: min(s.start_ns for s in spans if s.service == svc) for svc in services}
+    order = ["ingest", "normalize", "moderation", "publishing", "search"]
+    assert [first[s] for s in order] == sorted(first[s] for s in order)
+    # Every span but the partner's request has its parent inside this trace.
+    orphans = [
+        s
+        for s in spans
+        if s.parent_span_id
+        and s.parent_span_id not in by_id
+        and s.parent_span_id != traceparent.split("-")[2]
+    ]
+    assert not orphans, [(s.service, s.name) for s in orphans]
