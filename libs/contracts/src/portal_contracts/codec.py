@@ -7,14 +7,13 @@ import json
 from pydantic import ValidationError
 
 from portal_contracts.envelope import Envelope
-from portal_contracts.topics import ALL_TOPICS
+from portal_contracts.topics import ALL_TOPICS, MAX_MESSAGE_BYTES
 
 # (event type, schema version) -> model. A breaking change adds a new version beside the old.
 MODELS: dict[tuple[str, int], type[Envelope]] = {
     (t.model.EVENT_TYPE, t.model.SCHEMA_VERSION): t.model for t in ALL_TOPICS
 }
 
-MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 
 
 class DecodeError(ValueError):

@@ -20,6 +20,8 @@ from portal_contracts.envelope import Envelope
 from portal_contracts.questions import QuestionAnsweredEvent, QuestionSubmittedEvent
 
 DAY_MS = 24 * 3600 * 1000
+# Events carry whole articles; broker, topics and producers all allow this size.
+MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,7 @@ class TopicSpec:
             "cleanup.policy": "compact" if self.compacted else "delete",
             "retention.ms": "-1" if self.retention_ms is None else str(self.retention_ms),
             "min.insync.replicas": "1",
+            "max.message.bytes": str(MAX_MESSAGE_BYTES),
         }
         cfg.update(self.extra_config)
         return cfg

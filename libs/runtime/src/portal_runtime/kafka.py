@@ -27,7 +27,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from portal_contracts.codec import DecodeError, decode, encode
 from portal_contracts.deadletter import DeadLetter, DeadLetterEvent
 from portal_contracts.envelope import Envelope
-from portal_contracts.topics import TopicSpec, dead_letter_topic
+from portal_contracts.topics import MAX_MESSAGE_BYTES, TopicSpec, dead_letter_topic
 from portal_runtime.logs import get_logger
 from portal_runtime.settings import ServiceSettings
 
@@ -80,6 +80,7 @@ def make_broker(settings: ServiceSettings, tracer_provider: TracerProvider | Non
         client_id=settings.service_name,
         acks="all",
         enable_idempotence=True,
+        max_request_size=MAX_MESSAGE_BYTES + 64 * 1024,  # the message plus headers and framing
         middlewares=middlewares,
         logger=None,
         graceful_timeout=15.0,

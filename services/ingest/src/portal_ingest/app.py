@@ -1,4 +1,4 @@
-"""Wires the ingest service: settings, database, Kafka subscribers, HTTP routes."""
+"""Wires the ingest service: settings, database, raw archive, Kafka consumers, HTTP routes."""
 
 from __future__ import annotations
 
@@ -6,14 +6,20 @@ from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI
-from faststream.kafka import KafkaMessage
 
-from portal_contracts.envelope import Envelope
-from portal_contracts.topics import ARTICLE_PUBLISHED, ARTICLE_REVIEWED
+from portal_ingest.api import Context, admin_router, install_error_handlers, partner_router
 from portal_ingest.db import outbox
+from portal_ingest.handlers import (
+    make_partner_broker,
+    register_partner_intake,
+    register_status_handlers,
+    run_broker,
+)
+from portal_ingest.kafka_admin import PartnerKafkaProvisioner
 from portal_ingest.settings import Settings
-from portal_runtime.kafka import subscribe_events
+from portal_ingest.usecases import Admin, Ingestor, PartnerErrors, StatusTracker
 from portal_runtime.service import Service
+from portal_runtime.storage import ObjectStore
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -24,34 +30,49 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings,
         migrations_dir=MIGRATIONS,
         outbox=outbox,
-        uses_object_store=True,
+        uses_object_store=False,
         uses_opensearch=False,
     )
+    # Ingest's bucket is the raw archive; the service runtime creates it at start and checks it.
+    raw_store = ObjectStore(settings, bucket=settings.s3_raw_bucket)
+    service.store = raw_store
+    service.checks["object_store"] = raw_store.ping
 
-    async def record_event(event: Envelope, msg: KafkaMessage) -> None:
-        async with service.sessions.begin() as session:
-            await outbox.first_time(session, event.event_id, event.type)
+    ingestor = Ingestor(service.sessions, raw_store, outbox)
+    register_status_handlers(service.broker, StatusTracker(service.sessions, outbox))
 
-    subscribe_events(
-        service.broker,
-        ARTICLE_REVIEWED,
-        group="ingest",
-        producer="ingest",
-        model=ARTICLE_REVIEWED.model,
-        handler=record_event,
+    # Partner topics have their own consumer-only broker: a short metadata refresh picks up
+    # topics provisioned after start, without changing the shared broker's settings.
+    partner_broker = make_partner_broker(settings, service.tracer_provider)
+    register_partner_intake(
+        partner_broker, settings, ingestor, PartnerErrors(service.sessions, outbox)
     )
-    subscribe_events(
-        service.broker,
-        ARTICLE_PUBLISHED,
-        group="ingest",
-        producer="ingest",
-        model=ARTICLE_PUBLISHED.model,
-        handler=record_event,
+    service.background.append(lambda: run_broker(partner_broker, "partners"))
+
+    async def partner_intake_ready() -> None:
+        if not await partner_broker.ping(timeout=2.0):
+            raise ConnectionError("the partner topics consumer is not connected")
+
+    service.checks["partner_intake"] = partner_intake_ready
+
+    ctx = Context(
+        settings=settings,
+        sessions=service.sessions,
+        ingestor=ingestor,
+        admin=Admin(settings, service.sessions, PartnerKafkaProvisioner(settings)),
     )
-    return service.create_app(
+    app = service.create_app(
         title="Cổng TTĐT — Ingest",
-        description="Partner push API (REST), partner Kafka topics and feed pulling; emits article.ingested.",
+        description=(
+            "The partner agencies' front door: push articles with an API key (REST) or on the "
+            "agency's own Kafka topic (SASL/SCRAM), follow each item's status, see refused "
+            "messages. Operators manage sources, API keys and Kafka credentials (admin API). "
+            "Emits article.ingested."
+        ),
+        routers=[partner_router(ctx), admin_router(ctx)],
     )
+    install_error_handlers(app, settings)
+    return app
 
 
 def main() -> None:

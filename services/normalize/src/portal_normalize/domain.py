@@ -35,6 +35,7 @@ from portal_contracts.articles import (
     QualityIssue,
     QualityReport,
 )
+from portal_contracts.topics import MAX_MESSAGE_BYTES
 from portal_text import has_vietnamese_diacritics, normalize_tone_placement
 
 # Naive source times are Vietnamese local time (UTC+7, no daylight saving).
@@ -43,8 +44,8 @@ VIETNAM_TZ = timezone(timedelta(hours=7), "Asia/Ho_Chi_Minh")
 SUMMARY_CHARS = 300
 TITLE_MAX_CHARS = 200
 SHORT_BODY_CHARS = 200
-# Below Kafka's default 1 MiB message limit: a bigger event would block the outbox relay.
-MAX_EVENT_BYTES = 950_000
+# Below the portal's Kafka message limit: a bigger event would block the outbox relay.
+MAX_EVENT_BYTES = MAX_MESSAGE_BYTES - 64 * 1024
 
 # --- the allow-list -------------------------------------------------------------------------
 

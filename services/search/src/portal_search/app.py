@@ -1,21 +1,59 @@
-"""Wires the search service: settings, database, Kafka subscribers, HTTP routes."""
+"""Wires the search service: settings, OpenSearch index, Kafka subscribers, HTTP routes."""
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI
 from faststream.kafka import KafkaMessage
+from opensearchpy.exceptions import ConnectionError as OpenSearchConnectionError
+from opensearchpy.exceptions import TransportError
 
+from portal_contracts.articles import ArticlePublishedEvent
 from portal_contracts.envelope import Envelope
 from portal_contracts.topics import ARTICLE_PUBLISHED, QUESTION_ANSWERED
+from portal_runtime.auth import admin_guard
 from portal_runtime.kafka import subscribe_events
+from portal_runtime.logs import get_logger
 from portal_runtime.service import Service
+from portal_search.api import admin_router, public_router
 from portal_search.db import outbox
+from portal_search.handlers import article_published_handler
+from portal_search.index import ArticleIndex, SearchUnavailable
+from portal_search.rebuild import Rebuilder
 from portal_search.settings import Settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# How long start-up waits for OpenSearch before giving up (the orchestrator restarts us).
+STARTUP_WAIT_S = 120.0
+
+log = get_logger(__name__)
+
+
+async def _ensure_index(index: ArticleIndex) -> None:
+    deadline = time.monotonic() + STARTUP_WAIT_S
+    delay = 0.5
+    while True:
+        try:
+            name = await index.ensure()
+            log.info("search_index_ready", alias=index.alias, index=name)
+            return
+        except (OpenSearchConnectionError, SearchUnavailable, OSError) as exc:
+            retryable: Exception | None = exc
+        except TransportError as exc:
+            if exc.status_code not in (429, 502, 503, 504):
+                raise
+            retryable = exc
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"OpenSearch not ready after {STARTUP_WAIT_S:.0f}s") from retryable
+        log.warning("search_index_waiting", error=repr(retryable), delay_s=delay)
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 10.0)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -27,19 +65,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         uses_object_store=False,
         uses_opensearch=True,
     )
-
-    async def record_event(event: Envelope, msg: KafkaMessage) -> None:
-        async with service.sessions.begin() as session:
-            await outbox.first_time(session, event.event_id, event.type)
+    assert service.opensearch is not None
+    index = ArticleIndex(
+        service.opensearch,
+        alias=settings.index_alias,
+        shards=settings.index_shards,
+        replicas=settings.index_replicas,
+    )
+    rebuilder = Rebuilder(index, settings)
 
     subscribe_events(
         service.broker,
         ARTICLE_PUBLISHED,
         group="search",
         producer="search",
-        model=ARTICLE_PUBLISHED.model,
-        handler=record_event,
+        model=ArticlePublishedEvent,
+        handler=article_published_handler(index, max_body_chars=settings.index_max_body_chars),
     )
+
+    # Answered questions are not searchable yet; the events are only recorded.
+    async def record_event(event: Envelope, msg: KafkaMessage) -> None:
+        async with service.sessions.begin() as session:
+            await outbox.first_time(session, event.event_id, event.type)
+
     subscribe_events(
         service.broker,
         QUESTION_ANSWERED,
@@ -48,10 +96,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         model=QUESTION_ANSWERED.model,
         handler=record_event,
     )
-    return service.create_app(
+
+    async def alias_check() -> None:
+        if await index.current_index() is None:
+            raise RuntimeError(f"alias {index.alias!r} points at no index")
+
+    service.checks["search_index"] = alias_check
+
+    app = service.create_app(
         title="Cổng TTĐT — Search",
         description="OpenSearch read model and the public search API.",
+        routers=[
+            public_router(index),
+            admin_router(index, rebuilder, admin_guard(settings)),
+        ],
     )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # The alias must exist before the consumer writes through it.
+        await _ensure_index(index)
+        async with service.lifespan(app):
+            yield
+
+    app.router.lifespan_context = lifespan
+    return app
 
 
 def main() -> None:

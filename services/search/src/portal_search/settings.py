@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from portal_runtime.settings import ServiceSettings
 
 
@@ -9,3 +11,22 @@ class Settings(ServiceSettings):
     service_name: str = "search"
     http_port: int = 8006
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/search"
+
+    index_alias: str = Field(
+        default="articles",
+        pattern=r"^[a-z][a-z0-9_]*$",
+        description="Alias the service reads and writes; physical indices are <alias>-v<time>.",
+    )
+    index_shards: int = Field(default=1, ge=1, le=64)
+    # 0 on a single-node local stack; set 1+ in production.
+    index_replicas: int = Field(default=0, ge=0, le=5)
+    # Longer bodies are cut before indexing: highlighting re-analyses at most ~1M characters.
+    index_max_body_chars: int = Field(default=500_000, ge=1_000, le=900_000)
+
+    # Rebuild (POST /admin/v1/reindex): replay batch size, how long a replay may make no progress,
+    # when another instance's unfinished build counts as abandoned, and how long the old index
+    # stays after the alias moved (searches already routed to it finish).
+    reindex_batch_size: int = Field(default=500, ge=1, le=5_000)
+    reindex_stall_timeout_s: float = Field(default=60.0, gt=0)
+    reindex_stale_after_s: float = Field(default=3600.0, gt=0)
+    reindex_delete_grace_s: float = Field(default=1.0, ge=0)

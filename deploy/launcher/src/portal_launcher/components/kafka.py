@@ -250,6 +250,8 @@ class KafkaComponent(Component):
                 "share.coordinator.state.topic.min.isr=1",
                 "# Topics come from the contracts registry (ensure_topics), never from a typo.",
                 "auto.create.topics.enable=false",
+                "# Events carry whole articles: allow up to 4 MiB (contracts MAX_MESSAGE_BYTES).",
+                "message.max.bytes=4194304",
                 "group.initial.rebalance.delay.ms=0",
                 "num.partitions=1",
                 "",

@@ -1,0 +1,412 @@
+"""The ingest use cases: what happens when a partner sends, an operator administers, or the
+pipeline reports. Each loads state, asks domain.py what to do, and commits the result together
+with the events it causes (the outbox), in one transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from uuid import UUID
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from portal_contracts.articles import (
+    ArticleAction,
+    ArticleIngested,
+    ArticleIngestedEvent,
+    Channel,
+    article_id_for,
+)
+from portal_contracts.deadletter import DeadLetterEvent
+from portal_contracts.partner import PartnerArticleMessage
+from portal_contracts.topics import ARTICLE_INGESTED, PARTNER_DEAD_LETTERS
+from portal_ingest import domain
+from portal_ingest import repository as repo
+from portal_ingest.domain import Outcome, Status
+from portal_ingest.kafka_admin import PartnerKafkaProvisioner
+from portal_ingest.settings import Settings
+from portal_runtime.logs import get_logger
+from portal_runtime.outbox import Outbox
+from portal_runtime.storage import ObjectStore
+
+log = get_logger(__name__)
+
+PRODUCER = "ingest"
+
+Sessions = async_sessionmaker[AsyncSession]
+
+
+class RefusalKind(StrEnum):
+    FORBIDDEN = "forbidden"  # source unknown/inactive, section not allowed, another's article
+    NOT_FOUND = "not_found"
+    STALE = "stale_revision"
+    CONFLICT = "revision_conflict"
+
+
+class Refused(Exception):
+    """A domain refusal, with a reason meant for the partner."""
+
+    def __init__(self, kind: RefusalKind, reason: str) -> None:
+        super().__init__(reason)
+        self.kind = kind
+        self.reason = reason
+
+
+class StorageUnavailable(Exception):
+    """The raw archive could not be written; nothing was stored or emitted."""
+
+
+@dataclass(frozen=True)
+class Receipt:
+    article_id: str
+    source: str
+    external_id: str
+    revision: int
+    action: ArticleAction
+    status: Status
+    duplicate: bool
+    received_at: datetime
+
+
+_OUTCOME_REFUSAL = {
+    Outcome.STALE: RefusalKind.STALE,
+    Outcome.CONFLICT: RefusalKind.CONFLICT,
+    Outcome.UNKNOWN_ARTICLE: RefusalKind.NOT_FOUND,
+}
+
+
+class Ingestor:
+    """Accepts partner messages from every channel with the same rules."""
+
+    def __init__(self, sessions: Sessions, raw_store: ObjectStore, outbox: Outbox) -> None:
+        self.sessions = sessions
+        self.raw_store = raw_store
+        self.outbox = outbox
+
+    async def submit(
+        self, source: str, message: PartnerArticleMessage, channel: Channel, raw: bytes
+    ) -> Receipt:
+        """Accept ``message`` from ``source`` (taken from the key or topic, never the payload).
+
+        A new revision is archived (raw bytes) first, then stored and emitted as
+        article.ingested in one transaction; a repeat answers the same without emitting.
+        Raises ``Refused`` or ``StorageUnavailable``.
+        """
+        article_id = article_id_for(source, message.external_id)
+        digest = domain.content_hash(message.action, message.content)
+        async with self.sessions.begin() as session:
+            src = await repo.get_source(session, source)
+            refusal = domain.source_refusal(None if src is None else src.info(), source)
+            if refusal is not None or src is None:
+                raise Refused(RefusalKind.FORBIDDEN, refusal or f"unknown source '{source}'")
+            refusal = domain.section_refusal(src.info(), message.content)
+            if refusal is not None:
+                raise Refused(RefusalKind.FORBIDDEN, refusal)
+
+            await repo.lock_article(session, article_id)
+            article = await repo.get_article(session, article_id)
+            latest = (
+                None if article is None else domain.Latest(article.revision, article.content_hash)
+            )
+            same_number = None
+            if article is not None and message.revision is not None:
+                same_number = await repo.get_revision(session, article_id, message.revision)
+            decision = domain.decide_revision(
+                latest,
+                action=message.action,
+                requested=message.revision,
+                content_hash=digest,
+                hash_of_requested=None if same_number is None else same_number.content_hash,
+            )
+            if decision.outcome in _OUTCOME_REFUSAL:
+                raise Refused(_OUTCOME_REFUSAL[decision.outcome], decision.reason or "refused")
+            if decision.outcome is Outcome.DUPLICATE:
+                assert article is not None
+                known = await repo.get_revision(session, article_id, decision.revision)
+                return Receipt(
+                    article_id=article_id,
+                    source=source,
+                    external_id=message.external_id,
+                    revision=decision.revision,
+                    action=ArticleAction(known.action if known else article.action),
+                    status=article.status,
+                    duplicate=True,
+                    received_at=known.received_at if known else article.updated_at,
+                )
+
+            received_at = datetime.now(UTC)
+            key = domain.raw_object_key(source, message.external_id, decision.revision, raw)
+            try:
+                await self.raw_store.put(key, raw, "application/json")
+            except Exception as exc:
+                # Whatever the S3 client raised: refuse now, the sender retries.
+                log.warning("raw_archive_failed", key=key, error=repr(exc))
+                raise StorageUnavailable(f"object storage unavailable: {exc}") from exc
+
+            event = ArticleIngestedEvent(
+                producer=PRODUCER,
+                subject=article_id,
+                data=ArticleIngested(
+                    article_id=article_id,
+                    source=source,
+                    external_id=message.external_id,
+                    revision=decision.revision,
+                    action=message.action,
+                    channel=channel,
+                    received_at=received_at,
+                    content=message.content,
+                    raw_object_key=key,
+                ),
+            )
+            status = domain.status_on_ingest(message.action)
+            content = message.content
+            await repo.save_revision(
+                session,
+                article_id=article_id,
+                source=source,
+                external_id=message.external_id,
+                revision=decision.revision,
+                action=message.action.value,
+                channel=channel.value,
+                content_hash=digest,
+                content=None if content is None else content.model_dump(mode="json"),
+                title=None if content is None else content.title,
+                section=None if content is None else content.section,
+                raw_object_key=key,
+                event_id=event.event_id,
+                received_at=received_at,
+                status=status,
+                status_reason=domain.RETRACTED_BY_SOURCE if status is Status.RETRACTED else None,
+            )
+            await self.outbox.add(session, ARTICLE_INGESTED.name, event)
+        self.outbox.notify()
+        log.info(
+            "article_ingested",
+            article_id=article_id,
+            source=source,
+            revision=decision.revision,
+            action=message.action.value,
+            channel=channel.value,
+        )
+        return Receipt(
+            article_id=article_id,
+            source=source,
+            external_id=message.external_id,
+            revision=decision.revision,
+            action=message.action,
+            status=status,
+            duplicate=False,
+            received_at=received_at,
+        )
+
+
+@dataclass(frozen=True)
+class PartnerError:
+    source: str | None
+    topic: str
+    partition: int
+    offset: int
+    external_id: str | None
+    revision: int | None
+    error_type: str
+    reason: str
+
+
+class PartnerErrors:
+    """Refused partner Kafka messages: one row for the partner and one dead letter, together."""
+
+    def __init__(self, sessions: Sessions, outbox: Outbox) -> None:
+        self.sessions = sessions
+        self.outbox = outbox
+
+    async def record(self, error: PartnerError, dead_letter: DeadLetterEvent) -> None:
+        async with self.sessions.begin() as session:
+            inserted = await repo.insert_partner_error(
+                session,
+                source=error.source,
+                topic=error.topic,
+                partition=error.partition,
+                offset=error.offset,
+                external_id=error.external_id,
+                revision=error.revision,
+                error_type=error.error_type,
+                reason=error.reason,
+                failed_at=dead_letter.data.failed_at,
+            )
+            if inserted:  # a redelivered message is dead-lettered once
+                await self.outbox.add(session, PARTNER_DEAD_LETTERS, dead_letter)
+        self.outbox.notify()
+        log.warning(
+            "partner_message_refused",
+            source=error.source,
+            topic=error.topic,
+            offset=error.offset,
+            error_type=error.error_type,
+            reason=error.reason,
+        )
+
+
+class StatusTracker:
+    """Follows each item through the pipeline for the partner's status view."""
+
+    def __init__(self, sessions: Sessions, outbox: Outbox) -> None:
+        self.sessions = sessions
+        self.outbox = outbox
+
+    async def apply(
+        self,
+        *,
+        event_id: UUID,
+        topic: str,
+        article_id: str,
+        revision: int,
+        status: Status | None,
+        reason: str | None,
+        occurred_at: datetime,
+        public_path: str | None = None,
+        touch_public_path: bool = False,
+    ) -> bool:
+        """Apply one pipeline event once; returns whether the status changed."""
+        async with self.sessions.begin() as session:
+            if not await self.outbox.first_time(session, event_id, topic):
+                return False
+            if status is None:
+                return False
+            await repo.lock_article(session, article_id)
+            article = await repo.get_article(session, article_id)
+            if article is None:
+                return False  # not an item ingest received (e.g. another environment's test)
+            current = domain.StatusState(article.status_revision, article.status)
+            if not domain.should_apply_status(current, revision, status):
+                return False
+            await repo.set_status(
+                session,
+                article_id=article_id,
+                revision=revision,
+                status=status,
+                reason=reason,
+                occurred_at=occurred_at,
+                public_path=public_path,
+                touch_public_path=touch_public_path,
+            )
+            await repo.add_history(
+                session,
+                article_id=article_id,
+                revision=revision,
+                status=status,
+                reason=reason,
+                occurred_at=occurred_at,
+            )
+        return True
+
+
+@dataclass(frozen=True)
+class IssuedApiKey:
+    key_id: str
+    token: str
+    row: repo.ApiKeyRow
+
+
+@dataclass(frozen=True)
+class KafkaAccess:
+    username: str
+    password: str
+    topic: str
+    bootstrap_servers: str
+    row: repo.KafkaCredentialRow
+
+
+class Admin:
+    """Operators' actions: sources, API keys, Kafka credentials."""
+
+    def __init__(
+        self, settings: Settings, sessions: Sessions, provisioner: PartnerKafkaProvisioner
+    ) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self.provisioner = provisioner
+
+    async def _existing_source(self, session: AsyncSession, code: str) -> repo.SourceRow:
+        src = await repo.get_source(session, code)
+        if src is None:
+            raise Refused(RefusalKind.NOT_FOUND, f"unknown source '{code}'")
+        return src
+
+    async def put_source(
+        self, code: str, *, name: str, kind: str, sections: list[str], active: bool
+    ) -> tuple[repo.SourceRow, bool]:
+        async with self.sessions.begin() as session:
+            row, created = await repo.upsert_source(
+                session,
+                code=code,
+                name=name,
+                kind=kind,
+                sections=domain.allowed_sections(sections),
+                active=active,
+            )
+        log.info("source_saved", source=code, created=created, active=active)
+        return row, created
+
+    async def list_sources(self) -> list[repo.SourceRow]:
+        async with self.sessions() as session:
+            return await repo.list_sources(session)
+
+    async def get_source(self, code: str) -> repo.SourceRow:
+        async with self.sessions() as session:
+            return await self._existing_source(session, code)
+
+    async def issue_api_key(self, code: str, label: str | None) -> IssuedApiKey:
+        key = domain.new_api_key()
+        async with self.sessions.begin() as session:
+            await self._existing_source(session, code)
+            row = await repo.insert_api_key(
+                session,
+                key_id=key.key_id,
+                source=code,
+                secret_hash=domain.hash_api_key(key.key_id, key.secret),
+                label=label,
+            )
+        log.info("api_key_issued", source=code, key_id=key.key_id)
+        return IssuedApiKey(key_id=key.key_id, token=key.token, row=row)
+
+    async def list_api_keys(self, code: str) -> list[repo.ApiKeyRow]:
+        async with self.sessions() as session:
+            await self._existing_source(session, code)
+            return await repo.list_api_keys(session, code)
+
+    async def revoke_api_key(self, code: str, key_id: str) -> None:
+        async with self.sessions.begin() as session:
+            await self._existing_source(session, code)
+            if not await repo.revoke_api_key(session, code, key_id):
+                raise Refused(RefusalKind.NOT_FOUND, f"source '{code}' has no API key '{key_id}'")
+        log.info("api_key_revoked", source=code, key_id=key_id)
+
+    async def grant_kafka(self, code: str) -> KafkaAccess:
+        async with self.sessions() as session:
+            src = await self._existing_source(session, code)
+        if not src.active:
+            raise Refused(RefusalKind.FORBIDDEN, f"source '{code}' is inactive")
+        # Broker first: if it fails nothing is recorded, and a retry starts over.
+        grant = await self.provisioner.grant(code)
+        async with self.sessions.begin() as session:
+            row = await repo.upsert_kafka_credential(
+                session, source=code, username=grant.username, topic=grant.topic
+            )
+        log.info("kafka_credentials_granted", source=code, username=grant.username)
+        return KafkaAccess(
+            username=grant.username,
+            password=grant.password,
+            topic=grant.topic,
+            bootstrap_servers=self.settings.kafka_partner_bootstrap_servers,
+            row=row,
+        )
+
+    async def kafka_access(self, code: str) -> repo.KafkaCredentialRow:
+        async with self.sessions() as session:
+            await self._existing_source(session, code)
+            row = await repo.get_kafka_credential(session, code)
+        if row is None:
+            raise Refused(RefusalKind.NOT_FOUND, f"source '{code}' has no Kafka credentials yet")
+        return row

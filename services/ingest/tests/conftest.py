@@ -1,0 +1,171 @@
+"""Fixtures of the ingest tests that run against the real local stack.
+
+One ingest app runs in-process for the whole session (its lifespan: migrations, consumers,
+relay); each test makes its own agencies and ids, so tests never see each other's data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+
+from portal_contracts.codec import decode
+from portal_contracts.envelope import Envelope
+from portal_ingest.app import create_app
+from portal_ingest.settings import Settings
+from portal_launcher.services import service_environment
+from portal_launcher.settings import StackSettings
+
+STANDARD_SECTIONS = ["ct-tin-tuc-hoat-dong", "ct-xay-dung-dang", "ct-van-ban-tai-lieu"]
+
+
+@pytest.fixture(scope="session")
+def ingest_settings(stack_settings: StackSettings) -> Settings:
+    values: dict[str, Any] = {
+        k.lower(): v for k, v in service_environment(stack_settings, "ingest").items()
+    }
+    return Settings(**values)
+
+
+@dataclass
+class Ingest:
+    """The running app, its settings, and helpers to call it as an operator or a partner."""
+
+    settings: Settings
+    http: httpx.AsyncClient
+    app: FastAPI
+
+    @property
+    def admin_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.settings.admin_token.get_secret_value()}"}
+
+    async def new_source(self, sections: list[str] | None = None, active: bool = True) -> str:
+        code = f"t-{uuid.uuid4().hex[:10]}"
+        resp = await self.http.put(
+            f"/admin/v1/sources/{code}",
+            json={
+                "name": "Tỉnh ủy thử nghiệm",
+                "kind": "province",
+                "sections": sections if sections is not None else STANDARD_SECTIONS,
+                "active": active,
+            },
+            headers=self.admin_headers,
+        )
+        assert resp.status_code == 201, resp.text
+        return code
+
+    async def new_key(self, source: str) -> str:
+        resp = await self.http.post(
+            f"/admin/v1/sources/{source}/api-keys", json={}, headers=self.admin_headers
+        )
+        assert resp.status_code == 201, resp.text
+        key: str = resp.json()["api_key"]
+        return key
+
+    async def partner(self, sections: list[str] | None = None) -> tuple[str, dict[str, str]]:
+        source = await self.new_source(sections)
+        return source, {"Authorization": f"Bearer {await self.new_key(source)}"}
+
+    async def kafka_credentials(self, source: str) -> dict[str, Any]:
+        resp = await self.http.post(
+            f"/admin/v1/sources/{source}/kafka-credentials", headers=self.admin_headers
+        )
+        assert resp.status_code == 201, resp.text
+        creds: dict[str, Any] = resp.json()
+        return creds
+
+    async def wait_status(
+        self, headers: dict[str, str], external_id: str, status: str, timeout_s: float = 30
+    ) -> dict[str, Any]:
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while True:
+            resp = await self.http.get(f"/v1/articles/{external_id}", headers=headers)
+            if resp.status_code == 200 and resp.json()["status"] == status:
+                body: dict[str, Any] = resp.json()
+                return body
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(
+                    f"status never became {status}: {resp.status_code} {resp.text}"
+                )
+            await asyncio.sleep(0.3)
+
+
+@pytest.fixture(scope="session")
+async def ingest(ingest_settings: Settings) -> AsyncIterator[Ingest]:
+    app = create_app(ingest_settings)
+    async with LifespanManager(app, startup_timeout=120, shutdown_timeout=60):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://ingest") as http:
+            yield Ingest(ingest_settings, http, app)
+
+
+async def read_events(
+    bootstrap: str,
+    topic: str,
+    match: Callable[[Envelope], bool],
+    *,
+    want: int,
+    timeout_s: float = 30.0,
+    settle_s: float = 0.0,
+) -> list[Envelope]:
+    """Events of ``topic`` (from its beginning) that ``match``: at least ``want`` of them, then
+    ``settle_s`` more seconds to catch any extra one."""
+    # No group: every partition, from the beginning, nothing committed.
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    found: list[Envelope] = []
+    try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        settle_until: float | None = None
+        while loop.time() < deadline:
+            batches = await consumer.getmany(timeout_ms=300)
+            for records in batches.values():
+                for record in records:
+                    try:
+                        event = decode(record.value)
+                    except ValueError:
+                        continue
+                    if match(event):
+                        found.append(event)
+            if len(found) >= want:
+                if settle_until is None:
+                    settle_until = loop.time() + settle_s
+                if loop.time() >= settle_until:
+                    break
+    finally:
+        await consumer.stop()
+    return found
+
+
+async def produce(bootstrap: str, topic: str, value: bytes, key: bytes | None = None) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, value, key=key)
+    finally:
+        await producer.stop()
+
+
+def partner_producer(creds: dict[str, Any]) -> AIOKafkaProducer:
+    return AIOKafkaProducer(
+        bootstrap_servers=creds["bootstrap_servers"],
+        security_protocol="SASL_PLAINTEXT",
+        sasl_mechanism=creds["mechanism"],
+        sasl_plain_username=creds["username"],
+        sasl_plain_password=creds["password"],
+        acks="all",
+        enable_idempotence=True,
+        request_timeout_ms=15000,
+    )

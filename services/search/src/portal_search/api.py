@@ -1,0 +1,230 @@
+"""HTTP routes: the public search API and the operators' index administration."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Literal
+
+from aiokafka.errors import KafkaError
+from fastapi import APIRouter, Depends, HTTPException, Query, status
+from opensearchpy.exceptions import TransportError
+from pydantic import BaseModel, ConfigDict, Field
+
+from portal_runtime.logs import get_logger
+from portal_search.domain import (
+    DEFAULT_PAGE_SIZE,
+    MAX_FILTER_VALUES,
+    MAX_PAGE_SIZE,
+    MAX_QUERY_CHARS,
+    SearchValidationError,
+    build_search_body,
+    parse_response,
+    parse_search,
+)
+from portal_search.index import ArticleIndex, IndexBusy
+from portal_search.rebuild import Rebuilder
+from portal_search.replay import ReplayStalled
+
+log = get_logger(__name__)
+
+
+class _FromAttributes(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class HighlightOut(_FromAttributes):
+    title: list[str] = Field(
+        description="The title with matches in <mark>; safe HTML (all else escaped). "
+        "Empty when the title has no match."
+    )
+    body: list[str] = Field(
+        description="Up to 3 snippets of the body (or summary) with matches in <mark>; safe HTML."
+    )
+
+
+class HitOut(_FromAttributes):
+    article_id: str
+    title: str = Field(description="Plain text (escape it when rendering).")
+    summary: str = Field(description="Plain text (escape it when rendering).")
+    url_path: str
+    slug: str
+    section: str | None
+    source: str
+    published_at: str = Field(description="UTC, ISO 8601.")
+    updated_at: str | None = None
+    lead_image_url: str | None = None
+    score: float | None = Field(description="Relevance score (also given when sorted by date).")
+    highlight: HighlightOut
+
+
+class FacetBucketOut(_FromAttributes):
+    key: str
+    count: int
+
+
+class SearchResponse(_FromAttributes):
+    total: int = Field(description="Number of matching articles.")
+    page: int
+    size: int
+    hits: list[HitOut]
+    facets: dict[str, list[FacetBucketOut]] = Field(
+        description="Counts by 'section' and 'source'. Each facet applies the query, the date "
+        "range and the other facet's filter, not its own (so every choice stays visible)."
+    )
+
+
+class ValidationDetail(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ValidationResponse(BaseModel):
+    detail: list[ValidationDetail]
+
+
+class IndexInfoOut(BaseModel):
+    alias: str = Field(description="The alias searches and writes go through.")
+    index: str | None = Field(description="The physical index the alias points at.")
+    documents: int = Field(description="Searchable (published) articles.")
+    retracted: int = Field(description="Tombstones kept for retracted articles.")
+    building: str | None = Field(description="The index a running reindex is filling, if any.")
+
+
+class ReindexOut(BaseModel):
+    index: str = Field(description="The new physical index, now behind the alias.")
+    previous_index: str | None = Field(description="The index replaced (deleted).")
+    documents: int = Field(description="Searchable (published) articles in the new index.")
+    retracted: int
+    replayed: int = Field(description="Messages of article.published replayed.")
+    skipped: int = Field(description="Replayed messages that are not valid events.")
+    took_ms: int
+
+
+class ErrorOut(BaseModel):
+    detail: str
+
+
+def _unavailable(exc: Exception) -> HTTPException:
+    log.warning("search_backend_error", error=repr(exc))
+    return HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "search is unavailable, retry later")
+
+
+def public_router(index: ArticleIndex) -> APIRouter:
+    router = APIRouter(tags=["search"])
+
+    @router.get(
+        "/v1/search",
+        response_model=SearchResponse,
+        summary="Search published articles",
+        description=(
+            "Full-text search over titles, summaries and bodies, with or without Vietnamese "
+            "diacritics ('dang cong san' finds 'Đảng Cộng sản'); words typed with their marks "
+            "rank matches with the same marks higher. Both tone-mark placements ('hoà'/'hòa') "
+            "match alike. Without `q`, lists the newest articles matching the filters."
+        ),
+        responses={
+            422: {"model": ValidationResponse, "description": "A parameter is invalid"},
+            503: {"model": ErrorOut, "description": "OpenSearch does not answer"},
+        },
+    )
+    async def search(
+        q: str = Query(
+            "", max_length=MAX_QUERY_CHARS, description="Words to find; empty lists newest."
+        ),
+        section: list[str] = Query(
+            default_factory=list,
+            description=f"Section code(s) to keep (repeat for several, at most "
+            f"{MAX_FILTER_VALUES}).",
+        ),
+        source: list[str] = Query(
+            default_factory=list, description="Source (agency) code(s) to keep (repeatable)."
+        ),
+        from_: str | None = Query(
+            None,
+            alias="from",
+            max_length=40,
+            description="Published at or after: ISO date or date-time; no zone = Vietnam time.",
+        ),
+        to: str | None = Query(
+            None,
+            max_length=40,
+            description="Published at or before; a bare date includes that whole day.",
+        ),
+        sort: Literal["relevance", "date"] = Query(
+            "relevance", description="'relevance' (newest first without q) or 'date'."
+        ),
+        page: int = Query(1, ge=1, le=10_000),
+        size: int = Query(DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE),
+    ) -> SearchResponse:
+        try:
+            query = parse_search(
+                q=q,
+                sections=section,
+                sources=source,
+                date_from=from_,
+                date_to=to,
+                sort=sort,
+                page=page,
+                size=size,
+            )
+        except SearchValidationError as exc:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT,
+                detail=[p.as_detail() for p in exc.problems],
+            ) from None
+        try:
+            raw = await index.search(build_search_body(query))
+        except (TransportError, OSError) as exc:
+            raise _unavailable(exc) from exc
+        return SearchResponse.model_validate(parse_response(raw, query))
+
+    return router
+
+
+def admin_router(
+    index: ArticleIndex, rebuilder: Rebuilder, guard: Callable[..., None]
+) -> APIRouter:
+    router = APIRouter(prefix="/admin/v1", tags=["admin"], dependencies=[Depends(guard)])
+    auth_errors: dict[int | str, dict[str, Any]] = {
+        401: {"model": ErrorOut, "description": "Admin token missing or wrong"},
+        503: {"model": ErrorOut, "description": "Admin API not configured or OpenSearch down"},
+    }
+
+    @router.get(
+        "/index",
+        response_model=IndexInfoOut,
+        summary="The alias, the index behind it and its counts",
+        responses=auth_errors,
+    )
+    async def index_info() -> IndexInfoOut:
+        try:
+            info = await index.info()
+        except (TransportError, OSError) as exc:
+            raise _unavailable(exc) from exc
+        return IndexInfoOut(**info.__dict__)
+
+    @router.post(
+        "/reindex",
+        response_model=ReindexOut,
+        summary="Rebuild the index from article.published, with no downtime",
+        description=(
+            "Creates a new physical index, replays the compacted article.published topic into "
+            "it while live events are written to both, then moves the alias atomically and "
+            "deletes the old index. Searches keep working throughout. Answers when done."
+        ),
+        responses={
+            **auth_errors,
+            409: {"model": ErrorOut, "description": "A reindex is already running"},
+        },
+    )
+    async def reindex() -> ReindexOut:
+        try:
+            result = await rebuilder.run()
+        except IndexBusy as exc:
+            raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+        except (TransportError, OSError, KafkaError, ReplayStalled) as exc:
+            raise _unavailable(exc) from exc
+        return ReindexOut(**result.__dict__)
+
+    return router

@@ -1,0 +1,322 @@
+"""The OpenSearch adapter: physical indices behind an alias, versioned writes, searches.
+
+Layout: physical indices ``<alias>-v<UTC time>`` all share one definition; the service reads and
+writes through the alias ``<alias>``. While a rebuild fills a new index, a second alias
+``<alias>-building`` points at it and every live write goes there too (first), so nothing the
+live consumer writes during the rebuild is missing after the swap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from opensearchpy import AsyncOpenSearch
+from opensearchpy.exceptions import (
+    ConflictError,
+    NotFoundError,
+    RequestError,
+    TransportError,
+)
+from opensearchpy.exceptions import ConnectionError as OpenSearchConnectionError
+
+from portal_runtime.logs import get_logger
+from portal_search.domain import PUBLISHED, IndexOp, index_definition
+
+log = get_logger(__name__)
+
+WriteOutcome = Literal["written", "stale"]
+
+# Statuses that mean "OpenSearch is busy or failing over": retry, never dead-letter.
+_RETRYABLE_STATUSES = {429, 502, 503, 504}
+
+
+class SearchUnavailable(ConnectionError):
+    """OpenSearch cannot take the request now. A ConnectionError, so the runtime retries it."""
+
+
+class IndexBusy(RuntimeError):
+    """Another rebuild is filling an index."""
+
+
+def _unavailable(exc: TransportError) -> bool:
+    return isinstance(exc, OpenSearchConnectionError) or exc.status_code in _RETRYABLE_STATUSES
+
+
+def _error_type(exc: TransportError) -> str:
+    info = exc.info if isinstance(exc.info, dict) else {}
+    error = info.get("error")
+    return str(error.get("type", "")) if isinstance(error, dict) else str(exc.error)
+
+
+@dataclass(frozen=True)
+class BulkStats:
+    written: int
+    stale: int
+
+
+@dataclass(frozen=True)
+class IndexInfo:
+    alias: str
+    index: str | None
+    documents: int
+    retracted: int
+    building: str | None
+
+
+class ArticleIndex:
+    def __init__(
+        self,
+        client: AsyncOpenSearch,
+        *,
+        alias: str = "articles",
+        shards: int = 1,
+        replicas: int = 0,
+    ) -> None:
+        self.client = client
+        self.alias = alias
+        self.building_alias = f"{alias}-building"
+        self.shards = shards
+        self.replicas = replicas
+
+    # ---------------------------------------------------------------- names and layout
+
+    def new_index_name(self) -> str:
+        return f"{self.alias}-v{datetime.now(UTC).strftime('%Y%m%d%H%M%S%f')}"
+
+    async def _targets(self, alias: str) -> list[str]:
+        try:
+            found = await self.client.indices.get_alias(name=alias)
+        except NotFoundError:
+            return []
+        return sorted(found)
+
+    async def current_index(self) -> str | None:
+        targets = await self._targets(self.alias)
+        return targets[0] if targets else None
+
+    async def building_index(self) -> str | None:
+        targets = await self._targets(self.building_alias)
+        return targets[0] if targets else None
+
+    async def _creation_ms(self, index: str) -> int:
+        found = await self.client.indices.get_settings(index=index, name="index.creation_date")
+        return int(found[index]["settings"]["index"]["creation_date"])
+
+    async def create_index(self, name: str, *, alias: str, building: bool = False) -> None:
+        body = index_definition(shards=self.shards, replicas=self.replicas)
+        if building:
+            # Bulk loading: no refresh until the rebuild is done.
+            body["settings"]["index"]["refresh_interval"] = "-1"
+        body["aliases"] = {alias: {}}
+        await self.client.indices.create(index=name, body=body)
+
+    async def ensure(self) -> str:
+        """Make sure the alias exists and points at one index; idempotent, safe to race.
+
+        Two instances starting together may both create an index with the alias. Both then see
+        the same set and keep the same one, the oldest (by creation date, then name); the other
+        leaves the alias and is deleted while still empty (writes to an alias with two indices
+        fail, so nothing was written to it in between).
+        """
+        targets = await self._targets(self.alias)
+        if not targets:
+            if await self.client.indices.exists(index=self.alias):
+                raise RuntimeError(
+                    f"an index named {self.alias!r} exists where the alias should be; "
+                    "remove it (it was not created by this service)"
+                )
+            name = self.new_index_name()
+            try:
+                await self.create_index(name, alias=self.alias)
+                log.info("search_index_created", index=name, alias=self.alias)
+            except RequestError as exc:
+                if _error_type(exc) != "resource_already_exists_exception":
+                    raise
+            targets = await self._targets(self.alias)
+        if len(targets) > 1:
+            targets = await self._settle(self.alias, targets)
+        if not targets:
+            raise RuntimeError(f"alias {self.alias!r} could not be created")
+        return targets[0]
+
+    async def _settle(self, alias: str, targets: list[str]) -> list[str]:
+        ages = {name: await self._creation_ms(name) for name in targets}
+        keep = min(targets, key=lambda n: (ages[n], n))
+        for loser in targets:
+            if loser == keep:
+                continue
+            # NotFound: the other instance settled it first.
+            with contextlib.suppress(NotFoundError):
+                await self.client.indices.update_aliases(
+                    body={"actions": [{"remove": {"index": loser, "alias": alias}}]}
+                )
+            if await self.count(loser, published_only=False) == 0:
+                with contextlib.suppress(NotFoundError):
+                    await self.client.indices.delete(index=loser)
+            log.warning("search_alias_race_settled", alias=alias, kept=keep, removed=loser)
+        return [keep]
+
+    # ---------------------------------------------------------------- writes
+
+    async def write(self, op: IndexOp) -> WriteOutcome:
+        """Apply one live event: to the index being built (if any), then to the alias.
+
+        The order matters: if the rebuild swaps the alias between the two writes, the second
+        write already lands in the new index; if it swapped before the first, the building alias
+        is gone (404, ignored) and the alias write lands in the new index. Either way the new
+        index has the event.
+        """
+        await self._write_one(self.building_alias, op, missing_ok=True)
+        outcome = await self._write_one(self.alias, op)
+        assert outcome is not None  # only a missing_ok write may find no target
+        return outcome
+
+    async def _write_one(
+        self, target: str, op: IndexOp, *, missing_ok: bool = False
+    ) -> WriteOutcome | None:
+        try:
+            result = await self.client.index(
+                index=target,
+                id=op.article_id,
+                body=op.body,
+                version=op.version,
+                version_type="external_gte",
+                # Never let a write create an index named like the alias.
+                require_alias=True,
+                # No building alias is the normal case: no exception, no warning in the log.
+                ignore=[404] if missing_ok else [],
+            )
+            if missing_ok and result.get("status") == 404:
+                return None
+        except ConflictError:
+            # A newer revision is already there: that is the desired state, not an error.
+            return "stale"
+        except NotFoundError:
+            if target == self.alias:
+                # The alias vanished (deleted by hand?): recreate it, then retry the message.
+                await self.ensure()
+                raise SearchUnavailable(f"alias {target!r} was missing; recreated") from None
+            raise
+        except TransportError as exc:
+            if _unavailable(exc):
+                raise SearchUnavailable(f"OpenSearch unavailable: {exc}") from exc
+            raise
+        return "written"
+
+    async def bulk_write(self, ops: list[IndexOp]) -> BulkStats:
+        """Write many events into the index being built, with the same versioning.
+
+        Through the building alias (``require_alias``): if the build was abandoned meanwhile, the
+        writes fail instead of creating a stray index with a guessed mapping.
+        """
+        if not ops:
+            return BulkStats(0, 0)
+        lines: list[dict[str, Any]] = []
+        for op in ops:
+            lines.append(
+                {
+                    "index": {
+                        "_index": self.building_alias,
+                        "_id": op.article_id,
+                        "version": op.version,
+                        "version_type": "external_gte",
+                    }
+                }
+            )
+            lines.append(op.body)
+        try:
+            result = await self.client.bulk(body=lines, require_alias=True)
+        except TransportError as exc:
+            if _unavailable(exc):
+                raise SearchUnavailable(f"OpenSearch unavailable: {exc}") from exc
+            raise
+        written = stale = 0
+        for item in result.get("items", []):
+            outcome = item.get("index", {})
+            status = int(outcome.get("status", 500))
+            if status < 300:
+                written += 1
+            elif status == 409:
+                stale += 1
+            elif status in _RETRYABLE_STATUSES:
+                raise SearchUnavailable(f"bulk item refused: {outcome.get('error')}")
+            else:
+                raise RuntimeError(f"bulk write to the new index failed: {outcome.get('error')}")
+        return BulkStats(written, stale)
+
+    # ---------------------------------------------------------------- reads
+
+    async def search(self, body: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = await self.client.search(index=self.alias, body=body)
+        return result
+
+    async def count(self, index: str, *, published_only: bool = True) -> int:
+        body = {"query": {"term": {"state": PUBLISHED}}} if published_only else None
+        result = await self.client.count(index=index, body=body)
+        return int(result["count"])
+
+    async def info(self) -> IndexInfo:
+        index = await self.current_index()
+        documents = retracted = 0
+        if index is not None:
+            total = await self.count(index, published_only=False)
+            documents = await self.count(index)
+            retracted = total - documents
+        return IndexInfo(
+            alias=self.alias,
+            index=index,
+            documents=documents,
+            retracted=retracted,
+            building=await self.building_index(),
+        )
+
+    # ---------------------------------------------------------------- rebuild steps
+
+    async def start_build(self, *, stale_after_s: float) -> str:
+        """Create a new physical index and mark it as being built (the building alias)."""
+        other = await self.building_index()
+        if other is not None:
+            age_s = (datetime.now(UTC).timestamp() * 1000 - await self._creation_ms(other)) / 1000
+            if age_s < stale_after_s:
+                raise IndexBusy(f"index {other} is being built by another reindex")
+            log.warning("search_abandoned_build_removed", index=other, age_s=round(age_s))
+            await self.abandon_build(other)
+        name = self.new_index_name()
+        await self.create_index(name, alias=self.building_alias, building=True)
+        targets = await self._targets(self.building_alias)
+        if targets != [name]:
+            # Two rebuilds started at once: the younger gives way.
+            ages = {t: await self._creation_ms(t) for t in targets}
+            if min(targets, key=lambda n: (ages[n], n)) != name:
+                await self.abandon_build(name)
+                raise IndexBusy("another reindex started at the same time")
+        return name
+
+    async def finish_build(self, name: str) -> None:
+        await self.client.indices.put_settings(
+            index=name, body={"index": {"refresh_interval": None}}
+        )
+        await self.client.indices.refresh(index=name)
+
+    async def swap(self, new: str, old: str | None) -> None:
+        """Point the alias at ``new`` and end the build, in one atomic alias update."""
+        actions: list[dict[str, Any]] = []
+        if old is not None:
+            actions.append({"remove": {"index": old, "alias": self.alias}})
+        actions.append({"add": {"index": new, "alias": self.alias}})
+        actions.append({"remove": {"index": new, "alias": self.building_alias}})
+        await self.client.indices.update_aliases(body={"actions": actions})
+
+    async def abandon_build(self, name: str) -> None:
+        with contextlib.suppress(NotFoundError):
+            await self.client.indices.delete(index=name)
+
+    async def delete_index(self, name: str, *, grace_s: float = 0.0) -> None:
+        if grace_s:
+            await asyncio.sleep(grace_s)
+        with contextlib.suppress(NotFoundError):
+            await self.client.indices.delete(index=name)
