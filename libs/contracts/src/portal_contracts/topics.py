@@ -71,7 +71,7 @@ ARTICLE_NORMALIZED = TopicSpec(
     key="article_id",
     description="An article after repair of markup, encodings and images, with a quality report.",
     producers=("normalize",),
-    consumers=("moderation",),
+    consumers=("moderation", "ingest"),
 )
 ARTICLE_REVIEWED = TopicSpec(
     name="article.reviewed",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -29,7 +31,7 @@ metadata = new_metadata()
 outbox = Outbox(outbox_table(metadata), inbox_table(metadata))
 
 
-def _now_column(name: str) -> Column[object]:
+def _now_column(name: str) -> Column[datetime]:
     return Column(name, DateTime(timezone=True), nullable=False, server_default=func.now())
 
 

@@ -22,8 +22,8 @@ from portal_publishing.schemas import (
     SubsiteOut,
 )
 
-# A result row of any shape (SQLAlchemy 2.1 types rows by their column tuple).
-AnyRow: TypeAlias = Row[*tuple[Any, ...]]
+# A result row of any shape.
+AnyRow: TypeAlias = Row[Any]
 
 SITE_SCOPE = "site"
 ARTICLES_SCOPE = "articles"  # any public change of any article (home, sitemaps)
