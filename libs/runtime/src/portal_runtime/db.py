@@ -59,7 +59,8 @@ def alembic_config(migrations_dir: Path, database_url: str) -> Config:
 
 def run_migrations(migrations_dir: Path, database_url: str) -> None:
     """Upgrade the database to the newest revision (blocking; call from a thread)."""
-    command.upgrade(alembic_config(migrations_dir, database_url), "head")
+    # "heads": features may add independent migration branches; all are applied.
+    command.upgrade(alembic_config(migrations_dir, database_url), "heads")
 
 
 async def run_migrations_async(migrations_dir: Path, database_url: str) -> None:
