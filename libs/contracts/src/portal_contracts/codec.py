@@ -15,7 +15,6 @@ MODELS: dict[tuple[str, int], type[Envelope]] = {
 }
 
 
-
 class DecodeError(ValueError):
     """A message value that is not a valid event; ``reason`` is meant for a person."""
 
