@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the local stack needs from Debian's packages if it is missing:
-# a Java 17 runtime (Kafka 4 and OpenSearch 2.19) and Maven (resolves their jars).
+# a Java 17 runtime (Kafka 4 and OpenSearch 2.19), Maven (resolves their jars), Go (builds the
+# Jaeger trace backend), Chromium (the editors' desk browser tests) and promtool (alert rules).
 set -euo pipefail
 need=()
 if ! ls /usr/lib/jvm/*17* >/dev/null 2>&1 && ! java -version 2>&1 | grep -q '"17\.'; then
@@ -8,6 +9,9 @@ if ! ls /usr/lib/jvm/*17* >/dev/null 2>&1 && ! java -version 2>&1 | grep -q '"17
 fi
 command -v mvn >/dev/null 2>&1 || need+=(maven)
 command -v python3.11 >/dev/null 2>&1 || need+=(python3.11 python3.11-venv)
+command -v go >/dev/null 2>&1 || need+=(golang-go)
+[ -x /usr/bin/chromium ] || need+=(chromium)
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 if ((${#need[@]})); then
   echo "installing from Debian packages: ${need[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
