@@ -354,10 +354,38 @@ def test_one_trace_from_partner_request_to_search_indexing(portal: Portal) -> No
     assert {"ingest", "normalize", "moderation", "publishing", "search"} <= services
     spans = portal.traces.trace(trace_id)
     by_id = {s.span_id: s for s in spans}
-    # Causal order: each service's first span starts after the previous service's.
-    first = {svc: min(s.start_ns for s in spans if s.service == svc) for svc in services}
-    order = ["ingest", "normalize", "moderation", "publishing", "search"]
-    assert [first[s] for s in order] == sorted(first[s] for s in order)
+
+    def descends_from(span: Any, ancestor: Any) -> bool:
+        while span.parent_span_id in by_id:
+            span = by_id[span.parent_span_id]
+            if span.span_id == ancestor.span_id:
+                return True
+        return False
+
+    # Causal chain: each stage consumes the previous stage's event (its process span is a child
+    # of the producer's span, from the Kafka headers) and produces the next one from there.
+    hops = [
+        ("ingest", "article.ingested", "normalize"),
+        ("normalize", "article.normalized", "moderation"),
+        ("moderation", "article.reviewed", "publishing"),
+        ("publishing", "article.published", "search"),
+    ]
+    request = min((s for s in spans if s.service == "ingest"), key=lambda s: s.start_ns)
+    cause = request
+    for producer, topic, consumer in hops:
+        processes = [
+            s
+            for s in spans
+            if s.service == consumer
+            and s.name == f"{topic} process"
+            and s.parent_span_id in by_id
+            and by_id[s.parent_span_id].service == producer
+            and descends_from(s, cause)
+        ]
+        assert processes, f"no {consumer} span consuming {topic} from {producer} in the trace"
+        process = processes[0]
+        assert process.start_ns >= by_id[process.parent_span_id].start_ns
+        cause = process
     # Every span but the partner's request has its parent inside this trace.
     orphans = [
         s
