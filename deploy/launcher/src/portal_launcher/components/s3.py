@@ -129,9 +129,10 @@ class S3Component(Component):
         out = subprocess.run(
             [str(weed_binary()), "version"], capture_output=True, text=True, timeout=30
         )
-        # e.g. "version 8000GB 4.48 pypi linux amd64" (8000GB: the large-volume build)
-        lines = out.stdout.strip().splitlines()
-        return lines[0].removeprefix("version ").strip() if lines else "unknown"
+        # e.g. "version 8000GB 4.48 pypi linux amd64" (8000GB: the large-volume build) -> "4.48"
+        words = out.stdout.split()
+        numbers = [w for w in words if w[:1].isdigit() and "." in w]
+        return f"SeaweedFS {numbers[0]}" if numbers else "unknown"
 
     def endpoint(self) -> str:
         return self.settings.s3_endpoint
