@@ -22,7 +22,7 @@ test: install
 
 install: system-deps $(UV)
 	$(UV) sync --all-packages --frozen
-	$(UV) run --no-sync portal stack prepare
+	$(UV) run --no-sync portal stack prepare --with-traces
 
 # Java 17 and Maven run Kafka and OpenSearch; installed from Debian's packages when missing.
 system-deps:

@@ -1,8 +1,10 @@
 """`portal`: the local stack and the six services, on loopback, without Docker.
 
-portal up                      stack + migrations + services + demo data, prints the URLs
+portal up [--with-traces]      stack + migrations + services + demo data, prints the URLs
 portal down                    stops everything this data folder started
-portal stack up|down|status|logs
+portal stack up [--with-traces]|down|status|logs
+                               --with-traces (or PORTAL_STACK_TRACES=1) also runs Jaeger, the
+                               trace backend, and the services send it their traces and metrics
 portal services up|down
 portal migrate
 """
@@ -17,6 +19,7 @@ from typing import Any
 import typer
 
 from portal_launcher import seed, stack
+from portal_launcher.components.jaeger import JaegerComponent
 from portal_launcher.process import ComponentFailed
 from portal_launcher.services import SERVICES, service_port
 from portal_launcher.settings import StackSettings
@@ -28,8 +31,18 @@ app.add_typer(stack_app, name="stack")
 app.add_typer(services_app, name="services")
 
 
-def _settings() -> StackSettings:
-    return StackSettings()
+def _settings(with_traces: bool = False) -> StackSettings:
+    settings = StackSettings()
+    if with_traces:
+        settings.traces = True
+    return settings
+
+
+_WITH_TRACES = typer.Option(
+    False,
+    "--with-traces",
+    help="Also run Jaeger (traces UI and query API); same as PORTAL_STACK_TRACES=1.",
+)
 
 
 def _fail(exc: Exception) -> None:
@@ -38,19 +51,19 @@ def _fail(exc: Exception) -> None:
 
 
 @stack_app.command("up")
-def stack_up() -> None:
+def stack_up(with_traces: bool = _WITH_TRACES) -> None:
     """Start the infrastructure and wait until each component really answers."""
     try:
-        stack.stack_up(_settings())
+        stack.stack_up(_settings(with_traces))
     except ComponentFailed as exc:
         _fail(exc)
 
 
 @stack_app.command("prepare")
-def stack_prepare() -> None:
-    """Fetch and build what the stack runs (Kafka and OpenSearch jars), without starting it."""
+def stack_prepare(with_traces: bool = _WITH_TRACES) -> None:
+    """Fetch and build what the stack runs (Kafka and OpenSearch jars, Jaeger with traces)."""
     try:
-        for comp in stack.infrastructure(_settings()):
+        for comp in stack.infrastructure(_settings(with_traces)):
             comp.install()
             typer.echo(f"  {comp.name}: installed")
     except ComponentFailed as exc:
@@ -76,7 +89,7 @@ def stack_status() -> None:
 @stack_app.command("logs")
 def stack_logs(
     component: str = typer.Argument(
-        ..., help="e.g. kafka, opensearch, postgres, s3, service-ingest"
+        ..., help="e.g. kafka, opensearch, postgres, s3, jaeger, service-ingest"
     ),
     lines: int = typer.Option(50, "-n", help="How many lines"),
     follow: bool = typer.Option(False, "-f", help="Keep following"),
@@ -143,9 +156,9 @@ def _print_credentials(creds: dict[str, Any]) -> None:
 
 
 @app.command("up")
-def up() -> None:
+def up(with_traces: bool = _WITH_TRACES) -> None:
     """Everything: stack, migrations, services, demo data; then print the URLs."""
-    settings = _settings()
+    settings = _settings(with_traces)
     started = time.monotonic()
     try:
         stack.stack_up(settings)
@@ -164,6 +177,18 @@ def up() -> None:
     )
     typer.echo(f"  opensearch  {settings.opensearch_url}")
     typer.echo(f"  s3          {settings.s3_endpoint}")
+    if JaegerComponent(settings).is_running():
+        typer.echo(
+            f"  traces      {settings.jaeger_ui_url}   (Jaeger UI and query API; OTLP "
+            f"{settings.jaeger_otlp_endpoint}; OTLP metrics for Prometheus "
+            f"http://{settings.host}:{settings.jaeger_metrics_port}/metrics)"
+        )
+    else:
+        typer.echo("  traces      off (portal up --with-traces, or PORTAL_STACK_TRACES=1)")
+    typer.echo(
+        "  metrics     GET /metrics on every service (Prometheus); journeys: "
+        "GET /admin/v1/articles/{article_id}/journey on ingest"
+    )
     if creds:
         _print_credentials(creds)
     typer.echo("Stop everything with: portal down   (or: make down)")

@@ -13,6 +13,7 @@ import sys
 
 import httpx
 
+from portal_launcher.components.jaeger import JaegerComponent
 from portal_launcher.process import Component
 from portal_launcher.settings import StackSettings
 
@@ -59,9 +60,15 @@ def service_environment(settings: StackSettings, name: str) -> dict[str, str]:
         "OPENSEARCH_URL": settings.opensearch_url,
         "ADMIN_TOKEN": stack_secrets(settings)["admin_token"],
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
+        # Links to traces (the article journey); the UI answers when the stack runs with traces.
+        "TRACES_UI_URL": settings.jaeger_ui_url,
     }
     env.update(_service_specific(settings, name))
+    # Traces and metrics go to the stack's Jaeger while it runs; an explicit endpoint (a test's
+    # own receiver, a collector) wins.
     otlp = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    if not otlp and JaegerComponent(settings).is_running():
+        otlp = settings.jaeger_otlp_endpoint
     if otlp:
         env["OTEL_EXPORTER_OTLP_ENDPOINT"] = otlp
     # Each service's own extra settings can be passed as PORTAL_<SERVICE>_<NAME>.

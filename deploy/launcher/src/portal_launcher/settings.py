@@ -35,6 +35,11 @@ _PORT_OFFSETS: dict[str, int] = {
     "publishing_port": 44,
     "engagement_port": 45,
     "search_port": 46,
+    "jaeger_ui_port": 50,
+    "jaeger_otlp_http_port": 51,
+    "jaeger_otlp_grpc_port": 52,
+    "jaeger_query_grpc_port": 53,
+    "jaeger_metrics_port": 54,
 }
 
 
@@ -65,6 +70,14 @@ class StackSettings(BaseSettings):
     publishing_port: int = 8004
     engagement_port: int = 8005
     search_port: int = 8006
+
+    # The trace backend (Jaeger), started only when asked: `--with-traces` or PORTAL_STACK_TRACES=1.
+    traces: bool = False
+    jaeger_ui_port: int = 16686  # UI and HTTP query API
+    jaeger_otlp_http_port: int = 4318
+    jaeger_otlp_grpc_port: int = 4317
+    jaeger_query_grpc_port: int = 16685
+    jaeger_metrics_port: int = 8889  # the OTLP metrics it receives, for Prometheus
 
     # Java heap sizes: the machine has 2 cores and 24 GiB; keep the JVMs modest.
     kafka_heap: str = "512m"
@@ -107,6 +120,14 @@ class StackSettings(BaseSettings):
     @property
     def s3_endpoint(self) -> str:
         return f"http://{self.host}:{self.s3_port}"
+
+    @property
+    def jaeger_ui_url(self) -> str:
+        return f"http://{self.host}:{self.jaeger_ui_port}"
+
+    @property
+    def jaeger_otlp_endpoint(self) -> str:
+        return f"http://{self.host}:{self.jaeger_otlp_http_port}"
 
     def database_url(self, database: str) -> str:
         return f"postgresql+asyncpg://postgres@{self.host}:{self.postgres_port}/{database}"

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from portal_contracts.topics import ALL_TOPICS
+from portal_launcher.components.jaeger import JaegerComponent
 from portal_launcher.components.kafka import KafkaComponent, ensure_topics
 from portal_launcher.components.opensearch import OpenSearchComponent
 from portal_launcher.components.postgres import PostgresComponent
@@ -20,12 +21,23 @@ Say = Callable[[str], None]
 
 
 def infrastructure(settings: StackSettings) -> list[Component]:
-    return [
+    """What `stack up` starts: the trace backend too when asked (settings.traces)."""
+    comps: list[Component] = [
         PostgresComponent(settings),
         S3Component(settings),
         KafkaComponent(settings),
         OpenSearchComponent(settings),
     ]
+    if settings.traces:
+        comps.append(JaegerComponent(settings))
+    return comps
+
+
+def optional_components(settings: StackSettings) -> list[Component]:
+    """Components started only when asked, but stopped, listed and shown whenever they run."""
+    if settings.traces:
+        return []
+    return [JaegerComponent(settings)]
 
 
 def services(settings: StackSettings, only: tuple[str, ...] = SERVICES) -> list[ServiceProcess]:
@@ -73,7 +85,8 @@ def stack_up(settings: StackSettings, say: Say = print) -> None:
 
 
 def stack_down(settings: StackSettings, say: Say = print) -> None:
-    for comp in [*services(settings), *reversed(infrastructure(settings))]:
+    comps = [*optional_components(settings), *infrastructure(settings)]
+    for comp in [*services(settings), *reversed(comps)]:
         if comp.stop():
             say(f"  {comp.name}: stopped")
 
@@ -104,7 +117,8 @@ def services_down(settings: StackSettings, say: Say = print) -> None:
 
 def status(settings: StackSettings) -> list[Status]:
     out: list[Status] = []
-    for comp in [*infrastructure(settings), *services(settings)]:
+    optional = [c for c in optional_components(settings) if c.is_running()]
+    for comp in [*infrastructure(settings), *optional, *services(settings)]:
         running = comp.is_running()
         version, detail = "", "stopped"
         if running:
@@ -124,4 +138,4 @@ def status(settings: StackSettings) -> list[Status]:
 
 
 def all_components(settings: StackSettings) -> list[Component]:
-    return [*infrastructure(settings), *services(settings)]
+    return [*infrastructure(settings), *optional_components(settings), *services(settings)]

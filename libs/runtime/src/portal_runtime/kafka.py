@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import weakref
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -21,7 +22,9 @@ from aiokafka.errors import KafkaError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
-from opentelemetry.trace import TracerProvider
+from opentelemetry import trace
+from opentelemetry.metrics import MeterProvider
+from opentelemetry.trace import Status, StatusCode, TracerProvider
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from portal_contracts.codec import DecodeError, decode, encode
@@ -29,7 +32,9 @@ from portal_contracts.deadletter import DeadLetter, DeadLetterEvent
 from portal_contracts.envelope import Envelope
 from portal_contracts.topics import MAX_MESSAGE_BYTES, TopicSpec, dead_letter_topic
 from portal_runtime.logs import get_logger
+from portal_runtime.metrics import DEAD_LETTERS, MESSAGE_RETRIES, timed
 from portal_runtime.settings import ServiceSettings
+from portal_runtime.telemetry import tag_event
 
 log = get_logger(__name__)
 
@@ -71,11 +76,23 @@ def is_transient(exc: BaseException) -> bool:
     return cause is not None and cause is not exc and isinstance(cause, TRANSIENT_ERRORS)
 
 
-def make_broker(settings: ServiceSettings, tracer_provider: TracerProvider | None) -> KafkaBroker:
+# Consumer settings of each broker (concurrency, poll size), read by subscribe_events.
+_CONSUMER_SETTINGS: weakref.WeakKeyDictionary[KafkaBroker, ServiceSettings] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def make_broker(
+    settings: ServiceSettings,
+    tracer_provider: TracerProvider | None,
+    meter_provider: MeterProvider | None = None,
+) -> KafkaBroker:
     middlewares: list[Any] = []
     if tracer_provider is not None:
-        middlewares.append(KafkaTelemetryMiddleware(tracer_provider=tracer_provider))
-    return KafkaBroker(
+        middlewares.append(
+            KafkaTelemetryMiddleware(tracer_provider=tracer_provider, meter_provider=meter_provider)
+        )
+    broker = KafkaBroker(
         settings.kafka_bootstrap_servers,
         client_id=settings.service_name,
         acks="all",
@@ -85,6 +102,8 @@ def make_broker(settings: ServiceSettings, tracer_provider: TracerProvider | Non
         logger=None,
         graceful_timeout=15.0,
     )
+    _CONSUMER_SETTINGS[broker] = settings
+    return broker
 
 
 def dead_letter_for(
@@ -157,6 +176,10 @@ def subscribe_events(
     """
     dlq = dead_letter_topic(spec.name)
     attempts: dict[tuple[int, int], int] = {}
+    settings = _CONSUMER_SETTINGS.get(broker)
+    # Consumers of one group, each owning some partitions: order per article is kept.
+    concurrency = max(1, settings.kafka_consumer_concurrency if settings else 1)
+    max_poll = settings.kafka_max_poll_records if settings else 100
 
     async def to_dead_letters(msg: KafkaMessage, reason: str, error_type: str) -> None:
         await publish_event(
@@ -166,6 +189,18 @@ def subscribe_events(
                 msg, group=group, reason=reason, error_type=error_type, producer=producer
             ),
         )
+        DEAD_LETTERS.add(
+            1,
+            {
+                "topic": spec.name,
+                "dead_letter_topic": dlq,
+                "consumer_group": group,
+                "error_type": error_type,
+            },
+        )
+        span = trace.get_current_span()
+        span.set_status(Status(StatusCode.ERROR, reason[:200]))
+        span.set_attribute("error.type", error_type)
         log.warning("dead_lettered", topic=spec.name, dlq=dlq, reason=reason, group=group)
 
     @broker.subscriber(
@@ -174,45 +209,69 @@ def subscribe_events(
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.ACK,
         decoder=_raw_body,
-        max_poll_records=100,
+        max_poll_records=max_poll,
+        max_workers=concurrency,
         title=f"{producer}:{spec.name}",
     )
     async def on_message(body: Any, msg: KafkaMessage) -> None:
         record = msg.raw_message
         assert not isinstance(record, tuple)
         position = (record.partition, record.offset)
-        try:
-            event = decode(record.value, expected=model)
-        except DecodeError as exc:
-            await to_dead_letters(msg, exc.reason, exc.error_type)
-            return
-        while True:
+        span = trace.get_current_span()
+        span.set_attributes(
+            {
+                "messaging.destination.name": spec.name,
+                "messaging.consumer.group.name": group,
+                "messaging.operation.type": "process",
+            }
+        )
+        with timed({"topic": spec.name, "consumer_group": group, "outcome": "ok"}) as outcome:
             try:
-                await handler(event, msg)  # type: ignore[arg-type]
-                attempts.pop(position, None)
-                return
-            except PermanentError as exc:
-                attempts.pop(position, None)
+                event = decode(record.value, expected=model)
+            except DecodeError as exc:
+                outcome["outcome"] = "dead_letter"
                 await to_dead_letters(msg, exc.reason, exc.error_type)
                 return
-            except Exception as exc:
-                n = attempts.get(position, 0) + 1
-                attempts[position] = n
-                delay = min(max_backoff_s, retry_backoff_s * 2 ** min(n - 1, 10))
-                if is_transient(exc):
-                    log.warning(
-                        "retrying_after_dependency_failure",
-                        topic=spec.name,
-                        attempt=n,
-                        error=repr(exc),
-                        delay_s=delay,
-                    )
-                elif n >= max_attempts:
+            tag_event(event, span)
+            while True:
+                try:
+                    await handler(event, msg)  # type: ignore[arg-type]
                     attempts.pop(position, None)
-                    await to_dead_letters(
-                        msg, f"failed {n} times: {type(exc).__name__}: {exc}", "processing"
-                    )
                     return
-                else:
-                    log.exception("handler_failed", topic=spec.name, attempt=n)
-                await asyncio.sleep(delay)
+                except PermanentError as exc:
+                    attempts.pop(position, None)
+                    outcome["outcome"] = "dead_letter"
+                    await to_dead_letters(msg, exc.reason, exc.error_type)
+                    return
+                except Exception as exc:
+                    n = attempts.get(position, 0) + 1
+                    attempts[position] = n
+                    delay = min(max_backoff_s, retry_backoff_s * 2 ** min(n - 1, 10))
+                    span.record_exception(exc)
+                    transient = is_transient(exc)
+                    MESSAGE_RETRIES.add(
+                        1,
+                        {
+                            "topic": spec.name,
+                            "consumer_group": group,
+                            "error_type": "transient" if transient else "error",
+                        },
+                    )
+                    if transient:
+                        log.warning(
+                            "retrying_after_dependency_failure",
+                            topic=spec.name,
+                            attempt=n,
+                            error=repr(exc),
+                            delay_s=delay,
+                        )
+                    elif n >= max_attempts:
+                        attempts.pop(position, None)
+                        outcome["outcome"] = "dead_letter"
+                        await to_dead_letters(
+                            msg, f"failed {n} times: {type(exc).__name__}: {exc}", "processing"
+                        )
+                        return
+                    else:
+                        log.exception("handler_failed", topic=spec.name, attempt=n)
+                    await asyncio.sleep(delay)

@@ -1,4 +1,5 @@
-"""Structured JSON logs that carry the service name and the current trace and span ids."""
+"""Structured JSON logs that carry the service name, the current trace and span ids, and the
+article id when the current span concerns one article (``telemetry.tag_article``)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,24 @@ from typing import Any
 import structlog
 from opentelemetry import trace
 
+from portal_runtime.telemetry import ARTICLE_ID
+
 
 def _add_trace_ids(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
     ctx = trace.get_current_span().get_span_context()
     if ctx.is_valid:
         event["trace_id"] = format(ctx.trace_id, "032x")
         event["span_id"] = format(ctx.span_id, "016x")
+    return event
+
+
+def _add_article_id(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+    if "article_id" in event:
+        return event
+    # Only SDK spans expose their attributes; the no-op span of an untraced context has none.
+    attributes = getattr(trace.get_current_span(), "attributes", None)
+    if attributes and ARTICLE_ID in attributes:
+        event["article_id"] = attributes[ARTICLE_ID]
     return event
 
 
@@ -26,6 +39,7 @@ def configure_logging(service: str, level: str = "INFO", json: bool = True) -> N
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         _add_trace_ids,
+        _add_article_id,
         lambda _, __, ev: {**ev, "service": service},
     ]
     renderer: Any = (

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from faststream.kafka import KafkaBroker
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -36,9 +38,11 @@ from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from portal_contracts.codec import encode
+from portal_contracts.deadletter import DeadLetterEvent
 from portal_contracts.envelope import Envelope
 from portal_runtime.logs import get_logger
-from portal_runtime.telemetry import current_traceparent
+from portal_runtime.metrics import DEAD_LETTERS, OUTBOX_RELAYED
+from portal_runtime.telemetry import current_traceparent, tag_event
 
 log = get_logger(__name__)
 tracer = trace.get_tracer(__name__)
@@ -75,6 +79,18 @@ class Outbox:
 
     async def add(self, session: AsyncSession, topic: str, event: Envelope) -> None:
         """Queue ``event`` for ``topic`` inside the caller's transaction."""
+        # The request or message that causes an article event is about that article.
+        tag_event(event)
+        if isinstance(event, DeadLetterEvent):
+            DEAD_LETTERS.add(
+                1,
+                {
+                    "topic": event.data.original_topic,
+                    "dead_letter_topic": topic,
+                    "consumer_group": event.data.consumer_group,
+                    "error_type": event.data.error_type,
+                },
+            )
         await session.execute(
             self.table.insert().values(
                 topic=topic,
@@ -105,8 +121,22 @@ class Outbox:
                 (await conn.execute(select(func.count()).select_from(self.table))).scalar_one()
             )
 
+    async def stats(self, engine: AsyncEngine) -> tuple[int, datetime | None]:
+        """Rows waiting to be relayed, and when the oldest was written (for the backlog gauges)."""
+        async with engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(func.count(), func.min(self.table.c.created_at)).select_from(self.table)
+                )
+            ).one()
+        return int(row[0]), row[1]
+
     async def relay_once(self, engine: AsyncEngine, broker: KafkaBroker, batch: int = 200) -> int:
-        """Publish up to ``batch`` rows in order and delete them; returns how many were sent."""
+        """Publish up to ``batch`` rows in order and delete them; returns how many were sent.
+
+        The sends are pipelined (the idempotent producer keeps their order per partition) and
+        the rows are deleted only after the broker acknowledged every one of them.
+        """
         async with engine.begin() as conn:
             rows = (
                 await conn.execute(
@@ -118,21 +148,26 @@ class Outbox:
             ).all()
             if not rows:
                 return 0
-            for row in rows:
-                await self._publish(broker, row)
+            pending = [await self._send(broker, row) for row in rows]
+            await asyncio.gather(*pending)
             await conn.execute(delete(self.table).where(self.table.c.id.in_([r.id for r in rows])))
+        for topic_name in {r.topic for r in rows}:
+            OUTBOX_RELAYED.add(sum(1 for r in rows if r.topic == topic_name), {"topic": topic_name})
         return len(rows)
 
-    async def _publish(self, broker: KafkaBroker, row: Any) -> None:
+    async def _send(self, broker: KafkaBroker, row: Any) -> asyncio.Future[Any]:
+        # Publish in the trace context of the transaction that wrote the row.
         parent = propagate.extract(dict(row.headers or {}))
         token = otel_context.attach(parent)
         try:
-            await broker.publish(
+            future: asyncio.Future[Any] = await broker.publish(
                 row.value,
                 topic=row.topic,
                 key=row.key,
                 headers={"content-type": "application/json"},
+                no_confirm=True,
             )
+            return future
         finally:
             otel_context.detach(token)
 
@@ -143,7 +178,11 @@ class Outbox:
         backoff = poll_interval_s
         while True:
             try:
-                sent = await self.relay_once(engine, broker)
+                # The relay's own polling queries are housekeeping, not part of any request:
+                # no root span every half second. Each published event still gets its span, in
+                # the trace of the transaction that wrote it (``_send`` attaches that context).
+                with suppress_instrumentation():
+                    sent = await self.relay_once(engine, broker)
                 backoff = poll_interval_s
                 if sent:
                     continue

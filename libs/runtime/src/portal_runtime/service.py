@@ -2,18 +2,24 @@
 
 A service builds a ``Service`` with what it uses, registers its subscribers on ``service.broker``
 and its routes on the app, and ``create_app`` runs everything in the FastAPI lifespan.
+
+Every service answers ``GET /metrics`` (Prometheus) and reports its consumers' lag and its
+outbox backlog (``metrics.py``); ``service.metrics.add`` takes a service's own polled gauges and
+``service.metrics.watch_consumers`` another broker's consumers.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, FastAPI
+import prometheus_client
+from fastapi import APIRouter, FastAPI, Request, Response
 from opensearchpy import AsyncOpenSearch
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.sdk.trace import SpanProcessor
@@ -22,10 +28,12 @@ from portal_runtime.db import make_engine, make_sessionmaker, ping, run_migratio
 from portal_runtime.health import Check, health_router
 from portal_runtime.kafka import make_broker
 from portal_runtime.logs import configure_logging, get_logger
+from portal_runtime.metrics import MetricsPoller, outbox_poll, setup_metrics, shutdown_metrics
+from portal_runtime.opensearch import TracedAsyncTransport
 from portal_runtime.outbox import Outbox
 from portal_runtime.settings import ServiceSettings
 from portal_runtime.storage import ObjectStore
-from portal_runtime.telemetry import setup_tracing, shutdown_tracing
+from portal_runtime.telemetry import instrument_http_clients, setup_tracing, shutdown_tracing
 
 log = get_logger(__name__)
 
@@ -49,7 +57,11 @@ class Service:
         self.tracer_provider = setup_tracing(
             settings.service_name, settings.otel_exporter_otlp_endpoint, span_processors
         )
-        self.broker = make_broker(settings, self.tracer_provider)
+        self.meter_provider = setup_metrics(
+            settings.service_name, settings.otel_exporter_otlp_endpoint
+        )
+        instrument_http_clients()
+        self.broker = make_broker(settings, self.tracer_provider, self.meter_provider)
         self.engine = make_engine(settings.database_url, settings.database_pool_size)
         self.sessions = make_sessionmaker(self.engine)
         self.migrations_dir = migrations_dir
@@ -57,7 +69,12 @@ class Service:
         self.outbox = outbox
         self.store = ObjectStore(settings) if uses_object_store else None
         self.opensearch = (
-            AsyncOpenSearch(hosts=[settings.opensearch_url], timeout=10, max_retries=2)
+            AsyncOpenSearch(
+                hosts=[settings.opensearch_url],
+                timeout=10,
+                max_retries=2,
+                transport_class=TracedAsyncTransport,
+            )
             if uses_opensearch
             else None
         )
@@ -72,6 +89,13 @@ class Service:
             self.checks["opensearch"] = self._ping_opensearch
         if outbox is not None:
             self.background.append(lambda: outbox.run_relay(self.engine, self.broker))
+        self.metrics = MetricsPoller(
+            settings.metrics_poll_interval_s, kafka_bootstrap=settings.kafka_bootstrap_servers
+        )
+        self.metrics.watch_consumers(self.broker)
+        if outbox is not None:
+            self.metrics.add("outbox", outbox_poll(lambda: outbox.stats(self.engine)))
+        self.background.append(self.metrics.run)
 
     async def _ping_kafka(self) -> None:
         if not await self.broker.ping(timeout=2.0):
@@ -108,7 +132,9 @@ class Service:
             if self.opensearch is not None:
                 await self.opensearch.close()
             await self.engine.dispose()
+            self.metrics.close()
             shutdown_tracing()
+            shutdown_metrics()
 
     def create_app(
         self,
@@ -121,9 +147,39 @@ class Service:
         app = FastAPI(title=title, description=description, version=version, lifespan=self.lifespan)
         app.state.service = self
         app.include_router(health_router(self.settings.service_name, self.checks))
+        app.include_router(metrics_router(self.settings))
         for router in routers:
             app.include_router(router)
         FastAPIInstrumentor.instrument_app(
-            app, tracer_provider=self.tracer_provider, excluded_urls="healthz,readyz"
+            app,
+            tracer_provider=self.tracer_provider,
+            meter_provider=self.meter_provider,
+            excluded_urls="healthz,readyz,metrics",
         )
         return app
+
+
+def metrics_router(settings: ServiceSettings) -> APIRouter:
+    router = APIRouter(tags=["health"])
+    token = settings.metrics_token.get_secret_value()
+
+    @router.get(
+        "/metrics",
+        summary="Prometheus metrics of this process",
+        response_class=Response,
+        responses={
+            200: {"content": {prometheus_client.CONTENT_TYPE_LATEST: {}}},
+            401: {"description": "METRICS_TOKEN is set and the bearer token does not match"},
+        },
+    )
+    async def metrics(request: Request) -> Response:
+        if token and not secrets.compare_digest(
+            request.headers.get("authorization", ""), f"Bearer {token}"
+        ):
+            return Response("metrics need the bearer token (METRICS_TOKEN)\n", status_code=401)
+        return Response(
+            prometheus_client.generate_latest(prometheus_client.REGISTRY),
+            media_type=prometheus_client.CONTENT_TYPE_LATEST,
+        )
+
+    return router

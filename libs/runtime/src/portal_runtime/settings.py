@@ -22,6 +22,9 @@ class ServiceSettings(BaseSettings):
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     # Consumer tuning, settings so SREs can trade latency for throughput.
     kafka_max_poll_records: int = 100
+    # Consumers per subscribed topic in this process (each takes some partitions; order per
+    # article is kept because an article's events share a partition).
+    kafka_consumer_concurrency: int = 3
 
     database_url: str = Field(
         default="postgresql+asyncpg://postgres@127.0.0.1:5432/portal",
@@ -42,3 +45,9 @@ class ServiceSettings(BaseSettings):
 
     # OTLP/HTTP endpoint of a collector or trace backend (e.g. http://127.0.0.1:4318); empty = off.
     otel_exporter_otlp_endpoint: str = ""
+    # Trace UI (Jaeger) base URL for links to one trace, e.g. http://127.0.0.1:16686; empty = none.
+    traces_ui_url: str = ""
+    # GET /metrics (Prometheus) asks for this bearer token when set; keep it off public ingress.
+    metrics_token: SecretStr = SecretStr("")
+    # How often the gauges that need I/O (consumer lag, outbox backlog) are read.
+    metrics_poll_interval_s: float = Field(default=5.0, gt=0)

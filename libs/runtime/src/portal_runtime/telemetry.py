@@ -1,10 +1,18 @@
 """OpenTelemetry set-up: one tracer provider per process, OTLP/HTTP export when configured.
 
 HTTP spans come from the FastAPI instrumentation, Kafka spans from FastStream's telemetry
-middleware (W3C ``traceparent`` in Kafka headers), database spans from SQLAlchemy's.
+middleware (W3C ``traceparent`` in Kafka headers), database spans from SQLAlchemy's, outgoing
+HTTP from httpx's, object storage and OpenSearch spans from ``storage.py`` and ``opensearch.py``.
+Attributes follow the OpenTelemetry semantic conventions (the stable HTTP and database ones),
+plus the portal's own ``portal.article.*`` attributes wherever an article is concerned, so that
+one article's spans can be found by its id in the trace backend.
 """
 
 from __future__ import annotations
+
+import os
+import re
+from typing import Any
 
 from opentelemetry import propagate, trace
 from opentelemetry.baggage.propagation import W3CBaggagePropagator
@@ -14,7 +22,25 @@ from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from portal_contracts.envelope import Envelope
+
+# The portal's own span attributes (a product prefix, as the conventions ask for custom ones).
+ARTICLE_ID = "portal.article.id"
+ARTICLE_SOURCE = "portal.article.source"
+ARTICLE_REVISION = "portal.article.revision"
+
 _provider: TracerProvider | None = None
+_TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$")
+
+
+def resource_for(service: str) -> Resource:
+    return Resource.create(
+        {
+            "service.name": service,
+            "service.namespace": "portal",
+            "deployment.environment.name": os.environ.get("DEPLOYMENT_ENVIRONMENT", "local"),
+        }
+    )
 
 
 def setup_tracing(
@@ -28,9 +54,10 @@ def setup_tracing(
         for processor in extra_processors:
             _provider.add_span_processor(processor)
         return _provider
-    provider = TracerProvider(
-        resource=Resource.create({"service.name": service, "service.namespace": "portal"})
-    )
+    # The stable HTTP and database conventions (http.request.method, http.response.status_code,
+    # db.system.name, ...), read once by the instrumentations before they first instrument.
+    os.environ.setdefault("OTEL_SEMCONV_STABILITY_OPT_IN", "http,database")
+    provider = TracerProvider(resource=resource_for(service))
     if otlp_endpoint:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
@@ -47,6 +74,15 @@ def setup_tracing(
     return provider
 
 
+def instrument_http_clients() -> None:
+    """Outgoing HTTP calls (httpx: peers, feeds, images) become client spans, once per process."""
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+
+    instrumentor = HTTPXClientInstrumentor()
+    if not instrumentor.is_instrumented_by_opentelemetry:
+        instrumentor.instrument()
+
+
 def shutdown_tracing() -> None:
     if _provider is not None:
         _provider.force_flush()
@@ -57,3 +93,60 @@ def current_traceparent() -> dict[str, str]:
     carrier: dict[str, str] = {}
     propagate.inject(carrier)
     return carrier
+
+
+def parse_traceparent(value: str | bytes | None) -> tuple[str, str] | None:
+    """``(trace_id, span_id)`` of a W3C ``traceparent`` header, or None when absent or invalid."""
+    if value is None:
+        return None
+    text = value.decode("ascii", "replace") if isinstance(value, bytes) else value
+    match = _TRACEPARENT.match(text.strip().lower())
+    if match is None or set(match.group(1)) == {"0"}:
+        return None
+    return match.group(1), match.group(2)
+
+
+def current_trace_id() -> str | None:
+    ctx = trace.get_current_span().get_span_context()
+    return format(ctx.trace_id, "032x") if ctx.is_valid else None
+
+
+def article_attributes(event: Envelope) -> dict[str, str | int]:
+    """``portal.article.*`` attributes of an article event (empty for any other event)."""
+    data: Any = getattr(event, "data", None)
+    article_id = getattr(data, "article_id", None)
+    if not isinstance(article_id, str):
+        return {}
+    attrs: dict[str, str | int] = {ARTICLE_ID: article_id}
+    source = getattr(data, "source", None)
+    if isinstance(source, str):
+        attrs[ARTICLE_SOURCE] = source
+    revision = getattr(data, "revision", None)
+    if isinstance(revision, int):
+        attrs[ARTICLE_REVISION] = revision
+    return attrs
+
+
+def tag_article(
+    article_id: str,
+    source: str | None = None,
+    revision: int | None = None,
+    span: trace.Span | None = None,
+) -> None:
+    """Mark the current span (or ``span``) as concerning one article, so it can be found by id."""
+    target = span or trace.get_current_span()
+    if not target.is_recording():
+        return
+    target.set_attribute(ARTICLE_ID, article_id)
+    if source is not None:
+        target.set_attribute(ARTICLE_SOURCE, source)
+    if revision is not None:
+        target.set_attribute(ARTICLE_REVISION, revision)
+
+
+def tag_event(event: Envelope, span: trace.Span | None = None) -> None:
+    """``tag_article`` from an event, when it is about an article."""
+    attrs = article_attributes(event)
+    target = span or trace.get_current_span()
+    if attrs and target.is_recording():
+        target.set_attributes(attrs)
