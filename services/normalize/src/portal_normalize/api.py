@@ -1,17 +1,31 @@
-"""The normalize service's HTTP API: operators look up what was normalised (admin token)."""
+"""The normalize service's HTTP API for operators (admin token): what was normalised, and
+each source's rules (its categories mapped to portal sections, its time zone)."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
-from pydantic import BaseModel
+from fastapi import APIRouter, Body, Depends, HTTPException, Path, Request, status
+from pydantic import BaseModel, Field, field_validator
 
-from portal_contracts.articles import QualityReport
+from portal_contracts.articles import QualityReport, SectionCode
 from portal_normalize import repository
+from portal_normalize.domain import DEFAULT_TIMEZONE, SourceRules
 from portal_runtime.auth import admin_guard
 from portal_runtime.settings import ServiceSettings
+
+SourcePath = Annotated[
+    str,
+    Path(
+        min_length=2,
+        max_length=64,
+        pattern=r"^[a-z0-9][a-z0-9-]*$",
+        description="Code of the partner agency (source).",
+    ),
+]
+CategoryName = Annotated[str, Field(min_length=1, max_length=200)]
 
 
 class NormalizedStatus(BaseModel):
@@ -22,6 +36,51 @@ class NormalizedStatus(BaseModel):
     action: str
     normalized_at: datetime
     quality: QualityReport | None
+    duplicate_of: str | None = Field(description="Article id of the story this one repeats.")
+
+
+class SourceMapping(BaseModel):
+    """A source's rules. Categories match ignoring case, spacing, Unicode form and (as a
+    fallback) diacritics; "Tin tức > Xây dựng Đảng" also tries its last part."""
+
+    categories: dict[CategoryName, SectionCode] = Field(
+        default_factory=dict,
+        max_length=2000,
+        description="The source's own category name -> portal section code.",
+        examples=[{"Xây dựng Đảng": "ct-xay-dung-dang", "Tin tức": "ct-tin-tuc-hoat-dong"}],
+    )
+    timezone: str = Field(
+        default=DEFAULT_TIMEZONE,
+        max_length=64,
+        description="IANA time zone of the source's naive publication times.",
+    )
+    default_section: SectionCode | None = Field(
+        default=None, description="Section of an article that no category places."
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+
+class StoredMapping(SourceMapping):
+    code: str
+    updated_at: datetime
+
+
+def _stored(found: repository.StoredRules) -> StoredMapping:
+    return StoredMapping(
+        code=found.code,
+        categories=dict(found.rules.categories),
+        timezone=found.rules.timezone,
+        default_section=found.rules.default_section,
+        updated_at=found.updated_at,
+    )
 
 
 def admin_router(settings: ServiceSettings) -> APIRouter:
@@ -41,5 +100,36 @@ def admin_router(settings: ServiceSettings) -> APIRouter:
         if row is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "article_id: never normalised")
         return row
+
+    @router.put(
+        "/sources/{code}/mapping",
+        response_model=StoredMapping,
+        summary="Set a source's category -> section mapping and time zone (replaces it)",
+        responses={422: {"description": "The field named in the detail is invalid"}},
+    )
+    async def put_mapping(
+        code: SourcePath, request: Request, body: Annotated[SourceMapping, Body()]
+    ) -> Any:
+        rules = SourceRules(
+            categories=body.categories,
+            timezone=body.timezone,
+            default_section=body.default_section,
+        )
+        async with request.app.state.service.sessions.begin() as session:
+            stored = await repository.put_rules(session, code, rules)
+        return _stored(stored)
+
+    @router.get(
+        "/sources/{code}/mapping",
+        response_model=StoredMapping,
+        summary="A source's category mapping and time zone",
+        responses={404: {"description": "code: no mapping for this source"}},
+    )
+    async def get_mapping(code: SourcePath, request: Request) -> Any:
+        async with request.app.state.service.engine.connect() as conn:
+            found = await repository.get_rules(conn, code)
+        if found is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "code: no mapping for this source")
+        return _stored(found)
 
     return router

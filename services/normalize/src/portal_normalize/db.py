@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, DateTime, Float, Integer, String, Table, Uuid, func
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Float,
+    Integer,
+    LargeBinary,
+    PrimaryKeyConstraint,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    Uuid,
+    func,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 
 from portal_runtime.db import new_metadata
@@ -23,5 +37,55 @@ articles = Table(
     Column("event_id", Uuid, nullable=False, comment="The article.ingested event normalised."),
     Column("quality_score", Float, nullable=True),
     Column("quality", JSONB, nullable=True),
+    Column("duplicate_of", String(64), nullable=True, comment="Article id of a near-duplicate."),
     Column("normalized_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# Per-source rules kept as data (PUT /admin/v1/sources/{code}/mapping).
+source_rules = Table(
+    "source_rules",
+    metadata,
+    Column("code", String(64), primary_key=True),
+    Column("categories", JSONB, nullable=False, comment="Category name -> portal section."),
+    Column("timezone", String(64), nullable=False),
+    Column("default_section", String(64), nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# What fetching each image URL gave: stored copies are reused, failures retried later.
+image_cache = Table(
+    "image_cache",
+    metadata,
+    Column("url_hash", String(64), primary_key=True, comment="SHA-256 of the URL."),
+    Column("url", Text, nullable=False),
+    Column("object_key", Text, nullable=True),
+    Column("sha256", String(64), nullable=True, comment="Of the bytes as fetched."),
+    Column("content_type", String(64), nullable=True),
+    Column("width", Integer, nullable=True),
+    Column("height", Integer, nullable=True),
+    Column("renditions", JSONB, nullable=True, comment="Width -> object key."),
+    Column("size_bytes", Integer, nullable=True),
+    Column("code", String(32), nullable=True, comment="Failure code; NULL when stored."),
+    Column("reason", Text, nullable=True),
+    Column("fetched_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# Near-duplicate fingerprints: a MinHash signature per article, looked up by its bands.
+fingerprints = Table(
+    "fingerprints",
+    metadata,
+    Column("article_id", String(64), primary_key=True),
+    Column("source", String(64), nullable=False),
+    Column("signature", LargeBinary, nullable=False),
+    Column("duplicate_of", String(64), nullable=True),
+    Column("similarity", Float, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+fingerprint_bands = Table(
+    "fingerprint_bands",
+    metadata,
+    Column("band", SmallInteger, nullable=False),
+    Column("key", BigInteger, nullable=False),
+    Column("article_id", String(64), nullable=False, index=True),
+    PrimaryKeyConstraint("band", "key", "article_id"),
 )

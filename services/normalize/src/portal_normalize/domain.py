@@ -1,28 +1,34 @@
 """Normalisation of a partner article: pure logic, no I/O.
 
-The first cut repairs markup and text:
-* body HTML sanitised to a small allow-list (nh3, the Rust ammonia sanitiser): nothing
-  executable survives, links get ``rel="noopener noreferrer nofollow"``, URLs are http/https
-  (and mailto for links), relative URLs are resolved against the article's canonical URL;
-* text in NFC with one tone-mark placement ("hoà" -> "hòa");
-* a plain-text body, a summary (the partner's, else the start of the text cut at a word);
-* a quality report: what was repaired, what an editor should look at, and a score.
-
-``normalize_content`` runs the steps in order on a ``Findings`` collector. The later repairs
-(legacy Vietnamese encodings and fonts, images into object storage) slot in as more steps:
-an encoding step before ``sanitize_html`` on the raw strings, an image step that replaces
-``collect_images`` and fills ``MediaRef.object_key``/renditions.
+The steps, in order, on a ``Findings`` collector that becomes the quality report:
+1. text repair (``text_repair``): legacy Vietnamese font encodings (TCVN3, VNI, VISCII),
+   Windows-1258 and UTF-8 mojibake, run by run in the body and field by field;
+2. markup: sanitised to a small allow-list (nh3, the Rust ammonia sanitiser): nothing
+   executable survives, links get ``rel="noopener noreferrer nofollow"``, URLs are http/https
+   (and mailto for links), relative URLs are resolved against the article's canonical URL,
+   iframes survive only as allow-listed video players; then one canonical structure
+   (``structure``: figures with captions, no layout tables, no empty elements);
+3. text in NFC with one tone-mark placement ("hoà" -> "hòa"); a plain-text body;
+4. metadata: title, summary (the partner's, else the first paragraph cut at a word), author
+   (else a byline closing the body), publication time in the source's time zone stored as
+   UTC, the section from the partner or from the source's category mapping;
+5. images: ``prepare`` lists them, the service fetches and stores them, ``finish`` rewrites the
+   body to the stored copies, picks the lead image and reports each image that failed;
+6. a quality report: what was repaired, what an editor should look at, and a score.
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import lxml.html
 import nh3
 
 from portal_contracts.articles import (
@@ -36,14 +42,18 @@ from portal_contracts.articles import (
     QualityReport,
 )
 from portal_contracts.topics import MAX_MESSAGE_BYTES
-from portal_text import has_vietnamese_diacritics, normalize_tone_placement
+from portal_normalize.structure import canonical_structure, video_embed
+from portal_normalize.text_repair import RepairLog, describe, repair_html, repair_text
+from portal_text import fold, has_vietnamese_diacritics, normalize_tone_placement
 
-# Naive source times are Vietnamese local time (UTC+7, no daylight saving).
-VIETNAM_TZ = timezone(timedelta(hours=7), "Asia/Ho_Chi_Minh")
+DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
+# Naive source times are Vietnamese local time (UTC+7, no daylight saving) by default.
+VIETNAM_TZ = timezone(timedelta(hours=7), DEFAULT_TIMEZONE)
 
 SUMMARY_CHARS = 300
 TITLE_MAX_CHARS = 200
 SHORT_BODY_CHARS = 200
+LEAD_MIN_WIDTH = 300  # narrower body images are icons or logos, not a lead picture
 # Below the portal's Kafka message limit: a bigger event would block the outbox relay.
 MAX_EVENT_BYTES = MAX_MESSAGE_BYTES - 64 * 1024
 
@@ -52,17 +62,22 @@ MAX_EVENT_BYTES = MAX_MESSAGE_BYTES - 64 * 1024
 _TEXT_TAGS = {"h2", "h3", "h4", "h5", "h6", "p", "br", "strong", "em", "b", "i", "u"}
 _BLOCK_TAGS = {"blockquote", "ul", "ol", "li", "figure", "figcaption"}
 _TABLE_TAGS = {"table", "caption", "thead", "tbody", "tfoot", "tr", "th", "td"}
-ALLOWED_TAGS: frozenset[str] = frozenset(_TEXT_TAGS | _BLOCK_TAGS | _TABLE_TAGS | {"a", "img"})
+# iframe: only allow-listed video players survive (their src is rewritten to the canonical
+# player URL; any other src is removed, and then the iframe).
+ALLOWED_TAGS: frozenset[str] = frozenset(
+    _TEXT_TAGS | _BLOCK_TAGS | _TABLE_TAGS | {"a", "img", "iframe"}
+)
 ALLOWED_ATTRIBUTES: dict[str, set[str]] = {
     "a": {"href"},
     "img": {"src", "alt"},
+    "iframe": {"src"},
     "th": {"colspan", "rowspan"},
     "td": {"colspan", "rowspan"},
 }
 # Elements whose content is dropped with them (code, styles, embedded documents, vector
 # graphics that can carry handlers); other disallowed elements keep their text.
 _CODE_TAGS = {"script", "style", "noscript", "template", "xml", "head", "title"}
-_EMBED_TAGS = {"iframe", "frame", "frameset", "object", "embed", "applet", "svg", "math"}
+_EMBED_TAGS = {"frame", "frameset", "object", "embed", "applet", "svg", "math"}
 _MEDIA_FORM_TAGS = {"canvas", "audio", "video", "form", "select", "textarea", "button"}
 DROP_WITH_CONTENT: frozenset[str] = frozenset(_CODE_TAGS | _EMBED_TAGS | _MEDIA_FORM_TAGS)
 LINK_SCHEMES = frozenset({"http", "https", "mailto"})
@@ -76,6 +91,7 @@ _RENAME_TAG = re.compile(r"<(/?)(div|h1|center)(?=[\s/>])[^>]*>", re.IGNORECASE)
 _EMPTY_PARAGRAPH = re.compile(r"<p>(?:\s|&nbsp;|\u00a0|<br>)*</p>")
 # nh3's output quotes attributes with '"' and escapes '>' inside them, so these are exact.
 _IMG_WITHOUT_SRC = re.compile(r"<img(?![^>]*\ssrc=)[^>]*>")
+_IFRAME = re.compile(r"<iframe([^>]*)>.*?</iframe>", re.DOTALL)
 _LINK_WITHOUT_HREF = re.compile(r'<a rel="[^"]*">(.*?)</a>', re.DOTALL)
 _TAG_OR_TEXT = re.compile(r'(<(?:[^>"]|"[^"]*")*>)')
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0\u200b]+")
@@ -107,11 +123,12 @@ class Findings:
 
 
 def quality_score(repairs: list[QualityIssue], issues: list[QualityIssue]) -> float:
-    """1 is clean. An issue for a person costs most; automatic repairs cost a little."""
+    """1 is clean. A kind of problem for a person costs most (three missing images are one
+    kind: the editor looks once); automatic repairs cost a little."""
     score = 1.0
-    score -= 0.25 * sum(1 for i in issues if i.needs_person)
-    score -= 0.1 * sum(1 for i in issues if not i.needs_person)
-    score -= min(0.2, 0.05 * len(repairs))
+    score -= 0.25 * len({i.code for i in issues if i.needs_person})
+    score -= 0.1 * len({i.code for i in issues if not i.needs_person})
+    score -= min(0.2, 0.05 * len({r.code for r in repairs}))
     return round(max(0.0, min(1.0, score)), 2)
 
 
@@ -127,10 +144,20 @@ class _MarkupCensus(HTMLParser):
         self.removed_elements: Counter[str] = Counter()
         self.removed_attributes: Counter[str] = Counter()
         self.unsafe_urls = 0
+        self.videos = 0
+        self.inline_images = 0
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "iframe":
+            if video_embed(dict(attrs).get("src") or "") is None:
+                self.removed_elements["iframe"] += 1
+            else:
+                self.videos += 1
+            return
         if tag not in ALLOWED_TAGS:
             self.removed_elements[tag] += 1
+        if tag == "img" and (dict(attrs).get("src") or "").strip().lower().startswith("data:"):
+            self.inline_images += 1
         allowed = ALLOWED_ATTRIBUTES.get(tag, set()) if tag in ALLOWED_TAGS else set()
         for name, value in attrs:
             if name.startswith("on"):
@@ -171,6 +198,8 @@ def _make_cleaner(base_url: str | None) -> nh3.Cleaner:
     def check_attribute(tag: str, name: str, value: str) -> str | None:
         # nh3 calls this after its own scheme check and before resolving relative URLs:
         # keep images to http/https (no mailto:), leave relative URLs to resolve_relative.
+        if tag == "iframe":
+            return video_embed(value) if name == "src" else None
         if name in ("href", "src"):
             scheme = _scheme(value)
             if not scheme:
@@ -212,8 +241,11 @@ def sanitize_html(raw: str, findings: Findings, *, base_url: str | None = None) 
     renamed = Counter(m.group(2).lower() for m in _RENAME_TAG.finditer(raw) if not m.group(1))
     prepared = _RENAME_TAG.sub(lambda m: f"<{m.group(1)}{_RENAMES[m.group(2).lower()]}>", raw)
     cleaned = _make_cleaner(base).clean(prepared)
-    # A link or image whose URL was removed is only clutter.
+    # A link or image whose URL was removed is only clutter; a player keeps no content.
     cleaned = _IMG_WITHOUT_SRC.sub("", cleaned)
+    cleaned = _IFRAME.sub(
+        lambda m: f"<iframe{m.group(1)}></iframe>" if " src=" in m.group(1) else "", cleaned
+    )
     cleaned = _LINK_WITHOUT_HREF.sub(r"\1", cleaned)
     cleaned = _EMPTY_PARAGRAPH.sub("", cleaned).strip()
 
@@ -238,6 +270,15 @@ def sanitize_html(raw: str, findings: Findings, *, base_url: str | None = None) 
         findings.repaired(
             "layout_mapped",
             f"layout markup mapped onto paragraphs and headings: {_describe(renamed)}",
+        )
+    if census.videos:
+        findings.repaired("video_embedded", f"video players kept: {census.videos}")
+    if census.inline_images:
+        # Pictures pasted into the HTML itself (data: URLs) cannot be served safely as such.
+        findings.issue(
+            "image_inline_dropped",
+            f"{census.inline_images} images embedded in the HTML (data: URLs) were dropped: "
+            "the partner should send them as image files",
         )
     return cleaned
 
@@ -320,7 +361,65 @@ def cut_at_word(text: str, limit: int = SUMMARY_CHARS) -> str:
     return cut.rstrip(" ,;:.-–—") + "…"
 
 
-# --- the whole article ----------------------------------------------------------------------
+# --- source rules -----------------------------------------------------------------------------
+
+
+def category_key(name: str) -> str:
+    """Categories match ignoring case, spacing, Unicode form and tone placement."""
+    return " ".join(normalize_text(name).casefold().split())
+
+
+_CATEGORY_PATH = re.compile(r"\s*[>/|»›]\s*")
+
+
+@dataclass(frozen=True)
+class SourceRules:
+    """A source's rules, kept as data (admin API): its categories -> portal sections, its time
+    zone, and the section for articles no category places."""
+
+    categories: Mapping[str, str] = field(default_factory=dict)
+    timezone: str = DEFAULT_TIMEZONE
+    default_section: str | None = None
+
+    def __post_init__(self) -> None:
+        exact = {category_key(k): v for k, v in self.categories.items()}
+        object.__setattr__(self, "_exact", exact)
+        object.__setattr__(self, "_folded", {fold(k): v for k, v in exact.items()})
+
+    def section_for(self, categories: list[str]) -> tuple[str, str] | None:
+        """The section of the first category the mapping knows (exactly, then without
+        diacritics; "Tin tức > Xây dựng Đảng" also tries its last part) and that category."""
+        exact: dict[str, str] = getattr(self, "_exact")  # noqa: B009 - set in __post_init__
+        folded: dict[str, str] = getattr(self, "_folded")  # noqa: B009
+        for table, keyer in ((exact, category_key), (folded, lambda c: fold(category_key(c)))):
+            for category in categories:
+                parts = [category, *reversed(_CATEGORY_PATH.split(category))]
+                for part in parts:
+                    section = table.get(keyer(part))
+                    if section:
+                        return section, category
+        return None
+
+    def zone(self) -> tzinfo:
+        try:
+            return ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            return VIETNAM_TZ
+
+
+NO_RULES = SourceRules()
+
+
+def to_utc(moment: datetime | None, zone: tzinfo = VIETNAM_TZ) -> datetime | None:
+    """A source time as UTC: a naive time is in the source's zone."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=zone)
+    return moment.astimezone(UTC)
+
+
+# --- the article before and after its images --------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -329,89 +428,414 @@ class Normalized:
     quality: QualityReport
 
 
-class _ImageCollector(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.images: list[tuple[str, str | None]] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "img":
-            found = dict(attrs)
-            if found.get("src"):
-                self.images.append((str(found["src"]), found.get("alt") or None))
-
-    handle_startendtag = handle_starttag
+@dataclass(frozen=True)
+class ImageCandidate:
+    url: str
+    caption: str | None
+    listed: bool  # in the partner's image list (else only referenced by the body)
 
 
-def collect_images(content: ArticleContent, safe_html: str) -> list[MediaRef]:
-    """The partner's image list, then the body's images, once each (storage comes later)."""
-    seen: set[str] = set()
-    images: list[MediaRef] = []
+@dataclass(frozen=True)
+class ImageOutcome:
+    """What became of one image: stored (object key, size, renditions) or a failure."""
+
+    url: str
+    object_key: str | None = None
+    width: int | None = None
+    height: int | None = None
+    renditions: Mapping[int, str] = field(default_factory=dict)
+    code: str | None = None
+    reason: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.object_key is not None
+
+
+@dataclass
+class Draft:
+    """The article repaired and sanitised, its images listed but not yet fetched."""
+
+    findings: Findings
+    title: str
+    summary: str
+    author: str | None
+    published_at: datetime | None
+    canonical_url: str | None
+    section: str | None
+    categories: list[str]
+    body_html: str
+    body_text: str
+    images: list[ImageCandidate]
+    images_over_limit: int = 0
+
+
+# --- metadata ---------------------------------------------------------------------------------
+
+# "(ĐCSVN) - ", "TTXVN – ", "(Chinhphu.vn) — " at the start of a body: not summary material.
+_DATELINE = re.compile(r"^\s*(?:\([^()\n]{2,40}\)|[A-ZĐ][A-ZĐ.]{2,20})\s*[-–—]\s+")
+_AUTHOR_PREFIX = re.compile(
+    r"^\s*(?:bài(?:,| và)? ảnh|tin(?:,| và)? ảnh|bài|tác giả|ảnh)\s*:\s*", re.IGNORECASE
+)
+_NAME_WORD = re.compile(r"^[A-ZĐÀ-Ỹ][\wÀ-ỹđĐ.'-]*$")
+
+
+def clean_author(raw: str | None) -> str | None:
+    if not raw:
+        return None
+    author = _AUTHOR_PREFIX.sub("", inline_text(raw)).strip(" -–—,;")
+    return author or None
+
+
+def _byline(root: lxml.html.HtmlElement) -> lxml.html.HtmlElement | None:
+    """The body's last paragraph when it is a signature: a short name in bold or italics
+    ("Minh Anh", "PV", "Theo TTXVN")."""
+    blocks = [el for el in root if isinstance(el.tag, str)]
+    if len(blocks) < 2 or blocks[-1].tag != "p":
+        return None
+    last = blocks[-1]
+    children = list(last)
+    if len(children) != 1 or (last.text or "").strip() or (children[0].tail or "").strip():
+        return None
+    if children[0].tag not in ("strong", "em") or len(children[0]):
+        return None
+    text = " ".join(last.text_content().split())
+    words = text.removeprefix("Theo ").split()
+    if not (1 <= len(words) <= 6 and len(text) <= 60):
+        return None
+    if not all(_NAME_WORD.match(w) for w in words):
+        return None
+    return last
+
+
+def _generated_summary(body_html: str, body_text: str) -> str:
+    """The first real paragraph (or the start of the text), cut at a word."""
+    first = ""
+    for para in body_text.split("\n\n"):
+        if len(para) >= 80:
+            first = para
+            break
+    text = _DATELINE.sub("", first or body_text)
+    return cut_at_word(text)
+
+
+# --- images in the body -----------------------------------------------------------------------
+
+
+def _image_candidates(content: ArticleContent, root: lxml.html.HtmlElement) -> list[ImageCandidate]:
+    """The partner's image list, then the body's images, once each."""
+    seen: dict[str, ImageCandidate] = {}
     for ref in content.images:
         url = str(ref.url)
         if url not in seen:
-            seen.add(url)
-            caption = normalize_text(ref.caption) if ref.caption else None
-            images.append(MediaRef(original_url=url, caption=caption))
-    collector = _ImageCollector()
-    collector.feed(safe_html)
-    for url, alt in collector.images:
-        if url not in seen:
-            seen.add(url)
-            images.append(MediaRef(original_url=url, caption=alt))
-    return images
+            listed = ref.caption and normalize_text(
+                repair_text(ref.caption, "image caption", RepairLog())
+            )
+            seen[url] = ImageCandidate(url, (listed or "").strip() or None, listed=True)
+    for img in root.iter("img"):
+        url = img.get("src")
+        if not url or url in seen:
+            continue
+        caption: str | None = None
+        figure = img.getparent()
+        while figure is not None and figure.tag not in ("figure", "div"):
+            figure = figure.getparent()
+        if figure is not None and figure.tag == "figure":
+            captions = figure.findall("figcaption")
+            if captions:
+                caption = " ".join(captions[0].text_content().split()) or None
+        seen[url] = ImageCandidate(url, caption or img.get("alt") or None, listed=False)
+    return list(seen.values())
 
 
-def to_utc(moment: datetime | None) -> datetime | None:
-    if moment is None:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=VIETNAM_TZ)
-    return moment.astimezone(UTC)
+_FAILURE_KIND = {
+    "refused_address": "image_refused",
+    "refused_scheme": "image_refused",
+    "refused_credentials": "image_refused",
+    "bad_url": "image_refused",
+    "not_an_image": "image_broken",
+    "broken_image": "image_broken",
+    "unsupported_format": "image_broken",
+    "too_many_pixels": "image_broken",
+}
 
 
-def normalize_content(content: ArticleContent) -> Normalized:
+def _sizes_attribute() -> str:
+    return "(max-width: 768px) 100vw, 768px"
+
+
+def rewrite_images(
+    body_html: str, stored: Mapping[str, ImageOutcome], media_base_url: str
+) -> tuple[str, int]:
+    """The body with every image on the portal's stored copy (renditions in ``srcset``);
+    images not stored are removed, with a figure or link left empty by that. Returns the body
+    and how many images were removed."""
+    if "<img" not in body_html:
+        return body_html, 0
+    root = lxml.html.fragment_fromstring(body_html, create_parent="div")
+    removed = 0
+    for img in list(root.iter("img")):
+        outcome = stored.get(img.get("src") or "")
+        if outcome is None or outcome.object_key is None:
+            parent = img.getparent()
+            img.drop_tree()
+            removed += 1
+            # A link or figure that only held the picture goes with it.
+            while parent is not None and parent is not root and parent.tag in ("a", "figure"):
+                if parent.xpath(".//img|.//iframe") or (
+                    parent.tag == "a" and " ".join(parent.text_content().split())
+                ):
+                    break
+                grand = parent.getparent()
+                parent.drop_tree()
+                parent = grand
+            continue
+        alt = img.get("alt")
+        img.attrib.clear()
+        img.set("src", media_base_url + outcome.object_key)
+        if outcome.renditions:
+            img.set(
+                "srcset",
+                ", ".join(
+                    f"{media_base_url}{key} {width}w"
+                    for width, key in sorted(outcome.renditions.items())
+                ),
+            )
+            img.set("sizes", _sizes_attribute())
+        if outcome.width and outcome.height:
+            img.set("width", str(outcome.width))
+            img.set("height", str(outcome.height))
+        if alt:
+            img.set("alt", alt)
+        img.set("loading", "lazy")
+        img.set("decoding", "async")
+    out = (root.text or "") + "".join(lxml.html.tostring(c, encoding="unicode") for c in root)
+    return out.strip(), removed
+
+
+def choose_lead(candidates: list[ImageCandidate], stored: Mapping[str, ImageOutcome]) -> str | None:
+    """The partner's first listed image that was stored, else the first body image big
+    enough to lead (no icons, logos or banners)."""
+    for c in candidates:
+        if c.listed and (o := stored.get(c.url)) is not None and o.ok:
+            return c.url
+    for c in candidates:
+        o = stored.get(c.url)
+        if o is None or not o.ok or not o.width or not o.height:
+            continue
+        if o.width >= LEAD_MIN_WIDTH and 0.33 <= o.height / o.width <= 2.5:
+            return c.url
+    return None
+
+
+# --- the whole article ------------------------------------------------------------------------
+
+
+def prepare(
+    content: ArticleContent,
+    rules: SourceRules = NO_RULES,
+    *,
+    received_at: datetime | None = None,
+    max_images: int = 40,
+) -> Draft:
+    """Every step that needs no network: text, markup, structure, metadata, image list."""
     findings = Findings()
+    log = RepairLog()
     base_url = str(content.canonical_url) if content.canonical_url else None
 
-    safe = sanitize_html(content.body_html, findings, base_url=base_url)
-    body_html = normalize_html_text(safe)
-    body_text = html_to_text(body_html)
+    # 1. Encodings, before anything reads the text.
+    raw_body = repair_html(content.body_html, "body", log)
+    raw_title = repair_html(content.title, "title", log)
+    raw_summary = repair_html(content.summary, "summary", log) if content.summary else None
+    raw_author = repair_html(content.author, "author", log) if content.author else None
+    raw_categories = [repair_html(c, "categories", log) for c in content.categories]
 
-    title = inline_text(content.title)
-    raw_title = content.title.strip()
-    if title != raw_title:
-        if normalize_text(raw_title) == title:
+    # 2. Markup: the allow-list, then one canonical structure.
+    safe = sanitize_html(raw_body, findings, base_url=base_url)
+    structured, reshaped = canonical_structure(safe)
+    if reshaped:
+        findings.repaired("structure_canonical", f"structure made canonical: {_describe(reshaped)}")
+
+    # 3. NFC and one tone placement.
+    body_html = normalize_html_text(structured)
+    if body_html != structured:
+        findings.repaired("text_normalized", "body normalised to NFC and one tone placement")
+
+    # 4. Metadata.
+    title = inline_text(raw_title)
+    stripped_title = raw_title.strip()
+    if title != stripped_title:
+        if normalize_text(stripped_title) == title:
             findings.repaired("text_normalized", "title normalised to NFC and one tone placement")
         else:
             findings.repaired(
                 "title_cleaned", "markup, entities or extra spaces removed from the title"
             )
-    if body_html != safe:
-        findings.repaired("text_normalized", "body normalised to NFC and one tone placement")
+    author = clean_author(raw_author)
+    root = lxml.html.fragment_fromstring(body_html or "<p></p>", create_parent="div")
+    if author is None and (byline := _byline(root)) is not None:
+        author = " ".join(byline.text_content().split())
+        byline.drop_tree()
+        body_html = "".join(lxml.html.tostring(c, encoding="unicode") for c in root)
+        findings.repaired("author_from_byline", f"author taken from the closing byline: {author}")
+    body_text = html_to_text(body_html)
 
-    summary = inline_text(content.summary) if content.summary else ""
+    summary = inline_text(raw_summary) if raw_summary else ""
     if not summary and body_text:
-        summary = cut_at_word(body_text)
+        summary = _generated_summary(body_html, body_text)
         findings.repaired("summary_generated", "no summary from the partner: taken from the body")
 
-    images = collect_images(content, body_html)
-    assess(findings, content, title=title, body_text=body_text, summary=summary, images=images)
+    categories = [c for c in (inline_text(c) for c in raw_categories) if c]
+    section = content.section
+    if section is None:
+        mapped = rules.section_for(categories)
+        if mapped is not None:
+            section = mapped[0]
+            findings.repaired(
+                "section_mapped", f"section {section!r} from the category {mapped[1]!r}"
+            )
+        elif rules.default_section:
+            section = rules.default_section
+            findings.repaired("section_default", f"the source's default section {section!r}")
 
-    article = NormalizedArticle(
+    zone = rules.zone()
+    published_at = to_utc(content.published_at, zone)
+    if published_at and received_at and published_at > received_at + timedelta(days=1):
+        findings.issue(
+            "published_in_future",
+            f"published at {published_at.isoformat()} is after its arrival",
+            needs_person=False,
+        )
+
+    for code, message in describe(log):
+        findings.repaired(code, message)
+    if log.unknown:
+        samples = "; ".join(repr(s) for s in log.unknown_samples)
+        where = ", ".join(log.unknown)
+        findings.issue(
+            "unknown_encoding",
+            f"text that is neither Vietnamese nor a known encoding remains in {where}: {samples}",
+        )
+    if log.replacement_chars:
+        total = sum(log.replacement_chars.values())
+        findings.issue(
+            "lost_characters",
+            f"{total} characters were lost before the text reached us (shown as \ufffd) in "
+            + ", ".join(log.replacement_chars),
+        )
+
+    candidates = _image_candidates(content, root)
+    over = max(0, len(candidates) - max_images)
+    assess(findings, content, title=title, body_text=body_text, summary=summary, section=section)
+    return Draft(
+        findings=findings,
         title=title,
         summary=summary,
+        author=author,
+        published_at=published_at,
+        canonical_url=base_url,
+        section=section,
+        categories=categories,
         body_html=body_html,
         body_text=body_text,
-        author=(inline_text(content.author) or None) if content.author else None,
-        published_at=to_utc(content.published_at),
-        canonical_url=base_url,
-        section=content.section,
-        categories=[c for c in (inline_text(c) for c in content.categories) if c],
+        images=candidates[:max_images],
+        images_over_limit=over,
+    )
+
+
+def finish(
+    draft: Draft,
+    outcomes: Mapping[str, ImageOutcome] | None = None,
+    *,
+    media_base_url: str = "/media/",
+) -> Normalized:
+    """The article on its stored images (``outcomes`` by URL; None: images were not fetched,
+    the partner's URLs stay) with the lead image and the final quality report."""
+    findings = Findings(list(draft.findings.repairs), list(draft.findings.issues))
+    body_html, body_text = draft.body_html, draft.body_text
+    images: list[MediaRef] = []
+    lead_url: str | None
+    if outcomes is None:
+        images = [MediaRef(original_url=c.url, caption=c.caption) for c in draft.images]
+        lead_url = draft.images[0].url if draft.images else None
+    else:
+        stored = {url: o for url, o in outcomes.items() if o.ok}
+        for c in draft.images:
+            o = stored.get(c.url)
+            if o is None:
+                continue
+            images.append(
+                MediaRef(
+                    original_url=c.url,
+                    object_key=o.object_key,
+                    width=o.width,
+                    height=o.height,
+                    caption=c.caption,
+                    renditions={str(w): key for w, key in sorted(o.renditions.items())},
+                )
+            )
+        body_html, removed = rewrite_images(draft.body_html, stored, media_base_url)
+        if removed:
+            body_text = html_to_text(body_html)
+        report_images(findings, draft, outcomes)
+        lead_url = choose_lead(draft.images, stored)
+    if not draft.images:
+        findings.issue("no_image", "the article has no image", needs_person=False)
+    lead = next((m for m in images if m.original_url == lead_url), None)
+    article = NormalizedArticle(
+        title=draft.title,
+        summary=draft.summary,
+        body_html=body_html,
+        body_text=body_text,
+        author=draft.author,
+        published_at=draft.published_at,
+        canonical_url=draft.canonical_url,
+        section=draft.section,
+        categories=draft.categories,
         images=images,
-        lead_image=images[0] if images else None,
+        lead_image=lead,
     )
     return Normalized(article=article, quality=findings.report())
+
+
+def report_images(findings: Findings, draft: Draft, outcomes: Mapping[str, ImageOutcome]) -> None:
+    """One line per image that failed, with its reason; one repair line for the stored ones."""
+    stored = sum(1 for c in draft.images if (o := outcomes.get(c.url)) is not None and o.ok)
+    if stored:
+        findings.repaired(
+            "images_stored", f"{stored} images fetched, cleaned of metadata and stored"
+        )
+    pixels = 0
+    for c in draft.images:
+        o = outcomes.get(c.url)
+        if o is not None and o.ok:
+            continue
+        if o is None:
+            findings.issue("image_missing", f"{c.url}: not fetched")
+            continue
+        if o.code == "too_small":
+            pixels += 1
+            continue
+        kind = _FAILURE_KIND.get(o.code or "", "image_missing")
+        findings.issue(kind, f"{c.url}: {o.reason or o.code}")
+    if pixels:
+        findings.repaired("tracking_pixel_removed", f"spacer or tracking images removed: {pixels}")
+    if draft.images_over_limit:
+        findings.issue(
+            "too_many_images",
+            f"{draft.images_over_limit} images over the limit were not fetched",
+            needs_person=False,
+        )
+
+
+def normalize_content(
+    content: ArticleContent,
+    rules: SourceRules = NO_RULES,
+    outcomes: Mapping[str, ImageOutcome] | None = None,
+    *,
+    media_base_url: str = "/media/",
+) -> Normalized:
+    return finish(prepare(content, rules), outcomes, media_base_url=media_base_url)
 
 
 def assess(
@@ -421,40 +845,55 @@ def assess(
     title: str,
     body_text: str,
     summary: str,
-    images: list[MediaRef],
+    section: str | None,
 ) -> None:
-    """What an editor should look at (the report's issues)."""
+    """What an editor should look at (the report's issues); images are assessed in finish."""
     if not title:
         findings.issue("title_empty", "the title is empty after cleaning")
     elif len(title) > TITLE_MAX_CHARS:
         findings.issue(
             "title_too_long", f"the title has {len(title)} characters (over {TITLE_MAX_CHARS})"
         )
+    elif len(title) > 20 and title == title.upper() and title != title.lower():
+        findings.issue("title_all_caps", "the title is in capitals", needs_person=False)
     if not body_text:
         findings.issue("empty_body", "the body has no text")
     elif len(body_text) < SHORT_BODY_CHARS:
         findings.issue(
             "short_body", f"the body has only {len(body_text)} characters", needs_person=False
         )
-    if content.section is None:
-        findings.issue("no_section", "the partner named no portal section")
+    if section is None:
+        findings.issue("no_section", "no portal section: the partner named none, no rule maps it")
     sample = body_text[:5000]
     if sum(c.isalpha() for c in sample) >= 40 and not has_vietnamese_diacritics(sample):
         # Vietnamese without any diacritic: often a legacy font encoding or stripped text.
         findings.issue(
             "no_diacritics", "the text has no Vietnamese diacritics (encoding or font problem?)"
         )
-    if not images:
-        findings.issue("no_image", "the article has no image", needs_person=False)
     if content.published_at is None:
         findings.issue("no_published_at", "no publication time at the source", needs_person=False)
     if not summary:
         findings.issue("no_summary", "no summary and no body to take one from")
 
 
-def normalized_data(ingested: ArticleIngested) -> ArticleNormalized:
+def normalized_data(
+    ingested: ArticleIngested,
+    rules: SourceRules = NO_RULES,
+    outcomes: Mapping[str, ImageOutcome] | None = None,
+    *,
+    media_base_url: str = "/media/",
+) -> ArticleNormalized:
     """The article.normalized payload for one ingested revision (upsert or retraction)."""
-    common = {
+    if ingested.action is ArticleAction.RETRACT:
+        return retraction_data(ingested)
+    if ingested.content is None:
+        raise NormalizeRefused("an upsert without content")
+    draft = prepare(ingested.content, rules, received_at=ingested.received_at)
+    return upsert_data(ingested, finish(draft, outcomes, media_base_url=media_base_url))
+
+
+def _common(ingested: ArticleIngested) -> dict[str, object]:
+    return {
         "article_id": ingested.article_id,
         "source": ingested.source,
         "external_id": ingested.external_id,
@@ -463,13 +902,22 @@ def normalized_data(ingested: ArticleIngested) -> ArticleNormalized:
         "received_at": ingested.received_at,
         "raw_object_key": ingested.raw_object_key,
     }
-    if ingested.action is ArticleAction.RETRACT:
-        return ArticleNormalized.model_validate(common)
-    if ingested.content is None:
-        raise NormalizeRefused("an upsert without content")
-    result = normalize_content(ingested.content)
+
+
+def retraction_data(ingested: ArticleIngested) -> ArticleNormalized:
+    return ArticleNormalized.model_validate(_common(ingested))
+
+
+def upsert_data(
+    ingested: ArticleIngested, result: Normalized, duplicate_of: str | None = None
+) -> ArticleNormalized:
     return ArticleNormalized.model_validate(
-        {**common, "article": result.article, "quality": result.quality}
+        {
+            **_common(ingested),
+            "article": result.article,
+            "quality": result.quality,
+            "duplicate_of": duplicate_of,
+        }
     )
 
 
