@@ -39,7 +39,7 @@ def load_seed(seed_dir: Path = SEED_DIR) -> tuple[dict[str, Any], dict[str, Any]
         raise ValueError("sources.yaml lists a source code twice")
     known = {sec["code"] for block in site["blocks"] for sec in block["sections"]}
     for src in sources["sources"]:
-        unknown = set(src.get("sections", [])) - known
+        unknown = (set(src.get("sections", [])) | set(src.get("categories", {}).values())) - known
         if unknown:
             raise ValueError(f"source {src['code']}: unknown sections {sorted(unknown)}")
     return site, sources
@@ -73,6 +73,16 @@ class Seeder:
                     "kind": src["kind"],
                     "sections": [*standard, *src.get("sections", [])],
                     "active": src.get("active", True),
+                },
+            )
+            self.call(
+                "PUT",
+                "normalize",
+                f"/admin/v1/sources/{code}/mapping",
+                {
+                    "categories": src.get("categories", {}),
+                    "timezone": src.get("timezone", "Asia/Ho_Chi_Minh"),
+                    "default_section": src.get("default_section"),
                 },
             )
             self.call(

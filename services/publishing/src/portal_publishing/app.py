@@ -12,6 +12,7 @@ from portal_contracts.topics import ARTICLE_REVIEWED
 from portal_publishing.api import build_routers
 from portal_publishing.db import outbox
 from portal_publishing.handlers import on_article_reviewed
+from portal_publishing.media import media_router
 from portal_publishing.settings import Settings
 from portal_runtime.kafka import subscribe_events
 from portal_runtime.service import Service
@@ -33,7 +34,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings,
         migrations_dir=MIGRATIONS,
         outbox=outbox,
-        uses_object_store=False,
+        uses_object_store=True,  # serves the images normalize stored (/media/)
         uses_opensearch=False,
     )
     subscribe_events(
@@ -44,10 +45,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         model=ArticleReviewedEvent,
         handler=on_article_reviewed(service.sessions, outbox),
     )
+    assert service.store is not None
     return service.create_app(
         title="Cổng TTĐT — Publishing",
         description=DESCRIPTION,
-        routers=build_routers(settings, service.sessions),
+        routers=[*build_routers(settings, service.sessions), media_router(service.store)],
     )
 
 
