@@ -85,6 +85,12 @@ def _service_specific(settings: StackSettings, name: str) -> dict[str, str]:
             "S3_RAW_BUCKET": settings.s3_raw_bucket,
             "KAFKA_PARTNER_BOOTSTRAP_SERVERS": settings.kafka_sasl_bootstrap,
         }
+    if name == "moderation":
+        # The desk calls ingest's admin API (keys, Kafka credentials) and links to public pages.
+        return {
+            "INGEST_URL": f"http://{settings.host}:{settings.ingest_port}",
+            "PUBLISHING_URL": f"http://{settings.host}:{settings.publishing_port}",
+        }
     if name == "publishing":
         return {"PUBLIC_BASE_URL": f"http://{settings.host}:{settings.publishing_port}"}
     return {}

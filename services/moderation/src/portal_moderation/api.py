@@ -25,6 +25,8 @@ from portal_moderation.domain import (
     Policy,
     Role,
     authorize,
+    category_key,
+    flags_of,
     visible_source,
 )
 from portal_moderation.passwords import MAX_LENGTH, MIN_LENGTH
@@ -57,6 +59,14 @@ class SourceIn(Model):
     policy: Policy = Field(
         description="pre-review: published after an editor approves; trusted: at once."
     )
+    categories: dict[Annotated[str, Field(min_length=1, max_length=200)], SectionCode] | None = (
+        Field(
+            default=None,
+            max_length=500,
+            description="The agency's own category names -> portal section codes, applied to "
+            "an item that names no section. Omit it to keep the mapping as it is.",
+        )
+    )
 
 
 class SourceOut(BaseModel):
@@ -64,6 +74,7 @@ class SourceOut(BaseModel):
     name: str
     kind: str
     policy: Policy
+    categories: dict[str, str] = Field(description="Case-folded category -> section code.")
     updated_at: datetime
 
 
@@ -103,8 +114,15 @@ def admin_router(settings: ServiceSettings, accounts: Accounts) -> APIRouter:
         summary="Create or update a partner source and its trust policy",
     )
     async def put_source(body: SourceIn, code: Annotated[str, SOURCE_PATH]) -> Any:
+        categories = (
+            {category_key(k): v for k, v in body.categories.items()}
+            if body.categories is not None
+            else None
+        )
         async with accounts.sessions.begin() as session:
-            await repo.upsert_source(session, code, body.name, body.kind, body.policy)
+            await repo.upsert_source(
+                session, code, body.name, body.kind, body.policy, categories=categories
+            )
             return await repo.get_source(session, code)
 
     @router.get("/sources", response_model=list[SourceOut], summary="Every configured source")
@@ -322,6 +340,10 @@ class ItemSummary(BaseModel):
     quality_score: float | None
     flags: list[str] = Field(description="Codes of the quality issues that need a person.")
     published_revision: int | None = Field(description="The revision the public sees, if any.")
+    version: int = Field(
+        description="Bumped by every change to the item (a lock for screens that show it)."
+    )
+    duplicate_of: str | None = Field(description="A near-duplicate found when it arrived.")
     received_at: datetime
     decided_by: str | None
     decided_at: datetime | None
@@ -352,6 +374,11 @@ class EditIn(Model):
     title: str | None = Field(default=None, min_length=1, max_length=500)
     summary: str | None = Field(default=None, max_length=5000)
     section: SectionCode | None = None
+    lead_image: str | None = Field(
+        default=None,
+        max_length=2000,
+        description="Original URL of one of the article's images; empty for no lead image.",
+    )
 
 
 class RetractIn(Model):
@@ -373,8 +400,9 @@ class HistoryEntry(BaseModel):
 
 
 def _summary(row: dict[str, Any]) -> dict[str, Any]:
-    quality = row.get("quality") or {}
-    flags = [i["code"] for i in quality.get("issues", []) if i.get("needs_person", True)]
+    flags = flags_of(
+        row.get("quality"), section=row.get("section"), duplicate_of=row.get("duplicate_of")
+    )
     return {**row, "flags": flags}
 
 
@@ -507,7 +535,9 @@ def items_router(accounts: Accounts, desk: ReviewDesk) -> APIRouter:
     ) -> Any:
         edits = body.model_dump(exclude_unset=True, exclude={"revision"})
         if not edits:
-            raise HTTPException(422, "title, summary, section: give at least one field to change")
+            raise HTTPException(
+                422, "title, summary, section, lead_image: give at least one field to change"
+            )
         return await act(editor, article_id, Action.EDIT, revision=body.revision, edits=edits)
 
     @router.post(

@@ -2,22 +2,35 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI
 
-from portal_contracts.articles import ArticleNormalizedEvent
-from portal_contracts.topics import ARTICLE_NORMALIZED, QUESTION_SUBMITTED
+from portal_contracts.articles import ArticleIngestedEvent, ArticleNormalizedEvent
+from portal_contracts.topics import ARTICLE_INGESTED, ARTICLE_NORMALIZED
 from portal_moderation.api import admin_router, auth_router, items_router
 from portal_moderation.db import outbox
 from portal_moderation.domain import PRODUCER
-from portal_moderation.handlers import NormalizedHandler, QuestionsHandler
+from portal_moderation.handlers import (
+    NormalizedHandler,
+    OriginalsHandler,
+    subscribe_dead_letters,
+)
 from portal_moderation.limits import BodyLimit
 from portal_moderation.passwords import Passwords
-from portal_moderation.services import Accounts, ReviewDesk
+from portal_moderation.peers import IngestAdmin, SiteDirectory
+from portal_moderation.services import Accounts, ReviewDesk, SourcesDesk
 from portal_moderation.settings import Settings
+from portal_moderation.submissions_api import submissions_router
+from portal_moderation.submissions_handlers import subscribe_submissions
+from portal_moderation.submissions_service import SubmissionsDesk
+from portal_moderation.submissions_web import install_submissions_desk
+from portal_moderation.templating import DeskHeaders, Templates
+from portal_moderation.web import DeskDeps, install_desk
+from portal_moderation.webauth import DeskAuth
 from portal_runtime.kafka import subscribe_events
 from portal_runtime.service import Service
 
@@ -51,14 +64,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         model=ArticleNormalizedEvent,
         handler=NormalizedHandler(desk),
     )
+    # The editors' desk: originals as received, and the pipeline's dead letters (health).
     subscribe_events(
         service.broker,
-        QUESTION_SUBMITTED,
+        ARTICLE_INGESTED,
         group="moderation",
         producer=PRODUCER,
-        model=QUESTION_SUBMITTED.model,
-        handler=QuestionsHandler(service.sessions),
+        model=ArticleIngestedEvent,
+        handler=OriginalsHandler(desk),
     )
+    subscribe_dead_letters(service.broker, service.sessions)
+    # --- submissions desk (issue 6): questions, dialogue questions, feedback, forum, comments
+    submissions = SubmissionsDesk(service.sessions)
+    subscribe_submissions(service.broker, submissions)
+    # --- end of the submissions desk wiring
     app = service.create_app(
         title="Cổng TTĐT — Moderation",
         description=(
@@ -69,9 +88,46 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             admin_router(settings, accounts),
             auth_router(accounts),
             items_router(accounts, desk),
+            submissions_router(accounts, submissions),  # issue 6: the submissions desk
         ],
     )
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
+
+    # The editors' web desk (/desk) on the same use cases as the API.
+    ingest = IngestAdmin(
+        settings.ingest_url,
+        settings.admin_token.get_secret_value(),
+        timeout_s=settings.peer_timeout_s,
+        tracer=service.tracer_provider,
+    )
+    sites = SiteDirectory(settings.publishing_url, tracer=service.tracer_provider)
+    auth = DeskAuth(
+        accounts,
+        cookie_secure=settings.cookie_secure,
+        max_age_s=int(settings.session_ttl_hours * 3600),
+    )
+    desk_deps = DeskDeps(
+        desk=desk,
+        accounts=accounts,
+        auth=auth,
+        templates=Templates(auth),
+        sites=sites,
+        sources=SourcesDesk(service.sessions, ingest),
+        claim_ttl=timedelta(minutes=settings.claim_minutes),
+    )
+    install_desk(app, desk_deps)
+    install_submissions_desk(app, desk_deps, submissions)  # issue 6: /desk/submissions
+    app.state.desk = desk_deps  # other desks (submissions) reuse its auth and templates
+    app.add_middleware(DeskHeaders)
+
+    async def close_peers_at_shutdown() -> None:
+        try:
+            await asyncio.Event().wait()  # runs for the app's life; cancelled at shutdown
+        finally:
+            await ingest.close()
+            await sites.close()
+
+    service.background.append(close_peers_at_shutdown)
     return app
 
 

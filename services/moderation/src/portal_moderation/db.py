@@ -16,10 +16,11 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
     Uuid,
     func,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 from portal_runtime.db import new_metadata
 from portal_runtime.outbox import Outbox, inbox_table, outbox_table
@@ -36,6 +37,13 @@ sources = Table(
     Column("kind", String(64), nullable=False),
     Column("policy", String(16), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column(
+        "categories",
+        JSONB,
+        nullable=False,
+        server_default="{}",
+        comment="The agency's category (case-folded) -> portal section code.",
+    ),
     CheckConstraint("policy IN ('pre-review', 'trusted')", name="policy"),
 )
 
@@ -92,6 +100,12 @@ review_items = Table(
     Column("decided_at", DateTime(timezone=True), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # The desk's optimistic lock: every change (new revision, decision, edit) bumps it.
+    Column("version", Integer, nullable=False, server_default="1"),
+    Column("flags", ARRAY(String(64)), nullable=False, server_default="{}"),
+    Column("duplicate_of", String(64), nullable=True, comment="Normalize's near-duplicate."),
+    Column("reviewed_at", DateTime(timezone=True), nullable=True),
+    Column("published_at", DateTime(timezone=True), nullable=True),
     CheckConstraint(
         "state IN ('pending', 'auto_published', 'published', 'rejected', 'retracted')",
         name="state",
@@ -114,5 +128,64 @@ decisions = Table(
     Column("reason", Text, nullable=True),
     Column("changes", JSONB, nullable=True, comment="Edited fields: {field: {before, after}}."),
     Column("event_id", Uuid, nullable=True, comment="The article.reviewed event it emitted."),
+    Column("wait_s", Float, nullable=True, comment="An editor's review: seconds it waited."),
     Column("decided_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# Who has an item open in the desk (a soft lock, shown to the others; it expires by itself).
+item_claims = Table(
+    "item_claims",
+    metadata,
+    Column("article_id", String(64), primary_key=True),
+    Column("username", String(64), nullable=False),
+    Column("claimed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)
+
+# The newest article as the partner sent it (article.ingested), shown beside the repaired one.
+originals = Table(
+    "originals",
+    metadata,
+    Column("article_id", String(64), primary_key=True),
+    Column("source", String(64), nullable=False),
+    Column("external_id", String(200), nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("content", JSONB, nullable=True),
+    Column("raw_object_key", Text, nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# Pipeline messages that failed (from the dead-letter topics), for per-source health.
+dead_letters = Table(
+    "dead_letters",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("dlq_topic", String(255), nullable=False),
+    Column("dlq_partition", Integer, nullable=False),
+    Column("dlq_offset", BigInteger, nullable=False),
+    Column("original_topic", String(255), nullable=True),
+    Column("source", String(64), nullable=True),
+    Column("article_id", String(64), nullable=True),
+    Column("external_id", String(200), nullable=True),
+    Column("error_type", String(64), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("consumer_group", String(255), nullable=True),
+    Column("failed_at", DateTime(timezone=True), nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    UniqueConstraint("dlq_topic", "dlq_partition", "dlq_offset", name="uq_dead_letters_position"),
+)
+
+# Administrators' changes: sources, policies, mappings, keys, Kafka access, accounts.
+admin_audit = Table(
+    "admin_audit",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("actor", String(64), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target", String(200), nullable=False),
+    Column("details", JSONB, nullable=True),
+    Column("at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )

@@ -5,12 +5,15 @@
   newer revisions of published articles going back to review).
 * What an editor's decision does (state transitions, the revision as an optimistic lock).
 * The article.reviewed event a decision emits.
+* The desk's own rules: which pages a role sees, the item version as the editors' lock, who
+  has an item open, quality flags, category -> section mapping, backlog age buckets.
 """
 
 from __future__ import annotations
 
 import hashlib
 import unicodedata
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -22,7 +25,9 @@ from portal_contracts.articles import (
     ArticleAction,
     ArticleReviewed,
     ArticleReviewedEvent,
+    MediaRef,
     NormalizedArticle,
+    QualityReport,
     ReviewDecision,
 )
 from portal_contracts.codec import describe_validation_error
@@ -96,6 +101,7 @@ class Editor:
     username: str
     role: Role
     source: str | None = None  # only an agency publisher's own source
+    display_name: str = ""
 
 
 def authorize(editor: Editor, action: Action, item_source: str | None = None) -> None:
@@ -129,6 +135,7 @@ class ItemStatus:
     revision: int
     state: ItemState
     published_revision: int | None  # the revision the public sees, None if nothing is public
+    version: int = 1  # bumped by every change: the lock of an editor's screen
 
 
 @dataclass(frozen=True)
@@ -170,9 +177,24 @@ def check_revision(item: ItemStatus, revision: int | None) -> None:
         )
 
 
-def decide(item: ItemStatus, action: Action, revision: int | None) -> Outcome:
+def check_version(item: ItemStatus, version: int | None) -> None:
+    """The version the editor's screen showed: any change since (a colleague's decision or
+    edit, a new revision) is a 409, so nobody acts on an item that moved on unknowingly."""
+    if version is not None and version != item.version:
+        raise Conflict(
+            f"version: the item changed since you opened it (version {version}, now "
+            f"{item.version}, state {item.state.value}); reload it before acting",
+            current_revision=item.revision,
+            state=item.state,
+        )
+
+
+def decide(
+    item: ItemStatus, action: Action, revision: int | None, version: int | None = None
+) -> Outcome:
     """The item's next state for an editor's action (the caller has checked the role)."""
     check_revision(item, revision)
+    check_version(item, version)
 
     def conflict(reason: str) -> Conflict:
         return Conflict(reason, current_revision=item.revision, state=item.state)
@@ -201,7 +223,8 @@ def decide(item: ItemStatus, action: Action, revision: int | None) -> Outcome:
     raise ValueError(f"not a decision: {action}")
 
 
-EDITABLE_FIELDS = ("title", "summary", "section")
+EDITABLE_FIELDS = ("title", "summary", "section", "lead_image")
+REVIEW_ACTIONS = frozenset({Action.APPROVE, Action.REJECT, Action.RETRACT})
 
 
 def clean_edit(value: str) -> str:
@@ -209,26 +232,53 @@ def clean_edit(value: str) -> str:
     return " ".join(unicodedata.normalize("NFC", value).split())
 
 
+def _lead_image(article: NormalizedArticle, url: str | None) -> MediaRef | None:
+    """The article's image at ``url`` (its original URL); empty or None means no lead image."""
+    if not url:
+        return None
+    for image in article.images:
+        if image.original_url == url:
+            return image
+    if article.lead_image is not None and article.lead_image.original_url == url:
+        return article.lead_image
+    raise InvalidEdit("lead_image: not one of the article's images")
+
+
 def apply_edits(
     article: NormalizedArticle, edits: dict[str, str | None]
 ) -> tuple[NormalizedArticle, dict[str, dict[str, Any]]]:
-    """The edited article and the before/after of each field that really changed."""
+    """The edited article and the before/after of each field that really changed.
+
+    ``lead_image`` is given as the original URL of one of the article's images ("" for none).
+    """
     changes: dict[str, dict[str, Any]] = {}
+    update: dict[str, Any] = {}
     for name in EDITABLE_FIELDS:
         if name not in edits:
             continue
         raw = edits[name]
+        if name == "lead_image":
+            image = _lead_image(article, raw)
+            was = article.lead_image.original_url if article.lead_image else None
+            now = image.original_url if image else None
+            if now != was:
+                changes[name] = {"before": was, "after": now}
+                update[name] = image
+            continue
         after = clean_edit(raw) if raw is not None else None
         if name == "title" and not after:
             raise InvalidEdit("title: must not be empty")
         if name == "summary" and after is None:
             after = ""
+        if name == "section" and after == "":
+            after = None
         before = getattr(article, name)
         if after != before:
             changes[name] = {"before": before, "after": after}
+            update[name] = after
     if not changes:
         return article, {}
-    updated = article.model_copy(update={k: v["after"] for k, v in changes.items()})
+    updated = article.model_copy(update=update)
     try:
         # Re-validate: model_copy does not, and the section code has a pattern.
         return NormalizedArticle.model_validate(updated.model_dump()), changes
@@ -286,3 +336,151 @@ def after_failed_login(
     if failures >= max_failures:
         return 0, now + lockout
     return failures, None
+
+
+# --- the web desk ---------------------------------------------------------------------------
+
+
+class DeskPage(StrEnum):
+    QUEUE = "queue"
+    DASHBOARD = "dashboard"
+    AUDIT = "audit"
+    SOURCES = "sources"
+    USERS = "users"
+
+
+# Agency publishers see the queue and the dashboard, both narrowed to their own source.
+PAGE_ROLES: dict[DeskPage, frozenset[Role]] = {
+    DeskPage.QUEUE: frozenset(Role),
+    DeskPage.DASHBOARD: frozenset(Role),
+    DeskPage.AUDIT: frozenset({Role.ADMIN, Role.CHIEF_EDITOR}),
+    DeskPage.SOURCES: frozenset({Role.ADMIN}),
+    DeskPage.USERS: frozenset({Role.ADMIN}),
+}
+
+
+def may_see(editor: Editor, page: DeskPage) -> bool:
+    return editor.role in PAGE_ROLES[page]
+
+
+def authorize_page(editor: Editor, page: DeskPage) -> None:
+    if not may_see(editor, page):
+        raise Forbidden(f"role {editor.role.value} may not open the {page.value} page")
+
+
+def may(editor: Editor, action: Action) -> bool:
+    return action in PERMISSIONS[editor.role]
+
+
+@dataclass(frozen=True)
+class Claim:
+    username: str
+    claimed_at: datetime
+    expires_at: datetime
+
+
+def claim_by_other(claim: Claim | None, me: str, now: datetime) -> Claim | None:
+    """A live claim of someone else on the item (shown as a warning), else None."""
+    if claim is None or claim.username == me or claim.expires_at <= now:
+        return None
+    return claim
+
+
+NEAR_DUPLICATE_FLAG = "near_duplicate"
+
+
+def flags_of(
+    quality: QualityReport | Mapping[str, Any] | None,
+    *,
+    section: str | None,
+    duplicate_of: str | None = None,
+) -> list[str]:
+    """Codes that tell an editor where to look: the quality issues that need a person (a
+    missing section no longer counts once one is set), and a near-duplicate."""
+    if isinstance(quality, QualityReport):
+        issues = [(i.code, i.needs_person) for i in quality.issues]
+    elif quality:
+        issues = [
+            (i.get("code", ""), i.get("needs_person", True)) for i in quality.get("issues", [])
+        ]
+    else:
+        issues = []
+    flags: list[str] = []
+    for code, needs_person in issues:
+        if not needs_person or not code or code in flags:
+            continue
+        if code == "no_section" and section:
+            continue
+        flags.append(code)
+    if duplicate_of and NEAR_DUPLICATE_FLAG not in flags:
+        flags.append(NEAR_DUPLICATE_FLAG)
+    return flags
+
+
+def category_key(category: str) -> str:
+    """Agencies' categories are matched ignoring case, spacing and Unicode form."""
+    return " ".join(unicodedata.normalize("NFC", category).casefold().split())
+
+
+def section_for_categories(
+    categories: Sequence[str], mapping: Mapping[str, str]
+) -> tuple[str, str] | None:
+    """The portal section of the first category the agency's mapping knows, and that category."""
+    for category in categories:
+        section = mapping.get(category_key(category))
+        if section:
+            return section, category
+    return None
+
+
+def with_mapped_section(
+    article: NormalizedArticle, mapping: Mapping[str, str]
+) -> tuple[NormalizedArticle, dict[str, dict[str, Any]]]:
+    """An article without a section gets one from its categories; returns the change made."""
+    if article.section is not None or not mapping:
+        return article, {}
+    found = section_for_categories(article.categories, mapping)
+    if found is None:
+        return article, {}
+    section, category = found
+    mapped = article.model_copy(update={"section": section})
+    return mapped, {"section": {"before": None, "after": section, "category": category}}
+
+
+@dataclass(frozen=True)
+class AgeBucket:
+    code: str
+    lower: timedelta
+    upper: timedelta | None  # None: no upper bound
+
+
+AGE_BUCKETS: tuple[AgeBucket, ...] = (
+    AgeBucket("lt1h", timedelta(0), timedelta(hours=1)),
+    AgeBucket("1h-6h", timedelta(hours=1), timedelta(hours=6)),
+    AgeBucket("6h-24h", timedelta(hours=6), timedelta(days=1)),
+    AgeBucket("1d-3d", timedelta(days=1), timedelta(days=3)),
+    AgeBucket("3d-7d", timedelta(days=3), timedelta(days=7)),
+    AgeBucket("gt7d", timedelta(days=7), None),
+)
+AGE_BUCKET_CODES = tuple(b.code for b in AGE_BUCKETS)
+
+
+def age_bucket(code: str) -> AgeBucket:
+    for bucket in AGE_BUCKETS:
+        if bucket.code == code:
+            return bucket
+    raise ValueError(f"age: one of {', '.join(AGE_BUCKET_CODES)}")
+
+
+def received_between(code: str, now: datetime) -> tuple[datetime | None, datetime]:
+    """The received_at window of an age bucket: (oldest bound or None, newest bound)."""
+    bucket = age_bucket(code)
+    oldest = now - bucket.upper if bucket.upper is not None else None
+    return oldest, now - bucket.lower
+
+
+def bucket_of(age: timedelta) -> str:
+    for bucket in AGE_BUCKETS:
+        if age >= bucket.lower and (bucket.upper is None or age < bucket.upper):
+            return bucket.code
+    return AGE_BUCKETS[0].code  # a clock a little ahead: the youngest bucket

@@ -10,20 +10,33 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, case, delete, func, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from portal_contracts.articles import ArticleNormalized, NormalizedArticle
-from portal_moderation.db import decisions, review_items, sessions, sources, users
+from portal_contracts.articles import ArticleIngested, ArticleNormalized, NormalizedArticle
+from portal_moderation.db import (
+    admin_audit,
+    dead_letters,
+    decisions,
+    item_claims,
+    originals,
+    review_items,
+    sessions,
+    sources,
+    users,
+)
 from portal_moderation.domain import (
     DEFAULT_POLICY,
+    PUBLIC_STATES,
+    Claim,
     Editor,
     ItemState,
     ItemStatus,
     Outcome,
     Policy,
     Role,
+    flags_of,
 )
 
 Executor = AsyncSession | AsyncConnection
@@ -32,14 +45,29 @@ Executor = AsyncSession | AsyncConnection
 
 
 async def upsert_source(
-    session: AsyncSession, code: str, name: str, kind: str, policy: Policy
+    session: AsyncSession,
+    code: str,
+    name: str,
+    kind: str,
+    policy: Policy,
+    categories: dict[str, str] | None = None,
 ) -> None:
-    stmt = insert(sources).values(code=code, name=name, kind=kind, policy=policy.value)
+    """Create or update a source; ``categories`` None keeps the mapping it has."""
+    values: dict[str, Any] = {"name": name, "kind": kind, "policy": policy.value}
+    if categories is not None:
+        values["categories"] = categories
+    stmt = insert(sources).values(code=code, **values)
     stmt = stmt.on_conflict_do_update(
-        index_elements=[sources.c.code],
-        set_={"name": name, "kind": kind, "policy": policy.value, "updated_at": func.now()},
+        index_elements=[sources.c.code], set_={**values, "updated_at": func.now()}
     )
     await session.execute(stmt)
+
+
+async def categories_of(conn: Executor, code: str) -> dict[str, str]:
+    value = (
+        await conn.execute(select(sources.c.categories).where(sources.c.code == code))
+    ).scalar_one_or_none()
+    return dict(value or {})
 
 
 async def list_sources(conn: Executor) -> list[dict[str, Any]]:
@@ -117,7 +145,7 @@ async def create_session(
 async def editor_for_token(conn: Executor, token_hash: str, now: datetime) -> Editor | None:
     row = (
         await conn.execute(
-            select(users.c.username, users.c.role, users.c.source)
+            select(users.c.username, users.c.role, users.c.source, users.c.display_name)
             .select_from(sessions.join(users, sessions.c.username == users.c.username))
             .where(
                 sessions.c.token_hash == token_hash,
@@ -128,7 +156,12 @@ async def editor_for_token(conn: Executor, token_hash: str, now: datetime) -> Ed
     ).first()
     if row is None:
         return None
-    return Editor(username=row.username, role=Role(row.role), source=row.source)
+    return Editor(
+        username=row.username,
+        role=Role(row.role),
+        source=row.source,
+        display_name=row.display_name,
+    )
 
 
 async def delete_session(session: AsyncSession, token_hash: str) -> None:
@@ -149,6 +182,7 @@ def status_of(row: dict[str, Any] | None) -> ItemStatus | None:
         revision=row["revision"],
         state=ItemState(row["state"]),
         published_revision=row["published_revision"],
+        version=row.get("version", 1),
     )
 
 
@@ -170,9 +204,18 @@ async def get_item(conn: Executor, article_id: str) -> dict[str, Any] | None:
 
 
 async def save_incoming(
-    session: AsyncSession, data: ArticleNormalized, outcome: Outcome, *, decided_at: datetime
+    session: AsyncSession,
+    data: ArticleNormalized,
+    outcome: Outcome,
+    *,
+    decided_at: datetime,
+    article: NormalizedArticle | None = None,
 ) -> None:
-    """Store a newer revision from the pipeline (the caller checked that it is newer)."""
+    """Store a newer revision from the pipeline (the caller checked that it is newer).
+
+    ``article`` is the article as the desk keeps it (a mapped section), else the event's.
+    """
+    article = article or data.article
     values: dict[str, Any] = {
         "source": data.source,
         "external_id": data.external_id,
@@ -183,19 +226,30 @@ async def save_incoming(
         "decided_by": outcome.reviewer,
         "decided_at": decided_at if outcome.reviewer else None,
     }
-    if data.article is not None:
+    if article is not None:
         # A retraction keeps the last article, so editors still see what was withdrawn.
+        duplicate_of = data.duplicate_of
         values.update(
-            article=data.article.model_dump(mode="json"),
-            title=data.article.title,
-            section=data.article.section,
+            article=article.model_dump(mode="json"),
+            title=article.title,
+            section=article.section,
             quality=data.quality.model_dump(mode="json") if data.quality else None,
             quality_score=data.quality.score if data.quality else None,
+            flags=flags_of(data.quality, section=article.section, duplicate_of=duplicate_of),
+            duplicate_of=duplicate_of,
         )
-    stmt = insert(review_items).values(article_id=data.article_id, **values)
+    public = outcome.state in PUBLIC_STATES
+    stmt = insert(review_items).values(
+        article_id=data.article_id, published_at=decided_at if public else None, **values
+    )
     stmt = stmt.on_conflict_do_update(
         index_elements=[review_items.c.article_id],
-        set_={**values, "updated_at": func.now()},
+        set_={
+            **values,
+            "updated_at": func.now(),
+            "version": review_items.c.version + 1,
+            "published_at": func.coalesce(review_items.c.published_at, stmt.excluded.published_at),
+        },
     )
     await session.execute(stmt)
 
@@ -208,6 +262,7 @@ async def save_decision(
     editor: Editor,
     decided_at: datetime,
     article: NormalizedArticle | None,
+    reviewed: bool = False,
 ) -> dict[str, Any]:
     values: dict[str, Any] = {
         "state": outcome.state.value,
@@ -215,7 +270,12 @@ async def save_decision(
         "decided_by": editor.username,
         "decided_at": decided_at,
         "updated_at": func.now(),
+        "version": review_items.c.version + 1,
     }
+    if reviewed:
+        values["reviewed_at"] = func.coalesce(review_items.c.reviewed_at, decided_at)
+    if outcome.state is ItemState.PUBLISHED:
+        values["published_at"] = func.coalesce(review_items.c.published_at, decided_at)
     if article is not None:
         values.update(
             article=article.model_dump(mode="json"), title=article.title, section=article.section
@@ -228,7 +288,20 @@ async def save_decision(
             .returning(*review_items.c)
         )
     ).one()
-    return dict(row._mapping)
+    result = dict(row._mapping)
+    if article is not None:
+        # The flags follow the edit (a section set clears "no section").
+        flags = flags_of(
+            result["quality"], section=article.section, duplicate_of=result["duplicate_of"]
+        )
+        if flags != list(result["flags"]):
+            await session.execute(
+                update(review_items)
+                .where(review_items.c.article_id == article_id)
+                .values(flags=flags)
+            )
+            result["flags"] = flags
+    return result
 
 
 async def add_history(
@@ -243,9 +316,11 @@ async def add_history(
     reason: str | None = None,
     changes: dict[str, Any] | None = None,
     event_id: UUID | None = None,
+    wait_s: float | None = None,
 ) -> None:
     await session.execute(
         decisions.insert().values(
+            wait_s=wait_s,
             article_id=article_id,
             revision=revision,
             action=action,
@@ -298,6 +373,11 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
     return moment, article_id
 
 
+def like_pattern(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
 async def list_items(
     conn: Executor,
     *,
@@ -307,15 +387,37 @@ async def list_items(
     newest_first: bool,
     cursor: str | None,
     limit: int,
+    flag: str | None = None,
+    received_after: datetime | None = None,
+    received_before: datetime | None = None,
+    text: str | None = None,
+    states: tuple[ItemState, ...] | None = None,
 ) -> Page:
     """Keyset pagination on (received_at, article_id): stable while items keep arriving."""
     query = select(review_items)
     if state is not None:
         query = query.where(review_items.c.state == state.value)
+    if states is not None:
+        query = query.where(review_items.c.state.in_([s.value for s in states]))
     if source is not None:
         query = query.where(review_items.c.source == source)
     if section is not None:
         query = query.where(review_items.c.section == section)
+    if flag is not None:
+        query = query.where(review_items.c.flags.contains([flag]))
+    if received_after is not None:
+        query = query.where(review_items.c.received_at >= received_after)
+    if received_before is not None:
+        query = query.where(review_items.c.received_at < received_before)
+    if text:
+        pattern = like_pattern(text)
+        query = query.where(
+            or_(
+                review_items.c.title.ilike(pattern, escape="\\"),
+                review_items.c.external_id == text,
+                review_items.c.article_id == text,
+            )
+        )
     key = (review_items.c.received_at, review_items.c.article_id)
     if cursor is not None:
         after_time, after_id = decode_cursor(cursor)
@@ -335,3 +437,219 @@ async def list_items(
         encode_cursor(rows[-1]["received_at"], rows[-1]["article_id"]) if more and rows else None
     )
     return Page(items=rows, next_cursor=next_cursor)
+
+
+async def get_items(conn: Executor, article_ids: list[str]) -> dict[str, dict[str, Any]]:
+    if not article_ids:
+        return {}
+    rows = await conn.execute(
+        select(review_items).where(review_items.c.article_id.in_(article_ids))
+    )
+    return {r.article_id: dict(r._mapping) for r in rows}
+
+
+async def twins_of(conn: Executor, row: dict[str, Any], limit: int = 5) -> list[dict[str, Any]]:
+    """Near-duplicates of an item: the one it was matched to and those matched to it."""
+    conditions = [review_items.c.duplicate_of == row["article_id"]]
+    if row.get("duplicate_of"):
+        conditions.append(review_items.c.article_id == row["duplicate_of"])
+        conditions.append(review_items.c.duplicate_of == row["duplicate_of"])
+    rows = await conn.execute(
+        select(review_items)
+        .where(or_(*conditions), review_items.c.article_id != row["article_id"])
+        .order_by(review_items.c.received_at)
+        .limit(limit)
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+# --- claims (who has an item open) ----------------------------------------------------------
+
+
+async def claim_item(
+    session: AsyncSession, article_id: str, username: str, now: datetime, expires_at: datetime
+) -> Claim:
+    """Claim the item unless someone else holds a live claim; returns the claim in force."""
+    stmt = insert(item_claims).values(
+        article_id=article_id, username=username, claimed_at=now, expires_at=expires_at
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[item_claims.c.article_id],
+        set_={
+            "username": username,
+            # A renewal keeps the time the editor first opened it.
+            "claimed_at": case(
+                (
+                    and_(item_claims.c.username == username, item_claims.c.expires_at > now),
+                    item_claims.c.claimed_at,
+                ),
+                else_=literal(now),
+            ),
+            "expires_at": expires_at,
+        },
+        where=or_(item_claims.c.username == username, item_claims.c.expires_at <= now),
+    )
+    await session.execute(stmt)
+    row = (
+        await session.execute(select(item_claims).where(item_claims.c.article_id == article_id))
+    ).one()
+    return Claim(row.username, row.claimed_at, row.expires_at)
+
+
+async def release_claim(session: AsyncSession, article_id: str, username: str) -> None:
+    await session.execute(
+        delete(item_claims).where(
+            item_claims.c.article_id == article_id, item_claims.c.username == username
+        )
+    )
+
+
+async def claims_for(conn: Executor, article_ids: list[str], now: datetime) -> dict[str, Claim]:
+    if not article_ids:
+        return {}
+    rows = await conn.execute(
+        select(item_claims).where(
+            item_claims.c.article_id.in_(article_ids), item_claims.c.expires_at > now
+        )
+    )
+    return {r.article_id: Claim(r.username, r.claimed_at, r.expires_at) for r in rows}
+
+
+# --- originals (as received) ----------------------------------------------------------------
+
+
+async def save_original(session: AsyncSession, data: ArticleIngested) -> None:
+    """Keep the newest revision as received; a retraction keeps the last content."""
+    values: dict[str, Any] = {
+        "source": data.source,
+        "external_id": data.external_id,
+        "revision": data.revision,
+        "action": data.action.value,
+        "channel": data.channel.value,
+        "received_at": data.received_at,
+        "raw_object_key": data.raw_object_key,
+        "updated_at": func.now(),
+    }
+    if data.content is not None:
+        values["content"] = data.content.model_dump(mode="json")
+    stmt = insert(originals).values(article_id=data.article_id, **values)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[originals.c.article_id],
+        set_=values,
+        where=originals.c.revision < stmt.excluded.revision,
+    )
+    await session.execute(stmt)
+
+
+async def get_original(conn: Executor, article_id: str) -> dict[str, Any] | None:
+    row = (
+        await conn.execute(select(originals).where(originals.c.article_id == article_id))
+    ).first()
+    return dict(row._mapping) if row else None
+
+
+# --- dead letters ---------------------------------------------------------------------------
+
+
+async def save_dead_letter(session: AsyncSession, values: dict[str, Any]) -> bool:
+    """Record a dead letter once (by its position in the dead-letter topic)."""
+    stmt = (
+        insert(dead_letters)
+        .values(**values)
+        .on_conflict_do_nothing(
+            index_elements=[
+                dead_letters.c.dlq_topic,
+                dead_letters.c.dlq_partition,
+                dead_letters.c.dlq_offset,
+            ]
+        )
+        .returning(dead_letters.c.id)
+    )
+    return (await session.execute(stmt)).first() is not None
+
+
+async def list_dead_letters(
+    conn: Executor, *, source: str | None, limit: int = 50
+) -> list[dict[str, Any]]:
+    query = select(dead_letters).order_by(dead_letters.c.failed_at.desc(), dead_letters.c.id.desc())
+    if source is not None:
+        query = query.where(dead_letters.c.source == source)
+    rows = await conn.execute(query.limit(limit))
+    return [dict(r._mapping) for r in rows]
+
+
+# --- the audit log --------------------------------------------------------------------------
+
+
+async def add_admin_audit(
+    session: AsyncSession, *, actor: str, action: str, target: str, details: dict[str, Any] | None
+) -> None:
+    await session.execute(
+        admin_audit.insert().values(actor=actor, action=action, target=target, details=details)
+    )
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    actor: str | None = None
+    item: str | None = None  # article id, external id or words of the title
+    action: str | None = None
+    source: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+async def search_decisions(
+    conn: Executor, filters: AuditFilter, *, before_id: int | None, limit: int
+) -> list[dict[str, Any]]:
+    """Decisions newest first, with the item's title and source (keyset on the id)."""
+    query = select(
+        decisions,
+        review_items.c.title,
+        review_items.c.source,
+        review_items.c.external_id,
+    ).select_from(
+        decisions.outerjoin(review_items, review_items.c.article_id == decisions.c.article_id)
+    )
+    if filters.actor:
+        query = query.where(decisions.c.actor == filters.actor)
+    if filters.action:
+        query = query.where(decisions.c.action == filters.action)
+    if filters.source:
+        query = query.where(review_items.c.source == filters.source)
+    if filters.item:
+        query = query.where(
+            or_(
+                decisions.c.article_id == filters.item,
+                review_items.c.external_id == filters.item,
+                review_items.c.title.ilike(like_pattern(filters.item), escape="\\"),
+            )
+        )
+    if filters.since is not None:
+        query = query.where(decisions.c.decided_at >= filters.since)
+    if filters.until is not None:
+        query = query.where(decisions.c.decided_at < filters.until)
+    if before_id is not None:
+        query = query.where(decisions.c.id < before_id)
+    rows = await conn.execute(query.order_by(decisions.c.id.desc()).limit(limit))
+    return [dict(r._mapping) for r in rows]
+
+
+async def search_admin_audit(
+    conn: Executor, *, actor: str | None, target: str | None, before_id: int | None, limit: int
+) -> list[dict[str, Any]]:
+    query = select(admin_audit)
+    if actor:
+        query = query.where(admin_audit.c.actor == actor)
+    if target:
+        query = query.where(admin_audit.c.target.ilike(like_pattern(target), escape="\\"))
+    if before_id is not None:
+        query = query.where(admin_audit.c.id < before_id)
+    rows = await conn.execute(query.order_by(admin_audit.c.id.desc()).limit(limit))
+    return [dict(r._mapping) for r in rows]
+
+
+async def actors(conn: Executor) -> list[str]:
+    """Everyone who appears in the audit log (editors, and policy/partner pseudo-actors)."""
+    rows = await conn.execute(select(decisions.c.actor).distinct().order_by(decisions.c.actor))
+    return [r.actor for r in rows]

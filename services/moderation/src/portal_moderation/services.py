@@ -11,28 +11,38 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from portal_contracts.articles import (
     ArticleAction,
+    ArticleIngestedEvent,
     ArticleNormalizedEvent,
     NormalizedArticle,
 )
-from portal_contracts.topics import ARTICLE_NORMALIZED, ARTICLE_REVIEWED
+from portal_contracts.topics import ARTICLE_INGESTED, ARTICLE_NORMALIZED, ARTICLE_REVIEWED
 from portal_moderation import repository as repo
 from portal_moderation.db import outbox
 from portal_moderation.domain import (
     PARTNER_REVIEWER,
+    REVIEW_ACTIONS,
     Action,
+    Claim,
     Conflict,
+    DeskPage,
     Editor,
+    Forbidden,
+    InvalidEdit,
+    Policy,
     Role,
     after_failed_login,
     apply_edits,
     authorize,
+    authorize_page,
     decide,
     locked_out,
     on_normalized,
     reviewed_event,
     token_digest,
+    with_mapped_section,
 )
 from portal_moderation.passwords import Passwords
+from portal_moderation.peers import IngestAdmin
 from portal_runtime.kafka import PermanentError
 from portal_runtime.logs import get_logger
 
@@ -77,7 +87,14 @@ class ReviewDesk:
                     "stale_revision_ignored", article_id=data.article_id, revision=data.revision
                 )
                 return
-            await repo.save_incoming(session, data, outcome, decided_at=now)
+            article = data.article
+            mapped: dict[str, dict[str, Any]] = {}
+            if article is not None:
+                # The agency's category mapping gives a section the partner did not name.
+                article, mapped = with_mapped_section(
+                    article, await repo.categories_of(session, data.source)
+                )
+            await repo.save_incoming(session, data, outcome, decided_at=now, article=article)
             event_id = None
             if outcome.decision is not None and outcome.reviewer is not None:
                 reviewed = reviewed_event(
@@ -91,7 +108,7 @@ class ReviewDesk:
                     reason=(
                         "retracted by the source" if outcome.reviewer == PARTNER_REVIEWER else None
                     ),
-                    article=data.article,
+                    article=article,
                 )
                 await outbox.add(session, ARTICLE_REVIEWED.name, reviewed)
                 event_id = reviewed.event_id
@@ -104,6 +121,7 @@ class ReviewDesk:
                 actor_role=None,
                 decided_at=now,
                 event_id=event_id,
+                changes=_state_change(current, outcome.state.value) | mapped or None,
             )
         outbox.notify()
         log.info(
@@ -122,8 +140,12 @@ class ReviewDesk:
         revision: int | None,
         reason: str | None = None,
         edits: dict[str, str | None] | None = None,
+        version: int | None = None,
     ) -> dict[str, Any]:
-        """An editor's decision (or edit); returns the item as it is afterwards."""
+        """An editor's decision (or edit); returns the item as it is afterwards.
+
+        ``version`` is the desk's lock: the item as the editor's screen showed it.
+        """
         authorize(editor, action)  # the role first: no item is looked up for a forbidden role
         async with self.sessions.begin() as session:
             row = await repo.lock_item(session, article_id)
@@ -132,7 +154,7 @@ class ReviewDesk:
             authorize(editor, action, row["source"])
             status = repo.status_of(row)
             assert status is not None
-            outcome = decide(status, action, revision)
+            outcome = decide(status, action, revision, version)
             article = NormalizedArticle.model_validate(row["article"]) if row["article"] else None
             changes: dict[str, Any] | None = None
             if action is Action.EDIT:
@@ -153,7 +175,10 @@ class ReviewDesk:
                 editor=editor,
                 decided_at=now,
                 article=article if action is Action.EDIT else None,
+                reviewed=action in REVIEW_ACTIONS,
             )
+            if action in REVIEW_ACTIONS:
+                await repo.release_claim(session, article_id, editor.username)
             event_id = None
             if outcome.decision is not None:
                 reviewed = reviewed_event(
@@ -178,8 +203,14 @@ class ReviewDesk:
                 actor_role=editor.role.value,
                 decided_at=now,
                 reason=reason,
-                changes=changes,
+                changes=(changes or {}) | _state_change(row, outcome.state.value) or None,
                 event_id=event_id,
+                # How long the revision waited for this review (the dashboard's latency).
+                wait_s=(
+                    max(0.0, (now - row["received_at"]).total_seconds())
+                    if action in (Action.APPROVE, Action.REJECT)
+                    else None
+                ),
             )
         outbox.notify()
         log.info(
@@ -190,6 +221,57 @@ class ReviewDesk:
             editor=editor.username,
         )
         return updated
+
+    async def bulk_approve(
+        self, editor: Editor, items: list[tuple[str, int | None]]
+    ) -> list[BulkResult]:
+        """Approve a selection, each item on its own (one refusal does not stop the others).
+
+        Each item carries the version the editor saw, so nothing changed since is approved.
+        """
+        authorize(editor, Action.APPROVE)
+        results: list[BulkResult] = []
+        for article_id, version in items:
+            try:
+                row = await self.act(
+                    editor, article_id, Action.APPROVE, revision=None, version=version
+                )
+                results.append(BulkResult(article_id, True, None, row))
+            except (Conflict, Forbidden, NotFound, InvalidEdit) as exc:
+                reason = exc.reason if isinstance(exc, Conflict) else str(exc)
+                results.append(BulkResult(article_id, False, reason, None))
+        return results
+
+    async def claim(self, editor: Editor, article_id: str, ttl: timedelta) -> Claim:
+        """Mark the item as open by ``editor`` unless a colleague has it open."""
+        now = utcnow()
+        async with self.sessions.begin() as session:
+            return await repo.claim_item(session, article_id, editor.username, now, now + ttl)
+
+    async def release(self, editor: Editor, article_id: str) -> None:
+        async with self.sessions.begin() as session:
+            await repo.release_claim(session, article_id, editor.username)
+
+    async def keep_original(self, event: ArticleIngestedEvent) -> None:
+        """The article as the partner sent it, kept beside the repaired one (newest wins)."""
+        async with self.sessions.begin() as session:
+            if not await outbox.first_time(session, event.event_id, ARTICLE_INGESTED.name):
+                return
+            await repo.save_original(session, event.data)
+
+
+@dataclass(frozen=True)
+class BulkResult:
+    article_id: str
+    ok: bool
+    reason: str | None
+    item: dict[str, Any] | None
+
+
+def _state_change(row: dict[str, Any] | None, after: str) -> dict[str, Any]:
+    """The audit trail's before/after of the state, when it changes."""
+    before = row["state"] if row else None
+    return {"state": {"before": before, "after": after}} if before != after else {}
 
 
 def _history_action(action: Action) -> str:
@@ -235,13 +317,35 @@ class Accounts:
         display_name: str,
         source: str | None,
         active: bool,
+        actor: str = "admin-api",
     ) -> tuple[dict[str, Any], bool]:
-        """Create or update an account; a new password or deactivation ends its sessions."""
+        """Create or update an account; a new password or deactivation ends its sessions.
+
+        The change is in the admin audit log (never the password), in the same transaction.
+        """
         new_hash = await self.passwords.hash(password) if password is not None else None
         async with self.sessions.begin() as session:
             existing = await repo.get_user(session, username, for_update=True)
             if existing is None and new_hash is None:
                 raise ValueError("password: required to create an account")
+            details: dict[str, Any] = {
+                "role": role.value,
+                "display_name": display_name,
+                "source": source,
+                "active": active,
+                "password_changed": new_hash is not None,
+            }
+            if existing is not None:
+                details["before"] = {
+                    k: existing[k] for k in ("role", "display_name", "source", "active")
+                }
+            await repo.add_admin_audit(
+                session,
+                actor=actor,
+                action="user_created" if existing is None else "user_updated",
+                target=f"user:{username}",
+                details=details,
+            )
             values: dict[str, Any] = {
                 "role": role.value,
                 "display_name": display_name,
@@ -306,3 +410,107 @@ class Accounts:
     async def sign_out(self, token: str) -> None:
         async with self.sessions.begin() as session:
             await repo.delete_session(session, token_digest(token))
+
+
+class SourcesDesk:
+    """The admins' sources screen: agencies, trust policy, category mapping (moderation's own
+    data) and, through ingest's admin API, granted sections, API keys and Kafka access.
+
+    Ingest owns keys and credentials: the desk only asks it (server-side, ADMIN_TOKEN) and
+    shows a secret once, in the answer to the admin who asked. Every change is audited.
+    """
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], ingest: IngestAdmin) -> None:
+        self.sessions = sessions
+        self.ingest = ingest
+
+    async def _audit(
+        self, editor: Editor, action: str, target: str, details: dict[str, Any] | None = None
+    ) -> None:
+        async with self.sessions.begin() as session:
+            await repo.add_admin_audit(
+                session, actor=editor.username, action=action, target=target, details=details
+            )
+
+    async def save_source(
+        self,
+        editor: Editor,
+        code: str,
+        *,
+        name: str,
+        kind: str,
+        policy: Policy,
+        sections: list[str],
+        active: bool,
+    ) -> bool:
+        """Create or update an agency in ingest (sections, active) then in moderation (name,
+        kind, policy); True if it is new to moderation."""
+        authorize_page(editor, DeskPage.SOURCES)
+        await self.ingest.put_source(code, name=name, kind=kind, sections=sections, active=active)
+        async with self.sessions.begin() as session:
+            before = await repo.get_source(session, code)
+            await repo.upsert_source(session, code, name, kind, policy)
+            await repo.add_admin_audit(
+                session,
+                actor=editor.username,
+                action="source_created" if before is None else "source_updated",
+                target=f"source:{code}",
+                details={
+                    "name": name,
+                    "kind": kind,
+                    "policy": policy.value,
+                    "sections": sections,
+                    "active": active,
+                    "before": (
+                        {k: before[k] for k in ("name", "kind", "policy")} if before else None
+                    ),
+                },
+            )
+        log.info("source_saved", source=code, by=editor.username, policy=policy.value)
+        return before is None
+
+    async def set_categories(self, editor: Editor, code: str, mapping: dict[str, str]) -> None:
+        authorize_page(editor, DeskPage.SOURCES)
+        async with self.sessions.begin() as session:
+            before = await repo.get_source(session, code)
+            if before is None:
+                raise NotFound(f"code: no source {code}")
+            await repo.upsert_source(
+                session,
+                code,
+                before["name"],
+                before["kind"],
+                Policy(before["policy"]),
+                categories=mapping,
+            )
+            await repo.add_admin_audit(
+                session,
+                actor=editor.username,
+                action="categories_updated",
+                target=f"source:{code}",
+                details={"before": before["categories"], "after": mapping},
+            )
+
+    async def issue_key(self, editor: Editor, code: str, label: str | None) -> dict[str, Any]:
+        authorize_page(editor, DeskPage.SOURCES)
+        issued = await self.ingest.issue_key(code, label)
+        await self._audit(
+            editor,
+            "api_key_issued",
+            f"source:{code}",
+            {"key_id": issued.get("key_id"), "label": label},
+        )
+        return issued
+
+    async def revoke_key(self, editor: Editor, code: str, key_id: str) -> None:
+        authorize_page(editor, DeskPage.SOURCES)
+        await self.ingest.revoke_key(code, key_id)
+        await self._audit(editor, "api_key_revoked", f"source:{code}", {"key_id": key_id})
+
+    async def grant_kafka(self, editor: Editor, code: str) -> dict[str, Any]:
+        authorize_page(editor, DeskPage.SOURCES)
+        granted = await self.ingest.grant_kafka(code)
+        await self._audit(
+            editor, "kafka_granted", f"source:{code}", {"username": granted.get("username")}
+        )
+        return granted

@@ -17,3 +17,22 @@ class Settings(ServiceSettings):
         default=10, ge=1, description="Failed sign-ins in a row before an account is locked."
     )
     login_lockout_minutes: float = Field(default=15.0, gt=0)
+
+    # The editors' web desk.
+    ingest_url: str = Field(
+        default="http://127.0.0.1:8001",
+        description="Ingest's base URL: the sources screen calls its admin API (API keys, "
+        "Kafka credentials, granted sections) server-side with ADMIN_TOKEN.",
+    )
+    publishing_url: str = Field(
+        default="http://127.0.0.1:8004",
+        description="Publishing's base URL: section names and standard sections (GET /v1/site).",
+    )
+    peer_timeout_s: float = Field(default=5.0, gt=0, description="Timeout of calls to ingest.")
+    cookie_secure: bool | None = Field(
+        default=None,
+        description="Secure flag of the desk's cookies; unset: set when the request is HTTPS.",
+    )
+    claim_minutes: float = Field(
+        default=10.0, gt=0, description="How long an opened item shows as taken by its editor."
+    )
