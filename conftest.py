@@ -8,11 +8,17 @@ stack if it does not answer, and stops only what it started.
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from portal_contracts.codec import encode
+from portal_contracts.envelope import Envelope
 from portal_launcher import stack as launcher
 from portal_launcher.services import service_environment
 from portal_launcher.settings import StackSettings
@@ -57,3 +63,74 @@ def pytest_report_header(config: pytest.Config) -> str:
         f"stack: {os.environ.get('PORTAL_STACK_DATA_DIR', '.stack')} "
         f"port base {os.environ.get('PORTAL_STACK_PORT_BASE', 'default')}"
     )
+
+
+# -- Kafka events in tests: produce events, read a topic by subject ----------------------------
+
+Events = list[dict[str, Any]]
+
+
+class KafkaEvents:
+    def __init__(self, bootstrap: str) -> None:
+        self.bootstrap = bootstrap
+
+    async def produce(self, topic: str, *events: Envelope) -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all")
+        await producer.start()
+        try:
+            for event in events:
+                await producer.send_and_wait(topic, encode(event), key=event.subject.encode())
+        finally:
+            await producer.stop()
+
+    async def read(
+        self,
+        topic: str,
+        subject: str | None,
+        until: Callable[[Events], bool] | None = None,
+        timeout_s: float = 60.0,
+    ) -> Events:
+        """``subject``'s events on ``topic`` (every event if None): until ``until`` holds, or
+        all present now."""
+        consumer = AIOKafkaConsumer(
+            topic,
+            bootstrap_servers=self.bootstrap,
+            group_id=None,  # every partition, from the beginning, nothing committed
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+        )
+        await consumer.start()
+        found: Events = []
+        end: dict[Any, int] | None = None
+        deadline = time.monotonic() + timeout_s
+        try:
+            while time.monotonic() < deadline:
+                batches = await consumer.getmany(timeout_ms=300)
+                for records in batches.values():
+                    for record in records:
+                        if record.value is None:
+                            continue
+                        if subject is None or record.key == subject.encode():
+                            found.append(json.loads(record.value))
+                if until is not None:
+                    if until(found):
+                        return found
+                elif consumer.assignment():
+                    if end is None:
+                        end = await consumer.end_offsets(list(consumer.assignment()))
+                    if all(await _positions_reached(consumer, end)):
+                        return found
+        finally:
+            await consumer.stop()
+        if until is not None:
+            raise AssertionError(f"timed out waiting on {topic} for {subject}; saw {found}")
+        return found
+
+
+async def _positions_reached(consumer: AIOKafkaConsumer, end: dict[Any, int]) -> list[bool]:
+    return [await consumer.position(tp) >= offset for tp, offset in end.items()]
+
+
+@pytest.fixture(scope="session")
+def kafka_events(stack_settings: StackSettings) -> KafkaEvents:
+    return KafkaEvents(stack_settings.kafka_bootstrap)
