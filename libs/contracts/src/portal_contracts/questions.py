@@ -25,6 +25,14 @@ class QuestionSubmitted(Payload):
     asker_display_name: str | None = Field(default=None, max_length=100)
     submitted_at: AwareDatetime
     screening_flags: list[str] = Field(default_factory=list)
+    reference: str | None = Field(
+        default=None, max_length=32, description="The acknowledgement number the asker got."
+    )
+    context_title: str | None = Field(
+        default=None,
+        max_length=300,
+        description="Title of the dialogue a dialogue question is for.",
+    )
 
 
 class QuestionAnswered(Payload):
@@ -39,6 +47,10 @@ class QuestionAnswered(Payload):
     answered_by: str = Field(description="Agency or editor who answered.")
     asked_at: AwareDatetime
     answered_at: AwareDatetime
+    kind: Literal["qa", "dialogue"] = Field(
+        default="qa", description="'dialogue': an answer given live in an online dialogue."
+    )
+    dialogue_id: str | None = Field(default=None, description="The dialogue, for kind 'dialogue'.")
 
 
 class QuestionSubmittedEvent(Envelope):

@@ -18,6 +18,11 @@ from portal_contracts.articles import (
 from portal_contracts.deadletter import DeadLetterEvent
 from portal_contracts.envelope import Envelope
 from portal_contracts.questions import QuestionAnsweredEvent, QuestionSubmittedEvent
+from portal_contracts.submissions import (
+    SubmissionModeratedEvent,
+    SubmissionReportedEvent,
+    SubmissionSubmittedEvent,
+)
 
 DAY_MS = 24 * 3600 * 1000
 # Events carry whole articles; broker, topics and producers all allow this size.
@@ -92,7 +97,7 @@ ARTICLE_PUBLISHED = TopicSpec(
     retention_ms=None,
     compacted=True,
     producers=("publishing",),
-    consumers=("search", "ingest"),
+    consumers=("search", "ingest", "engagement"),
 )
 QUESTION_SUBMITTED = TopicSpec(
     name="question.submitted",
@@ -112,6 +117,36 @@ QUESTION_ANSWERED = TopicSpec(
     producers=("moderation",),
     consumers=("engagement", "search"),
 )
+SUBMISSION_SUBMITTED = TopicSpec(
+    name="submission.submitted",
+    model=SubmissionSubmittedEvent,
+    key="submission_id",
+    description=(
+        "Feedback, a forum thread or reply, or an article comment from the public, screened and "
+        "without contact details; every one waits for moderation."
+    ),
+    producers=("engagement",),
+    consumers=("moderation",),
+)
+SUBMISSION_MODERATED = TopicSpec(
+    name="submission.moderated",
+    model=SubmissionModeratedEvent,
+    key="submission_id",
+    description=(
+        "A moderation step of any submission (accepted, routed, picked, answered, published, "
+        "rejected, withdrawn): what the public sees and the submitter's status link shows."
+    ),
+    producers=("moderation",),
+    consumers=("engagement",),
+)
+SUBMISSION_REPORTED = TopicSpec(
+    name="submission.reported",
+    model=SubmissionReportedEvent,
+    key="submission_id",
+    description="A reader reported a published forum post or comment: editors look again.",
+    producers=("engagement",),
+    consumers=("moderation",),
+)
 
 EVENT_TOPICS: tuple[TopicSpec, ...] = (
     ARTICLE_INGESTED,
@@ -120,6 +155,9 @@ EVENT_TOPICS: tuple[TopicSpec, ...] = (
     ARTICLE_PUBLISHED,
     QUESTION_SUBMITTED,
     QUESTION_ANSWERED,
+    SUBMISSION_SUBMITTED,
+    SUBMISSION_MODERATED,
+    SUBMISSION_REPORTED,
 )
 
 # Partner agencies that produce directly write to one topic each, on the SASL/SCRAM listener.

@@ -2,20 +2,43 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI
-from faststream.kafka import KafkaMessage
 
-from portal_contracts.envelope import Envelope
-from portal_contracts.topics import QUESTION_ANSWERED
+from portal_contracts.articles import ArticlePublishedEvent
+from portal_contracts.questions import QuestionAnsweredEvent
+from portal_contracts.submissions import SubmissionModeratedEvent
+from portal_contracts.topics import ARTICLE_PUBLISHED, QUESTION_ANSWERED, SUBMISSION_MODERATED
+from portal_engagement.api import (
+    Gate,
+    admin_router,
+    comments_router,
+    dialogues_router,
+    feedback_router,
+    forum_router,
+    qa_router,
+    status_router,
+)
+from portal_engagement.bodylimit import BodyLimit
+from portal_engagement.catalog import apply_catalog, load_catalog
 from portal_engagement.db import outbox
+from portal_engagement.domain import PRODUCER
+from portal_engagement.handlers import answered_handler, article_handler, moderated_handler
+from portal_engagement.live import LiveHub
+from portal_engagement.ratelimit import RateLimiter
+from portal_engagement.screening import load_word_list
+from portal_engagement.services import Engagement
 from portal_engagement.settings import Settings
+from portal_runtime.auth import admin_guard
 from portal_runtime.kafka import subscribe_events
 from portal_runtime.service import Service
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+GROUP = "engagement"
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -27,23 +50,80 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         uses_object_store=False,
         uses_opensearch=False,
     )
-
-    async def record_event(event: Envelope, msg: KafkaMessage) -> None:
-        async with service.sessions.begin() as session:
-            await outbox.first_time(session, event.event_id, event.type)
+    # Data files are read now: a broken word list stops the start, not the first submission.
+    words = load_word_list(settings.screening_words_path)
+    catalog = load_catalog(settings.catalog_path) if settings.catalog_path else None
+    engagement = Engagement(
+        service.sessions, words, client_salt=settings.client_hash_salt.get_secret_value()
+    )
+    hub = LiveHub(
+        settings.database_url,
+        service.sessions,
+        max_streams=settings.max_live_streams,
+        max_streams_per_client=settings.max_live_streams_per_ip,
+    )
+    service.background.append(hub.run)
+    gate = Gate(engagement, RateLimiter(), settings)
 
     subscribe_events(
         service.broker,
         QUESTION_ANSWERED,
-        group="engagement",
-        producer="engagement",
-        model=QUESTION_ANSWERED.model,
-        handler=record_event,
+        group=GROUP,
+        producer=PRODUCER,
+        model=QuestionAnsweredEvent,
+        handler=answered_handler(engagement),
     )
-    return service.create_app(
+    subscribe_events(
+        service.broker,
+        SUBMISSION_MODERATED,
+        group=GROUP,
+        producer=PRODUCER,
+        model=SubmissionModeratedEvent,
+        handler=moderated_handler(engagement),
+    )
+    subscribe_events(
+        service.broker,
+        ARTICLE_PUBLISHED,
+        group=GROUP,
+        producer=PRODUCER,
+        model=ArticlePublishedEvent,
+        handler=article_handler(engagement),
+    )
+
+    app = service.create_app(
         title="Cổng TTĐT — Engagement",
-        description="Public Q&A, dialogues, feedback, forum and comments; emits question.submitted.",
+        description=(
+            "The Party-people channel: online Q&A, online dialogues (live answers by server-sent "
+            "events), feedback on Party building, the forum and comments on articles. Every "
+            "submission is screened (Vietnamese with diacritics, lengths, word lists, links, rate "
+            "limits, a spam trap), moderated in the editors' desk, and followed by its submitter "
+            "through a private status link. Contact details are never published."
+        ),
+        routers=[
+            qa_router(gate),
+            dialogues_router(gate, hub),
+            feedback_router(gate),
+            forum_router(gate),
+            comments_router(gate),
+            status_router(gate),
+            admin_router(gate, admin_guard(settings)),
+        ],
     )
+    app.state.engagement = engagement
+    app.state.gate = gate
+    app.state.live = hub
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with service.lifespan(app):
+            # After the migrations (run by the service's lifespan), before the first request.
+            if catalog is not None:
+                await apply_catalog(service.sessions, catalog)
+            yield
+
+    app.router.lifespan_context = lifespan
+    return app
 
 
 def main() -> None:

@@ -10,12 +10,11 @@ from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI
-from faststream.kafka import KafkaMessage
 from opensearchpy.exceptions import ConnectionError as OpenSearchConnectionError
 from opensearchpy.exceptions import TransportError
 
 from portal_contracts.articles import ArticlePublishedEvent
-from portal_contracts.envelope import Envelope
+from portal_contracts.questions import QuestionAnsweredEvent
 from portal_contracts.topics import ARTICLE_PUBLISHED, QUESTION_ANSWERED
 from portal_runtime.auth import admin_guard
 from portal_runtime.kafka import subscribe_events
@@ -25,6 +24,12 @@ from portal_search.api import admin_router, public_router
 from portal_search.db import outbox
 from portal_search.handlers import article_published_handler
 from portal_search.index import ArticleIndex, SearchUnavailable
+from portal_search.questions import (
+    make_question_index,
+    question_answered_handler,
+    questions_router,
+)
+from portal_search.questions_rebuild import QuestionsRebuilder, questions_admin_router
 from portal_search.rebuild import Rebuilder
 from portal_search.settings import Settings
 
@@ -83,19 +88,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         handler=article_published_handler(index, max_body_chars=settings.index_max_body_chars),
     )
 
-    # Answered questions are not searchable yet; the events are only recorded.
-    async def record_event(event: Envelope, msg: KafkaMessage) -> None:
-        async with service.sessions.begin() as session:
-            await outbox.first_time(session, event.event_id, event.type)
-
+    # --- answered questions (issue 6): their own alias, the same analysers and versioning
+    questions = make_question_index(
+        service.opensearch, shards=settings.index_shards, replicas=settings.index_replicas
+    )
     subscribe_events(
         service.broker,
         QUESTION_ANSWERED,
         group="search",
         producer="search",
-        model=QUESTION_ANSWERED.model,
-        handler=record_event,
+        model=QuestionAnsweredEvent,
+        handler=question_answered_handler(questions),
     )
+    # --- end of the answered questions wiring
 
     async def alias_check() -> None:
         if await index.current_index() is None:
@@ -108,6 +113,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="OpenSearch read model and the public search API.",
         routers=[
             public_router(index),
+            questions_router(questions),  # issue 6: answered questions
+            questions_admin_router(QuestionsRebuilder(questions, settings), admin_guard(settings)),
             admin_router(index, rebuilder, admin_guard(settings)),
         ],
     )
@@ -116,6 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # The alias must exist before the consumer writes through it.
         await _ensure_index(index)
+        await _ensure_index(questions)  # issue 6: answered questions
         async with service.lifespan(app):
             yield
 

@@ -1,0 +1,169 @@
+"""Rebuild of the ``questions`` index from the compacted ``question.answered`` log.
+
+The same steps as the article rebuild (``rebuild.py``): a new physical index behind the
+building alias (live writes go there too), a replay of the topic from the beginning to the end
+offsets taken at the start (own consumer, no group), then one atomic alias swap. External
+versioning makes the order of replayed and live writes irrelevant.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
+from fastapi import APIRouter, Depends, HTTPException, status
+from opensearchpy.exceptions import TransportError
+from pydantic import BaseModel
+
+from portal_contracts.codec import DecodeError, decode
+from portal_contracts.questions import QuestionAnsweredEvent
+from portal_contracts.topics import QUESTION_ANSWERED
+from portal_runtime.logs import get_logger
+from portal_search.index import IndexBusy
+from portal_search.questions import QuestionIndex, question_document
+from portal_search.replay import ReplayStalled, _partitions
+from portal_search.settings import Settings
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class QuestionsRebuilt:
+    index: str
+    previous_index: str | None
+    documents: int
+    replayed: int
+    skipped: int
+    took_ms: int
+
+
+async def _replay(settings: Settings, index: QuestionIndex) -> tuple[int, int]:
+    """Write every question.answered event up to the current end offsets into the new index."""
+    client_id = "search-questions-reindex"
+    topic = QUESTION_ANSWERED.name
+    tps = [
+        TopicPartition(topic, p)
+        for p in await _partitions(settings.kafka_bootstrap_servers, topic, client_id)
+    ]
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        client_id=client_id,
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_poll_records=settings.reindex_batch_size,
+    )
+    await consumer.start()
+    messages = skipped = 0
+    try:
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        begin = await consumer.beginning_offsets(tps)
+        end = await consumer.end_offsets(tps)
+        pending = {tp for tp in tps if end[tp] > begin[tp]}
+        last_progress = time.monotonic()
+        while pending:
+            batches = await consumer.getmany(*pending, timeout_ms=1000)
+            ops = []
+            for tp, records in batches.items():
+                for record in records:
+                    if record.offset >= end[tp]:
+                        continue  # after the snapshot: the live consumer writes it
+                    messages += 1
+                    try:
+                        event = decode(record.value, expected=QuestionAnsweredEvent)
+                    except DecodeError:
+                        skipped += 1
+                        continue
+                    assert isinstance(event, QuestionAnsweredEvent)
+                    ops.append(question_document(event.data))
+            await index.bulk_write(ops)
+            if batches:
+                last_progress = time.monotonic()
+            for tp in list(pending):
+                if await consumer.position(tp) >= end[tp]:
+                    pending.discard(tp)
+            if pending and time.monotonic() - last_progress > settings.reindex_stall_timeout_s:
+                raise ReplayStalled(
+                    f"no progress on {topic} for {settings.reindex_stall_timeout_s}s"
+                )
+    finally:
+        await consumer.stop()
+    return messages, skipped
+
+
+class QuestionsRebuilder:
+    def __init__(self, index: QuestionIndex, settings: Settings) -> None:
+        self.index = index
+        self.settings = settings
+        self._lock = asyncio.Lock()
+
+    async def run(self) -> QuestionsRebuilt:
+        if self._lock.locked():
+            raise IndexBusy("a reindex of the questions is already running in this instance")
+        async with self._lock:
+            started = time.perf_counter()
+            await self.index.ensure()
+            new = await self.index.start_build(stale_after_s=self.settings.reindex_stale_after_s)
+            try:
+                replayed, skipped = await _replay(self.settings, self.index)
+                await self.index.finish_build(new)
+                old = await self.index.current_index()
+                await self.index.swap(new, old)
+            except BaseException:
+                log.exception("questions_reindex_failed", index=new)
+                await asyncio.shield(self.index.abandon_build(new))
+                raise
+            if old is not None and old != new:
+                await self.index.delete_index(old, grace_s=self.settings.reindex_delete_grace_s)
+            result = QuestionsRebuilt(
+                index=new,
+                previous_index=old,
+                documents=await self.index.count(new),
+                replayed=replayed,
+                skipped=skipped,
+                took_ms=round((time.perf_counter() - started) * 1000),
+            )
+            log.info("questions_reindex_done", **result.__dict__)
+            return result
+
+
+class QuestionsReindexOut(BaseModel):
+    index: str
+    previous_index: str | None
+    documents: int
+    replayed: int
+    skipped: int
+    took_ms: int
+
+
+def questions_admin_router(rebuilder: QuestionsRebuilder, guard: Callable[..., None]) -> APIRouter:
+    router = APIRouter(prefix="/admin/v1", tags=["admin"], dependencies=[Depends(guard)])
+    errors: dict[int | str, dict[str, Any]] = {
+        401: {"description": "Admin token missing or wrong"},
+        409: {"description": "A reindex of the questions is already running"},
+        503: {"description": "OpenSearch or Kafka does not answer"},
+    }
+
+    @router.post(
+        "/questions/reindex",
+        response_model=QuestionsReindexOut,
+        summary="Rebuild the questions index from question.answered, with no downtime",
+        responses=errors,
+    )
+    async def reindex() -> QuestionsReindexOut:
+        try:
+            result = await rebuilder.run()
+        except IndexBusy as exc:
+            raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+        except (TransportError, OSError, KafkaError, ReplayStalled) as exc:
+            log.warning("questions_reindex_unavailable", error=repr(exc))
+            raise HTTPException(503, "search is unavailable, retry later") from exc
+        return QuestionsReindexOut(**result.__dict__)
+
+    return router
