@@ -68,7 +68,7 @@ ARTICLE_INGESTED = TopicSpec(
     key="article_id",
     description="An article (create, update or retract) as received from a partner agency.",
     producers=("ingest",),
-    consumers=("normalize",),
+    consumers=("normalize", "moderation"),
 )
 ARTICLE_NORMALIZED = TopicSpec(
     name="article.normalized",
