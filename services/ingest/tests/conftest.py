@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,14 +25,46 @@ from portal_ingest.settings import Settings
 from portal_launcher.services import service_environment
 from portal_launcher.settings import StackSettings
 
+from .feed_server import FeedServer
+
 STANDARD_SECTIONS = ["ct-tin-tuc-hoat-dong", "ct-xay-dung-dang", "ct-van-ban-tai-lieu"]
 
 
 @pytest.fixture(scope="session")
-def ingest_settings(stack_settings: StackSettings) -> Settings:
+def feed_server() -> Iterator[FeedServer]:
+    """A local site serving feeds, sitemaps and pages; the only loopback target ingest may
+    fetch in these tests."""
+    server = FeedServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def outside_server() -> Iterator[FeedServer]:
+    """A loopback site ingest must never reach (redirect targets in address tests)."""
+    server = FeedServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def ingest_settings(stack_settings: StackSettings, feed_server: FeedServer) -> Settings:
     values: dict[str, Any] = {
         k.lower(): v for k, v in service_environment(stack_settings, "ingest").items()
     }
+    values.update(
+        # Feeds: only the test site, no pacing, short timeouts; polls run when a test asks
+        # (fetch now, or a scheduler tick), so tests see exactly the polls they make.
+        feed_allowed_internal_targets=[feed_server.target],
+        feed_scheduler_enabled=False,
+        host_min_delay_s=0,
+        feed_retries=1,
+        feed_retry_backoff_s=0.05,
+        feed_request_timeout_s=2.0,
+        feed_read_timeout_s=2.0,
+        feed_min_interval_s=1,
+        robots_cache_s=0,
+    )
     return Settings(**values)
 
 

@@ -15,7 +15,9 @@ from portal_ingest.handlers import (
     register_status_handlers,
     run_broker,
 )
+from portal_ingest.journey import install_journey
 from portal_ingest.kafka_admin import PartnerKafkaProvisioner
+from portal_ingest.pull.wiring import PullIntegration
 from portal_ingest.settings import Settings
 from portal_ingest.usecases import Admin, Ingestor, PartnerErrors, StatusTracker
 from portal_runtime.service import Service
@@ -55,6 +57,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     service.checks["partner_intake"] = partner_intake_ready
 
+    # Feeds and sitemaps of partner sites that cannot push: the same Ingestor, channel=feed.
+    pull = PullIntegration(settings, service, ingestor)
+
     ctx = Context(
         settings=settings,
         sessions=service.sessions,
@@ -69,9 +74,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "messages. Operators manage sources, API keys and Kafka credentials (admin API). "
             "Emits article.ingested."
         ),
-        routers=[partner_router(ctx), admin_router(ctx)],
+        routers=[partner_router(ctx), admin_router(ctx), pull.router()],
     )
     install_error_handlers(app, settings)
+    pull.install(app)
+    # SREs: each article's journey (admin API), partner topics' consumer lag, review backlog.
+    install_journey(service, app)
+    service.metrics.watch_consumers(partner_broker)
     return app
 
 

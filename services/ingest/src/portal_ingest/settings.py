@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
+from portal_ingest.pull.addresses import parse_target
 from portal_runtime.settings import ServiceSettings
 
 MIB = 1024 * 1024
@@ -39,3 +40,75 @@ class Settings(ServiceSettings):
     # Page size bounds of the partner listing endpoints.
     page_size_default: int = 50
     page_size_max: int = 200
+
+    # -- pull integration: feeds and sitemaps (pull/) -----------------------------------------
+    feed_scheduler_enabled: bool = Field(
+        default=True, description="Poll configured feeds in the background (off: fetch-now only)."
+    )
+    feed_min_interval_s: int = Field(default=60, ge=1, description="Shortest poll interval.")
+    feed_tick_s: float = Field(default=1.0, gt=0, description="How often the scheduler looks.")
+    feed_max_concurrency: int = Field(default=32, ge=1, description="Polls running at once.")
+    feed_user_agent: str = Field(
+        default=(
+            "CongTTDT-Ingest/1.0 (feed integration of the national Party e-portal; "
+            "contact: integration desk)"
+        ),
+        min_length=8,
+        description="The User-Agent of every request, and the name robots.txt rules match.",
+    )
+    feed_robots_agent: str = Field(
+        default="CongTTDT-Ingest", description="Product token matched against robots.txt."
+    )
+    feed_connect_timeout_s: float = Field(default=5.0, gt=0)
+    feed_read_timeout_s: float = Field(default=15.0, gt=0)
+    # One whole request (every redirect hop, a slow drip of bytes) never takes longer than this.
+    feed_request_timeout_s: float = Field(default=30.0, gt=0)
+    feed_max_bytes: int = Field(default=10 * MIB, ge=1024, description="Largest feed or sitemap.")
+    page_max_bytes: int = Field(default=5 * MIB, ge=1024, description="Largest article page.")
+    robots_max_bytes: int = Field(default=512 * 1024, ge=1024)
+    feed_max_redirects: int = Field(default=5, ge=0, le=20)
+    # Retries within one fetch (connection errors, timeouts, 5xx, 429), with backoff.
+    feed_retries: int = Field(default=2, ge=0, le=10)
+    feed_retry_backoff_s: float = Field(default=1.0, ge=0)
+    # Spread of each poll time around the connector's interval (0.1: +-10%).
+    feed_jitter: float = Field(default=0.1, ge=0, le=0.5)
+    # After a failed poll the connector waits interval * 2^(failures-1), at most this long.
+    feed_max_backoff_s: int = Field(default=6 * 3600, ge=1)
+    # Circuit breaker per source: this many failed polls in a row open it for a cool-down that
+    # doubles each time it opens again, up to the maximum.
+    breaker_failure_threshold: int = Field(default=5, ge=1)
+    breaker_cooldown_s: int = Field(default=600, ge=1)
+    breaker_max_cooldown_s: int = Field(default=6 * 3600, ge=1)
+    # A poll holds its connector this long (another instance may take it over after).
+    feed_lease_s: int = Field(default=900, ge=30)
+    max_running_backfills: int = Field(default=2, ge=1)
+    # An operator's "fetch now" answers after the polls end, or after this long (then 202).
+    fetch_now_wait_s: float = Field(default=120.0, gt=0)
+    robots_cache_s: int = Field(default=3600, ge=0)
+    # Least time between two requests to one site (robots.txt Crawl-delay raises it, up to 60 s).
+    host_min_delay_s: float = Field(default=1.0, ge=0)
+    max_items_per_poll: int = Field(default=200, ge=1, le=5000)
+    max_pages_per_poll: int = Field(default=50, ge=1, le=5000)
+    page_max_attempts: int = Field(default=5, ge=1)
+    max_sitemap_urls: int = Field(default=50_000, ge=1)
+    max_child_sitemaps: int = Field(default=50, ge=1)
+    max_backfill_urls: int = Field(default=20_000, ge=1)
+    # A vanished item is retracted (when the connector's policy says so) only after this many
+    # successful polls without it, so one odd answer of the partner's site retracts nothing.
+    retract_after_missing_polls: int = Field(default=2, ge=1)
+    fetch_log_retention_days: int = Field(default=30, ge=1)
+    # Addresses (ip:port, IPv6 as [::1]:port) that may be fetched although internal: only for
+    # tests and benchmarks with their own local servers. Empty (the default) refuses them all.
+    feed_allowed_internal_targets: list[str] = Field(default_factory=list)
+    # The standard sections of every partner sub-site (integration health counts them).
+    standard_sections: list[str] = Field(
+        default_factory=lambda: ["ct-tin-tuc-hoat-dong", "ct-xay-dung-dang", "ct-van-ban-tai-lieu"]
+    )
+    source_time_zone: str = "Asia/Ho_Chi_Minh"
+
+    @field_validator("feed_allowed_internal_targets")
+    @classmethod
+    def _targets_are_ip_port(cls, value: list[str]) -> list[str]:
+        for target in value:
+            parse_target(target)  # ValueError names the bad entry
+        return value
