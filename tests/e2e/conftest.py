@@ -81,6 +81,8 @@ def portal(stack_settings: StackSettings) -> Iterator[Portal]:
     receiver = OtlpReceiver().start()
     os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = receiver.endpoint
     os.environ["OTEL_BSP_SCHEDULE_DELAY"] = "300"
+    # A busy test machine makes many spans: a large queue so none are dropped before export.
+    os.environ["OTEL_BSP_MAX_QUEUE_SIZE"] = "100000"
     launcher.services_down(stack_settings, say=lambda _: None)
     try:
         launcher.services_up(stack_settings, say=lambda _: None)
@@ -90,6 +92,8 @@ def portal(stack_settings: StackSettings) -> Iterator[Portal]:
         launcher.services_down(stack_settings, say=lambda _: None)
         receiver.stop()
         os.environ.pop("OTEL_EXPORTER_OTLP_ENDPOINT", None)
+        os.environ.pop("OTEL_BSP_SCHEDULE_DELAY", None)
+        os.environ.pop("OTEL_BSP_MAX_QUEUE_SIZE", None)
 
 
 @pytest.fixture(scope="session")

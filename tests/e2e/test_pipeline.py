@@ -350,7 +350,7 @@ def test_one_trace_from_partner_request_to_search_indexing(portal: Portal) -> No
         wanted = {"ingest", "normalize", "moderation", "publishing", "search"}
         return names if wanted <= names else None
 
-    services = portal.wait_for(services_in_trace, timeout_s=30, what="spans of all services")
+    services = portal.wait_for(services_in_trace, timeout_s=90, what="spans of all services")
     assert {"ingest", "normalize", "moderation", "publishing", "search"} <= services
     spans = portal.traces.trace(trace_id)
     by_id = {s.span_id: s for s in spans}

@@ -77,11 +77,18 @@ def observed(stack_settings: StackSettings) -> Iterator[ObservedPortal]:
         jaeger.start()  # builds it first when the binary is not cached yet
         jaeger.wait_ready()
     saved = {
-        k: os.environ.get(k) for k in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_BSP_SCHEDULE_DELAY")
+        k: os.environ.get(k)
+        for k in (
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "OTEL_BSP_SCHEDULE_DELAY",
+            "OTEL_BSP_MAX_QUEUE_SIZE",
+        )
     }
     # The services export to Jaeger, as the launcher does when it runs; spans leave quickly.
     os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = stack_settings.jaeger_otlp_endpoint
     os.environ["OTEL_BSP_SCHEDULE_DELAY"] = "300"
+    # A busy test machine makes many spans: a large queue so none are dropped before export.
+    os.environ["OTEL_BSP_MAX_QUEUE_SIZE"] = "100000"
     launcher.services_down(stack_settings, say=lambda _: None)
     try:
         launcher.services_up(stack_settings, say=lambda _: None)
