@@ -638,6 +638,9 @@ async def test_dashboard_figures_come_from_the_data_live(desk: Desk) -> None:
         assert "xuất bản <strong>1</strong> (25% tin bài tích hợp)" in html
         assert "Trùng lặp với tin đã đăng" in html  # the reasons chart
         assert "content: Field required" in html  # the latest error
+        # Pull health comes from ingest; here ingest does not answer and the page says so.
+        assert 'id="pull-health"' in html
+        assert "Không lấy được tình trạng thu thập" in html
         live = await http.get(f"/desk/dashboard/live?source={source}&period=7d")
         assert live.status_code == 200 and "<html" not in live.text
         everyone = await http.get("/desk/dashboard")

@@ -135,6 +135,11 @@ class IngestAdmin:
             raise
         return data
 
+    async def pull_health(self) -> dict[str, Any]:
+        """Integration health of every source (feeds pulled by ingest, fetch errors, arrivals)."""
+        data: dict[str, Any] = await self._json("GET", "/admin/v1/health")
+        return data
+
     async def grant_kafka(self, code: str) -> dict[str, Any]:
         data: dict[str, Any] = await self._json("POST", f"{self._src(code)}/kafka-credentials")
         return data

@@ -730,6 +730,25 @@ def desk_router(deps: DeskDeps) -> APIRouter:
         cache[key] = (clock + DASHBOARD_CACHE_S, figures)
         return figures
 
+    async def pull_health(scope: str | None) -> tuple[list[dict[str, Any]], str | None]:
+        """Health of the sources ingest pulls (feeds, sitemaps); the dashboard works without it."""
+        try:
+            overview = await deps.sources.ingest.pull_health()
+        except (PeerUnavailable, PeerRefused) as exc:
+            return [], str(exc)
+        rows = [
+            {
+                **s,
+                **{
+                    k: datetime.fromisoformat(s[k]) if s.get(k) else None
+                    for k in ("last_success_at", "last_new_item_at")
+                },
+            }
+            for s in overview.get("sources", [])
+            if s.get("mode") == "pull" and (scope is None or s.get("source") == scope)
+        ]
+        return rows, None
+
     async def dashboard_context(editor: Editor, params: Any) -> dict[str, Any]:
         period_code = params.get("period") or "all"
         if period_code not in PERIODS:
@@ -749,6 +768,7 @@ def desk_router(deps: DeskDeps) -> APIRouter:
         backlog, days, reasons = figures["backlog"], figures["days"], figures["reasons"]
         errors, recent_errors = figures["errors"], figures["recent_errors"]
         site = await deps.sites.site()
+        pull_rows, pull_error = await pull_health(scope)
         rows = list(by_source.values())
         keys = {
             "integrated": lambda r: (-r.counts.integrated, r.name),
@@ -788,6 +808,8 @@ def desk_router(deps: DeskDeps) -> APIRouter:
             "site": site,
             "backlog": backlog,
             "recent_errors": recent_errors,
+            "pull_rows": pull_rows,
+            "pull_error": pull_error,
             "error_types": errors,
             "reasons": reasons,
             "stale_after": STALE_SOURCE_AFTER,
