@@ -22,6 +22,7 @@ from portal_launcher.seed import seed as load_structure
 from portal_launcher.services import service_port, stack_secrets
 from portal_launcher.settings import StackSettings
 from tests.e2e.otlp_receiver import OtlpReceiver
+from tests.support import OutsideClient
 
 
 @dataclass
@@ -29,7 +30,7 @@ class Portal:
     settings: StackSettings
     admin_token: str
     traces: OtlpReceiver
-    http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=30.0))
+    http: httpx.Client = field(default_factory=lambda: OutsideClient(timeout=30.0))
 
     def url(self, service: str, path: str = "") -> str:
         return f"http://{self.settings.host}:{service_port(self.settings, service)}{path}"

@@ -20,13 +20,14 @@ from portal_launcher.components.jaeger import JaegerComponent
 from portal_launcher.seed import seed as load_structure
 from portal_launcher.services import service_port, stack_secrets
 from portal_launcher.settings import StackSettings
+from tests.support import OutsideClient
 
 
 @dataclass
 class ObservedPortal:
     settings: StackSettings
     admin_token: str
-    http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=30.0))
+    http: httpx.Client = field(default_factory=lambda: OutsideClient(timeout=30.0))
 
     def url(self, service: str, path: str = "") -> str:
         return f"http://{self.settings.host}:{service_port(self.settings, service)}{path}"
