@@ -303,7 +303,11 @@ def test_editor_filters_previews_edits_title_and_approves_then_it_is_public(
     assert page.locator("#preview .public h1").inner_text() == edited
     page.keyboard.press("a")
     page.locator("#preview .flash.ok", has_text="Đã duyệt").wait_for()
-    assert "Đã duyệt, đã đăng" in page.locator(f"#row-{article_id}").inner_text()
+    # The queue is filtered on pending items, so the approved row may already have left it.
+    wait_for(
+        lambda: (stack.moderation_item(article_id) or {}).get("state") == "published",
+        "item approved",
+    )
 
     public = wait_for(lambda: stack.public_article(PRE_REVIEW, article_id), "public article")
     assert public["title"] == edited

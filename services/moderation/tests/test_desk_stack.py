@@ -644,8 +644,15 @@ async def test_dashboard_figures_come_from_the_data_live(desk: Desk) -> None:
         assert "Không lấy được tình trạng thu thập" in html
         live = await http.get(f"/desk/dashboard/live?source={source}&period=7d")
         assert live.status_code == 200 and "<html" not in live.text
-        everyone = await http.get("/desk/dashboard")
-        assert _figure(everyone.text, "integrated", source) == 4
+        # The all-sources page is cached for a few seconds: it shows the source once refreshed.
+        deadline = asyncio.get_running_loop().time() + 60
+        while True:
+            everyone = (await http.get("/desk/dashboard")).text
+            if f'data-source="{source}"' in everyone:
+                break
+            assert asyncio.get_running_loop().time() < deadline, "source never on the dashboard"
+            await asyncio.sleep(1.0)
+        assert _figure(everyone, "integrated", source) == 4
 
 
 # --- the audit log --------------------------------------------------------------------------
