@@ -352,40 +352,49 @@ def test_one_trace_from_partner_request_to_search_indexing(portal: Portal) -> No
 
     services = portal.wait_for(services_in_trace, timeout_s=90, what="spans of all services")
     assert {"ingest", "normalize", "moderation", "publishing", "search"} <= services
-    spans = portal.traces.trace(trace_id)
-    by_id = {s.span_id: s for s in spans}
-
-    def descends_from(span: Any, ancestor: Any) -> bool:
-        while span.parent_span_id in by_id:
-            span = by_id[span.parent_span_id]
-            if span.span_id == ancestor.span_id:
-                return True
-        return False
-
-    # Causal chain: each stage consumes the previous stage's event (its process span is a child
-    # of the producer's span, from the Kafka headers) and produces the next one from there.
     hops = [
         ("ingest", "article.ingested", "normalize"),
         ("normalize", "article.normalized", "moderation"),
         ("moderation", "article.reviewed", "publishing"),
         ("publishing", "article.published", "search"),
     ]
-    request = min((s for s in spans if s.service == "ingest"), key=lambda s: s.start_ns)
-    cause = request
-    for producer, topic, consumer in hops:
-        processes = [
-            s
-            for s in spans
-            if s.service == consumer
-            and s.name == f"{topic} process"
-            and s.parent_span_id in by_id
-            and by_id[s.parent_span_id].service == producer
-            and descends_from(s, cause)
-        ]
-        assert processes, f"no {consumer} span consuming {topic} from {producer} in the trace"
-        process = processes[0]
-        assert process.start_ns >= by_id[process.parent_span_id].start_ns
-        cause = process
+
+    def broken_link() -> str | None:
+        """None when the causal chain is complete: each stage consumes the previous stage's event
+        (its process span is a child of the producer's span, from the Kafka headers) and produces
+        the next one from there; else the first missing link."""
+        spans = portal.traces.trace(trace_id)
+        by_id = {s.span_id: s for s in spans}
+
+        def descends_from(span: Any, ancestor: Any) -> bool:
+            while span.parent_span_id in by_id:
+                span = by_id[span.parent_span_id]
+                if span.span_id == ancestor.span_id:
+                    return True
+            return False
+
+        cause = min((s for s in spans if s.service == "ingest"), key=lambda s: s.start_ns)
+        for producer, topic, consumer in hops:
+            processes = [
+                s
+                for s in spans
+                if s.service == consumer
+                and s.name == f"{topic} process"
+                and s.parent_span_id in by_id
+                and by_id[s.parent_span_id].service == producer
+                and by_id[s.parent_span_id].start_ns <= s.start_ns
+                and descends_from(s, cause)
+            ]
+            if not processes:
+                return f"no {consumer} span consuming {topic} from {producer} in the trace"
+            cause = processes[0]
+        return None
+
+    # Spans leave each service in batches: wait until the whole chain has arrived.
+    portal.wait_for(lambda: broken_link() is None, timeout_s=90, what="the causal chain")
+    assert broken_link() is None
+    spans = portal.traces.trace(trace_id)
+    by_id = {s.span_id: s for s in spans}
     # Every span but the partner's request has its parent inside this trace.
     orphans = [
         s
