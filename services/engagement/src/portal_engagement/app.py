@@ -23,7 +23,6 @@ from portal_engagement.api import (
     qa_router,
     status_router,
 )
-from portal_engagement.bodylimit import BodyLimit
 from portal_engagement.catalog import apply_catalog, load_catalog
 from portal_engagement.db import outbox
 from portal_engagement.domain import PRODUCER
@@ -34,6 +33,7 @@ from portal_engagement.screening import load_word_list
 from portal_engagement.services import Engagement
 from portal_engagement.settings import Settings
 from portal_runtime.auth import admin_guard
+from portal_runtime.bodylimit import BodyLimit
 from portal_runtime.kafka import subscribe_events
 from portal_runtime.service import Service
 

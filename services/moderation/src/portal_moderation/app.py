@@ -19,7 +19,6 @@ from portal_moderation.handlers import (
     OriginalsHandler,
     subscribe_dead_letters,
 )
-from portal_moderation.limits import BodyLimit
 from portal_moderation.passwords import Passwords
 from portal_moderation.peers import IngestAdmin, SiteDirectory
 from portal_moderation.services import Accounts, ReviewDesk, SourcesDesk
@@ -31,6 +30,7 @@ from portal_moderation.submissions_web import install_submissions_desk
 from portal_moderation.templating import DeskHeaders, Templates
 from portal_moderation.web import DeskDeps, install_desk
 from portal_moderation.webauth import DeskAuth
+from portal_runtime.bodylimit import BodyLimit
 from portal_runtime.kafka import subscribe_events
 from portal_runtime.service import Service
 

@@ -1,4 +1,4 @@
-"""A cap on request bodies: the public forms are small JSON documents, never megabytes."""
+"""A cap on request bodies: the services take small JSON documents, never megabytes."""
 
 from __future__ import annotations
 
