@@ -247,7 +247,6 @@ async def test_an_answer_to_an_unknown_question_is_dead_lettered(stack: Stack) -
     await stack.publish(QUESTION_ANSWERED.name, _answer(ghost, 1))
     letters = await _dead_letters(stack, ghost)
     assert letters and "no question" in letters[0].data.reason
-    assert letters[0].data.consumer_group == "engagement"
 
 
 async def _dead_letters(stack: Stack, question_id: str) -> list[DeadLetterEvent]:
@@ -268,6 +267,7 @@ async def _dead_letters(stack: Stack, question_id: str) -> list[DeadLetterEvent]
                     event = decode(record.value)
                     if (
                         isinstance(event, DeadLetterEvent)
+                        and event.data.consumer_group == "engagement"
                         and question_id.encode() in event.data.original_value()
                     ):
                         found.append(event)

@@ -398,13 +398,14 @@ async def test_an_upsert_without_content_is_dead_lettered(
 
     def about_ours(letter: dict[str, Any]) -> bool:
         key = letter["data"].get("original_key_b64")
+        if letter["data"].get("consumer_group") != "normalize":
+            return False  # other consumers of the topic dead-letter into the same place
         return key is not None and base64.b64decode(key).decode() == event.subject
 
     letters = await kafka_events.read(
         ARTICLE_INGESTED.dead_letter_topic, None, until=lambda evs: any(map(about_ours, evs))
     )
     letter = next(e for e in letters if about_ours(e))["data"]
-    assert letter["consumer_group"] == "normalize"
     assert "without content" in letter["reason"]
     assert await kafka_events.read(ARTICLE_NORMALIZED.name, event.subject) == []
 

@@ -301,12 +301,33 @@ def test_lossy_mojibake_never_guesses_wrong(text: str) -> None:
         assert out in (want, came)
 
 
-@settings(max_examples=200, deadline=None)
-@given(_VIET_SENTENCE.filter(lambda t: sum(not w.isascii() for w in t.split()) >= 3))
-def test_vni_round_trips(text: str) -> None:
+def _as_vni(text: str) -> str:
     spelling = {letter: s for s, letter in VNI.items()}
-    sent = "".join(spelling.get(c, c) for c in text)
-    assert final(repair_text(sent, "body", RepairLog())) == final(text)
+    return "".join(spelling.get(c, c) for c in text)
+
+
+def _distinct_accented(text: str) -> int:
+    return len({w.lower() for w in text.split() if not w.isascii()})
+
+
+@settings(max_examples=200, deadline=None)
+@given(_VIET_SENTENCE.filter(lambda t: _distinct_accented(t) >= 5))
+def test_vni_round_trips(text: str) -> None:
+    assert final(repair_text(_as_vni(text), "body", RepairLog())) == final(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_CASED, min_size=1, max_size=4).map(" ".join))
+def test_short_vni_comes_back_right_or_as_it_came(text: str) -> None:
+    """A few words can read as valid Vietnamese in VNI and as sent ("moà" is "mòa"): then the
+    text is left alone, never turned into a third reading."""
+    sent = _as_vni(text)
+    assert final(repair_text(sent, "body", RepairLog())) in (final(text), final(sent))
+
+
+def test_a_tie_between_encodings_goes_to_the_everyday_reading() -> None:
+    # VNI reads "Tổng như như", VISCII "Toăng nhỏ nhỏ": both valid syllables, one is everyday.
+    assert repair_text("19/9 Toång nhö nhö", "body", RepairLog()) == "19/9 Tổng như như"
 
 
 # --- the tables against their definitions ----------------------------------------------------

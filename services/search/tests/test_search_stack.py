@@ -346,12 +346,14 @@ async def test_malformed_message_is_dead_lettered_and_the_next_one_indexed(stack
                 for record in records:
                     dead = decode(record.value, expected=DeadLetterEvent)
                     assert isinstance(dead, DeadLetterEvent)
-                    if dead.data.original_key_b64 == base64.b64encode(key).decode():
+                    # Other consumers of article.published (ingest's status view) dead-letter
+                    # the same bytes into the same topic: take search's own letter.
+                    mine = dead.data.original_key_b64 == base64.b64encode(key).decode()
+                    if mine and dead.data.consumer_group == "search":
                         letter = dead
     finally:
         await consumer.stop()
-    assert letter is not None, "no dead letter for the malformed message"
-    assert letter.data.consumer_group == "search"
+    assert letter is not None, "no dead letter from search for the malformed message"
     assert letter.data.original_offset == bad.offset
     assert "JSON" in letter.data.reason
     assert base64.b64decode(letter.data.original_value_b64).startswith(b'{"type"')

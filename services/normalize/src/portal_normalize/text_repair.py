@@ -36,6 +36,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from html.parser import HTMLParser
+from importlib import resources
 from typing import NamedTuple
 
 from portal_normalize.legacy_tables import TCVN_C0, TCVN_HIGH, VISCII_C0, VISCII_HIGH, VNI
@@ -627,18 +628,35 @@ def _suspect(texts: list[str], scores: list[int]) -> bool:
     return broken >= 2 and broken * 2 >= sum(1 for t in texts if not _plain(t))
 
 
+def _common_syllables() -> frozenset[str]:
+    text = resources.files(__package__).joinpath("common_syllables.txt").read_text("utf-8")
+    lines = (line for line in text.splitlines() if not line.startswith("#"))
+    return frozenset(unicodedata.normalize("NFC", w) for line in lines for w in line.split())
+
+
+COMMON_SYLLABLES = _common_syllables()
+
+
+def _everyday(decoded: list[str]) -> int:
+    """How many decoded words are everyday syllables ("tổng", "như"; not "toăng")."""
+    return sum(
+        1 for d in decoded for p in re.split(r"[-'’]", _core(d).lower()) if p in COMMON_SYLLABLES
+    )
+
+
 def _choose(unit: list[_Token], hint: Hint) -> tuple[Encoding, list[str]] | None:
     """The decoding that clearly beats the unit as it came, if any.
 
     Encodings that tie (one word can read right in two of them: VNI "Thuû" is "Thủ", in TCVN3
-    "Thuỷ") are left alone unless a font named one of them.
+    "Thuỷ") go to the one a font named, else (in a run of several words) to the one with more
+    everyday words ("Toång nhö" is VNI "Tổng như", not VISCII "Toăng nhỏ"), else are left alone.
     """
     texts = [t.text for t in unit]
     scores = [_token_score(t) for t in texts]
     if not _suspect(texts, scores):
         return None
     as_is = sum(scores)
-    results: list[tuple[int, bool, Encoding, list[str]]] = []
+    results: list[tuple[int, bool, int, Encoding, list[str]]] = []
     for encoding, decode in DECODERS.items():
         decoded: list[str] = []
         score = 0
@@ -653,14 +671,17 @@ def _choose(unit: list[_Token], hint: Hint) -> tuple[Encoding, list[str]] | None
             decoded.append(d)
             score += s
         if score > 0 and score - as_is >= 2:
-            results.append((score, encoding is hint.encoding, encoding, decoded))
+            hinted = encoding is hint.encoding
+            results.append((score, hinted, _everyday(decoded), encoding, decoded))
     if not results:
         return None
-    results.sort(key=lambda r: (r[0], r[1]), reverse=True)
-    best = results[0]
-    if len(results) > 1 and results[1][0] == best[0] and not best[1]:
-        return None
-    return best[2], best[3]
+    results.sort(key=lambda r: r[:3], reverse=True)
+    best, runner_up = results[0], results[1] if len(results) > 1 else None
+    if runner_up is not None and runner_up[0] == best[0] and not best[1]:
+        words = sum(1 for t in texts if not _plain(t))
+        if runner_up[2] == best[2] or words < 2:
+            return None  # one word alone is too little to judge by frequency
+    return best[3], best[4]
 
 
 def repair_pieces(
