@@ -1,14 +1,13 @@
 """The Kafka component against a real broker: start, topics, PLAINTEXT round trip, and a partner
 agency confined by SCRAM-SHA-512 + ACLs to its own topic on the SASL listener.
 
-The broker runs on its own ports (PORTAL_STACK_KAFKA_TEST_PORT_BASE, default 21000) and a fresh
+The broker runs on its own ports (the run's PORTAL_STACK_PORT_BASE + 100) and a fresh
 data folder, so every run also covers the one-time storage format.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 import uuid
 from collections.abc import Iterator
@@ -30,9 +29,11 @@ from portal_launcher.components.kafka import (
 )
 from portal_launcher.settings import StackSettings
 
+from .ports import KAFKA_OFFSET, component_port_base
+
 pytestmark = pytest.mark.stack
 
-PORT_BASE = int(os.environ.get("PORTAL_STACK_KAFKA_TEST_PORT_BASE", "21000"))
+PORT_BASE = component_port_base(KAFKA_OFFSET)
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaComponent]:
     ports = (settings.kafka_port, settings.kafka_sasl_port, settings.kafka_controller_port)
     busy = [p for p in ports if not _port_free(settings.host, p)]
     if busy:
-        pytest.fail(f"ports {busy} are taken; set PORTAL_STACK_KAFKA_TEST_PORT_BASE elsewhere")
+        pytest.fail(f"ports {busy} are taken; set PORTAL_STACK_PORT_BASE elsewhere")
     component = KafkaComponent(settings)
     try:
         component.start()

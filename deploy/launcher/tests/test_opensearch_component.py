@@ -1,4 +1,4 @@
-"""The OpenSearch component against a real node on its own ports (base 22000) and data folder."""
+"""The OpenSearch component against a real node on its own ports (the run's port base + 200) and data folder."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ import pytest
 
 from portal_launcher.components.opensearch import OpenSearchComponent
 from portal_launcher.settings import StackSettings
+
+from .ports import OPENSEARCH_OFFSET, component_port_base
 
 # The first run builds the launcher with Maven (and may fill the Maven cache) before the start.
 pytestmark = [pytest.mark.stack, pytest.mark.timeout(900)]
@@ -39,9 +41,10 @@ def _search(client: httpx.Client, text: str) -> list[dict[str, Any]]:
 @pytest.fixture(scope="module")
 def opensearch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenSearchComponent]:
     data_dir: Path = tmp_path_factory.mktemp("stack")
-    component = OpenSearchComponent(StackSettings(port_base=22000, data_dir=data_dir))
-    assert not _port_open(component.settings.host, component.settings.opensearch_port), (
-        "port 22010 is taken: another OpenSearch test stack is running"
+    settings = StackSettings(port_base=component_port_base(OPENSEARCH_OFFSET), data_dir=data_dir)
+    component = OpenSearchComponent(settings)
+    assert not _port_open(settings.host, settings.opensearch_port), (
+        f"port {settings.opensearch_port} is taken: another OpenSearch test stack is running"
     )
     try:
         component.start()

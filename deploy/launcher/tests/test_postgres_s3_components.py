@@ -7,10 +7,8 @@ import hashlib
 import io
 import os
 import shutil
-import tempfile
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -20,10 +18,11 @@ from portal_launcher.components.postgres import SERVICE_DATABASES, PostgresCompo
 from portal_launcher.components.s3 import S3Component, s3_client
 from portal_launcher.settings import StackSettings
 
+from .ports import POSTGRES_S3_OFFSET, component_port_base
+
 pytestmark = pytest.mark.stack
 
-DATA_ROOT = Path("/tmp/pg-s3-helper-stack")
-PORT_BASE = 23000
+PORT_BASE = component_port_base(POSTGRES_S3_OFFSET)
 VIETNAMESE = "Nghị quyết số 57-NQ/TW của Bộ Chính trị về đột phá phát triển khoa học, công nghệ"
 
 
@@ -61,9 +60,8 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-def stack() -> Iterator[Stack]:
-    DATA_ROOT.mkdir(parents=True, exist_ok=True)
-    data_dir = Path(tempfile.mkdtemp(prefix="stack-", dir=DATA_ROOT))
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    data_dir = tmp_path_factory.mktemp("pg-s3-stack")
     s = Stack(StackSettings(port_base=PORT_BASE, data_dir=data_dir))
     try:
         s.start()
