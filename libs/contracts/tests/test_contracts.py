@@ -82,6 +82,11 @@ def test_article_id_is_stable_per_source_and_external_id() -> None:
         (b"[1, 2]", "not a JSON object"),
         (b'{"type": "article.unknown"}', "unknown event type"),
         (b'{"type": "article.ingested", "schema_version": 9}', "unknown event type"),
+        # Found by fuzzing: an unhashable type or version crashed the registry look-up.
+        (b'{"type": ["article.ingested"]}', "type must be a string"),
+        (b'{"type": {"a": 1}}', "type must be a string"),
+        (b'{"type": "article.ingested", "schema_version": [1]}', "schema_version an integer"),
+        (b'{"type": "article.ingested", "schema_version": true}', "schema_version an integer"),
     ],
 )
 def test_decode_rejects_bad_bytes_with_a_reason(value: bytes | None, fragment: str) -> None:

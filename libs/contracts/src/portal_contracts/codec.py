@@ -48,8 +48,16 @@ def decode(value: bytes | None, expected: type[Envelope] | None = None) -> Envel
         raise DecodeError(f"not valid UTF-8 JSON: {exc}") from exc
     if not isinstance(raw, dict):
         raise DecodeError("message value is not a JSON object")
-    key = (raw.get("type"), raw.get("schema_version", 1))
-    model = MODELS.get(key)  # type: ignore[arg-type]
+    event_type, version = raw.get("type"), raw.get("schema_version", 1)
+    # Checked before the registry look-up: a list or object here is not hashable.
+    if not isinstance(event_type, str) or type(version) is not int:
+        raise DecodeError(
+            f"type must be a string and schema_version an integer (got "
+            f"{type(event_type).__name__} and {type(version).__name__})",
+            "schema",
+        )
+    key = (event_type, version)
+    model = MODELS.get(key)
     if model is None:
         raise DecodeError(f"unknown event type/schema_version {key!r}", "schema")
     if expected is not None and model is not expected:
