@@ -16,6 +16,12 @@ from portal_runtime.settings import ServiceSettings
 
 _bearer = HTTPBearer(auto_error=False, description="The deployment's ADMIN_TOKEN")
 
+# What every admin route may answer besides its own codes (for the routers' ``responses=``).
+ADMIN_RESPONSES: dict[int | str, dict[str, str]] = {
+    401: {"description": "admin token missing or wrong"},
+    503: {"description": "admin API is not configured (no ADMIN_TOKEN)"},
+}
+
 
 def admin_guard(settings: ServiceSettings) -> Callable[..., None]:
     def require_admin(

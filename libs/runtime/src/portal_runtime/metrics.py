@@ -13,6 +13,8 @@ What every service reports (Prometheus names; labels in brackets):
   group's committed offset, i.e. messages not yet processed (polled every few seconds)
 * ``portal_outbox_backlog`` and ``portal_outbox_oldest_age_seconds``: events written but not yet
   relayed to Kafka; ``portal_outbox_relayed_total`` [topic]
+* ``portal_http_requests_rejected_total`` [reason=rate_limited|overloaded, scope]: answered 429
+  or 503 at once by the overload middleware (``overload.py``)
 * ``http_server_request_duration_seconds`` [http_request_method, http_route,
   http_response_status_code] and ``http_server_active_requests`` (FastAPI instrumentation)
 * ``messaging_publish_duration_seconds`` / ``messaging_process_duration_seconds`` (FastStream)

@@ -172,7 +172,11 @@ class Outbox:
             otel_context.detach(token)
 
     async def run_relay(
-        self, engine: AsyncEngine, broker: KafkaBroker, poll_interval_s: float = 0.5
+        self,
+        engine: AsyncEngine,
+        broker: KafkaBroker,
+        poll_interval_s: float = 0.5,
+        batch: int = 200,
     ) -> None:
         """Relay forever (a background task of the service); survives database/broker outages."""
         backoff = poll_interval_s
@@ -182,7 +186,7 @@ class Outbox:
                 # no root span every half second. Each published event still gets its span, in
                 # the trace of the transaction that wrote it (``_send`` attaches that context).
                 with suppress_instrumentation():
-                    sent = await self.relay_once(engine, broker)
+                    sent = await self.relay_once(engine, broker, batch)
                 backoff = poll_interval_s
                 if sent:
                     continue

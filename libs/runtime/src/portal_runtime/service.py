@@ -3,6 +3,9 @@
 A service builds a ``Service`` with what it uses, registers its subscribers on ``service.broker``
 and its routes on the app, and ``create_app`` runs everything in the FastAPI lifespan.
 
+Every HTTP API gets the overload protection of ``overload.py`` (per-client rate limits, a cap on
+requests in progress; settings in ``ServiceSettings``).
+
 Every service answers ``GET /metrics`` (Prometheus) and reports its consumers' lag and its
 outbox backlog (``metrics.py``); ``service.metrics.add`` takes a service's own polled gauges and
 ``service.metrics.watch_consumers`` another broker's consumers.
@@ -23,6 +26,7 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from opensearchpy import AsyncOpenSearch
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.sdk.trace import SpanProcessor
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from portal_runtime.db import make_engine, make_sessionmaker, ping, run_migrations_async
 from portal_runtime.health import Check, health_router
@@ -31,6 +35,8 @@ from portal_runtime.logs import configure_logging, get_logger
 from portal_runtime.metrics import MetricsPoller, outbox_poll, setup_metrics, shutdown_metrics
 from portal_runtime.opensearch import TracedAsyncTransport
 from portal_runtime.outbox import Outbox
+from portal_runtime.overload import Overload, OverloadPolicy
+from portal_runtime.ratelimit import RateLimiter
 from portal_runtime.settings import ServiceSettings
 from portal_runtime.storage import ObjectStore
 from portal_runtime.telemetry import instrument_http_clients, setup_tracing, shutdown_tracing
@@ -71,14 +77,16 @@ class Service:
         self.opensearch = (
             AsyncOpenSearch(
                 hosts=[settings.opensearch_url],
-                timeout=10,
-                max_retries=2,
+                timeout=settings.opensearch_timeout_s,
+                max_retries=settings.opensearch_max_retries,
                 transport_class=TracedAsyncTransport,
             )
             if uses_opensearch
             else None
         )
         self.background: list[Background] = []
+        # Counters of the per-client rate limits of this instance's HTTP API (overload.py).
+        self.limiter = RateLimiter()
         self.checks: dict[str, Check] = {
             "database": lambda: ping(self.engine),
             "kafka": self._ping_kafka,
@@ -88,7 +96,11 @@ class Service:
         if self.opensearch is not None:
             self.checks["opensearch"] = self._ping_opensearch
         if outbox is not None:
-            self.background.append(lambda: outbox.run_relay(self.engine, self.broker))
+            self.background.append(
+                lambda: outbox.run_relay(
+                    self.engine, self.broker, batch=settings.outbox_relay_batch_size
+                )
+            )
         self.metrics = MetricsPoller(
             settings.metrics_poll_interval_s, kafka_bootstrap=settings.kafka_bootstrap_servers
         )
@@ -156,6 +168,13 @@ class Service:
             meter_provider=self.meter_provider,
             excluded_urls="healthz,readyz,metrics",
         )
+        # Backpressure (rate limits, in-flight cap) sees the client address the proxy headers
+        # name, so the proxies' middleware runs first (the last added is the outermost).
+        app.add_middleware(
+            Overload, policy=OverloadPolicy.from_settings(self.settings), limiter=self.limiter
+        )
+        if self.settings.trusted_proxies.strip():
+            app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=self.settings.trusted_proxies)
         return app
 
 

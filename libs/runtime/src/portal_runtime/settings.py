@@ -6,8 +6,10 @@ no usable default outside the local stack: the launcher and docker-compose pass 
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from portal_runtime.ratelimit import parse_rules
 
 
 class ServiceSettings(BaseSettings):
@@ -25,6 +27,8 @@ class ServiceSettings(BaseSettings):
     # Consumers per subscribed topic in this process (each takes some partitions; order per
     # article is kept because an article's events share a partition).
     kafka_consumer_concurrency: int = 3
+    # Outbox rows one relay round publishes (pipelined) before deleting them in one transaction.
+    outbox_relay_batch_size: int = Field(default=200, ge=1, le=10_000)
 
     database_url: str = Field(
         default="postgresql+asyncpg://postgres@127.0.0.1:5432/portal",
@@ -39,6 +43,10 @@ class ServiceSettings(BaseSettings):
     s3_bucket: str = "portal-media"
 
     opensearch_url: str = "http://127.0.0.1:9200"
+    # Per request: a slow cluster fails the call (the consumer retries it later) instead of
+    # holding the consumer indefinitely; retries are for refused connections.
+    opensearch_timeout_s: float = Field(default=10.0, gt=0)
+    opensearch_max_retries: int = Field(default=2, ge=0, le=10)
 
     # Bearer token of the admin API (sources, keys, reindex); empty disables the admin API.
     admin_token: SecretStr = SecretStr("")
@@ -51,3 +59,23 @@ class ServiceSettings(BaseSettings):
     metrics_token: SecretStr = SecretStr("")
     # How often the gauges that need I/O (consumer lag, outbox backlog) are read.
     metrics_poll_interval_s: float = Field(default=5.0, gt=0)
+
+    # -- overload protection (portal_runtime.overload) ----------------------------------------
+    # Rate limits per client: "N/second|minute|hour|day" rules joined by ';' (moving windows,
+    # in this process's memory); empty = no limit. Over a limit: 429 with Retry-After.
+    rate_limit_per_ip: str = ""
+    # Per bearer token (a partner's API key, an editor's token), kept as a digest.
+    rate_limit_per_api_key: str = ""
+    # Requests in progress in this instance (until their response starts); beyond it the
+    # service answers 503 with Retry-After at once instead of queueing. 0 = no cap.
+    max_in_flight_requests: int = Field(default=64, ge=0)
+    overload_retry_after_s: int = Field(default=1, ge=1, le=3600)
+    # Proxies whose X-Forwarded-For names the client (IPs or CIDRs, comma-separated, "*" for
+    # any). Empty: the peer address is the client and X-Forwarded-For is ignored.
+    trusted_proxies: str = ""
+
+    @field_validator("rate_limit_per_ip", "rate_limit_per_api_key")
+    @classmethod
+    def _valid_rate_rules(cls, value: str) -> str:
+        parse_rules(value)  # raises ValueError naming the wrong part
+        return value

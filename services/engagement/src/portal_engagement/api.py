@@ -36,7 +36,6 @@ from portal_engagement.domain import (
     validate_times,
 )
 from portal_engagement.live import LiveHub
-from portal_engagement.ratelimit import RateLimiter, parse_rules
 from portal_engagement.screening import clean_name
 from portal_engagement.services import (
     Closed,
@@ -48,7 +47,9 @@ from portal_engagement.services import (
     Text,
 )
 from portal_engagement.settings import Settings
+from portal_runtime.auth import ADMIN_RESPONSES
 from portal_runtime.logs import get_logger
+from portal_runtime.ratelimit import RateLimiter, parse_rules
 
 log = get_logger(__name__)
 
@@ -1250,7 +1251,12 @@ class ContactOut(BaseModel):
 
 
 def admin_router(gate: Gate, guard: Callable[..., None]) -> APIRouter:
-    router = APIRouter(prefix="/admin/v1", tags=["admin"], dependencies=[Depends(guard)])
+    router = APIRouter(
+        prefix="/admin/v1",
+        tags=["admin"],
+        dependencies=[Depends(guard)],
+        responses=ADMIN_RESPONSES,
+    )
     sessions = gate.engagement.sessions
 
     for path, table, label in (

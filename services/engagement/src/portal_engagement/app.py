@@ -28,13 +28,13 @@ from portal_engagement.db import outbox
 from portal_engagement.domain import PRODUCER
 from portal_engagement.handlers import answered_handler, article_handler, moderated_handler
 from portal_engagement.live import LiveHub
-from portal_engagement.ratelimit import RateLimiter
 from portal_engagement.screening import load_word_list
 from portal_engagement.services import Engagement
 from portal_engagement.settings import Settings
 from portal_runtime.auth import admin_guard
 from portal_runtime.bodylimit import BodyLimit
 from portal_runtime.kafka import subscribe_events
+from portal_runtime.ratelimit import RateLimiter
 from portal_runtime.service import Service
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -133,7 +133,7 @@ def main() -> None:
         host=settings.http_host,
         port=settings.http_port,
         log_config=None,
-        proxy_headers=True,
+        proxy_headers=False,  # X-Forwarded-For only from TRUSTED_PROXIES (Service.create_app)
     )
 
 

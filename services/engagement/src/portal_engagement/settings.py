@@ -6,8 +6,8 @@ from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator
 
-from portal_engagement.ratelimit import parse_rules
 from portal_engagement.screening import DEFAULT_WORD_LIST
+from portal_runtime.ratelimit import parse_rules
 from portal_runtime.settings import ServiceSettings
 
 DEFAULT_CATALOG = Path(__file__).parent / "data" / "catalog.yaml"
@@ -29,6 +29,8 @@ class Settings(ServiceSettings):
     rate_limit_submit_per_identity: str = "5/minute;30/hour;100/day"
     rate_limit_report_per_ip: str = "20/minute;200/day"
     rate_limit_read_per_ip: str = "1200/minute"
+    # The shared per-address limit of every request (overload.py) stays off: the rules above
+    # are finer. MAX_IN_FLIGHT_REQUESTS (64) still sheds load; live streams hold no slot.
     max_live_streams_per_ip: int = Field(default=20, ge=1)
     max_live_streams: int = Field(default=10_000, ge=1)
 

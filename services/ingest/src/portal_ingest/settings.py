@@ -14,6 +14,10 @@ class Settings(ServiceSettings):
     service_name: str = "ingest"
     http_port: int = 8001
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/ingest"
+    # Overload protection (README, configuration): per partner API key, and per address for
+    # every caller (floods of made-up keys); the admin API with the admin token is exempt.
+    rate_limit_per_api_key: str = "3000/minute;100000/hour"
+    rate_limit_per_ip: str = "6000/minute"
 
     s3_raw_bucket: str = Field(
         default="portal-raw",

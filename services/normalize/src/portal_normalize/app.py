@@ -74,7 +74,7 @@ def main() -> None:
         host=settings.http_host,
         port=settings.http_port,
         log_config=None,
-        proxy_headers=True,
+        proxy_headers=False,  # X-Forwarded-For only from TRUSTED_PROXIES (Service.create_app)
     )
 
 

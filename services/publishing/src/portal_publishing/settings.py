@@ -11,6 +11,10 @@ class Settings(ServiceSettings):
     service_name: str = "publishing"
     http_port: int = 8004
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/publishing"
+    # Overload protection (README, configuration): public reads per client address; a
+    # server-side frontend or CDN in front must be in TRUSTED_PROXIES and send X-Forwarded-For.
+    rate_limit_per_ip: str = "1200/minute"
+    max_in_flight_requests: int = Field(default=128, ge=0)
 
     public_base_url: str = Field(
         default="http://127.0.0.1:8004",

@@ -11,6 +11,8 @@ class Settings(ServiceSettings):
     service_name: str = "search"
     http_port: int = 8006
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/search"
+    # Overload protection (README, configuration): searches per client address.
+    rate_limit_per_ip: str = "600/minute"
 
     index_alias: str = Field(
         default="articles",

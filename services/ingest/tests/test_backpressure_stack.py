@@ -1,0 +1,145 @@
+"""Backpressure of the partner API against the real stack: a partner that floods gets 429 with
+Retry-After while other partners are served; beyond the in-flight cap requests are shed at once
+(503 with Retry-After) instead of queueing. Each test runs its own ingest app with tiny limits
+(the settings SREs would set), next to nothing else."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+
+from portal_ingest.app import create_app
+from portal_ingest.settings import Settings
+
+from .conftest import Ingest
+
+pytestmark = pytest.mark.stack
+
+
+def _article() -> bytes:
+    return json.dumps(
+        {
+            "content": {
+                "title": "Hội nghị Ban Chấp hành Đảng bộ tỉnh",
+                "summary": "Tóm tắt bài viết.",
+                "body_html": "<p>Nội dung bài viết về công tác xây dựng Đảng.</p>",
+                "section": "ct-xay-dung-dang",
+            }
+        }
+    ).encode()
+
+
+async def _running(settings: Settings, **limits: Any) -> AsyncIterator[Ingest]:
+    tuned = settings.model_copy(update=limits)
+    app = create_app(tuned)
+    async with LifespanManager(app, startup_timeout=120, shutdown_timeout=60):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://ingest") as http:
+            yield Ingest(tuned, http, app)
+
+
+@pytest.fixture
+async def limited(ingest_settings: Settings) -> AsyncIterator[Ingest]:
+    async for running in _running(
+        ingest_settings, rate_limit_per_api_key="5/minute", rate_limit_per_ip=""
+    ):
+        yield running
+
+
+@pytest.fixture
+async def capped(ingest_settings: Settings) -> AsyncIterator[Ingest]:
+    async for running in _running(
+        ingest_settings,
+        rate_limit_per_api_key="",
+        rate_limit_per_ip="",
+        max_in_flight_requests=2,
+        overload_retry_after_s=2,
+    ):
+        yield running
+
+
+async def test_a_flooding_partner_gets_429_while_another_partner_is_served(
+    limited: Ingest,
+) -> None:
+    flooder, flood_headers = await limited.partner()
+    _, other_headers = await limited.partner()
+
+    served = [await limited.http.get("/v1/articles", headers=flood_headers) for _ in range(5)]
+    assert [r.status_code for r in served] == [200] * 5
+    refused = await limited.http.put(
+        f"/v1/articles/flood-{uuid.uuid4().hex[:8]}",
+        content=_article(),
+        headers={**flood_headers, "Content-Type": "application/json"},
+    )
+    assert refused.status_code == 429, refused.text
+    retry_after = int(refused.headers["Retry-After"])
+    assert 1 <= retry_after <= 60
+    body = refused.json()
+    assert body["reason"] == "rate_limited" and body["scope"] == "api_key"
+    assert body["retry_after_s"] == retry_after and "API key" in body["detail"]
+
+    # The other agency, from the same address, is still served, pushes included.
+    assert (await limited.http.get("/v1/articles", headers=other_headers)).status_code == 200
+    pushed = await limited.http.put(
+        f"/v1/articles/ok-{uuid.uuid4().hex[:8]}",
+        content=_article(),
+        headers={**other_headers, "Content-Type": "application/json"},
+    )
+    assert pushed.status_code == 202, pushed.text
+    # The refused push left nothing behind; operators are never limited.
+    listed = await limited.http.get(
+        f"/admin/v1/sources/{flooder}/api-keys", headers=limited.admin_headers
+    )
+    assert listed.status_code == 200
+    assert (await limited.http.get("/healthz")).status_code == 200
+
+
+async def test_beyond_the_in_flight_cap_requests_are_shed_at_once(capped: Ingest) -> None:
+    _, headers = await capped.partner()
+    started = [asyncio.Event(), asyncio.Event()]
+    release = asyncio.Event()
+    raw = _article()
+
+    def slow_body(started_one: asyncio.Event) -> Any:
+        async def chunks() -> AsyncIterator[bytes]:
+            yield raw[:10]
+            # The app asked for more of the body: it is handling this request now.
+            started_one.set()
+            await release.wait()
+            yield raw[10:]
+
+        return chunks()
+
+    slow = [
+        asyncio.create_task(
+            capped.http.put(
+                f"/v1/articles/slow-{i}-{uuid.uuid4().hex[:8]}",
+                content=slow_body(started[i]),
+                headers={**headers, "Content-Type": "application/json"},
+            )
+        )
+        for i in range(2)
+    ]
+    try:
+        await asyncio.gather(*(e.wait() for e in started))
+
+        shed = await capped.http.get("/v1/articles", headers=headers)
+        assert shed.status_code == 503, shed.text
+        assert shed.headers["Retry-After"] == "2"
+        assert shed.json()["reason"] == "overloaded"
+        # Liveness and the operators' API still answer while the partner API is saturated.
+        assert (await capped.http.get("/healthz")).status_code == 200
+        admin = await capped.http.get("/admin/v1/sources", headers=capped.admin_headers)
+        assert admin.status_code == 200
+    finally:
+        release.set()
+    # The requests in progress were not hurt, and once they end the API serves again.
+    assert [(await t).status_code for t in slow] == [202, 202]
+    assert (await capped.http.get("/v1/articles", headers=headers)).status_code == 200
