@@ -62,6 +62,9 @@ def service_environment(settings: StackSettings, name: str) -> dict[str, str]:
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
         # Links to traces (the article journey); the UI answers when the stack runs with traces.
         "TRACES_UI_URL": settings.jaeger_ui_url,
+        # Loopback is this stack's only proxy: local tests and benchmarks act as many readers
+        # by sending X-Forwarded-For. Deployments list their real proxies (default: none).
+        "TRUSTED_PROXIES": "127.0.0.1",
     }
     env.update(_service_specific(settings, name))
     # Traces and metrics go to the stack's Jaeger while it runs; an explicit endpoint (a test's
@@ -90,6 +93,8 @@ def _service_specific(settings: StackSettings, name: str) -> dict[str, str]:
         return {
             "INGEST_URL": f"http://{settings.host}:{settings.ingest_port}",
             "PUBLISHING_URL": f"http://{settings.host}:{settings.publishing_port}",
+            # The article journey page reads traces from Jaeger's query API (when it runs).
+            "JAEGER_QUERY_URL": settings.jaeger_ui_url,
         }
     if name == "publishing":
         return {"PUBLIC_BASE_URL": f"http://{settings.host}:{settings.publishing_port}"}

@@ -31,7 +31,7 @@ from portal_moderation.domain import (
 )
 from portal_moderation.passwords import MAX_LENGTH, MIN_LENGTH
 from portal_moderation.services import Accounts, NotFound, ReviewDesk, SignInRefused
-from portal_runtime.auth import admin_guard
+from portal_runtime.auth import ADMIN_RESPONSES, admin_guard
 from portal_runtime.settings import ServiceSettings
 
 USERNAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{1,63}$"
@@ -105,7 +105,10 @@ class UserOut(BaseModel):
 
 def admin_router(settings: ServiceSettings, accounts: Accounts) -> APIRouter:
     router = APIRouter(
-        prefix="/admin/v1", tags=["admin"], dependencies=[Depends(admin_guard(settings))]
+        prefix="/admin/v1",
+        tags=["admin"],
+        dependencies=[Depends(admin_guard(settings))],
+        responses=ADMIN_RESPONSES,
     )
 
     @router.put(

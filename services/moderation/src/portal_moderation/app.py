@@ -19,6 +19,8 @@ from portal_moderation.handlers import (
     OriginalsHandler,
     subscribe_dead_letters,
 )
+from portal_moderation.jaeger import JaegerQuery
+from portal_moderation.journey_web import install_journey_desk
 from portal_moderation.passwords import Passwords
 from portal_moderation.peers import IngestAdmin, SiteDirectory
 from portal_moderation.services import Accounts, ReviewDesk, SourcesDesk
@@ -117,6 +119,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_desk(app, desk_deps)
     install_submissions_desk(app, desk_deps, submissions)  # issue 6: /desk/submissions
+    # issue 8: one article's journey and its trace (/desk/journey), read from Jaeger server-side
+    jaeger = JaegerQuery(settings.jaeger_query_url, timeout_s=settings.jaeger_timeout_s)
+    install_journey_desk(app, desk_deps, jaeger)
     app.state.desk = desk_deps  # other desks (submissions) reuse its auth and templates
     app.add_middleware(DeskHeaders)
 
@@ -126,6 +131,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await ingest.close()
             await sites.close()
+            await jaeger.close()
 
     service.background.append(close_peers_at_shutdown)
     return app
@@ -138,7 +144,7 @@ def main() -> None:
         host=settings.http_host,
         port=settings.http_port,
         log_config=None,
-        proxy_headers=True,
+        proxy_headers=False,  # X-Forwarded-For only from TRUSTED_PROXIES (Service.create_app)
     )
 
 

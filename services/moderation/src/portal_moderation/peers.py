@@ -1,7 +1,7 @@
 """The other services the desk calls over HTTP, server-side (never from the browser).
 
 * ingest's admin API (ADMIN_TOKEN): agencies' granted sections and active flag, API keys,
-  Kafka credentials — ingest owns them, the sources screen only asks it;
+  Kafka credentials — ingest owns them, the sources screen only asks it; an article's journey;
 * publishing's public API: the site structure (section names, the standard sections of every
   sub-site), cached for a few minutes.
 """
@@ -142,6 +142,18 @@ class IngestAdmin:
 
     async def grant_kafka(self, code: str) -> dict[str, Any]:
         data: dict[str, Any] = await self._json("POST", f"{self._src(code)}/kafka-credentials")
+        return data
+
+    async def journey(self, article_id: str) -> dict[str, Any] | None:
+        """Every stage one article passed, with times and trace ids (None: no such article)."""
+        try:
+            data: dict[str, Any] = await self._json(
+                "GET", f"/admin/v1/articles/{quote(article_id, safe='')}/journey"
+            )
+        except PeerRefused as exc:
+            if exc.status == 404:
+                return None
+            raise
         return data
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from urllib.parse import urlsplit
+
+from pydantic import Field, field_validator
 
 from portal_runtime.settings import ServiceSettings
 
@@ -11,6 +13,9 @@ class Settings(ServiceSettings):
     service_name: str = "moderation"
     http_port: int = 8003
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/moderation"
+    # Overload protection (README, configuration): the JSON API per editor's bearer token
+    # (editors of one newsroom share an address, so no per-address limit by default).
+    rate_limit_per_api_key: str = "1200/minute"
 
     session_ttl_hours: float = Field(default=12.0, gt=0, description="Editors' sign-in lifetime.")
     login_max_failures: int = Field(
@@ -36,3 +41,20 @@ class Settings(ServiceSettings):
     claim_minutes: float = Field(
         default=10.0, gt=0, description="How long an opened item shows as taken by its editor."
     )
+    jaeger_query_url: str = Field(
+        default="",
+        description="Base URL of Jaeger's HTTP query API (e.g. http://127.0.0.1:16686): the "
+        "article journey page reads one article's trace from it, server-side. Empty: the page "
+        "shows the journey without the trace.",
+    )
+    jaeger_timeout_s: float = Field(default=5.0, gt=0, description="Timeout of calls to Jaeger.")
+
+    @field_validator("jaeger_query_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        value = value.strip()
+        if value and (
+            urlsplit(value).scheme not in ("http", "https") or not urlsplit(value).netloc
+        ):
+            raise ValueError("JAEGER_QUERY_URL must be an http(s) URL")
+        return value
