@@ -7,10 +7,16 @@ portal stack up [--with-traces]|down|status|logs
                                trace backend, and the services send it their traces and metrics
 portal services up|down
 portal migrate
+portal lag [--group G] [--json]  consumer lag per group, topic and partition
+portal dlq list [TOPIC] | redrive TOPIC [--group G] [--reason-contains S] [--dry-run]
+portal rebuild search | publishing
+                               rebuild a read model or store from the log, through its service
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import subprocess
 import sys
 import time
@@ -18,7 +24,7 @@ from typing import Any
 
 import typer
 
-from portal_launcher import seed, stack
+from portal_launcher import ops, ops_http, ops_kafka, seed, stack
 from portal_launcher.components.jaeger import JaegerComponent
 from portal_launcher.process import ComponentFailed
 from portal_launcher.services import SERVICES, service_port
@@ -29,6 +35,10 @@ stack_app = typer.Typer(no_args_is_help=True, help="Kafka, OpenSearch, PostgreSQ
 services_app = typer.Typer(no_args_is_help=True, help="The six portal services.")
 app.add_typer(stack_app, name="stack")
 app.add_typer(services_app, name="services")
+dlq_app = typer.Typer(no_args_is_help=True, help="Dead letters: count them, redrive them.")
+rebuild_app = typer.Typer(no_args_is_help=True, help="Rebuild a read model or store.")
+app.add_typer(dlq_app, name="dlq")
+app.add_typer(rebuild_app, name="rebuild")
 
 
 def _settings(with_traces: bool = False) -> StackSettings:
@@ -197,6 +207,162 @@ def up(with_traces: bool = _WITH_TRACES) -> None:
 @app.command("down")
 def down() -> None:
     stack.stack_down(_settings())
+
+
+# --- repair and replay ----------------------------------------------------------------------
+
+_BOOTSTRAP = typer.Option(
+    None, "--bootstrap", help="Kafka bootstrap servers (default: the local stack's)."
+)
+_JSON = typer.Option(False, "--json", help="Print JSON instead of a table.")
+
+
+def _bootstrap(value: str | None) -> str:
+    return value or _settings().kafka_bootstrap
+
+
+@app.command("lag")
+def lag(
+    group: str | None = typer.Option(None, "--group", help="Only this consumer group"),
+    as_json: bool = _JSON,
+    bootstrap: str | None = _BOOTSTRAP,
+) -> None:
+    """Consumer lag (committed offset vs end offset) per group, topic and partition."""
+    rows = asyncio.run(ops_kafka.consumer_lag(_bootstrap(bootstrap), group))
+    typer.echo(ops.lag_json(rows) if as_json else ops.lag_table(rows))
+
+
+def _dlq_name(topic: str) -> str:
+    try:
+        return ops.resolve_dead_letter_topic(topic)
+    except ops.UnknownTopic as exc:
+        _fail(exc)
+        raise  # unreachable: _fail exits
+
+
+@dlq_app.command("list")
+def dlq_list(
+    topic: str | None = typer.Argument(None, help="A dead-letter topic (default: all of them)"),
+    as_json: bool = _JSON,
+    bootstrap: str | None = _BOOTSTRAP,
+) -> None:
+    """Dead letters per dead-letter topic, failed consumer group and reason, and how many wait
+    for a redrive."""
+    from portal_contracts.topics import DEAD_LETTER_TOPICS
+
+    names = [_dlq_name(topic)] if topic else [t.name for t in DEAD_LETTER_TOPICS]
+    server = _bootstrap(bootstrap)
+
+    async def collect() -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        for name in names:
+            letters = await ops_kafka.read_dead_letters(server, name)
+            pending: dict[str, int] = {}
+            for g in ops.failed_groups(letters.records):
+                marks = await ops_kafka.read_marks(server, ops.redrive_group_id(name, g), name)
+                plan = ops.plan_redrive(name, letters.records, letters.ends, marks, g)
+                pending[g] = len(plan.send)
+            out.append(
+                {
+                    "topic": name,
+                    "total": len(letters.records),
+                    "pending": pending,
+                    "counts": [c.__dict__ for c in ops.summarize(name, letters.records)],
+                }
+            )
+        return out
+
+    report = asyncio.run(collect())
+    if as_json:
+        typer.echo(json.dumps(report, indent=2, ensure_ascii=False))
+        return
+    for item in report:
+        if not item["total"] and topic is None:
+            continue
+        waiting = ", ".join(f"{g} {n}" for g, n in item["pending"].items()) or "none"
+        typer.echo(f"{item['topic']}: {item['total']} dead letters; not yet redriven: {waiting}")
+        for c in item["counts"]:
+            typer.echo(
+                f"  {c['count']:>6}  {c['consumer_group']:<22} {c['error_type']:<14} {c['reason']}"
+            )
+    if not any(item["total"] for item in report):
+        typer.echo("no dead letters")
+
+
+@dlq_app.command("redrive")
+def dlq_redrive(
+    topic: str = typer.Argument(..., help="The dead-letter topic (or the topic it collects for)"),
+    group: str | None = typer.Option(
+        None, "--group", help="Only dead letters of this failed consumer group"
+    ),
+    reason_contains: str | None = typer.Option(
+        None, "--reason-contains", help="Only dead letters whose reason contains this text"
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Count what would be sent; send none"),
+    as_json: bool = _JSON,
+    bootstrap: str | None = _BOOTSTRAP,
+) -> None:
+    """Send dead letters back to their original topic (original key, value and headers), once:
+    what a run redrove is remembered, so running it again sends nothing new."""
+    name = _dlq_name(topic)
+    try:
+        plans = asyncio.run(
+            ops_kafka.redrive(
+                _bootstrap(bootstrap),
+                name,
+                group=group,
+                reason_contains=reason_contains,
+                dry_run=dry_run,
+            )
+        )
+    except ops.RedriveStateTooLarge as exc:
+        _fail(exc)
+    rows = [
+        {
+            "consumer_group": p.failed_group,
+            "redriven": len(p.send),
+            "already_redriven": p.already,
+            "left_pending": p.left,
+        }
+        for p in plans
+    ]
+    total = sum(len(p.send) for p in plans)
+    if as_json:
+        typer.echo(json.dumps({"topic": name, "dry_run": dry_run, "groups": rows, "sent": total}))
+        return
+    verb = "would redrive" if dry_run else "redriven"
+    for r in rows:
+        typer.echo(
+            f"{name} {r['consumer_group']}: {verb} {r['redriven']}, "
+            f"already redriven {r['already_redriven']}, left pending {r['left_pending']}"
+        )
+    typer.echo(f"{verb} {total} in all" + (" (dry run: nothing sent)" if dry_run else ""))
+
+
+def _rebuild(target: str, url: str | None) -> None:
+    try:
+        steps = ops_http.rebuild(_settings(), target, base_url=url)
+    except ops_http.RebuildFailed as exc:
+        _fail(exc)
+    for step in steps:
+        typer.echo(f"{step.url}: " + json.dumps(step.result, ensure_ascii=False))
+
+
+_URL = typer.Option(None, "--url", help="The service's base URL (default: the local stack's).")
+
+
+@rebuild_app.command("search")
+def rebuild_search(url: str | None = _URL) -> None:
+    """Rebuild the search indexes (articles, answered questions) from the compacted
+    article.published and question.answered topics, with no downtime."""
+    _rebuild("search", url)
+
+
+@rebuild_app.command("publishing")
+def rebuild_publishing(url: str | None = _URL) -> None:
+    """Restore publishing's store from article.published (missing or older rows only; no event
+    is emitted)."""
+    _rebuild("publishing", url)
 
 
 def main() -> None:

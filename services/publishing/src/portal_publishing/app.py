@@ -13,7 +13,9 @@ from portal_publishing.api import build_routers
 from portal_publishing.db import outbox
 from portal_publishing.handlers import on_article_reviewed
 from portal_publishing.media import media_router
+from portal_publishing.rebuild import StoreRebuilder, rebuild_router
 from portal_publishing.settings import Settings
+from portal_runtime.auth import admin_guard
 from portal_runtime.kafka import subscribe_events
 from portal_runtime.service import Service
 
@@ -49,7 +51,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return service.create_app(
         title="Cổng TTĐT — Publishing",
         description=DESCRIPTION,
-        routers=[*build_routers(settings, service.sessions), media_router(service.store)],
+        routers=[
+            *build_routers(settings, service.sessions),
+            media_router(service.store),
+            # Operators: restore the store from article.published (`portal rebuild publishing`).
+            rebuild_router(
+                StoreRebuilder(service.sessions, settings.kafka_bootstrap_servers),
+                admin_guard(settings),
+            ),
+        ],
     )
 
 
@@ -60,7 +70,7 @@ def main() -> None:
         host=settings.http_host,
         port=settings.http_port,
         log_config=None,
-        proxy_headers=True,
+        proxy_headers=False,  # X-Forwarded-For only from TRUSTED_PROXIES (Service.create_app)
     )
 
 
