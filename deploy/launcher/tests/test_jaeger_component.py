@@ -57,7 +57,10 @@ def test_services_link_traces_and_export_only_while_jaeger_runs(
     monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT", raising=False)
     s = _settings(tmp_path)
     env = service_environment(s, "ingest")
-    assert env["TRACES_UI_URL"] == "http://127.0.0.1:47050"
+    # Journey links open the desk's journey page, which draws the trace from Jaeger's API.
+    assert env["TRACES_UI_URL"] == (
+        f"http://127.0.0.1:{s.moderation_port}/desk/journey/{{article_id}}#trace-{{trace_id}}"
+    )
     assert "OTEL_EXPORTER_OTLP_ENDPOINT" not in env  # nothing runs in this data folder
     monkeypatch.setattr(JaegerComponent, "is_running", lambda self: True)
     assert service_environment(s, "ingest")["OTEL_EXPORTER_OTLP_ENDPOINT"] == s.jaeger_otlp_endpoint

@@ -100,4 +100,6 @@ def test_stages_are_ordered_timed_and_grouped_by_trace() -> None:
 
 def test_no_link_without_a_trace_ui_or_a_trace() -> None:
     assert trace_url("", "a" * 32) is None
+    desk = "http://desk/desk/journey/{article_id}#trace-{trace_id}"
+    assert trace_url(desk, "a" * 32, "art1") == f"http://desk/desk/journey/art1#trace-{'a' * 32}"
     assert trace_url("http://jaeger", None) is None

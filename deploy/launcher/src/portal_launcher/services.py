@@ -60,8 +60,11 @@ def service_environment(settings: StackSettings, name: str) -> dict[str, str]:
         "OPENSEARCH_URL": settings.opensearch_url,
         "ADMIN_TOKEN": stack_secrets(settings)["admin_token"],
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
-        # Links to traces (the article journey); the UI answers when the stack runs with traces.
-        "TRACES_UI_URL": settings.jaeger_ui_url,
+        # Links to traces (the article journey): the desk's journey page draws the trace.
+        "TRACES_UI_URL": (
+            f"http://{settings.host}:{settings.moderation_port}"
+            "/desk/journey/{article_id}#trace-{trace_id}"
+        ),
         # Loopback is this stack's only proxy: local tests and benchmarks act as many readers
         # by sending X-Forwarded-For. Deployments list their real proxies (default: none).
         "TRUSTED_PROXIES": "127.0.0.1",

@@ -53,7 +53,8 @@ class ServiceSettings(BaseSettings):
 
     # OTLP/HTTP endpoint of a collector or trace backend (e.g. http://127.0.0.1:4318); empty = off.
     otel_exporter_otlp_endpoint: str = ""
-    # Trace UI (Jaeger) base URL for links to one trace, e.g. http://127.0.0.1:16686; empty = none.
+    # Links to one trace: a template with {trace_id} (and {article_id}), e.g. the editors' desk
+    # journey page, or a Jaeger UI base URL (then <base>/trace/<id>); empty = no links.
     traces_ui_url: str = ""
     # GET /metrics (Prometheus) asks for this bearer token when set; keep it off public ingress.
     metrics_token: SecretStr = SecretStr("")

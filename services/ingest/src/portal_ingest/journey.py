@@ -194,14 +194,18 @@ class ArticleJourney(BaseModel):
     )
 
 
-def trace_url(ui_base: str, trace_id: str | None) -> str | None:
+def trace_url(ui_base: str, trace_id: str | None, article_id: str = "") -> str | None:
+    """The link to one trace: ``ui_base`` is a template with ``{trace_id}`` (and optionally
+    ``{article_id}``), e.g. the editors' desk journey page, or a Jaeger UI base URL."""
     if not trace_id or not ui_base:
         return None
+    if "{trace_id}" in ui_base:
+        return ui_base.replace("{trace_id}", trace_id).replace("{article_id}", article_id)
     return f"{ui_base.rstrip('/')}/trace/{trace_id}"
 
 
 def build_stages(
-    rows: Sequence[Any], ui_base: str
+    rows: Sequence[Any], ui_base: str, article_id: str = ""
 ) -> tuple[list[JourneyStage], list[JourneyTrace]]:
     """Order the recorded stages and group them by trace. ``rows`` have the table's columns."""
     ordered = sorted(rows, key=lambda r: (r.occurred_at, r.logged_at or r.occurred_at, r.id))
@@ -223,7 +227,7 @@ def build_stages(
                 ),
                 detail=row.detail,
                 trace_id=row.trace_id,
-                trace_url=trace_url(ui_base, row.trace_id),
+                trace_url=trace_url(ui_base, row.trace_id, article_id),
             )
         )
         previous = row.occurred_at
@@ -232,7 +236,7 @@ def build_stages(
                 row.trace_id,
                 JourneyTrace(
                     trace_id=row.trace_id,
-                    url=trace_url(ui_base, row.trace_id),
+                    url=trace_url(ui_base, row.trace_id, article_id),
                     stages=[],
                     started_at=row.occurred_at,
                 ),
@@ -321,7 +325,7 @@ async def load_journey(sessions: Sessions, article_id: str, ui_base: str) -> Art
         ).all()
     if article is None and not rows:
         return None
-    stages, traces = build_stages(rows, ui_base)
+    stages, traces = build_stages(rows, ui_base, article_id)
     total = (stages[-1].at - stages[0].at).total_seconds() if len(stages) > 1 else None
     return ArticleJourney(
         article_id=article_id,
