@@ -1,0 +1,41 @@
+"""The outbox and inbox tables (portal_runtime.outbox), created by each service's first migration.
+
+The runtime owns these tables, so their first version is defined once here. This module is
+frozen like a migration: a later change to the tables is a new migration in each service, never
+an edit here.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects import postgresql
+
+
+def create_messaging_tables() -> None:
+    op.create_table(
+        "outbox",
+        sa.Column("id", sa.BigInteger(), sa.Identity(), nullable=False),
+        sa.Column("topic", sa.String(length=255), nullable=False),
+        sa.Column("key", sa.LargeBinary(), nullable=True),
+        sa.Column("value", sa.LargeBinary(), nullable=False),
+        sa.Column("headers", postgresql.JSONB(), server_default="{}", nullable=False),
+        sa.Column(
+            "created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_outbox")),
+    )
+    op.create_table(
+        "processed_events",
+        sa.Column("event_id", sa.Uuid(), nullable=False),
+        sa.Column("topic", sa.String(length=255), nullable=False),
+        sa.Column(
+            "processed_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
+        ),
+        sa.PrimaryKeyConstraint("event_id", name=op.f("pk_processed_events")),
+    )
+
+
+def drop_messaging_tables() -> None:
+    op.drop_table("processed_events")
+    op.drop_table("outbox")
