@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response,
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 
@@ -208,6 +208,14 @@ class SourceIn(BaseModel):
         description="Every section code the agency may publish to.",
     )
     active: bool = True
+
+    @field_validator("name")
+    @classmethod
+    def _no_nul(cls, value: str) -> str:
+        # PostgreSQL text cannot hold NUL: refuse it here (422), not at the INSERT (500).
+        if "\x00" in value:
+            raise ValueError("must not contain the NUL character")
+        return value
 
 
 class SourceOut(BaseModel):

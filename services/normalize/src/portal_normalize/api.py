@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field, field_validator
 from portal_contracts.articles import QualityReport, SectionCode
 from portal_normalize import repository
 from portal_normalize.domain import DEFAULT_TIMEZONE, SourceRules
-from portal_runtime.auth import admin_guard
+from portal_runtime.auth import ADMIN_RESPONSES, admin_guard
 from portal_runtime.settings import ServiceSettings
 
 SourcePath = Annotated[
@@ -85,7 +85,10 @@ def _stored(found: repository.StoredRules) -> StoredMapping:
 
 def admin_router(settings: ServiceSettings) -> APIRouter:
     router = APIRouter(
-        prefix="/admin/v1", tags=["admin"], dependencies=[Depends(admin_guard(settings))]
+        prefix="/admin/v1",
+        tags=["admin"],
+        dependencies=[Depends(admin_guard(settings))],
+        responses=ADMIN_RESPONSES,
     )
 
     @router.get(
