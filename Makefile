@@ -10,7 +10,7 @@ export UV_PYTHON := $(PYTHON)
 export UV_PYTHON_DOWNLOADS := never
 export UV_LINK_MODE := copy
 
-.PHONY: bench-pipeline run test install system-deps stack-prepare lint format contracts down clean-test-stack
+.PHONY: bench-pipeline bench-load run test install system-deps stack-prepare lint format contracts down clean-test-stack
 
 ## make run: install, start the stack, migrate, start the six services, print URLs
 run: install
@@ -51,3 +51,5 @@ down: $(UV)
 ## benchmarks (print figures; see bench/README.md)
 bench-pipeline: install
 	$(UV) run --no-sync python bench/pipeline/run.py
+bench-load: install
+	$(UV) run --no-sync python bench/load/run.py
