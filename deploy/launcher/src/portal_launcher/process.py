@@ -140,6 +140,16 @@ class Component(ABC):
         self.pid_file.unlink(missing_ok=True)
         return True
 
+    def kill(self) -> bool:
+        """SIGKILL the recorded process tree at once (a crash, for fault tests): no shutdown
+        hooks run. True when something was killed; ``start`` runs it again."""
+        pid = self.pid()
+        if pid is None:
+            return False
+        _terminate_tree(pid, timeout_s=0.0, sig=signal.SIGKILL)
+        self.pid_file.unlink(missing_ok=True)
+        return True
+
     def log_tail(self, lines: int = 40) -> str:
         try:
             content = self.log_file.read_text(errors="replace").splitlines()
@@ -148,7 +158,7 @@ class Component(ABC):
         return "\n".join(content[-lines:])
 
 
-def _terminate_tree(pid: int, timeout_s: float) -> None:
+def _terminate_tree(pid: int, timeout_s: float, sig: int = signal.SIGTERM) -> None:
     try:
         root = psutil.Process(pid)
         procs = [root, *root.children(recursive=True)]
@@ -156,7 +166,7 @@ def _terminate_tree(pid: int, timeout_s: float) -> None:
         return
     for p in procs:
         with contextlib.suppress(psutil.NoSuchProcess):
-            p.send_signal(signal.SIGTERM)
+            p.send_signal(sig)
     _, alive = psutil.wait_procs(procs, timeout=timeout_s)
     for p in alive:
         with contextlib.suppress(psutil.NoSuchProcess):

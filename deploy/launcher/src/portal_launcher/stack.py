@@ -139,3 +139,21 @@ def status(settings: StackSettings) -> list[Status]:
 
 def all_components(settings: StackSettings) -> list[Component]:
     return [*infrastructure(settings), *optional_components(settings), *services(settings)]
+
+
+def component(settings: StackSettings, name: str) -> Component:
+    """One component ("kafka", "postgres", "opensearch", "s3", "jaeger") or service ("ingest")."""
+    for comp in all_components(settings):
+        if comp.name in (name, f"service-{name}"):
+            return comp
+    raise KeyError(f"no component or service named {name!r}")
+
+
+def start_one(settings: StackSettings, name: str, say: Say = print) -> None:
+    """Start one component or service (after a `stop`/`kill` of it) and wait until it answers."""
+    _start_all([component(settings, name)], say)
+
+
+def stop_one(settings: StackSettings, name: str) -> bool:
+    """Stop one component or service the usual way; the rest of the stack keeps running."""
+    return component(settings, name).stop()

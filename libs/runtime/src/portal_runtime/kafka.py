@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import weakref
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -18,7 +19,14 @@ from typing import Any, TypeVar
 
 import asyncpg
 import opensearchpy
-from aiokafka.errors import KafkaError
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import (
+    InvalidProducerEpoch,
+    KafkaError,
+    OutOfOrderSequenceNumber,
+    ProducerFenced,
+    UnknownProducerId,
+)
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
@@ -106,6 +114,31 @@ def make_broker(
     return broker
 
 
+# After one of these aiokafka's idempotent producer never sends again: a batch that failed
+# (e.g. while the broker restarted) left a gap in its sequence numbers, which the broker refuses
+# for good. The Java client bumps its epoch; aiokafka needs a new producer (a new producer id).
+FATAL_PRODUCER_ERRORS: tuple[type[BaseException], ...] = (
+    OutOfOrderSequenceNumber,
+    UnknownProducerId,
+    InvalidProducerEpoch,
+    ProducerFenced,
+)
+
+
+async def renew_producer(broker: KafkaBroker) -> None:
+    """Replace the broker's producer with a new one, with the same settings; consumers stay."""
+    config = broker.config.broker_config
+    producer = config.producer
+    with contextlib.suppress(Exception):  # the old one may be broken already
+        await producer.disconnect()
+    await producer.connect(
+        AIOKafkaProducer(**broker._connection_kwargs),
+        serializer=config.fd_config._serializer,
+        codec=config.broker_codec,
+    )
+    log.warning("kafka_producer_renewed", reason="fatal producer error")
+
+
 def dead_letter_for(
     msg: KafkaMessage,
     *,
@@ -156,6 +189,56 @@ async def _raw_body(msg: Any) -> Any:
     return msg.body
 
 
+class OffsetCommitter:
+    """Commits the offsets of processed messages without holding up the next message.
+
+    A commit per message costs a round trip to the group coordinator on the path of every
+    message. Here each consumer has at most one commit in flight, carrying the newest processed
+    offset of each of its partitions; what is processed meanwhile goes with the next one. Only
+    processed offsets are ever committed (each consumer handles its partitions one message at a
+    time), so nothing is skipped; a crash or a rebalance may hand a few processed messages to
+    their next consumer again, which every consumer of the portal tolerates (idempotent by event
+    id or by article id and revision), exactly as a crash between effect and commit always could.
+    """
+
+    def __init__(self) -> None:
+        self._pending: dict[AIOKafkaConsumer, dict[TopicPartition, int]] = {}
+        self._flushing: dict[AIOKafkaConsumer, asyncio.Task[None]] = {}
+
+    def processed(self, msg: KafkaMessage) -> None:
+        record = msg.raw_message
+        consumer = getattr(msg, "consumer", None)
+        if isinstance(record, tuple) or not isinstance(consumer, AIOKafkaConsumer):
+            return
+        tp = TopicPartition(record.topic, record.partition)
+        offsets = self._pending.setdefault(consumer, {})
+        offsets[tp] = max(offsets.get(tp, 0), record.offset + 1)
+        if consumer not in self._flushing:
+            self._flushing[consumer] = asyncio.create_task(
+                self._flush(consumer), name="kafka-offset-commit"
+            )
+
+    async def _flush(self, consumer: AIOKafkaConsumer) -> None:
+        try:
+            while offsets := self._pending.pop(consumer, None):
+                try:
+                    await consumer.commit(offsets)
+                except Exception as exc:
+                    # Revoked partitions (a rebalance) or a stopped consumer: their next consumer
+                    # starts from the last commit. Partitions still ours are retried.
+                    assigned = consumer.assignment() if not consumer._closed else set()
+                    retry = {tp: o for tp, o in offsets.items() if tp in assigned}
+                    log.warning("offset_commit_failed", error=repr(exc), retrying=bool(retry))
+                    if not retry:
+                        continue
+                    newer = self._pending.setdefault(consumer, {})
+                    for tp, offset in retry.items():
+                        newer[tp] = max(newer.get(tp, 0), offset)
+                    await asyncio.sleep(0.5)
+        finally:
+            self._flushing.pop(consumer, None)
+
+
 def subscribe_events(
     broker: KafkaBroker,
     spec: TopicSpec,
@@ -180,6 +263,7 @@ def subscribe_events(
     # Consumers of one group, each owning some partitions: order per article is kept.
     concurrency = max(1, settings.kafka_consumer_concurrency if settings else 1)
     max_poll = settings.kafka_max_poll_records if settings else 100
+    offsets = OffsetCommitter()
 
     async def to_dead_letters(msg: KafkaMessage, reason: str, error_type: str) -> None:
         await publish_event(
@@ -207,13 +291,18 @@ def subscribe_events(
         spec.name,
         group_id=group,
         auto_offset_reset="earliest",
-        ack_policy=AckPolicy.ACK,
+        # Committed by ``offsets`` once processed (or dead-lettered), off the message's path.
+        ack_policy=AckPolicy.MANUAL,
         decoder=_raw_body,
         max_poll_records=max_poll,
         max_workers=concurrency,
         title=f"{producer}:{spec.name}",
     )
     async def on_message(body: Any, msg: KafkaMessage) -> None:
+        await process(msg)
+        offsets.processed(msg)  # not after a cancellation (shutdown): that one is redone
+
+    async def process(msg: KafkaMessage) -> None:
         record = msg.raw_message
         assert not isinstance(record, tuple)
         position = (record.partition, record.offset)

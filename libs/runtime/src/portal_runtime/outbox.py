@@ -40,6 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from portal_contracts.codec import encode
 from portal_contracts.deadletter import DeadLetterEvent
 from portal_contracts.envelope import Envelope
+from portal_runtime.kafka import FATAL_PRODUCER_ERRORS, renew_producer
 from portal_runtime.logs import get_logger
 from portal_runtime.metrics import DEAD_LETTERS, OUTBOX_RELAYED
 from portal_runtime.telemetry import current_traceparent, tag_event
@@ -180,23 +181,35 @@ class Outbox:
     ) -> None:
         """Relay forever (a background task of the service); survives database/broker outages."""
         backoff = poll_interval_s
+        renew = False
         while True:
             try:
                 # The relay's own polling queries are housekeeping, not part of any request:
                 # no root span every half second. Each published event still gets its span, in
                 # the trace of the transaction that wrote it (``_send`` attaches that context).
+                # Cleared before the round: a commit from now on wakes the next one, so a round
+                # that found less than a full batch need not be followed by an empty one.
+                self._wake.clear()
                 with suppress_instrumentation():
                     sent = await self.relay_once(engine, broker, batch)
                 backoff = poll_interval_s
-                if sent:
+                if sent >= batch:
                     continue
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 log.warning("outbox_relay_failed", error=repr(exc), retry_in_s=backoff)
+                # Else every later attempt fails the same way, for ever; a renewal that fails
+                # (Kafka still away) is tried again after the next failure.
+                renew = renew or isinstance(exc, FATAL_PRODUCER_ERRORS)
+                if renew:
+                    try:
+                        await renew_producer(broker)
+                        renew = False
+                    except Exception as renewal:
+                        log.warning("kafka_producer_renewal_failed", error=repr(renewal))
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 15.0)
                 continue
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=poll_interval_s)

@@ -1,0 +1,60 @@
+"""A Kafka restart can leave aiokafka's idempotent producer with a gap in its sequence numbers
+(a batch that failed while the broker was away); the broker then refuses every later batch with
+OutOfOrderSequenceNumber, for good. The outbox relay renews the producer on such an error, so the
+events waiting in the outbox leave once Kafka is back (tests/chaos covers the whole restart).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from faststream.kafka import KafkaBroker
+
+from portal_launcher.settings import StackSettings
+from portal_runtime.kafka import FATAL_PRODUCER_ERRORS, renew_producer
+
+pytestmark = pytest.mark.stack
+
+
+async def _values(bootstrap: str, topic: str, count: int) -> list[bytes]:
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        out: list[bytes] = []
+        while len(out) < count:
+            batches = await asyncio.wait_for(consumer.getmany(timeout_ms=500), timeout=30)
+            out += [r.value for records in batches.values() for r in records if r.value]
+        return out
+    finally:
+        await consumer.stop()
+
+
+async def test_a_producer_refused_for_good_is_renewed_and_publishes_again(
+    stack_settings: StackSettings,
+) -> None:
+    bootstrap = stack_settings.kafka_bootstrap
+    topic = f"test.renewal.{uuid.uuid4().hex[:8]}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    await admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
+    broker = KafkaBroker(bootstrap, acks="all", enable_idempotence=True, logger=None)
+    await broker.start()
+    try:
+        await broker.publish(b"one", topic=topic, key=b"k")
+        # The gap a batch lost during a broker restart leaves behind.
+        producer = broker.config.broker_config.producer._producer.producer  # type: ignore[attr-defined]
+        producer._txn_manager.increment_sequence_number(TopicPartition(topic, 0), 3)
+        with pytest.raises(FATAL_PRODUCER_ERRORS):
+            await asyncio.wait_for(broker.publish(b"refused", topic=topic, key=b"k"), 30)
+
+        await renew_producer(broker)
+        await asyncio.wait_for(broker.publish(b"two", topic=topic, key=b"k"), 30)
+        assert await _values(bootstrap, topic, 2) == [b"one", b"two"]
+    finally:
+        await broker.stop()
+        await admin.delete_topics([topic])
+        await admin.close()
