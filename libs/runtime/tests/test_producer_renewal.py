@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from faststream.kafka import KafkaBroker
 
+from portal_contracts.codec import decode
+from portal_contracts.deadletter import DeadLetter, DeadLetterEvent
 from portal_launcher.settings import StackSettings
-from portal_runtime.kafka import FATAL_PRODUCER_ERRORS, renew_producer
+from portal_runtime.kafka import FATAL_PRODUCER_ERRORS, publish_event, renew_producer
 
 pytestmark = pytest.mark.stack
 
@@ -54,6 +57,47 @@ async def test_a_producer_refused_for_good_is_renewed_and_publishes_again(
         await renew_producer(broker)
         await asyncio.wait_for(broker.publish(b"two", topic=topic, key=b"k"), 30)
         assert await _values(bootstrap, topic, 2) == [b"one", b"two"]
+    finally:
+        await broker.stop()
+        await admin.delete_topics([topic])
+        await admin.close()
+
+
+async def test_publish_event_renews_a_refused_producer_and_sends(
+    stack_settings: StackSettings,
+) -> None:
+    """Dead letters go out through ``publish_event`` directly (not the outbox): after the same
+    fault the event is still delivered, once."""
+    bootstrap = stack_settings.kafka_bootstrap
+    topic = f"test.renewal.{uuid.uuid4().hex[:8]}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    await admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
+    broker = KafkaBroker(bootstrap, acks="all", enable_idempotence=True, logger=None)
+    await broker.start()
+    try:
+        await broker.publish(b"one", topic=topic, key=b"k")
+        producer = broker.config.broker_config.producer._producer.producer  # type: ignore[attr-defined]
+        producer._txn_manager.increment_sequence_number(TopicPartition(topic, 0), 3)
+
+        letter = DeadLetterEvent(
+            producer="test",
+            subject=f"{topic}/0/0",
+            data=DeadLetter(
+                original_topic=topic,
+                original_partition=0,
+                original_offset=0,
+                original_value_b64="",
+                consumer_group="test",
+                reason="renewal test",
+                error_type="test",
+                failed_at=datetime.now(UTC),
+            ),
+        )
+        await asyncio.wait_for(publish_event(broker, topic, letter), 60)
+        values = await _values(bootstrap, topic, 2)
+        assert values[0] == b"one"
+        assert decode(values[1], DeadLetterEvent).event_id == letter.event_id
     finally:
         await broker.stop()
         await admin.delete_topics([topic])

@@ -125,17 +125,27 @@ FATAL_PRODUCER_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-async def renew_producer(broker: KafkaBroker) -> None:
-    """Replace the broker's producer with a new one, with the same settings; consumers stay."""
+_RENEWALS: weakref.WeakKeyDictionary[KafkaBroker, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
+async def renew_producer(broker: KafkaBroker, failed: object | None = None) -> None:
+    """Replace the broker's producer with a new one, with the same settings; consumers stay.
+
+    With ``failed`` (the producer that raised), a producer another task already renewed is
+    kept: the outbox relay and the dead-letter path may hit the same fault at once.
+    """
     config = broker.config.broker_config
-    producer = config.producer
-    with contextlib.suppress(Exception):  # the old one may be broken already
-        await producer.disconnect()
-    await producer.connect(
-        AIOKafkaProducer(**broker._connection_kwargs),
-        serializer=config.fd_config._serializer,
-        codec=config.broker_codec,
-    )
+    async with _RENEWALS.setdefault(broker, asyncio.Lock()):
+        producer = config.producer
+        if failed is not None and getattr(producer, "_producer", None) is not failed:
+            return
+        with contextlib.suppress(Exception):  # the old one may be broken already
+            await producer.disconnect()
+        await producer.connect(
+            AIOKafkaProducer(**broker._connection_kwargs),
+            serializer=config.fd_config._serializer,
+            codec=config.broker_codec,
+        )
     log.warning("kafka_producer_renewed", reason="fatal producer error")
 
 
@@ -175,13 +185,19 @@ def dead_letter_for(
 async def publish_event(
     broker: KafkaBroker, topic: str, event: Envelope, headers: dict[str, str] | None = None
 ) -> None:
-    """Publish one event keyed by its subject and wait for the broker's acknowledgement."""
-    await broker.publish(
-        encode(event),
-        topic=topic,
-        key=event.subject.encode(),
-        headers={"content-type": "application/json", **(headers or {})},
-    )
+    """Publish one event keyed by its subject and wait for the broker's acknowledgement.
+
+    A producer left fenced by a broker restart (``FATAL_PRODUCER_ERRORS``) is renewed and the
+    send tried once more, so dead letters keep flowing after a Kafka outage.
+    """
+    value, key = encode(event), event.subject.encode()
+    all_headers = {"content-type": "application/json", **(headers or {})}
+    failed = getattr(broker.config.broker_config.producer, "_producer", None)
+    try:
+        await broker.publish(value, topic=topic, key=key, headers=all_headers)
+    except FATAL_PRODUCER_ERRORS:
+        await renew_producer(broker, failed)
+        await broker.publish(value, topic=topic, key=key, headers=all_headers)
 
 
 async def _raw_body(msg: Any) -> Any:
