@@ -325,3 +325,25 @@ async def test_comments_follow_the_article_public_state(stack: Stack) -> None:
     await stack.publish(ARTICLE_PUBLISHED.name, _article(article_id, 2, PublishedState.RETRACTED))
     await eventually(refused, "comments closed on a retracted article")
     assert (await stack.http.get(f"/v1/articles/{article_id}/comments")).status_code == 404
+
+
+async def test_nul_in_text_and_an_unreadable_body_are_422_naming_the_field(stack: Stack) -> None:
+    # Regression: NUL reached PostgreSQL (500) and a body that is not UTF-8 was an undocumented
+    # 400; both are 422s in the documented shape, and nothing is stored.
+    code = f"nul-{uuid.uuid4().hex[:8]}"
+    nul = await stack.http.put(
+        f"/admin/v1/forum-topics/{code}",
+        json={"name": "Chủ đề", "description": "mô tả\x00"},
+        headers=stack.admin,
+    )
+    assert nul.status_code == 422, nul.text
+    assert [p["loc"] for p in nul.json()["detail"]] == [["body", "description"]]
+    listed = await stack.http.get("/admin/v1/forum-topics", headers=stack.admin)
+    assert code not in {t["code"] for t in listed.json()}
+    unreadable = await stack.http.post(
+        "/v1/qa/questions",
+        content=b'{"body": "\xff"}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert unreadable.status_code == 422, unreadable.text
+    assert unreadable.json()["detail"][0]["type"] == "json_invalid"

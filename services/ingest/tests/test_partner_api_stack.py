@@ -281,6 +281,34 @@ async def test_validation_errors_are_422_naming_the_field(ingest: Ingest) -> Non
     assert "input" not in no_title.json()["errors"][0]  # the body is never echoed
 
 
+async def test_every_422_names_its_fields_in_errors(ingest: Ingest) -> None:
+    # Regression: problems found by the handlers (a cursor, the journey's article id) answered
+    # {"detail": "<text>"} without the documented `errors`; a body that is not UTF-8 was a 400.
+    _, headers = await ingest.partner()
+    bad_cursor = await ingest.http.get("/v1/articles", params={"cursor": "xyz"}, headers=headers)
+    bad_journey = await ingest.http.get(
+        "/admin/v1/articles/not-a-uuid/journey", headers=ingest.admin_headers
+    )
+    not_utf8 = await ingest.http.put(
+        f"/v1/articles/v-{uuid.uuid4().hex[:8]}",
+        content=b'{"content": {"title": "\xff"}}',
+        headers={**headers, "Content-Type": "application/json"},
+    )
+    for resp, field in ((bad_cursor, "cursor"), (bad_journey, "article_id"), (not_utf8, "body")):
+        assert resp.status_code == 422, resp.text
+        problem = resp.json()
+        assert [e["field"] for e in problem["errors"]] == [field]
+        assert problem["detail"].startswith(f"{field}: ")
+    spec = (await ingest.http.get("/openapi.json")).json()
+    schemas = {
+        op["responses"]["422"]["content"]["application/json"]["schema"]["$ref"]
+        for item in spec["paths"].values()
+        for op in item.values()
+        if "422" in op.get("responses", {})
+    }
+    assert schemas == {"#/components/schemas/ValidationProblem"}
+
+
 async def test_body_over_the_limit_is_413(ingest: Ingest) -> None:
     _, headers = await ingest.partner()
     limit = ingest.settings.max_body_bytes

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 import uuid
 from collections.abc import AsyncIterator
@@ -451,6 +452,55 @@ async def test_admin_api_needs_the_admin_token_and_checks_fields(desk: Desk) -> 
     assert {"code": code, "policy": "trusted"}.items() <= next(
         s for s in listed if s["code"] == code
     ).items()
+
+
+async def test_an_account_is_updated_without_a_new_password(desk: Desk) -> None:
+    # Regression: the upsert's INSERT half checked NOT NULL on password_hash first (500).
+    username, password = await desk.account("editor")
+    resp = await desk.http.put(
+        f"/admin/v1/users/{username}",
+        json={"role": "chief_editor", "display_name": "Trưởng ban"},
+        headers=desk.admin(),
+    )
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["role"] == "chief_editor"
+    signed_in = await desk.http.post(
+        "/v1/auth/token", json={"username": username, "password": password}
+    )
+    assert signed_in.status_code == 200 and signed_in.json()["role"] == "chief_editor"
+
+
+async def test_every_422_has_the_documented_shape(desk: Desk) -> None:
+    # Regression: handler-raised 422s answered {"detail": "<text>"}, not the documented list;
+    # NUL reached PostgreSQL (500); an undecodable body was an undocumented 400.
+    _, editor = await desk.sign_in("editor")
+    bad_cursor = await desk.http.get("/v1/items", params={"cursor": "xyz"}, headers=editor)
+    nul_name = await desk.http.put(
+        "/admin/v1/sources/bo-nul",
+        json={"name": "Bộ\x00", "kind": "ministry", "policy": "trusted"},
+        headers=desk.admin(),
+    )
+    not_utf8 = await desk.http.post(
+        f"/v1/items/{uuid.uuid4()}/retract",
+        content=b'{"revision": 1, "reason": "\xff"}',
+        headers={**editor, "Content-Type": "application/json"},
+    )
+    spec = (await desk.http.get("/openapi.json")).json()
+    documented = {
+        json.dumps(op["responses"]["422"]["content"])
+        for item in spec["paths"].values()
+        for op in item.values()
+        if "422" in op.get("responses", {})
+    }
+    assert documented == {
+        json.dumps(
+            {"application/json": {"schema": {"$ref": "#/components/schemas/ValidationFailed"}}}
+        )
+    }
+    for resp, field in ((bad_cursor, "cursor"), (nul_name, "name"), (not_utf8, "body")):
+        assert resp.status_code == 422, resp.text
+        [problem] = resp.json()["detail"]
+        assert problem["loc"][-1] == field and problem["msg"] and problem["type"]
 
 
 async def test_repeated_wrong_passwords_lock_the_account(desk: Desk) -> None:

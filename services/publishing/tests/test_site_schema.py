@@ -60,3 +60,14 @@ def test_bad_codes_and_unknown_fields_are_refused() -> None:
     payload["extra"] = 1
     with pytest.raises(ValidationError, match="extra"):
         SiteIn.model_validate(payload)
+
+
+def test_nul_in_a_name_is_refused_naming_the_field() -> None:
+    # Regression: a NUL in a section name reached PostgreSQL and the PUT answered 500.
+    payload = seed_payload()
+    payload["blocks"][0]["sections"][0]["name"] = "Tin\x00 tức"
+    with pytest.raises(ValidationError) as refused:
+        SiteIn.model_validate(payload)
+    [error] = refused.value.errors()
+    assert error["loc"] == ("blocks", 0, "sections", 0, "name")
+    assert "NUL" in error["msg"]

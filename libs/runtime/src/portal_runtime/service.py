@@ -4,7 +4,8 @@ A service builds a ``Service`` with what it uses, registers its subscribers on `
 and its routes on the app, and ``create_app`` runs everything in the FastAPI lifespan.
 
 Every HTTP API gets the overload protection of ``overload.py`` (per-client rate limits, a cap on
-requests in progress; settings in ``ServiceSettings``).
+requests in progress; settings in ``ServiceSettings``), and answers every invalid request with a
+422 in one documented shape (``problems.py``).
 
 Every service answers ``GET /metrics`` (Prometheus) and reports its consumers' lag and its
 outbox backlog (``metrics.py``); ``service.metrics.add`` takes a service's own polled gauges and
@@ -36,6 +37,7 @@ from portal_runtime.metrics import MetricsPoller, outbox_poll, setup_metrics, sh
 from portal_runtime.opensearch import TracedAsyncTransport
 from portal_runtime.outbox import Outbox
 from portal_runtime.overload import Overload, OverloadPolicy
+from portal_runtime.problems import STANDARD, ValidationShape, install_problem_handlers
 from portal_runtime.ratelimit import RateLimiter
 from portal_runtime.settings import ServiceSettings
 from portal_runtime.storage import ObjectStore
@@ -155,9 +157,12 @@ class Service:
         description: str,
         routers: Sequence[APIRouter] = (),
         version: str = "0.1.0",
+        validation: ValidationShape = STANDARD,
     ) -> FastAPI:
         app = FastAPI(title=title, description=description, version=version, lifespan=self.lifespan)
         app.state.service = self
+        # Every 422 in one documented shape (problems.py).
+        install_problem_handlers(app, validation)
         app.include_router(health_router(self.settings.service_name, self.checks))
         app.include_router(metrics_router(self.settings))
         for router in routers:
@@ -167,6 +172,9 @@ class Service:
             tracer_provider=self.tracer_provider,
             meter_provider=self.meter_provider,
             excluded_urls="healthz,readyz,metrics",
+            # One server span per request: the per-message "http send"/"http receive" spans
+            # doubled the tracing cost of every request and say nothing the server span does not.
+            exclude_spans=["receive", "send"],
         )
         # Backpressure (rate limits, in-flight cap) sees the client address the proxy headers
         # name, so the proxies' middleware runs first (the last added is the outermost).

@@ -49,6 +49,7 @@ from portal_engagement.services import (
 from portal_engagement.settings import Settings
 from portal_runtime.auth import ADMIN_RESPONSES
 from portal_runtime.logs import get_logger
+from portal_runtime.problems import NulFree
 from portal_runtime.ratelimit import RateLimiter, parse_rules
 
 log = get_logger(__name__)
@@ -75,7 +76,7 @@ IdempotencyKey = Annotated[
 # --- shared models --------------------------------------------------------------------------
 
 
-class Model(BaseModel):
+class Model(NulFree):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 

@@ -34,6 +34,7 @@ from portal_engagement.settings import Settings
 from portal_runtime.auth import admin_guard
 from portal_runtime.bodylimit import BodyLimit
 from portal_runtime.kafka import subscribe_events
+from portal_runtime.problems import document_body_limit
 from portal_runtime.ratelimit import RateLimiter
 from portal_runtime.service import Service
 
@@ -113,6 +114,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.gate = gate
     app.state.live = hub
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    document_body_limit(app, settings.max_body_bytes)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

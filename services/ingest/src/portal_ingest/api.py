@@ -10,7 +10,6 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response, status
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -43,6 +42,7 @@ from portal_ingest.usecases import (
 from portal_runtime.auth import admin_guard
 from portal_runtime.kafka import is_transient
 from portal_runtime.logs import get_logger
+from portal_runtime.problems import FieldError, ValidationShape, http_problem
 
 log = get_logger(__name__)
 
@@ -90,6 +90,19 @@ class FieldProblem(BaseModel):
 class ValidationProblem(BaseModel):
     detail: str = Field(description="Every problem in one line: '<field>: <message>; ...'.")
     errors: list[FieldProblem]
+
+
+def _validation_problem(errors: list[FieldError]) -> dict[str, Any]:
+    # Name each field; never echo the input back (it can be megabytes).
+    problems = [
+        FieldProblem(field=_field(e.loc), message=e.msg, type=e.type).model_dump() for e in errors
+    ]
+    summary = "; ".join(f"{p['field']}: {p['message']}" for p in problems[:10])
+    return {"detail": summary, "errors": problems}
+
+
+# The partner API's 422 shape, on every 422 of this service (portal_runtime.problems).
+VALIDATION = ValidationShape(ValidationProblem, _validation_problem)
 
 
 # -- models: partner API ----------------------------------------------------------------------
@@ -744,23 +757,10 @@ def install_error_handlers(app: FastAPI, settings: Settings) -> None:
         log.exception("database_error", exc_info=exc)
         return JSONResponse({"detail": "internal error"}, status.HTTP_500_INTERNAL_SERVER_ERROR)
 
-    @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        # Name each field; never echo the input back (it can be megabytes).
-        errors = [
-            {"field": _field(e.get("loc", ())), "message": e.get("msg", ""), "type": e.get("type")}
-            for e in exc.errors()
-        ]
-        summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:10])
-        return JSONResponse(
-            {"detail": summary, "errors": errors}, status.HTTP_422_UNPROCESSABLE_CONTENT
-        )
-
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:
-        detail = exc.detail
         if exc.status_code == status.HTTP_413_CONTENT_TOO_LARGE:
             detail = f"request body exceeds the limit of {settings.max_body_bytes} bytes"
-        if exc.status_code == status.HTTP_204_NO_CONTENT:
-            return Response(status_code=204, headers=exc.headers)
-        return JSONResponse({"detail": detail}, exc.status_code, headers=exc.headers)
+            return JSONResponse({"detail": detail}, exc.status_code, headers=exc.headers)
+        # 422s (raised or from FastAPI) in VALIDATION's shape, like every other refusal here.
+        return await http_problem(request, exc, VALIDATION)

@@ -7,7 +7,13 @@ from pathlib import Path
 import uvicorn
 from fastapi import FastAPI
 
-from portal_ingest.api import Context, admin_router, install_error_handlers, partner_router
+from portal_ingest.api import (
+    VALIDATION,
+    Context,
+    admin_router,
+    install_error_handlers,
+    partner_router,
+)
 from portal_ingest.db import outbox
 from portal_ingest.handlers import (
     make_partner_broker,
@@ -75,6 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "Emits article.ingested."
         ),
         routers=[partner_router(ctx), admin_router(ctx), pull.router()],
+        validation=VALIDATION,
     )
     install_error_handlers(app, settings)
     pull.install(app)

@@ -32,6 +32,7 @@ from portal_moderation.domain import (
 from portal_moderation.passwords import MAX_LENGTH, MIN_LENGTH
 from portal_moderation.services import Accounts, NotFound, ReviewDesk, SignInRefused
 from portal_runtime.auth import ADMIN_RESPONSES, admin_guard
+from portal_runtime.problems import NulFree
 from portal_runtime.settings import ServiceSettings
 
 USERNAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{1,63}$"
@@ -41,7 +42,7 @@ ARTICLE_PATH = Path(min_length=1, max_length=64)
 MAX_SIGN_IN_BYTES = 4096
 
 
-class Model(BaseModel):
+class Model(NulFree):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
@@ -260,6 +261,9 @@ _CREDENTIALS_SCHEMA = {
 }
 
 
+_SIGNED_OUT: dict[str, Any] = {"description": "Bearer token missing, wrong or expired"}
+
+
 def auth_router(accounts: Accounts) -> APIRouter:
     router = APIRouter(prefix="/v1/auth", tags=["sign-in"])
     current_editor = editor_dependency(accounts)
@@ -279,6 +283,9 @@ def auth_router(accounts: Accounts) -> APIRouter:
         },
         responses={
             401: {"description": "Username or password wrong"},
+            413: {"description": "Body larger than 4 KiB"},
+            415: {"description": "Neither JSON nor a form"},
+            422: {"description": "Username or password missing, or not JSON / a form"},
             429: {"description": "Too many failed sign-ins: the account is locked for a while"},
         },
     )
@@ -308,6 +315,7 @@ def auth_router(accounts: Accounts) -> APIRouter:
         "/logout",
         status_code=status.HTTP_204_NO_CONTENT,
         summary="Sign out: the token stops working",
+        responses={401: _SIGNED_OUT},
     )
     async def logout(
         editor: Editor = Depends(current_editor),
@@ -317,7 +325,12 @@ def auth_router(accounts: Accounts) -> APIRouter:
         await accounts.sign_out(credentials.credentials)
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
-    @router.get("/me", response_model=Me, summary="The signed-in account and what it may do")
+    @router.get(
+        "/me",
+        response_model=Me,
+        summary="The signed-in account and what it may do",
+        responses={401: _SIGNED_OUT},
+    )
     async def me(editor: Editor = Depends(current_editor)) -> Me:
         return Me(
             username=editor.username,

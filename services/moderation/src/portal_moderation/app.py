@@ -34,6 +34,7 @@ from portal_moderation.web import DeskDeps, install_desk
 from portal_moderation.webauth import DeskAuth
 from portal_runtime.bodylimit import BodyLimit
 from portal_runtime.kafka import subscribe_events
+from portal_runtime.problems import document_body_limit
 from portal_runtime.service import Service
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -94,6 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ],
     )
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
+    document_body_limit(app, MAX_BODY_BYTES)
 
     # The editors' web desk (/desk) on the same use cases as the API.
     ingest = IngestAdmin(

@@ -105,8 +105,19 @@ async def list_users(conn: Executor) -> list[dict[str, Any]]:
     return [dict(r._mapping) for r in rows]
 
 
-async def save_user(session: AsyncSession, username: str, values: dict[str, Any]) -> bool:
+async def save_user(
+    session: AsyncSession, username: str, values: dict[str, Any], *, exists: bool
+) -> bool:
     """Create or update a user; True if it was created."""
+    if exists:
+        # A plain UPDATE: an INSERT ... ON CONFLICT checks NOT NULL (password_hash) on the row it
+        # proposes before it sees the conflict, so an update without a new password would fail.
+        await session.execute(
+            update(users)
+            .where(users.c.username == username)
+            .values(**values, updated_at=func.now())
+        )
+        return False
     new = insert(users).values(username=username, **values)
     stmt = new.on_conflict_do_update(
         index_elements=[users.c.username], set_={**values, "updated_at": func.now()}

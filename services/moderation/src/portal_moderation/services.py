@@ -354,7 +354,7 @@ class Accounts:
             }
             if new_hash is not None:
                 values.update(password_hash=new_hash, failed_logins=0, locked_until=None)
-            created = await repo.save_user(session, username, values)
+            created = await repo.save_user(session, username, values, exists=existing is not None)
             if existing is not None and (new_hash is not None or not active):
                 await repo.delete_sessions_of(session, username)
             user = await repo.get_user(session, username)

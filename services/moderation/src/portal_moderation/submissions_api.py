@@ -36,12 +36,13 @@ from portal_moderation.submissions_service import (
     SubmissionsDesk,
     sub_item,
 )
+from portal_runtime.problems import NulFree
 
 ID_PATH = Path(min_length=1, max_length=64)
 CODE = r"^[a-z0-9][a-z0-9-]*$"
 
 
-class Model(BaseModel):
+class Model(NulFree):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 

@@ -131,8 +131,12 @@ class RebuildBusy(RuntimeError):
     pass
 
 
+class LogMissing(RuntimeError):
+    """The topic to replay does not exist (yet): nothing to rebuild from."""
+
+
 async def read_published(
-    bootstrap_servers: str, stall_timeout_s: float = 60.0
+    bootstrap_servers: str, stall_timeout_s: float = 60.0, topic: str = ARTICLE_PUBLISHED.name
 ) -> tuple[dict[str, Latest], int, int]:
     """Every article's newest state in ``article.published`` up to the end offsets of now."""
     consumer = AIOKafkaConsumer(
@@ -146,9 +150,7 @@ async def read_published(
     latest: dict[str, Latest] = {}
     messages = skipped = 0
     try:
-        tps = [
-            TopicPartition(ARTICLE_PUBLISHED.name, p) for p in await _partitions(bootstrap_servers)
-        ]
+        tps = [TopicPartition(topic, p) for p in await _partitions(bootstrap_servers, topic)]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         end = await consumer.end_offsets(tps)
@@ -176,29 +178,38 @@ async def read_published(
                 if await consumer.position(tp) >= end[tp]:
                     pending.discard(tp)
             if pending and time.monotonic() - last_progress > stall_timeout_s:
-                raise TimeoutError(f"replay of {ARTICLE_PUBLISHED.name} made no progress")
+                raise TimeoutError(f"replay of {topic} made no progress")
     finally:
         await consumer.stop()
     return latest, messages, skipped
 
 
-async def _partitions(bootstrap_servers: str) -> list[int]:
+async def _partitions(bootstrap_servers: str, topic: str) -> list[int]:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="publishing-rebuild")
     await admin.start()
     try:
-        (described,) = await admin.describe_topics([ARTICLE_PUBLISHED.name])
+        (described,) = await admin.describe_topics([topic])
     finally:
         await admin.close()
     parts = sorted(int(p["partition"]) for p in described.get("partitions", []))
     if described.get("error_code") or not parts:
-        raise KafkaError(f"topic {ARTICLE_PUBLISHED.name} not found")
+        raise LogMissing(
+            f"topic {topic} does not exist yet: nothing was published on this cluster, "
+            "or the topic was lost; create it (portal stack up) and retry"
+        )
     return parts
 
 
 class StoreRebuilder:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], bootstrap_servers: str) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        bootstrap_servers: str,
+        topic: str = ARTICLE_PUBLISHED.name,
+    ) -> None:
         self.sessions = sessions
         self.bootstrap_servers = bootstrap_servers
+        self.topic = topic
         self._lock = asyncio.Lock()
 
     async def run(self, batch: int = 200) -> RebuildResult:
@@ -206,7 +217,9 @@ class StoreRebuilder:
             raise RebuildBusy("a rebuild is already running in this instance")
         async with self._lock:
             started = time.perf_counter()
-            latest, messages, skipped = await read_published(self.bootstrap_servers)
+            latest, messages, skipped = await read_published(
+                self.bootstrap_servers, topic=self.topic
+            )
             restored = unchanged = 0
             items = list(latest.values())
             for i in range(0, len(items), batch):
@@ -256,6 +269,10 @@ class RebuildOut(BaseModel):
     took_ms: int
 
 
+class RebuildRefused(BaseModel):
+    detail: str = Field(description="Why no rebuild ran.")
+
+
 def rebuild_router(rebuilder: StoreRebuilder, guard: Callable[..., None]) -> APIRouter:
     router = APIRouter(prefix="/admin/v1", tags=["admin"], dependencies=[Depends(guard)])
 
@@ -269,8 +286,12 @@ def rebuild_router(rebuilder: StoreRebuilder, guard: Callable[..., None]) -> API
         ),
         responses={
             401: {"description": "Admin token missing or wrong"},
-            409: {"description": "A rebuild is already running"},
-            503: {"description": "Kafka or the database does not answer"},
+            409: {"model": RebuildRefused, "description": "A rebuild is already running"},
+            503: {
+                "model": RebuildRefused,
+                "description": "Kafka or the database does not answer, or article.published "
+                "does not exist yet (the reason says which)",
+            },
         },
     )
     async def rebuild() -> RebuildOut:
@@ -278,6 +299,11 @@ def rebuild_router(rebuilder: StoreRebuilder, guard: Callable[..., None]) -> API
             result = await rebuilder.run()
         except RebuildBusy as exc:
             raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+        except LogMissing as exc:
+            log.warning("rebuild_log_missing", error=str(exc))
+            raise HTTPException(
+                status.HTTP_503_SERVICE_UNAVAILABLE, str(exc), headers={"Retry-After": "60"}
+            ) from exc
         except (KafkaError, OSError, TimeoutError) as exc:
             log.warning("rebuild_unavailable", error=repr(exc))
             raise HTTPException(503, "Kafka or the database is unavailable, retry later") from exc

@@ -7,6 +7,7 @@ from typing import Annotated
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from portal_contracts.articles import MediaRef
+from portal_runtime.problems import NulFree
 
 Code = Annotated[
     str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$", examples=["xyz"])
@@ -17,7 +18,7 @@ Kind = Annotated[
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 
 
-class _In(BaseModel):
+class _In(NulFree):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
