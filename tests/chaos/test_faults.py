@@ -156,9 +156,9 @@ def _publications(portal: Portal, kafka_events: Any, ids: set[str]) -> tuple[int
     by_revision: dict[tuple[str, int, str], set[str]] = defaultdict(set)
     per_event: Counter[str] = Counter()
     for event in events:
-        data = event["data"]
-        if data["article_id"] not in ids:
-            continue
+        data = event.get("data")
+        if not isinstance(data, dict) or data.get("article_id") not in ids:
+            continue  # other tests' events, including deliberately malformed ones
         by_revision[(data["article_id"], data["revision"], data["state"])].add(event["event_id"])
         per_event[event["event_id"]] += 1
     doubled = sum(len(ids_) - 1 for ids_ in by_revision.values())

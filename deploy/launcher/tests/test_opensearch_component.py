@@ -86,7 +86,7 @@ def indexed(opensearch: OpenSearchComponent) -> OpenSearchComponent:
 
 def test_version_is_2_19(opensearch: OpenSearchComponent) -> None:
     assert opensearch.version().startswith("2.19.")
-    assert opensearch.endpoint() == "http://127.0.0.1:22010"
+    assert opensearch.endpoint() == f"http://127.0.0.1:{opensearch.settings.opensearch_port}"
 
 
 def test_single_node_is_green_and_has_the_modules(opensearch: OpenSearchComponent) -> None:
