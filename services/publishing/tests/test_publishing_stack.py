@@ -163,6 +163,8 @@ async def wait_for(check: Callable[[], Awaitable[T | None]], *, what: str) -> T:
 async def h(stack_settings: StackSettings) -> AsyncIterator[Harness]:
     env = service_environment(stack_settings, "publishing")
     settings = Settings(**{k.lower(): v for k, v in env.items()})  # type: ignore[arg-type]
+    # Cached pages must be dropped by changes, never by their age, within these tests.
+    settings.page_cache_ttl_s = 3600
     app = create_app(settings)
     broker = make_broker(
         ServiceSettings(
@@ -647,3 +649,71 @@ async def test_pagination_walks_every_item_once_newest_first(h: Harness) -> None
     capped = (await h.get(path, params={"limit": 100_000})).json()
     assert capped["limit"] == h.settings.page_size_max
     assert len(capped["items"]) == 7
+
+
+# --- the server-side page cache ----------------------------------------------------------------
+
+
+async def test_a_cached_page_shows_an_article_as_soon_as_it_is_published(h: Harness) -> None:
+    home = await h.get("/v1/home")
+    lst = await h.get(f"/v1/subsites/{SUBSITE}/articles")
+    again = await h.get(f"/v1/subsites/{SUBSITE}/articles")  # served from the cache
+    assert again.content == lst.content and again.headers["etag"] == lst.headers["etag"]
+    rss = await h.get(f"/rss/subsites/{SUBSITE}.xml")
+
+    aid = new_id()
+    title = f"Tin mới nhất trên trang chủ {aid[:6]}"
+    event = reviewed(aid, revision=1, title=title, decision=ReviewDecision.AUTO_PUBLISHED)
+    await h.send(event)
+    await h.processed(event.event_id)
+
+    # The very next read: no waiting for an expiry.
+    after = await h.get(f"/v1/subsites/{SUBSITE}/articles")
+    assert after.json()["items"][0]["article_id"] == aid
+    assert after.headers["etag"] != lst.headers["etag"]
+    new_home = (await h.get("/v1/home")).json()
+    block = next(b for b in new_home["blocks"] if b["code"] == "chuyen-trang")
+    assert aid in [a["article_id"] for a in block["articles"]]
+    assert new_home != home.json()
+    slug = make_slug(title, aid)
+    assert f"/bai-viet/{slug}" in (await h.get(f"/rss/subsites/{SUBSITE}.xml")).text
+    assert rss.headers["etag"] != (await h.get(f"/rss/subsites/{SUBSITE}.xml")).headers["etag"]
+    # A client holding the old list gets the new one, not a 304.
+    revalidated = await h.get(
+        f"/v1/subsites/{SUBSITE}/articles", headers={"If-None-Match": lst.headers["etag"]}
+    )
+    assert revalidated.status_code == 200
+
+    article = await h.get(f"/v1/articles/{slug}")
+    assert article.status_code == 200
+    retract = reviewed(aid, revision=2, decision=ReviewDecision.RETRACTED)
+    await h.send(retract)
+    await h.processed(retract.event_id)
+    assert (await h.get(f"/v1/articles/{slug}")).status_code == 410
+    assert aid not in [
+        a["article_id"] for a in (await h.get(f"/v1/subsites/{SUBSITE}/articles")).json()["items"]
+    ]
+
+
+async def test_a_change_by_another_instance_reaches_the_cached_pages(h: Harness) -> None:
+    """Another writer (another replica, a rebuild) commits: its notification drops the pages."""
+    site = await h.get("/v1/site")
+    assert (await h.get("/v1/site")).content == site.content  # cached
+    name = f"Chuyên trang đổi tên {RUN}"
+    conn = await h.db()
+    try:
+        async with conn.transaction():
+            await conn.execute("UPDATE site_subsites SET name = $1 WHERE code = $2", name, SUBSITE)
+            await conn.execute("UPDATE changes SET changed_at = now() WHERE scope = 'site'")
+    finally:
+        await conn.close()
+
+    async def renamed() -> bool:
+        subsites = (await h.get("/v1/site")).json()["subsites"]
+        return any(s["code"] == SUBSITE and s["name"] == name for s in subsites)
+
+    # The notification arrives in milliseconds; the pages would otherwise live for an hour.
+    await wait_for(renamed, what="the cached site structure to show the new name")
+    resp = await h.client.put("/admin/v1/site", json=site_payload(SUBSITE, PAGED), headers=h.admin)
+    assert resp.status_code == 200
+    assert name not in (await h.get("/v1/site")).text  # the admin API's own change, at once

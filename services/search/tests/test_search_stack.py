@@ -21,6 +21,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import RecordMetadata
 from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
 from opensearchpy import AsyncOpenSearch
 
 from portal_contracts.articles import (
@@ -34,9 +35,12 @@ from portal_contracts.deadletter import DeadLetterEvent
 from portal_contracts.topics import ARTICLE_PUBLISHED
 from portal_launcher.services import service_environment
 from portal_launcher.settings import StackSettings
+from portal_search.api import public_router
 from portal_search.app import create_app
 from portal_search.domain import document_for
+from portal_search.handlers import article_published_handler
 from portal_search.index import ArticleIndex
+from portal_search.resultcache import ResultCache
 from portal_text import slugify
 
 pytestmark = pytest.mark.stack
@@ -492,3 +496,42 @@ async def test_a_second_reindex_while_one_runs_is_refused(stack: Stack) -> None:
     assert "already running" in refused.json()["detail"]
     info = (await stack.http.get("/admin/v1/index", headers=stack.admin)).json()
     assert info["building"] is None
+
+
+async def test_a_cached_search_shows_what_this_instance_indexes(stack: Stack) -> None:
+    """The answers' cache (hour-long here) is dropped by the instance's own index writes."""
+    client = AsyncOpenSearch(hosts=[stack.opensearch_url])
+    index = ArticleIndex(client)
+    results = ResultCache(ttl_s=3600, max_entries=100)
+    app = FastAPI()
+    app.include_router(public_router(index, results))
+    handle = article_published_handler(index, max_body_chars=10_000, results=results)
+    t, source, aid = tag(), f"rc-{tag()}", new_id()
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://search"
+        ) as http:
+
+            async def found() -> list[str]:
+                resp = await http.get("/v1/search", params={"q": t})
+                assert resp.status_code == 200
+                return [h["article_id"] for h in resp.json()["hits"]]
+
+            assert await found() == []
+            assert await found() == [] and len(results) == 1  # kept: the next one is cached
+
+            await handle(event(aid, source=source, title=f"Bài trong bộ nhớ đệm {t}"), None)  # type: ignore[arg-type]
+            # The refresh comes within the cache's settling time (about a second after a write).
+            await client.indices.refresh(index=index.alias)
+            assert await wait_for(found, what="the new article in the cached search") == [aid]
+
+            gone = event(aid, source=source, title="-", revision=2, state=PublishedState.RETRACTED)
+            await handle(gone, None)  # type: ignore[arg-type]
+            await client.indices.refresh(index=index.alias)
+
+            async def absent() -> bool:
+                return await found() == []
+
+            await wait_for(absent, what="the retracted article out of the cached search")
+    finally:
+        await client.close()

@@ -209,15 +209,19 @@ class OffsetCommitter:
     """Commits the offsets of processed messages without holding up the next message.
 
     A commit per message costs a round trip to the group coordinator on the path of every
-    message. Here each consumer has at most one commit in flight, carrying the newest processed
-    offset of each of its partitions; what is processed meanwhile goes with the next one. Only
+    message, and the broker a write. Here each consumer has at most one commit in flight, sent
+    ``linger_s`` after the first message it carries, with the newest processed offset of each
+    of its partitions; what is processed meanwhile goes with the next one. Only
     processed offsets are ever committed (each consumer handles its partitions one message at a
     time), so nothing is skipped; a crash or a rebalance may hand a few processed messages to
     their next consumer again, which every consumer of the portal tolerates (idempotent by event
     id or by article id and revision), exactly as a crash between effect and commit always could.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, linger_s: float = 0.2) -> None:
+        # Offsets processed within this time after the first go in one commit (a commit is a
+        # write to the broker's __consumer_offsets log, not only a round trip).
+        self.linger_s = linger_s
         self._pending: dict[AIOKafkaConsumer, dict[TopicPartition, int]] = {}
         self._flushing: dict[AIOKafkaConsumer, asyncio.Task[None]] = {}
 
@@ -236,6 +240,7 @@ class OffsetCommitter:
 
     async def _flush(self, consumer: AIOKafkaConsumer) -> None:
         try:
+            await asyncio.sleep(self.linger_s)
             while offsets := self._pending.pop(consumer, None):
                 try:
                     await consumer.commit(offsets)

@@ -11,7 +11,6 @@ span stays in the request's trace.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -178,18 +177,19 @@ class Outbox:
         broker: KafkaBroker,
         poll_interval_s: float = 0.5,
         batch: int = 200,
+        linger_s: float = 0.05,
     ) -> None:
         """Relay forever (a background task of the service); survives database/broker outages."""
         backoff = poll_interval_s
         renew = False
         while True:
             try:
-                # The relay's own polling queries are housekeeping, not part of any request:
-                # no root span every half second. Each published event still gets its span, in
-                # the trace of the transaction that wrote it (``_send`` attaches that context).
                 # Cleared before the round: a commit from now on wakes the next one, so a round
                 # that found less than a full batch need not be followed by an empty one.
                 self._wake.clear()
+                # The relay's own polling queries are housekeeping, not part of any request:
+                # no root span every half second. Each published event still gets its span, in
+                # the trace of the transaction that wrote it (``_send`` attaches that context).
                 with suppress_instrumentation():
                     sent = await self.relay_once(engine, broker, batch)
                 backoff = poll_interval_s
@@ -211,5 +211,10 @@ class Outbox:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 15.0)
                 continue
-            with contextlib.suppress(TimeoutError):
+            try:
                 await asyncio.wait_for(self._wake.wait(), timeout=poll_interval_s)
+            except TimeoutError:
+                continue
+            # Woken by a commit: the commits of the next moments join its round (a round costs
+            # several statements and a produce, whether it carries one row or hundreds).
+            await asyncio.sleep(linger_s)

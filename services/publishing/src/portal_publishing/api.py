@@ -13,8 +13,9 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from portal_publishing import repository as repo
-from portal_publishing.caching import HTML, JSON, RSS, XML, cache_control, cached
+from portal_publishing.caching import HTML, JSON, RSS, XML, cache_control, cached, strong_etag
 from portal_publishing.domain import CursorError
+from portal_publishing.pagecache import PageCache
 from portal_publishing.schemas import (
     ArticleFull,
     Gone,
@@ -52,8 +53,8 @@ def _xml_doc(media: str) -> dict[int | str, dict[str, Any]]:
     return {200: {"content": {media.split(";")[0]: {}}, "description": "The document"}}
 
 
-def build_routers(settings: Settings, sessions: Sessions) -> list[APIRouter]:
-    views = Views(settings)
+def build_routers(settings: Settings, sessions: Sessions, pages: PageCache) -> list[APIRouter]:
+    views = Views(settings, pages)
     swr = settings.cache_stale_while_revalidate_s
     list_cache = cache_control(settings.cache_list_s, swr)
     article_cache = cache_control(settings.cache_article_s, swr)
@@ -82,6 +83,20 @@ def build_routers(settings: Settings, sessions: Sessions) -> list[APIRouter]:
         cache: str,
         media_type: str = JSON,
     ) -> Response:
+        # The representation depends on the target only (path and query), never on headers.
+        key = f"{request.url.path}?{request.url.query}"
+        hit = pages.get(key)
+        if hit is not None:
+            return cached(
+                request,
+                hit.body,
+                media_type=hit.media_type,
+                cache=cache,
+                last_modified=hit.last_modified,
+                status_code=hit.status_code,
+                etag=hit.etag,
+            )
+        token = pages.token()  # before reading: a change from now on is not in this render
         try:
             viewed = await produce()
         except NotFound as exc:
@@ -94,16 +109,20 @@ def build_routers(settings: Settings, sessions: Sessions) -> list[APIRouter]:
                 slug=exc.slug,
                 retracted_at=exc.retracted_at,
             )
-            return cached(
-                request,
-                gone.model_dump_json().encode(),
-                media_type=JSON,
-                cache=cache,
-                last_modified=None,
-                status_code=status.HTTP_410_GONE,
-            )
+            viewed = Viewed(gone.model_dump_json().encode(), None, status.HTTP_410_GONE)
+            media_type = JSON
         body = viewed.body
         data = body.model_dump_json().encode() if isinstance(body, BaseModel) else body
+        etag = strong_etag(data)
+        pages.put(
+            key,
+            token,
+            body=data,
+            etag=etag,
+            media_type=media_type,
+            last_modified=viewed.last_modified,
+            status_code=viewed.status_code,
+        )
         return cached(
             request,
             data,
@@ -111,6 +130,7 @@ def build_routers(settings: Settings, sessions: Sessions) -> list[APIRouter]:
             cache=cache,
             last_modified=viewed.last_modified,
             status_code=viewed.status_code,
+            etag=etag,
         )
 
     # --- admin ---------------------------------------------------------------------------------
@@ -135,9 +155,11 @@ def build_routers(settings: Settings, sessions: Sessions) -> list[APIRouter]:
         responses={401: {"model": Problem}, 413: {"model": Problem}},
     )
     async def put_site(site: SiteIn, db: Session) -> SiteOut:
-        async with db.begin():
-            await repo.replace_site(db, site)
-            loaded = await repo.load_site(db)
+        await db.begin()
+        await repo.replace_site(db, site)
+        loaded = await repo.load_site(db)
+        with pages.writing():
+            await db.commit()
         return loaded.out()
 
     # --- public API ----------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from portal_publishing.api import build_routers
 from portal_publishing.db import outbox
 from portal_publishing.handlers import on_article_reviewed
 from portal_publishing.media import media_router
+from portal_publishing.pagecache import PageCache, asyncpg_dsn
 from portal_publishing.rebuild import StoreRebuilder, rebuild_router
 from portal_publishing.settings import Settings
 from portal_runtime.auth import admin_guard
@@ -39,20 +40,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         uses_object_store=True,  # serves the images normalize stored (/media/)
         uses_opensearch=False,
     )
+    # Rendered public pages, dropped at every change of the store (pagecache.py).
+    pages = PageCache(ttl_s=settings.page_cache_ttl_s, max_bytes=settings.page_cache_max_bytes)
+    service.background.append(lambda: pages.run_listener(asyncpg_dsn(settings.database_url)))
     subscribe_events(
         service.broker,
         ARTICLE_REVIEWED,
         group="publishing",
         producer="publishing",
         model=ArticleReviewedEvent,
-        handler=on_article_reviewed(service.sessions, outbox),
+        handler=on_article_reviewed(service.sessions, outbox, pages),
     )
     assert service.store is not None
     return service.create_app(
         title="Cổng TTĐT — Publishing",
         description=DESCRIPTION,
         routers=[
-            *build_routers(settings, service.sessions),
+            *build_routers(settings, service.sessions, pages),
             media_router(service.store),
             # Operators: restore the store from article.published (`portal rebuild publishing`).
             rebuild_router(

@@ -76,9 +76,13 @@ def cached(
     cache: str,
     last_modified: datetime | None,
     status_code: int = 200,
+    etag: str | None = None,
 ) -> Response:
-    """The response for ``body`` with its validators; 304 when the client's copy is current."""
-    etag = strong_etag(body)
+    """The response for ``body`` with its validators; 304 when the client's copy is current.
+
+    ``etag``: the body's ``strong_etag`` when the caller already has it (a cached page).
+    """
+    etag = etag or strong_etag(body)
     headers = {"ETag": etag, "Cache-Control": cache}
     if last_modified is not None:
         headers["Last-Modified"] = http_date(last_modified)

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from portal_contracts.articles import ArticleReviewedEvent
 from portal_publishing.domain import InvalidReview
+from portal_publishing.pagecache import PageCache
 from portal_publishing.services import apply_review
 from portal_runtime.kafka import PermanentError
 from portal_runtime.outbox import Outbox
@@ -16,11 +17,19 @@ from portal_runtime.outbox import Outbox
 Handler = Callable[[ArticleReviewedEvent, KafkaMessage], Awaitable[None]]
 
 
-def on_article_reviewed(sessions: async_sessionmaker[AsyncSession], outbox: Outbox) -> Handler:
+def on_article_reviewed(
+    sessions: async_sessionmaker[AsyncSession], outbox: Outbox, pages: PageCache
+) -> Handler:
     async def handle(event: ArticleReviewedEvent, msg: KafkaMessage) -> None:
         try:
-            async with sessions.begin() as session:
+            async with sessions() as session:
                 decision = await apply_review(session, outbox, event)
+                if decision is not None and decision.emits:
+                    # A public change: the cached pages end with this commit (pagecache.py).
+                    with pages.writing():
+                        await session.commit()
+                else:
+                    await session.commit()
         except InvalidReview as exc:
             raise PermanentError(str(exc), "invalid_review") from exc
         if decision is not None and decision.emits:

@@ -40,6 +40,10 @@ class Settings(ServiceSettings):
     cache_article_s: int = Field(default=300, ge=0)
     cache_feed_s: int = Field(default=300, ge=0)
     cache_stale_while_revalidate_s: int = Field(default=600, ge=0)
+    # Rendered public pages kept in this process (pagecache.py): invalidated by every change of
+    # the store, expired after the TTL (0 turns the cache off), LRU beyond the size.
+    page_cache_ttl_s: float = Field(default=60.0, ge=0)
+    page_cache_max_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
 
     # Key of the cursors' integrity tag. A cursor only carries a public position in a list, so
     # this is not a secret worth guarding; it makes tampering detectable (400). Set the same

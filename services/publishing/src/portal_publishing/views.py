@@ -22,6 +22,7 @@ from portal_publishing.domain import (
     encode_cursor,
     url_path_for,
 )
+from portal_publishing.pagecache import PageCache
 from portal_publishing.schemas import (
     ArticleFull,
     ArticleSummary,
@@ -57,11 +58,34 @@ class Viewed:
     status_code: int = 200
 
 
+@dataclass(frozen=True)
+class SiteState:
+    changed: datetime | None
+    site: repo.Site
+
+
 class Views:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, pages: PageCache | None = None) -> None:
         self.settings = settings
         self.base_url = settings.base_url
         self.cursor_key = settings.cursor_key.get_secret_value().encode()
+        # The site structure is read by every view: kept while the page cache's generation lasts.
+        self.pages = pages
+        self._site_memo: tuple[int, SiteState] | None = None
+
+    async def _site_state(self, session: AsyncSession) -> SiteState:
+        token = self.pages.token() if self.pages is not None else None
+        memo = self._site_memo
+        if token is not None and memo is not None and memo[0] == token:
+            return memo[1]
+        changed = await repo.last_changed(session, [repo.SITE_SCOPE])
+        state = SiteState(changed, await repo.load_site(session))
+        if token is not None:
+            self._site_memo = (token, state)
+        return state
+
+    async def _site(self, session: AsyncSession) -> repo.Site:
+        return (await self._site_state(session)).site
 
     # --- building blocks --------------------------------------------------------------------
 
@@ -132,12 +156,12 @@ class Views:
     # --- views -------------------------------------------------------------------------------
 
     async def site(self, session: AsyncSession) -> Viewed:
-        changed = await repo.last_changed(session, [repo.SITE_SCOPE])
-        return Viewed((await repo.load_site(session)).out(), changed)
+        state = await self._site_state(session)
+        return Viewed(state.site.out(), state.changed)
 
     async def home(self, session: AsyncSession) -> Viewed:
         changed = await repo.last_changed(session, [repo.SITE_SCOPE, repo.ARTICLES_SCOPE])
-        site = await repo.load_site(session)
+        site = await self._site(session)
         blocks = []
         leaders = []
         for block in site.blocks:
@@ -182,7 +206,7 @@ class Views:
         self, session: AsyncSession, code: str, cursor: str | None, limit: int | None
     ) -> Viewed:
         changed = await repo.last_changed(session, [repo.SITE_SCOPE, repo.section_scope(code)])
-        site = await repo.load_site(session)
+        site = await self._site(session)
         section = self._section(site, code)
         size = self.page_limit(limit)
         items, next_cursor = await self._page(
@@ -202,7 +226,7 @@ class Views:
         limit: int | None,
     ) -> Viewed:
         changed = await repo.last_changed(session, [repo.SITE_SCOPE, repo.subsite_scope(code)])
-        site = await repo.load_site(session)
+        site = await self._site(session)
         subsite = self._subsite(site, code)
         section = self._section(site, section_code) if section_code else None
         size = self.page_limit(limit)
@@ -232,10 +256,10 @@ class Views:
             raise NotFound(f"article {slug!r} does not exist")
         if row.state == PublishedState.RETRACTED.value:
             raise Retracted(slug, row.retracted_at)
-        return row, await repo.load_site(session)
+        return row, await self._site(session)
 
     async def article(self, session: AsyncSession, slug: str) -> Viewed:
-        site_changed = await repo.last_changed(session, [repo.SITE_SCOPE])
+        site_changed = (await self._site_state(session)).changed
         row, site = await self._article_row(session, slug)
         content = row.article or {}
         full = ArticleFull(
@@ -285,7 +309,7 @@ class Views:
 
     async def section_feed(self, session: AsyncSession, code: str) -> Viewed:
         changed = await repo.last_changed(session, [repo.SITE_SCOPE, repo.section_scope(code)])
-        site = await repo.load_site(session)
+        site = await self._site(session)
         section = self._section(site, code)
         rows = await repo.list_published(session, sections=[code], limit=self.settings.feed_items)
         body = self._feed(
@@ -301,7 +325,7 @@ class Views:
 
     async def subsite_feed(self, session: AsyncSession, code: str) -> Viewed:
         changed = await repo.last_changed(session, [repo.SITE_SCOPE, repo.subsite_scope(code)])
-        site = await repo.load_site(session)
+        site = await self._site(session)
         subsite = self._subsite(site, code)
         rows = await repo.list_published(session, source=code, limit=self.settings.feed_items)
         body = self._feed(

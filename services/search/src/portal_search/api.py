@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any, Literal
 
 from aiokafka.errors import KafkaError
-from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
 from opensearchpy.exceptions import TransportError
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -24,6 +25,7 @@ from portal_search.domain import (
 from portal_search.index import ArticleIndex, IndexBusy
 from portal_search.rebuild import Rebuilder
 from portal_search.replay import ReplayStalled
+from portal_search.resultcache import ResultCache
 
 log = get_logger(__name__)
 
@@ -110,7 +112,7 @@ def _unavailable(exc: Exception) -> HTTPException:
     return HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "search is unavailable, retry later")
 
 
-def public_router(index: ArticleIndex) -> APIRouter:
+def public_router(index: ArticleIndex, results: ResultCache) -> APIRouter:
     router = APIRouter(tags=["search"])
 
     @router.get(
@@ -156,7 +158,7 @@ def public_router(index: ArticleIndex) -> APIRouter:
         ),
         page: int = Query(1, ge=1, le=10_000),
         size: int = Query(DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE),
-    ) -> SearchResponse:
+    ) -> Response:
         try:
             query = parse_search(
                 q=q,
@@ -173,11 +175,20 @@ def public_router(index: ArticleIndex) -> APIRouter:
                 status.HTTP_422_UNPROCESSABLE_CONTENT,
                 detail=[p.as_detail() for p in exc.problems],
             ) from None
-        try:
-            raw = await index.search(build_search_body(query))
-        except (TransportError, OSError) as exc:
-            raise _unavailable(exc) from exc
-        return SearchResponse.model_validate(parse_response(raw, query))
+        body = build_search_body(query)
+        # The OpenSearch request is the normalised search: equal searches share an answer.
+        key = json.dumps(body, sort_keys=True, ensure_ascii=False)
+        answer = results.get(key)
+        if answer is None:
+            token = results.token()
+            try:
+                raw = await index.search(body)
+            except (TransportError, OSError) as exc:
+                raise _unavailable(exc) from exc
+            found = SearchResponse.model_validate(parse_response(raw, query))
+            answer = found.model_dump_json().encode()
+            results.put(key, token, answer)
+        return Response(answer, media_type="application/json")
 
     return router
 

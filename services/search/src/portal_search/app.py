@@ -31,6 +31,7 @@ from portal_search.questions import (
 )
 from portal_search.questions_rebuild import QuestionsRebuilder, questions_admin_router
 from portal_search.rebuild import Rebuilder
+from portal_search.resultcache import ResultCache
 from portal_search.settings import Settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -78,6 +79,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         replicas=settings.index_replicas,
     )
     rebuilder = Rebuilder(index, settings)
+    # Answers of popular searches, kept briefly (resultcache.py).
+    results = ResultCache(
+        ttl_s=settings.search_cache_ttl_s, max_entries=settings.search_cache_max_entries
+    )
 
     subscribe_events(
         service.broker,
@@ -85,7 +90,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         group="search",
         producer="search",
         model=ArticlePublishedEvent,
-        handler=article_published_handler(index, max_body_chars=settings.index_max_body_chars),
+        handler=article_published_handler(
+            index, max_body_chars=settings.index_max_body_chars, results=results
+        ),
     )
 
     # --- answered questions (issue 6): their own alias, the same analysers and versioning
@@ -112,7 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Cổng TTĐT — Search",
         description="OpenSearch read model and the public search API.",
         routers=[
-            public_router(index),
+            public_router(index, results),
             questions_router(questions),  # issue 6: answered questions
             questions_admin_router(QuestionsRebuilder(questions, settings), admin_guard(settings)),
             admin_router(index, rebuilder, admin_guard(settings)),

@@ -16,12 +16,13 @@ from portal_runtime.kafka import PermanentError
 from portal_runtime.logs import get_logger
 from portal_search.domain import InvalidEvent, document_for
 from portal_search.index import ArticleIndex
+from portal_search.resultcache import ResultCache
 
 log = get_logger(__name__)
 
 
 def article_published_handler(
-    index: ArticleIndex, *, max_body_chars: int
+    index: ArticleIndex, *, max_body_chars: int, results: ResultCache | None = None
 ) -> Callable[[ArticlePublishedEvent, KafkaMessage], Awaitable[None]]:
     async def handle(event: ArticlePublishedEvent, msg: KafkaMessage) -> None:
         data = event.data
@@ -34,6 +35,8 @@ def article_published_handler(
         except InvalidEvent as exc:
             raise PermanentError(str(exc), "invalid") from exc
         outcome = await index.write(op)
+        if results is not None and outcome == "written":
+            results.changed()  # cached answers may lack it (or still show it)
         log.info(
             "article_indexed",
             article_id=data.article_id,

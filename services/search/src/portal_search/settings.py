@@ -13,6 +13,10 @@ class Settings(ServiceSettings):
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/search"
     # Overload protection (README, configuration): searches per client address.
     rate_limit_per_ip: str = "600/minute"
+    # Answers of the public search kept per normalised search (resultcache.py): at most this
+    # old for writes of another instance (this instance's own writes drop them); 0 = off.
+    search_cache_ttl_s: float = Field(default=5.0, ge=0)
+    search_cache_max_entries: int = Field(default=1000, ge=0)
 
     index_alias: str = Field(
         default="articles",
