@@ -325,6 +325,9 @@ async def test_stale_approve_gets_409_and_an_update_goes_back_to_review(desk: De
     assert stale.status_code == 409
     assert stale.json()["detail"]["current_revision"] == 2
     assert "revision" in stale.json()["detail"]["reason"]
+    # The decision leaves through the outbox a moment after the answer: wait for it, then
+    # check that it is the only one.
+    await desk.events.read(ARTICLE_REVIEWED.name, article_id, until=bool)
     assert len(await desk.events.read(ARTICLE_REVIEWED.name, article_id)) == 1
 
     # An older revision arriving late changes nothing.
@@ -346,6 +349,9 @@ async def test_two_editors_never_both_approve(desk: Desk) -> None:
     )
     assert sorted(r.status_code for r in results) == [200, 409]
     await asyncio.sleep(1.5)
+    # The decision leaves through the outbox a moment after the answer: wait for it, then
+    # check that it is the only one.
+    await desk.events.read(ARTICLE_REVIEWED.name, article_id, until=bool)
     assert len(await desk.events.read(ARTICLE_REVIEWED.name, article_id)) == 1
 
 
