@@ -43,6 +43,12 @@ _NO_RATE_LIMITS = {
     "PORTAL_ENGAGEMENT_RATE_LIMIT_SUBMIT_PER_IDENTITY": "",
     "PORTAL_ENGAGEMENT_RATE_LIMIT_REPORT_PER_IP": "",
     "PORTAL_ENGAGEMENT_RATE_LIMIT_READ_PER_IP": "",
+    # ... and the per-client limits every service's API shares (portal_runtime.overload).
+    **{
+        f"PORTAL_{name.upper()}_{limit}": ""
+        for name in SERVICES
+        for limit in ("RATE_LIMIT_PER_IP", "RATE_LIMIT_PER_API_KEY")
+    },
 }
 
 
@@ -100,13 +106,11 @@ class FuzzPortal:
 def fuzz_portal(stack_settings: StackSettings) -> Iterator[FuzzPortal]:
     saved = {k: os.environ.get(k) for k in _NO_RATE_LIMITS}
     os.environ.update(_NO_RATE_LIMITS)
-    # Services already running on this stack (a developer's `portal services up`) are reused.
-    comps = launcher.services(stack_settings)
-    started = not all(_answers(c) for c in comps)
+    # Always (re)started here: services already running (another suite's, a developer's) were
+    # started with their rate limits on, and would answer most fuzzed requests with 429.
     try:
-        if started:
-            launcher.services_down(stack_settings, say=lambda _: None)
-            launcher.services_up(stack_settings, say=lambda _: None)
+        launcher.services_down(stack_settings, say=lambda _: None)
+        launcher.services_up(stack_settings, say=lambda _: None)
         load_structure(stack_settings, demo=False, say=lambda _: None)
         portal = FuzzPortal(stack_settings, stack_secrets(stack_settings)["admin_token"])
         portal.partner_key = portal.admin(
@@ -115,8 +119,7 @@ def fuzz_portal(stack_settings: StackSettings) -> Iterator[FuzzPortal]:
         portal.editor_token = portal.make_editor_token("chief_editor")
         yield portal
     finally:
-        if started:
-            launcher.services_down(stack_settings, say=lambda _: None)
+        launcher.services_down(stack_settings, say=lambda _: None)
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
@@ -129,13 +132,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if not hasattr(item, "_nodeid"):
             item._nodeid = item.nodeid  # type: ignore[attr-defined]
-
-
-def _answers(comp: Any) -> bool:
-    try:
-        return bool(comp.is_running() and comp.probe())
-    except httpx.HTTPError:
-        return False
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
