@@ -19,6 +19,7 @@ from portal_normalize.domain import (
 from portal_normalize.similarity import THRESHOLD, signature
 from portal_normalize.similarity import similarity as sim
 from portal_normalize.structure import IFRAME_ATTRIBUTES, canonical_structure
+from portal_text import is_xml_safe
 
 from .test_normalize_domain import XSS_PAYLOADS
 
@@ -230,6 +231,57 @@ BODY = "https://anh.tinh.vn/body.jpg"
 ICON = "https://anh.tinh.vn/icon.png"
 MISSING = "https://anh.tinh.vn/missing.jpg"
 REFUSED = "http://169.254.169.254/latest/meta-data/x.jpg"
+
+
+# --- characters XML forbids -------------------------------------------------------------------
+
+XML_FORBIDDEN = [chr(c) for c in range(0x20) if c not in (0x09, 0x0A, 0x0D)] + ["\ufffe", "\uffff"]
+# Lone surrogates cannot arrive raw: the event contract refuses them. As references they can.
+RAW = "".join(XML_FORBIDDEN)
+ENTITIES = "".join(f"&#{ord(c)};" for c in XML_FORBIDDEN) + "&#xD800;&#x1F;&#X0b;"
+
+
+def _strings(value: object) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
+@pytest.mark.parametrize("junk", [RAW, ENTITIES], ids=["raw", "entities"])
+def test_characters_xml_forbids_leave_every_field(junk: str) -> None:
+    result = normalize_content(
+        content(
+            title=f"Hội nghị{junk} tỉnh ủy",
+            summary=f"Tóm{junk} tắt",
+            author=f"Minh{junk} Anh",
+            categories=[f"Tin{junk} tức"],
+            body_html=f'<p>{PARAGRAPH}{junk}</p><figure><img src="https://a.vn/1.jpg" '
+            f'alt="Ảnh{junk}"><figcaption>Chú{junk} thích</figcaption></figure>',
+            images=[ImageRef(url="https://a.vn/2.jpg", caption=f"Quang{junk} cảnh")],
+        ),
+        outcomes={u: stored(u) for u in ("https://a.vn/1.jpg", "https://a.vn/2.jpg")},
+    )
+    article = result.article
+    strings = _strings(article.model_dump(mode="json"))
+    assert strings and all(is_xml_safe(s) for s in strings)
+    # The text around them is kept whole.
+    assert article.title == "Hội nghị tỉnh ủy"
+    assert article.summary == "Tóm tắt" and article.author == "Minh Anh"
+    assert article.categories == ["Tin tức"]
+    assert (
+        'alt="Ảnh"' in article.body_html
+        and "<figcaption>Chú thích</figcaption>" in article.body_html
+    )
+    # The listed image's caption is plain text: a reference there is literal text, harmless.
+    assert {m.caption for m in article.images} == {
+        "Quang cảnh" if junk == RAW else f"Quang{junk} cảnh",
+        "Chú thích",
+    }
+    assert PARAGRAPH.strip() in article.body_text
 
 
 def stored(url: str, width: int = 1200, height: int = 800) -> ImageOutcome:
