@@ -578,6 +578,7 @@ _FAILURE_KIND = {
     "broken_image": "image_broken",
     "unsupported_format": "image_broken",
     "too_many_pixels": "image_broken",
+    "over_budget": "image_broken",
 }
 
 

@@ -155,6 +155,26 @@ async def cached_images(conn: Executor, urls: Iterable[str]) -> dict[str, Cached
     return found
 
 
+@dataclass(frozen=True)
+class StoredImage:
+    object_key: str | None
+    renditions: dict[int, str]
+
+
+async def image_by_sha(conn: Executor, sha256: str) -> StoredImage | None:
+    """A stored image by the hash of its bytes (any URL it came from)."""
+    row = (
+        await conn.execute(
+            select(image_cache.c.object_key, image_cache.c.renditions)
+            .where(image_cache.c.sha256 == sha256, image_cache.c.object_key.is_not(None))
+            .limit(1)
+        )
+    ).first()
+    if row is None:
+        return None
+    return StoredImage(row.object_key, {int(w): k for w, k in (row.renditions or {}).items()})
+
+
 async def save_images(
     session: AsyncSession,
     outcomes: Iterable[tuple[ImageOutcome, str | None, str | None, int | None]],
