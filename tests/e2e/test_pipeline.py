@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import io
 import json
 import uuid
 from typing import Any
@@ -17,10 +18,11 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaError, TopicAuthorizationFailedError
 from lxml import etree
+from PIL import Image
 
 from portal_contracts.articles import article_id_for
 from portal_contracts.topics import PARTNER_DEAD_LETTERS, partner_topic
-from tests.e2e.conftest import Portal
+from tests.e2e.conftest import PartnerImages, Portal
 
 pytestmark = pytest.mark.stack
 
@@ -448,3 +450,37 @@ def test_characters_xml_forbids_never_break_a_feed_or_sitemap(portal: Portal, ju
     assert any(u.endswith(f"/bai-viet/{article['slug']}") for u in urls)
     page = portal.http.get(portal.url("publishing", f"/bai-viet/{article['slug']}"))
     assert page.status_code == 200 and f"Tin hoạt động {ext}" in page.text
+
+
+def test_an_articles_image_renditions_are_made_on_first_request(
+    portal: Portal, partner_images: PartnerImages
+) -> None:
+    picture = io.BytesIO()
+    Image.linear_gradient("L").resize((1200, 800)).convert("RGB").save(picture, "JPEG")
+    ext = _unique("img")
+    url = partner_images.add(f"{ext}.jpg", picture.getvalue())
+    key = portal.api_key(TRUSTED)
+    resp = _push(
+        portal,
+        key,
+        ext,
+        _content(f"Ảnh hội nghị {ext}", section="tin-hoat-dong", images=[{"url": url}]),
+    )
+    assert resp.status_code in (200, 202), resp.text
+    article = portal.wait_for(
+        lambda: _published_article(portal, resp.json()["article_id"]), what="published"
+    )
+    lead = article["lead_image"]
+    assert lead is not None and sorted(int(w) for w in lead["renditions"]) == [320, 640, 1024, 1200]
+    for width, rendition in lead["renditions"].items():
+        first = portal.http.get(portal.url("publishing", f"/media/{rendition}"))
+        assert first.status_code == 200, first.text
+        assert first.headers["content-type"] == "image/webp"
+        assert Image.open(io.BytesIO(first.content)).size == (
+            int(width),
+            round(800 * int(width) / 1200),
+        )
+        again = portal.http.get(portal.url("publishing", f"/media/{rendition}"))
+        assert again.status_code == 200 and again.content == first.content
+    original = portal.http.get(portal.url("publishing", f"/media/{lead['object_key']}"))
+    assert original.status_code == 200 and original.headers["content-type"] == "image/jpeg"
