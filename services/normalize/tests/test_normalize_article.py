@@ -416,3 +416,33 @@ def test_the_same_story_resent_or_edited_is_similar_and_another_is_not() -> None
     assert sim(original, unaccented) == 1.0
     assert sim(original, other) < 0.3
     assert signature("Tin ngắn quá") is None
+
+
+def _signature_by_definition(text: str) -> tuple[int, ...] | None:
+    """One hash per shingle, the smallest per bin, then densification: what is stored."""
+    from portal_normalize import similarity as s
+
+    tokens = s.words(text)
+    shingles = {" ".join(tokens[i : i + s.SHINGLE]) for i in range(len(tokens) - s.SHINGLE + 1)}
+    if len(shingles) < s.MIN_SHINGLES:
+        return None
+    mins = [(1 << 64) - 1] * s.BINS
+    for shingle in shingles:
+        h = s._hash(shingle)
+        mins[h >> 58] = min(mins[h >> 58], h)
+    filled = list(mins)
+    for i in range(s.BINS):
+        if mins[i] == (1 << 64) - 1:
+            for step in range(1, s.BINS):
+                j = (i + step) % s.BINS
+                if mins[j] != (1 << 64) - 1:
+                    filled[i] = (mins[j] + step * 0x9E3779B97F4A7C15) & ((1 << 64) - 1)
+                    break
+    return tuple(filled)
+
+
+@pytest.mark.parametrize("words", [0, 3, 10, 11, 60, 400, 6000])
+def test_signatures_stay_what_is_stored(words: int) -> None:
+    vocabulary = PARAGRAPH.split()
+    text = " ".join(vocabulary[i % len(vocabulary)] + str(i % 97) for i in range(words))
+    assert signature(text) == _signature_by_definition(text)

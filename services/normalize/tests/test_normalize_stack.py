@@ -22,6 +22,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from PIL import ExifTags, Image
+from sqlalchemy import text
 
 from portal_contracts.articles import (
     ArticleAction,
@@ -34,11 +35,13 @@ from portal_contracts.articles import (
     article_id_for,
 )
 from portal_contracts.topics import ARTICLE_INGESTED, ARTICLE_NORMALIZED
+from portal_normalize import repository
 from portal_normalize.app import create_app
 from portal_normalize.fetch import ImageFetcher
 from portal_normalize.imagepool import ImagePool
 from portal_normalize.media import MediaService
 from portal_normalize.settings import Settings
+from portal_normalize.similarity import signature
 from portal_runtime.db import make_engine, make_sessionmaker
 from portal_runtime.storage import ObjectStore
 
@@ -524,3 +527,48 @@ async def test_an_animated_bomb_is_reduced_within_a_memory_budget_and_normalize_
     nxt = await _normalized(kafka_events, _ingested(f"{run}-next", 1, images=[ImageRef(url=after)]))
     assert nxt.data.article is not None and nxt.data.article.lead_image is not None
     assert nxt.data.article.lead_image.object_key is not None
+
+
+async def test_a_batch_links_its_repeats_and_a_popular_story_costs_no_more(
+    env_for: Any,
+) -> None:
+    env_for("normalize")
+    engine = make_engine(Settings().database_url)
+    sessions = make_sessionmaker(engine)
+    story, other = _unique_story(), _unique_story()
+
+    def fingerprinted(text: str) -> repository.Fingerprinted:
+        return repository.Fingerprinted(uuid.uuid4().hex, SOURCE, signature(text))
+
+    try:
+        first = fingerprinted(story)
+        # One batch: a story, a repeat of it, another story, a repeat of that one.
+        batch = [first, fingerprinted(story), fingerprinted(other), fingerprinted(other + " Hết.")]
+        async with sessions.begin() as session:
+            twins = await repository.link_duplicates(session, batch)
+        assert [t.article_id if t else None for t in twins] == [
+            None,
+            first.article_id,
+            None,
+            batch[2].article_id,
+        ]
+        # Many more repeats: each links to the first, and only the first stands for the story
+        # in the band index, so a lookup reads the same few rows however popular it gets.
+        for _ in range(3):
+            repeats = [fingerprinted(story) for _ in range(20)]
+            async with sessions.begin() as session:
+                twins = await repository.link_duplicates(session, repeats)
+            assert {t.article_id if t else None for t in twins} == {first.article_id}
+        async with sessions() as session:
+            indexed = (
+                await session.execute(
+                    text(
+                        "SELECT count(DISTINCT article_id) FROM fingerprint_bands "
+                        "WHERE article_id = ANY(:ids)"
+                    ),
+                    {"ids": [first.article_id, *(r.article_id for r in repeats)]},
+                )
+            ).scalar_one()
+        assert indexed == 1
+    finally:
+        await engine.dispose()

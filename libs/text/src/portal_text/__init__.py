@@ -3,6 +3,7 @@
 from portal_text.vietnamese import (
     fold,
     has_vietnamese_diacritics,
+    needs_tone_placement,
     nfc,
     normalize_tone_placement,
     slugify,
@@ -13,6 +14,7 @@ __all__ = [
     "fold",
     "has_vietnamese_diacritics",
     "is_xml_safe",
+    "needs_tone_placement",
     "nfc",
     "normalize_tone_placement",
     "slugify",

@@ -44,7 +44,13 @@ from portal_contracts.articles import (
 from portal_contracts.topics import MAX_MESSAGE_BYTES
 from portal_normalize.structure import canonical_structure, video_embed
 from portal_normalize.text_repair import RepairLog, describe, repair_html, repair_text
-from portal_text import fold, has_vietnamese_diacritics, normalize_tone_placement, xml_safe
+from portal_text import (
+    fold,
+    has_vietnamese_diacritics,
+    needs_tone_placement,
+    normalize_tone_placement,
+    xml_safe,
+)
 
 DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
 # Naive source times are Vietnamese local time (UTC+7, no daylight saving) by default.
@@ -321,6 +327,8 @@ def normalize_text(text: str) -> str:
 
 def normalize_html_text(safe_html: str) -> str:
     """Tone placement in text nodes only (never inside tags: URLs stay byte for byte)."""
+    if not needs_tone_placement(safe_html):
+        return safe_html  # clean NFC text with one tone placement already: nothing to do
     parts = _TAG_OR_TEXT.split(safe_html)
     return "".join(p if p.startswith("<") else normalize_text(p) for p in parts)
 
@@ -890,7 +898,7 @@ def assess(
     if section is None:
         findings.issue("no_section", "no portal section: the partner named none, no rule maps it")
     sample = body_text[:5000]
-    if sum(c.isalpha() for c in sample) >= 40 and not has_vietnamese_diacritics(sample):
+    if _letters_at_least(sample, 40) and not has_vietnamese_diacritics(sample):
         # Vietnamese without any diacritic: often a legacy font encoding or stripped text.
         findings.issue(
             "no_diacritics", "the text has no Vietnamese diacritics (encoding or font problem?)"
@@ -899,6 +907,15 @@ def assess(
         findings.issue("no_published_at", "no publication time at the source", needs_person=False)
     if not summary:
         findings.issue("no_summary", "no summary and no body to take one from")
+
+
+def _letters_at_least(text: str, n: int) -> bool:
+    for c in text:
+        if c.isalpha():
+            n -= 1
+            if n <= 0:
+                return True
+    return False
 
 
 def normalized_data(
