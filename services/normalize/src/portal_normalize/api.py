@@ -160,7 +160,7 @@ def renditions_router(media: MediaService) -> APIRouter:
     async def rendition(key: str) -> Response:
         try:
             data = await media.rendition(key)
-        except RenditionsBusy as exc:
+        except (RenditionsBusy, ConnectionError) as exc:  # busy, or object storage is down
             raise HTTPException(503, str(exc), headers={"Retry-After": "2"}) from exc
         except ImageRejected as exc:
             raise HTTPException(422, exc.reason) from exc
