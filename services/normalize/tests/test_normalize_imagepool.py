@@ -61,3 +61,13 @@ async def test_a_worker_that_dies_is_replaced(pool: ImagePool) -> None:
         await pool.run(os._exit, 9)
     assert caught.value.code == "over_budget" and "exit code 9" in caught.value.reason
     await served(pool)
+
+
+async def test_a_decoder_out_of_memory_is_over_budget_not_a_broken_image() -> None:
+    pool = ImagePool(workers=1, memory_mb=1, timeout_s=10.0)  # nothing left to decode with
+    try:
+        with pytest.raises(ImageRejected) as caught:
+            await pool.run(process_image, jpeg(800, 600), max_pixels=40_000_000, widths=WIDTHS)
+        assert caught.value.code == "over_budget"
+    finally:
+        pool.close()

@@ -13,6 +13,7 @@ import multiprocessing
 import resource
 from collections.abc import Callable
 from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
 from pebble import ProcessExpired, ProcessPool
@@ -38,19 +39,31 @@ class ImagePool:
     such, and running out of time or memory becomes an ``ImageRejected`` with the reason."""
 
     def __init__(self, *, workers: int, memory_mb: int, timeout_s: float) -> None:
+        self.workers = max(1, workers)
         self.memory_mb = memory_mb
         self.timeout_s = timeout_s
-        self._pool = ProcessPool(
-            max_workers=max(1, workers),
+        self._pool = self._new_pool()
+
+    def _new_pool(self) -> ProcessPool:
+        return ProcessPool(
+            max_workers=self.workers,
             initializer=_limit_worker,
-            initargs=(memory_mb * 1024 * 1024,),
+            initargs=(self.memory_mb * 1024 * 1024,),
             context=multiprocessing.get_context("spawn"),
         )
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        future = self._pool.schedule(fn, args=args, kwargs=kwargs, timeout=self.timeout_s)
+        try:
+            future = self._pool.schedule(fn, args=args, kwargs=kwargs, timeout=self.timeout_s)
+        except RuntimeError:  # the pool gave up after its workers kept dying as they started
+            self._pool = self._new_pool()
+            future = self._pool.schedule(fn, args=args, kwargs=kwargs, timeout=self.timeout_s)
         try:
             return await asyncio.wrap_future(future)
+        except BrokenProcessPool as exc:
+            self._pool = self._new_pool()
+            # A dependency failure, not the image's fault: the message is retried.
+            raise ConnectionError(f"the image workers could not start: {exc}") from exc
         except FutureTimeout as exc:
             raise ImageRejected(
                 "over_budget", f"processing took over {self.timeout_s:g} s and was stopped"

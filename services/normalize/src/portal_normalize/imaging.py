@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import warnings
 from dataclasses import dataclass
 
@@ -115,11 +116,22 @@ def _vips_error(exc: pyvips.Error) -> str:
     return detail[:300]
 
 
+# What libvips says when the worker's address-space limit, not the file, stopped it.
+_OUT_OF_MEMORY = re.compile(r"memory|Error creating thread|Cannot allocate", re.IGNORECASE)
+
+
+def _failed(what: str, exc: pyvips.Error) -> ImageRejected:
+    detail = _vips_error(exc)
+    if _OUT_OF_MEMORY.search(detail):
+        return ImageRejected("over_budget", f"{what}: out of the worker's memory ({detail})")
+    return ImageRejected("broken_image", f"{what}: {detail}")
+
+
 def _load(fmt: str, data: bytes, **options: object) -> pyvips.Image:
     try:
         return _LOADERS[fmt](data, **options)
     except pyvips.Error as exc:
-        raise ImageRejected("broken_image", f"cannot read the image: {_vips_error(exc)}") from exc
+        raise _failed("cannot read the image", exc) from exc
 
 
 def _decoded(image: pyvips.Image) -> None:
@@ -127,9 +139,7 @@ def _decoded(image: pyvips.Image) -> None:
     try:
         image.avg()
     except pyvips.Error as exc:
-        raise ImageRejected(
-            "broken_image", f"the image does not decode: {_vips_error(exc)}"
-        ) from exc
+        raise _failed("the image does not decode", exc) from exc
 
 
 def _bmp_as_png(data: bytes, max_pixels: int) -> bytes:
@@ -308,7 +318,7 @@ def process_image(
             else:  # TIFF, BMP -> PNG
                 original = image.pngsave_buffer(keep="icc")
         except pyvips.Error as exc:
-            raise ImageRejected("broken_image", f"cannot re-encode it: {_vips_error(exc)}") from exc
+            raise _failed("cannot re-encode it", exc) from exc
 
     if orientation in (5, 6, 7, 8):
         width, frame_height = frame_height, width
@@ -352,5 +362,5 @@ def render(
         )
         data: bytes = small.webpsave_buffer(Q=WEBP_QUALITY, effort=WEBP_EFFORT, keep="none")
     except pyvips.Error as exc:
-        raise ImageRejected("broken_image", f"cannot render it: {_vips_error(exc)}") from exc
+        raise _failed("cannot render it", exc) from exc
     return data
