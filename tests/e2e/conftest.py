@@ -6,11 +6,17 @@ article's trace across all of them.
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
+import shutil
+import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -77,8 +83,44 @@ class Portal:
         raise AssertionError(f"timed out after {timeout_s}s waiting for {what}; last: {last!r}")
 
 
+class PartnerImages:
+    """A partner's image server on loopback (normalize is allowed to fetch from it)."""
+
+    def __init__(self) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="e2e-images-"))
+        handler = functools.partial(_QuietFiles, directory=str(self.folder))
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.host = f"127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def add(self, name: str, data: bytes) -> str:
+        (self.folder / name).write_bytes(data)
+        return f"http://{self.host}/{name}"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+class _QuietFiles(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
 @pytest.fixture(scope="session")
-def portal(stack_settings: StackSettings) -> Iterator[Portal]:
+def partner_images() -> Iterator[PartnerImages]:
+    images = PartnerImages()
+    os.environ["PORTAL_NORMALIZE_IMAGE_FETCH_ALLOW_HOSTS"] = images.host
+    try:
+        yield images
+    finally:
+        os.environ.pop("PORTAL_NORMALIZE_IMAGE_FETCH_ALLOW_HOSTS", None)
+        images.stop()
+
+
+@pytest.fixture(scope="session")
+def portal(stack_settings: StackSettings, partner_images: PartnerImages) -> Iterator[Portal]:
     receiver = OtlpReceiver().start()
     os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = receiver.endpoint
     os.environ["OTEL_BSP_SCHEDULE_DELAY"] = "300"

@@ -8,17 +8,21 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import io
 import json
 import uuid
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaError, TopicAuthorizationFailedError
+from lxml import etree
+from PIL import Image
 
 from portal_contracts.articles import article_id_for
 from portal_contracts.topics import PARTNER_DEAD_LETTERS, partner_topic
-from tests.e2e.conftest import Portal
+from tests.e2e.conftest import PartnerImages, Portal
 
 pytestmark = pytest.mark.stack
 
@@ -404,3 +408,79 @@ def test_one_trace_from_partner_request_to_search_indexing(portal: Portal) -> No
         and s.parent_span_id != traceparent.split("-")[2]
     ]
     assert not orphans, [(s.service, s.name) for s in orphans]
+
+
+XML_FORBIDDEN = [chr(c) for c in range(0x20) if c not in (0x09, 0x0A, 0x0D)] + ["\ufffe", "\uffff"]
+RAW_JUNK = "".join(XML_FORBIDDEN)
+ENTITY_JUNK = "".join(f"&#{ord(c)};" for c in XML_FORBIDDEN) + "&#xD800;&#x1f;"
+
+
+@pytest.mark.parametrize("junk", [RAW_JUNK, ENTITY_JUNK], ids=["raw", "entities"])
+def test_characters_xml_forbids_never_break_a_feed_or_sitemap(portal: Portal, junk: str) -> None:
+    key = portal.api_key(TRUSTED)
+    ext = _unique("xml")
+    title = f"Tin hoạt động{junk} {ext}"
+    body = f"<p>Đoạn một{junk} của bài {ext}. Đảng Cộng sản Việt Nam lãnh đạo toàn diện.</p>"
+    resp = _push(
+        portal,
+        key,
+        ext,
+        _content(title, section="tin-hoat-dong", body_html=body, summary=f"Tóm{junk} tắt"),
+    )
+    assert resp.status_code in (200, 202), resp.text
+    article = portal.wait_for(
+        lambda: _published_article(portal, resp.json()["article_id"]), what="published"
+    )
+    assert article["title"] == f"Tin hoạt động {ext}"
+
+    def document(path: str) -> Any:
+        got = portal.http.get(portal.url("publishing", path))
+        assert got.status_code == 200, f"{path}: {got.status_code} {got.text[:300]}"
+        return etree.fromstring(got.content)  # raises on a document that is not well-formed
+
+    feeds = ["/rss/sections/tin-hoat-dong.xml", f"/rss/subsites/{TRUSTED}.xml"]
+    for path in feeds:
+        titles = [t.text for t in document(path).iter("title")]
+        assert f"Tin hoạt động {ext}" in titles, path
+    news = document("/sitemaps/news.xml")
+    assert f"Tin hoạt động {ext}" in [t.text for t in news.iter("{*}title")]
+    chunks = [loc.text for loc in document("/sitemap.xml").iter("{*}loc")]
+    assert chunks
+    urls = [u.text for chunk in chunks for u in document(urlsplit(chunk).path).iter("{*}loc")]
+    assert any(u.endswith(f"/bai-viet/{article['slug']}") for u in urls)
+    page = portal.http.get(portal.url("publishing", f"/bai-viet/{article['slug']}"))
+    assert page.status_code == 200 and f"Tin hoạt động {ext}" in page.text
+
+
+def test_an_articles_image_renditions_are_made_on_first_request(
+    portal: Portal, partner_images: PartnerImages
+) -> None:
+    picture = io.BytesIO()
+    Image.linear_gradient("L").resize((1200, 800)).convert("RGB").save(picture, "JPEG")
+    ext = _unique("img")
+    url = partner_images.add(f"{ext}.jpg", picture.getvalue())
+    key = portal.api_key(TRUSTED)
+    resp = _push(
+        portal,
+        key,
+        ext,
+        _content(f"Ảnh hội nghị {ext}", section="tin-hoat-dong", images=[{"url": url}]),
+    )
+    assert resp.status_code in (200, 202), resp.text
+    article = portal.wait_for(
+        lambda: _published_article(portal, resp.json()["article_id"]), what="published"
+    )
+    lead = article["lead_image"]
+    assert lead is not None and sorted(int(w) for w in lead["renditions"]) == [320, 640, 1024, 1200]
+    for width, rendition in lead["renditions"].items():
+        first = portal.http.get(portal.url("publishing", f"/media/{rendition}"))
+        assert first.status_code == 200, first.text
+        assert first.headers["content-type"] == "image/webp"
+        assert Image.open(io.BytesIO(first.content)).size == (
+            int(width),
+            round(800 * int(width) / 1200),
+        )
+        again = portal.http.get(portal.url("publishing", f"/media/{rendition}"))
+        assert again.status_code == 200 and again.content == first.content
+    original = portal.http.get(portal.url("publishing", f"/media/{lead['object_key']}"))
+    assert original.status_code == 200 and original.headers["content-type"] == "image/jpeg"

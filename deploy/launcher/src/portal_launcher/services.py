@@ -100,7 +100,11 @@ def _service_specific(settings: StackSettings, name: str) -> dict[str, str]:
             "JAEGER_QUERY_URL": settings.jaeger_ui_url,
         }
     if name == "publishing":
-        return {"PUBLIC_BASE_URL": f"http://{settings.host}:{settings.publishing_port}"}
+        return {
+            "PUBLIC_BASE_URL": f"http://{settings.host}:{settings.publishing_port}",
+            # Image renditions are made by normalize on their first request.
+            "NORMALIZE_URL": f"http://{settings.host}:{settings.normalize_port}",
+        }
     return {}
 
 

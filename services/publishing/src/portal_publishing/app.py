@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import uvicorn
@@ -12,7 +13,7 @@ from portal_contracts.topics import ARTICLE_REVIEWED
 from portal_publishing.api import build_routers
 from portal_publishing.db import outbox
 from portal_publishing.handlers import on_article_reviewed
-from portal_publishing.media import media_router
+from portal_publishing.media import Renditions, media_router
 from portal_publishing.pagecache import PageCache, asyncpg_dsn
 from portal_publishing.rebuild import StoreRebuilder, rebuild_router
 from portal_publishing.settings import Settings
@@ -52,12 +53,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         handler=on_article_reviewed(service.sessions, outbox, pages),
     )
     assert service.store is not None
+    renditions = Renditions(settings.normalize_url) if settings.normalize_url else None
+    if renditions is not None:
+        service.background.append(lambda: _close_on_shutdown(renditions))
     return service.create_app(
         title="Cổng TTĐT — Publishing",
         description=DESCRIPTION,
         routers=[
             *build_routers(settings, service.sessions, pages),
-            media_router(service.store),
+            media_router(service.store, renditions),
             # Operators: restore the store from article.published (`portal rebuild publishing`).
             rebuild_router(
                 StoreRebuilder(service.sessions, settings.kafka_bootstrap_servers),
@@ -65,6 +69,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ),
         ],
     )
+
+
+async def _close_on_shutdown(renditions: Renditions) -> None:
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await renditions.aclose()
 
 
 def main() -> None:

@@ -50,6 +50,10 @@ class Settings(ServiceSettings):
     # value on every replica so cursors survive load balancing and restarts.
     cursor_key: SecretStr = SecretStr("portal-publishing-cursor")
 
+    # normalize's HTTP API: it makes an image's renditions on their first request. Unset, a
+    # rendition not yet stored is 404.
+    normalize_url: str | None = None
+
     admin_max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
 
     @property
