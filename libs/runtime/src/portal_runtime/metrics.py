@@ -219,7 +219,8 @@ class MetricsPoller:
         self.polls.append((what, poll))
 
     def watch_consumers(self, broker: Any) -> None:
-        """Report the consumer lag of every subscriber of a FastStream Kafka broker."""
+        """Report the consumer lag of every consumer of ``broker``: a service's batch consumers
+        (``consumer.Consumers``) or a FastStream Kafka broker's subscribers."""
         if not self.brokers:
             self.add("consumer_lag", self._consumer_lag)
         self.brokers.append(broker)
@@ -279,7 +280,10 @@ class MetricsPoller:
 
 
 def _consumers(broker: Any) -> Iterable[Any]:
-    """The aiokafka consumers behind a FastStream broker's subscribers (started ones only)."""
+    """The aiokafka consumers of a source (started ones only)."""
+    if hasattr(broker, "kafka_consumers"):
+        yield from broker.kafka_consumers()
+        return
     for subscriber in getattr(broker, "subscribers", ()):
         group = getattr(subscriber, "consumer_subgroup", None) or [
             getattr(subscriber, "consumer", None)

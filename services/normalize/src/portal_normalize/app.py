@@ -8,15 +8,13 @@ from pathlib import Path
 import uvicorn
 from fastapi import FastAPI
 
-from portal_contracts.articles import ArticleIngestedEvent
-from portal_contracts.topics import ARTICLE_INGESTED
 from portal_normalize.api import admin_router
 from portal_normalize.db import outbox
 from portal_normalize.fetch import ImageFetcher
-from portal_normalize.handlers import PRODUCER, IngestedHandler
+from portal_normalize.handlers import Ingested
 from portal_normalize.media import MediaService
+from portal_normalize.repository import RulesCache
 from portal_normalize.settings import Settings
-from portal_runtime.kafka import subscribe_events
 from portal_runtime.service import Service
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -49,21 +47,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await fetcher.aclose()
 
     service.background.append(close_fetcher_on_shutdown)
-    subscribe_events(
-        service.broker,
-        ARTICLE_INGESTED,
-        group="normalize",
-        producer=PRODUCER,
-        model=ArticleIngestedEvent,
-        handler=IngestedHandler(service.sessions, media, settings),
-    )
+    rules = RulesCache(service.sessions)
+    service.consume(Ingested(media, settings, rules).subscription())
     return service.create_app(
         title="Cổng TTĐT — Normalize",
         description=(
             "Repairs markup, Vietnamese encodings and images, maps categories to sections, "
             "links near-duplicates; emits article.normalized."
         ),
-        routers=[admin_router(settings)],
+        routers=[admin_router(settings, rules)],
     )
 
 
