@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from portal_contracts.codec import encode
 from portal_contracts.envelope import Envelope
 from portal_runtime.batch import Message, Record, RetryPolicy
 from portal_runtime.consumer import BatchConsumer, ConsumerConfig, Subscription
@@ -72,6 +73,16 @@ class FakeUnitOfWork(UnitOfWork):
 
     async def rollback(self) -> None:
         return None
+
+
+def record_for(topic: str, event: Envelope, *, partition: int = 0, offset: int = 0) -> Record:
+    """The record a producer of ``event`` would have written (keyed by its subject)."""
+    return Record(topic, partition, offset, event.subject.encode(), encode(event))
+
+
+def records_for(topic: str, *events: Envelope) -> list[Record]:
+    """Records of ``events`` on one partition, in order."""
+    return [record_for(topic, e, offset=i) for i, e in enumerate(events)]
 
 
 async def drive(
