@@ -26,7 +26,7 @@ M = TypeVar("M", bound=Message[Any])
 class Ledger:
     """What committed units of work did, in commit order."""
 
-    events: list[tuple[str, Envelope]] = field(default_factory=list)
+    events: list[tuple[str, Envelope, dict[str, str]]] = field(default_factory=list)  # + trace
     rejections: list[Rejection] = field(default_factory=list)
     commits: int = 0
     seen: set[Any] = field(default_factory=set)  # the inbox: event ids processed
@@ -65,7 +65,7 @@ class FakeUnitOfWork(UnitOfWork):
             for guard in self._guards:
                 stack.enter_context(guard)
             self.ledger.commits += 1
-        self.ledger.events.extend((topic, event) for topic, event, _ in self._events)
+        self.ledger.events.extend(self._events)
         self.ledger.rejections.extend(self._rejections)
         self.ledger.seen.update(getattr(self, "_fresh_ids", set()))
         for callback in self._after:

@@ -180,7 +180,9 @@ class Ingestor:
             )
             await self.outbox.add(session, ARTICLE_INGESTED.name, event)
         self.outbox.notify()
-        log.info(
+        # One line per partner request; a consumed partner topic logs no line per message.
+        log_accepted = log.info if channel is Channel.REST else log.debug
+        log_accepted(
             "article_ingested",
             article_id=article_id,
             source=source,
