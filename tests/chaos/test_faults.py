@@ -310,7 +310,7 @@ async def _inject_into_a_busy_batch(
         while any([await consumer.position(tp) < o for tp, o in end.items()]):
             for records in (await consumer.getmany(timeout_ms=300)).values():
                 for r in records:
-                    with contextlib.suppress(ValueError, TypeError):
+                    with contextlib.suppress(ValueError, TypeError, KeyError):
                         if json.loads(r.value)["data"]["article_id"] in ids:
                             again.append(r)
     finally:
@@ -332,6 +332,7 @@ async def _inject_into_a_busy_batch(
     return meta.partition, meta.offset
 
 
+@pytest.mark.timeout(600)
 def test_a_poison_message_in_a_busy_batch_is_dead_lettered_once(
     portal: Portal, kafka_events: Any
 ) -> None:
@@ -352,7 +353,7 @@ def test_a_poison_message_in_a_busy_batch_is_dead_lettered_once(
         key = f"{ARTICLE_REVIEWED.name}/{partition}/{offset}"  # a dead letter's subject
         found = asyncio.run(kafka_events.read(ARTICLE_REVIEWED.dead_letter_topic, key))
         return [
-            e["data"]
+            e
             for e in found
             if e["data"]["consumer_group"] == "publishing"
             and (e["data"]["original_partition"], e["data"]["original_offset"])
@@ -360,10 +361,12 @@ def test_a_poison_message_in_a_busy_batch_is_dead_lettered_once(
         ]
 
     portal.wait_for(letters, timeout_s=120, what="the poison's dead letter")
-    time.sleep(3)  # a second copy would come from the same relay round or the next
+    time.sleep(3)  # a second one would come from the same relay round or the next
     found = letters()
-    assert len(found) == 1, found
-    assert "carries no article" in found[0]["reason"]
+    # Written once: one dead letter (its id is its record's and group's). The relay may deliver
+    # it twice across the crash (at least once, like every event); a copy has the same id.
+    assert len({e["event_id"] for e in found}) == 1, found
+    assert "carries no article" in found[0]["data"]["reason"]
 
 
 # -- a rebalance: a second instance joins mid-stream, then leaves --------------------------------
@@ -386,21 +389,25 @@ class SecondInstance(ServiceProcess):
         return f"http://{self.settings.host}:{self.port}"
 
 
+@pytest.mark.timeout(600)  # a second process starts: minutes on a busy machine
 @pytest.mark.parametrize("service", ["normalize", "publishing"])
 def test_a_second_instance_joining_and_leaving_mid_stream(
     portal: Portal, kafka_events: Any, service: str
 ) -> None:
     started = time.monotonic()
-    # Long enough for the second process to start while the stream still flows.
-    stream = _stream(portal, articles=ARTICLES * 4, pace_s=0.3)
+    stream = _stream(portal, articles=ARTICLES * 3)
     second = SecondInstance(portal.settings, service)
     try:
         stream.wait_progress(1 / 10)
+        # A trickle while the second process starts (slowly, on a busy machine), so that it
+        # joins a stream still flowing.
+        stream.pace_s = 3.0
         second.start()  # its consumers join the groups: partitions move while batches run
-        second.wait_ready(timeout_s=120)
+        second.wait_ready(timeout_s=180)
         joined_at = stream.progress()
         assert joined_at <= 0.8, "the stream was nearly over before the second instance joined"
-        stream.wait_progress(joined_at + 0.2, timeout_s=300)  # both share the work a while
+        stream.pace_s = 0.15
+        stream.wait_progress(joined_at + 0.15, timeout_s=120)  # both share the work a while
         assert second.stop(), "the second instance was not running"  # and leave again
     finally:
         if second.is_running():

@@ -619,17 +619,11 @@ async def get_original(conn: Executor, article_id: str) -> dict[str, Any] | None
 
 
 async def save_dead_letters(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    """Record dead letters, each once (by its position in the dead-letter topic)."""
+    """Record dead letters, each once: by its event id (a copy relayed twice) and by its
+    position in the dead-letter topic (a redelivery)."""
     if not rows:
         return
-    stmt = insert(dead_letters).on_conflict_do_nothing(
-        index_elements=[
-            dead_letters.c.dlq_topic,
-            dead_letters.c.dlq_partition,
-            dead_letters.c.dlq_offset,
-        ]
-    )
-    await session.execute(stmt, list(rows))
+    await session.execute(insert(dead_letters).on_conflict_do_nothing(), list(rows))
 
 
 async def list_dead_letters(
