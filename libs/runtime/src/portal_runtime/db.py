@@ -15,6 +15,8 @@ from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 from sqlalchemy import MetaData, text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
+from portal_runtime.telemetry import use_stable_conventions
+
 # One naming convention so Alembic autogenerate gives stable constraint names.
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -43,6 +45,7 @@ def make_engine(url: str, pool_size: int = 10, *, trace_statements: bool = False
         pool_recycle=1800,
     )
     if trace_statements:
+        use_stable_conventions()
         SQLAlchemyInstrumentor().instrument(engine=engine.sync_engine, enable_commenter=False)
     return engine
 

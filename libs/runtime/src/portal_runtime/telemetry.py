@@ -50,6 +50,12 @@ def resource_for(service: str) -> Resource:
     )
 
 
+def use_stable_conventions() -> None:
+    """The stable HTTP and database conventions (http.request.method, db.system.name, ...),
+    read once per process by the instrumentations before they first instrument anything."""
+    os.environ.setdefault("OTEL_SEMCONV_STABILITY_OPT_IN", "http,database")
+
+
 def sampler_for(ratio: float) -> Sampler:
     """Parent-based: follow the caller's decision; a new trace is kept with ``ratio``."""
     return ParentBased(TraceIdRatioBased(min(1.0, max(0.0, ratio))))
@@ -67,9 +73,7 @@ def setup_tracing(
         for processor in extra_processors:
             _provider.add_span_processor(processor)
         return _provider
-    # The stable HTTP and database conventions (http.request.method, http.response.status_code,
-    # db.system.name, ...), read once by the instrumentations before they first instrument.
-    os.environ.setdefault("OTEL_SEMCONV_STABILITY_OPT_IN", "http,database")
+    use_stable_conventions()
     provider = TracerProvider(resource=resource_for(service), sampler=sampler_for(sample_ratio))
     if otlp_endpoint:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
