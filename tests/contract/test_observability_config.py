@@ -30,7 +30,7 @@ DASHBOARD = OBS / "grafana" / "dashboards" / "portal-pipeline.json"
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 
 # Made by Prometheus (scrape health) or by FastStream's middleware only once messages flow.
-EXTERNAL = {"up", "messaging_publish_duration_seconds", "messaging_process_duration_seconds"}
+EXTERNAL = {"up", "messaging_publish_duration_seconds"}
 
 
 def _promtool() -> str:

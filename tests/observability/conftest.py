@@ -83,6 +83,7 @@ def observed(stack_settings: StackSettings) -> Iterator[ObservedPortal]:
             "OTEL_EXPORTER_OTLP_ENDPOINT",
             "OTEL_BSP_SCHEDULE_DELAY",
             "OTEL_BSP_MAX_QUEUE_SIZE",
+            "TRACE_SQL_STATEMENTS",
         )
     }
     # The services export to Jaeger, as the launcher does when it runs; spans leave quickly.
@@ -90,6 +91,8 @@ def observed(stack_settings: StackSettings) -> Iterator[ObservedPortal]:
     os.environ["OTEL_BSP_SCHEDULE_DELAY"] = "300"
     # A busy test machine makes many spans: a large queue so none are dropped before export.
     os.environ["OTEL_BSP_MAX_QUEUE_SIZE"] = "100000"
+    # The deep look an SRE turns on: a span per SQL statement (off by default).
+    os.environ["TRACE_SQL_STATEMENTS"] = "true"
     launcher.services_down(stack_settings, say=lambda _: None)
     try:
         launcher.services_up(stack_settings, say=lambda _: None)

@@ -35,10 +35,11 @@ from portal_contracts.deadletter import DeadLetterEvent
 from portal_contracts.topics import ARTICLE_PUBLISHED
 from portal_launcher.services import service_environment
 from portal_launcher.settings import StackSettings
+from portal_runtime.testing import drive, record_for
 from portal_search.api import public_router
 from portal_search.app import create_app
 from portal_search.domain import document_for
-from portal_search.handlers import article_published_handler
+from portal_search.handlers import published_subscription
 from portal_search.index import ArticleIndex
 from portal_search.resultcache import ResultCache
 from portal_text import slugify
@@ -505,7 +506,11 @@ async def test_a_cached_search_shows_what_this_instance_indexes(stack: Stack) ->
     results = ResultCache(ttl_s=3600, max_entries=100)
     app = FastAPI()
     app.include_router(public_router(index, results))
-    handle = article_published_handler(index, max_body_chars=10_000, results=results)
+    consumer = published_subscription(index, max_body_chars=10_000, results=results)
+
+    async def handle(published: ArticlePublishedEvent) -> None:
+        await drive(consumer, [record_for(ARTICLE_PUBLISHED.name, published)])
+
     t, source, aid = tag(), f"rc-{tag()}", new_id()
     try:
         async with httpx.AsyncClient(
@@ -520,13 +525,13 @@ async def test_a_cached_search_shows_what_this_instance_indexes(stack: Stack) ->
             assert await found() == []
             assert await found() == [] and len(results) == 1  # kept: the next one is cached
 
-            await handle(event(aid, source=source, title=f"Bài trong bộ nhớ đệm {t}"), None)  # type: ignore[arg-type]
+            await handle(event(aid, source=source, title=f"Bài trong bộ nhớ đệm {t}"))
             # The refresh comes within the cache's settling time (about a second after a write).
             await client.indices.refresh(index=index.alias)
             assert await wait_for(found, what="the new article in the cached search") == [aid]
 
             gone = event(aid, source=source, title="-", revision=2, state=PublishedState.RETRACTED)
-            await handle(gone, None)  # type: ignore[arg-type]
+            await handle(gone)
             await client.indices.refresh(index=index.alias)
 
             async def absent() -> bool:

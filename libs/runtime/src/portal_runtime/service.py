@@ -1,7 +1,9 @@
 """The one place that wires a service: telemetry, logs, Kafka, database, S3, search, health.
 
-A service builds a ``Service`` with what it uses, registers its subscribers on ``service.broker``
-and its routes on the app, and ``create_app`` runs everything in the FastAPI lifespan.
+A service builds a ``Service`` with what it uses, declares its consumers with
+``service.consume(Subscription(...))`` (``consumer.py``: batches, one transaction each), adds its
+routes to the app, and ``create_app`` runs everything in the FastAPI lifespan. ``service.broker``
+is the producer side (the outbox relay).
 
 Every HTTP API gets the overload protection of ``overload.py`` (per-client rate limits, a cap on
 requests in progress; settings in ``ServiceSettings``), and answers every invalid request with a
@@ -20,7 +22,7 @@ import secrets
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import prometheus_client
 from fastapi import APIRouter, FastAPI, Request, Response
@@ -29,6 +31,7 @@ from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.sdk.trace import SpanProcessor
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from portal_runtime.consumer import BatchConsumer, ConsumerConfig, Consumers, Subscription
 from portal_runtime.db import make_engine, make_sessionmaker, ping, run_migrations_async
 from portal_runtime.health import Check, health_router
 from portal_runtime.kafka import make_broker
@@ -46,6 +49,7 @@ from portal_runtime.telemetry import instrument_http_clients, setup_tracing, shu
 log = get_logger(__name__)
 
 Background = Callable[[], Coroutine[Any, Any, None]]
+E = TypeVar("E")
 
 
 class Service:
@@ -63,15 +67,23 @@ class Service:
         self.settings = settings
         configure_logging(settings.service_name, settings.log_level, settings.log_json)
         self.tracer_provider = setup_tracing(
-            settings.service_name, settings.otel_exporter_otlp_endpoint, span_processors
+            settings.service_name,
+            settings.otel_exporter_otlp_endpoint,
+            span_processors,
+            sample_ratio=settings.trace_sample_ratio,
         )
         self.meter_provider = setup_metrics(
             settings.service_name, settings.otel_exporter_otlp_endpoint
         )
         instrument_http_clients()
         self.broker = make_broker(settings, self.tracer_provider, self.meter_provider)
-        self.engine = make_engine(settings.database_url, settings.database_pool_size)
+        self.engine = make_engine(
+            settings.database_url,
+            settings.database_pool_size,
+            trace_statements=settings.trace_sql_statements,
+        )
         self.sessions = make_sessionmaker(self.engine)
+        self.consumers = Consumers(ConsumerConfig.from_settings(settings), self.sessions, outbox)
         self.migrations_dir = migrations_dir
         self.migrate_on_start = migrate_on_start
         self.outbox = outbox
@@ -106,10 +118,16 @@ class Service:
         self.metrics = MetricsPoller(
             settings.metrics_poll_interval_s, kafka_bootstrap=settings.kafka_bootstrap_servers
         )
-        self.metrics.watch_consumers(self.broker)
+        self.metrics.watch_consumers(self.consumers)
         if outbox is not None:
             self.metrics.add("outbox", outbox_poll(lambda: outbox.stats(self.engine)))
         self.background.append(self.metrics.run)
+
+    def consume(
+        self, subscription: Subscription[E], config: ConsumerConfig | None = None
+    ) -> BatchConsumer[E]:
+        """Run ``subscription`` in this service (started and stopped with it)."""
+        return self.consumers.add(subscription, config)
 
     async def _ping_kafka(self) -> None:
         if not await self.broker.ping(timeout=2.0):
@@ -130,6 +148,7 @@ class Service:
         if self.store is not None:
             await self.store.ensure_bucket()
         await self.broker.start()
+        self.consumers.start()
         tasks = [
             asyncio.create_task(job(), name=f"bg-{i}") for i, job in enumerate(self.background)
         ]
@@ -137,6 +156,8 @@ class Service:
         try:
             yield
         finally:
+            # Consumers first: the batch in progress finishes and its offsets are committed.
+            await self.consumers.stop()
             for task in tasks:
                 task.cancel()
             for task in tasks:

@@ -22,11 +22,20 @@ class ServiceSettings(BaseSettings):
     log_json: bool = True
 
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
-    # Consumer tuning, settings so SREs can trade latency for throughput.
-    kafka_max_poll_records: int = 100
-    # Consumers per subscribed topic in this process (each takes some partitions; order per
-    # article is kept because an article's events share a partition).
-    kafka_consumer_concurrency: int = 3
+    # Consumer batches (portal_runtime.consumer): a handler gets up to this many records...
+    kafka_batch_max_records: int = Field(default=500, ge=1, le=10_000)
+    # ... gathered for at most this long after the first one arrived (latency vs batch size).
+    kafka_batch_max_wait_ms: int = Field(default=20, ge=0, le=10_000)
+    # A batch's slow steps (image fetches, CPU work) run this many at a time, before its
+    # transaction.
+    kafka_batch_slow_step_concurrency: int = Field(default=8, ge=1, le=256)
+    # Processed offsets are committed at most this often (and always before a rebalance).
+    kafka_commit_interval_ms: int = Field(default=200, ge=0, le=60_000)
+    # A revoked partition's batch in progress may finish this long before it is abandoned
+    # (its offsets then stay uncommitted: the next owner gets it again and the inbox absorbs it).
+    kafka_rebalance_drain_s: float = Field(default=10.0, ge=0, le=240)
+    # A consumer that does not poll within this (slow steps included) leaves its group.
+    kafka_max_poll_interval_ms: int = Field(default=300_000, ge=10_000)
     # Outbox rows one relay round publishes (pipelined) before deleting them in one transaction.
     outbox_relay_batch_size: int = Field(default=200, ge=1, le=10_000)
 
@@ -53,6 +62,10 @@ class ServiceSettings(BaseSettings):
 
     # OTLP/HTTP endpoint of a collector or trace backend (e.g. http://127.0.0.1:4318); empty = off.
     otel_exporter_otlp_endpoint: str = ""
+    # New traces kept (parent-based: a span follows its parent's decision); 1.0 keeps all.
+    trace_sample_ratio: float = Field(default=1.0, ge=0.0, le=1.0)
+    # A span per SQL statement (off: one span per consumed batch or HTTP request).
+    trace_sql_statements: bool = False
     # Links to one trace: a template with {trace_id} (and {article_id}), e.g. the editors' desk
     # journey page, or a Jaeger UI base URL (then <base>/trace/<id>); empty = no links.
     traces_ui_url: str = ""

@@ -9,10 +9,6 @@ from pathlib import Path
 import uvicorn
 from fastapi import FastAPI
 
-from portal_contracts.articles import ArticlePublishedEvent
-from portal_contracts.questions import QuestionAnsweredEvent
-from portal_contracts.submissions import SubmissionModeratedEvent
-from portal_contracts.topics import ARTICLE_PUBLISHED, QUESTION_ANSWERED, SUBMISSION_MODERATED
 from portal_engagement.api import (
     Gate,
     admin_router,
@@ -25,21 +21,18 @@ from portal_engagement.api import (
 )
 from portal_engagement.catalog import apply_catalog, load_catalog
 from portal_engagement.db import outbox
-from portal_engagement.domain import PRODUCER
-from portal_engagement.handlers import answered_handler, article_handler, moderated_handler
+from portal_engagement.handlers import subscriptions
 from portal_engagement.live import LiveHub
 from portal_engagement.screening import load_word_list
 from portal_engagement.services import Engagement
 from portal_engagement.settings import Settings
 from portal_runtime.auth import admin_guard
 from portal_runtime.bodylimit import BodyLimit
-from portal_runtime.kafka import subscribe_events
 from portal_runtime.problems import document_body_limit
 from portal_runtime.ratelimit import RateLimiter
 from portal_runtime.service import Service
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-GROUP = "engagement"
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -66,30 +59,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     service.background.append(hub.run)
     gate = Gate(engagement, RateLimiter(), settings)
 
-    subscribe_events(
-        service.broker,
-        QUESTION_ANSWERED,
-        group=GROUP,
-        producer=PRODUCER,
-        model=QuestionAnsweredEvent,
-        handler=answered_handler(engagement),
-    )
-    subscribe_events(
-        service.broker,
-        SUBMISSION_MODERATED,
-        group=GROUP,
-        producer=PRODUCER,
-        model=SubmissionModeratedEvent,
-        handler=moderated_handler(engagement),
-    )
-    subscribe_events(
-        service.broker,
-        ARTICLE_PUBLISHED,
-        group=GROUP,
-        producer=PRODUCER,
-        model=ArticlePublishedEvent,
-        handler=article_handler(engagement),
-    )
+    for subscription in subscriptions(engagement):
+        service.consume(subscription)
 
     app = service.create_app(
         title="Cổng TTĐT — Engagement",

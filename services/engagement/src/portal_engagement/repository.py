@@ -142,16 +142,19 @@ async def feedback_counts(conn: Executor, document_code: str) -> dict[str | None
 # --- articles (read model of article.published) ---------------------------------------------
 
 
-async def upsert_article(session: AsyncSession, values: dict[str, Any]) -> bool:
-    """Store an article's public state unless a newer revision is already there."""
-    stmt = insert(articles).values(**values)
+async def upsert_articles(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Store articles' public state (at most one row each), each unless a newer revision is
+    already there."""
+    if not rows:
+        return
+    stmt = insert(articles)
     upsert = stmt.on_conflict_do_update(
         index_elements=[articles.c.article_id],
-        set_={k: stmt.excluded[k] for k in values if k != "article_id"}
+        set_={k: stmt.excluded[k] for k in rows[0] if k != "article_id"}
         | {"updated_at": func.now()},
         where=articles.c.revision <= stmt.excluded.revision,
-    ).returning(articles.c.article_id)
-    return (await session.execute(upsert)).first() is not None
+    )
+    await session.execute(upsert, rows)
 
 
 async def get_article(conn: Executor, article_id: str) -> dict[str, Any] | None:

@@ -9,16 +9,9 @@ from pathlib import Path
 import uvicorn
 from fastapi import FastAPI
 
-from portal_contracts.articles import ArticleIngestedEvent, ArticleNormalizedEvent
-from portal_contracts.topics import ARTICLE_INGESTED, ARTICLE_NORMALIZED
 from portal_moderation.api import admin_router, auth_router, items_router
 from portal_moderation.db import outbox
-from portal_moderation.domain import PRODUCER
-from portal_moderation.handlers import (
-    NormalizedHandler,
-    OriginalsHandler,
-    subscribe_dead_letters,
-)
+from portal_moderation.handlers import dead_letter_subscription, review_subscriptions
 from portal_moderation.jaeger import JaegerQuery
 from portal_moderation.journey_web import install_journey_desk
 from portal_moderation.passwords import Passwords
@@ -26,14 +19,13 @@ from portal_moderation.peers import IngestAdmin, SiteDirectory
 from portal_moderation.services import Accounts, ReviewDesk, SourcesDesk
 from portal_moderation.settings import Settings
 from portal_moderation.submissions_api import submissions_router
-from portal_moderation.submissions_handlers import subscribe_submissions
+from portal_moderation.submissions_handlers import submission_subscriptions
 from portal_moderation.submissions_service import SubmissionsDesk
 from portal_moderation.submissions_web import install_submissions_desk
 from portal_moderation.templating import DeskHeaders, Templates
 from portal_moderation.web import DeskDeps, install_desk
 from portal_moderation.webauth import DeskAuth
 from portal_runtime.bodylimit import BodyLimit
-from portal_runtime.kafka import subscribe_events
 from portal_runtime.problems import document_body_limit
 from portal_runtime.service import Service
 
@@ -59,27 +51,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lockout=timedelta(minutes=settings.login_lockout_minutes),
     )
 
-    subscribe_events(
-        service.broker,
-        ARTICLE_NORMALIZED,
-        group="moderation",
-        producer=PRODUCER,
-        model=ArticleNormalizedEvent,
-        handler=NormalizedHandler(desk),
-    )
-    # The editors' desk: originals as received, and the pipeline's dead letters (health).
-    subscribe_events(
-        service.broker,
-        ARTICLE_INGESTED,
-        group="moderation",
-        producer=PRODUCER,
-        model=ArticleIngestedEvent,
-        handler=OriginalsHandler(desk),
-    )
-    subscribe_dead_letters(service.broker, service.sessions)
+    # Review items, the originals as received, and the pipeline's dead letters (health).
+    for subscription in review_subscriptions(desk):
+        service.consume(subscription)
+    service.consume(dead_letter_subscription())
     # --- submissions desk (issue 6): questions, dialogue questions, feedback, forum, comments
     submissions = SubmissionsDesk(service.sessions)
-    subscribe_submissions(service.broker, submissions)
+    for subscription in submission_subscriptions(submissions):
+        service.consume(subscription)
     # --- end of the submissions desk wiring
     app = service.create_app(
         title="Cổng TTĐT — Moderation",

@@ -2,8 +2,9 @@
 
 Ingest and normalize dead-letter what they cannot process (``partner.articles.dlq``,
 ``article.ingested.dlq``), and moderation its own (``article.normalized.dlq``). The desk
-records each one once, with the agency it came from when that can be told: the dead letter's
-``source``, else the partner topic it was written to, else the original event's payload.
+records each one once (by its event id, and by its position), with the agency it came from
+when that can be told: the dead letter's ``source``, else the partner topic it was written to,
+else the original event's payload.
 A record that cannot even be read is still recorded (as ``unreadable``): nothing is dropped.
 """
 
@@ -80,6 +81,7 @@ def record_of(
             "reason": _clip(f"dead letter not readable: {exc.reason}", MAX_REASON),
             "consumer_group": None,
             "failed_at": failed_at,
+            "event_id": None,
         }
     assert isinstance(event, DeadLetterEvent)
     letter = event.data
@@ -97,4 +99,5 @@ def record_of(
         "reason": _clip(letter.reason, MAX_REASON) or "",
         "consumer_group": _clip(letter.consumer_group, 255),
         "failed_at": letter.failed_at,
+        "event_id": event.event_id,
     }

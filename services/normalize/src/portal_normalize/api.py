@@ -86,7 +86,7 @@ def _stored(found: repository.StoredRules) -> StoredMapping:
     )
 
 
-def admin_router(settings: ServiceSettings) -> APIRouter:
+def admin_router(settings: ServiceSettings, rules: repository.RulesCache) -> APIRouter:
     router = APIRouter(
         prefix="/admin/v1",
         tags=["admin"],
@@ -116,13 +116,14 @@ def admin_router(settings: ServiceSettings) -> APIRouter:
     async def put_mapping(
         code: SourcePath, request: Request, body: Annotated[SourceMapping, Body()]
     ) -> Any:
-        rules = SourceRules(
+        new_rules = SourceRules(
             categories=body.categories,
             timezone=body.timezone,
             default_section=body.default_section,
         )
         async with request.app.state.service.sessions.begin() as session:
-            stored = await repository.put_rules(session, code, rules)
+            stored = await repository.put_rules(session, code, new_rules)
+        rules.invalidate()
         return _stored(stored)
 
     @router.get(

@@ -8,16 +8,14 @@ from pathlib import Path
 import uvicorn
 from fastapi import FastAPI
 
-from portal_contracts.articles import ArticleIngestedEvent
-from portal_contracts.topics import ARTICLE_INGESTED
 from portal_normalize.api import admin_router, renditions_router
 from portal_normalize.db import outbox
 from portal_normalize.fetch import ImageFetcher
-from portal_normalize.handlers import PRODUCER, IngestedHandler
+from portal_normalize.handlers import Ingested
 from portal_normalize.imagepool import ImagePool
 from portal_normalize.media import MediaService
+from portal_normalize.repository import RulesCache
 from portal_normalize.settings import Settings
-from portal_runtime.kafka import subscribe_events
 from portal_runtime.logs import get_logger
 from portal_runtime.service import Service
 
@@ -62,21 +60,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await asyncio.to_thread(pool.close)
 
     service.background.append(image_workers)
-    subscribe_events(
-        service.broker,
-        ARTICLE_INGESTED,
-        group="normalize",
-        producer=PRODUCER,
-        model=ArticleIngestedEvent,
-        handler=IngestedHandler(service.sessions, media, settings),
-    )
+    rules = RulesCache(service.sessions)
+    service.consume(Ingested(media, settings, rules).subscription())
     return service.create_app(
         title="Cổng TTĐT — Normalize",
         description=(
             "Repairs markup, Vietnamese encodings and images, maps categories to sections, "
             "links near-duplicates; emits article.normalized."
         ),
-        routers=[admin_router(settings), renditions_router(media)],
+        routers=[admin_router(settings, rules), renditions_router(media)],
     )
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,7 +13,7 @@ from uuid import UUID
 
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from portal_contracts.articles import ArticleNormalized
 from portal_normalize import similarity
@@ -29,33 +31,33 @@ Executor = AsyncSession | AsyncConnection
 # --- articles ---------------------------------------------------------------------------------
 
 
-async def known_revision(conn: Executor, article_id: str) -> int | None:
-    """The newest revision normalised for the article (a cheap check before fetching images)."""
-    value = (
-        await conn.execute(select(articles.c.revision).where(articles.c.article_id == article_id))
-    ).scalar_one_or_none()
-    return int(value) if value is not None else None
-
-
-async def claim_revision(session: AsyncSession, data: ArticleNormalized, event_id: UUID) -> bool:
-    """Record ``data`` as the article's newest revision; False if an equal or newer one is known.
-
-    One statement, so two consumers racing on the same article cannot both win.
-    """
-    quality = data.quality.model_dump(mode="json") if data.quality else None
-    values = insert(articles).values(
-        article_id=data.article_id,
-        source=data.source,
-        external_id=data.external_id,
-        revision=data.revision,
-        action=data.action.value,
-        event_id=event_id,
-        quality_score=data.quality.score if data.quality else None,
-        quality=quality,
-        duplicate_of=data.duplicate_of,
+async def lock_revisions(session: AsyncSession, article_ids: Sequence[str]) -> dict[str, int]:
+    """The newest revision normalised per article, the rows locked in key order until the
+    transaction ends (a batch's articles; no deadlock between two batches)."""
+    if not article_ids:
+        return {}
+    rows = await session.execute(
+        select(articles.c.article_id, articles.c.revision)
+        .where(articles.c.article_id.in_(sorted(article_ids)))
+        .order_by(articles.c.article_id)
+        .with_for_update()
     )
-    new = values.excluded
-    stmt = values.on_conflict_do_update(
+    return {row.article_id: int(row.revision) for row in rows}
+
+
+async def claim_revisions(
+    session: AsyncSession, claimed: Sequence[tuple[ArticleNormalized, UUID]]
+) -> None:
+    """Record each article's newest revision of the batch (one statement, many rows); an equal
+    or newer revision already stored is kept (two consumers racing cannot both win)."""
+    newest: dict[str, tuple[ArticleNormalized, UUID]] = {}
+    for data, event_id in claimed:
+        newest[data.article_id] = (data, event_id)
+    if not newest:
+        return
+    stmt = insert(articles)
+    new = stmt.excluded
+    stmt = stmt.on_conflict_do_update(
         index_elements=[articles.c.article_id],
         set_={
             "revision": new.revision,
@@ -67,8 +69,24 @@ async def claim_revision(session: AsyncSession, data: ArticleNormalized, event_i
             "normalized_at": func.now(),
         },
         where=articles.c.revision < new.revision,
-    ).returning(articles.c.article_id)
-    return (await session.execute(stmt)).first() is not None
+    )
+    await session.execute(
+        stmt,
+        [
+            {
+                "article_id": data.article_id,
+                "source": data.source,
+                "external_id": data.external_id,
+                "revision": data.revision,
+                "action": data.action.value,
+                "event_id": event_id,
+                "quality_score": data.quality.score if data.quality else None,
+                "quality": data.quality.model_dump(mode="json") if data.quality else None,
+                "duplicate_of": data.duplicate_of,
+            }
+            for data, event_id in newest.values()
+        ],
+    )
 
 
 async def get_article(conn: AsyncConnection, article_id: str) -> dict[str, Any] | None:
@@ -116,6 +134,46 @@ async def get_rules(conn: Executor, code: str) -> StoredRules | None:
         default_section=row.default_section,
     )
     return StoredRules(row.code, rules, row.updated_at)
+
+
+class RulesCache:
+    """Every source's rules in memory, read again after ``ttl_s`` (they change rarely; this
+    instance's own writes drop them at once, another instance's show within the TTL)."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], ttl_s: float = 5.0) -> None:
+        self.sessions = sessions
+        self.ttl_s = ttl_s
+        self._rules: dict[str, SourceRules] = {}
+        self._loaded_at: float | None = None
+        self._generation = 0
+        self._lock = asyncio.Lock()
+
+    def invalidate(self) -> None:
+        self._generation += 1
+        self._loaded_at = None
+
+    def _fresh(self) -> bool:
+        return self._loaded_at is not None and time.monotonic() - self._loaded_at <= self.ttl_s
+
+    async def get(self, code: str) -> SourceRules | None:
+        if not self._fresh():
+            async with self._lock:
+                if not self._fresh():
+                    started, generation = time.monotonic(), self._generation
+                    async with self.sessions() as session:
+                        rows = (await session.execute(select(source_rules))).all()
+                    self._rules = {
+                        row.code: SourceRules(
+                            categories=dict(row.categories),
+                            timezone=row.timezone,
+                            default_section=row.default_section,
+                        )
+                        for row in rows
+                    }
+                    # A write during the read may be missing from it: read again next time.
+                    if generation == self._generation:
+                        self._loaded_at = started
+        return self._rules.get(code)
 
 
 # --- image cache ------------------------------------------------------------------------------

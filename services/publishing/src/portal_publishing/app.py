@@ -8,17 +8,14 @@ from pathlib import Path
 import uvicorn
 from fastapi import FastAPI
 
-from portal_contracts.articles import ArticleReviewedEvent
-from portal_contracts.topics import ARTICLE_REVIEWED
 from portal_publishing.api import build_routers
 from portal_publishing.db import outbox
-from portal_publishing.handlers import on_article_reviewed
+from portal_publishing.handlers import reviewed_subscription
 from portal_publishing.media import Renditions, media_router
 from portal_publishing.pagecache import PageCache, asyncpg_dsn
 from portal_publishing.rebuild import StoreRebuilder, rebuild_router
 from portal_publishing.settings import Settings
 from portal_runtime.auth import admin_guard
-from portal_runtime.kafka import subscribe_events
 from portal_runtime.service import Service
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -44,14 +41,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Rendered public pages, dropped at every change of the store (pagecache.py).
     pages = PageCache(ttl_s=settings.page_cache_ttl_s, max_bytes=settings.page_cache_max_bytes)
     service.background.append(lambda: pages.run_listener(asyncpg_dsn(settings.database_url)))
-    subscribe_events(
-        service.broker,
-        ARTICLE_REVIEWED,
-        group="publishing",
-        producer="publishing",
-        model=ArticleReviewedEvent,
-        handler=on_article_reviewed(service.sessions, outbox, pages),
-    )
+    service.consume(reviewed_subscription(pages))
     assert service.store is not None
     renditions = Renditions(settings.normalize_url) if settings.normalize_url else None
     if renditions is not None:
