@@ -27,12 +27,14 @@ import typer
 from portal_launcher import ops, ops_http, ops_kafka, seed, stack
 from portal_launcher.components.jaeger import JaegerComponent
 from portal_launcher.process import ComponentFailed
-from portal_launcher.services import SERVICES, service_port
+from portal_launcher.services import PROCESSES, SERVICES, service_port
 from portal_launcher.settings import StackSettings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
-stack_app = typer.Typer(no_args_is_help=True, help="Kafka, OpenSearch, PostgreSQL and S3.")
-services_app = typer.Typer(no_args_is_help=True, help="The six portal services.")
+stack_app = typer.Typer(
+    no_args_is_help=True, help="Kafka, OpenSearch, PostgreSQL, S3 and the edge cache (Varnish)."
+)
+services_app = typer.Typer(no_args_is_help=True, help="The six portal services and the purger.")
 app.add_typer(stack_app, name="stack")
 app.add_typer(services_app, name="services")
 dlq_app = typer.Typer(no_args_is_help=True, help="Dead letters: count them, redrive them.")
@@ -99,7 +101,7 @@ def stack_status() -> None:
 @stack_app.command("logs")
 def stack_logs(
     component: str = typer.Argument(
-        ..., help="e.g. kafka, opensearch, postgres, s3, jaeger, service-ingest"
+        ..., help="e.g. kafka, opensearch, postgres, s3, varnish, jaeger, service-ingest"
     ),
     lines: int = typer.Option(50, "-n", help="How many lines"),
     follow: bool = typer.Option(False, "-f", help="Keep following"),
@@ -117,7 +119,7 @@ def stack_logs(
 
 @services_app.command("up")
 def services_up(
-    only: list[str] = typer.Option(list(SERVICES), "--only", help="Start only these services"),
+    only: list[str] = typer.Option(list(PROCESSES), "--only", help="Start only these services"),
 ) -> None:
     """Start the services (the stack must be up) and wait for /readyz."""
     try:
@@ -178,6 +180,10 @@ def up(with_traces: bool = _WITH_TRACES) -> None:
     except (ComponentFailed, RuntimeError, ValueError) as exc:
         _fail(exc)
     typer.echo(f"\nThe portal is up ({time.monotonic() - started:.0f}s).")
+    typer.echo(
+        f"  edge        {settings.edge_url}/v1/home   (the readers' entry point: Varnish in "
+        "front of publishing, purged on every publication)"
+    )
     for name in SERVICES:
         base = f"http://{settings.host}:{service_port(settings, name)}"
         typer.echo(f"  {name:<11} {base}/docs   (ready: {base}/readyz)")

@@ -7,10 +7,11 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 from aiokafka.errors import KafkaError
-from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from opensearchpy.exceptions import TransportError
 from pydantic import BaseModel, ConfigDict, Field
 
+from portal_runtime.httpcache import StoredResponse, StoredResponseAnswer, request_target
 from portal_runtime.logs import get_logger
 from portal_search.domain import (
     DEFAULT_PAGE_SIZE,
@@ -131,6 +132,7 @@ def public_router(index: ArticleIndex, results: ResultCache) -> APIRouter:
         },
     )
     async def search(
+        request: Request,
         q: str = Query(
             "", max_length=MAX_QUERY_CHARS, description="Words to find; empty lists newest."
         ),
@@ -178,9 +180,9 @@ def public_router(index: ArticleIndex, results: ResultCache) -> APIRouter:
         body = build_search_body(query)
         # The OpenSearch request is the normalised search: equal searches share an answer.
         key = json.dumps(body, sort_keys=True, ensure_ascii=False)
+        token = results.token()
         answer = results.get(key)
         if answer is None:
-            token = results.token()
             try:
                 raw = await index.search(body)
             except (TransportError, OSError) as exc:
@@ -188,7 +190,10 @@ def public_router(index: ArticleIndex, results: ResultCache) -> APIRouter:
             found = SearchResponse.model_validate(parse_response(raw, query))
             answer = found.model_dump_json().encode()
             results.put(key, token, answer)
-        return Response(answer, media_type="application/json")
+        # Kept ready to send for this exact request target too (answered in the front).
+        stored = StoredResponse.build(answer, media_type="application/json", cache_control=None)
+        results.keep_response(request_target(request.scope), token, stored)
+        return StoredResponseAnswer(stored)
 
     return router
 

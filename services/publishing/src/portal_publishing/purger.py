@@ -1,0 +1,137 @@
+"""The edge purger: a process of its own (`python -m portal_publishing.purger`) that consumes
+`article.published` and invalidates, on every edge cache, exactly the surrogate keys the event
+touches (``surrogate.touched_by``).
+
+Why a process of its own, next to publishing rather than inside it: its work and its failures
+are not publishing's. Publishing keeps serving and publishing while the purger is down (the
+edge's TTLs bound how stale it gets); the purger, in consumer group ``edge-purger``, picks up
+from its committed offset when it is back. It keeps no state: a purge is idempotent, so a
+replayed event only purges again. Its code stays in publishing's package because the keys a
+response carries and the keys an event touches are one piece of knowledge (surrogate.py).
+
+A fetch of the edge that started before publishing committed a change can still bring the old
+page back after the purge. So each purge is repeated once, ``EDGE_REPURGE_AFTER_S`` later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import httpx
+import uvicorn
+from fastapi import FastAPI
+from faststream.kafka import KafkaMessage
+from pydantic import Field, SecretStr
+
+from portal_contracts.articles import ArticlePublishedEvent
+from portal_contracts.topics import ARTICLE_PUBLISHED
+from portal_publishing.edge import Edge, parse_urls
+from portal_publishing.surrogate import Purge, touched_by
+from portal_runtime.kafka import subscribe_events
+from portal_runtime.logs import get_logger
+from portal_runtime.service import Service
+from portal_runtime.settings import ServiceSettings
+
+log = get_logger(__name__)
+
+GROUP = "edge-purger"
+
+DESCRIPTION = """\
+Purges the edge cache (Varnish, surrogate keys) when articles are published, edited or
+retracted. Health and metrics only; it consumes `article.published`.
+"""
+
+
+class PurgerSettings(ServiceSettings):
+    service_name: str = "edge-purger"
+    http_port: int = 8008
+    edge_purge_urls: str = Field(
+        default="http://127.0.0.1:6081",
+        description="Every edge cache to purge (base URLs, comma-separated).",
+    )
+    edge_purge_token: SecretStr = Field(
+        default=SecretStr(""), description="Bearer token the edges expect on PURGE."
+    )
+    edge_purge_timeout_s: float = Field(default=2.0, gt=0)
+    # A second purge this long after the first, for edge fetches in flight at the first one;
+    # 0 = none.
+    edge_repurge_after_s: float = Field(default=2.0, ge=0)
+
+
+Handler = Callable[[ArticlePublishedEvent, KafkaMessage], Awaitable[None]]
+
+
+class Purger:
+    def __init__(self, edge: Edge, repurge_after_s: float) -> None:
+        self.edge = edge
+        self.repurge_after_s = repurge_after_s
+        self._later: set[asyncio.Task[None]] = set()
+
+    async def handle(self, event: ArticlePublishedEvent, msg: KafkaMessage) -> None:
+        purge = touched_by(event.data)
+        objects = await self.edge.purge(purge)
+        log.info(
+            "edge_purged",
+            article_id=event.data.article_id,
+            revision=event.data.revision,
+            keys=" ".join(purge.keys),
+            hard=purge.hard,
+            objects=objects,
+        )
+        if self.repurge_after_s > 0:
+            task = asyncio.create_task(self._again(purge), name="edge-repurge")
+            self._later.add(task)
+            task.add_done_callback(self._later.discard)
+
+    async def _again(self, purge: Purge) -> None:
+        await asyncio.sleep(self.repurge_after_s)
+        try:
+            await self.edge.purge(purge)
+        except ConnectionError as exc:  # best effort: the first purge went through
+            log.warning("edge_repurge_failed", keys=" ".join(purge.keys), error=str(exc))
+
+    async def run(self) -> None:
+        """A background job of the service: holds the edge client until shutdown."""
+        try:
+            await asyncio.Event().wait()
+        finally:
+            for task in list(self._later):
+                task.cancel()
+            await self.edge.client.aclose()
+
+
+def create_app(settings: PurgerSettings | None = None) -> FastAPI:
+    settings = settings or PurgerSettings()
+    service = Service(settings, migrations_dir=None, uses_database=False)
+    edge = Edge(
+        parse_urls(settings.edge_purge_urls),
+        settings.edge_purge_token.get_secret_value(),
+        httpx.AsyncClient(timeout=settings.edge_purge_timeout_s),
+    )
+    purger = Purger(edge, settings.edge_repurge_after_s)
+    subscribe_events(
+        service.broker,
+        ARTICLE_PUBLISHED,
+        group=GROUP,
+        producer=settings.service_name,
+        model=ArticlePublishedEvent,
+        handler=purger.handle,
+    )
+    service.background.append(purger.run)
+    return service.create_app(title="Cổng TTĐT — Edge purger", description=DESCRIPTION)
+
+
+def main() -> None:
+    settings = PurgerSettings()
+    uvicorn.run(
+        create_app(settings),
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,
+        proxy_headers=False,
+    )
+
+
+if __name__ == "__main__":
+    main()
