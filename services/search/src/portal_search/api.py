@@ -181,15 +181,17 @@ def public_router(index: ArticleIndex, results: ResultCache) -> APIRouter:
         # The OpenSearch request is the normalised search: equal searches share an answer.
         key = json.dumps(body, sort_keys=True, ensure_ascii=False)
         token = results.token()
-        answer = results.get(key)
-        if answer is None:
-            try:
-                raw = await index.search(body)
-            except (TransportError, OSError) as exc:
-                raise _unavailable(exc) from exc
-            found = SearchResponse.model_validate(parse_response(raw, query))
-            answer = found.model_dump_json().encode()
-            results.put(key, token, answer)
+
+        async def ask_opensearch() -> bytes:
+            raw = await index.search(body)
+            return (
+                SearchResponse.model_validate(parse_response(raw, query)).model_dump_json().encode()
+            )
+
+        try:
+            answer = await results.answer(key, ask_opensearch)
+        except (TransportError, OSError) as exc:
+            raise _unavailable(exc) from exc
         # Kept ready to send for this exact request target too (answered in the front).
         stored = StoredResponse.build(answer, media_type="application/json", cache_control=None)
         results.keep_response(request_target(request.scope), token, stored)

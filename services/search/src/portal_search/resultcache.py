@@ -8,6 +8,10 @@ The same rules keep the ready-to-send response of each request target (path and 
 which the service's front answers before routing (``Service.create_app(stored_responses=...)``):
 a popular search repeated costs a dict lookup, not parameter validation and query building.
 
+When an answer is missing (first asked, or expired), the readers asking for it at the same time
+share one OpenSearch request (``answer``): a popular search expiring under load costs one
+query, not one per waiting reader.
+
 Freshness: search already trails publication (Kafka, then OpenSearch's refresh of about a
 second). This instance's own index writes drop every answer at once, and for ``settle_s``
 afterwards nothing is stored (the write only becomes searchable at the next refresh). Writes
@@ -16,9 +20,10 @@ of another instance reach this one's answers within ``ttl_s``.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from portal_runtime.httpcache import StoredResponse
@@ -43,6 +48,7 @@ class ResultCache:
         self._quiet_until = 0.0
         self._entries: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
         self._responses: OrderedDict[str, tuple[float, StoredResponse]] = OrderedDict()
+        self._pending: dict[str, asyncio.Task[bytes]] = {}
 
     @property
     def enabled(self) -> bool:
@@ -51,6 +57,29 @@ class ResultCache:
     def get(self, key: str) -> bytes | None:
         """The answer of a normalised search (the OpenSearch request body)."""
         return self._get(self._entries, key)
+
+    async def answer(self, key: str, compute: Callable[[], Awaitable[bytes]]) -> bytes:
+        """The kept answer of ``key``, else ``compute()``'s, computed once for every reader
+        asking meanwhile (a reader that goes away does not cancel it for the others)."""
+        found = self.get(key)
+        if found is not None:
+            return found
+        task = self._pending.get(key)
+        if task is None:
+            task = asyncio.create_task(self._compute(key, self.token(), compute))
+            task.add_done_callback(_retrieved)
+            self._pending[key] = task
+        return await asyncio.shield(task)
+
+    async def _compute(
+        self, key: str, token: int, compute: Callable[[], Awaitable[bytes]]
+    ) -> bytes:
+        try:
+            body = await compute()
+            self.put(key, token, body)
+            return body
+        finally:
+            self._pending.pop(key, None)
 
     def response(self, target: str) -> StoredResponse | None:
         """The response kept for a request target."""
@@ -97,3 +126,9 @@ class ResultCache:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+def _retrieved(task: asyncio.Task[bytes]) -> None:
+    # Every waiter may have gone: the error is theirs to see, not the event loop's log.
+    if not task.cancelled():
+        task.exception()
