@@ -1,6 +1,11 @@
-"""Unit tests of the search answers' cache: age, this instance's writes, size."""
+"""Unit tests of the search answers' cache: age, this instance's writes, size, one search
+for the readers waiting on the same missing answer."""
 
 from __future__ import annotations
+
+import asyncio
+
+import pytest
 
 from portal_search.resultcache import ResultCache
 
@@ -56,8 +61,6 @@ def test_a_zero_ttl_turns_it_off() -> None:
 
 
 async def test_readers_of_a_missing_answer_share_one_search() -> None:
-    import asyncio
-
     cache = ResultCache(ttl_s=60, max_entries=10)
     asked: list[str] = []
     release = asyncio.Event()
@@ -77,10 +80,6 @@ async def test_readers_of_a_missing_answer_share_one_search() -> None:
 
 
 async def test_a_failed_search_fails_its_readers_and_is_asked_again_next_time() -> None:
-    import asyncio
-
-    import pytest
-
     cache = ResultCache(ttl_s=60, max_entries=10)
 
     async def failing() -> bytes:
