@@ -317,6 +317,10 @@ def main() -> None:
                 flush=True,
             )
         if args.origin_down and edge_paths:
+            # The pages the edge holds: each asked once (after the freshness trials' second
+            # purges, which come EDGE_REPURGE_AFTER_S later).
+            time.sleep(3.0)
+            asyncio.run(prime(settings.edge_url, edge_paths))
             down = origin_down(
                 settings, edge_file, args.threads, args.connections, args.origin_down
             )

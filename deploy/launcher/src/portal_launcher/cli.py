@@ -11,6 +11,8 @@ portal lag [--group G] [--json]  consumer lag per group, topic and partition
 portal dlq list [TOPIC] | redrive TOPIC [--group G] [--reason-contains S] [--dry-run]
 portal rebuild search | publishing
                                rebuild a read model or store from the log, through its service
+portal edge purge KEY... [--hard]
+                               invalidate surrogate keys on the stack's edge cache
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import typer
 
 from portal_launcher import ops, ops_http, ops_kafka, seed, stack
 from portal_launcher.components.jaeger import JaegerComponent
+from portal_launcher.components.varnish import purge_edge
 from portal_launcher.process import ComponentFailed
 from portal_launcher.services import PROCESSES, SERVICES, service_port
 from portal_launcher.settings import StackSettings
@@ -39,8 +42,10 @@ app.add_typer(stack_app, name="stack")
 app.add_typer(services_app, name="services")
 dlq_app = typer.Typer(no_args_is_help=True, help="Dead letters: count them, redrive them.")
 rebuild_app = typer.Typer(no_args_is_help=True, help="Rebuild a read model or store.")
+edge_app = typer.Typer(no_args_is_help=True, help="The edge cache (Varnish).")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(rebuild_app, name="rebuild")
+app.add_typer(edge_app, name="edge")
 
 
 def _settings(with_traces: bool = False) -> StackSettings:
@@ -369,6 +374,25 @@ def rebuild_publishing(url: str | None = _URL) -> None:
     """Restore publishing's store from article.published (missing or older rows only; no event
     is emitted)."""
     _rebuild("publishing", url)
+
+
+@edge_app.command("purge")
+def edge_purge(
+    keys: list[str] = typer.Argument(..., help="Surrogate keys, e.g. feed, site, article:<id>"),
+    hard: bool = typer.Option(
+        False,
+        "--hard",
+        help="Remove the objects (default: mark them stale, still served while the origin fails)",
+    ),
+) -> None:
+    """Invalidate every cached page carrying one of the keys (what the purger does on events)."""
+    try:
+        count = purge_edge(_settings(), keys, hard=hard)
+    except ComponentFailed as exc:
+        _fail(exc)
+    if count is None:
+        _fail(RuntimeError("the edge cache does not run (portal stack up)"))
+    typer.echo(f"{'removed' if hard else 'made stale'}: {count} objects")
 
 
 def main() -> None:

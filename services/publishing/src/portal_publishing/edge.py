@@ -34,11 +34,18 @@ class Edge:
         self.client = client
 
     async def purge(self, purge: Purge) -> int:
-        """Invalidate ``purge.keys`` on every edge; the number of objects invalidated."""
+        """Invalidate ``purge``'s keys on every edge (hard ones first); the number of objects."""
+        total = 0
+        for keys, mode in ((purge.hard, "hard"), (purge.soft, "soft")):
+            if keys:
+                total += await self._purge(keys, mode)
+        return total
+
+    async def _purge(self, keys: tuple[str, ...], mode: str) -> int:
         headers = {
             "Authorization": f"Bearer {self.token}",
-            "xkey": " ".join(purge.keys),
-            "xkey-purge": "hard" if purge.hard else "soft",
+            "xkey": " ".join(keys),
+            "xkey-purge": mode,
         }
         total = 0
         for url in self.urls:

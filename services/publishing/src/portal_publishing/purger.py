@@ -75,8 +75,8 @@ class Purger:
             "edge_purged",
             article_id=event.data.article_id,
             revision=event.data.revision,
-            keys=" ".join(purge.keys),
-            hard=purge.hard,
+            soft=" ".join(purge.soft),
+            hard=" ".join(purge.hard),
             objects=objects,
         )
         if self.repurge_after_s > 0:

@@ -18,9 +18,12 @@ sitemaps. An article that moves to another section, or is retracted, also leaves
 was in: those carry its ``article:`` key, so they go with it. A feed is a list and goes with
 its section or sub-site (``feed`` alone purges every feed, for operators).
 
-Publications and edits are soft purges (the stale copy may still be served, for the moment it
-takes to fetch the new one, or while publishing is down); retractions are hard purges, so a
-retracted article is never served again from the edge.
+How: publications and edits are soft purges (the stale copy may still be served, for the moment
+it takes to fetch the new one, or while publishing is down). A retraction purges the article's
+key hard, so the article and every page listing it are never served again from the edge, not
+even stale; its other keys (the home page, the sub-site, the sitemaps) only change by the
+article's absence, and a page of those that listed it carries its key: they are purged softly
+and stay available while publishing is down.
 """
 
 from __future__ import annotations
@@ -62,14 +65,20 @@ def sitemap() -> list[str]:
 
 @dataclass(frozen=True)
 class Purge:
-    keys: tuple[str, ...]
-    hard: bool  # remove the objects (a retraction); else mark them stale
+    soft: tuple[str, ...]  # marked stale: served while the origin fails
+    hard: tuple[str, ...] = ()  # removed
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return self.hard + self.soft
 
 
 def touched_by(published: ArticlePublished) -> Purge:
-    keys = [key.article(published.article_id)]
+    article_key = key.article(published.article_id)
+    others = [key.subsite(published.source), key.HOME, key.SITEMAP]
+    if published.state == PublishedState.RETRACTED:
+        return Purge(soft=tuple(others), hard=(article_key,))
     section = published.article.section if published.article is not None else None
     if section:
-        keys.append(key.section(section))
-    keys += [key.subsite(published.source), key.HOME, key.SITEMAP]
-    return Purge(tuple(keys), hard=published.state == PublishedState.RETRACTED)
+        others.insert(0, key.section(section))
+    return Purge(soft=(article_key, *others))
