@@ -47,7 +47,8 @@ class Load:
 @dataclass
 class Trial:
     kind: str  # "publish" (an edit) or "retract"
-    ms: float
+    ms: float  # until the edge showed it
+    origin_ms: float  # until publishing itself showed it
 
 
 @dataclass
@@ -68,6 +69,9 @@ class Freshness:
             "publish_ms": stats([t.ms for t in self.trials if t.kind == "publish"]),
             "retract_ms": stats([t.ms for t in self.trials if t.kind == "retract"]),
             "samples_ms": [round(ms, 1) for ms in every],
+            # Publishing's part (consume, commit); the rest is relay, purger and edge.
+            "origin_ms": stats([t.origin_ms for t in self.trials]),
+            "origin_samples_ms": [round(t.origin_ms, 1) for t in self.trials],
             "load_during": self.load,
         }
 
@@ -89,12 +93,12 @@ class Publisher:
 async def _until(
     http: httpx.AsyncClient, url: str, done: Any, timeout_s: float = TRIAL_TIMEOUT_S
 ) -> float:
-    """Seconds until ``done(response)`` holds for ``url``."""
+    """When (``time.monotonic()``) ``done(response)`` first held for ``url``."""
     started = time.monotonic()
     while True:
         resp = await http.get(url)
         if done(resp):
-            return time.monotonic() - started
+            return time.monotonic()
         if time.monotonic() - started > timeout_s:
             raise RuntimeError(f"{url}: the change did not show within {timeout_s:.0f}s")
         await asyncio.sleep(POLL_S)
@@ -134,15 +138,21 @@ async def _trial(
     await _until(http, edge, lambda r: r.status_code == 200)  # cached at the edge
     await _until(http, edge, lambda r: r.headers.get("x-cache") == "HIT")
 
+    title = f"{original} (cập nhật {n + 1})" if kind == "publish" else None
+
+    def shown(r: httpx.Response) -> bool:
+        if title is None:
+            return r.status_code == 410
+        return r.status_code == 200 and r.json()["title"] == title
+
     started = time.monotonic()
-    if kind == "publish":
-        title = f"{original} (cập nhật {n + 1})"
-        await publisher.send(i, revision + 1, title=title, retract=False)
-        await _until(http, edge, lambda r: r.status_code == 200 and r.json()["title"] == title)
-    else:
-        await publisher.send(i, revision + 1, title=None, retract=True)
-        await _until(http, edge, lambda r: r.status_code == 410)
-    elapsed_ms = (time.monotonic() - started) * 1000
+    await publisher.send(i, revision + 1, title=title, retract=title is None)
+    # Publishing's own answer is watched too: the difference is the relay, the purger and the
+    # edge's fetch.
+    origin_at, edge_at = await asyncio.gather(
+        _until(http, origin, shown), _until(http, edge, shown)
+    )
+    origin_ms, elapsed_ms = (origin_at - started) * 1000, (edge_at - started) * 1000
 
     # Back as loaded (untimed): the original article, published again, at the edge too.
     await publisher.send(i, revision + 2, title=original, retract=False)
@@ -152,7 +162,7 @@ async def _trial(
             url,
             lambda r: r.status_code == 200 and int(r.json()["revision"]) == revision + 2,
         )
-    return Trial(kind, elapsed_ms)
+    return Trial(kind, elapsed_ms, origin_ms)
 
 
 def origin_down(

@@ -313,7 +313,7 @@ def main() -> None:
                 f"  freshness {f['trials']} trials under load ({f['load_during']['rps']:.0f} "
                 f"req/s on the edge): p50 {f['freshness_ms']['p50']} ms, max "
                 f"{f['freshness_ms']['max']} ms (edits {f['publish_ms']}, retractions "
-                f"{f['retract_ms']})",
+                f"{f['retract_ms']}; publishing itself showed it after {f['origin_ms']})",
                 flush=True,
             )
         if args.origin_down and edge_paths:

@@ -16,6 +16,7 @@ page back after the purge. So each purge is repeated once, ``EDGE_REPURGE_AFTER_
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 
 import httpx
@@ -30,12 +31,21 @@ from portal_publishing.edge import Edge, parse_urls
 from portal_publishing.surrogate import Purge, touched_by
 from portal_runtime.kafka import subscribe_events
 from portal_runtime.logs import get_logger
+from portal_runtime.metrics import SECONDS_BUCKETS, meter
 from portal_runtime.service import Service
 from portal_runtime.settings import ServiceSettings
 
 log = get_logger(__name__)
 
 GROUP = "edge-purger"
+
+PURGE_DELAY = meter.create_histogram(
+    "portal.edge.purge.delay",
+    unit="s",
+    description="From an article.published event entering Kafka to its purge done on every "
+    "edge (the purger's share of how long the edge shows an outdated page).",
+    explicit_bucket_boundaries_advisory=SECONDS_BUCKETS,
+)
 
 DESCRIPTION = """\
 Purges the edge cache (Varnish, surrogate keys) when articles are published, edited or
@@ -71,8 +81,12 @@ class Purger:
     async def handle(self, event: ArticlePublishedEvent, msg: KafkaMessage) -> None:
         purge = touched_by(event.data)
         objects = await self.edge.purge(purge)
+        delay_s = _since_produced(msg)
+        if delay_s is not None:
+            PURGE_DELAY.record(delay_s, {"kind": "hard" if purge.hard else "soft"})
         log.info(
             "edge_purged",
+            delay_ms=round(delay_s * 1000) if delay_s is not None else None,
             article_id=event.data.article_id,
             revision=event.data.revision,
             soft=" ".join(purge.soft),
@@ -99,6 +113,14 @@ class Purger:
             for task in list(self._later):
                 task.cancel()
             await self.edge.client.aclose()
+
+
+def _since_produced(msg: KafkaMessage) -> float | None:
+    record = msg.raw_message
+    timestamp = getattr(record, "timestamp", None)
+    if not isinstance(timestamp, int) or timestamp <= 0:
+        return None
+    return max(0.0, time.time() - timestamp / 1000)
 
 
 def create_app(settings: PurgerSettings | None = None) -> FastAPI:
