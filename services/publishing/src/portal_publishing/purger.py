@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
 
 import httpx
 import uvicorn
@@ -67,9 +66,6 @@ class PurgerSettings(ServiceSettings):
     # A second purge this long after the first, for edge fetches in flight at the first one;
     # 0 = none.
     edge_repurge_after_s: float = Field(default=2.0, ge=0)
-
-
-Handler = Callable[[ArticlePublishedEvent, KafkaMessage], Awaitable[None]]
 
 
 class Purger:
