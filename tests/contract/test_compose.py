@@ -95,3 +95,37 @@ def test_no_secret_values_in_compose() -> None:
     for line in text.splitlines():
         if re.search(r"(PASSWORD|SECRET|ACCESS_KEY)\w*:", line) and "${" not in line:
             pytest.fail(f"secret written into docker-compose.yml: {line.strip()}")
+
+
+def test_the_edge_purger_reads_every_compose_variable_as_locally() -> None:
+    from portal_launcher.services import purger_environment
+    from portal_publishing.purger import PurgerSettings
+
+    spec = COMPOSE["services"]["edge-purger"]
+    env = spec["environment"]
+    fields = {name.upper() for name in PurgerSettings.model_fields}
+    assert set(env) <= fields, set(env) - fields
+    optional = {"LOG_LEVEL", "OTEL_EXPORTER_OTLP_ENDPOINT"}
+    assert set(purger_environment(StackSettings())) - optional == set(env) - optional
+    assert spec["command"] == ["python", "-m", "portal_publishing.purger"]
+    assert urlparse(env["EDGE_PURGE_URLS"]).hostname == "edge"
+    assert PurgerSettings().http_port == int(env["HTTP_PORT"])
+
+
+def test_the_edge_runs_the_local_vcl_with_its_compose_origins() -> None:
+    from portal_launcher.components.varnish import render_backends
+
+    edge = COMPOSE["services"]["edge"]
+    assert edge["image"].startswith("varnish:")  # the official image ships varnish-modules
+    mounts = {v.split(":")[1]: v.split(":")[0] for v in edge["volumes"]}
+    assert mounts["/etc/varnish/default.vcl"] == "./deploy/edge/portal.vcl"
+    backends = ROOT / mounts["/etc/varnish/backends.vcl"]
+    subnet = COMPOSE["networks"]["default"]["ipam"]["config"][0]["subnet"]
+    port = int(COMPOSE["services"]["publishing"]["environment"]["HTTP_PORT"])
+    # The file is what the launcher renders for these origins (regenerate it, never edit it).
+    assert backends.read_text() == render_backends(
+        publishing=("publishing", port), website=None, purgers=subnet
+    )
+    edge_ip = edge["networks"]["default"]["ipv4_address"]
+    assert edge_ip in COMPOSE["services"]["publishing"]["environment"]["TRUSTED_PROXIES"]
+    assert "${EDGE_PURGE_TOKEN:?" in edge["environment"]["EDGE_PURGE_TOKEN"]

@@ -11,6 +11,8 @@ portal lag [--group G] [--json]  consumer lag per group, topic and partition
 portal dlq list [TOPIC] | redrive TOPIC [--group G] [--reason-contains S] [--dry-run]
 portal rebuild search | publishing
                                rebuild a read model or store from the log, through its service
+portal edge purge KEY... [--hard]
+                               invalidate surrogate keys on the stack's edge cache
 """
 
 from __future__ import annotations
@@ -26,19 +28,24 @@ import typer
 
 from portal_launcher import ops, ops_http, ops_kafka, seed, stack
 from portal_launcher.components.jaeger import JaegerComponent
+from portal_launcher.components.varnish import purge_edge
 from portal_launcher.process import ComponentFailed
-from portal_launcher.services import SERVICES, service_port
+from portal_launcher.services import PROCESSES, SERVICES, service_port
 from portal_launcher.settings import StackSettings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
-stack_app = typer.Typer(no_args_is_help=True, help="Kafka, OpenSearch, PostgreSQL and S3.")
-services_app = typer.Typer(no_args_is_help=True, help="The six portal services.")
+stack_app = typer.Typer(
+    no_args_is_help=True, help="Kafka, OpenSearch, PostgreSQL, S3 and the edge cache (Varnish)."
+)
+services_app = typer.Typer(no_args_is_help=True, help="The six portal services and the purger.")
 app.add_typer(stack_app, name="stack")
 app.add_typer(services_app, name="services")
 dlq_app = typer.Typer(no_args_is_help=True, help="Dead letters: count them, redrive them.")
 rebuild_app = typer.Typer(no_args_is_help=True, help="Rebuild a read model or store.")
+edge_app = typer.Typer(no_args_is_help=True, help="The edge cache (Varnish).")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(rebuild_app, name="rebuild")
+app.add_typer(edge_app, name="edge")
 
 
 def _settings(with_traces: bool = False) -> StackSettings:
@@ -99,7 +106,7 @@ def stack_status() -> None:
 @stack_app.command("logs")
 def stack_logs(
     component: str = typer.Argument(
-        ..., help="e.g. kafka, opensearch, postgres, s3, jaeger, service-ingest"
+        ..., help="e.g. kafka, opensearch, postgres, s3, varnish, jaeger, service-ingest"
     ),
     lines: int = typer.Option(50, "-n", help="How many lines"),
     follow: bool = typer.Option(False, "-f", help="Keep following"),
@@ -117,7 +124,7 @@ def stack_logs(
 
 @services_app.command("up")
 def services_up(
-    only: list[str] = typer.Option(list(SERVICES), "--only", help="Start only these services"),
+    only: list[str] = typer.Option(list(PROCESSES), "--only", help="Start only these services"),
 ) -> None:
     """Start the services (the stack must be up) and wait for /readyz."""
     try:
@@ -178,6 +185,10 @@ def up(with_traces: bool = _WITH_TRACES) -> None:
     except (ComponentFailed, RuntimeError, ValueError) as exc:
         _fail(exc)
     typer.echo(f"\nThe portal is up ({time.monotonic() - started:.0f}s).")
+    typer.echo(
+        f"  edge        {settings.edge_url}/v1/home   (the readers' entry point: Varnish in "
+        "front of publishing, purged on every publication)"
+    )
     for name in SERVICES:
         base = f"http://{settings.host}:{service_port(settings, name)}"
         typer.echo(f"  {name:<11} {base}/docs   (ready: {base}/readyz)")
@@ -363,6 +374,25 @@ def rebuild_publishing(url: str | None = _URL) -> None:
     """Restore publishing's store from article.published (missing or older rows only; no event
     is emitted)."""
     _rebuild("publishing", url)
+
+
+@edge_app.command("purge")
+def edge_purge(
+    keys: list[str] = typer.Argument(..., help="Surrogate keys, e.g. feed, site, article:<id>"),
+    hard: bool = typer.Option(
+        False,
+        "--hard",
+        help="Remove the objects (default: mark them stale, still served while the origin fails)",
+    ),
+) -> None:
+    """Invalidate every cached page carrying one of the keys (what the purger does on events)."""
+    try:
+        count = purge_edge(_settings(), keys, hard=hard)
+    except ComponentFailed as exc:
+        _fail(exc)
+    if count is None:
+        _fail(RuntimeError("the edge cache does not run (portal stack up)"))
+    typer.echo(f"{'removed' if hard else 'made stale'}: {count} objects")
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import yaml
 
+from portal_launcher.components.varnish import purge_edge
 from portal_launcher.services import service_port, stack_secrets
 from portal_launcher.settings import REPO_ROOT, StackSettings
 
@@ -109,6 +110,8 @@ class Seeder:
                 ],
             },
         )
+        # Every cached page that shows section or sub-site names (the `site` surrogate key).
+        purge_edge(self.settings, ["site"], hard=False)
         return len(sources["sources"])
 
     def demo_credentials(self) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""The six portal services as processes of the local stack, wired to its components.
+"""The six portal services as processes of the local stack, wired to its components, and the
+edge purger (publishing's second process, in front of the edge cache).
 
 The environment variable names are the services' settings (portal_runtime.settings), the same
 names docker-compose.yml uses.
@@ -25,17 +26,30 @@ SERVICES: tuple[str, ...] = (
     "engagement",
     "search",
 )
+# Publishing's purger of the edge cache: a process of its own (publishing's database, for its
+# dead letters), no public API.
+PURGER = "edge-purger"
+# Every process `portal services up` starts.
+PROCESSES: tuple[str, ...] = (*SERVICES, PURGER)
+
+
+# The stack's generated secrets: the services' admin API token, the edge cache's purge token.
+SECRET_NAMES = ("admin_token", "edge_purge_token")
 
 
 def stack_secrets(settings: StackSettings) -> dict[str, str]:
     """Secrets of this local stack, generated once into its (git-ignored) data folder."""
     path = settings.data_dir / "secrets.json"
-    if path.exists():
-        data: dict[str, str] = json.loads(path.read_text())
+    data: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    missing = [name for name in SECRET_NAMES if not data.get(name)]
+    if not missing:
         return data
+    for name in missing:  # a data folder from before a secret existed gets it now
+        data[name] = secrets.token_urlsafe(32)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    data = {"admin_token": secrets.token_urlsafe(32)}
-    path.write_text(json.dumps(data))
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(data, f)
     path.chmod(0o600)
     return data
 
@@ -70,6 +84,28 @@ def service_environment(settings: StackSettings, name: str) -> dict[str, str]:
         "TRUSTED_PROXIES": "127.0.0.1",
     }
     env.update(_service_specific(settings, name))
+    return _observed_and_overridden(settings, name, env)
+
+
+def purger_environment(settings: StackSettings) -> dict[str, str]:
+    """Settings of the edge purger (portal_publishing.purger) on this stack."""
+    env = {
+        "SERVICE_NAME": PURGER,
+        "HTTP_HOST": settings.host,
+        "HTTP_PORT": str(settings.edge_purger_port),
+        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap,
+        # Publishing's database: the outbox of the purger's dead letters.
+        "DATABASE_URL": settings.database_url("publishing"),
+        "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
+        "EDGE_PURGE_URLS": settings.edge_url,
+        "EDGE_PURGE_TOKEN": stack_secrets(settings)["edge_purge_token"],
+    }
+    return _observed_and_overridden(settings, PURGER, env)
+
+
+def _observed_and_overridden(
+    settings: StackSettings, name: str, env: dict[str, str]
+) -> dict[str, str]:
     # Traces and metrics go to the stack's Jaeger while it runs; an explicit endpoint (a test's
     # own receiver, a collector) wins.
     otlp = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
@@ -77,8 +113,9 @@ def service_environment(settings: StackSettings, name: str) -> dict[str, str]:
         otlp = settings.jaeger_otlp_endpoint
     if otlp:
         env["OTEL_EXPORTER_OTLP_ENDPOINT"] = otlp
-    # Each service's own extra settings can be passed as PORTAL_<SERVICE>_<NAME>.
-    prefix = f"PORTAL_{name.upper()}_"
+    # Each process's own extra settings can be passed as PORTAL_<SERVICE>_<NAME> (for the
+    # purger, PORTAL_EDGE_PURGER_<NAME>).
+    prefix = f"PORTAL_{name.upper().replace('-', '_')}_"
     for key, value in os.environ.items():
         if key.startswith(prefix):
             env[key[len(prefix) :]] = value
@@ -101,7 +138,8 @@ def _service_specific(settings: StackSettings, name: str) -> dict[str, str]:
         }
     if name == "publishing":
         return {
-            "PUBLIC_BASE_URL": f"http://{settings.host}:{settings.publishing_port}",
+            # Links in feeds and sitemaps point at the edge, the readers' entry point.
+            "PUBLIC_BASE_URL": settings.edge_url,
             # Image renditions are made by normalize on their first request.
             "NORMALIZE_URL": f"http://{settings.host}:{settings.normalize_port}",
         }
@@ -138,3 +176,24 @@ class ServiceProcess(Component):
 
     def version(self) -> str:
         return "0.1.0"
+
+
+class EdgePurgerProcess(ServiceProcess):
+    """Publishing's edge purger: `python -m portal_publishing.purger`."""
+
+    def __init__(self, settings: StackSettings) -> None:
+        super().__init__(settings, PURGER)
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "portal_publishing.purger"]
+
+    def environment(self) -> dict[str, str]:
+        return {**os.environ, **purger_environment(self.settings)}
+
+    def endpoint(self) -> str:
+        return f"http://{self.settings.host}:{self.settings.edge_purger_port}"
+
+
+def process(settings: StackSettings, name: str) -> ServiceProcess:
+    """The process of one of PROCESSES."""
+    return EdgePurgerProcess(settings) if name == PURGER else ServiceProcess(settings, name)

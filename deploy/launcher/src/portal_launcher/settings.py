@@ -40,6 +40,9 @@ _PORT_OFFSETS: dict[str, int] = {
     "jaeger_otlp_grpc_port": 52,
     "jaeger_query_grpc_port": 53,
     "jaeger_metrics_port": 54,
+    "edge_purger_port": 48,
+    "varnish_port": 56,
+    "varnish_admin_port": 57,
 }
 
 
@@ -70,6 +73,17 @@ class StackSettings(BaseSettings):
     publishing_port: int = 8004
     engagement_port: int = 8005
     search_port: int = 8006
+    # The purger of the edge cache (consumes article.published): health and metrics only.
+    edge_purger_port: int = 8008
+
+    # The edge cache (Varnish) in front of publishing and the website; readers' entry point.
+    varnish_port: int = 6081
+    varnish_admin_port: int = 6082  # varnishadm, with the secret in the data folder
+    varnish_storage: str = "malloc,256m"
+    # host:port of the public website behind the edge; empty: publishing answers every path.
+    edge_website: str = ""
+    # Addresses (IPs or CIDRs, comma-separated) allowed to purge the edge, with its token.
+    edge_purgers: str = "127.0.0.1"
 
     # The trace backend (Jaeger), started only when asked: `--with-traces` or PORTAL_STACK_TRACES=1.
     traces: bool = False
@@ -120,6 +134,10 @@ class StackSettings(BaseSettings):
     @property
     def s3_endpoint(self) -> str:
         return f"http://{self.host}:{self.s3_port}"
+
+    @property
+    def edge_url(self) -> str:
+        return f"http://{self.host}:{self.varnish_port}"
 
     @property
     def jaeger_ui_url(self) -> str:

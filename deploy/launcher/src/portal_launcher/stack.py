@@ -13,8 +13,15 @@ from portal_launcher.components.kafka import KafkaComponent, ensure_topics
 from portal_launcher.components.opensearch import OpenSearchComponent
 from portal_launcher.components.postgres import PostgresComponent
 from portal_launcher.components.s3 import S3Component
+from portal_launcher.components.varnish import VarnishComponent
 from portal_launcher.process import Component, ComponentFailed
-from portal_launcher.services import SERVICES, ServiceProcess, service_environment
+from portal_launcher.services import (
+    PROCESSES,
+    SERVICES,
+    ServiceProcess,
+    process,
+    service_environment,
+)
 from portal_launcher.settings import StackSettings
 
 Say = Callable[[str], None]
@@ -27,6 +34,7 @@ def infrastructure(settings: StackSettings) -> list[Component]:
         S3Component(settings),
         KafkaComponent(settings),
         OpenSearchComponent(settings),
+        VarnishComponent(settings),
     ]
     if settings.traces:
         comps.append(JaegerComponent(settings))
@@ -40,8 +48,8 @@ def optional_components(settings: StackSettings) -> list[Component]:
     return [JaegerComponent(settings)]
 
 
-def services(settings: StackSettings, only: tuple[str, ...] = SERVICES) -> list[ServiceProcess]:
-    return [ServiceProcess(settings, name) for name in only]
+def services(settings: StackSettings, only: tuple[str, ...] = PROCESSES) -> list[ServiceProcess]:
+    return [process(settings, name) for name in only]
 
 
 @dataclass
@@ -104,7 +112,7 @@ def migrate(settings: StackSettings, say: Say = print) -> None:
 
 
 def services_up(
-    settings: StackSettings, only: tuple[str, ...] = SERVICES, say: Say = print
+    settings: StackSettings, only: tuple[str, ...] = PROCESSES, say: Say = print
 ) -> None:
     _start_all(list(services(settings, only)), say)
 
@@ -142,7 +150,8 @@ def all_components(settings: StackSettings) -> list[Component]:
 
 
 def component(settings: StackSettings, name: str) -> Component:
-    """One component ("kafka", "postgres", "opensearch", "s3", "jaeger") or service ("ingest")."""
+    """One component ("kafka", "postgres", "opensearch", "s3", "varnish", "jaeger") or service
+    ("ingest", "edge-purger")."""
     for comp in all_components(settings):
         if comp.name in (name, f"service-{name}"):
             return comp

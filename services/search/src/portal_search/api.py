@@ -7,10 +7,11 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 from aiokafka.errors import KafkaError
-from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from opensearchpy.exceptions import TransportError
 from pydantic import BaseModel, ConfigDict, Field
 
+from portal_runtime.httpcache import StoredResponse, StoredResponseAnswer, request_target
 from portal_runtime.logs import get_logger
 from portal_search.domain import (
     DEFAULT_PAGE_SIZE,
@@ -131,6 +132,7 @@ def public_router(index: ArticleIndex, results: ResultCache) -> APIRouter:
         },
     )
     async def search(
+        request: Request,
         q: str = Query(
             "", max_length=MAX_QUERY_CHARS, description="Words to find; empty lists newest."
         ),
@@ -178,17 +180,22 @@ def public_router(index: ArticleIndex, results: ResultCache) -> APIRouter:
         body = build_search_body(query)
         # The OpenSearch request is the normalised search: equal searches share an answer.
         key = json.dumps(body, sort_keys=True, ensure_ascii=False)
-        answer = results.get(key)
-        if answer is None:
-            token = results.token()
-            try:
-                raw = await index.search(body)
-            except (TransportError, OSError) as exc:
-                raise _unavailable(exc) from exc
-            found = SearchResponse.model_validate(parse_response(raw, query))
-            answer = found.model_dump_json().encode()
-            results.put(key, token, answer)
-        return Response(answer, media_type="application/json")
+        token = results.token()
+
+        async def ask_opensearch() -> bytes:
+            raw = await index.search(body)
+            return (
+                SearchResponse.model_validate(parse_response(raw, query)).model_dump_json().encode()
+            )
+
+        try:
+            answer = await results.answer(key, ask_opensearch)
+        except (TransportError, OSError) as exc:
+            raise _unavailable(exc) from exc
+        # Kept ready to send for this exact request target too (answered in the front).
+        stored = StoredResponse.build(answer, media_type="application/json", cache_control=None)
+        results.keep_response(request_target(request.scope), token, stored)
+        return StoredResponseAnswer(stored)
 
     return router
 

@@ -100,6 +100,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = service.create_app(
         title="Cổng TTĐT — Search",
         description="OpenSearch read model and the public search API.",
+        # Searches answered a moment ago are answered again before routing (resultcache.py).
+        stored_responses=results.response,
         routers=[
             public_router(index, results),
             questions_router(questions),  # issue 6: answered questions
