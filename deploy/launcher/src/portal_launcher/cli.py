@@ -1,4 +1,4 @@
-"""`portal`: the local stack and the six services, on loopback, without Docker.
+"""`portal`: the local stack, the six services and the website, on loopback, without Docker.
 
 portal up [--with-traces]      stack + migrations + services + demo data, prints the URLs
 portal down                    stops everything this data folder started
@@ -27,12 +27,14 @@ import typer
 from portal_launcher import ops, ops_http, ops_kafka, seed, stack
 from portal_launcher.components.jaeger import JaegerComponent
 from portal_launcher.process import ComponentFailed
-from portal_launcher.services import SERVICES, service_port
+from portal_launcher.services import BACKENDS, SERVICES, WEBSITE, service_port
 from portal_launcher.settings import StackSettings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 stack_app = typer.Typer(no_args_is_help=True, help="Kafka, OpenSearch, PostgreSQL and S3.")
-services_app = typer.Typer(no_args_is_help=True, help="The six portal services.")
+services_app = typer.Typer(
+    no_args_is_help=True, help="The six portal services and the public website."
+)
 app.add_typer(stack_app, name="stack")
 app.add_typer(services_app, name="services")
 dlq_app = typer.Typer(no_args_is_help=True, help="Dead letters: count them, redrive them.")
@@ -178,7 +180,11 @@ def up(with_traces: bool = _WITH_TRACES) -> None:
     except (ComponentFailed, RuntimeError, ValueError) as exc:
         _fail(exc)
     typer.echo(f"\nThe portal is up ({time.monotonic() - started:.0f}s).")
-    for name in SERVICES:
+    typer.echo(
+        f"  the portal  http://{settings.host}:{service_port(settings, WEBSITE)}/   "
+        "(the public website: what citizens see)"
+    )
+    for name in BACKENDS:
         base = f"http://{settings.host}:{service_port(settings, name)}"
         typer.echo(f"  {name:<11} {base}/docs   (ready: {base}/readyz)")
     typer.echo(

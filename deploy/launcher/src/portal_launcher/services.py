@@ -1,4 +1,4 @@
-"""The six portal services as processes of the local stack, wired to its components.
+"""The portal's services as processes of the local stack, wired to its components.
 
 The environment variable names are the services' settings (portal_runtime.settings), the same
 names docker-compose.yml uses.
@@ -17,7 +17,8 @@ from portal_launcher.components.jaeger import JaegerComponent
 from portal_launcher.process import Component
 from portal_launcher.settings import StackSettings
 
-SERVICES: tuple[str, ...] = (
+# The services that own a database and speak Kafka.
+BACKENDS: tuple[str, ...] = (
     "ingest",
     "normalize",
     "moderation",
@@ -25,16 +26,21 @@ SERVICES: tuple[str, ...] = (
     "engagement",
     "search",
 )
+# The public website: no database, no Kafka; it reads publishing, search and engagement.
+WEBSITE = "web"
+SERVICES: tuple[str, ...] = (*BACKENDS, WEBSITE)
 
 
 def stack_secrets(settings: StackSettings) -> dict[str, str]:
     """Secrets of this local stack, generated once into its (git-ignored) data folder."""
     path = settings.data_dir / "secrets.json"
-    if path.exists():
-        data: dict[str, str] = json.loads(path.read_text())
+    data: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    wanted = ("admin_token", "web_csrf_secret")
+    if all(name in data for name in wanted):
         return data
+    for name in wanted:
+        data.setdefault(name, secrets.token_urlsafe(32))
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    data = {"admin_token": secrets.token_urlsafe(32)}
     path.write_text(json.dumps(data))
     path.chmod(0o600)
     return data
@@ -47,29 +53,9 @@ def service_port(settings: StackSettings, name: str) -> int:
 
 def service_environment(settings: StackSettings, name: str) -> dict[str, str]:
     """Settings of one service on this stack, as environment variables."""
-    env = {
-        "SERVICE_NAME": name,
-        "HTTP_HOST": settings.host,
-        "HTTP_PORT": str(service_port(settings, name)),
-        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap,
-        "DATABASE_URL": settings.database_url(name),
-        "S3_ENDPOINT": settings.s3_endpoint,
-        "S3_ACCESS_KEY": settings.s3_access_key,
-        "S3_SECRET_KEY": settings.s3_secret_key,
-        "S3_BUCKET": settings.s3_bucket,
-        "OPENSEARCH_URL": settings.opensearch_url,
-        "ADMIN_TOKEN": stack_secrets(settings)["admin_token"],
-        "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
-        # Links to traces (the article journey): the desk's journey page draws the trace.
-        "TRACES_UI_URL": (
-            f"http://{settings.host}:{settings.moderation_port}"
-            "/desk/journey/{article_id}#trace-{trace_id}"
-        ),
-        # Loopback is this stack's only proxy: local tests and benchmarks act as many readers
-        # by sending X-Forwarded-For. Deployments list their real proxies (default: none).
-        "TRUSTED_PROXIES": "127.0.0.1",
-    }
-    env.update(_service_specific(settings, name))
+    env = (
+        _website_environment(settings) if name == WEBSITE else _backend_environment(settings, name)
+    )
     # Traces and metrics go to the stack's Jaeger while it runs; an explicit endpoint (a test's
     # own receiver, a collector) wins.
     otlp = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
@@ -82,6 +68,54 @@ def service_environment(settings: StackSettings, name: str) -> dict[str, str]:
     for key, value in os.environ.items():
         if key.startswith(prefix):
             env[key[len(prefix) :]] = value
+    return env
+
+
+def _common_environment(settings: StackSettings, name: str) -> dict[str, str]:
+    return {
+        "SERVICE_NAME": name,
+        "HTTP_HOST": settings.host,
+        "HTTP_PORT": str(service_port(settings, name)),
+        "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
+        # Loopback is this stack's only proxy: local tests and benchmarks act as many readers
+        # by sending X-Forwarded-For (and the website forwards each reader's address). Deployments
+        # list their real proxies (default: none).
+        "TRUSTED_PROXIES": "127.0.0.1",
+    }
+
+
+def _website_environment(settings: StackSettings) -> dict[str, str]:
+    def url(service: str) -> str:
+        return f"http://{settings.host}:{service_port(settings, service)}"
+
+    return {
+        **_common_environment(settings, WEBSITE),
+        "PUBLISHING_URL": url("publishing"),
+        "SEARCH_URL": url("search"),
+        "ENGAGEMENT_URL": url("engagement"),
+        "PUBLIC_BASE_URL": url(WEBSITE),
+        "CSRF_SECRET": stack_secrets(settings)["web_csrf_secret"],
+    }
+
+
+def _backend_environment(settings: StackSettings, name: str) -> dict[str, str]:
+    env = {
+        **_common_environment(settings, name),
+        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap,
+        "DATABASE_URL": settings.database_url(name),
+        "S3_ENDPOINT": settings.s3_endpoint,
+        "S3_ACCESS_KEY": settings.s3_access_key,
+        "S3_SECRET_KEY": settings.s3_secret_key,
+        "S3_BUCKET": settings.s3_bucket,
+        "OPENSEARCH_URL": settings.opensearch_url,
+        "ADMIN_TOKEN": stack_secrets(settings)["admin_token"],
+        # Links to traces (the article journey): the desk's journey page draws the trace.
+        "TRACES_UI_URL": (
+            f"http://{settings.host}:{settings.moderation_port}"
+            "/desk/journey/{article_id}#trace-{trace_id}"
+        ),
+    }
+    env.update(_service_specific(settings, name))
     return env
 
 

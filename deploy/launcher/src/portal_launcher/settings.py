@@ -35,6 +35,7 @@ _PORT_OFFSETS: dict[str, int] = {
     "publishing_port": 44,
     "engagement_port": 45,
     "search_port": 46,
+    "web_port": 47,
     "jaeger_ui_port": 50,
     "jaeger_otlp_http_port": 51,
     "jaeger_otlp_grpc_port": 52,
@@ -70,6 +71,7 @@ class StackSettings(BaseSettings):
     publishing_port: int = 8004
     engagement_port: int = 8005
     search_port: int = 8006
+    web_port: int = 8007  # the public website (services/web)
 
     # The trace backend (Jaeger), started only when asked: `--with-traces` or PORTAL_STACK_TRACES=1.
     traces: bool = False

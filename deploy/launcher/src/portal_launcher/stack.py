@@ -14,7 +14,7 @@ from portal_launcher.components.opensearch import OpenSearchComponent
 from portal_launcher.components.postgres import PostgresComponent
 from portal_launcher.components.s3 import S3Component
 from portal_launcher.process import Component, ComponentFailed
-from portal_launcher.services import SERVICES, ServiceProcess, service_environment
+from portal_launcher.services import BACKENDS, SERVICES, ServiceProcess, service_environment
 from portal_launcher.settings import StackSettings
 
 Say = Callable[[str], None]
@@ -97,7 +97,7 @@ def migrate(settings: StackSettings, say: Say = print) -> None:
 
     from portal_runtime.db import run_migrations
 
-    for name in SERVICES:
+    for name in BACKENDS:
         module = importlib.import_module(f"portal_{name}.app")
         run_migrations(module.MIGRATIONS, service_environment(settings, name)["DATABASE_URL"])
         say(f"  {name}: database migrated")

@@ -1,7 +1,10 @@
 """The one place that wires a service: telemetry, logs, Kafka, database, S3, search, health.
 
 A service builds a ``Service`` with what it uses, registers its subscribers on ``service.broker``
-and its routes on the app, and ``create_app`` runs everything in the FastAPI lifespan.
+and its routes on the app, and ``create_app`` runs everything in the FastAPI lifespan. A service
+with neither a database nor Kafka (the public website, which reads the others' HTTP APIs) builds
+an ``HttpService``: the same HTTP side (telemetry, logs, overload protection, problems, health,
+metrics) without them.
 
 Every HTTP API gets the overload protection of ``overload.py`` (per-client rate limits, a cap on
 requests in progress; settings in ``ServiceSettings``), and answers every invalid request with a
@@ -48,17 +51,12 @@ log = get_logger(__name__)
 Background = Callable[[], Coroutine[Any, Any, None]]
 
 
-class Service:
+class HttpService:
+    """The HTTP side every service shares. ``checks`` feed /readyz; ``background`` jobs run for
+    the app's life; ``start``/``stop`` are the hooks a subclass wires its resources in."""
+
     def __init__(
-        self,
-        settings: ServiceSettings,
-        *,
-        migrations_dir: Path | None,
-        outbox: Outbox | None = None,
-        uses_object_store: bool = False,
-        uses_opensearch: bool = False,
-        span_processors: tuple[SpanProcessor, ...] = (),
-        migrate_on_start: bool = True,
+        self, settings: ServiceSettings, *, span_processors: tuple[SpanProcessor, ...] = ()
     ) -> None:
         self.settings = settings
         configure_logging(settings.service_name, settings.log_level, settings.log_json)
@@ -69,67 +67,20 @@ class Service:
             settings.service_name, settings.otel_exporter_otlp_endpoint
         )
         instrument_http_clients()
-        self.broker = make_broker(settings, self.tracer_provider, self.meter_provider)
-        self.engine = make_engine(settings.database_url, settings.database_pool_size)
-        self.sessions = make_sessionmaker(self.engine)
-        self.migrations_dir = migrations_dir
-        self.migrate_on_start = migrate_on_start
-        self.outbox = outbox
-        self.store = ObjectStore(settings) if uses_object_store else None
-        self.opensearch = (
-            AsyncOpenSearch(
-                hosts=[settings.opensearch_url],
-                timeout=settings.opensearch_timeout_s,
-                max_retries=settings.opensearch_max_retries,
-                transport_class=TracedAsyncTransport,
-            )
-            if uses_opensearch
-            else None
-        )
         self.background: list[Background] = []
         # Counters of the per-client rate limits of this instance's HTTP API (overload.py).
         self.limiter = RateLimiter()
-        self.checks: dict[str, Check] = {
-            "database": lambda: ping(self.engine),
-            "kafka": self._ping_kafka,
-        }
-        if self.store is not None:
-            self.checks["object_store"] = self.store.ping
-        if self.opensearch is not None:
-            self.checks["opensearch"] = self._ping_opensearch
-        if outbox is not None:
-            self.background.append(
-                lambda: outbox.run_relay(
-                    self.engine, self.broker, batch=settings.outbox_relay_batch_size
-                )
-            )
-        self.metrics = MetricsPoller(
-            settings.metrics_poll_interval_s, kafka_bootstrap=settings.kafka_bootstrap_servers
-        )
-        self.metrics.watch_consumers(self.broker)
-        if outbox is not None:
-            self.metrics.add("outbox", outbox_poll(lambda: outbox.stats(self.engine)))
-        self.background.append(self.metrics.run)
+        self.checks: dict[str, Check] = {}
 
-    async def _ping_kafka(self) -> None:
-        if not await self.broker.ping(timeout=2.0):
-            raise ConnectionError(
-                f"Kafka at {self.settings.kafka_bootstrap_servers} does not answer"
-            )
+    async def start(self) -> None:
+        """Before the app serves and its background jobs start."""
 
-    async def _ping_opensearch(self) -> None:
-        assert self.opensearch is not None
-        health = await self.opensearch.cluster.health()
-        if health.get("status") not in ("green", "yellow"):
-            raise RuntimeError(f"cluster status {health.get('status')}")
+    async def stop(self) -> None:
+        """After the app stopped serving and the background jobs ended."""
 
     @asynccontextmanager
     async def lifespan(self, app: FastAPI) -> AsyncIterator[None]:
-        if self.migrations_dir is not None and self.migrate_on_start:
-            await run_migrations_async(self.migrations_dir, self.settings.database_url)
-        if self.store is not None:
-            await self.store.ensure_bucket()
-        await self.broker.start()
+        await self.start()
         tasks = [
             asyncio.create_task(job(), name=f"bg-{i}") for i, job in enumerate(self.background)
         ]
@@ -142,11 +93,7 @@ class Service:
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
-            await self.broker.stop()
-            if self.opensearch is not None:
-                await self.opensearch.close()
-            await self.engine.dispose()
-            self.metrics.close()
+            await self.stop()
             shutdown_tracing()
             shutdown_metrics()
 
@@ -184,6 +131,82 @@ class Service:
         if self.settings.trusted_proxies.strip():
             app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=self.settings.trusted_proxies)
         return app
+
+
+class Service(HttpService):
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        *,
+        migrations_dir: Path | None,
+        outbox: Outbox | None = None,
+        uses_object_store: bool = False,
+        uses_opensearch: bool = False,
+        span_processors: tuple[SpanProcessor, ...] = (),
+        migrate_on_start: bool = True,
+    ) -> None:
+        super().__init__(settings, span_processors=span_processors)
+        self.broker = make_broker(settings, self.tracer_provider, self.meter_provider)
+        self.engine = make_engine(settings.database_url, settings.database_pool_size)
+        self.sessions = make_sessionmaker(self.engine)
+        self.migrations_dir = migrations_dir
+        self.migrate_on_start = migrate_on_start
+        self.outbox = outbox
+        self.store = ObjectStore(settings) if uses_object_store else None
+        self.opensearch = (
+            AsyncOpenSearch(
+                hosts=[settings.opensearch_url],
+                timeout=settings.opensearch_timeout_s,
+                max_retries=settings.opensearch_max_retries,
+                transport_class=TracedAsyncTransport,
+            )
+            if uses_opensearch
+            else None
+        )
+        self.checks.update({"database": lambda: ping(self.engine), "kafka": self._ping_kafka})
+        if self.store is not None:
+            self.checks["object_store"] = self.store.ping
+        if self.opensearch is not None:
+            self.checks["opensearch"] = self._ping_opensearch
+        if outbox is not None:
+            self.background.append(
+                lambda: outbox.run_relay(
+                    self.engine, self.broker, batch=settings.outbox_relay_batch_size
+                )
+            )
+        self.metrics = MetricsPoller(
+            settings.metrics_poll_interval_s, kafka_bootstrap=settings.kafka_bootstrap_servers
+        )
+        self.metrics.watch_consumers(self.broker)
+        if outbox is not None:
+            self.metrics.add("outbox", outbox_poll(lambda: outbox.stats(self.engine)))
+        self.background.append(self.metrics.run)
+
+    async def _ping_kafka(self) -> None:
+        if not await self.broker.ping(timeout=2.0):
+            raise ConnectionError(
+                f"Kafka at {self.settings.kafka_bootstrap_servers} does not answer"
+            )
+
+    async def _ping_opensearch(self) -> None:
+        assert self.opensearch is not None
+        health = await self.opensearch.cluster.health()
+        if health.get("status") not in ("green", "yellow"):
+            raise RuntimeError(f"cluster status {health.get('status')}")
+
+    async def start(self) -> None:
+        if self.migrations_dir is not None and self.migrate_on_start:
+            await run_migrations_async(self.migrations_dir, self.settings.database_url)
+        if self.store is not None:
+            await self.store.ensure_bucket()
+        await self.broker.start()
+
+    async def stop(self) -> None:
+        await self.broker.stop()
+        if self.opensearch is not None:
+            await self.opensearch.close()
+        await self.engine.dispose()
+        self.metrics.close()
 
 
 def metrics_router(settings: ServiceSettings) -> APIRouter:

@@ -6,6 +6,14 @@ from portal_text.vietnamese import (
     nfc,
     normalize_tone_placement,
     slugify,
+    written_with_diacritics,
 )
 
-__all__ = ["fold", "has_vietnamese_diacritics", "nfc", "normalize_tone_placement", "slugify"]
+__all__ = [
+    "fold",
+    "has_vietnamese_diacritics",
+    "nfc",
+    "normalize_tone_placement",
+    "slugify",
+    "written_with_diacritics",
+]
