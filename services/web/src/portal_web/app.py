@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -50,6 +52,8 @@ class Website(HttpService):
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     service = Website(settings)
+    # Every page makes a few API calls: their spans and the access log say enough.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     web = Web(
         settings=settings,
         apis=service.apis,

@@ -877,11 +877,15 @@ class EngagementBlock:
 @dataclass
 class HomeView:
     lead: Teaser | None
+    headlines: list[Teaser]
     blocks: list[BlockView]
     leaders: list[LeaderView]
     subsites: BlockView | None
     engagement: EngagementBlock
     keys: list[str]
+
+
+HEADLINES = 4
 
 
 def _is_subsite_block(block: Mapping[str, Any]) -> bool:
@@ -898,6 +902,7 @@ def home_view(site: Site, home: Mapping[str, Any], engagement: EngagementBlock) 
     blocks: list[BlockView] = []
     subsites: BlockView | None = None
     lead: Teaser | None = None
+    headlines: list[Teaser] = []
     for block in home.get("blocks", []):
         if _is_engagement_block(block):
             continue
@@ -933,4 +938,4 @@ def home_view(site: Site, home: Mapping[str, Any], engagement: EngagementBlock) 
     keys = ["home", "site", "qa", "forum"]
     keys += [f"dialogue:{d.code}" for d in engagement.dialogues or []]
     keys += [f"feedback:{d.code}" for d in engagement.documents or []]
-    return HomeView(lead, blocks, leaders, subsites, engagement, keys)
+    return HomeView(lead, headlines, blocks, leaders, subsites, engagement, keys)
