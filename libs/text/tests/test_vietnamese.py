@@ -63,3 +63,15 @@ def test_fold_is_idempotent_and_ascii_letters_survive(text: str) -> None:
 def test_tone_placement_is_idempotent(text: str) -> None:
     once = normalize_tone_placement(text)
     assert normalize_tone_placement(once) == once
+
+
+def test_written_with_diacritics_needs_a_share_of_marked_words() -> None:
+    from portal_text import written_with_diacritics
+
+    assert written_with_diacritics("Tôi muốn hỏi về thủ tục cấp giấy chứng nhận")
+    assert not written_with_diacritics("Toi muon hoi ve thu tuc cap giay chung nhan")
+    # One marked word among many is not enough; a short text needs just one.
+    assert not written_with_diacritics("Toi muon hoi ve Đảng va chinh sach dat dai o dia phuong")
+    assert written_with_diacritics("Đúng!")
+    assert not written_with_diacritics("OK") and not written_with_diacritics("12345 !!!")
+    assert written_with_diacritics("Ho\u0300a bi\u0300nh")  # decomposed (NFD) counts the same

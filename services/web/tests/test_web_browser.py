@@ -15,8 +15,6 @@ import os
 import random
 import re
 import secrets
-import shutil
-import tempfile
 import threading
 import time
 import uuid
@@ -191,7 +189,9 @@ class Portal:
         for item in listing.json().get("items", []):
             if item["article_id"] == article_id:
                 full = self.http.get(self.url("publishing", f"/v1/articles/{item['slug']}"))
-                comments = self.http.get(self.url("engagement", f"/v1/articles/{article_id}/comments"))
+                comments = self.http.get(
+                    self.url("engagement", f"/v1/articles/{article_id}/comments")
+                )
                 if full.status_code == 200 and comments.status_code == 200:
                     data: dict[str, Any] = full.json()
                     return data
@@ -405,7 +405,9 @@ def receipt_reference(page: Any) -> str:
 # --- the tests --------------------------------------------------------------------------------
 
 
-def test_home_page_has_every_block_and_is_cacheable(portal: Portal, story: Story, page: Any) -> None:
+def test_home_page_has_every_block_and_is_cacheable(
+    portal: Portal, story: Story, page: Any
+) -> None:
     response = page.goto(portal.web("/"))
     assert response.status == 200
     assert page.locator("html").get_attribute("lang") == "vi"
@@ -754,7 +756,11 @@ def test_too_many_submissions_get_a_friendly_wait_with_the_text_kept(
     for n in range(10):
         resp = page.request.post(
             portal.web(f"/gui/binh-luan/{story.slug}"),
-            form={"csrf_token": token, "idem": f"idem-{uuid.uuid4().hex}", "body": f"Ý kiến số {n}"},
+            form={
+                "csrf_token": token,
+                "idem": f"idem-{uuid.uuid4().hex}",
+                "body": f"Ý kiến số {n}",
+            },
             max_redirects=0,
         )
         assert resp.status in (303, 429), resp.status

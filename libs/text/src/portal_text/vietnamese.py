@@ -51,7 +51,7 @@ _LETTER_WORD = re.compile(r"[^\W\d_]+")
 
 def written_with_diacritics(text: str) -> bool:
     """Whether ``text`` reads as Vietnamese typed with its marks (not "khong dau")."""
-    words = _LETTER_WORD.findall(text)
+    words = _LETTER_WORD.findall(unicodedata.normalize("NFC", text))
     if not words:
         return False
     marked = sum(1 for w in words if has_vietnamese_diacritics(w))

@@ -281,6 +281,8 @@ def field_errors(detail: Any, spec: FormSpec) -> tuple[dict[str, str], str | Non
             general = general or "Không gửi được: nội dung chưa hợp lệ, vui lòng kiểm tra lại."
             continue
         loc = [str(p) for p in (item.get("loc") or [])]
+        if loc and loc[0] in ("body", "query", "path", "header"):
+            loc = loc[1:]  # where in the request; the field (if any) follows
         name = next((p for p in reversed(loc) if spec.field(p) is not None), None)
         if name is not None:
             errors.setdefault(name, _message(item, name))
