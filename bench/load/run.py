@@ -47,6 +47,8 @@ os.environ.setdefault("LOG_LEVEL", "WARNING")
 # per-client rate limits would measure themselves (429s). The in-flight cap stays as deployed.
 os.environ.setdefault("PORTAL_PUBLISHING_RATE_LIMIT_PER_IP", "")
 os.environ.setdefault("PORTAL_SEARCH_RATE_LIMIT_PER_IP", "")
+# The website's pages read engagement too (the home page's engagement block), as 127.0.0.1.
+os.environ.setdefault("PORTAL_ENGAGEMENT_RATE_LIMIT_READ_PER_IP", "")
 
 from portal_contracts.articles import (  # noqa: E402
     ArticleReviewed,
@@ -62,7 +64,18 @@ from portal_launcher.seed import SEED_DIR, Seeder, load_seed  # noqa: E402
 from portal_launcher.services import ServiceProcess, service_port  # noqa: E402
 from portal_launcher.settings import StackSettings  # noqa: E402
 
-SERVICES = ("publishing", "search")
+SERVICES = ("publishing", "search", "engagement", "web")
+# Which service answers a scenario: the public website's pages (services/web) are "web-*".
+WEBSITE_SCENARIOS = {"web-home", "web-article"}
+WEB_ARTICLE_URLS = 200
+
+
+def service_for(scenario: str) -> str:
+    if scenario in WEBSITE_SCENARIOS:
+        return "web"
+    return "search" if scenario == "search" else "publishing"
+
+
 SEARCH_ALIAS = "articles"  # portal_search's default index alias
 NGINX = os.environ.get("NGINX", "/usr/sbin/nginx")
 WRK = os.environ.get("WRK", "/usr/bin/wrk")
@@ -295,6 +308,9 @@ def targets(
         "section": [f"/v1/sections/{code}/articles" for code in sections],
         "article": [f"/v1/articles/{slug}" for slug in picked],
         "search": [f"/v1/search?{urlencode(params)}" for params in SEARCHES],
+        # The same home and articles as the website's HTML pages.
+        "web-home": ["/"],
+        "web-article": [f"/bai-viet/{slug}" for slug in picked[:WEB_ARTICLE_URLS]],
     }
 
 
@@ -306,7 +322,7 @@ def capture(
     sizes: dict[str, int] = {}
     number = 0
     for scenario, paths in scenarios.items():
-        service = "search" if scenario == "search" else "publishing"
+        service = service_for(scenario)
         base = f"http://{settings.host}:{service_port(settings, service)}"
         total = 0
         for path in paths:
@@ -475,7 +491,9 @@ def main() -> None:
     )
     parser.add_argument("--nginx-workers", default="auto", help="nginx worker_processes")
     parser.add_argument(
-        "--scenarios", default="home,section,article,search", help="comma-separated subset"
+        "--scenarios",
+        default="home,section,article,search,web-home,web-article",
+        help="comma-separated subset",
     )
     parser.add_argument("--keep", action="store_true", help="leave the stack running")
     args = parser.parse_args()
@@ -529,7 +547,7 @@ def main() -> None:
         for scenario, paths in scenarios.items():
             paths_file = work / f"{scenario}.paths"
             paths_file.write_text("\n".join(paths) + "\n")
-            service = "search" if scenario == "search" else "publishing"
+            service = service_for(scenario)
             for target, url in (
                 ("portal", f"http://{settings.host}:{service_port(settings, service)}"),
                 ("nginx", f"http://{settings.host}:{nginx_port}"),
