@@ -9,7 +9,8 @@ website). API answers become typed exceptions the pages turn into Vietnamese mes
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import quote
@@ -190,8 +191,31 @@ class Api:
             raise Unavailable(self.name, 0, repr(exc)) from exc
 
 
+class Memo:
+    """Answers kept for a few seconds (the site structure, the side blocks of pages), so a busy
+    page does not ask the same thing of the APIs for every reader; bounded in entries."""
+
+    def __init__(self, ttl_s: float, max_entries: int = 2000) -> None:
+        self.ttl_s = ttl_s
+        self.max_entries = max_entries
+        self._entries: OrderedDict[str, tuple[float, Any]] = OrderedDict()
+
+    async def get(self, key: str, produce: Callable[[], Awaitable[Any]]) -> Any:
+        now = time.monotonic()
+        hit = self._entries.get(key)
+        if hit is not None and now - hit[0] < self.ttl_s:
+            return hit[1]
+        value = await produce()
+        if self.ttl_s > 0:
+            self._entries[key] = (now, value)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+        return value
+
+
 class Apis:
-    """The three APIs, and the site structure every page reads, kept briefly."""
+    """The three APIs; answers that may be a few seconds old are kept in ``memo``."""
 
     def __init__(
         self,
@@ -200,21 +224,25 @@ class Apis:
         search_url: str,
         engagement_url: str,
         timeout_s: float,
-        site_cache_s: float,
+        cache_s: float,
     ) -> None:
         self.publishing = Api("publishing", publishing_url, timeout_s=timeout_s)
         self.search = Api("search", search_url, timeout_s=timeout_s)
         self.engagement = Api("engagement", engagement_url, timeout_s=timeout_s)
-        self.site_cache_s = site_cache_s
-        self._site: tuple[float, dict[str, Any]] | None = None
+        self.memo = Memo(cache_s)
 
     async def site(self, client_ip: str | None) -> dict[str, Any]:
-        now = time.monotonic()
-        if self._site is not None and now - self._site[0] < self.site_cache_s:
-            return self._site[1]
-        site: dict[str, Any] = await self.publishing.get("/v1/site", client_ip=client_ip)
-        self._site = (now, site)
+        site: dict[str, Any] = await self.memo.get(
+            "site", lambda: self.publishing.get("/v1/site", client_ip=client_ip)
+        )
         return site
+
+    async def recent(
+        self, api: Api, path: str, *, params: Params | None = None, client_ip: str | None
+    ) -> Any:
+        """GET through the memo: for what a page shows beside its content."""
+        key = f"{api.name} {path} {sorted((params or {}).items())}"
+        return await self.memo.get(key, lambda: api.get(path, params=params, client_ip=client_ip))
 
     async def close(self) -> None:
         for api in (self.publishing, self.search, self.engagement):

@@ -34,7 +34,7 @@ class Website(HttpService):
             search_url=settings.search_url,
             engagement_url=settings.engagement_url,
             timeout_s=settings.api_timeout_s,
-            site_cache_s=settings.site_cache_s,
+            cache_s=settings.api_cache_s,
         )
         # Ready when the APIs it reads answer (their /healthz; each has its own /readyz).
         self.checks.update(

@@ -44,7 +44,12 @@ def engaging_router(web: Web) -> APIRouter:
             raise unavailable() from exc
 
     async def topics(request: Request, path: str) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = await get(request, path)
+        try:
+            found: list[dict[str, Any]] = await web.apis.recent(
+                eng, path, client_ip=web.client_ip(request)
+            )
+        except Unavailable as exc:
+            raise unavailable() from exc
         return found
 
     # --- online Q&A ---------------------------------------------------------------------------

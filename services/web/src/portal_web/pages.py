@@ -78,10 +78,16 @@ class Web:
         return request.client.host if request.client else None
 
     async def site(self, request: Request) -> Site:
+        ip = self.client_ip(request)
+
+        async def parsed() -> Site:
+            return Site.of(await self.apis.site(ip))
+
         try:
-            return Site.of(await self.apis.site(self.client_ip(request)))
+            site: Site = await self.apis.memo.get("site:parsed", parsed)
         except (Unavailable, NotFound) as exc:
             raise unavailable() from exc
+        return site
 
     async def site_or_none(self, request: Request) -> Site | None:
         try:

@@ -42,14 +42,18 @@ def reading_router(web: Web) -> APIRouter:
     async def home(request: Request) -> Response:
         ip = web.client_ip(request)
         eng = apis.engagement
+
+        def side(path: str, **params: Any) -> Any:
+            return _optional(apis.recent(eng, path, params=params, client_ip=ip))
+
         site, home_data, topics, questions, dialogues, documents, threads = await asyncio.gather(
             web.site(request),
             apis.publishing.get("/v1/home", client_ip=ip),
             _qa_topics(web, ip),
-            _optional(eng.get("/v1/qa/questions", params={"size": 4}, client_ip=ip)),
-            _optional(eng.get("/v1/dialogues", client_ip=ip)),
-            _optional(eng.get("/v1/feedback/documents", params={"phase": "open"}, client_ip=ip)),
-            _optional(eng.get("/v1/forum/threads", params={"size": 4}, client_ip=ip)),
+            side("/v1/qa/questions", size=4),
+            side("/v1/dialogues"),
+            side("/v1/feedback/documents", phase="open"),
+            side("/v1/forum/threads", size=4),
             return_exceptions=True,
         )
         if isinstance(site, BaseException) or isinstance(home_data, BaseException):
@@ -207,7 +211,9 @@ def reading_router(web: Web) -> APIRouter:
                 )
             ),
             _optional(
-                apis.search.get(f"/v1/articles/{aid}/related", params={"size": 5}, client_ip=ip)
+                apis.recent(
+                    apis.search, f"/v1/articles/{aid}/related", params={"size": 5}, client_ip=ip
+                )
             ),
         )
         return web.page(
@@ -346,7 +352,7 @@ async def _listing(web: Web, request: Request, path: str, params: dict[str, Any]
 
 
 async def _qa_topics(web: Web, ip: str | None) -> dict[str, str]:
-    topics = await _optional(web.apis.engagement.get("/v1/qa/topics", client_ip=ip))
+    topics = await _optional(web.apis.recent(web.apis.engagement, "/v1/qa/topics", client_ip=ip))
     return {t["code"]: t["name"] for t in topics or []}
 
 

@@ -34,10 +34,12 @@ class Settings(ServiceSettings):
     )
     site_name: str = "Cổng Thông tin điện tử Đảng Cộng sản Việt Nam"
     api_timeout_s: float = Field(default=5.0, gt=0, description="Timeout of each API call.")
-    site_cache_s: float = Field(
+    api_cache_s: float = Field(
         default=10.0,
         ge=0,
-        description="How long the site structure (GET /v1/site, read by every page) is reused.",
+        description="How long answers that may be a little old are reused across readers: the "
+        "site structure (read by every page) and the side blocks (the home page's engagement "
+        "block, topics, related articles). 0: never.",
     )
 
     # Forms: the CSRF token is an HMAC of a random cookie (path /gui) under this secret.
