@@ -785,15 +785,17 @@ def test_a_post_from_another_site_is_refused_and_a_private_page_is_never_cached(
     forged = portal.http.post(
         portal.web(f"/gui/binh-luan/{story.slug}"),
         data={"csrf_token": token, "body": "Bình luận giả mạo từ trang khác."},
-        headers={"Origin": "https://evil.example", "X-Forwarded-For": reader_ip()},
-        cookies={"gui": cookie},
+        headers={
+            "Origin": "https://evil.example",
+            "X-Forwarded-For": reader_ip(),
+            "Cookie": f"gui={cookie}",
+        },
     )
     assert forged.status_code == 403
     wrong = portal.http.post(
         portal.web(f"/gui/binh-luan/{story.slug}"),
         data={"csrf_token": "x" * 43, "body": "Bình luận với mã sai."},
-        headers={"X-Forwarded-For": reader_ip()},
-        cookies={"gui": cookie},
+        headers={"X-Forwarded-For": reader_ip(), "Cookie": f"gui={cookie}"},
     )
     assert wrong.status_code == 403 and "bấm nút gửi một lần nữa" in wrong.text
     with_cookie = portal.http.get(portal.web("/"), headers={"Cookie": "ai=1"})
