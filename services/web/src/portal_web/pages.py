@@ -15,7 +15,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from portal_web.apis import Apis, Gone, NotFound, Unavailable
+from portal_web.apis import Apis, NotFound, Unavailable
 from portal_web.caching import CachePolicy, page_response
 from portal_web.csrf import Csrf
 from portal_web.settings import Settings
@@ -130,8 +130,3 @@ class Web:
             headers=headers,
             error=error,
         )
-
-
-def gone_page_error(exc: Gone) -> dict[str, Any]:
-    body = exc.detail if isinstance(exc.detail, dict) else {}
-    return {"retracted_at": body.get("retracted_at")}
