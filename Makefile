@@ -10,9 +10,9 @@ export UV_PYTHON := $(PYTHON)
 export UV_PYTHON_DOWNLOADS := never
 export UV_LINK_MODE := copy
 
-.PHONY: bench-pipeline bench-load run test install system-deps stack-prepare lint format contracts down clean-test-stack
+.PHONY: bench-pipeline bench-load bench-web run test install system-deps stack-prepare lint format contracts down clean-test-stack
 
-## make run: install, start the stack, migrate, start the six services, print URLs
+## make run: install, start the stack, migrate, start the services and the website, print URLs
 run: install
 	$(UV) run --no-sync portal up
 
@@ -20,9 +20,14 @@ run: install
 test: install
 	bash deploy/run-tests.sh
 
-install: system-deps $(UV)
+install: system-deps $(UV) node_modules/.installed
 	$(UV) sync --all-packages --frozen
 	$(UV) run --no-sync portal stack prepare --with-traces
+
+# npm tooling of the website's browser tests and benchmark (axe-core, Lighthouse): package.json
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
 
 # Java 17 and Maven run Kafka and OpenSearch; installed from Debian's packages when missing.
 system-deps:
@@ -53,3 +58,5 @@ bench-pipeline: install
 	$(UV) run --no-sync python bench/pipeline/run.py
 bench-load: install
 	$(UV) run --no-sync python bench/load/run.py
+bench-web: install
+	$(UV) run --no-sync python bench/web/lighthouse.py

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the local stack needs from Debian's packages if it is missing:
 # a Java 17 runtime (Kafka 4 and OpenSearch 2.19), Maven (resolves their jars), Go (builds the
-# Jaeger trace backend), Chromium (the editors' desk browser tests), promtool (alert rules),
+# Jaeger trace backend), Chromium (the browser tests of the desk and the website), Node.js and
+# npm (axe-core and Lighthouse for the website, from package.json), promtool (alert rules),
 # Varnish with varnish-modules (the edge cache and its xkey module) and nginx and wrk (the load
 # benchmark's static-file baseline and its load generator).
 set -euo pipefail
@@ -13,6 +14,8 @@ command -v mvn >/dev/null 2>&1 || need+=(maven)
 command -v python3.11 >/dev/null 2>&1 || need+=(python3.11 python3.11-venv)
 command -v go >/dev/null 2>&1 || need+=(golang-go)
 [ -x /usr/bin/chromium ] || need+=(chromium)
+command -v node >/dev/null 2>&1 || need+=(nodejs)
+command -v npm >/dev/null 2>&1 || need+=(npm)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 # nginx: the load benchmark serves the same responses as static files for comparison.
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx-light)

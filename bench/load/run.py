@@ -45,6 +45,8 @@ os.environ.setdefault("LOG_LEVEL", "WARNING")
 # per-client rate limits would measure themselves (429s). The in-flight cap stays as deployed.
 os.environ.setdefault("PORTAL_PUBLISHING_RATE_LIMIT_PER_IP", "")
 os.environ.setdefault("PORTAL_SEARCH_RATE_LIMIT_PER_IP", "")
+# The website's pages read engagement too (the home page's engagement block), as 127.0.0.1.
+os.environ.setdefault("PORTAL_ENGAGEMENT_RATE_LIMIT_READ_PER_IP", "")
 
 from dataset import PLACEMENTS, SEARCHES, article_for, load  # noqa: E402
 from edge import Load, freshness, origin_down  # noqa: E402
@@ -207,7 +209,9 @@ def main() -> None:
     )
     parser.add_argument("--nginx-workers", default="auto", help="nginx worker_processes")
     parser.add_argument(
-        "--scenarios", default="home,section,article,search", help="comma-separated subset"
+        "--scenarios",
+        default="home,section,article,search,web-home,web-article",
+        help="comma-separated subset",
     )
     parser.add_argument(
         "--freshness-trials", type=int, default=20, help="edits/retractions timed; 0 = none"
@@ -228,7 +232,10 @@ def main() -> None:
     nginx_port = args.nginx_port or base + 58
     infra = launcher.infrastructure(settings)
     infra_here = not all(c.is_running() for c in infra)
-    wanted = tuple(dict.fromkeys([*(s.origin for s in scenarios), "publishing", PURGER]))
+    origins = [s.origin for s in scenarios]
+    # The website reads engagement too (its side blocks).
+    backing = ["engagement", "search"] if "web" in origins else []
+    wanted = tuple(dict.fromkeys([*origins, *backing, "publishing", PURGER]))
     services_here = [p for p in launcher.services(settings, wanted) if not p.is_running()]
     print(
         f"stack: {settings.data_dir} (port base {base}); edge {settings.edge_url}; nginx on port "

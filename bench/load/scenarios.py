@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
+WEB_ARTICLE_URLS = 200  # the website renders each page: fewer distinct ones than the API's
+
 
 @dataclass(frozen=True)
 class Catalog:
@@ -41,6 +43,15 @@ SCENARIOS: list[Scenario] = [
         "search",
         False,
         lambda c: [f"/v1/search?{urlencode(params)}" for params in c.searches],
+    ),
+    # The public website's HTML pages (services/web, which reads publishing, search and
+    # engagement for them), through the edge like every reader.
+    Scenario("web-home", "web", True, lambda c: ["/"]),
+    Scenario(
+        "web-article",
+        "web",
+        True,
+        lambda c: [f"/bai-viet/{s}" for s in c.slugs[:WEB_ARTICLE_URLS]],
     ),
 ]
 

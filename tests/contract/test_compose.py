@@ -12,14 +12,14 @@ from urllib.parse import urlparse
 import pytest
 import yaml
 
-from portal_launcher.services import SERVICES, service_environment
+from portal_launcher.services import BACKENDS, SERVICES, WEBSITE, service_environment
 from portal_launcher.settings import StackSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+COMMON = {"HTTP_HOST", "HTTP_PORT"}
 REQUIRED = {
-    "HTTP_HOST",
-    "HTTP_PORT",
+    *COMMON,
     "KAFKA_BOOTSTRAP_SERVERS",
     "DATABASE_URL",
     "S3_ENDPOINT",
@@ -45,7 +45,8 @@ def test_every_compose_variable_is_a_setting_of_the_service(service: str) -> Non
     fields = {name.upper() for name in _settings_cls(service).model_fields}
     unknown = set(env) - fields
     assert not unknown, f"{service}: compose sets variables the service does not read: {unknown}"
-    assert set(env) >= REQUIRED, f"{service}: missing {REQUIRED - set(env)}"
+    required = REQUIRED if service in BACKENDS else COMMON
+    assert set(env) >= required, f"{service}: missing {required - set(env)}"
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -70,7 +71,7 @@ def test_ports_match_settings_dockerfile_and_mapping(service: str) -> None:
     assert f"--package portal-{service}" in dockerfile
 
 
-@pytest.mark.parametrize("service", SERVICES)
+@pytest.mark.parametrize("service", BACKENDS)
 def test_each_service_has_its_own_database_and_reachable_dependencies(service: str) -> None:
     env = COMPOSE["services"][service]["environment"]
     db = urlparse(_interpolated(env["DATABASE_URL"]))
@@ -84,9 +85,22 @@ def test_each_service_has_its_own_database_and_reachable_dependencies(service: s
     assert {"kafka", "postgres", "minio", "opensearch"} <= deps
 
 
+def test_the_website_reads_only_the_public_apis_and_owns_no_data() -> None:
+    spec = COMPOSE["services"][WEBSITE]
+    env = spec["environment"]
+    assert not {"DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "S3_ENDPOINT", "ADMIN_TOKEN"} & set(env)
+    for var, service in (
+        ("PUBLISHING_URL", "publishing"),
+        ("SEARCH_URL", "search"),
+        ("ENGAGEMENT_URL", "engagement"),
+    ):
+        assert urlparse(env[var]).hostname == service
+        assert service in spec["depends_on"]
+
+
 def test_databases_created_for_every_service() -> None:
     init = (ROOT / "deploy/compose/postgres-init.sql").read_text()
-    for service in SERVICES:
+    for service in BACKENDS:
         assert f"CREATE DATABASE {service};" in init
 
 
@@ -122,9 +136,10 @@ def test_the_edge_runs_the_local_vcl_with_its_compose_origins() -> None:
     backends = ROOT / mounts["/etc/varnish/backends.vcl"]
     subnet = COMPOSE["networks"]["default"]["ipam"]["config"][0]["subnet"]
     port = int(COMPOSE["services"]["publishing"]["environment"]["HTTP_PORT"])
+    web_port = int(COMPOSE["services"]["web"]["environment"]["HTTP_PORT"])
     # The file is what the launcher renders for these origins (regenerate it, never edit it).
     assert backends.read_text() == render_backends(
-        publishing=("publishing", port), website=None, purgers=subnet
+        publishing=("publishing", port), website=("web", web_port), purgers=subnet
     )
     edge_ip = edge["networks"]["default"]["ipv4_address"]
     assert edge_ip in COMPOSE["services"]["publishing"]["environment"]["TRUSTED_PROXIES"]

@@ -23,8 +23,8 @@ backend publishing {
 
 # The public website (every other path); publishing itself when the stack runs no website.
 backend website {
-    .host = "publishing";
-    .port = "8004";
+    .host = "web";
+    .port = "8007";
     .probe = origin_health;
     .connect_timeout = 1s;
     .first_byte_timeout = 10s;

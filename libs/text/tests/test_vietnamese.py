@@ -95,3 +95,15 @@ def test_text_said_not_to_need_tone_placement_is_left_as_it_is(text: str) -> Non
     if not needs_tone_placement(text):
         assert normalize_tone_placement(text) == text
     assert not needs_tone_placement(normalize_tone_placement("Hòa bình, thủy lợi, khỏe"))
+
+
+def test_written_with_diacritics_needs_a_share_of_marked_words() -> None:
+    from portal_text import written_with_diacritics
+
+    assert written_with_diacritics("Tôi muốn hỏi về thủ tục cấp giấy chứng nhận")
+    assert not written_with_diacritics("Toi muon hoi ve thu tuc cap giay chung nhan")
+    # One marked word among many is not enough; a short text needs just one.
+    assert not written_with_diacritics("Toi muon hoi ve Đảng va chinh sach dat dai o dia phuong")
+    assert written_with_diacritics("Đúng!")
+    assert not written_with_diacritics("OK") and not written_with_diacritics("12345 !!!")
+    assert written_with_diacritics("Ho\u0300a bi\u0300nh")  # decomposed (NFD) counts the same

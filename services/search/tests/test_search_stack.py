@@ -309,6 +309,43 @@ async def test_retraction_removes_and_a_newer_republish_restores(stack: Stack) -
     assert [h["title"] for h in (await stack.search(q=t))["hits"]] == [f"Bài đăng lại {t}"]
 
 
+async def test_related_articles_share_their_rare_words_never_the_article_itself(
+    stack: Stack,
+) -> None:
+    t, source = tag(), f"rl-{tag()}"
+    base, near, far = new_id(), new_id(), new_id()
+    topic = f"thủy điện {t} lũ quét hạ du"
+    await stack.publish(event(base, source=source, title=f"Vận hành hồ {topic}", body=topic))
+    await stack.publish(event(near, source=source, title=f"Cảnh báo {topic}", body=topic))
+    await stack.publish(
+        event(far, source=source, title=f"Hội nghị văn hóa {tag()}", body="Lễ hội mùa xuân.")
+    )
+    await wait_for(lambda: _count(stack, 3, source=source), what="three indexed")
+
+    async def related(aid: str) -> list[str]:
+        resp = await stack.http.get(f"/v1/articles/{aid}/related", params={"size": 5})
+        assert resp.status_code == 200, resp.text
+        assert resp.json()["article_id"] == aid
+        return [i["article_id"] for i in resp.json()["items"]]
+
+    found = await related(base)
+    assert found[:1] == [near]
+    assert base not in found
+    assert found.index(near) < (found.index(far) if far in found else len(found))
+    item = (await stack.http.get(f"/v1/articles/{base}/related")).json()["items"][0]
+    assert item["title"] == f"Cảnh báo {topic}" and item["url_path"].startswith("/bai-viet/")
+
+    # A retracted neighbour is never offered; an unknown article has none.
+    await stack.publish(
+        event(near, source=source, title="-", revision=2, state=PublishedState.RETRACTED)
+    )
+    await wait_for(lambda: _absent(stack, near, q=t), what="neighbour retracted")
+    assert near not in await related(base)
+    assert await related(new_id()) == []
+    bad = await stack.http.get("/v1/articles/a%2Fb/related")
+    assert bad.status_code in (404, 422)
+
+
 async def _absent(stack: Stack, aid: str, **params: Any) -> bool:
     return aid not in await stack.ids(**params)
 

@@ -1,4 +1,4 @@
-"""`portal`: the local stack and the six services, on loopback, without Docker.
+"""`portal`: the local stack, the six services and the website, on loopback, without Docker.
 
 portal up [--with-traces]      stack + migrations + services + demo data, prints the URLs
 portal down                    stops everything this data folder started
@@ -30,14 +30,16 @@ from portal_launcher import ops, ops_http, ops_kafka, seed, stack
 from portal_launcher.components.jaeger import JaegerComponent
 from portal_launcher.components.varnish import purge_edge
 from portal_launcher.process import ComponentFailed
-from portal_launcher.services import PROCESSES, SERVICES, service_port
+from portal_launcher.services import BACKENDS, PROCESSES, WEBSITE, service_port
 from portal_launcher.settings import StackSettings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 stack_app = typer.Typer(
     no_args_is_help=True, help="Kafka, OpenSearch, PostgreSQL, S3 and the edge cache (Varnish)."
 )
-services_app = typer.Typer(no_args_is_help=True, help="The six portal services and the purger.")
+services_app = typer.Typer(
+    no_args_is_help=True, help="The six portal services, the public website and the edge purger."
+)
 app.add_typer(stack_app, name="stack")
 app.add_typer(services_app, name="services")
 dlq_app = typer.Typer(no_args_is_help=True, help="Dead letters: count them, redrive them.")
@@ -186,10 +188,14 @@ def up(with_traces: bool = _WITH_TRACES) -> None:
         _fail(exc)
     typer.echo(f"\nThe portal is up ({time.monotonic() - started:.0f}s).")
     typer.echo(
-        f"  edge        {settings.edge_url}/v1/home   (the readers' entry point: Varnish in "
-        "front of publishing, purged on every publication)"
+        f"  the portal  {settings.edge_url}/   (the readers' entry point: the edge cache in "
+        "front of the public website and publishing, purged on every publication)"
     )
-    for name in SERVICES:
+    typer.echo(
+        f"  website     http://{settings.host}:{service_port(settings, WEBSITE)}/   "
+        "(the public website itself, behind the edge)"
+    )
+    for name in BACKENDS:
         base = f"http://{settings.host}:{service_port(settings, name)}"
         typer.echo(f"  {name:<11} {base}/docs   (ready: {base}/readyz)")
     typer.echo(

@@ -1,5 +1,6 @@
-"""The six portal services as processes of the local stack, wired to its components, and the
-edge purger (publishing's second process, in front of the edge cache).
+"""The portal's services as processes of the local stack, wired to its components: the six
+backends, the public website, and the edge purger (publishing's second process, in front of the
+edge cache).
 
 The environment variable names are the services' settings (portal_runtime.settings), the same
 names docker-compose.yml uses.
@@ -18,7 +19,8 @@ from portal_launcher.components.jaeger import JaegerComponent
 from portal_launcher.process import Component
 from portal_launcher.settings import StackSettings
 
-SERVICES: tuple[str, ...] = (
+# The services that own a database and speak Kafka.
+BACKENDS: tuple[str, ...] = (
     "ingest",
     "normalize",
     "moderation",
@@ -26,6 +28,9 @@ SERVICES: tuple[str, ...] = (
     "engagement",
     "search",
 )
+# The public website: no database, no Kafka; it reads publishing, search and engagement.
+WEBSITE = "web"
+SERVICES: tuple[str, ...] = (*BACKENDS, WEBSITE)
 # Publishing's purger of the edge cache: a process of its own (publishing's database, for its
 # dead letters), no public API.
 PURGER = "edge-purger"
@@ -33,8 +38,9 @@ PURGER = "edge-purger"
 PROCESSES: tuple[str, ...] = (*SERVICES, PURGER)
 
 
-# The stack's generated secrets: the services' admin API token, the edge cache's purge token.
-SECRET_NAMES = ("admin_token", "edge_purge_token")
+# The stack's generated secrets: the services' admin API token, the edge cache's purge token,
+# the website's CSRF secret.
+SECRET_NAMES = ("admin_token", "edge_purge_token", "web_csrf_secret")
 
 
 def stack_secrets(settings: StackSettings) -> dict[str, str]:
@@ -61,29 +67,9 @@ def service_port(settings: StackSettings, name: str) -> int:
 
 def service_environment(settings: StackSettings, name: str) -> dict[str, str]:
     """Settings of one service on this stack, as environment variables."""
-    env = {
-        "SERVICE_NAME": name,
-        "HTTP_HOST": settings.host,
-        "HTTP_PORT": str(service_port(settings, name)),
-        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap,
-        "DATABASE_URL": settings.database_url(name),
-        "S3_ENDPOINT": settings.s3_endpoint,
-        "S3_ACCESS_KEY": settings.s3_access_key,
-        "S3_SECRET_KEY": settings.s3_secret_key,
-        "S3_BUCKET": settings.s3_bucket,
-        "OPENSEARCH_URL": settings.opensearch_url,
-        "ADMIN_TOKEN": stack_secrets(settings)["admin_token"],
-        "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
-        # Links to traces (the article journey): the desk's journey page draws the trace.
-        "TRACES_UI_URL": (
-            f"http://{settings.host}:{settings.moderation_port}"
-            "/desk/journey/{article_id}#trace-{trace_id}"
-        ),
-        # Loopback is this stack's only proxy: local tests and benchmarks act as many readers
-        # by sending X-Forwarded-For. Deployments list their real proxies (default: none).
-        "TRUSTED_PROXIES": "127.0.0.1",
-    }
-    env.update(_service_specific(settings, name))
+    env = (
+        _website_environment(settings) if name == WEBSITE else _backend_environment(settings, name)
+    )
     return _observed_and_overridden(settings, name, env)
 
 
@@ -119,6 +105,55 @@ def _observed_and_overridden(
     for key, value in os.environ.items():
         if key.startswith(prefix):
             env[key[len(prefix) :]] = value
+    return env
+
+
+def _common_environment(settings: StackSettings, name: str) -> dict[str, str]:
+    return {
+        "SERVICE_NAME": name,
+        "HTTP_HOST": settings.host,
+        "HTTP_PORT": str(service_port(settings, name)),
+        "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
+        # Loopback is this stack's only proxy: local tests and benchmarks act as many readers
+        # by sending X-Forwarded-For (and the website and the edge forward each reader's
+        # address). Deployments list their real proxies (default: none).
+        "TRUSTED_PROXIES": "127.0.0.1",
+    }
+
+
+def _website_environment(settings: StackSettings) -> dict[str, str]:
+    def url(service: str) -> str:
+        return f"http://{settings.host}:{service_port(settings, service)}"
+
+    return {
+        **_common_environment(settings, WEBSITE),
+        "PUBLISHING_URL": url("publishing"),
+        "SEARCH_URL": url("search"),
+        "ENGAGEMENT_URL": url("engagement"),
+        # Readers come in through the edge: the website's links and canonical URLs point at it.
+        "PUBLIC_BASE_URL": settings.edge_url,
+        "CSRF_SECRET": stack_secrets(settings)["web_csrf_secret"],
+    }
+
+
+def _backend_environment(settings: StackSettings, name: str) -> dict[str, str]:
+    env = {
+        **_common_environment(settings, name),
+        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap,
+        "DATABASE_URL": settings.database_url(name),
+        "S3_ENDPOINT": settings.s3_endpoint,
+        "S3_ACCESS_KEY": settings.s3_access_key,
+        "S3_SECRET_KEY": settings.s3_secret_key,
+        "S3_BUCKET": settings.s3_bucket,
+        "OPENSEARCH_URL": settings.opensearch_url,
+        "ADMIN_TOKEN": stack_secrets(settings)["admin_token"],
+        # Links to traces (the article journey): the desk's journey page draws the trace.
+        "TRACES_UI_URL": (
+            f"http://{settings.host}:{settings.moderation_port}"
+            "/desk/journey/{article_id}#trace-{trace_id}"
+        ),
+    }
+    env.update(_service_specific(settings, name))
     return env
 
 

@@ -35,6 +35,7 @@ _PORT_OFFSETS: dict[str, int] = {
     "publishing_port": 44,
     "engagement_port": 45,
     "search_port": 46,
+    "web_port": 47,
     "jaeger_ui_port": 50,
     "jaeger_otlp_http_port": 51,
     "jaeger_otlp_grpc_port": 52,
@@ -80,10 +81,11 @@ class StackSettings(BaseSettings):
     varnish_port: int = 6081
     varnish_admin_port: int = 6082  # varnishadm, with the secret in the data folder
     varnish_storage: str = "malloc,256m"
-    # host:port of the public website behind the edge; empty: publishing answers every path.
+    # host:port of the public website behind the edge; empty: the stack's own (web_port).
     edge_website: str = ""
     # Addresses (IPs or CIDRs, comma-separated) allowed to purge the edge, with its token.
     edge_purgers: str = "127.0.0.1"
+    web_port: int = 8007  # the public website (services/web)
 
     # The trace backend (Jaeger), started only when asked: `--with-traces` or PORTAL_STACK_TRACES=1.
     traces: bool = False

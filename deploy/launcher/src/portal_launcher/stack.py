@@ -16,8 +16,8 @@ from portal_launcher.components.s3 import S3Component
 from portal_launcher.components.varnish import VarnishComponent
 from portal_launcher.process import Component, ComponentFailed
 from portal_launcher.services import (
+    BACKENDS,
     PROCESSES,
-    SERVICES,
     ServiceProcess,
     process,
     service_environment,
@@ -105,7 +105,7 @@ def migrate(settings: StackSettings, say: Say = print) -> None:
 
     from portal_runtime.db import run_migrations
 
-    for name in SERVICES:
+    for name in BACKENDS:
         module = importlib.import_module(f"portal_{name}.app")
         run_migrations(module.MIGRATIONS, service_environment(settings, name)["DATABASE_URL"])
         say(f"  {name}: database migrated")

@@ -3,7 +3,9 @@
 A service builds a ``Service`` with what it uses, declares its consumers with
 ``service.consume(Subscription(...))`` (``consumer.py``: batches, one transaction each), adds its
 routes to the app, and ``create_app`` runs everything in the FastAPI lifespan. ``service.broker``
-is the producer side (the outbox relay).
+is the producer side (the outbox relay). A service with neither a database nor Kafka (the public
+website, which reads the others' HTTP APIs) builds an ``HttpService``: the same HTTP side
+(telemetry, logs, overload protection, problems, health, metrics, the front) without them.
 
 Every HTTP API gets the overload protection of ``overload.py`` (per-client rate limits, a cap on
 requests in progress; settings in ``ServiceSettings``), and answers every invalid request with a
@@ -78,18 +80,12 @@ class ServiceApp(FastAPI):
         await self._front(scope, receive, send)
 
 
-class Service:
+class HttpService:
+    """The HTTP side every service shares. ``checks`` feed /readyz; ``background`` jobs run for
+    the app's life; ``start``/``drain``/``stop`` are the hooks a subclass wires its resources in."""
+
     def __init__(
-        self,
-        settings: ServiceSettings,
-        *,
-        migrations_dir: Path | None,
-        outbox: Outbox | None = None,
-        uses_object_store: bool = False,
-        uses_opensearch: bool = False,
-        uses_database: bool = True,
-        span_processors: tuple[SpanProcessor, ...] = (),
-        migrate_on_start: bool = True,
+        self, settings: ServiceSettings, *, span_processors: tuple[SpanProcessor, ...] = ()
     ) -> None:
         self.settings = settings
         configure_logging(settings.service_name, settings.log_level, settings.log_json)
@@ -103,80 +99,23 @@ class Service:
             settings.service_name, settings.otel_exporter_otlp_endpoint
         )
         instrument_http_clients()
-        self.broker = make_broker(settings, self.tracer_provider, self.meter_provider)
-        self.engine = make_engine(
-            settings.database_url,
-            settings.database_pool_size,
-            trace_statements=settings.trace_sql_statements,
-        )
-        self.sessions = make_sessionmaker(self.engine)
-        self.consumers = Consumers(ConsumerConfig.from_settings(settings), self.sessions, outbox)
-        self.migrations_dir = migrations_dir
-        self.migrate_on_start = migrate_on_start
-        self.outbox = outbox
-        self.store = ObjectStore(settings) if uses_object_store else None
-        self.opensearch = (
-            AsyncOpenSearch(
-                hosts=[settings.opensearch_url],
-                timeout=settings.opensearch_timeout_s,
-                max_retries=settings.opensearch_max_retries,
-                transport_class=TracedAsyncTransport,
-            )
-            if uses_opensearch
-            else None
-        )
         self.background: list[Background] = []
         # Counters of the per-client rate limits of this instance's HTTP API (overload.py).
         self.limiter = RateLimiter()
-        # A process without a database of its own (uses_database=False) keeps an engine that
-        # never connects, and its readiness does not depend on PostgreSQL.
-        self.checks: dict[str, Check] = {"kafka": self._ping_kafka}
-        if uses_database:
-            self.checks = {"database": lambda: ping(self.engine), **self.checks}
-        if self.store is not None:
-            self.checks["object_store"] = self.store.ping
-        if self.opensearch is not None:
-            self.checks["opensearch"] = self._ping_opensearch
-        if outbox is not None:
-            self.background.append(
-                lambda: outbox.run_relay(
-                    self.engine, self.broker, batch=settings.outbox_relay_batch_size
-                )
-            )
-        self.metrics = MetricsPoller(
-            settings.metrics_poll_interval_s, kafka_bootstrap=settings.kafka_bootstrap_servers
-        )
-        self.metrics.watch_consumers(self.consumers)
-        if outbox is not None:
-            self.metrics.add("outbox", outbox_poll(lambda: outbox.stats(self.engine)))
-        self.background.append(self.metrics.run)
+        self.checks: dict[str, Check] = {}
 
-    def consume(
-        self, subscription: Subscription[E], config: ConsumerConfig | None = None
-    ) -> BatchConsumer[E]:
-        """Run ``subscription`` in this service (started and stopped with it)."""
-        return self.consumers.add(subscription, config)
+    async def start(self) -> None:
+        """Before the app serves and its background jobs start."""
 
-    async def _ping_kafka(self) -> None:
-        if not await self.broker.ping(timeout=2.0):
-            raise ConnectionError(
-                f"Kafka at {self.settings.kafka_bootstrap_servers} does not answer"
-            )
+    async def drain(self) -> None:
+        """At shutdown, before the background jobs are cancelled (work in progress ends)."""
 
-    async def _ping_opensearch(self) -> None:
-        assert self.opensearch is not None
-        health = await self.opensearch.cluster.health()
-        if health.get("status") not in ("green", "yellow"):
-            raise RuntimeError(f"cluster status {health.get('status')}")
+    async def stop(self) -> None:
+        """After the app stopped serving and the background jobs ended."""
 
     @asynccontextmanager
     async def lifespan(self, app: FastAPI) -> AsyncIterator[None]:
-        if self.migrations_dir is not None and self.migrate_on_start:
-            await run_migrations_async(self.migrations_dir, self.settings.database_url)
-        if self.store is not None:
-            await self.store.ensure_bucket()
-        await self.broker.start()
-        self.consumers.start()
+        await self.start()
         tasks = [
             asyncio.create_task(job(), name=f"bg-{i}") for i, job in enumerate(self.background)
         ]
@@ -184,18 +123,13 @@ class Service:
         try:
             yield
         finally:
-            # Consumers first: the batch in progress finishes and its offsets are committed.
-            await self.consumers.stop()
+            await self.drain()
             for task in tasks:
                 task.cancel()
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
-            await self.broker.stop()
-            if self.opensearch is not None:
-                await self.opensearch.close()
-            await self.engine.dispose()
-            self.metrics.close()
+            await self.stop()
             shutdown_tracing()
             shutdown_metrics()
 
@@ -243,6 +177,105 @@ class Service:
             lookup = stored_responses
             app.front_layers.append(lambda inner: ServeStored(inner, lookup))
         return app
+
+
+class Service(HttpService):
+    """A backend: its database, Kafka (batch consumers and the outbox relay), S3, OpenSearch."""
+
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        *,
+        migrations_dir: Path | None,
+        outbox: Outbox | None = None,
+        uses_object_store: bool = False,
+        uses_opensearch: bool = False,
+        uses_database: bool = True,
+        span_processors: tuple[SpanProcessor, ...] = (),
+        migrate_on_start: bool = True,
+    ) -> None:
+        super().__init__(settings, span_processors=span_processors)
+        self.broker = make_broker(settings, self.tracer_provider, self.meter_provider)
+        self.engine = make_engine(
+            settings.database_url,
+            settings.database_pool_size,
+            trace_statements=settings.trace_sql_statements,
+        )
+        self.sessions = make_sessionmaker(self.engine)
+        self.consumers = Consumers(ConsumerConfig.from_settings(settings), self.sessions, outbox)
+        self.migrations_dir = migrations_dir
+        self.migrate_on_start = migrate_on_start
+        self.outbox = outbox
+        self.store = ObjectStore(settings) if uses_object_store else None
+        self.opensearch = (
+            AsyncOpenSearch(
+                hosts=[settings.opensearch_url],
+                timeout=settings.opensearch_timeout_s,
+                max_retries=settings.opensearch_max_retries,
+                transport_class=TracedAsyncTransport,
+            )
+            if uses_opensearch
+            else None
+        )
+        # A process without a database of its own (uses_database=False) keeps an engine that
+        # never connects, and its readiness does not depend on PostgreSQL.
+        if uses_database:
+            self.checks["database"] = lambda: ping(self.engine)
+        self.checks["kafka"] = self._ping_kafka
+        if self.store is not None:
+            self.checks["object_store"] = self.store.ping
+        if self.opensearch is not None:
+            self.checks["opensearch"] = self._ping_opensearch
+        if outbox is not None:
+            self.background.append(
+                lambda: outbox.run_relay(
+                    self.engine, self.broker, batch=settings.outbox_relay_batch_size
+                )
+            )
+        self.metrics = MetricsPoller(
+            settings.metrics_poll_interval_s, kafka_bootstrap=settings.kafka_bootstrap_servers
+        )
+        self.metrics.watch_consumers(self.consumers)
+        if outbox is not None:
+            self.metrics.add("outbox", outbox_poll(lambda: outbox.stats(self.engine)))
+        self.background.append(self.metrics.run)
+
+    def consume(
+        self, subscription: Subscription[E], config: ConsumerConfig | None = None
+    ) -> BatchConsumer[E]:
+        """Run ``subscription`` in this service (started and stopped with it)."""
+        return self.consumers.add(subscription, config)
+
+    async def _ping_kafka(self) -> None:
+        if not await self.broker.ping(timeout=2.0):
+            raise ConnectionError(
+                f"Kafka at {self.settings.kafka_bootstrap_servers} does not answer"
+            )
+
+    async def _ping_opensearch(self) -> None:
+        assert self.opensearch is not None
+        health = await self.opensearch.cluster.health()
+        if health.get("status") not in ("green", "yellow"):
+            raise RuntimeError(f"cluster status {health.get('status')}")
+
+    async def start(self) -> None:
+        if self.migrations_dir is not None and self.migrate_on_start:
+            await run_migrations_async(self.migrations_dir, self.settings.database_url)
+        if self.store is not None:
+            await self.store.ensure_bucket()
+        await self.broker.start()
+        self.consumers.start()
+
+    async def drain(self) -> None:
+        # Consumers first: the batch in progress finishes and its offsets are committed.
+        await self.consumers.stop()
+
+    async def stop(self) -> None:
+        await self.broker.stop()
+        if self.opensearch is not None:
+            await self.opensearch.close()
+        await self.engine.dispose()
+        self.metrics.close()
 
 
 def metrics_router(settings: ServiceSettings) -> APIRouter:

@@ -7,6 +7,7 @@ from portal_text.vietnamese import (
     nfc,
     normalize_tone_placement,
     slugify,
+    written_with_diacritics,
 )
 from portal_text.xml import is_xml_safe, xml_safe
 
@@ -18,5 +19,6 @@ __all__ = [
     "nfc",
     "normalize_tone_placement",
     "slugify",
+    "written_with_diacritics",
     "xml_safe",
 ]

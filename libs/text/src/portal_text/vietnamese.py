@@ -56,6 +56,25 @@ def has_vietnamese_diacritics(text: str) -> bool:
     return _MARK.search(unicodedata.normalize("NFD", text)) is not None
 
 
+# A text counts as written with diacritics when at least this share of its words carry a mark
+# (real Vietnamese is ~75%); a short text needs one marked word. The public website's script
+# (services/web static/js/portal.js) applies the same rule as the reader types.
+MIN_MARKED_SHARE = 0.25
+SHORT_TEXT_WORDS = 4
+_LETTER_WORD = re.compile(r"[^\W\d_]+")
+
+
+def written_with_diacritics(text: str) -> bool:
+    """Whether ``text`` reads as Vietnamese typed with its marks (not "khong dau")."""
+    words = _LETTER_WORD.findall(unicodedata.normalize("NFC", text))
+    if not words:
+        return False
+    marked = sum(1 for w in words if has_vietnamese_diacritics(w))
+    if len(words) < SHORT_TEXT_WORDS:
+        return marked > 0
+    return marked / len(words) >= MIN_MARKED_SHARE
+
+
 def _move_tone(word: str) -> str:
     """'hoà' -> 'hòa', 'thuỷ' -> 'thủy', 'quý' unchanged (qu is a consonant)."""
     d = unicodedata.normalize("NFD", word)

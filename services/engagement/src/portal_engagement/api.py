@@ -888,6 +888,19 @@ def forum_router(gate: Gate) -> APIRouter:
             return await repo.list_topics(session, forum_topics, active_only=True)
 
     @router.get(
+        "/threads",
+        response_model=ThreadPage,
+        summary="Published threads of every topic, latest activity first",
+        dependencies=[Depends(gate.reads)],
+    )
+    async def latest_threads(page: PageQuery = 1, size: SizeQuery = 20) -> Any:
+        async with sessions() as session:
+            found = await repo.forum_threads(session, None, page=page, size=size)
+        return ThreadPage(
+            items=[_thread(r) for r in found.items], total=found.total, page=page, size=size
+        )
+
+    @router.get(
         "/topics/{code}/threads",
         response_model=ThreadPage,
         summary="Published threads of a topic, latest activity first",

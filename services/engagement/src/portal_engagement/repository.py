@@ -366,7 +366,8 @@ async def add_dialogue_event(
     await session.execute(select(func.pg_notify(LIVE_CHANNEL, dialogue_code)))
 
 
-async def forum_threads(conn: Executor, topic: str, *, page: int, size: int) -> Page:
+async def forum_threads(conn: Executor, topic: str | None, *, page: int, size: int) -> Page:
+    """Published threads of a topic (every topic: None), latest activity first."""
     replies = (
         select(
             submissions.c.thread_id.label("tid"),
@@ -384,12 +385,10 @@ async def forum_threads(conn: Executor, topic: str, *, page: int, size: int) -> 
             func.coalesce(replies.c.last, submissions.c.published_at).label("last_activity_at"),
         )
         .outerjoin(replies, replies.c.tid == submissions.c.id)
-        .where(
-            submissions.c.kind == "forum_thread",
-            submissions.c.forum_topic == topic,
-            submissions.c.public,
-        )
+        .where(submissions.c.kind == "forum_thread", submissions.c.public)
     )
+    if topic is not None:
+        query = query.where(submissions.c.forum_topic == topic)
     order = (text("last_activity_at DESC"), submissions.c.id)
     return await _page(conn, query, page=page, size=size, order=order)
 

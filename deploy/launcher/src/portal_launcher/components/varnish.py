@@ -98,7 +98,11 @@ def render_backends(
 
 
 def local_backends(settings: StackSettings) -> str:
-    website = split_address(settings.edge_website, settings.host) if settings.edge_website else None
+    website = (
+        split_address(settings.edge_website, settings.host)
+        if settings.edge_website
+        else (settings.host, settings.web_port)  # the stack's own website
+    )
     return render_backends(
         publishing=(settings.host, settings.publishing_port),
         website=website,
