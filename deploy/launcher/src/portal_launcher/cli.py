@@ -26,9 +26,13 @@ import typer
 
 from portal_launcher import ops, ops_http, ops_kafka, seed, stack
 from portal_launcher.components.jaeger import JaegerComponent
+from portal_launcher.components.kafka import admin_client_options, partner_ca_file
+from portal_launcher.credentials import secrets_dir
 from portal_launcher.process import ComponentFailed
 from portal_launcher.services import SERVICES, service_port
 from portal_launcher.settings import StackSettings
+from portal_runtime.kafka_security import client_options
+from portal_runtime.settings import ServiceSettings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 stack_app = typer.Typer(no_args_is_help=True, help="Kafka, OpenSearch, PostgreSQL and S3.")
@@ -161,7 +165,9 @@ def _print_credentials(creds: dict[str, Any]) -> None:
     if kafka:
         typer.echo(
             f"  kafka partner {kafka['username']} password {kafka['password']} "
-            f"topic {kafka['topic']} at {kafka['bootstrap_servers']} ({kafka['mechanism']})"
+            f"topic {kafka['topic']} at {kafka['bootstrap_servers']} "
+            f"({kafka.get('security_protocol', 'SASL_SSL')}, {kafka['mechanism']}; CA "
+            f"{partner_ca_file(settings)})"
         )
 
 
@@ -182,9 +188,10 @@ def up(with_traces: bool = _WITH_TRACES) -> None:
         base = f"http://{settings.host}:{service_port(settings, name)}"
         typer.echo(f"  {name:<11} {base}/docs   (ready: {base}/readyz)")
     typer.echo(
-        f"  kafka       {settings.kafka_bootstrap} (partners, SASL/SCRAM: "
-        f"{settings.kafka_sasl_bootstrap})"
+        f"  kafka       {settings.kafka_bootstrap} (partners, SASL_SSL + SCRAM: "
+        f"{settings.kafka_sasl_bootstrap}, CA certificate {partner_ca_file(settings)})"
     )
+    typer.echo(f"  secrets     {secrets_dir(settings)} (one file per service, mode 0600)")
     typer.echo(f"  opensearch  {settings.opensearch_url}")
     typer.echo(f"  s3          {settings.s3_endpoint}")
     if JaegerComponent(settings).is_running():
@@ -212,13 +219,20 @@ def down() -> None:
 # --- repair and replay ----------------------------------------------------------------------
 
 _BOOTSTRAP = typer.Option(
-    None, "--bootstrap", help="Kafka bootstrap servers (default: the local stack's)."
+    None,
+    "--bootstrap",
+    help="Kafka bootstrap servers (default: the local stack's, as its operator). With another "
+    "cluster, credentials come from KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_MECHANISM, "
+    "KAFKA_USERNAME, KAFKA_PASSWORD and KAFKA_SSL_CA_FILE.",
 )
 _JSON = typer.Option(False, "--json", help="Print JSON instead of a table.")
 
 
-def _bootstrap(value: str | None) -> str:
-    return value or _settings().kafka_bootstrap
+def _bootstrap(value: str | None) -> dict[str, Any]:
+    """Address and credentials of the Kafka clients of an ops command."""
+    if value is None:
+        return admin_client_options(_settings())
+    return client_options(ServiceSettings(kafka_bootstrap_servers=value))
 
 
 @app.command("lag")

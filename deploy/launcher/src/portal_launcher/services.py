@@ -1,19 +1,21 @@
 """The six portal services as processes of the local stack, wired to its components.
 
 The environment variable names are the services' settings (portal_runtime.settings), the same
-names docker-compose.yml uses.
+names docker-compose.yml uses. Each service gets its own credentials and no one else's: its
+database role, Kafka user, S3 key (only if it stores objects), admin token.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import secrets
 import sys
 
 import httpx
 
 from portal_launcher.components.jaeger import JaegerComponent
+from portal_launcher.components.kafka import partner_ca_file
+from portal_launcher.components.s3 import bucket_grants
+from portal_launcher.credentials import admin_token, service_secrets
 from portal_launcher.process import Component
 from portal_launcher.settings import StackSettings
 
@@ -27,19 +29,6 @@ SERVICES: tuple[str, ...] = (
 )
 
 
-def stack_secrets(settings: StackSettings) -> dict[str, str]:
-    """Secrets of this local stack, generated once into its (git-ignored) data folder."""
-    path = settings.data_dir / "secrets.json"
-    if path.exists():
-        data: dict[str, str] = json.loads(path.read_text())
-        return data
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    data = {"admin_token": secrets.token_urlsafe(32)}
-    path.write_text(json.dumps(data))
-    path.chmod(0o600)
-    return data
-
-
 def service_port(settings: StackSettings, name: str) -> int:
     port: int = getattr(settings, f"{name}_port")
     return port
@@ -47,18 +36,18 @@ def service_port(settings: StackSettings, name: str) -> int:
 
 def service_environment(settings: StackSettings, name: str) -> dict[str, str]:
     """Settings of one service on this stack, as environment variables."""
+    own = service_secrets(settings, name)
     env = {
         "SERVICE_NAME": name,
         "HTTP_HOST": settings.host,
         "HTTP_PORT": str(service_port(settings, name)),
         "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap,
-        "DATABASE_URL": settings.database_url(name),
-        "S3_ENDPOINT": settings.s3_endpoint,
-        "S3_ACCESS_KEY": settings.s3_access_key,
-        "S3_SECRET_KEY": settings.s3_secret_key,
-        "S3_BUCKET": settings.s3_bucket,
-        "OPENSEARCH_URL": settings.opensearch_url,
-        "ADMIN_TOKEN": stack_secrets(settings)["admin_token"],
+        "KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+        "KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+        "KAFKA_USERNAME": name,
+        "KAFKA_PASSWORD": own.kafka_password,
+        "DATABASE_URL": settings.database_url(name, name, own.database_password),
+        "ADMIN_TOKEN": own.admin_token,
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
         # Links to traces (the article journey): the desk's journey page draws the trace.
         "TRACES_UI_URL": (
@@ -69,6 +58,13 @@ def service_environment(settings: StackSettings, name: str) -> dict[str, str]:
         # by sending X-Forwarded-For. Deployments list their real proxies (default: none).
         "TRUSTED_PROXIES": "127.0.0.1",
     }
+    if name in bucket_grants(settings):
+        env.update(
+            S3_ENDPOINT=settings.s3_endpoint,
+            S3_ACCESS_KEY=own.s3_access_key,
+            S3_SECRET_KEY=own.s3_secret_key,
+            S3_BUCKET=settings.s3_bucket,
+        )
     env.update(_service_specific(settings, name))
     # Traces and metrics go to the stack's Jaeger while it runs; an explicit endpoint (a test's
     # own receiver, a collector) wins.
@@ -90,17 +86,21 @@ def _service_specific(settings: StackSettings, name: str) -> dict[str, str]:
         return {
             "S3_RAW_BUCKET": settings.s3_raw_bucket,
             "KAFKA_PARTNER_BOOTSTRAP_SERVERS": settings.kafka_sasl_bootstrap,
+            "KAFKA_PARTNER_CA_FILE": str(partner_ca_file(settings)),
         }
     if name == "moderation":
         # The desk calls ingest's admin API (keys, Kafka credentials) and links to public pages.
         return {
             "INGEST_URL": f"http://{settings.host}:{settings.ingest_port}",
+            "INGEST_ADMIN_TOKEN": admin_token(settings, "ingest"),
             "PUBLISHING_URL": f"http://{settings.host}:{settings.publishing_port}",
             # The article journey page reads traces from Jaeger's query API (when it runs).
             "JAEGER_QUERY_URL": settings.jaeger_ui_url,
         }
     if name == "publishing":
         return {"PUBLIC_BASE_URL": f"http://{settings.host}:{settings.publishing_port}"}
+    if name == "search":
+        return {"OPENSEARCH_URL": settings.opensearch_url}
     return {}
 
 

@@ -39,6 +39,7 @@ from portal_contracts.codec import DecodeError, decode, encode
 from portal_contracts.deadletter import DeadLetter, DeadLetterEvent
 from portal_contracts.envelope import Envelope
 from portal_contracts.topics import MAX_MESSAGE_BYTES, TopicSpec, dead_letter_topic
+from portal_runtime.kafka_security import broker_security
 from portal_runtime.logs import get_logger
 from portal_runtime.metrics import DEAD_LETTERS, MESSAGE_RETRIES, timed
 from portal_runtime.settings import ServiceSettings
@@ -102,6 +103,7 @@ def make_broker(
         )
     broker = KafkaBroker(
         settings.kafka_bootstrap_servers,
+        security=broker_security(settings),
         client_id=settings.service_name,
         acks="all",
         enable_idempotence=True,

@@ -39,6 +39,7 @@ from portal_ingest.usecases import (
     StorageUnavailable,
 )
 from portal_runtime.kafka import dead_letter_for, is_transient, subscribe_events
+from portal_runtime.kafka_security import broker_security
 from portal_runtime.logs import get_logger
 
 log = get_logger(__name__)
@@ -129,6 +130,7 @@ def make_partner_broker(settings: Settings, tracer_provider: TracerProvider | No
         middlewares.append(KafkaTelemetryMiddleware(tracer_provider=tracer_provider))
     return KafkaBroker(
         settings.kafka_bootstrap_servers,
+        security=broker_security(settings),
         client_id=f"{settings.service_name}-partners",
         metadata_max_age_ms=settings.partner_metadata_max_age_ms,
         middlewares=middlewares,
