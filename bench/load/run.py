@@ -58,6 +58,7 @@ from portal_contracts.articles import (  # noqa: E402
 from portal_contracts.codec import encode  # noqa: E402
 from portal_contracts.topics import ARTICLE_REVIEWED  # noqa: E402
 from portal_launcher import stack as launcher  # noqa: E402
+from portal_launcher.components.kafka import admin_client_options  # noqa: E402
 from portal_launcher.seed import SEED_DIR, Seeder, load_seed  # noqa: E402
 from portal_launcher.services import ServiceProcess, service_port  # noqa: E402
 from portal_launcher.settings import StackSettings  # noqa: E402
@@ -231,7 +232,7 @@ async def load(settings: StackSettings, n: int, timeout_s: float) -> dict[str, A
         return {"loaded": 0, "seconds": 0.0, "already": n}
     start = time.monotonic()
     producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap,
+        **admin_client_options(settings),
         acks="all",
         linger_ms=10,
         max_request_size=2 * 1024 * 1024,

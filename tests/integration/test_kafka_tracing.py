@@ -27,6 +27,8 @@ from portal_contracts.articles import (
     article_id_for,
 )
 from portal_contracts.topics import ARTICLE_INGESTED
+from portal_launcher.components.kafka import admin_service_settings
+from portal_launcher.credentials import stack_secrets
 from portal_launcher.settings import StackSettings
 from portal_runtime.db import make_engine, new_metadata
 from portal_runtime.kafka import make_broker, subscribe_events
@@ -38,15 +40,20 @@ pytestmark = pytest.mark.stack
 
 
 async def _fresh_database(settings: StackSettings, name: str) -> str:
+    password = stack_secrets(settings).postgres_password
     conn = await asyncpg.connect(
-        host=settings.host, port=settings.postgres_port, user="postgres", database="postgres"
+        host=settings.host,
+        port=settings.postgres_port,
+        user="postgres",
+        password=password,
+        database="postgres",
     )
     try:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await conn.execute(f'CREATE DATABASE "{name}"')
     finally:
         await conn.close()
-    return settings.database_url(name)
+    return settings.database_url(name, "postgres", password)
 
 
 async def test_consumer_span_is_child_of_producer_span(stack_settings: StackSettings) -> None:
@@ -61,7 +68,7 @@ async def test_consumer_span_is_child_of_producer_span(stack_settings: StackSett
     async with engine.begin() as conn:
         await conn.run_sync(metadata.create_all)
 
-    base = ServiceSettings(kafka_bootstrap_servers=stack_settings.kafka_bootstrap)
+    base = ServiceSettings(**admin_service_settings(stack_settings))
     producer_broker = make_broker(base.model_copy(update={"service_name": "svc-a"}), provider)
     consumer_broker = make_broker(base.model_copy(update={"service_name": "svc-b"}), provider)
 

@@ -29,6 +29,8 @@ from portal_contracts.articles import (
 )
 from portal_contracts.codec import encode
 from portal_contracts.topics import TopicSpec, dead_letter_topic
+from portal_launcher.components.kafka import admin_client_options, admin_service_settings
+from portal_launcher.services import service_environment
 from portal_launcher.settings import StackSettings
 from portal_runtime.kafka import subscribe_events
 from portal_runtime.service import Service
@@ -43,7 +45,7 @@ BAD = 3
 @pytest.fixture
 async def topic(stack_settings: StackSettings) -> AsyncIterator[TopicSpec]:
     name = f"test.metrics.{uuid.uuid4().hex[:10]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=stack_settings.kafka_bootstrap)
+    admin = AIOKafkaAdminClient(**admin_client_options(stack_settings))
     await admin.start()
     try:
         await admin.create_topics(
@@ -106,9 +108,10 @@ async def test_burst_shows_as_lag_then_as_processed_counts(
     stack_settings: StackSettings, topic: TopicSpec
 ) -> None:
     settings = ServiceSettings(
+        **admin_service_settings(stack_settings),
         service_name="metrics-test",
-        kafka_bootstrap_servers=stack_settings.kafka_bootstrap,
-        database_url=stack_settings.database_url("postgres"),
+        # Only pinged for readiness: any service's own database will do.
+        database_url=service_environment(stack_settings, "search")["DATABASE_URL"],
         metrics_poll_interval_s=0.3,
     )
     service = Service(settings, migrations_dir=None)
@@ -128,7 +131,7 @@ async def test_burst_shows_as_lag_then_as_processed_counts(
     )
     app = service.create_app(title="metrics test", description="")
 
-    producer = AIOKafkaProducer(bootstrap_servers=stack_settings.kafka_bootstrap)
+    producer = AIOKafkaProducer(**admin_client_options(stack_settings))
     await producer.start()
     try:
         async with (

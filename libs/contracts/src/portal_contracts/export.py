@@ -133,8 +133,8 @@ def asyncapi() -> dict[str, Any]:
     channels["partner_source_articles"] = {
         "address": "partner.{source}.articles",
         "description": (
-            "One topic per partner agency, on the SASL/SCRAM listener; an agency can write only "
-            "its own. The source is taken from the topic, never from the payload."
+            "One topic per partner agency, on the SASL_SSL listener (SCRAM-SHA-512); an agency "
+            "can write only its own. The source is taken from the topic, never from the payload."
         ),
         "parameters": {"source": {"description": "The agency's source code."}},
         "messages": {partner: {"$ref": f"#/components/messages/{partner}"}},

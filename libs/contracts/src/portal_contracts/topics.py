@@ -165,7 +165,7 @@ EVENT_TOPICS: tuple[TopicSpec, ...] = (
     SUBMISSION_REPORTED,
 )
 
-# Partner agencies that produce directly write to one topic each, on the SASL/SCRAM listener.
+# Partner agencies that produce directly write to one topic each, on the SASL_SSL (SCRAM) listener.
 PARTNER_TOPIC_PREFIX = "partner."
 # Services that consume every partner topic (by pattern) and provision new ones.
 PARTNER_TOPIC_CONSUMERS: tuple[str, ...] = ("ingest",)

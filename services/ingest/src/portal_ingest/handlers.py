@@ -211,7 +211,7 @@ def register_partner_intake(
         decoder=_raw_body,
         max_poll_records=settings.kafka_max_poll_records,
         title="ingest:partner.<source>.articles",
-        description="Articles partner agencies produce on their own topic (SASL/SCRAM).",
+        description="Articles partner agencies produce on their own topic (SASL_SSL, SCRAM).",
     )
     async def on_partner_message(body: Any, msg: KafkaMessage) -> None:
         attempts = 0

@@ -20,6 +20,7 @@ import asyncio
 import base64
 import concurrent.futures
 import hashlib
+import logging
 import os
 import re
 import shutil
@@ -46,6 +47,7 @@ from kafka.admin import (
     UserScramCredentialDeletion,
     UserScramCredentialUpsertion,
 )
+from kafka.protocol.admin import DescribeClientQuotasRequest
 
 from portal_launcher.credentials import stack_secrets, write_private
 from portal_launcher.kafka_acls import Grant, all_grants, principal
@@ -69,6 +71,17 @@ _TOPIC_ALREADY_EXISTS = 36
 # properties), so secrets are kept to URL-safe characters, e.g. secrets.token_urlsafe().
 _SAFE_SECRET = re.compile(r"[A-Za-z0-9_.~-]{8,256}")
 _T = TypeVar("_T")
+
+
+class _LoopbackSignIn(logging.Filter):
+    """The operator signs in with PLAIN over loopback only; the clients warn about it on every
+    connection, which says nothing new."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "in the clear" not in record.getMessage()
+
+
+logging.getLogger("aiokafka.conn").addFilter(_LoopbackSignIn())
 
 
 class TopicSpec(Protocol):
@@ -262,6 +275,7 @@ class KafkaComponent(Component):
                 "listener.security.protocol.map="
                 "INTERNAL:SASL_PLAINTEXT,PARTNER:SASL_SSL,CONTROLLER:SASL_PLAINTEXT",
                 "inter.broker.listener.name=INTERNAL",
+                f"log.dirs={self.data_path}",
                 "sasl.mechanism.inter.broker.protocol=PLAIN",
                 "sasl.mechanism.controller.protocol=PLAIN",
                 "",
@@ -301,7 +315,8 @@ class KafkaComponent(Component):
     def _format_storage(self) -> None:
         run_kafka_tool(
             "kafka.tools.StorageTool",
-            ["format", "--config", str(self.properties_file), "--cluster-id", _new_cluster_id()],
+            # "--cluster-id=<id>": an id may start with "-", which would read as an option.
+            ["format", "--config", str(self.properties_file), f"--cluster-id={_new_cluster_id()}"],
         )
 
     def command(self) -> list[str]:
@@ -544,6 +559,25 @@ def ensure_service_access(settings: StackSettings, passwords: Mapping[str, str])
     for service, password in passwords.items():
         upsert_scram_user(settings, service, password)
         apply_grants(settings, principal(service), grants[service])
+
+
+def user_quotas(settings: StackSettings, user: str) -> dict[str, float]:
+    """The client quotas set on User:<user> (e.g. ``producer_byte_rate``), as the broker has them."""
+    request = DescribeClientQuotasRequest(
+        components=[
+            DescribeClientQuotasRequest.ComponentData(entity_type="user", match_type=0, match=user)
+        ],
+        strict=True,
+    )
+    admin = _admin(settings)
+    try:
+        manager = admin._manager  # kafka-python has the request but no admin method for it
+        response: Any = manager.run(manager.send, request)
+    finally:
+        admin.close()
+    if response.error_code:
+        raise ComponentFailed(f"could not read the quotas of {user}: {response.error_message}")
+    return {v.key: v.value for entry in response.entries or () for v in entry.values}
 
 
 def allow_topic(
