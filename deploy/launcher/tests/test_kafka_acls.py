@@ -15,7 +15,8 @@ from portal_contracts.topics import (
     QUESTION_ANSWERED,
     TopicSpec,
 )
-from portal_launcher.kafka_acls import Grant, all_grants, compose_acl_file, service_grants
+from portal_launcher.compose_files import rendered
+from portal_launcher.kafka_acls import Grant, all_grants, service_grants
 from portal_launcher.services import SERVICES
 from portal_moderation.deadletters import DEAD_LETTER_TOPICS as DESK_DEAD_LETTERS
 
@@ -114,9 +115,9 @@ def test_the_desk_reads_the_dead_letter_topics_the_registry_gives_it() -> None:
     assert mine <= _topics(service_grants("moderation"), "READ")
 
 
-def test_compose_applies_the_same_acls() -> None:
-    committed = (ROOT / "deploy" / "compose" / "kafka-acls.txt").read_text()
-    assert committed == compose_acl_file(SERVICES), (
-        "deploy/compose/kafka-acls.txt is stale: run "
-        "`uv run --no-sync python -m portal_launcher.kafka_acls`"
-    )
+def test_compose_applies_the_same_topics_acls_and_policies() -> None:
+    for path, content in rendered().items():
+        assert path.exists() and path.read_text() == content, (
+            f"{path.relative_to(ROOT)} is stale: run "
+            "`uv run --no-sync python -m portal_launcher.compose_files`"
+        )

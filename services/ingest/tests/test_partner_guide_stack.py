@@ -27,14 +27,21 @@ from .conftest import Ingest, read_events
 pytestmark = pytest.mark.stack
 
 GUIDE = Path(__file__).resolve().parents[1] / "README.md"
+PORTAL_README = Path(__file__).resolve().parents[3] / "README.md"
 
 
-def _blocks(language: str) -> list[str]:
-    """The fenced ``language`` blocks of the Kafka partners section, in order."""
-    text = GUIDE.read_text(encoding="utf-8")
-    section = text[text.index("## Kafka partners") :]
+def _blocks(language: str, guide: Path = GUIDE, heading: str = "## Kafka partners") -> list[str]:
+    """The fenced ``language`` blocks of the guide's partner section, in order."""
+    text = guide.read_text(encoding="utf-8")
+    section = text[text.index(heading) :]
     section = section[: section.index("\n## ", 3)]
     return re.findall(rf"```{language}\n(.*?)```", section, re.S)
+
+
+def test_the_portal_readme_shows_the_same_configurations() -> None:
+    for language in ("properties", "python"):
+        shown = _blocks(language, PORTAL_README, "## For partner agencies")
+        assert shown == _blocks(language), f"README.md and {GUIDE} differ ({language})"
 
 
 def _filled(block: str, creds: dict[str, Any], ca_file: Path) -> str:

@@ -11,15 +11,18 @@ portal lag [--group G] [--json]  consumer lag per group, topic and partition
 portal dlq list [TOPIC] | redrive TOPIC [--group G] [--reason-contains S] [--dry-run]
 portal rebuild search | publishing
                                rebuild a read model or store from the log, through its service
+portal tls DIR [--kafka-host H]  certificates for docker-compose (Kafka partners, OpenSearch)
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -31,6 +34,7 @@ from portal_launcher.credentials import secrets_dir
 from portal_launcher.process import ComponentFailed
 from portal_launcher.services import SERVICES, service_port
 from portal_launcher.settings import StackSettings
+from portal_launcher.tls import ensure_server_cert
 from portal_runtime.kafka_security import client_options
 from portal_runtime.settings import ServiceSettings
 
@@ -377,6 +381,37 @@ def rebuild_publishing(url: str | None = _URL) -> None:
     """Restore publishing's store from article.published (missing or older rows only; no event
     is emitted)."""
     _rebuild("publishing", url)
+
+
+@app.command("tls")
+def tls_files(
+    folder: Path = typer.Argument(..., help="Where to write them (keep it out of git)."),
+    kafka_host: list[str] = typer.Option(
+        ["localhost"],
+        "--kafka-host",
+        help="A name partners reach Kafka's partner listener by (repeat for several).",
+    ),
+    uid: int | None = typer.Option(
+        None, "--uid", help="Give the private keys to this user (the containers run as 1000)."
+    ),
+) -> None:
+    """A CA and the certificates docker-compose mounts: Kafka's partner listener (SASL_SSL) and
+    OpenSearch (node and admin). Made once; kept while current (private keys 0600)."""
+    made = [
+        ensure_server_cert(folder, "kafka-server", [*kafka_host, "kafka"]),
+        ensure_server_cert(folder, "opensearch-node", ["opensearch"], client_auth=True),
+        ensure_server_cert(
+            folder, "opensearch-admin", ["portal-opensearch-admin"], client_auth=True
+        ),
+    ]
+    if uid is not None:
+        os.chown(folder, uid, -1)
+        for files in made:
+            for path in (files.key_and_chain, files.key, files.cert, files.ca_cert):
+                os.chown(path, uid, -1)
+    typer.echo(f"CA certificate (give it to partners): {made[0].ca_cert}")
+    for files in made:
+        typer.echo(f"  {files.key_and_chain.name}, {files.key.name}, {files.cert.name}")
 
 
 def main() -> None:
