@@ -46,9 +46,11 @@ format: $(UV)
 	$(UV) run --no-sync ruff check --fix .
 	$(UV) run --no-sync ruff format .
 
-## regenerate docs/schemas and docs/asyncapi.yaml from libs/contracts
+## regenerate docs/schemas and docs/asyncapi.yaml from libs/contracts, and the files
+## docker-compose applies from them (deploy/compose: topics, ACLs, services, MinIO policies)
 contracts: $(UV)
 	$(UV) run --no-sync python -m portal_contracts.export
+	$(UV) run --no-sync python -m portal_launcher.compose_files
 
 down: $(UV)
 	$(UV) run --no-sync portal down

@@ -21,6 +21,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from portal_contracts.codec import encode
 from portal_contracts.envelope import Envelope
 from portal_launcher import stack as launcher
+from portal_launcher.components.kafka import admin_client_options
 from portal_launcher.services import service_environment
 from portal_launcher.settings import StackSettings
 
@@ -37,6 +38,12 @@ def stack_settings() -> Iterator[StackSettings]:
     finally:
         if started:
             launcher.stack_down(settings, say=lambda _: None)
+
+
+def kafka_admin(stack: StackSettings) -> dict[str, Any]:
+    """Kafka client options of the stack's operator (a super user): tests produce and read any
+    topic as the operator, and the services each as their own, restricted principal."""
+    return admin_client_options(stack)
 
 
 def service_env(stack: StackSettings, service: str, **overrides: str) -> dict[str, str]:
@@ -72,11 +79,11 @@ Events = list[dict[str, Any]]
 
 
 class KafkaEvents:
-    def __init__(self, bootstrap: str) -> None:
-        self.bootstrap = bootstrap
+    def __init__(self, kafka: dict[str, Any]) -> None:
+        self.kafka = kafka  # client options (kafka_admin)
 
     async def produce(self, topic: str, *events: Envelope) -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all")
+        producer = AIOKafkaProducer(**self.kafka, acks="all")
         await producer.start()
         try:
             for event in events:
@@ -95,7 +102,7 @@ class KafkaEvents:
         all present now."""
         consumer = AIOKafkaConsumer(
             topic,
-            bootstrap_servers=self.bootstrap,
+            **self.kafka,
             group_id=None,  # every partition, from the beginning, nothing committed
             auto_offset_reset="earliest",
             enable_auto_commit=False,
@@ -139,4 +146,4 @@ async def _positions_reached(consumer: AIOKafkaConsumer, end: dict[Any, int]) ->
 
 @pytest.fixture(scope="session")
 def kafka_events(stack_settings: StackSettings) -> KafkaEvents:
-    return KafkaEvents(stack_settings.kafka_bootstrap)
+    return KafkaEvents(kafka_admin(stack_settings))

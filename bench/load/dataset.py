@@ -22,6 +22,7 @@ from portal_contracts.articles import (
 )
 from portal_contracts.codec import encode
 from portal_contracts.topics import ARTICLE_REVIEWED
+from portal_launcher.components.kafka import admin_client_options
 from portal_launcher.settings import StackSettings
 
 SEARCH_ALIAS = "articles"  # portal_search's default index alias
@@ -199,7 +200,7 @@ async def load(settings: StackSettings, n: int, timeout_s: float) -> dict[str, A
         return {"loaded": 0, "seconds": 0.0, "already": n}
     start = time.monotonic()
     producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap,
+        **admin_client_options(settings),
         acks="all",
         linger_ms=10,
         max_request_size=2 * 1024 * 1024,

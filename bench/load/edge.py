@@ -26,6 +26,7 @@ from tools import BackgroundWrk, wrk
 from portal_contracts.codec import encode
 from portal_contracts.topics import ARTICLE_REVIEWED
 from portal_launcher import stack as launcher
+from portal_launcher.components.kafka import admin_client_options
 from portal_launcher.components.varnish import purge_edge
 from portal_launcher.services import ServiceProcess, service_port
 from portal_launcher.settings import StackSettings
@@ -81,7 +82,7 @@ class Publisher:
         self.settings = settings
         self.numbers = article_numbers(articles)
         self.origin = f"http://{settings.host}:{service_port(settings, 'publishing')}"
-        self.producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+        self.producer = AIOKafkaProducer(**admin_client_options(settings), acks="all")
 
     async def send(self, i: int, revision: int, *, title: str | None, retract: bool) -> None:
         event = reviewed_event(i, revision, title=title, retract=retract)

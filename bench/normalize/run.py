@@ -66,6 +66,7 @@ from portal_contracts.articles import (  # noqa: E402
 from portal_contracts.codec import encode  # noqa: E402
 from portal_contracts.topics import ARTICLE_INGESTED, ARTICLE_NORMALIZED  # noqa: E402
 from portal_launcher import stack as launcher  # noqa: E402
+from portal_launcher.components.kafka import admin_client_options  # noqa: E402
 from portal_launcher.settings import StackSettings  # noqa: E402
 
 SOURCE = "bench-normalize"
@@ -190,7 +191,7 @@ async def produce_and_wait(
     wanted = {e.subject for e in events}
     consumer = AIOKafkaConsumer(
         ARTICLE_NORMALIZED.name,
-        bootstrap_servers=settings.kafka_bootstrap,
+        **admin_client_options(settings),
         group_id=None,
         auto_offset_reset="latest",
         enable_auto_commit=False,
@@ -199,7 +200,7 @@ async def produce_and_wait(
     await consumer.getmany(timeout_ms=500)  # be assigned before producing
     for tp in consumer.assignment():
         await consumer.seek_to_end(tp)
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    producer = AIOKafkaProducer(**admin_client_options(settings), acks="all")
     await producer.start()
     start = time.monotonic()
     try:

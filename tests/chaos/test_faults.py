@@ -33,6 +33,7 @@ from portal_contracts.articles import ArticleReviewed, ArticleReviewedEvent, Rev
 from portal_contracts.codec import encode
 from portal_contracts.topics import ARTICLE_PUBLISHED, ARTICLE_REVIEWED
 from portal_launcher import stack as launcher
+from portal_launcher.components.kafka import admin_client_options
 from portal_launcher.services import BACKENDS, SERVICES, ServiceProcess
 from portal_launcher.settings import StackSettings
 from tests.chaos.partner import PartnerStream
@@ -288,14 +289,14 @@ def _poison(article_id: str) -> ArticleReviewedEvent:
 
 
 async def _inject_into_a_busy_batch(
-    bootstrap: str, ids: set[str], poison: ArticleReviewedEvent
+    kafka: dict[str, Any], ids: set[str], poison: ArticleReviewedEvent
 ) -> tuple[int, int]:
     """Send publishing, in one burst: every article.reviewed event of the stream so far again
     (redeliveries its inbox must absorb), with the poison in their middle, on the partition of
     the stream's articles. Returns the poison's (partition, offset)."""
     consumer = AIOKafkaConsumer(
         ARTICLE_REVIEWED.name,
-        bootstrap_servers=bootstrap,
+        **kafka,
         group_id=None,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
@@ -316,7 +317,7 @@ async def _inject_into_a_busy_batch(
                             again.append(r)
     finally:
         await consumer.stop()
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=50)
+    producer = AIOKafkaProducer(**kafka, acks="all", linger_ms=50)
     await producer.start()
     try:
         middle = len(again) // 2
@@ -343,7 +344,7 @@ def test_a_poison_message_in_a_busy_batch_is_dead_lettered_once(
     ids = {a.article_id for a in stream.acked.values()}
     poison = _poison(_beside(next(iter(ids)), ARTICLE_REVIEWED.partitions))
     partition, offset = asyncio.run(
-        _inject_into_a_busy_batch(portal.settings.kafka_bootstrap, ids, poison)
+        _inject_into_a_busy_batch(admin_client_options(portal.settings), ids, poison)
     )
     # A crash right after: the batch (and its dead letter) may be redone, never doubled.
     time.sleep(0.5)

@@ -23,9 +23,10 @@ import httpx
 import pytest
 
 from portal_launcher import stack as launcher
+from portal_launcher.credentials import admin_token as service_admin_token
 from portal_launcher.seed import load_seed
 from portal_launcher.seed import seed as load_structure
-from portal_launcher.services import service_port, stack_secrets
+from portal_launcher.services import service_port
 from portal_launcher.settings import StackSettings
 from tests.e2e.otlp_receiver import OtlpReceiver
 from tests.support import OutsideClient
@@ -34,9 +35,12 @@ from tests.support import OutsideClient
 @dataclass
 class Portal:
     settings: StackSettings
-    admin_token: str
     traces: OtlpReceiver
     http: httpx.Client = field(default_factory=lambda: OutsideClient(timeout=30.0))
+
+    def admin_token(self, service: str) -> str:
+        """``service``'s own admin token (each service has its own)."""
+        return service_admin_token(self.settings, service)
 
     def url(self, service: str, path: str = "") -> str:
         return f"http://{self.settings.host}:{service_port(self.settings, service)}{path}"
@@ -46,7 +50,7 @@ class Portal:
             method,
             self.url(service, path),
             json=body,
-            headers={"Authorization": f"Bearer {self.admin_token}"},
+            headers={"Authorization": f"Bearer {self.admin_token(service)}"},
         )
         assert resp.status_code < 300, f"{method} {path}: {resp.status_code} {resp.text}"
         return resp.json() if resp.content else None
@@ -130,7 +134,7 @@ def portal(stack_settings: StackSettings, partner_images: PartnerImages) -> Iter
     try:
         launcher.services_up(stack_settings, say=lambda _: None)
         load_structure(stack_settings, demo=False, say=lambda _: None)
-        yield Portal(stack_settings, stack_secrets(stack_settings)["admin_token"], receiver)
+        yield Portal(stack_settings, receiver)
     finally:
         launcher.services_down(stack_settings, say=lambda _: None)
         receiver.stop()

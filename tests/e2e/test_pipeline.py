@@ -17,11 +17,13 @@ from urllib.parse import urlsplit
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaError, TopicAuthorizationFailedError
+from aiokafka.helpers import create_ssl_context
 from lxml import etree
 from PIL import Image
 
 from portal_contracts.articles import article_id_for
 from portal_contracts.topics import PARTNER_DEAD_LETTERS, partner_topic
+from portal_launcher.components.kafka import admin_client_options
 from tests.e2e.conftest import PartnerImages, Portal
 
 pytestmark = pytest.mark.stack
@@ -251,12 +253,12 @@ def test_invalid_payload_gets_422_naming_the_field(portal: Portal) -> None:
     )
 
 
-async def _produce(
-    bootstrap: str, creds: dict[str, Any], topic: str, key: bytes, value: bytes
-) -> None:
+async def _produce(creds: dict[str, Any], topic: str, key: bytes, value: bytes) -> None:
+    """As a partner configured by the partner guide: SASL_SSL, SCRAM-SHA-512, the portal's CA."""
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap,
-        security_protocol="SASL_PLAINTEXT",
+        bootstrap_servers=creds["bootstrap_servers"],
+        security_protocol="SASL_SSL",
+        ssl_context=create_ssl_context(cadata=creds["ssl_ca_pem"]),
         sasl_mechanism="SCRAM-SHA-512",
         sasl_plain_username=creds["username"],
         sasl_plain_password=creds["password"],
@@ -270,10 +272,12 @@ async def _produce(
         await producer.stop()
 
 
-async def _dead_letters_for(bootstrap: str, topic: str, marker: bytes) -> list[dict[str, Any]]:
+async def _dead_letters_for(
+    kafka: dict[str, Any], topic: str, marker: bytes
+) -> list[dict[str, Any]]:
     consumer = AIOKafkaConsumer(
         PARTNER_DEAD_LETTERS,
-        bootstrap_servers=bootstrap,
+        **kafka,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
     )
@@ -297,19 +301,19 @@ def test_partner_kafka_topic_with_acls_and_dead_letters(portal: Portal) -> None:
         "POST", "ingest", f"/admin/v1/sources/{OTHER_AGENCY}/kafka-credentials", {}
     )
     assert other["topic"] == partner_topic(OTHER_AGENCY)
-    sasl = portal.settings.kafka_sasl_bootstrap
+    assert creds["bootstrap_servers"] == portal.settings.kafka_sasl_bootstrap
     key = portal.api_key(PRE_REVIEW)
     editor = portal.editor_token("editor")
 
     # Denied by the broker: an agency writes only its own topic.
     with pytest.raises((TopicAuthorizationFailedError, KafkaError)):
-        asyncio.run(_produce(sasl, creds, partner_topic(OTHER_AGENCY), b"x", b"{}"))
+        asyncio.run(_produce(creds, partner_topic(OTHER_AGENCY), b"x", b"{}"))
 
     bad_marker = _unique("malformed").encode()
-    asyncio.run(_produce(sasl, creds, creds["topic"], b"bad", b"{not json " + bad_marker))
+    asyncio.run(_produce(creds, creds["topic"], b"bad", b"{not json " + bad_marker))
     ext = _unique("hn-kafka")
     good = {"external_id": ext, "content": _content(f"Tin gửi qua Kafka {ext}")}
-    asyncio.run(_produce(sasl, creds, creds["topic"], ext.encode(), json.dumps(good).encode()))
+    asyncio.run(_produce(creds, creds["topic"], ext.encode(), json.dumps(good).encode()))
 
     article_id = article_id_for(PRE_REVIEW, ext)
     item = portal.wait_for(
@@ -318,7 +322,7 @@ def test_partner_kafka_topic_with_acls_and_dead_letters(portal: Portal) -> None:
     assert item["source"] == PRE_REVIEW
     dlq = portal.wait_for(
         lambda: asyncio.run(
-            _dead_letters_for(portal.settings.kafka_bootstrap, creds["topic"], bad_marker)
+            _dead_letters_for(admin_client_options(portal.settings), creds["topic"], bad_marker)
         ),
         what="dead letter",
     )

@@ -29,6 +29,8 @@ from portal_contracts.articles import (
     article_id_for,
 )
 from portal_contracts.topics import TopicSpec
+from portal_launcher.components.kafka import admin_client_options, admin_service_settings
+from portal_launcher.credentials import stack_secrets
 from portal_launcher.settings import StackSettings
 from portal_runtime.batch import Message
 from portal_runtime.consumer import BatchConsumer, ConsumerConfig, Subscription
@@ -43,15 +45,20 @@ pytestmark = pytest.mark.stack
 
 
 async def _fresh_database(settings: StackSettings, name: str) -> str:
+    password = stack_secrets(settings).postgres_password
     conn = await asyncpg.connect(
-        host=settings.host, port=settings.postgres_port, user="postgres", database="postgres"
+        host=settings.host,
+        port=settings.postgres_port,
+        user="postgres",
+        password=password,
+        database="postgres",
     )
     try:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await conn.execute(f'CREATE DATABASE "{name}"')
     finally:
         await conn.close()
-    return settings.database_url(name)
+    return settings.database_url(name, "postgres", password)
 
 
 async def test_consumer_span_is_child_of_producer_span(stack_settings: StackSettings) -> None:
@@ -66,7 +73,7 @@ async def test_consumer_span_is_child_of_producer_span(stack_settings: StackSett
     async with engine.begin() as conn:
         await conn.run_sync(metadata.create_all)
 
-    base = ServiceSettings(kafka_bootstrap_servers=stack_settings.kafka_bootstrap)
+    base = ServiceSettings(**admin_service_settings(stack_settings))
     producer_broker = make_broker(base.model_copy(update={"service_name": "svc-a"}), provider)
 
     aid = article_id_for("trace-test", uuid.uuid4().hex)
@@ -90,14 +97,12 @@ async def test_consumer_span_is_child_of_producer_span(stack_settings: StackSett
         key="article_id",
         description="",
     )
-    admin = AIOKafkaAdminClient(bootstrap_servers=stack_settings.kafka_bootstrap)
+    admin = AIOKafkaAdminClient(**admin_client_options(stack_settings))
     await admin.start()
     await admin.create_topics([NewTopic(topic.name, num_partitions=1, replication_factor=1)])
     consumer = BatchConsumer(
         Subscription(group=f"trace-test-{uuid.uuid4().hex[:8]}", topics=[topic], handler=handle),
-        ConsumerConfig(
-            bootstrap_servers=stack_settings.kafka_bootstrap, client_id="svc-b", producer="svc-b"
-        ),
+        ConsumerConfig.from_settings(base.model_copy(update={"service_name": "svc-b"})),
         make_sessionmaker(engine),
         outbox,
     )

@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from portal_launcher.components.varnish import VarnishComponent, purge_edge
-from portal_launcher.services import stack_secrets
+from portal_launcher.credentials import edge_purge_token
 from portal_launcher.settings import StackSettings
 
 from .ports import VARNISH_OFFSET, component_port_base
@@ -194,7 +194,7 @@ def test_a_soft_purge_serves_the_old_copy_once_while_fetching_the_new(edge: Edge
 
 def test_purges_need_an_allowed_address_and_the_token(edge: Edge) -> None:
     url = f"{edge.settings.edge_url}/"
-    token = stack_secrets(edge.settings)["edge_purge_token"]
+    token = edge_purge_token(edge.settings)
     anonymous = edge.http.request("PURGE", url, headers={"xkey": "home"})
     assert anonymous.status_code == 403
     wrong = edge.http.request(

@@ -30,6 +30,7 @@ from portal_contracts.articles import (
 )
 from portal_contracts.codec import encode
 from portal_contracts.topics import TopicSpec, dead_letter_topic
+from portal_launcher.components.kafka import admin_client_options, admin_service_settings
 from portal_launcher.settings import StackSettings
 from portal_runtime.batch import Message
 from portal_runtime.consumer import Subscription
@@ -48,7 +49,7 @@ BAD = 3
 @pytest.fixture
 async def topic(stack_settings: StackSettings) -> AsyncIterator[TopicSpec]:
     name = f"test.metrics.{uuid.uuid4().hex[:10]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=stack_settings.kafka_bootstrap)
+    admin = AIOKafkaAdminClient(**admin_client_options(stack_settings))
     await admin.start()
     try:
         await admin.create_topics(
@@ -130,8 +131,8 @@ async def test_burst_shows_as_lag_then_as_processed_counts(
         await conn.run_sync(metadata.create_all)
     await engine.dispose()
     settings = ServiceSettings(
+        **admin_service_settings(stack_settings),
         service_name="metrics-test",
-        kafka_bootstrap_servers=stack_settings.kafka_bootstrap,
         database_url=database_url,
         metrics_poll_interval_s=0.3,
     )
@@ -145,7 +146,7 @@ async def test_burst_shows_as_lag_then_as_processed_counts(
     service.consume(Subscription(group=group, topics=[topic], handler=handle))
     app = service.create_app(title="metrics test", description="")
 
-    producer = AIOKafkaProducer(bootstrap_servers=stack_settings.kafka_bootstrap)
+    producer = AIOKafkaProducer(**admin_client_options(stack_settings))
     await producer.start()
     try:
         async with (

@@ -28,9 +28,11 @@ from portal_contracts.articles import (
 from portal_contracts.codec import encode
 from portal_contracts.topics import ARTICLE_REVIEWED
 from portal_launcher import stack as launcher
+from portal_launcher.components.kafka import admin_client_options
 from portal_launcher.components.varnish import VarnishComponent
+from portal_launcher.credentials import admin_token
 from portal_launcher.seed import SEED_DIR, load_seed
-from portal_launcher.services import PURGER, service_port, stack_secrets
+from portal_launcher.services import PURGER, service_port
 from portal_launcher.settings import StackSettings
 
 pytestmark = pytest.mark.stack
@@ -150,7 +152,7 @@ async def portal(stack_settings: StackSettings) -> AsyncIterator[Portal]:
     started = [p for p in launcher.services(stack_settings, wanted) if not p.is_running()]
     if started:
         launcher.services_up(stack_settings, tuple(p.service for p in started), say=lambda _: None)
-    producer = AIOKafkaProducer(bootstrap_servers=stack_settings.kafka_bootstrap, acks="all")
+    producer = AIOKafkaProducer(**admin_client_options(stack_settings), acks="all")
     await producer.start()
     try:
         async with httpx.AsyncClient(timeout=30.0) as http:
@@ -160,7 +162,7 @@ async def portal(stack_settings: StackSettings) -> AsyncIterator[Portal]:
                 for s in sources["sources"]
             ]
             subsites.append({"code": SUBSITE, "name": f"Chuyên trang {RUN}", "kind": "province"})
-            token = stack_secrets(stack_settings)["admin_token"]
+            token = admin_token(stack_settings, "publishing")
             portal = Portal(stack_settings, producer, http)
             resp = await http.put(
                 f"{portal.origin}/admin/v1/site",

@@ -33,6 +33,7 @@ from portal_contracts.articles import (
 from portal_contracts.codec import decode, encode
 from portal_contracts.deadletter import DeadLetterEvent
 from portal_contracts.topics import ARTICLE_PUBLISHED
+from portal_launcher.components.kafka import admin_client_options
 from portal_launcher.services import service_environment
 from portal_launcher.settings import StackSettings
 from portal_runtime.testing import drive, record_for
@@ -54,7 +55,7 @@ WAIT_S = 60.0
 class Stack:
     http: httpx.AsyncClient
     producer: AIOKafkaProducer
-    bootstrap: str
+    kafka: dict[str, Any]  # the stack's operator
     opensearch_url: str
     admin_token: str
 
@@ -79,7 +80,7 @@ class Stack:
 
     async def consumed(self, meta: RecordMetadata) -> None:
         """Wait until group "search" has committed past ``meta``'s message (it was handled)."""
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+        admin = AIOKafkaAdminClient(**self.kafka)
         await admin.start()
         try:
 
@@ -162,7 +163,7 @@ async def stack(stack_settings: StackSettings) -> AsyncIterator[Stack]:
             mp.setenv(key, value)
         app = create_app()
         producer = AIOKafkaProducer(
-            bootstrap_servers=stack_settings.kafka_bootstrap, acks="all", enable_idempotence=True
+            **admin_client_options(stack_settings), acks="all", enable_idempotence=True
         )
         await producer.start()
         try:
@@ -175,7 +176,7 @@ async def stack(stack_settings: StackSettings) -> AsyncIterator[Stack]:
                 yield Stack(
                     http=http,
                     producer=producer,
-                    bootstrap=stack_settings.kafka_bootstrap,
+                    kafka=admin_client_options(stack_settings),
                     opensearch_url=stack_settings.opensearch_url,
                     admin_token=env["ADMIN_TOKEN"],
                 )
@@ -374,7 +375,7 @@ async def test_malformed_message_is_dead_lettered_and_the_next_one_indexed(stack
 
     consumer = AIOKafkaConsumer(
         ARTICLE_PUBLISHED.dead_letter_topic,
-        bootstrap_servers=stack.bootstrap,
+        **stack.kafka,
         group_id=None,
         auto_offset_reset="earliest",
     )

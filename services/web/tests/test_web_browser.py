@@ -30,8 +30,9 @@ import pytest
 
 from portal_contracts.articles import article_id_for
 from portal_launcher import stack as launcher
+from portal_launcher.credentials import admin_token
 from portal_launcher.seed import seed as load_structure
-from portal_launcher.services import service_port, stack_secrets
+from portal_launcher.services import service_port
 from portal_launcher.settings import REPO_ROOT, StackSettings
 
 pytestmark = pytest.mark.stack
@@ -123,7 +124,6 @@ class Images:
 @dataclass
 class Portal:
     settings: StackSettings
-    admin_token: str
     images: Images
     http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=30.0))
     keys: dict[str, str] = field(default_factory=dict)
@@ -141,7 +141,7 @@ class Portal:
             method,
             self.url(service, path),
             json=body,
-            headers={"Authorization": f"Bearer {self.admin_token}"},
+            headers={"Authorization": f"Bearer {admin_token(self.settings, service)}"},
         )
         assert resp.status_code < 300, f"{method} {path}: {resp.status_code} {resp.text}"
         return resp.json() if resp.content else None
@@ -248,7 +248,7 @@ def portal(stack_settings: StackSettings) -> Iterator[Portal]:
     try:
         launcher.services_up(stack_settings, say=lambda _: None)
         load_structure(stack_settings, demo=False, say=lambda _: None)
-        yield Portal(stack_settings, stack_secrets(stack_settings)["admin_token"], images)
+        yield Portal(stack_settings, images)
     finally:
         launcher.services_down(stack_settings, say=lambda _: None)
         images.close()
@@ -470,7 +470,8 @@ def test_an_article_in_two_clicks_with_its_image_breadcrumb_and_metadata(
     assert lead.evaluate("img => img.complete && img.naturalWidth > 0")
     assert page.locator("figure.lead-figure figcaption").inner_text() == "Quang cảnh hội nghị"
     canonical = page.locator("link[rel=canonical]").get_attribute("href")
-    assert canonical == portal.web(f"/bai-viet/{story.slug}")
+    # Readers come in through the edge: the canonical address is the edge's.
+    assert canonical == f"{portal.settings.edge_url}/bai-viet/{story.slug}"
     assert page.locator("meta[property='og:title']").get_attribute("content") == story.title
     assert page.locator("meta[property='og:image']").get_attribute("content").startswith("http")
     ld = json.loads(page.locator("script[type='application/ld+json']").inner_text())

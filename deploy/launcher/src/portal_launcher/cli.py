@@ -13,25 +13,33 @@ portal rebuild search | publishing
                                rebuild a read model or store from the log, through its service
 portal edge purge KEY... [--hard]
                                invalidate surrogate keys on the stack's edge cache
+portal tls DIR [--kafka-host H]  certificates for docker-compose (Kafka partners, OpenSearch)
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import typer
 
 from portal_launcher import ops, ops_http, ops_kafka, seed, stack
 from portal_launcher.components.jaeger import JaegerComponent
+from portal_launcher.components.kafka import admin_client_options, partner_ca_file
 from portal_launcher.components.varnish import purge_edge
+from portal_launcher.credentials import secrets_dir
 from portal_launcher.process import ComponentFailed
 from portal_launcher.services import BACKENDS, PROCESSES, WEBSITE, service_port
 from portal_launcher.settings import StackSettings
+from portal_launcher.tls import ensure_server_cert
+from portal_runtime.kafka_security import client_options
+from portal_runtime.settings import ServiceSettings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 stack_app = typer.Typer(
@@ -170,7 +178,9 @@ def _print_credentials(creds: dict[str, Any]) -> None:
     if kafka:
         typer.echo(
             f"  kafka partner {kafka['username']} password {kafka['password']} "
-            f"topic {kafka['topic']} at {kafka['bootstrap_servers']} ({kafka['mechanism']})"
+            f"topic {kafka['topic']} at {kafka['bootstrap_servers']} "
+            f"({kafka.get('security_protocol', 'SASL_SSL')}, {kafka['mechanism']}; CA "
+            f"{partner_ca_file(settings)})"
         )
 
 
@@ -199,9 +209,10 @@ def up(with_traces: bool = _WITH_TRACES) -> None:
         base = f"http://{settings.host}:{service_port(settings, name)}"
         typer.echo(f"  {name:<11} {base}/docs   (ready: {base}/readyz)")
     typer.echo(
-        f"  kafka       {settings.kafka_bootstrap} (partners, SASL/SCRAM: "
-        f"{settings.kafka_sasl_bootstrap})"
+        f"  kafka       {settings.kafka_bootstrap} (partners, SASL_SSL + SCRAM: "
+        f"{settings.kafka_sasl_bootstrap}, CA certificate {partner_ca_file(settings)})"
     )
+    typer.echo(f"  secrets     {secrets_dir(settings)} (one file per service, mode 0600)")
     typer.echo(f"  opensearch  {settings.opensearch_url}")
     typer.echo(f"  s3          {settings.s3_endpoint}")
     if JaegerComponent(settings).is_running():
@@ -229,13 +240,20 @@ def down() -> None:
 # --- repair and replay ----------------------------------------------------------------------
 
 _BOOTSTRAP = typer.Option(
-    None, "--bootstrap", help="Kafka bootstrap servers (default: the local stack's)."
+    None,
+    "--bootstrap",
+    help="Kafka bootstrap servers (default: the local stack's, as its operator). With another "
+    "cluster, credentials come from KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_MECHANISM, "
+    "KAFKA_USERNAME, KAFKA_PASSWORD and KAFKA_SSL_CA_FILE.",
 )
 _JSON = typer.Option(False, "--json", help="Print JSON instead of a table.")
 
 
-def _bootstrap(value: str | None) -> str:
-    return value or _settings().kafka_bootstrap
+def _bootstrap(value: str | None) -> dict[str, Any]:
+    """Address and credentials of the Kafka clients of an ops command."""
+    if value is None:
+        return admin_client_options(_settings())
+    return client_options(ServiceSettings(kafka_bootstrap_servers=value))
 
 
 @app.command("lag")
@@ -399,6 +417,37 @@ def edge_purge(
     if count is None:
         _fail(RuntimeError("the edge cache does not run (portal stack up)"))
     typer.echo(f"{'removed' if hard else 'made stale'}: {count} objects")
+
+
+@app.command("tls")
+def tls_files(
+    folder: Path = typer.Argument(..., help="Where to write them (keep it out of git)."),
+    kafka_host: list[str] = typer.Option(
+        ["localhost"],
+        "--kafka-host",
+        help="A name partners reach Kafka's partner listener by (repeat for several).",
+    ),
+    uid: int | None = typer.Option(
+        None, "--uid", help="Give the private keys to this user (the containers run as 1000)."
+    ),
+) -> None:
+    """A CA and the certificates docker-compose mounts: Kafka's partner listener (SASL_SSL) and
+    OpenSearch (node and admin). Made once; kept while current (private keys 0600)."""
+    made = [
+        ensure_server_cert(folder, "kafka-server", [*kafka_host, "kafka"]),
+        ensure_server_cert(folder, "opensearch-node", ["opensearch"], client_auth=True),
+        ensure_server_cert(
+            folder, "opensearch-admin", ["portal-opensearch-admin"], client_auth=True
+        ),
+    ]
+    if uid is not None:
+        os.chown(folder, uid, -1)
+        for files in made:
+            for path in (files.key_and_chain, files.key, files.cert, files.ca_cert):
+                os.chown(path, uid, -1)
+    typer.echo(f"CA certificate (give it to partners): {made[0].ca_cert}")
+    for files in made:
+        typer.echo(f"  {files.key_and_chain.name}, {files.key.name}, {files.cert.name}")
 
 
 def main() -> None:

@@ -20,7 +20,8 @@ import yaml
 
 from portal_contracts.articles import article_id_for
 from portal_launcher.components.varnish import purge_edge
-from portal_launcher.services import service_port, stack_secrets
+from portal_launcher.credentials import admin_token, create_private
+from portal_launcher.services import service_port
 from portal_launcher.settings import REPO_ROOT, StackSettings
 
 SEED_DIR = REPO_ROOT / "deploy" / "seed"
@@ -61,14 +62,20 @@ def load_seed(seed_dir: Path = SEED_DIR) -> tuple[dict[str, Any], dict[str, Any]
 class Seeder:
     def __init__(self, settings: StackSettings) -> None:
         self.settings = settings
-        token = stack_secrets(settings)["admin_token"]
-        self.http = httpx.Client(headers={"Authorization": f"Bearer {token}"}, timeout=30.0)
+        self.http = httpx.Client(timeout=30.0)
 
     def url(self, service: str, path: str) -> str:
         return f"http://{self.settings.host}:{service_port(self.settings, service)}{path}"
 
     def call(self, method: str, service: str, path: str, body: Any = None) -> Any:
-        resp = self.http.request(method, self.url(service, path), json=body)
+        # Each service's admin API answers only to that service's own token.
+        token = admin_token(self.settings, service)
+        resp = self.http.request(
+            method,
+            self.url(service, path),
+            json=body,
+            headers={"Authorization": f"Bearer {token}"},
+        )
         if resp.status_code >= 400:
             raise RuntimeError(f"{method} {service}{path}: {resp.status_code} {resp.text[:500]}")
         return resp.json() if resp.content else None
@@ -146,8 +153,9 @@ class Seeder:
                 body["source"] = agency
             self.call("PUT", "moderation", f"/admin/v1/users/{username}", body)
             creds["users"][username] = {"password": password, "role": role}
-        path.write_text(json.dumps(creds, ensure_ascii=False, indent=2))
-        path.chmod(0o600)
+        if not create_private(path, json.dumps(creds, ensure_ascii=False, indent=2)):
+            saved = json.loads(path.read_text())  # another seeder was first: its keys stand
+            return saved
         return creds
 
     def demo_articles(self, creds: dict[str, Any]) -> int:

@@ -3,19 +3,26 @@ backends, the public website, and the edge purger (publishing's second process, 
 edge cache).
 
 The environment variable names are the services' settings (portal_runtime.settings), the same
-names docker-compose.yml uses.
+names docker-compose.yml uses. Each service gets its own credentials and no one else's: its
+database role, Kafka user, S3 key (only if it stores objects), admin token.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import secrets
 import sys
 
 import httpx
 
 from portal_launcher.components.jaeger import JaegerComponent
+from portal_launcher.components.kafka import partner_ca_file
+from portal_launcher.components.s3 import bucket_grants
+from portal_launcher.credentials import (
+    admin_token,
+    edge_purge_token,
+    named_secret,
+    service_secrets,
+)
 from portal_launcher.process import Component
 from portal_launcher.settings import StackSettings
 
@@ -31,33 +38,24 @@ BACKENDS: tuple[str, ...] = (
 # The public website: no database, no Kafka; it reads publishing, search and engagement.
 WEBSITE = "web"
 SERVICES: tuple[str, ...] = (*BACKENDS, WEBSITE)
-# Publishing's purger of the edge cache: a process of its own (publishing's database, for its
-# dead letters), no public API.
+# Publishing's purger of the edge cache: publishing's second process (its credentials, its
+# database for the dead letters), no public API.
 PURGER = "edge-purger"
 # Every process `portal services up` starts.
 PROCESSES: tuple[str, ...] = (*SERVICES, PURGER)
+# The Kafka users, each with its own ACLs (the purger signs in as publishing).
+KAFKA_PRINCIPALS: tuple[str, ...] = BACKENDS
 
 
-# The stack's generated secrets: the services' admin API token, the edge cache's purge token,
-# the website's CSRF secret.
-SECRET_NAMES = ("admin_token", "edge_purge_token", "web_csrf_secret")
-
-
-def stack_secrets(settings: StackSettings) -> dict[str, str]:
-    """Secrets of this local stack, generated once into its (git-ignored) data folder."""
-    path = settings.data_dir / "secrets.json"
-    data: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
-    missing = [name for name in SECRET_NAMES if not data.get(name)]
-    if not missing:
-        return data
-    for name in missing:  # a data folder from before a secret existed gets it now
-        data[name] = secrets.token_urlsafe(32)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f)
-    path.chmod(0o600)
-    return data
+def kafka_environment(settings: StackSettings, name: str) -> dict[str, str]:
+    """How the process ``name`` signs in to the stack's Kafka: its own SCRAM user."""
+    return {
+        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap,
+        "KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+        "KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+        "KAFKA_USERNAME": name,
+        "KAFKA_PASSWORD": service_secrets(settings, name).kafka_password,
+    }
 
 
 def service_port(settings: StackSettings, name: str) -> int:
@@ -74,17 +72,21 @@ def service_environment(settings: StackSettings, name: str) -> dict[str, str]:
 
 
 def purger_environment(settings: StackSettings) -> dict[str, str]:
-    """Settings of the edge purger (portal_publishing.purger) on this stack."""
+    """Settings of the edge purger (portal_publishing.purger) on this stack: publishing's Kafka
+    user and database (it is publishing's second process)."""
+    publishing = service_secrets(settings, "publishing")
     env = {
         "SERVICE_NAME": PURGER,
         "HTTP_HOST": settings.host,
         "HTTP_PORT": str(settings.edge_purger_port),
-        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap,
+        **kafka_environment(settings, "publishing"),
         # Publishing's database: the outbox of the purger's dead letters.
-        "DATABASE_URL": settings.database_url("publishing"),
+        "DATABASE_URL": settings.database_url(
+            "publishing", "publishing", publishing.database_password
+        ),
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
         "EDGE_PURGE_URLS": settings.edge_url,
-        "EDGE_PURGE_TOKEN": stack_secrets(settings)["edge_purge_token"],
+        "EDGE_PURGE_TOKEN": edge_purge_token(settings),
     }
     return _observed_and_overridden(settings, PURGER, env)
 
@@ -132,27 +134,30 @@ def _website_environment(settings: StackSettings) -> dict[str, str]:
         "ENGAGEMENT_URL": url("engagement"),
         # Readers come in through the edge: the website's links and canonical URLs point at it.
         "PUBLIC_BASE_URL": settings.edge_url,
-        "CSRF_SECRET": stack_secrets(settings)["web_csrf_secret"],
+        "CSRF_SECRET": named_secret(settings, WEBSITE, "csrf_secret"),
     }
 
 
 def _backend_environment(settings: StackSettings, name: str) -> dict[str, str]:
+    own = service_secrets(settings, name)
     env = {
         **_common_environment(settings, name),
-        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap,
-        "DATABASE_URL": settings.database_url(name),
-        "S3_ENDPOINT": settings.s3_endpoint,
-        "S3_ACCESS_KEY": settings.s3_access_key,
-        "S3_SECRET_KEY": settings.s3_secret_key,
-        "S3_BUCKET": settings.s3_bucket,
-        "OPENSEARCH_URL": settings.opensearch_url,
-        "ADMIN_TOKEN": stack_secrets(settings)["admin_token"],
+        **kafka_environment(settings, name),
+        "DATABASE_URL": settings.database_url(name, name, own.database_password),
+        "ADMIN_TOKEN": own.admin_token,
         # Links to traces (the article journey): the desk's journey page draws the trace.
         "TRACES_UI_URL": (
             f"http://{settings.host}:{settings.moderation_port}"
             "/desk/journey/{article_id}#trace-{trace_id}"
         ),
     }
+    if name in bucket_grants(settings):
+        env.update(
+            S3_ENDPOINT=settings.s3_endpoint,
+            S3_ACCESS_KEY=own.s3_access_key,
+            S3_SECRET_KEY=own.s3_secret_key,
+            S3_BUCKET=settings.s3_bucket,
+        )
     env.update(_service_specific(settings, name))
     return env
 
@@ -162,11 +167,13 @@ def _service_specific(settings: StackSettings, name: str) -> dict[str, str]:
         return {
             "S3_RAW_BUCKET": settings.s3_raw_bucket,
             "KAFKA_PARTNER_BOOTSTRAP_SERVERS": settings.kafka_sasl_bootstrap,
+            "KAFKA_PARTNER_CA_FILE": str(partner_ca_file(settings)),
         }
     if name == "moderation":
         # The desk calls ingest's admin API (keys, Kafka credentials) and links to public pages.
         return {
             "INGEST_URL": f"http://{settings.host}:{settings.ingest_port}",
+            "INGEST_ADMIN_TOKEN": admin_token(settings, "ingest"),
             "PUBLISHING_URL": f"http://{settings.host}:{settings.publishing_port}",
             # The article journey page reads traces from Jaeger's query API (when it runs).
             "JAEGER_QUERY_URL": settings.jaeger_ui_url,
@@ -178,6 +185,8 @@ def _service_specific(settings: StackSettings, name: str) -> dict[str, str]:
             # Image renditions are made by normalize on their first request.
             "NORMALIZE_URL": f"http://{settings.host}:{settings.normalize_port}",
         }
+    if name == "search":
+        return {"OPENSEARCH_URL": settings.opensearch_url}
     return {}
 
 

@@ -54,8 +54,8 @@ class StackSettings(BaseSettings):
     host: str = "127.0.0.1"
     port_base: int | None = None
 
-    kafka_port: int = 9092  # internal PLAINTEXT listener for the services
-    kafka_sasl_port: int = 9094  # SASL/SCRAM listener for partner agencies
+    kafka_port: int = 9092  # internal listener (SASL: services' SCRAM users, the operator)
+    kafka_sasl_port: int = 9094  # SASL_SSL listener for partner agencies
     kafka_controller_port: int = 9093
     opensearch_port: int = 9200
     opensearch_transport_port: int = 9300
@@ -99,14 +99,14 @@ class StackSettings(BaseSettings):
     kafka_heap: str = "512m"
     opensearch_heap: str = "768m"
 
-    # Credentials of the local stack only (generated data folder, loopback). Production values
-    # come from the deployment's secret store, never from this repository.
-    s3_access_key: str = "portal-local"
-    s3_secret_key: str = "portal-local-secret"  # noqa: S105
+    # Passwords and keys are generated per data folder (portal_launcher.credentials), never set
+    # here; production values come from the deployment's secret store.
     s3_bucket: str = "portal-media"
     s3_raw_bucket: str = "portal-raw"
     kafka_admin_user: str = "portal-admin"
-    kafka_admin_password: str = "portal-admin-secret"  # noqa: S105
+    # Extra names (comma-separated) the partner listener's TLS certificate is valid for, e.g. the
+    # machine's public name when partners connect from elsewhere.
+    kafka_tls_hostnames: str = ""
 
     ready_timeout_s: float = 180.0
 
@@ -149,8 +149,8 @@ class StackSettings(BaseSettings):
     def jaeger_otlp_endpoint(self) -> str:
         return f"http://{self.host}:{self.jaeger_otlp_http_port}"
 
-    def database_url(self, database: str) -> str:
-        return f"postgresql+asyncpg://postgres@{self.host}:{self.postgres_port}/{database}"
+    def database_url(self, database: str, role: str, password: str) -> str:
+        return f"postgresql+asyncpg://{role}:{password}@{self.host}:{self.postgres_port}/{database}"
 
     def component_dir(self, name: str) -> Path:
         return self.data_dir / name

@@ -9,14 +9,20 @@ from dataclasses import dataclass
 
 from portal_contracts.topics import ALL_TOPICS
 from portal_launcher.components.jaeger import JaegerComponent
-from portal_launcher.components.kafka import KafkaComponent, ensure_topics
+from portal_launcher.components.kafka import (
+    KafkaComponent,
+    ensure_service_access,
+    ensure_topics,
+)
 from portal_launcher.components.opensearch import OpenSearchComponent
 from portal_launcher.components.postgres import PostgresComponent
 from portal_launcher.components.s3 import S3Component
 from portal_launcher.components.varnish import VarnishComponent
+from portal_launcher.credentials import service_secrets
 from portal_launcher.process import Component, ComponentFailed
 from portal_launcher.services import (
     BACKENDS,
+    KAFKA_PRINCIPALS,
     PROCESSES,
     ServiceProcess,
     process,
@@ -90,6 +96,11 @@ def stack_up(settings: StackSettings, say: Say = print) -> None:
     _start_all(comps, say)
     asyncio.run(ensure_topics(settings, ALL_TOPICS))
     say(f"  kafka: {len(ALL_TOPICS)} topics from the contracts registry present")
+    ensure_service_access(
+        settings,
+        {name: service_secrets(settings, name).kafka_password for name in KAFKA_PRINCIPALS},
+    )
+    say(f"  kafka: {len(KAFKA_PRINCIPALS)} service users, each with the ACLs of its own topics")
 
 
 def stack_down(settings: StackSettings, say: Say = print) -> None:

@@ -15,7 +15,7 @@ import yaml
 
 from portal_contracts.envelope import Envelope
 from portal_contracts.partner import PartnerArticleMessage
-from portal_contracts.topics import ALL_TOPICS, TopicSpec
+from portal_contracts.topics import ALL_TOPICS, PARTNER_TOPIC_CONSUMERS, TopicSpec
 
 ASYNCAPI_FILE = "asyncapi.yaml"
 SCHEMA_DIR = "schemas"
@@ -115,6 +115,12 @@ def asyncapi() -> dict[str, Any]:
                 "channel": {"$ref": f"#/channels/{cid}"},
                 "summary": f"{service} consumes {spec.name}",
             }
+        for service in spec.readers:
+            operations[f"{service}_replays_{cid}"] = {
+                "action": "receive",
+                "channel": {"$ref": f"#/channels/{cid}"},
+                "summary": f"{service} reads all of {spec.name} to rebuild its store",
+            }
 
     partner = add_model(PartnerArticleMessage, mode="validation")
     messages[partner] = {
@@ -127,17 +133,18 @@ def asyncapi() -> dict[str, Any]:
     channels["partner_source_articles"] = {
         "address": "partner.{source}.articles",
         "description": (
-            "One topic per partner agency, on the SASL/SCRAM listener; an agency can write only "
-            "its own. The source is taken from the topic, never from the payload."
+            "One topic per partner agency, on the SASL_SSL listener (SCRAM-SHA-512); an agency "
+            "can write only its own. The source is taken from the topic, never from the payload."
         ),
         "parameters": {"source": {"description": "The agency's source code."}},
         "messages": {partner: {"$ref": f"#/components/messages/{partner}"}},
     }
-    operations["ingest_receives_partner_source_articles"] = {
-        "action": "receive",
-        "channel": {"$ref": "#/channels/partner_source_articles"},
-        "summary": "ingest consumes every partner topic",
-    }
+    for service in PARTNER_TOPIC_CONSUMERS:
+        operations[f"{service}_receives_partner_source_articles"] = {
+            "action": "receive",
+            "channel": {"$ref": "#/channels/partner_source_articles"},
+            "summary": f"{service} consumes every partner topic",
+        }
 
     return {
         "asyncapi": "3.0.0",

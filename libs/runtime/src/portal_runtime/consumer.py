@@ -31,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -56,6 +56,7 @@ from portal_runtime.batch import (
     trace_ids,
 )
 from portal_runtime.kafka import is_transient
+from portal_runtime.kafka_security import client_options
 from portal_runtime.logs import get_logger
 from portal_runtime.metrics import MESSAGE_RETRIES, MESSAGES_PROCESSED, PROCESSING_DURATION
 from portal_runtime.outbox import Outbox
@@ -129,6 +130,8 @@ class ConsumerConfig:
     drain_s: float = 10.0
     max_poll_interval_ms: int = 300_000
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    # How the service signs in (kafka_security.client_options, without the address).
+    security: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_settings(cls, settings: ServiceSettings) -> ConsumerConfig:
@@ -142,6 +145,9 @@ class ConsumerConfig:
             commit_interval_s=settings.kafka_commit_interval_ms / 1000,
             drain_s=settings.kafka_rebalance_drain_s,
             max_poll_interval_ms=settings.kafka_max_poll_interval_ms,
+            security={
+                k: v for k, v in client_options(settings).items() if k != "bootstrap_servers"
+            },
         )
 
 
@@ -217,6 +223,7 @@ class BatchConsumer(Generic[E]):
             return
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self.config.bootstrap_servers,
+            **self.config.security,
             client_id=self.config.client_id,
             group_id=self.sub.group,
             enable_auto_commit=False,

@@ -35,6 +35,7 @@ from portal_contracts.deadletter import DeadLetter, DeadLetterEvent
 from portal_contracts.envelope import Envelope
 from portal_contracts.topics import MAX_MESSAGE_BYTES
 from portal_runtime.batch import PermanentError, Record
+from portal_runtime.kafka_security import broker_security
 from portal_runtime.logs import get_logger
 from portal_runtime.settings import ServiceSettings
 
@@ -97,6 +98,7 @@ def make_broker(
         )
     broker = KafkaBroker(
         settings.kafka_bootstrap_servers,
+        security=broker_security(settings),
         client_id=settings.service_name,
         acks="all",
         enable_idempotence=True,

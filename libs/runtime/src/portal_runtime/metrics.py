@@ -203,11 +203,15 @@ class MetricsPoller:
     """Reads the gauges that need I/O every ``interval_s`` (a background task of the service)."""
 
     def __init__(
-        self, interval_s: float = 5.0, timeout_s: float = 10.0, kafka_bootstrap: str = ""
+        self,
+        interval_s: float = 5.0,
+        timeout_s: float = 10.0,
+        kafka_options: Mapping[str, Any] | None = None,
     ) -> None:
         self.interval_s = interval_s
         self.timeout_s = timeout_s
-        self.kafka_bootstrap = kafka_bootstrap
+        # Address and credentials of the service's Kafka clients (kafka_security.client_options).
+        self.kafka_options = dict(kafka_options or {})
         self.observed = _Observed()
         self.polls: list[tuple[str, Poll]] = []
         self.brokers: list[Any] = []
@@ -232,9 +236,7 @@ class MetricsPoller:
         if self._admin is None:
             from aiokafka.admin import AIOKafkaAdminClient
 
-            admin = AIOKafkaAdminClient(
-                bootstrap_servers=self.kafka_bootstrap, client_id="portal-metrics"
-            )
+            admin = AIOKafkaAdminClient(**self.kafka_options, client_id="portal-metrics")
             await admin.start()
             self._admin = admin
         offsets = await self._admin.list_consumer_group_offsets(group, partitions=partitions)

@@ -45,9 +45,10 @@ from portal_runtime.db import make_engine, make_sessionmaker, ping, run_migratio
 from portal_runtime.health import Check, health_router
 from portal_runtime.httpcache import Lookup, ServeStored
 from portal_runtime.kafka import make_broker
+from portal_runtime.kafka_security import client_options
 from portal_runtime.logs import configure_logging, get_logger
 from portal_runtime.metrics import MetricsPoller, outbox_poll, setup_metrics, shutdown_metrics
-from portal_runtime.opensearch import TracedAsyncTransport
+from portal_runtime.opensearch import TracedAsyncTransport, opensearch_auth
 from portal_runtime.outbox import Outbox
 from portal_runtime.overload import Overload, OverloadPolicy
 from portal_runtime.problems import STANDARD, ValidationShape, install_problem_handlers
@@ -210,6 +211,7 @@ class Service(HttpService):
         self.opensearch = (
             AsyncOpenSearch(
                 hosts=[settings.opensearch_url],
+                **opensearch_auth(settings),
                 timeout=settings.opensearch_timeout_s,
                 max_retries=settings.opensearch_max_retries,
                 transport_class=TracedAsyncTransport,
@@ -233,7 +235,7 @@ class Service(HttpService):
                 )
             )
         self.metrics = MetricsPoller(
-            settings.metrics_poll_interval_s, kafka_bootstrap=settings.kafka_bootstrap_servers
+            settings.metrics_poll_interval_s, kafka_options=client_options(settings)
         )
         self.metrics.watch_consumers(self.consumers)
         if outbox is not None:

@@ -6,7 +6,9 @@ no usable default outside the local stack: the launcher and docker-compose pass 
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, field_validator
+from typing import Literal, Self
+
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from portal_runtime.ratelimit import parse_rules
@@ -22,6 +24,14 @@ class ServiceSettings(BaseSettings):
     log_json: bool = True
 
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    # The service's own Kafka principal (kafka_security.py): the broker's ACLs allow it exactly
+    # the topics and consumer groups it uses. PLAINTEXT only for a broker without authentication.
+    kafka_security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = "SCRAM-SHA-512"
+    kafka_username: str = ""
+    kafka_password: SecretStr = SecretStr("")
+    # CA certificates (PEM) that sign the broker's certificate with SASL_SSL; empty: the system's.
+    kafka_ssl_ca_file: str = ""
     # Consumer batches (portal_runtime.consumer): a handler gets up to this many records...
     kafka_batch_max_records: int = Field(default=500, ge=1, le=10_000)
     # ... gathered for at most this long after the first one arrived (latency vs batch size).
@@ -45,13 +55,20 @@ class ServiceSettings(BaseSettings):
     )
     database_pool_size: int = 10
 
+    # Only services that store objects need these; their keys are their own (no default: a
+    # service that stores objects refuses to start without them).
     s3_endpoint: str = "http://127.0.0.1:8333"
-    s3_access_key: str = "portal-local"
-    s3_secret_key: SecretStr = SecretStr("portal-local-secret")
+    s3_access_key: str = ""
+    s3_secret_key: SecretStr = SecretStr("")
     s3_region: str = "us-east-1"
     s3_bucket: str = "portal-media"
 
     opensearch_url: str = "http://127.0.0.1:9200"
+    # The service's own OpenSearch user when the cluster's security plugin is on; and the CA
+    # certificates (PEM) of an https URL (empty: the system's).
+    opensearch_username: str = ""
+    opensearch_password: SecretStr = SecretStr("")
+    opensearch_ca_file: str = ""
     # Per request: a slow cluster fails the call (the consumer retries it later) instead of
     # holding the consumer indefinitely; retries are for refused connections.
     opensearch_timeout_s: float = Field(default=10.0, gt=0)
@@ -87,6 +104,17 @@ class ServiceSettings(BaseSettings):
     # Proxies whose X-Forwarded-For names the client (IPs or CIDRs, comma-separated, "*" for
     # any). Empty: the peer address is the client and X-Forwarded-For is ignored.
     trusted_proxies: str = ""
+
+    @model_validator(mode="after")
+    def _kafka_credentials_with_sasl(self) -> Self:
+        if self.kafka_security_protocol != "PLAINTEXT" and not (
+            self.kafka_username and self.kafka_password.get_secret_value()
+        ):
+            raise ValueError(
+                f"KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs KAFKA_USERNAME "
+                "and KAFKA_PASSWORD"
+            )
+        return self
 
     @field_validator("rate_limit_per_ip", "rate_limit_per_api_key")
     @classmethod

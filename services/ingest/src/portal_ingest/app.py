@@ -73,7 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Cổng TTĐT — Ingest",
         description=(
             "The partner agencies' front door: push articles with an API key (REST) or on the "
-            "agency's own Kafka topic (SASL/SCRAM), follow each item's status, see refused "
+            "agency's own Kafka topic (SASL_SSL, SCRAM), follow each item's status, see refused "
             "messages. Operators manage sources, API keys and Kafka credentials (admin API). "
             "Emits article.ingested."
         ),

@@ -79,7 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # The editors' web desk (/desk) on the same use cases as the API.
     ingest = IngestAdmin(
         settings.ingest_url,
-        settings.admin_token.get_secret_value(),
+        settings.ingest_admin_token.get_secret_value(),
         timeout_s=settings.peer_timeout_s,
         tracer=service.tracer_provider,
     )

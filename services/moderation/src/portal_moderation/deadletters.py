@@ -16,19 +16,14 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from portal_contracts import topics
 from portal_contracts.codec import DecodeError, decode
 from portal_contracts.deadletter import DeadLetter, DeadLetterEvent
-from portal_contracts.topics import (
-    ARTICLE_INGESTED,
-    ARTICLE_NORMALIZED,
-    PARTNER_DEAD_LETTERS,
-    source_of_partner_topic,
-)
+from portal_contracts.topics import source_of_partner_topic
 
-DEAD_LETTER_TOPICS: tuple[str, ...] = (
-    PARTNER_DEAD_LETTERS,
-    ARTICLE_INGESTED.dead_letter_topic,
-    ARTICLE_NORMALIZED.dead_letter_topic,
+# The registry says which dead-letter topics the desk reads (and the broker allows exactly those).
+DEAD_LETTER_TOPICS: tuple[str, ...] = tuple(
+    t.name for t in topics.DEAD_LETTER_TOPICS if "moderation" in t.consumers
 )
 MAX_REASON = 4000
 

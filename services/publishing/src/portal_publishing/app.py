@@ -16,6 +16,7 @@ from portal_publishing.pagecache import PageCache, asyncpg_dsn
 from portal_publishing.rebuild import StoreRebuilder, rebuild_router
 from portal_publishing.settings import Settings
 from portal_runtime.auth import admin_guard
+from portal_runtime.kafka_security import client_options
 from portal_runtime.service import Service
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -56,7 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             media_router(service.store, renditions),
             # Operators: restore the store from article.published (`portal rebuild publishing`).
             rebuild_router(
-                StoreRebuilder(service.sessions, settings.kafka_bootstrap_servers),
+                StoreRebuilder(service.sessions, client_options(settings)),
                 admin_guard(settings),
             ),
         ],

@@ -4,7 +4,7 @@ touches (``surrogate.touched_by``).
 
 Why a process of its own, next to publishing rather than inside it: its work and its failures
 are not publishing's. Publishing keeps serving and publishing while the purger is down (the
-edge's TTLs bound how stale it gets); the purger, in consumer group ``edge-purger``, picks up
+edge's TTLs bound how stale it gets); the purger, in consumer group ``publishing-edge-purger``, picks up
 from its committed offset when it is back. It keeps no state: a purge is idempotent, so a
 replayed event only purges again. Its code stays in publishing's package because the keys a
 response carries and the keys an event touches are one piece of knowledge (surrogate.py).
@@ -38,7 +38,7 @@ from portal_runtime.unit_of_work import UnitOfWork
 
 log = get_logger(__name__)
 
-GROUP = "edge-purger"
+GROUP = "publishing-edge-purger"
 
 PURGE_DELAY = meter.create_histogram(
     "portal.edge.purge.delay",
@@ -139,7 +139,8 @@ def _since_produced(message: Message[ArticlePublishedEvent]) -> float | None:
 
 def create_app(settings: PurgerSettings | None = None) -> FastAPI:
     settings = settings or PurgerSettings()
-    # Publishing's database (migrated by publishing) holds only its dead letters' outbox rows.
+    # Publishing's second process, with publishing's credentials: its database (migrated by
+    # publishing) holds the purger's dead letters in publishing's outbox.
     service = Service(settings, migrations_dir=None, outbox=outbox)
     edge = Edge(
         parse_urls(settings.edge_purge_urls),

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -136,11 +136,11 @@ class LogMissing(RuntimeError):
 
 
 async def read_published(
-    bootstrap_servers: str, stall_timeout_s: float = 60.0, topic: str = ARTICLE_PUBLISHED.name
+    kafka: Mapping[str, Any], stall_timeout_s: float = 60.0, topic: str = ARTICLE_PUBLISHED.name
 ) -> tuple[dict[str, Latest], int, int]:
     """Every article's newest state in ``article.published`` up to the end offsets of now."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers,
+        **kafka,
         client_id="publishing-rebuild",
         group_id=None,  # no group: the live consumer's offsets are never touched
         enable_auto_commit=False,
@@ -150,7 +150,7 @@ async def read_published(
     latest: dict[str, Latest] = {}
     messages = skipped = 0
     try:
-        tps = [TopicPartition(topic, p) for p in await _partitions(bootstrap_servers, topic)]
+        tps = [TopicPartition(topic, p) for p in await _partitions(kafka, topic)]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         end = await consumer.end_offsets(tps)
@@ -184,8 +184,8 @@ async def read_published(
     return latest, messages, skipped
 
 
-async def _partitions(bootstrap_servers: str, topic: str) -> list[int]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="publishing-rebuild")
+async def _partitions(kafka: Mapping[str, Any], topic: str) -> list[int]:
+    admin = AIOKafkaAdminClient(**kafka, client_id="publishing-rebuild")
     await admin.start()
     try:
         (described,) = await admin.describe_topics([topic])
@@ -204,11 +204,11 @@ class StoreRebuilder:
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
-        bootstrap_servers: str,
+        kafka: Mapping[str, Any],
         topic: str = ARTICLE_PUBLISHED.name,
     ) -> None:
         self.sessions = sessions
-        self.bootstrap_servers = bootstrap_servers
+        self.kafka = kafka  # the service's client options (kafka_security.client_options)
         self.topic = topic
         self._lock = asyncio.Lock()
 
@@ -217,9 +217,7 @@ class StoreRebuilder:
             raise RebuildBusy("a rebuild is already running in this instance")
         async with self._lock:
             started = time.perf_counter()
-            latest, messages, skipped = await read_published(
-                self.bootstrap_servers, topic=self.topic
-            )
+            latest, messages, skipped = await read_published(self.kafka, topic=self.topic)
             restored = unchanged = 0
             items = list(latest.values())
             for i in range(0, len(items), batch):

@@ -23,6 +23,7 @@ from pydantic import BaseModel
 from portal_contracts.codec import DecodeError, decode
 from portal_contracts.questions import QuestionAnsweredEvent
 from portal_contracts.topics import QUESTION_ANSWERED
+from portal_runtime.kafka_security import client_options
 from portal_runtime.logs import get_logger
 from portal_search.index import IndexBusy
 from portal_search.questions import QuestionIndex, question_document
@@ -48,10 +49,10 @@ async def _replay(settings: Settings, index: QuestionIndex) -> tuple[int, int]:
     topic = QUESTION_ANSWERED.name
     tps = [
         TopicPartition(topic, p)
-        for p in await _partitions(settings.kafka_bootstrap_servers, topic, client_id)
+        for p in await _partitions(client_options(settings), topic, client_id)
     ]
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
+        **client_options(settings),
         client_id=client_id,
         group_id=None,
         enable_auto_commit=False,

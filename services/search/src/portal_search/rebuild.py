@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 
 from portal_contracts.articles import ArticlePublishedEvent
+from portal_runtime.kafka_security import client_options
 from portal_runtime.logs import get_logger
 from portal_search.domain import IndexOp, InvalidEvent, document_for
 from portal_search.index import ArticleIndex, IndexBusy
@@ -68,7 +69,7 @@ class Rebuilder:
 
         try:
             stats = await replay_published(
-                self.settings.kafka_bootstrap_servers,
+                client_options(self.settings),
                 load,
                 batch_size=self.settings.reindex_batch_size,
                 stall_timeout_s=self.settings.reindex_stall_timeout_s,

@@ -8,8 +8,9 @@ consumer's group is never touched). What arrives after those offsets is the live
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -36,7 +37,7 @@ class ReplayStalled(RuntimeError):
 
 
 async def replay_published(
-    bootstrap_servers: str,
+    kafka: Mapping[str, Any],
     handle: BatchHandler,
     *,
     batch_size: int = 500,
@@ -46,11 +47,12 @@ async def replay_published(
     """Feed every ``article.published`` event up to the current end offsets to ``handle``.
 
     Messages that are not valid events (already dead-lettered by the live consumer) are skipped.
+    ``kafka``: the service's client options (``kafka_security.client_options``).
     """
-    partitions = await _partitions(bootstrap_servers, ARTICLE_PUBLISHED.name, client_id)
+    partitions = await _partitions(kafka, ARTICLE_PUBLISHED.name, client_id)
     tps = [TopicPartition(ARTICLE_PUBLISHED.name, p) for p in partitions]
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers,
+        **kafka,
         client_id=client_id,
         group_id=None,
         enable_auto_commit=False,
@@ -105,8 +107,8 @@ async def replay_published(
     return ReplayStats(messages=messages, events=events, skipped=skipped)
 
 
-async def _partitions(bootstrap_servers: str, topic: str, client_id: str) -> list[int]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id=client_id)
+async def _partitions(kafka: Mapping[str, Any], topic: str, client_id: str) -> list[int]:
+    admin = AIOKafkaAdminClient(**kafka, client_id=client_id)
     await admin.start()
     try:
         (described,) = await admin.describe_topics([topic])

@@ -170,9 +170,9 @@ class VarnishComponent(Component):
         return cmd
 
     def environment(self) -> dict[str, str]:
-        from portal_launcher.services import stack_secrets
+        from portal_launcher.credentials import edge_purge_token
 
-        return {**os.environ, "EDGE_PURGE_TOKEN": stack_secrets(self.settings)["edge_purge_token"]}
+        return {**os.environ, "EDGE_PURGE_TOKEN": edge_purge_token(self.settings)}
 
     def probe(self) -> bool:
         return httpx.get(f"{self.endpoint()}/_edge/healthz", timeout=3.0).status_code == 200
@@ -195,7 +195,7 @@ class VarnishComponent(Component):
 def purge_edge(settings: StackSettings, keys: list[str], *, hard: bool) -> int | None:
     """Invalidate surrogate keys on the stack's edge (what the purger does for events); the
     number of objects, or None when the edge does not run."""
-    from portal_launcher.services import stack_secrets
+    from portal_launcher.credentials import edge_purge_token
 
     if not VarnishComponent(settings).is_running():
         return None
@@ -203,7 +203,7 @@ def purge_edge(settings: StackSettings, keys: list[str], *, hard: bool) -> int |
         "PURGE",
         f"{settings.edge_url}/",
         headers={
-            "Authorization": f"Bearer {stack_secrets(settings)['edge_purge_token']}",
+            "Authorization": f"Bearer {edge_purge_token(settings)}",
             "xkey": " ".join(keys),
             "xkey-purge": "hard" if hard else "soft",
         },
