@@ -20,6 +20,7 @@ from fastapi import FastAPI
 
 from portal_contracts.codec import decode
 from portal_contracts.envelope import Envelope
+from portal_contracts.topics import ARTICLE_INGESTED
 from portal_ingest.app import create_app
 from portal_ingest.settings import Settings
 from portal_launcher.services import service_environment
@@ -28,6 +29,10 @@ from portal_launcher.settings import StackSettings
 from .feed_server import FeedServer
 
 STANDARD_SECTIONS = ["ct-tin-tuc-hoat-dong", "ct-xay-dung-dang", "ct-van-ban-tai-lieu"]
+# The "pipeline" the bulk lane waits for in these tests: a consumer group of article.ingested
+# that only the tests move (test_fairness_stack.py), in place of normalize and the rest.
+PIPELINE_GROUP = f"ingest-test-pipeline-{uuid.uuid4().hex[:8]}"
+BULK_WINDOW = 5
 
 
 @pytest.fixture(scope="session")
@@ -64,6 +69,10 @@ def ingest_settings(stack_settings: StackSettings, feed_server: FeedServer) -> S
         feed_read_timeout_s=2.0,
         feed_min_interval_s=1,
         robots_cache_s=0,
+        # The bulk lane follows a pipeline the tests control, with a small window.
+        bulk_lane_hops=[f"{PIPELINE_GROUP}:{ARTICLE_INGESTED.name}"],
+        bulk_lane_min_window=BULK_WINDOW,
+        bulk_lane_measure_interval_s=0.2,
     )
     return Settings(**values)
 

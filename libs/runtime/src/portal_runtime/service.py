@@ -24,12 +24,15 @@ from typing import Any
 
 import prometheus_client
 from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
 from opensearchpy import AsyncOpenSearch
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.sdk.trace import SpanProcessor
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from portal_runtime.admission import Admission
 from portal_runtime.db import make_engine, make_sessionmaker, ping, run_migrations_async
+from portal_runtime.eventsize import EventTooLarge
 from portal_runtime.health import Check, health_router
 from portal_runtime.kafka import make_broker
 from portal_runtime.logs import configure_logging, get_logger
@@ -97,10 +100,18 @@ class Service:
             self.checks["object_store"] = self.store.ping
         if self.opensearch is not None:
             self.checks["opensearch"] = self._ping_opensearch
+        # Pacing of the outbox relay's bulk lane (admission.py); a service may set its own.
+        self.relay_admission: Admission | None = None
         if outbox is not None:
             self.background.append(
                 lambda: outbox.run_relay(
-                    self.engine, self.broker, batch=settings.outbox_relay_batch_size
+                    self.engine,
+                    self.broker,
+                    batch=settings.outbox_relay_batch_size,
+                    producer=settings.service_name,
+                    admission=self.relay_admission,
+                    poll_interval_s=settings.outbox_poll_interval_s,
+                    poll_grace_s=settings.outbox_poll_grace_s,
                 )
             )
         self.metrics = MetricsPoller(
@@ -163,6 +174,7 @@ class Service:
         app.state.service = self
         # Every 422 in one documented shape (problems.py).
         install_problem_handlers(app, validation)
+        app.add_exception_handler(EventTooLarge, _event_too_large)
         app.include_router(health_router(self.settings.service_name, self.checks))
         app.include_router(metrics_router(self.settings))
         for router in routers:
@@ -184,6 +196,12 @@ class Service:
         if self.settings.trusted_proxies.strip():
             app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=self.settings.trusted_proxies)
         return app
+
+
+async def _event_too_large(request: Request, exc: Exception) -> Response:
+    # An event the broker would refuse: nothing was stored; the request is what is too large.
+    assert isinstance(exc, EventTooLarge)
+    return JSONResponse({"detail": exc.reason, "code": "event_too_large"}, status_code=413)
 
 
 def metrics_router(settings: ServiceSettings) -> APIRouter:

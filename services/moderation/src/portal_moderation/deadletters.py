@@ -1,7 +1,10 @@
 """Dead letters of the pipeline, read for per-source health: pure logic, no I/O.
 
 Ingest and normalize dead-letter what they cannot process (``partner.articles.dlq``,
-``article.ingested.dlq``), and moderation its own (``article.normalized.dlq``). The desk
+``article.ingested.dlq``), and moderation its own (``article.normalized.dlq``). Later stages'
+dead-letter topics hold what publishing and the read models could not take, and an article
+event a service could never send (set aside by its outbox relay: too large for the broker)
+arrives on its topic's dead-letter topic as a notice with the reason. The desk
 records each one once, with the agency it came from when that can be told: the dead letter's
 ``source``, else the partner topic it was written to, else the original event's payload.
 A record that cannot even be read is still recorded (as ``unreadable``): nothing is dropped.
@@ -20,6 +23,8 @@ from portal_contracts.deadletter import DeadLetter, DeadLetterEvent
 from portal_contracts.topics import (
     ARTICLE_INGESTED,
     ARTICLE_NORMALIZED,
+    ARTICLE_PUBLISHED,
+    ARTICLE_REVIEWED,
     PARTNER_DEAD_LETTERS,
     source_of_partner_topic,
 )
@@ -28,6 +33,8 @@ DEAD_LETTER_TOPICS: tuple[str, ...] = (
     PARTNER_DEAD_LETTERS,
     ARTICLE_INGESTED.dead_letter_topic,
     ARTICLE_NORMALIZED.dead_letter_topic,
+    ARTICLE_REVIEWED.dead_letter_topic,
+    ARTICLE_PUBLISHED.dead_letter_topic,
 )
 MAX_REASON = 4000
 
