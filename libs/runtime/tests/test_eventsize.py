@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import base64
+from datetime import UTC, datetime
+
 import pytest
 
+from portal_contracts.codec import encode
+from portal_contracts.deadletter import DeadLetter, DeadLetterEvent
 from portal_contracts.topics import MAX_MESSAGE_BYTES
 from portal_runtime.eventsize import (
     RECORD_OVERHEAD_BYTES,
     EventTooLarge,
     check_record,
+    fit_dead_letter,
     record_bytes,
 )
 from portal_runtime.kafka import PermanentError
@@ -44,3 +50,38 @@ def test_too_large_is_a_permanent_error_so_consumers_dead_letter_it() -> None:
 def test_a_lower_limit_is_honoured() -> None:
     with pytest.raises(EventTooLarge):
         check_record("t", None, b"x" * 2000, {}, limit=1000)
+
+
+def _letter(original: bytes) -> DeadLetterEvent:
+    return DeadLetterEvent(
+        producer="normalize",
+        subject="article.ingested/3/42",
+        data=DeadLetter(
+            original_topic="article.ingested",
+            original_partition=3,
+            original_offset=42,
+            original_value_b64=base64.b64encode(original).decode(),
+            consumer_group="normalize",
+            reason="the normalized article is too large",
+            error_type="too_large",
+            failed_at=datetime.now(UTC),
+        ),
+    )
+
+
+def test_a_dead_letter_that_fits_keeps_its_original_bytes() -> None:
+    letter = _letter(b'{"a": 1}')
+    fitted, value = fit_dead_letter("article.ingested.dlq", letter, {})
+    assert fitted is letter
+    assert value == encode(letter)
+
+
+def test_a_dead_letter_too_large_for_its_topic_keeps_its_reason_without_the_original() -> None:
+    original = b"x" * (MAX_MESSAGE_BYTES - 1000)  # fits a topic; base64 of it does not
+    fitted, value = fit_dead_letter("article.ingested.dlq", _letter(original), {})
+
+    assert fitted.data.original_value_b64 == ""
+    assert fitted.data.reason.startswith("the normalized article is too large")
+    assert f"original value of {len(original):,} bytes left out" in fitted.data.reason
+    assert (fitted.data.original_topic, fitted.data.original_offset) == ("article.ingested", 42)
+    assert len(value) < 10_000

@@ -8,8 +8,11 @@ uses before sending a row. Pure functions, no I/O.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
 
+from portal_contracts.codec import encode
+from portal_contracts.deadletter import DeadLetterEvent
 from portal_contracts.topics import MAX_MESSAGE_BYTES
 from portal_runtime.kafka import PermanentError
 
@@ -58,3 +61,29 @@ def check_record(
     if size > limit:
         raise EventTooLarge(topic, size, limit)
     return size
+
+
+def fit_dead_letter(
+    topic: str, letter: DeadLetterEvent, headers: Mapping[str, str], limit: int = MAX_MESSAGE_BYTES
+) -> tuple[DeadLetterEvent, bytes]:
+    """A dead letter that fits its topic, encoded: the reason must get there even when the
+    original bytes (base64, a third larger) cannot; then they are left out, and the reason says
+    so. Raises ``EventTooLarge`` only if even that does not fit."""
+    value = encode(letter)
+    key = letter.subject.encode()
+    if record_bytes(key, value, headers) <= limit:
+        return letter, value
+    original = len(base64.b64decode(letter.data.original_value_b64))
+    data = letter.data.model_copy(
+        update={
+            "original_value_b64": "",
+            "reason": (
+                f"{letter.data.reason} (original value of {original:,} bytes left out: too "
+                "large for the dead-letter topic)"
+            )[:4000],
+        }
+    )
+    letter = letter.model_copy(update={"data": data})
+    value = encode(letter)
+    check_record(topic, key, value, headers, limit)
+    return letter, value

@@ -20,7 +20,6 @@ reason and loses its original bytes instead.
 from __future__ import annotations
 
 import asyncio
-import base64
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -52,7 +51,7 @@ from portal_contracts.codec import encode
 from portal_contracts.deadletter import DeadLetterEvent
 from portal_contracts.envelope import Envelope
 from portal_contracts.topics import MAX_MESSAGE_BYTES
-from portal_runtime.eventsize import EventTooLarge, check_record
+from portal_runtime.eventsize import EventTooLarge, check_record, fit_dead_letter
 from portal_runtime.logs import get_logger
 from portal_runtime.metrics import DEAD_LETTERS
 from portal_runtime.relay_queue import Entry, Lane, RelayQueue
@@ -208,33 +207,20 @@ class Outbox:
             pending.append((self, Entry(row.id, row.key, lane, fair_key)))
 
     def _encoded(self, topic: str, ev: Envelope, key: bytes, headers: dict[str, str]) -> bytes:
-        value = encode(ev)
-        try:
+        if not isinstance(ev, DeadLetterEvent):
+            value = encode(ev)
             check_record(topic, key, value, headers, self.max_message_bytes)
-        except EventTooLarge:
-            if not isinstance(ev, DeadLetterEvent):
-                raise
-            # The reason must reach the dead-letter topic even when the original cannot.
-            original = len(base64.b64decode(ev.data.original_value_b64))
-            data = ev.data.model_copy(
-                update={
-                    "original_value_b64": "",
-                    "reason": f"{ev.data.reason} (original value of {original:,} bytes left out: "
-                    "too large for the dead-letter topic)"[:4000],
-                }
-            )
-            value = encode(ev.model_copy(update={"data": data}))
-            check_record(topic, key, value, headers, self.max_message_bytes)
-        if isinstance(ev, DeadLetterEvent):
-            DEAD_LETTERS.add(
-                1,
-                {
-                    "topic": ev.data.original_topic,
-                    "dead_letter_topic": topic,
-                    "consumer_group": ev.data.consumer_group,
-                    "error_type": ev.data.error_type,
-                },
-            )
+            return value
+        ev, value = fit_dead_letter(topic, ev, headers, self.max_message_bytes)
+        DEAD_LETTERS.add(
+            1,
+            {
+                "topic": ev.data.original_topic,
+                "dead_letter_topic": topic,
+                "consumer_group": ev.data.consumer_group,
+                "error_type": ev.data.error_type,
+            },
+        )
         return value
 
     def hand_over(self, entry: Entry) -> None:
