@@ -3,14 +3,22 @@
 A backfill sent to Kafka as fast as it arrives would only move its queue from the outbox into
 the topics, where every later article waits behind it (a topic is one queue per partition). So
 the bulk lane enters the pipeline only as fast as the pipeline drains: the relay lets bulk rows
-out while the articles in flight downstream stay within a window, and sizes the window so that
-the time a newcomer spends queueing stays near a target.
+out while the articles in flight downstream stay within a window, sized so that the time a
+newcomer spends *queueing* stays near a target.
 
 * ``AdmissionWindow`` (pure) decides. In flight = the consumer lag summed over the watched hops
-  (every article is in exactly one hop's queue); the drain rate = how fast the last hop commits.
-  Little's law gives the queueing delay, lag / rate. Below the target the window grows by what
-  drains in one interval, above it the window shrinks by 30 % (additive increase, multiplicative
-  decrease, as TCP does for the same problem).
+  (every article is in exactly one hop's queue or hands); the drain rate = how fast the last hop
+  commits, over the last ten seconds. Little's law gives the time an article spends in the
+  pipeline, in flight / rate. Part of it is the pipeline's own processing time, which no pacing
+  shortens (long on a busy machine): its lowest value over the last ten minutes is taken as that
+  base, the rest is queueing (as TCP Vegas tells queueing from a path's own round trip). While
+  queueing stays under half of what is allowed (the target, plus a quarter of the base: a slow
+  pipeline's figures are rough) and the window is in use, the window grows by what drained
+  meanwhile (doubling per base time while far from any queue, a fifth of that near one); above
+  what is allowed, it is cut to what the pipeline drains in its base time plus a quarter of the
+  target, so the queue empties, at most once per base time (a cut shows downstream only after
+  that long). Errors go the safe way: a base measured too low slows the backfill, never the
+  news.
 * ``PipelineGate`` measures (consumer groups' committed offsets and the topics' end offsets,
   through Kafka's admin API) and feeds the window.
 
@@ -22,13 +30,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from portal_runtime.logs import get_logger
+from portal_runtime.metrics import GaugeValues, declare_gauge
 
 log = get_logger(__name__)
+
+PIPELINE_IN_FLIGHT = "portal.relay.pipeline.in_flight"
+BULK_WINDOW = "portal.relay.bulk.window"
+declare_gauge(
+    PIPELINE_IN_FLIGHT,
+    unit="{event}",
+    description="Articles queued in the pipeline's hops, as the relay's bulk lane measures it "
+    "(consumer lag summed over the watched hops).",
+)
+declare_gauge(
+    BULK_WINDOW,
+    unit="{event}",
+    description="Articles the relay's bulk lane lets be in flight in the pipeline now.",
+)
 
 
 class Admission(Protocol):
@@ -63,48 +87,84 @@ class AdmissionWindow:
     # Without a measurement this recent, bulk rows trickle at ``fallback_rate`` per second.
     stale_after_s: float = 5.0
     fallback_rate: float = 5.0
-    rate_smoothing: float = 0.3
+    # Rates and times in the pipeline are averaged over this long (commits come in bursts).
+    horizon_s: float = 10.0
+    # How long the lowest time in the pipeline is remembered as its base (processing) time.
+    base_memory_s: float = 600.0
+    # The window grows by this part of what drained (a gentle probe for more room).
+    growth: float = 0.2
+    # Queueing allowed beyond the target, as a part of the base time.
+    tolerance: float = 0.25
 
     def __post_init__(self) -> None:
         self.window = float(self.min_window)
         self.in_flight = 0
-        self.rate = 0.0  # articles per second leaving the last hop (smoothed)
+        self.rate = 0.0  # articles per second leaving the last hop, over the horizon
+        self.time_s = 0.0  # time an article spends in the pipeline now (Little's law)
         self._observed_at: float | None = None
-        self._completed: int | None = None
         self._sent_since = 0
         self._fallback_since = 0.0
         self._fallback_sent = 0
+        self._samples: deque[tuple[float, int, int]] = deque()  # (when, in flight, completed)
+        self._times: deque[tuple[float, float]] = deque()  # (when, time in the pipeline)
+        self._last_cut = float("-inf")
 
     @property
-    def delay_s(self) -> float:
-        """Queueing delay a newcomer meets now (Little's law)."""
-        if self.in_flight <= 0:
-            return 0.0
-        return self.in_flight / self.rate if self.rate > 0 else float("inf")
+    def base_s(self) -> float:
+        """The pipeline's own processing time: among the lowest times in it lately."""
+        return min((t for _, t in self._times), default=0.0)
+
+    @property
+    def queueing_s(self) -> float:
+        """Time a newcomer spends waiting behind others now, beyond the base."""
+        return max(0.0, self.time_s - self.base_s)
 
     def observe(self, now: float, in_flight: int, completed: int) -> None:
         """A measurement: articles queued in the watched hops, and the last hop's total count."""
-        if self._observed_at is not None and self._completed is not None:
-            elapsed = now - self._observed_at
-            if elapsed > 0:
-                instant = max(0, completed - self._completed) / elapsed
-                a = self.rate_smoothing
-                self.rate = instant if self.rate == 0 else a * instant + (1 - a) * self.rate
-                self._adjust(elapsed, in_flight)
+        in_flight = max(0, in_flight)
+        self._samples.append((now, in_flight, completed))
+        while len(self._samples) > 2 and self._samples[1][0] <= now - self.horizon_s:
+            self._samples.popleft()
+        first = self._samples[0]
+        span = now - first[0]
+        if span >= min(self.horizon_s, 2.0):
+            self.rate = max(0, completed - first[2]) / span
+            if self.rate > 0:
+                recent = list(self._samples)[-4:]  # two seconds: admissions come in steps
+                self.time_s = sum(s[1] for s in recent) / len(recent) / self.rate
+                if span >= self.horizon_s * 0.5 and in_flight > 0:
+                    # The base comes from averages over the horizon (Little's law holds for
+                    # averages over the span of the rate).
+                    mean = sum(s[1] for s in self._samples) / len(self._samples)
+                    self._times.append((now, mean / self.rate))
+            else:
+                self.time_s = float("inf") if in_flight > 0 else 0.0
+            while self._times and self._times[0][0] < now - self.base_memory_s:
+                self._times.popleft()
+            self._adjust(now, in_flight)
         self._observed_at = now
-        self._completed = completed
-        self.in_flight = max(0, in_flight)
+        self.in_flight = in_flight
         self._sent_since = 0
 
-    def _adjust(self, elapsed: float, in_flight: int) -> None:
-        delay = in_flight / self.rate if self.rate > 0 else (0.0 if in_flight == 0 else None)
-        if delay is None or delay > self.target_delay_s:
-            # Queues grow (or nothing drains while something waits): back off.
-            if in_flight >= self.min_window:
-                self.window = max(float(self.min_window), self.window * 0.7)
-        elif in_flight >= self.window * 0.5:
-            # Room left and the window is in use: grow by what drained meanwhile.
-            self.window = min(float(self.max_window), self.window + max(1.0, self.rate * elapsed))
+    def _adjust(self, now: float, in_flight: int) -> None:
+        elapsed = now - (self._observed_at if self._observed_at is not None else now)
+        base = self.base_s
+        # Measurements of a slow pipeline are rough: a tolerance grows with its base time.
+        allowed = self.target_delay_s + self.tolerance * base
+        if self.queueing_s > allowed:
+            # Queues grow (or nothing drains while something waits): back off to what the
+            # pipeline drains in its base time plus a quarter of the target, so the queue
+            # empties, once per base time (a cut shows downstream only after that long).
+            if in_flight >= self.min_window and now - self._last_cut >= max(1.0, base):
+                fits = self.rate * (base + self.target_delay_s / 4)
+                self.window = max(float(self.min_window), min(self.window * 0.7, fits))
+                self._last_cut = now
+        elif self.queueing_s < allowed / 2 and in_flight + self._sent_since >= self.window * 0.5:
+            # Room left and the window is in use: grow by a part of what drained meanwhile, by
+            # all of it while far from any queue (the window then doubles per base time).
+            part = 1.0 if self.queueing_s < allowed / 4 else self.growth
+            growth = max(1.0, part * self.rate * elapsed)
+            self.window = min(float(self.max_window), self.window + growth)
 
     def budget(self, now: float) -> int:
         if self._observed_at is None or now - self._observed_at > self.stale_after_s:
@@ -162,6 +222,13 @@ class PipelineGate:
 
     def admitted(self, count: int) -> None:
         self.window.admitted(count)
+
+    async def gauges(self) -> dict[str, GaugeValues]:
+        """The window and what it measured (a poll of the service's metrics)."""
+        return {
+            PIPELINE_IN_FLIGHT: {(): float(self.window.in_flight)},
+            BULK_WINDOW: {(): float(self.window.window)},
+        }
 
     async def measure(self) -> tuple[int, int]:
         """(articles queued over every hop, total committed by the last hop)."""

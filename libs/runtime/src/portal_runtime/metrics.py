@@ -13,7 +13,9 @@ What every service reports (Prometheus names; labels in brackets):
   group's committed offset, i.e. messages not yet processed (polled every few seconds)
 * ``portal_outbox_backlog`` and ``portal_outbox_oldest_age_seconds``: events written but not yet
   relayed to Kafka; ``portal_outbox_relayed_total`` [topic]; ``portal_outbox_dead`` (rows set
-  aside as never sendable) and ``portal_outbox_set_aside_total`` [topic, error_type]
+  aside as never sendable) and ``portal_outbox_set_aside_total`` [topic, error_type];
+  ``portal_outbox_relay_waiting`` [lane]: rows the relay holds to send; ingest's bulk lane adds
+  ``portal_relay_bulk_window`` and ``portal_relay_pipeline_in_flight`` (``admission.py``)
 * ``portal_http_requests_rejected_total`` [reason=rate_limited|overloaded, scope]: answered 429
   or 503 at once by the overload middleware (``overload.py``)
 * ``http_server_request_duration_seconds`` [http_request_method, http_route,
@@ -115,6 +117,7 @@ CONSUMER_LAG = "portal.kafka.consumer.lag"
 OUTBOX_BACKLOG = "portal.outbox.backlog"
 OUTBOX_OLDEST_AGE = "portal.outbox.oldest_age"
 OUTBOX_DEAD = "portal.outbox.dead"
+OUTBOX_WAITING = "portal.outbox.relay.waiting"
 
 
 def setup_metrics(service: str, otlp_endpoint: str = "") -> MeterProvider:
@@ -203,6 +206,12 @@ declare_gauge(
     OUTBOX_OLDEST_AGE,
     unit="s",
     description="Age of the oldest event waiting in the outbox (0 when it is empty).",
+)
+declare_gauge(
+    OUTBOX_WAITING,
+    unit="{event}",
+    description="Outbox rows this process's relay holds to send, per lane (normal, bulk); the "
+    "bulk lane waits for room in the pipeline.",
 )
 declare_gauge(
     OUTBOX_DEAD,
@@ -351,6 +360,15 @@ def outbox_poll(stats: Callable[[], Awaitable[OutboxFigures]]) -> Poll:
         }
 
     return poll
+
+
+async def relay_gauges(outbox: Any) -> dict[str, GaugeValues]:
+    """What the outbox relay holds to send, per lane (an ``Outbox``; read from memory)."""
+    return {
+        OUTBOX_WAITING: {
+            labels(lane=lane.name.lower()): float(n) for lane, n in outbox.queue.waiting().items()
+        }
+    }
 
 
 @contextlib.contextmanager

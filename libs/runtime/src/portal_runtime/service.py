@@ -36,7 +36,13 @@ from portal_runtime.eventsize import EventTooLarge
 from portal_runtime.health import Check, health_router
 from portal_runtime.kafka import make_broker
 from portal_runtime.logs import configure_logging, get_logger
-from portal_runtime.metrics import MetricsPoller, outbox_poll, setup_metrics, shutdown_metrics
+from portal_runtime.metrics import (
+    MetricsPoller,
+    outbox_poll,
+    relay_gauges,
+    setup_metrics,
+    shutdown_metrics,
+)
 from portal_runtime.opensearch import TracedAsyncTransport
 from portal_runtime.outbox import Outbox
 from portal_runtime.overload import Overload, OverloadPolicy
@@ -120,6 +126,7 @@ class Service:
         self.metrics.watch_consumers(self.broker)
         if outbox is not None:
             self.metrics.add("outbox", outbox_poll(lambda: outbox.stats(self.engine)))
+            self.metrics.add("relay", lambda: relay_gauges(outbox))
         self.background.append(self.metrics.run)
 
     async def _ping_kafka(self) -> None:

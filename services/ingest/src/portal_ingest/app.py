@@ -63,6 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     service.relay_admission = gate
     service.background.append(gate.run)
+    service.metrics.add("bulk_lane", gate.gauges)
     ingestor = Ingestor(service.sessions, raw_store, outbox, lanes)
     register_status_handlers(service.broker, StatusTracker(service.sessions, outbox))
 
