@@ -32,6 +32,7 @@ import base64
 import contextlib
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -196,21 +197,9 @@ class OutboxRelay:
                 ).all()
             found = {r.id for r in rows}
             gone = [i for i in lanes if i not in found]  # sent by another relay meanwhile
-            set_aside: list[_SetAside] = []
-            sendable = []
-            for row in rows:
-                size = record_bytes(row.key, row.value, dict(row.headers or {}))
-                if size > self.outbox.max_message_bytes:
-                    reason = (
-                        f"the {row.topic} event is {size:,} bytes, over the broker's limit of "
-                        f"{self.outbox.max_message_bytes:,} bytes"
-                    )
-                    set_aside.append(_SetAside(row, size, "too_large", reason))
-                else:
-                    sendable.append((row, size))
+            set_aside, sendable = self._measure(rows)
             outcomes = await self._publish([r for r, _ in sendable])
-            retry: list[int] = []
-            delivered: list[Any] = []
+            delivered, retry = [], []
             for (row, size), outcome in zip(sendable, outcomes, strict=True):
                 if outcome is None:
                     delivered.append(row)
@@ -218,37 +207,47 @@ class OutboxRelay:
                     reason = f"the broker refused it for good: {type(outcome).__name__}: {outcome}"
                     set_aside.append(_SetAside(row, size, "refused", reason[:4000]))
                 else:
-                    retry.append(row.id)
+                    retry.append(row)
                     result.failures.append(outcome)
-            # A row sent after an earlier row of its key failed goes again after that one.
-            held = {}
-            for row in rows:
-                if row.id in retry and row.key not in held:
-                    held[row.key] = row.id
-            again = [r.id for r in delivered if r.key in held and r.id > held[r.key]]
-            done = [r.id for r in delivered if r.id not in again]
-            notices = [await self._set_aside(conn, s) for s in set_aside]
-            finished = done + [s.row.id for s in set_aside]
+            again = _behind_a_failure(delivered, retry)
+            done = [r for r in delivered if r.id not in again]
+            notices = [await self._set_aside(conn, item) for item in set_aside]
+            finished = [r.id for r in done] + [item.row.id for item in set_aside]
             if finished:
                 with suppress_instrumentation():
                     await conn.execute(delete(table).where(_id_in(table.c.id, finished)))
         self.queue.forget([*finished, *gone])
-        self.queue.retry([*retry, *again], time.monotonic())
+        self.queue.retry([*(r.id for r in retry), *again], time.monotonic())
         for notice in notices:
             if notice is not None:
                 self.outbox.hand_over(notice)
         result.sent = len(done)
-        result.sent_bulk = sum(1 for i in done if lanes[i] is Lane.BULK)
+        result.sent_bulk = sum(1 for r in done if lanes[r.id] is Lane.BULK)
         result.set_aside = len(set_aside)
         result.retrying = len(retry) + len(again)
         result.gone = len(gone)
         topics: dict[str, int] = {}
-        for row in delivered:
-            if row.id in done:
-                topics[row.topic] = topics.get(row.topic, 0) + 1
+        for row in done:
+            topics[row.topic] = topics.get(row.topic, 0) + 1
         for topic_name, count in topics.items():
             OUTBOX_RELAYED.add(count, {"topic": topic_name})
         return result
+
+    def _measure(self, rows: Sequence[Any]) -> tuple[list[_SetAside], list[tuple[Any, int]]]:
+        """Rows the broker would refuse for their size (set aside), and the rest with sizes."""
+        limit = self.outbox.max_message_bytes
+        set_aside, sendable = [], []
+        for row in rows:
+            size = record_bytes(row.key, row.value, dict(row.headers or {}))
+            if size > limit:
+                reason = (
+                    f"the {row.topic} event is {size:,} bytes, over the broker's limit of "
+                    f"{limit:,} bytes"
+                )
+                set_aside.append(_SetAside(row, size, "too_large", reason))
+            else:
+                sendable.append((row, size))
+        return set_aside, sendable
 
     async def _publish(self, rows: list[Any]) -> list[BaseException | None]:
         """Publish ``rows`` pipelined; per row, None (acknowledged) or the error."""
@@ -425,6 +424,15 @@ class OutboxRelay:
             return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.outbox.wake.wait(), timeout=timeout)
+
+
+def _behind_a_failure(delivered: list[Any], failed: list[Any]) -> set[int]:
+    """Delivered rows sent after an earlier row of their key failed: they go again after it,
+    so the key's order holds (consumers absorb the repeat)."""
+    first_failed: dict[bytes, int] = {}
+    for row in failed:
+        first_failed[row.key] = min(row.id, first_failed.get(row.key, row.id))
+    return {r.id for r in delivered if r.key in first_failed and r.id > first_failed[r.key]}
 
 
 def _id_in(column: Any, ids: list[int]) -> ColumnElement[bool]:

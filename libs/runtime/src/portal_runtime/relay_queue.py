@@ -237,12 +237,7 @@ class RelayQueue:
             delay = min(self.max_backoff_s, self.retry_backoff_s * 2 ** min(entry.attempts - 1, 10))
             entry.not_before = now + delay
             self._retrying.add(entry_id)
-            qid = (
-                self._key_queue.get(entry.key, (entry.lane, entry.fair_key))
-                if entry.key is not None
-                else (entry.lane, entry.fair_key)
-            )
-            self._queue(qid).insert(entry_id)
+            self._queue(self._home(entry)).insert(entry_id)
 
     def release(self, ids: Iterable[int]) -> None:
         """Rows taken but not tried (a round that could not start): back in their place."""
@@ -251,9 +246,9 @@ class RelayQueue:
             if entry is None or entry_id not in self._taken:
                 continue
             self._taken.discard(entry_id)
-            qid = (
-                self._key_queue.get(entry.key, (entry.lane, entry.fair_key))
-                if entry.key is not None
-                else (entry.lane, entry.fair_key)
-            )
-            self._queue(qid).insert(entry_id)
+            self._queue(self._home(entry)).insert(entry_id)
+
+    def _home(self, entry: Entry) -> QueueId:
+        """The queue a taken entry goes back to: its key's (which may have been promoted)."""
+        own: QueueId = (entry.lane, entry.fair_key)
+        return own if entry.key is None else self._key_queue.get(entry.key, own)
