@@ -12,6 +12,7 @@ import asyncio
 import uuid
 from typing import Any
 
+import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from portal_contracts.articles import article_id_for
@@ -20,6 +21,8 @@ from portal_contracts.topics import ARTICLE_INGESTED
 from portal_runtime.admission import PipelineGate
 
 from .conftest import BULK_WINDOW, PIPELINE_GROUP, Ingest, read_events
+
+pytestmark = pytest.mark.stack
 
 
 def _article(title: str) -> dict[str, Any]:
