@@ -72,6 +72,7 @@ def ingest_settings(stack_settings: StackSettings, feed_server: FeedServer) -> S
         # The bulk lane follows a pipeline the tests control, with a small window.
         bulk_lane_hops=[f"{PIPELINE_GROUP}:{ARTICLE_INGESTED.name}"],
         bulk_lane_min_window=BULK_WINDOW,
+        bulk_lane_max_window=2 * BULK_WINDOW,
         bulk_lane_measure_interval_s=0.2,
     )
     return Settings(**values)
