@@ -18,10 +18,20 @@ def test_budget_is_the_window_minus_what_is_in_flight_and_what_was_sent_since() 
     window.observe(0.0, in_flight=20, completed=0)
 
     assert window.budget(0.1) == 30
-    window.admitted(25)
+    window.sent(bulk=20, total=25)  # news in flight counts too
     assert window.budget(0.2) == 5
-    window.admitted(10)
+    window.sent(bulk=10, total=10)
     assert window.budget(0.3) == 0
+
+
+def test_rows_sent_while_a_measurement_ran_still_count() -> None:
+    window = AdmissionWindow(min_window=50)
+    window.observe(0.0, in_flight=0, completed=0)
+    before = window.sent_total
+    window.sent(bulk=30, total=30)  # sent while the next measurement was on its way
+    window.observe(0.5, in_flight=10, completed=0, sent_before=before)
+
+    assert window.budget(0.6) == 50 - 10 - 30
 
 
 @dataclass
@@ -59,7 +69,7 @@ def run(
         window.observe(now, pipeline.admitted - done, done)
         budget = window.budget(now)
         pipeline.admit(now, budget)
-        window.admitted(budget)
+        window.sent(budget, budget)
         queueing.append(pipeline.queueing_s(now))
         now += 0.5
     return queueing
@@ -129,7 +139,7 @@ def test_the_window_never_leaves_its_bounds() -> None:
 def test_without_a_recent_measurement_bulk_rows_trickle() -> None:
     window = AdmissionWindow(stale_after_s=5.0, fallback_rate=3.0)
     assert window.budget(100.0) == 3  # never measured
-    window.admitted(3)
+    window.sent(bulk=3, total=3)
     assert window.budget(100.5) == 0
     assert window.budget(101.0) == 3  # the next second
 

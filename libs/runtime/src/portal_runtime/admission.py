@@ -4,7 +4,9 @@ A backfill sent to Kafka as fast as it arrives would only move its queue from th
 the topics, where every later article waits behind it (a topic is one queue per partition). So
 the bulk lane enters the pipeline only as fast as the pipeline drains: the relay lets bulk rows
 out while the articles in flight downstream stay within a window, sized so that the time a
-newcomer spends *queueing* stays near a target.
+newcomer spends *queueing* stays near a target. Rows of both lanes take room in the window (the
+news first); rows the relay sent that a measurement may have missed count as in flight until
+the next one, so a slow measurement never lets the window be filled twice.
 
 * ``AdmissionWindow`` (pure) decides. In flight = the consumer lag summed over the watched hops
   (every article is in exactly one hop's queue or hands); the drain rate = how fast the last hop
@@ -62,8 +64,8 @@ class Admission(Protocol):
         """How many bulk rows may be sent now."""
         ...
 
-    def admitted(self, count: int) -> None:
-        """``count`` bulk rows were sent."""
+    def sent(self, bulk: int, total: int) -> None:
+        """The relay sent ``total`` rows, ``bulk`` of them from the bulk lane."""
         ...
 
 
@@ -73,7 +75,7 @@ class Unpaced:
     def budget(self, now: float) -> int:
         return 1 << 30
 
-    def admitted(self, count: int) -> None:
+    def sent(self, bulk: int, total: int) -> None:
         return None
 
 
@@ -102,7 +104,8 @@ class AdmissionWindow:
         self.rate = 0.0  # articles per second leaving the last hop, over the horizon
         self.time_s = 0.0  # time an article spends in the pipeline now (Little's law)
         self._observed_at: float | None = None
-        self._sent_since = 0
+        self.sent_total = 0  # rows the relay sent, both lanes (they are in flight too)
+        self._sent_since = 0  # of which not in the last measurement
         self._fallback_since = 0.0
         self._fallback_sent = 0
         self._samples: deque[tuple[float, int, int]] = deque()  # (when, in flight, completed)
@@ -119,8 +122,13 @@ class AdmissionWindow:
         """Time a newcomer spends waiting behind others now, beyond the base."""
         return max(0.0, self.time_s - self.base_s)
 
-    def observe(self, now: float, in_flight: int, completed: int) -> None:
-        """A measurement: articles queued in the watched hops, and the last hop's total count."""
+    def observe(
+        self, now: float, in_flight: int, completed: int, sent_before: int | None = None
+    ) -> None:
+        """A measurement: articles queued in the watched hops and the last hop's total count.
+
+        ``sent_before`` is ``sent_total`` when the measurement began: rows sent after that may
+        be missing from it, so they still count as in flight (without it, none do)."""
         in_flight = max(0, in_flight)
         self._samples.append((now, in_flight, completed))
         while len(self._samples) > 2 and self._samples[1][0] <= now - self.horizon_s:
@@ -144,7 +152,7 @@ class AdmissionWindow:
             self._adjust(now, in_flight)
         self._observed_at = now
         self.in_flight = in_flight
-        self._sent_since = 0
+        self._sent_since = 0 if sent_before is None else max(0, self.sent_total - sent_before)
 
     def _adjust(self, now: float, in_flight: int) -> None:
         elapsed = now - (self._observed_at if self._observed_at is not None else now)
@@ -173,9 +181,10 @@ class AdmissionWindow:
             return max(0, int(self.fallback_rate) - self._fallback_sent)
         return max(0, int(self.window) - self.in_flight - self._sent_since)
 
-    def admitted(self, count: int) -> None:
-        self._sent_since += count
-        self._fallback_sent += count
+    def sent(self, bulk: int, total: int) -> None:
+        self.sent_total += total
+        self._sent_since += total
+        self._fallback_sent += bulk
 
 
 @dataclass(frozen=True)
@@ -220,8 +229,8 @@ class PipelineGate:
     def budget(self, now: float) -> int:
         return self.window.budget(now) if self.hops else 1 << 30
 
-    def admitted(self, count: int) -> None:
-        self.window.admitted(count)
+    def sent(self, bulk: int, total: int) -> None:
+        self.window.sent(bulk, total)
 
     async def gauges(self) -> dict[str, GaugeValues]:
         """The window and what it measured (a poll of the service's metrics)."""
@@ -278,8 +287,9 @@ class PipelineGate:
             while True:
                 started = time.monotonic()
                 try:
+                    before = self.window.sent_total
                     in_flight, completed = await asyncio.wait_for(self.measure(), timeout=10.0)
-                    self.window.observe(time.monotonic(), in_flight, completed)
+                    self.window.observe(time.monotonic(), in_flight, completed, before)
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:

@@ -178,7 +178,7 @@ class OutboxRelay:
         except BaseException:
             self.queue.release(e.id for e in entries)
             raise
-        self.admission.admitted(result.sent_bulk)
+        self.admission.sent(result.sent_bulk, result.sent)
         return result
 
     async def _send(self, entries: list[Entry]) -> RoundResult:
