@@ -7,14 +7,15 @@ relay); each test makes its own agencies and ids, so tests never see each other'
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
@@ -29,10 +30,64 @@ from portal_launcher.settings import StackSettings
 from .feed_server import FeedServer
 
 STANDARD_SECTIONS = ["ct-tin-tuc-hoat-dong", "ct-xay-dung-dang", "ct-van-ban-tai-lieu"]
-# The "pipeline" the bulk lane waits for in these tests: a consumer group of article.ingested
-# that only the tests move (test_fairness_stack.py), in place of normalize and the rest.
+# The "pipeline" the bulk lane waits for in these tests, in place of normalize and the rest: a
+# consumer group of article.ingested that catches up continually, unless a test stalls it.
 PIPELINE_GROUP = f"ingest-test-pipeline-{uuid.uuid4().hex[:8]}"
 BULK_WINDOW = 5
+
+
+@dataclass
+class Pipeline:
+    bootstrap: str
+    stalled: bool = False
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False, repr=False)
+
+    async def drain(self) -> None:
+        """Catch up: the group commits the end of article.ingested."""
+        async with self._lock:
+            await self._commit_the_end()
+
+    @contextlib.asynccontextmanager
+    async def stall(self) -> AsyncIterator[None]:
+        """Nothing drains meanwhile (from a drained start): a queue builds up downstream."""
+        async with self._lock:  # a catch-up under way ends first, none starts after
+            self.stalled = True
+            await self._commit_the_end()
+        try:
+            yield
+        finally:
+            self.stalled = False
+
+    async def run(self) -> None:
+        while True:
+            async with self._lock:
+                if not self.stalled:
+                    with contextlib.suppress(Exception):  # Kafka away: the next round
+                        await self._commit_the_end()
+            await asyncio.sleep(0.3)
+
+    async def _commit_the_end(self) -> None:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap, group_id=PIPELINE_GROUP, enable_auto_commit=False
+        )
+        await consumer.start()
+        try:
+            topic = ARTICLE_INGESTED.name
+            partitions = [TopicPartition(topic, p) for p in range(ARTICLE_INGESTED.partitions)]
+            consumer.assign(partitions)
+            await consumer.commit(dict(await consumer.end_offsets(partitions)))
+        finally:
+            await consumer.stop()
+
+
+@pytest.fixture(scope="session")
+async def pipeline(stack_settings: StackSettings) -> AsyncIterator[Pipeline]:
+    running = Pipeline(stack_settings.kafka_bootstrap)
+    task = asyncio.create_task(running.run())
+    yield running
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 @pytest.fixture(scope="session")
@@ -142,7 +197,7 @@ class Ingest:
 
 
 @pytest.fixture(scope="session")
-async def ingest(ingest_settings: Settings) -> AsyncIterator[Ingest]:
+async def ingest(ingest_settings: Settings, pipeline: Pipeline) -> AsyncIterator[Ingest]:
     app = create_app(ingest_settings)
     async with LifespanManager(app, startup_timeout=120, shutdown_timeout=60):
         transport = httpx.ASGITransport(app=app)
