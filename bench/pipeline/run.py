@@ -1,24 +1,38 @@
-"""Pipeline benchmark: partner push -> published -> searchable, against a bare Kafka baseline.
+"""Pipeline benchmark: partner push -> searchable, against a bare four-hop Kafka relay.
 
-Starts the local stack and all six services on its own ports and folder (unless they already
-answer), pushes N synthetic Vietnamese articles from a trusted source (published without waiting
-for a person) — half through the partner REST API, half through the agency's Kafka topic — and
-prints throughput (articles/s from the first push to the last searchable) and latency
-percentiles. Push -> published uses the Kafka timestamp of each article.published record;
-push -> searchable polls OpenSearch for the remaining ids every 100 ms. The baseline relays the
-same number of messages of the same size through four bare Kafka hops with no processing.
+Starts the local stack on its own ports and folder (unless it already runs) and the six services
+with their traces sent to an in-process OTLP receiver that counts spans, then runs:
+
+1. throughput: N articles of ~5 KB from a trusted agency, half through the partner REST API and
+   half through the agency's Kafka topic, pushed as fast as they are taken; articles per second
+   from the steady slope of completions (10 % to 90 % of them searchable); per service the CPU
+   time (each process's /proc), the database transactions (pg_stat_database) and the spans, per
+   article;
+2. baseline: the same number of messages of the same size through four bare Kafka hops (consume,
+   produce, commit; no processing), its steady slope;
+3. offered rate: 50 articles/s for 60 s (open loop, REST and Kafka in turn); latency percentiles
+   push -> searchable;
+4. backfill: 5,000 articles from one agency (half REST, half Kafka; unmarked, so the burst must
+   be detected, unless --backfill-marked) while another agency pushes one article per second;
+   latency push -> searchable of the other agency's articles.
+
+Searchable = the article's document is found in OpenSearch (polled by id). Prints a table and,
+with --json PATH, writes the figures the issue asks for. Options make a quick run
+(--articles, --scenarios, --offered-rate/--offered-s, --backfill).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import itertools
 import json
 import os
-import statistics
 import sys
 import time
 import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,23 +40,33 @@ import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.helpers import create_ssl_context
-from opensearchpy import AsyncOpenSearch
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
 os.environ.setdefault("PORTAL_STACK_PORT_BASE", "27000")
 os.environ.setdefault("PORTAL_STACK_DATA_DIR", str(ROOT / ".stack-bench"))
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 
+from bench.pipeline.measure import (  # noqa: E402
+    Meter,
+    Searchable,
+    Usage,
+    latency_ms,
+    percentile,
+    steady_rate,
+)
 from portal_contracts.articles import article_id_for  # noqa: E402
-from portal_contracts.topics import ARTICLE_PUBLISHED  # noqa: E402
 from portal_launcher import stack as launcher  # noqa: E402
 from portal_launcher.components.kafka import admin_client_options  # noqa: E402
 from portal_launcher.credentials import admin_token  # noqa: E402
 from portal_launcher.seed import seed  # noqa: E402
-from portal_launcher.services import service_port  # noqa: E402
+from portal_launcher.services import BACKENDS, service_port  # noqa: E402
 from portal_launcher.settings import StackSettings  # noqa: E402
+from tests.e2e.otlp_receiver import OtlpReceiver  # noqa: E402
 
-SOURCE = "bao-nhan-dan"  # trusted in deploy/seed/sources.yaml
+NEWS_AGENCY = "bao-nhan-dan"  # trusted in deploy/seed/sources.yaml
+BACKFILL_AGENCY = "tap-chi-cong-san"  # made trusted for the run (moderation's admin API)
+SCENARIOS = ("throughput", "baseline", "offered", "backfill")
 PARAGRAPH = (
     "Đảng Cộng sản Việt Nam lãnh đạo Nhà nước và xã hội, tiếp tục đẩy mạnh công tác xây dựng, "
     "chỉnh đốn Đảng và hệ thống chính trị trong sạch, vững mạnh; phát huy sức mạnh đại đoàn kết "
@@ -50,182 +74,142 @@ PARAGRAPH = (
 )
 
 
-def percentile(values: list[float], p: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    k = (len(ordered) - 1) * p / 100
-    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
-
-
-def article(run: str, i: int) -> dict[str, Any]:
+def article(run: str, i: int, section: str) -> dict[str, Any]:
     return {
         "title": f"Hội nghị quán triệt nghị quyết số {i} về công tác xây dựng Đảng ({run})",
         "summary": "Tóm tắt: " + PARAGRAPH[:200],
-        "section": "tin-hoat-dong",
+        "section": section,
         "author": "Phóng viên",
-        "body_html": "".join(f"<p>{PARAGRAPH}</p>" for _ in range(8)),
+        "body_html": "".join(f"<p>{PARAGRAPH}</p>" for _ in range(13)),
     }
 
 
-def summarize(name: str, latencies_ms: list[float]) -> str:
-    return (
-        f"  {name:<22} p50 {percentile(latencies_ms, 50):8.0f} ms   "
-        f"p95 {percentile(latencies_ms, 95):8.0f} ms   p99 {percentile(latencies_ms, 99):8.0f} ms"
-        f"   (n={len(latencies_ms)})"
-    )
+@dataclass
+class Agency:
+    code: str
+    section: str
+    key: str
+    creds: dict[str, Any]
+    pushed_at: dict[str, float] = field(default_factory=dict)
+
+    def id_of(self, external_id: str) -> str:
+        return article_id_for(self.code, external_id)
 
 
-async def push_rest(
-    client: httpx.AsyncClient,
-    url: str,
-    key: str,
-    items: list[tuple[str, dict[str, Any]]],
-    pushed_at: dict[str, float],
-    concurrency: int,
-) -> None:
-    sem = asyncio.Semaphore(concurrency)
+class Pusher:
+    """Pushes articles for agencies over REST (a shared HTTP client) and Kafka (a producer
+    per agency, on the partner SASL listener)."""
 
-    async def one(ext: str, content: dict[str, Any]) -> None:
-        async with sem:
+    def __init__(self, ingest_url: str, concurrency: int) -> None:
+        self.ingest_url = ingest_url
+        self.http = httpx.AsyncClient(timeout=120.0, limits=httpx.Limits(max_connections=64))
+        self.sem = asyncio.Semaphore(concurrency)
+        self.producers: dict[str, AIOKafkaProducer] = {}
+        self.failures = 0
+
+    async def close(self) -> None:
+        await self.http.aclose()
+        for producer in self.producers.values():
+            await producer.stop()
+
+    async def rest(
+        self, agency: Agency, external_id: str, content: dict[str, Any], **body: Any
+    ) -> None:
+        async with self.sem:
             t0 = time.time()
-            resp = await client.put(
-                f"{url}/v1/articles/{ext}",
-                json={"content": content},
-                headers={"Authorization": f"Bearer {key}"},
+            resp = await self.http.put(
+                f"{self.ingest_url}/v1/articles/{external_id}",
+                json={"content": content, **body},
+                headers={"Authorization": f"Bearer {agency.key}"},
             )
-            resp.raise_for_status()
-            pushed_at[article_id_for(SOURCE, ext)] = t0
+            if resp.status_code != 202:
+                self.failures += 1
+                print(f"  REST push {resp.status_code}: {resp.text[:200]}", file=sys.stderr)
+                return
+            agency.pushed_at[agency.id_of(external_id)] = t0
 
-    await asyncio.gather(*(one(ext, c) for ext, c in items))
+    async def producer(self, agency: Agency) -> AIOKafkaProducer:
+        if agency.code not in self.producers:
+            creds = agency.creds
+            producer = AIOKafkaProducer(
+                bootstrap_servers=creds["bootstrap_servers"],
+                security_protocol="SASL_SSL",
+                ssl_context=create_ssl_context(cadata=creds["ssl_ca_pem"]),
+                sasl_mechanism="SCRAM-SHA-512",
+                sasl_plain_username=creds["username"],
+                sasl_plain_password=creds["password"],
+                acks="all",
+                linger_ms=5,
+                max_request_size=8 * 1024 * 1024,
+            )
+            await producer.start()
+            self.producers[agency.code] = producer
+        return self.producers[agency.code]
 
-
-async def push_kafka(
-    creds: dict[str, Any], items: list[tuple[str, dict[str, Any]]], pushed_at: dict[str, float]
-) -> None:
-    producer = AIOKafkaProducer(
-        bootstrap_servers=creds["bootstrap_servers"],
-        security_protocol="SASL_SSL",
-        ssl_context=create_ssl_context(cadata=creds["ssl_ca_pem"]),
-        sasl_mechanism="SCRAM-SHA-512",
-        sasl_plain_username=creds["username"],
-        sasl_plain_password=creds["password"],
-        linger_ms=5,
-    )
-    await producer.start()
-    try:
+    async def kafka(
+        self, agency: Agency, items: list[tuple[str, dict[str, Any]]], **extra: Any
+    ) -> None:
+        producer = await self.producer(agency)
         futures = []
-        for ext, content in items:
-            pushed_at[article_id_for(SOURCE, ext)] = time.time()
-            value = json.dumps({"external_id": ext, "content": content}).encode()
-            futures.append(await producer.send(creds["topic"], value, key=ext.encode()))
+        for external_id, content in items:
+            agency.pushed_at[agency.id_of(external_id)] = time.time()
+            value = json.dumps(
+                {"external_id": external_id, "content": content, **extra}, ensure_ascii=False
+            ).encode()
+            futures.append(
+                await producer.send(agency.creds["topic"], value, key=external_id.encode())
+            )
         await asyncio.gather(*futures)
-    finally:
-        await producer.stop()
 
 
-async def watch_published(
-    kafka: dict[str, Any], ids: set[str], published_at: dict[str, float], timeout_s: float
+# -- the scenarios --------------------------------------------------------------------------------
+
+
+@dataclass
+class Results:
+    articles: int = 0
+    throughput: float | None = None
+    baseline: float | None = None
+    offered: dict[str, float] | None = None
+    backfill_other: dict[str, float] | None = None
+    usage: Usage | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+async def throughput(
+    pusher: Pusher, agency: Agency, watcher: Searchable, meter: Meter, n: int, res: Results
 ) -> None:
-    consumer = AIOKafkaConsumer(
-        ARTICLE_PUBLISHED.name,
-        **kafka,
-        auto_offset_reset="latest",
-        enable_auto_commit=False,
-        group_id=None,
+    run = uuid.uuid4().hex[:8]
+    rest = [(f"tp-{run}-r{i}", article(run, i, agency.section)) for i in range(n // 2)]
+    kafka = [(f"tp-{run}-k{i}", article(run, i, agency.section)) for i in range(n - n // 2)]
+    ids = [agency.id_of(e) for e, _ in rest + kafka]
+    watcher.watch(ids)
+    before = await meter.snapshot()
+    start = time.time()
+    await asyncio.gather(*(pusher.rest(agency, e, c) for e, c in rest), pusher.kafka(agency, kafka))
+    pushed = time.time()
+    done = await watcher.until_all(ids, timeout_s=600 + n * 0.5)
+    await asyncio.sleep(5.0)  # the last spans and the status consumers' work
+    usage = Meter.between(before, await meter.snapshot())
+    times = [watcher.at[i] for i in ids if i in watcher.at]
+    res.articles = len(times)
+    res.throughput = steady_rate(times)
+    res.usage = usage
+    lat = latency_ms(agency.pushed_at, {i: watcher.at[i] for i in ids if i in watcher.at})
+    last = max(times, default=start)
+    print(
+        f"\nthroughput: {n} articles ({len(rest)} REST, {len(kafka)} Kafka) from {agency.code}; "
+        f"pushed in {pushed - start:.1f} s, all searchable after {last - start:.1f} s"
+        + ("" if done else f"  (only {len(times)} searchable: timed out)")
     )
-    await consumer.start()
-    try:
-        await consumer.seek_to_end()
-        deadline = time.monotonic() + timeout_s
-        while len(published_at) < len(ids) and time.monotonic() < deadline:
-            batches = await consumer.getmany(timeout_ms=500)
-            for records in batches.values():
-                for rec in records:
-                    key = (rec.key or b"").decode()
-                    if key in ids and key not in published_at:
-                        published_at[key] = rec.timestamp / 1000
-    finally:
-        await consumer.stop()
+    print(f"  steady slope (10-90 % of completions): {res.throughput:.1f} articles/s")
+    print(f"  first push -> last searchable: {len(times) / max(last - start, 1e-9):.1f} articles/s")
+    print(_percentiles("push -> searchable", lat))
+    if not done:
+        res.notes.append(f"throughput: {n - len(times)} of {n} articles never became searchable")
 
 
-async def watch_searchable(
-    opensearch_url: str, ids: set[str], searchable_at: dict[str, float], timeout_s: float
-) -> None:
-    client = AsyncOpenSearch(hosts=[opensearch_url])
-    try:
-        deadline = time.monotonic() + timeout_s
-        while len(searchable_at) < len(ids) and time.monotonic() < deadline:
-            remaining = list(ids - set(searchable_at))[:1000]
-            try:
-                resp = await client.search(
-                    index="articles",
-                    body={
-                        "query": {"terms": {"article_id": remaining}},
-                        "_source": ["article_id"],
-                        "size": len(remaining),
-                    },
-                )
-                now = time.time()
-                for hit in resp["hits"]["hits"]:
-                    searchable_at.setdefault(hit["_source"]["article_id"], now)
-            except Exception as exc:  # index not created yet
-                print(f"  (search not ready: {type(exc).__name__})", file=sys.stderr)
-            await asyncio.sleep(0.1)
-    finally:
-        await client.close()
-
-
-async def pipeline(settings: StackSettings, n: int, concurrency: int) -> dict[str, Any]:
-    admin = {"Authorization": f"Bearer {admin_token(settings, 'ingest')}"}
-    ingest = f"http://{settings.host}:{service_port(settings, 'ingest')}"
-    async with httpx.AsyncClient(timeout=60.0) as client:
-        key = (
-            await client.post(
-                f"{ingest}/admin/v1/sources/{SOURCE}/api-keys", json={}, headers=admin
-            )
-        ).json()["api_key"]
-        creds = (
-            await client.post(
-                f"{ingest}/admin/v1/sources/{SOURCE}/kafka-credentials", json={}, headers=admin
-            )
-        ).json()
-        run = uuid.uuid4().hex[:8]
-        rest_items = [(f"bench-{run}-r{i}", article(run, i)) for i in range(n // 2)]
-        kafka_items = [(f"bench-{run}-k{i}", article(run, i)) for i in range(n - n // 2)]
-        ids = {article_id_for(SOURCE, ext) for ext, _ in rest_items + kafka_items}
-        pushed: dict[str, float] = {}
-        published: dict[str, float] = {}
-        searchable: dict[str, float] = {}
-        timeout = 120 + n * 0.5
-        watchers = [
-            asyncio.create_task(
-                watch_published(admin_client_options(settings), ids, published, timeout)
-            ),
-            asyncio.create_task(
-                watch_searchable(settings.opensearch_url, ids, searchable, timeout)
-            ),
-        ]
-        await asyncio.sleep(1.0)  # let the watchers position themselves
-        start = time.time()
-        await asyncio.gather(
-            push_rest(client, ingest, key, rest_items, pushed, concurrency),
-            push_kafka(creds, kafka_items, pushed),
-        )
-        pushed_done = time.time()
-        await asyncio.gather(*watchers)
-    return {
-        "n": n,
-        "start": start,
-        "pushed_done": pushed_done,
-        "pushed": pushed,
-        "published": published,
-        "searchable": searchable,
-    }
-
-
-async def baseline(settings: StackSettings, n: int, size: int, hops: int = 4) -> dict[str, Any]:
+async def baseline(settings: StackSettings, n: int, size: int, res: Results, hops: int = 4) -> None:
     run = uuid.uuid4().hex[:8]
     topics = [f"bench.{run}.hop{i}" for i in range(hops + 1)]
     # The baseline signs in like the services do (SASL on the internal listener).
@@ -235,7 +219,7 @@ async def baseline(settings: StackSettings, n: int, size: int, hops: int = 4) ->
     await admin.create_topics([NewTopic(t, 6, 1) for t in topics])
     await admin.close()
 
-    async def relay(src: str, dst: str, count: int) -> None:
+    async def relay(src: str, dst: str) -> None:
         consumer = AIOKafkaConsumer(
             src,
             group_id=f"relay-{src}",
@@ -248,7 +232,7 @@ async def baseline(settings: StackSettings, n: int, size: int, hops: int = 4) ->
         await producer.start()
         try:
             seen = 0
-            while seen < count:
+            while seen < n:
                 batches = await consumer.getmany(timeout_ms=500)
                 futures = []
                 for records in batches.values():
@@ -271,21 +255,19 @@ async def baseline(settings: StackSettings, n: int, size: int, hops: int = 4) ->
         await consumer.start()
         try:
             while len(arrived) < n:
-                batches = await consumer.getmany(timeout_ms=500)
-                for records in batches.values():
+                for records in (await consumer.getmany(timeout_ms=500)).values():
                     for rec in records:
                         arrived.setdefault(rec.key or b"", time.time())
         finally:
             await consumer.stop()
 
-    tasks = [asyncio.create_task(relay(topics[i], topics[i + 1], n)) for i in range(hops)]
+    tasks = [asyncio.create_task(relay(topics[i], topics[i + 1])) for i in range(hops)]
     tasks.append(asyncio.create_task(sink()))
     await asyncio.sleep(2.0)
     producer = AIOKafkaProducer(acks="all", enable_idempotence=True, **common)
     await producer.start()
     sent: dict[bytes, float] = {}
     payload = b"x" * size
-    start = time.time()
     futures = []
     for i in range(n):
         key = f"{run}-{i}".encode()
@@ -294,63 +276,290 @@ async def baseline(settings: StackSettings, n: int, size: int, hops: int = 4) ->
     await asyncio.gather(*futures)
     await producer.stop()
     await asyncio.wait_for(asyncio.gather(*tasks), timeout=120 + n)
-    return {"start": start, "sent": sent, "arrived": arrived}
+    res.baseline = steady_rate(arrived.values())
+    print(f"\nbaseline: {n} messages of {size} bytes through {hops} bare Kafka hops")
+    print(f"  steady slope (10-90 % of arrivals): {res.baseline:.1f} messages/s")
+    print(_percentiles("end to end", [(arrived[k] - sent[k]) * 1000 for k in arrived]))
+
+
+async def offered(
+    pusher: Pusher, agency: Agency, watcher: Searchable, rate: float, seconds: float, res: Results
+) -> None:
+    run = uuid.uuid4().hex[:8]
+    count = int(rate * seconds)
+    ids: list[str] = []
+    start = time.monotonic()
+    tasks = []
+    for i in range(count):
+        await asyncio.sleep(max(0.0, start + i / rate - time.monotonic()))
+        external_id = f"of-{run}-{i}"
+        ids.append(agency.id_of(external_id))
+        watcher.watch([ids[-1]])
+        content = article(run, i, agency.section)
+        if i % 2:
+            tasks.append(asyncio.create_task(pusher.kafka(agency, [(external_id, content)])))
+        else:
+            tasks.append(asyncio.create_task(pusher.rest(agency, external_id, content)))
+    await asyncio.gather(*tasks)
+    done = await watcher.until_all(ids, timeout_s=600 + count)
+    lat = latency_ms(agency.pushed_at, {i: watcher.at[i] for i in ids if i in watcher.at})
+    res.offered = {p: percentile(lat, q) for p, q in (("p50", 50), ("p95", 95), ("p99", 99))}
+    print(f"\noffered: {rate:g} articles/s for {seconds:g} s ({count}, REST and Kafka in turn)")
+    print(_percentiles("push -> searchable", lat))
+    if not done:
+        res.notes.append(f"offered: {count - len(lat)} of {count} never became searchable")
+
+
+async def backfill(
+    pusher: Pusher,
+    province: Agency,
+    news: Agency,
+    watcher: Searchable,
+    other_watcher: Searchable,
+    n: int,
+    marked: bool,
+    res: Results,
+) -> None:
+    run = uuid.uuid4().hex[:8]
+    extra = {"backfill": True} if marked else {}
+    rest = [(f"bf-{run}-r{i}", article(run, i, province.section)) for i in range(n // 2)]
+    kafka = [(f"bf-{run}-k{i}", article(run, i, province.section)) for i in range(n - n // 2)]
+    ids = [province.id_of(e) for e, _ in rest + kafka]
+    watcher.watch(ids)
+    other_ids: list[str] = []
+    other_pushes: list[asyncio.Task[None]] = []
+    stop = asyncio.Event()
+
+    async def one_per_second() -> None:
+        for i in itertools.count():
+            if stop.is_set():
+                return
+            external_id = f"tin-{run}-{i}"
+            other_ids.append(news.id_of(external_id))
+            other_watcher.watch([other_ids[-1]])
+            push = pusher.rest(news, external_id, article(run, i, news.section))
+            other_pushes.append(asyncio.create_task(push))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=1.0)
+
+    start = time.time()
+    ticker = asyncio.create_task(one_per_second())
+    await asyncio.gather(
+        *(pusher.rest(province, e, c, **extra) for e, c in rest),
+        pusher.kafka(province, kafka, **extra),
+    )
+    pushed = time.time()
+    done = await watcher.until_all(ids, timeout_s=600 + n * 0.5)
+    stop.set()
+    await ticker
+    await asyncio.gather(*other_pushes)
+    await other_watcher.until_all(other_ids, timeout_s=120)
+    reached = [watcher.at[i] for i in ids if i in watcher.at]
+    last = max(reached, default=start)
+    lat = latency_ms(
+        news.pushed_at, {i: other_watcher.at[i] for i in other_ids if i in other_watcher.at}
+    )
+    res.backfill_other = {"p50": percentile(lat, 50), "p99": percentile(lat, 99)}
+    print(
+        f"\nbackfill: {n} articles from {province.code} ({'marked' if marked else 'unmarked'}; "
+        f"{len(rest)} REST, {len(kafka)} Kafka) pushed in {pushed - start:.1f} s, "
+        f"{len(reached)} searchable after {last - start:.1f} s; meanwhile {news.code} pushed "
+        f"{len(other_ids)} articles, one per second"
+    )
+    print(_percentiles(f"{news.code} push -> searchable", lat))
+    if not done:
+        res.notes.append(f"backfill: {n - len(reached)} of {n} never became searchable")
+
+
+def _percentiles(name: str, values: list[float]) -> str:
+    return (
+        f"  {name:<32} p50 {percentile(values, 50):8.0f} ms   p95 {percentile(values, 95):8.0f} ms"
+        f"   p99 {percentile(values, 99):8.0f} ms   (n={len(values)})"
+    )
+
+
+# -- set-up ---------------------------------------------------------------------------------------
+
+
+async def agencies(settings: StackSettings) -> tuple[Agency, Agency]:
+    def admin(service: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {admin_token(settings, service)}"}
+
+    base = f"http://{settings.host}"
+    ingest = f"{base}:{service_port(settings, 'ingest')}"
+    moderation = f"{base}:{service_port(settings, 'moderation')}"
+    out = []
+    async with httpx.AsyncClient(timeout=60.0) as client:
+        resp = await client.put(
+            f"{moderation}/admin/v1/sources/{BACKFILL_AGENCY}",
+            headers=admin("moderation"),
+            json={"name": "Tạp chí Cộng sản", "kind": "central-party-body", "policy": "trusted"},
+        )
+        resp.raise_for_status()
+        for code, section in (
+            (NEWS_AGENCY, "tin-hoat-dong"),
+            (BACKFILL_AGENCY, "ct-tin-tuc-hoat-dong"),
+        ):
+            key = (
+                await client.post(
+                    f"{ingest}/admin/v1/sources/{code}/api-keys", json={}, headers=admin("ingest")
+                )
+            ).json()
+            creds = (
+                await client.post(
+                    f"{ingest}/admin/v1/sources/{code}/kafka-credentials", headers=admin("ingest")
+                )
+            ).json()
+            out.append(Agency(code, section, key["api_key"], creds))
+    return out[0], out[1]
+
+
+def start_services(settings: StackSettings, receiver: OtlpReceiver, bursts: bool) -> None:
+    """(Re)start the six services with traces to ``receiver`` and no partner rate limits (one
+    client pushes for the agencies; the per-key limit would measure its own 429s); without
+    ``bursts``, ingest does not treat one agency's flood as a burst (its bulk lane then holds
+    marked backfills only)."""
+    os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = receiver.endpoint
+    os.environ["OTEL_BSP_SCHEDULE_DELAY"] = "500"
+    os.environ["OTEL_BSP_MAX_QUEUE_SIZE"] = "200000"  # no span dropped before export
+    os.environ["PORTAL_INGEST_RATE_LIMIT_PER_API_KEY"] = ""
+    os.environ["PORTAL_INGEST_RATE_LIMIT_PER_IP"] = ""
+    if not bursts:
+        os.environ["PORTAL_INGEST_BURST_ITEMS"] = str(10**9)
+    launcher.services_down(settings, say=lambda _: None)
+    launcher.services_up(settings, say=lambda _: None)
+
+
+async def main_async(args: argparse.Namespace, settings: StackSettings) -> Results:
+    res = Results()
+    receiver = OtlpReceiver(keep_spans=False).start()
+    try:
+        start_services(settings, receiver, bursts=not args.no_burst_detection)
+        seed(settings, demo=False, say=lambda _: None)
+        news, province = await agencies(settings)
+        pusher = Pusher(
+            f"http://{settings.host}:{service_port(settings, 'ingest')}", args.concurrency
+        )
+        watcher = Searchable(settings.opensearch_url).start()
+        others = Searchable(settings.opensearch_url, interval_s=0.1).start()
+        meter = Meter(settings, receiver)
+        size = len(
+            json.dumps({"content": article("x" * 8, 1, news.section)}, ensure_ascii=False).encode()
+        )
+        print(f"articles of {size} bytes (REST body); load average {os.getloadavg()[0]:.1f}")
+        try:
+            if "throughput" in args.scenarios:
+                await throughput(pusher, news, watcher, meter, args.articles, res)
+            if "baseline" in args.scenarios:
+                await baseline(settings, args.articles, size, res)
+            if "offered" in args.scenarios:
+                await offered(pusher, news, watcher, args.offered_rate, args.offered_s, res)
+            if "backfill" in args.scenarios:
+                await backfill(
+                    pusher,
+                    province,
+                    news,
+                    watcher,
+                    others,
+                    args.backfill,
+                    args.backfill_marked,
+                    res,
+                )
+        finally:
+            await watcher.stop()
+            await others.stop()
+            await pusher.close()
+        if pusher.failures:
+            res.notes.append(f"{pusher.failures} REST pushes failed")
+    finally:
+        receiver.stop()
+    return res
+
+
+def report(res: Results, args: argparse.Namespace) -> dict[str, Any]:
+    usage = res.usage
+    n = max(res.articles, 1)
+    figures: dict[str, Any] = {
+        "articles": res.articles,
+        "throughput_articles_per_s": res.throughput,
+        "baseline_messages_per_s": res.baseline,
+        "offered_latency_ms": res.offered,
+        "backfill_other_agency_ms": res.backfill_other,
+        "cpu_ms_per_article": None,
+        "xacts_per_article": None,
+        "spans_per_article": None,
+    }
+    if usage is not None:
+        cpu = usage.per_article({k: v * 1000 for k, v in usage.cpu_s.items()}, n)
+        figures["cpu_ms_per_article"] = cpu
+        figures["xacts_per_article"] = usage.per_article(usage.xacts, n)
+        figures["spans_per_article"] = usage.per_article(usage.spans, n)
+        print(f"\nper article ({res.articles} articles of the throughput run):")
+        print(f"  {'service':<12}{'CPU ms':>10}{'xacts':>10}{'spans':>10}")
+        for s in (*BACKENDS, "total"):
+            print(
+                f"  {s:<12}{cpu[s]:>10.1f}{figures['xacts_per_article'][s]:>10.1f}"
+                f"{figures['spans_per_article'][s]:>10.1f}"
+            )
+        stack = {k: v * 1000 / n for k, v in usage.cpu_s.items() if k not in BACKENDS}
+        print("  infrastructure CPU ms: " + ", ".join(f"{k} {v:.1f}" for k, v in stack.items()))
+    if res.throughput and res.baseline:
+        print(f"\nratio pipeline/baseline throughput: {res.throughput / res.baseline:.3f}")
+    for note in res.notes:
+        print(f"WARNING: {note}")
+    return figures
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--articles", type=int, default=400)
+    parser.add_argument("--articles", type=int, default=10_000, help="throughput and baseline")
     parser.add_argument("--concurrency", type=int, default=16, help="concurrent REST pushes")
+    parser.add_argument(
+        "--scenarios",
+        default=",".join(SCENARIOS),
+        help=f"comma-separated, of {', '.join(SCENARIOS)}",
+    )
+    parser.add_argument("--offered-rate", type=float, default=50.0, help="articles per second")
+    parser.add_argument("--offered-s", type=float, default=60.0, help="seconds of offered load")
+    parser.add_argument("--backfill", type=int, default=5000, help="articles of the backfill")
+    parser.add_argument(
+        "--backfill-marked", action="store_true", help='the backfill says "backfill": true'
+    )
+    parser.add_argument(
+        "--no-burst-detection",
+        action="store_true",
+        help="ingest takes one agency's flood as news (the throughput scenario then measures "
+        "the pipeline without the bulk lane's pacing)",
+    )
+    parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument("--keep", action="store_true", help="leave the stack running")
     args = parser.parse_args()
+    args.scenarios = {s.strip() for s in args.scenarios.split(",") if s.strip()}
+    unknown = args.scenarios - set(SCENARIOS)
+    if unknown:
+        parser.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
 
     settings = StackSettings()
-    started_here = not all(c.is_running() for c in launcher.all_components(settings))
-    print(f"stack: {settings.data_dir} (port base {os.environ['PORTAL_STACK_PORT_BASE']})")
+    started_here = not all(c.is_running() for c in launcher.infrastructure(settings))
+    print(
+        f"stack: {settings.data_dir} (port base {os.environ['PORTAL_STACK_PORT_BASE']}); "
+        f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}"
+    )
     if started_here:
         launcher.stack_up(settings, say=lambda _: None)
-        launcher.services_up(settings, say=lambda _: None)
     try:
-        seed(settings, demo=False, say=lambda _: None)
-        result = asyncio.run(pipeline(settings, args.articles, args.concurrency))
-        size = len(json.dumps({"content": article("x" * 8, 1)}).encode())
-        base = asyncio.run(baseline(settings, args.articles, size))
+        res = asyncio.run(main_async(args, settings))
     finally:
         if started_here and not args.keep:
             launcher.stack_down(settings, say=lambda _: None)
-
-    pushed, published, searchable = result["pushed"], result["published"], result["searchable"]
-    to_pub = [(published[a] - pushed[a]) * 1000 for a in published if a in pushed]
-    to_search = [(searchable[a] - pushed[a]) * 1000 for a in searchable if a in pushed]
-    last_searchable = max(searchable.values(), default=result["start"])
-    elapsed = last_searchable - result["start"]
-    throughput = len(searchable) / elapsed if elapsed > 0 else float("nan")
-    base_lat = [(base["arrived"][k] - base["sent"][k]) * 1000 for k in base["arrived"]]
-    base_elapsed = max(base["arrived"].values()) - base["start"]
-    base_tp = len(base["arrived"]) / base_elapsed
-
-    print(
-        f"\nPipeline: {args.articles} articles ({args.articles // 2} REST, "
-        f"{args.articles - args.articles // 2} Kafka), ~{size} bytes each, from {SOURCE}"
-    )
-    print(
-        f"  pushed in {result['pushed_done'] - result['start']:.1f}s; "
-        f"published {len(published)}, searchable {len(searchable)}"
-    )
-    print(f"  throughput (first push -> last searchable): {throughput:.1f} articles/s")
-    print(summarize("push -> published", to_pub))
-    print(summarize("push -> searchable", to_search))
-    print(f"\nBaseline: {len(base['arrived'])} messages through 4 bare Kafka hops")
-    print(f"  throughput: {base_tp:.1f} messages/s")
-    print(summarize("end to end", base_lat))
-    print(
-        f"\nRatio pipeline/baseline throughput: {throughput / base_tp:.3f}  "
-        f"(p50 latency x{statistics.median(to_search) / statistics.median(base_lat):.1f})"
-        if to_search and base_lat
-        else ""
-    )
-    if len(searchable) < args.articles:
-        print(f"WARNING: {args.articles - len(searchable)} articles never became searchable")
+        elif not args.keep:
+            launcher.services_down(settings, say=lambda _: None)
+    figures = report(res, args)
+    print(f"load average at the end {os.getloadavg()[0]:.1f}")
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2))
+        print(f"figures written to {args.json}")
+    if res.notes:
         sys.exit(1)
 
 

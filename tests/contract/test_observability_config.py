@@ -141,6 +141,7 @@ def _exported_metrics() -> set[str]:
             m.CONSUMER_LAG: {m.labels(topic="t", partition=0, consumer_group="g"): 0.0},
             m.OUTBOX_BACKLOG: {(): 0.0},
             m.OUTBOX_OLDEST_AGE: {(): 0.0},
+            m.OUTBOX_DEAD: {(): 0.0},
             journey.REVIEW_BACKLOG: {m.labels(source="s"): 0.0},
             journey.REVIEW_BACKLOG_OLDEST: {m.labels(source="s"): 0.0},
         }

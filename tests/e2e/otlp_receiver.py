@@ -1,5 +1,8 @@
 """A minimal OTLP/HTTP trace receiver for end-to-end tests: the services export their spans here
-(OTEL_EXPORTER_OTLP_ENDPOINT), and a test reads one article's trace across all of them."""
+(OTEL_EXPORTER_OTLP_ENDPOINT), and a test reads one article's trace across all of them.
+
+With ``keep_spans=False`` it only counts spans per service (the pipeline benchmark's spans per
+article), keeping nothing else in memory."""
 
 from __future__ import annotations
 
@@ -33,8 +36,10 @@ def _value(v: Any) -> Any:
 
 
 class OtlpReceiver:
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, keep_spans: bool = True) -> None:
         self.spans: list[ReceivedSpan] = []
+        self.keep_spans = keep_spans
+        self.counts: dict[str, int] = {}
         self._lock = threading.Lock()
         receiver = self
 
@@ -76,6 +81,12 @@ class OtlpReceiver:
         for rs in request.resource_spans:
             attrs = {a.key: _value(a.value) for a in rs.resource.attributes}
             service = str(attrs.get("service.name", "?"))
+            if not self.keep_spans:
+                with self._lock:
+                    self.counts[service] = self.counts.get(service, 0) + sum(
+                        len(scope.spans) for scope in rs.scope_spans
+                    )
+                continue
             for scope in rs.scope_spans:
                 for span in scope.spans:
                     received.append(
@@ -93,6 +104,11 @@ class OtlpReceiver:
                     )
         with self._lock:
             self.spans.extend(received)
+
+    def counted(self) -> dict[str, int]:
+        """Spans received so far per service (counting mode)."""
+        with self._lock:
+            return dict(self.counts)
 
     def trace(self, trace_id: str) -> list[ReceivedSpan]:
         with self._lock:

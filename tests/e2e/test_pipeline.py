@@ -11,6 +11,7 @@ import base64
 import io
 import json
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -21,9 +22,17 @@ from aiokafka.helpers import create_ssl_context
 from lxml import etree
 from PIL import Image
 
-from portal_contracts.articles import article_id_for
-from portal_contracts.topics import PARTNER_DEAD_LETTERS, partner_topic
+from portal_contracts.articles import ArticleIngested, ArticleIngestedEvent, article_id_for
+from portal_contracts.topics import (
+    ARTICLE_INGESTED,
+    MAX_MESSAGE_BYTES,
+    PARTNER_DEAD_LETTERS,
+    partner_topic,
+)
 from portal_launcher.components.kafka import admin_client_options
+from portal_launcher.credentials import service_secrets
+from portal_runtime.db import make_engine, make_sessionmaker, new_metadata
+from portal_runtime.outbox import Outbox, outbox_table
 from tests.e2e.conftest import PartnerImages, Portal
 
 pytestmark = pytest.mark.stack
@@ -488,3 +497,79 @@ def test_an_articles_image_renditions_are_made_on_first_request(
         assert again.status_code == 200 and again.content == first.content
     original = portal.http.get(portal.url("publishing", f"/media/{lead['object_key']}"))
     assert original.status_code == 200 and original.headers["content-type"] == "image/jpeg"
+
+
+async def _write_oversized_event(portal: Portal, source: str) -> str:
+    """An article.ingested event over the broker's limit in ingest's outbox, written through
+    the outbox as a service built with a larger limit (or before sizes were checked) would."""
+    external_id = _unique("qua-lon")
+    article_id = article_id_for(source, external_id)
+    event = ArticleIngestedEvent(
+        producer="ingest",
+        subject=article_id,
+        data=ArticleIngested.model_validate(
+            {
+                "article_id": article_id,
+                "source": source,
+                "external_id": external_id,
+                "revision": 1,
+                "action": "upsert",
+                "channel": "rest",
+                "received_at": datetime.now(UTC),
+                "content": {
+                    "title": "Văn kiện rất dài",
+                    "section": "ct-tin-tuc-hoat-dong",
+                    "body_html": "<p>" + "ệ" * (MAX_MESSAGE_BYTES // 3 + 1000) + "</p>",
+                },
+            }
+        ),
+    )
+    outbox = Outbox(outbox_table(new_metadata()), max_message_bytes=4 * MAX_MESSAGE_BYTES)
+    password = service_secrets(portal.settings, "ingest").database_password
+    engine = make_engine(portal.settings.database_url("ingest", "ingest", password), pool_size=1)
+    try:
+        async with make_sessionmaker(engine).begin() as session:
+            await outbox.add(session, ARTICLE_INGESTED.name, event, fair_key=source)
+    finally:
+        await engine.dispose()
+    return external_id
+
+
+def test_an_event_too_large_for_kafka_is_set_aside_visibly_and_other_news_is_published(
+    portal: Portal,
+) -> None:
+    asyncio.run(_write_oversized_event(portal, OTHER_AGENCY))
+
+    # Another agency's news, committed behind it, is published.
+    key = portal.api_key(TRUSTED)
+    ext = _unique("nd-sau")
+    resp = _push(portal, key, ext, _content(f"Tin sau sự kiện lớn {ext}", section="tin-hoat-dong"))
+    assert resp.status_code == 202, resp.text
+    article_id = resp.json()["article_id"]
+    portal.wait_for(lambda: _published_article(portal, article_id), what="the next item published")
+
+    # The oversized event is set aside with its reason, on the editors' dashboard...
+    token = portal.editor_token("chief_editor")
+
+    def dashboard() -> str | None:
+        resp = portal.http.get(
+            portal.url("moderation", f"/desk/dashboard?source={OTHER_AGENCY}"),
+            cookies={"desk_session": token},
+        )
+        assert resp.status_code == 200, resp.text
+        return resp.text if "over the broker&#39;s limit" in resp.text else None
+
+    page = portal.wait_for(dashboard, timeout_s=90, what="the set-aside event on the dashboard")
+    assert "Sự kiện quá lớn, không gửi đi được" in page
+    assert "outbox_dead" in page
+
+    # ...and in ingest's metrics, for the SREs.
+    def set_aside_rows() -> float:
+        text = portal.http.get(portal.url("ingest", "/metrics")).text
+        return sum(
+            float(line.split()[-1])
+            for line in text.splitlines()
+            if line.startswith("portal_outbox_dead")
+        )
+
+    portal.wait_for(lambda: set_aside_rows() >= 1, what="portal_outbox_dead on ingest")

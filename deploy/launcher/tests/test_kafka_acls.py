@@ -98,8 +98,27 @@ def test_only_the_partner_consumer_administers_partner_topics_and_users() -> Non
 
 def test_groups_are_named_after_their_service() -> None:
     for service, grants in all_grants(BACKENDS).items():
-        groups = {(g.pattern_type, g.resource_name) for g in grants if g.resource_type == "GROUP"}
+        groups = {
+            (g.pattern_type, g.resource_name)
+            for g in grants
+            if g.resource_type == "GROUP" and g.operation != "DESCRIBE"
+        }
         assert groups == {("LITERAL", service), ("PREFIXED", f"{service}-")}, service
+
+
+def test_only_ingest_may_describe_other_groups_those_of_the_pipeline_it_paces() -> None:
+    for service, grants in all_grants(BACKENDS).items():
+        described = {
+            g.resource_name
+            for g in grants
+            if g.resource_type == "GROUP" and g.operation == "DESCRIBE"
+        }
+        if service == "ingest":
+            # The bulk lane reads the lag of these groups (BULK_LANE_HOPS), nothing more.
+            assert {"normalize", "moderation", "publishing", "search"} <= described
+            assert "ingest" not in described
+        else:
+            assert not described, service
 
 
 def test_a_service_the_registry_does_not_name_gets_nothing() -> None:

@@ -77,6 +77,19 @@ def test_a_second_plan_after_the_first_sends_nothing() -> None:
     assert [r.offset for r in other.send] == [1]
 
 
+def test_a_set_aside_outbox_row_is_never_redriven() -> None:
+    # A service's relay could not send the row (over the broker's limit): the notice has no
+    # original bytes and no partition; the row itself stays in the service's outbox_dead.
+    notice = letter("publishing-outbox").model_copy(
+        update={"original_partition": -1, "original_value_b64": ""}
+    )
+    records = [DeadLetterRecord(0, 0, notice), rec(1, "publishing-outbox")]
+
+    plan = plan_redrive(DLQ, records, {0: 2}, {}, "publishing-outbox")
+
+    assert [r.offset for r in plan.send] == [1]
+
+
 def test_reason_filter_leaves_the_rest_pending_and_remembers_holes() -> None:
     records = [rec(0, reason="db bug"), rec(1, reason="schema bug"), rec(2, reason="db bug")]
     first = plan_redrive(DLQ, records, {0: 3}, {}, "publishing", reason_contains="DB")

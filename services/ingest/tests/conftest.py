@@ -7,6 +7,7 @@ relay); each test makes its own agencies and ids, so tests never see each other'
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
@@ -14,13 +15,14 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.helpers import create_ssl_context
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
 from portal_contracts.codec import decode
 from portal_contracts.envelope import Envelope
+from portal_contracts.topics import ARTICLE_INGESTED
 from portal_ingest.app import create_app
 from portal_ingest.settings import Settings
 from portal_launcher.components.kafka import admin_client_options
@@ -30,6 +32,62 @@ from portal_launcher.settings import StackSettings
 from .feed_server import FeedServer
 
 STANDARD_SECTIONS = ["ct-tin-tuc-hoat-dong", "ct-xay-dung-dang", "ct-van-ban-tai-lieu"]
+# The "pipeline" the bulk lane waits for in these tests, in place of normalize and the rest: a
+# consumer group of article.ingested that catches up continually, unless a test stalls it.
+PIPELINE_GROUP = f"ingest-test-pipeline-{uuid.uuid4().hex[:8]}"
+BULK_WINDOW = 5
+
+
+@dataclass
+class Pipeline:
+    kafka: dict[str, Any]  # the operator's client options
+    stalled: bool = False
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False, repr=False)
+
+    async def drain(self) -> None:
+        """Catch up: the group commits the end of article.ingested."""
+        async with self._lock:
+            await self._commit_the_end()
+
+    @contextlib.asynccontextmanager
+    async def stall(self) -> AsyncIterator[None]:
+        """Nothing drains meanwhile (from a drained start): a queue builds up downstream."""
+        async with self._lock:  # a catch-up under way ends first, none starts after
+            self.stalled = True
+            await self._commit_the_end()
+        try:
+            yield
+        finally:
+            self.stalled = False
+
+    async def run(self) -> None:
+        while True:
+            async with self._lock:
+                if not self.stalled:
+                    with contextlib.suppress(Exception):  # Kafka away: the next round
+                        await self._commit_the_end()
+            await asyncio.sleep(0.3)
+
+    async def _commit_the_end(self) -> None:
+        consumer = AIOKafkaConsumer(**self.kafka, group_id=PIPELINE_GROUP, enable_auto_commit=False)
+        await consumer.start()
+        try:
+            topic = ARTICLE_INGESTED.name
+            partitions = [TopicPartition(topic, p) for p in range(ARTICLE_INGESTED.partitions)]
+            consumer.assign(partitions)
+            await consumer.commit(dict(await consumer.end_offsets(partitions)))
+        finally:
+            await consumer.stop()
+
+
+@pytest.fixture(scope="session")
+async def pipeline(stack_settings: StackSettings) -> AsyncIterator[Pipeline]:
+    running = Pipeline(admin_client_options(stack_settings))
+    task = asyncio.create_task(running.run())
+    yield running
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 @pytest.fixture(scope="session")
@@ -66,6 +124,11 @@ def ingest_settings(stack_settings: StackSettings, feed_server: FeedServer) -> S
         feed_read_timeout_s=2.0,
         feed_min_interval_s=1,
         robots_cache_s=0,
+        # The bulk lane follows a pipeline the tests control, with a small window.
+        bulk_lane_hops=[f"{PIPELINE_GROUP}:{ARTICLE_INGESTED.name}"],
+        bulk_lane_min_window=BULK_WINDOW,
+        bulk_lane_max_window=2 * BULK_WINDOW,
+        bulk_lane_measure_interval_s=0.2,
     )
     return Settings(**values)
 
@@ -136,7 +199,9 @@ class Ingest:
 
 
 @pytest.fixture(scope="session")
-async def ingest(ingest_settings: Settings, stack_settings: StackSettings) -> AsyncIterator[Ingest]:
+async def ingest(
+    ingest_settings: Settings, stack_settings: StackSettings, pipeline: Pipeline
+) -> AsyncIterator[Ingest]:
     app = create_app(ingest_settings)
     async with LifespanManager(app, startup_timeout=120, shutdown_timeout=60):
         transport = httpx.ASGITransport(app=app)

@@ -8,7 +8,9 @@ A service's principal is ``User:<service>``. It may
 - for the partner topic consumers (ingest): read and create ``partner.*`` topics and administer
   the partners' SCRAM users, ACLs and quotas (cluster ALTER and ALTER_CONFIGS). Kafka has no
   narrower right to create ACLs, so this principal could grant itself more: it is the one
-  service trusted with partner administration (README, "Least privilege").
+  service trusted with partner administration (README, "Least privilege"). It may also describe
+  the consumer groups of the topics it follows: its bulk lane paces backfills by the pipeline's
+  lag (``portal_runtime.admission``), which it reads from those groups' committed offsets.
 Nothing else: no other topic, group, transactional id or cluster right. The same list feeds the
 local stack (applied at ``portal stack up``) and docker-compose (``deploy/compose/kafka-acls.txt``,
 written by ``compose_files``).
@@ -60,7 +62,8 @@ def service_grants(service: str, topics: Iterable[TopicSpec] = ALL_TOPICS) -> li
     """Every right ``service`` needs, and only those (sorted, without repeats)."""
     grants: set[Grant] = set()
     consumes = False
-    for spec in topics:
+    specs = list(topics)
+    for spec in specs:
         if service in spec.producers:
             grants.update(_topic(service, spec.name, "WRITE", "DESCRIBE"))
         if service in spec.consumers or service in spec.readers:
@@ -68,6 +71,13 @@ def service_grants(service: str, topics: Iterable[TopicSpec] = ALL_TOPICS) -> li
         consumes = consumes or service in spec.consumers
     if service in PARTNER_TOPIC_CONSUMERS:
         consumes = True
+        for spec in specs:
+            if service in spec.consumers:
+                grants.update(
+                    Grant(principal(service), "GROUP", "LITERAL", other, "DESCRIBE")
+                    for other in spec.consumers
+                    if other != service
+                )
         grants.update(
             _topic(service, PARTNER_TOPIC_PREFIX, "READ", "DESCRIBE", "CREATE", prefixed=True)
         )

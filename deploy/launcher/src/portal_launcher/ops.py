@@ -234,6 +234,8 @@ def plan_redrive(
                 continue
             if not belongs_to(dlq, letter.original_topic):
                 continue  # never sent anywhere; counted as invalid by the summary
+            if not redrivable(letter):
+                continue  # an outbox row set aside: its bytes are in the service's outbox_dead
             if rec.offset < mark.next_offset or rec.offset in mark.done:
                 plan.already += 1
             elif needle is None or needle in letter.reason.casefold():
@@ -251,6 +253,12 @@ def plan_redrive(
             )
         plan.marks[partition] = new
     return plan
+
+
+def redrivable(letter: DeadLetter) -> bool:
+    """Whether the dead letter holds a message that was on its topic (an outbox row a service
+    set aside as never sendable has no partition: there is nothing here to send back)."""
+    return letter.original_partition >= 0
 
 
 def failed_groups(records: Iterable[DeadLetterRecord]) -> list[str]:

@@ -31,6 +31,13 @@ class PartnerArticleMessage(Payload):
         ),
     )
     content: ArticleContent | None = None
+    backfill: bool = Field(
+        default=False,
+        description=(
+            "True for an archive import rather than news: the portal passes it on at the pace "
+            "the pipeline allows, after other agencies' news. Omit it (false) for news."
+        ),
+    )
 
     @model_validator(mode="after")
     def _content_matches_action(self) -> Self:

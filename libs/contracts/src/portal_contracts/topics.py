@@ -185,8 +185,16 @@ def source_of_partner_topic(topic: str) -> str | None:
 
 
 # Dead-letter topics the editors' desk records (per-source integration health).
+# The dead letters the editors' desk shows: the partners' refusals, the pipeline's stages, and
+# the notices of article events an outbox relay set aside (too large for the broker).
 _DESK_DEAD_LETTERS = frozenset(
-    {PARTNER_DEAD_LETTERS, ARTICLE_INGESTED.dead_letter_topic, ARTICLE_NORMALIZED.dead_letter_topic}
+    {
+        PARTNER_DEAD_LETTERS,
+        ARTICLE_INGESTED.dead_letter_topic,
+        ARTICLE_NORMALIZED.dead_letter_topic,
+        ARTICLE_REVIEWED.dead_letter_topic,
+        ARTICLE_PUBLISHED.dead_letter_topic,
+    }
 )
 
 

@@ -190,6 +190,11 @@ async def publish_event(
     send tried once more, so dead letters keep flowing after a Kafka outage.
     """
     value, key = encode(event), event.subject.encode()
+    if isinstance(event, DeadLetterEvent):
+        from portal_runtime.eventsize import fit_dead_letter  # eventsize imports this module
+
+        # Over the topic's limit, the original bytes are left out: the reason still arrives.
+        event, value = fit_dead_letter(topic, event, headers or {})
     all_headers = {"content-type": "application/json", **(headers or {})}
     failed = getattr(broker.config.broker_config.producer, "_producer", None)
     try:

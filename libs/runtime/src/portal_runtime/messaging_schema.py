@@ -39,3 +39,35 @@ def create_messaging_tables() -> None:
 def drop_messaging_tables() -> None:
     op.drop_table("processed_events")
     op.drop_table("outbox")
+
+
+def add_relay_lanes_and_dead_table() -> None:
+    """Second step: the relay's scheduling columns, and ``outbox_dead`` for unsendable rows."""
+    op.add_column(
+        "outbox", sa.Column("lane", sa.SmallInteger(), server_default="0", nullable=False)
+    )
+    op.add_column("outbox", sa.Column("fair_key", sa.String(length=64), nullable=True))
+    op.create_table(
+        "outbox_dead",
+        sa.Column("id", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column("topic", sa.String(length=255), nullable=False),
+        sa.Column("key", sa.LargeBinary(), nullable=True),
+        sa.Column("value", sa.LargeBinary(), nullable=False),
+        sa.Column("headers", postgresql.JSONB(), server_default="{}", nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("lane", sa.SmallInteger(), server_default="0", nullable=False),
+        sa.Column("fair_key", sa.String(length=64), nullable=True),
+        sa.Column("size_bytes", sa.BigInteger(), nullable=False),
+        sa.Column("error_type", sa.String(length=64), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column(
+            "set_aside_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_outbox_dead")),
+    )
+
+
+def drop_relay_lanes_and_dead_table() -> None:
+    op.drop_table("outbox_dead")
+    op.drop_column("outbox", "fair_key")
+    op.drop_column("outbox", "lane")

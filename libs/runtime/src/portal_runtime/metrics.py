@@ -12,7 +12,10 @@ What every service reports (Prometheus names; labels in brackets):
 * ``portal_kafka_consumer_lag`` [topic, partition, consumer_group]: log end offset minus the
   group's committed offset, i.e. messages not yet processed (polled every few seconds)
 * ``portal_outbox_backlog`` and ``portal_outbox_oldest_age_seconds``: events written but not yet
-  relayed to Kafka; ``portal_outbox_relayed_total`` [topic]
+  relayed to Kafka; ``portal_outbox_relayed_total`` [topic]; ``portal_outbox_dead`` (rows set
+  aside as never sendable) and ``portal_outbox_set_aside_total`` [topic, error_type];
+  ``portal_outbox_relay_waiting`` [lane]: rows the relay holds to send; ingest's bulk lane adds
+  ``portal_relay_bulk_window`` and ``portal_relay_pipeline_in_flight`` (``admission.py``)
 * ``portal_http_requests_rejected_total`` [reason=rate_limited|overloaded, scope]: answered 429
   or 503 at once by the overload middleware (``overload.py``)
 * ``http_server_request_duration_seconds`` [http_request_method, http_route,
@@ -33,7 +36,7 @@ import time
 import weakref
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from opentelemetry import metrics
 from opentelemetry.instrumentation.utils import suppress_instrumentation
@@ -104,10 +107,18 @@ OUTBOX_RELAYED = meter.create_counter(
     unit="{event}",
     description="Events the outbox relay published to Kafka (acknowledged by the broker).",
 )
+OUTBOX_SET_ASIDE = meter.create_counter(
+    "portal.outbox.set_aside",
+    unit="{event}",
+    description="Outbox rows that can never be sent (too large, refused for good), moved to the "
+    "service's outbox_dead table, by topic and error type.",
+)
 
 CONSUMER_LAG = "portal.kafka.consumer.lag"
 OUTBOX_BACKLOG = "portal.outbox.backlog"
 OUTBOX_OLDEST_AGE = "portal.outbox.oldest_age"
+OUTBOX_DEAD = "portal.outbox.dead"
+OUTBOX_WAITING = "portal.outbox.relay.waiting"
 
 
 def setup_metrics(service: str, otlp_endpoint: str = "") -> MeterProvider:
@@ -196,6 +207,18 @@ declare_gauge(
     OUTBOX_OLDEST_AGE,
     unit="s",
     description="Age of the oldest event waiting in the outbox (0 when it is empty).",
+)
+declare_gauge(
+    OUTBOX_WAITING,
+    unit="{event}",
+    description="Outbox rows this process's relay holds to send, per lane (normal, bulk); the "
+    "bulk lane waits for room in the pipeline.",
+)
+declare_gauge(
+    OUTBOX_DEAD,
+    unit="{event}",
+    description="Rows in this service's outbox_dead table: events set aside because they can "
+    "never be sent (each one also a dead-letter notice with the reason).",
 )
 
 
@@ -321,12 +344,35 @@ async def consumer_lag(consumer: Any, committed: Committed) -> GaugeValues:
     return values
 
 
-def outbox_poll(stats: Callable[[], Awaitable[tuple[int, datetime | None]]]) -> Poll:
-    """Backlog gauges from an outbox's ``(rows waiting, oldest created_at)``."""
+class OutboxFigures(Protocol):
+    @property
+    def waiting(self) -> int: ...
+    @property
+    def oldest(self) -> datetime | None: ...
+    @property
+    def set_aside(self) -> int: ...
+
+
+def outbox_poll(stats: Callable[[], Awaitable[OutboxFigures]]) -> Poll:
+    """Backlog gauges from an outbox's figures (rows waiting, oldest, rows set aside)."""
 
     async def poll() -> dict[str, GaugeValues]:
-        count, oldest = await stats()
+        figures = await stats()
+        oldest = figures.oldest
         age = 0.0 if oldest is None else max(0.0, (datetime.now(UTC) - oldest).total_seconds())
-        return {OUTBOX_BACKLOG: {(): float(count)}, OUTBOX_OLDEST_AGE: {(): age}}
+        return {
+            OUTBOX_BACKLOG: {(): float(figures.waiting)},
+            OUTBOX_OLDEST_AGE: {(): age},
+            OUTBOX_DEAD: {(): float(figures.set_aside)},
+        }
 
     return poll
+
+
+async def relay_gauges(outbox: Any) -> dict[str, GaugeValues]:
+    """What the outbox relay holds to send, per lane (an ``Outbox``; read from memory)."""
+    return {
+        OUTBOX_WAITING: {
+            labels(lane=lane.name.lower()): float(n) for lane, n in outbox.queue.waiting().items()
+        }
+    }

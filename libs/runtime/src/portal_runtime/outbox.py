@@ -1,26 +1,33 @@
 """Transactional outbox and inbox: state changes and the events they cause commit together.
 
 A handler writes its state and ``Outbox.add`` rows in one database transaction; the relay
-publishes the rows to Kafka (acks=all, idempotent producer) and deletes them once acknowledged.
-If the service dies between the two, the rows are published on restart: an event may be sent
-twice, never lost, and every consumer is idempotent by event id (the inbox, ``first_times``,
-which a consumer's unit of work fills for its batch) and by article id + revision. The trace
-context of the transaction (or of the message an event follows from) travels with the row, so
-the Kafka span stays in the request's trace.
+(``relay.py``) publishes the rows to Kafka (acks=all, idempotent producer) and deletes them once
+acknowledged. If the service dies between the two, the rows are published on restart: an event
+may be sent twice, never lost, and every consumer is idempotent by event id (the inbox,
+``first_times``, which a consumer's unit of work fills for its batch) and by article id +
+revision. The trace context of the transaction (or of the message an event follows from) travels
+with the row, so the Kafka span stays in the request's trace.
+
+Rows this process commits are handed to its relay the moment the transaction commits (no
+polling on the way); the relay polls the table only for rows it was not handed (another
+instance's, or from before a restart).
+
+Every event is measured before it is stored (``eventsize.py``): one the broker would refuse
+raises ``EventTooLarge`` in the caller's transaction, which each service turns into its own
+answer (413, a dead letter, a failed feed item). A dead letter too large for its topic keeps its
+reason and loses its original bytes instead.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from faststream.kafka import KafkaBroker
-from opentelemetry import context as otel_context
-from opentelemetry import propagate, trace
-from opentelemetry.instrumentation.utils import suppress_instrumentation
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -28,27 +35,33 @@ from sqlalchemy import (
     Identity,
     LargeBinary,
     MetaData,
+    SmallInteger,
     String,
     Table,
+    Text,
     Uuid,
-    delete,
+    event,
     func,
     select,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.orm import Session
 
 from portal_contracts.codec import encode
 from portal_contracts.deadletter import DeadLetterEvent
 from portal_contracts.envelope import Envelope
-from portal_runtime.kafka import FATAL_PRODUCER_ERRORS, renew_producer
+from portal_contracts.topics import MAX_MESSAGE_BYTES
+from portal_runtime.eventsize import EventTooLarge, check_record, fit_dead_letter
 from portal_runtime.logs import get_logger
-from portal_runtime.metrics import DEAD_LETTERS, OUTBOX_RELAYED
+from portal_runtime.metrics import DEAD_LETTERS
+from portal_runtime.relay_queue import Entry, Lane, RelayQueue
 from portal_runtime.telemetry import current_traceparent, tag_event
 
 log = get_logger(__name__)
-tracer = trace.get_tracer(__name__)
+
+__all__ = ["EventTooLarge", "Lane", "Outbox", "inbox_table", "outbox_dead_table", "outbox_table"]
 
 
 def outbox_table(metadata: MetaData) -> Table:
@@ -61,6 +74,29 @@ def outbox_table(metadata: MetaData) -> Table:
         Column("value", LargeBinary, nullable=False),
         Column("headers", JSONB, nullable=False, server_default="{}"),
         Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        # The relay's scheduling (relay_queue.py): the lane, and the source it is fair between.
+        Column("lane", SmallInteger, nullable=False, server_default="0"),
+        Column("fair_key", String(64), nullable=True),
+    )
+
+
+def outbox_dead_table(metadata: MetaData) -> Table:
+    """Outbox rows that can never be sent (too large, refused for good), kept with the reason."""
+    return Table(
+        "outbox_dead",
+        metadata,
+        Column("id", BigInteger, primary_key=True),  # the row's id in the outbox
+        Column("topic", String(255), nullable=False),
+        Column("key", LargeBinary, nullable=True),
+        Column("value", LargeBinary, nullable=False),
+        Column("headers", JSONB, nullable=False, server_default="{}"),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+        Column("lane", SmallInteger, nullable=False, server_default="0"),
+        Column("fair_key", String(64), nullable=True),
+        Column("size_bytes", BigInteger, nullable=False),
+        Column("error_type", String(64), nullable=False),
+        Column("reason", Text, nullable=False),
+        Column("set_aside_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     )
 
 
@@ -74,58 +110,163 @@ def inbox_table(metadata: MetaData) -> Table:
     )
 
 
+@dataclass(frozen=True)
+class OutboxStats:
+    waiting: int
+    oldest: datetime | None
+    set_aside: int
+
+
+# Rows added in a session's transaction, handed to their relays when it commits.
+_PENDING = "portal_outbox_pending"
+
+
+@event.listens_for(Session, "after_commit")
+def _hand_over_after_commit(session: Session) -> None:
+    pending: list[tuple[Outbox, Entry]] | None = session.info.pop(_PENDING, None)
+    for outbox, entry in pending or ():
+        outbox.hand_over(entry)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_after_rollback(session: Session) -> None:
+    session.info.pop(_PENDING, None)
+
+
 class Outbox:
-    def __init__(self, outbox: Table, inbox: Table | None = None) -> None:
+    def __init__(
+        self,
+        outbox: Table,
+        inbox: Table | None = None,
+        *,
+        max_message_bytes: int = MAX_MESSAGE_BYTES,
+        queue_capacity: int = 50_000,
+    ) -> None:
         self.table = outbox
         self.inbox = inbox
-        self._wake = asyncio.Event()
+        metadata = outbox.metadata
+        self.dead = metadata.tables.get("outbox_dead") or outbox_dead_table(metadata)
+        self.max_message_bytes = max_message_bytes
+        # What the relay knows it has to send; filled at commit and by polling.
+        self.queue = RelayQueue(capacity=queue_capacity)
+        # Hand-overs refused while the queue was full: the relay reads the table until it
+        # caught up (reading in id order keeps each key's rows in order).
+        self.spilled = False
+        self.wake = asyncio.Event()
 
-    async def add(self, session: AsyncSession, topic: str, event: Envelope) -> None:
-        """Queue ``event`` for ``topic`` inside the caller's transaction."""
-        # The request or message that causes an article event is about that article.
-        tag_event(event)
-        if isinstance(event, DeadLetterEvent):
-            DEAD_LETTERS.add(
-                1,
+    async def add(
+        self,
+        session: AsyncSession,
+        topic: str,
+        event: Envelope,
+        *,
+        lane: Lane = Lane.NORMAL,
+        fair_key: str | None = None,
+    ) -> None:
+        """Queue ``event`` for ``topic`` inside the caller's transaction.
+
+        ``lane`` and ``fair_key`` are for the relay's scheduling: a backfill goes in the bulk
+        lane, and rows are taken in turn between fair keys (the agency). Raises
+        ``EventTooLarge`` when the broker would refuse the event.
+        """
+        await self.add_many(session, [(topic, event)], lane=lane, fair_key=fair_key)
+
+    async def add_many(
+        self,
+        session: AsyncSession,
+        events: Sequence[tuple[str, Envelope]],
+        *,
+        lane: Lane = Lane.NORMAL,
+        fair_key: str | None = None,
+    ) -> None:
+        """``add`` for several events in one statement (kept in the given order)."""
+        if not events:
+            return
+        headers = current_traceparent()
+        rows: list[dict[str, Any]] = []
+        for topic, ev in events:
+            # The request or message that causes an article event is about that article.
+            tag_event(ev)
+            key = ev.subject.encode()
+            value = self._encoded(topic, ev, key, headers)
+            rows.append(
                 {
-                    "topic": event.data.original_topic,
-                    "dead_letter_topic": topic,
-                    "consumer_group": event.data.consumer_group,
-                    "error_type": event.data.error_type,
-                },
+                    "topic": topic,
+                    "key": key,
+                    "value": value,
+                    "headers": headers,
+                    "lane": int(lane),
+                    "fair_key": fair_key,
+                }
             )
-        await session.execute(
-            self.table.insert().values(
-                topic=topic,
-                key=event.subject.encode(),
-                value=encode(event),
-                headers=current_traceparent(),
-            )
+        result = await session.execute(
+            insert(self.table).values(rows).returning(self.table.c.id, self.table.c.key)
         )
+        # Identity values follow the VALUES order; sorting keeps each key's rows in order.
+        inserted = sorted(result.all(), key=lambda r: r.id)
+        pending = session.info.setdefault(_PENDING, [])
+        for row in inserted:
+            pending.append((self, Entry(row.id, row.key, lane, fair_key)))
+
+    def _encoded(
+        self, topic: str, ev: Envelope, key: bytes, headers: dict[str, str], *, count: bool = True
+    ) -> bytes:
+        if not isinstance(ev, DeadLetterEvent):
+            value = encode(ev)
+            check_record(topic, key, value, headers, self.max_message_bytes)
+            return value
+        ev, value = fit_dead_letter(topic, ev, headers, self.max_message_bytes)
+        if not count:  # the caller counts it once its transaction commits
+            return value
+        DEAD_LETTERS.add(
+            1,
+            {
+                "topic": ev.data.original_topic,
+                "dead_letter_topic": topic,
+                "consumer_group": ev.data.consumer_group,
+                "error_type": ev.data.error_type,
+            },
+        )
+        return value
+
+    def hand_over(self, entry: Entry) -> None:
+        """A committed row, for the relay to send at once (called when its transaction commits)."""
+        if (self.spilled or not self.queue.add(entry)) and entry.id not in self.queue:
+            self.spilled = True
+        self.wake.set()
 
     async def add_all(
         self, session: AsyncSession, events: Sequence[tuple[str, Envelope, dict[str, str]]]
     ) -> None:
         """Queue many ``(topic, event, trace headers)`` in the caller's transaction, in one
-        statement (a consumer's batch). Each event keeps the trace context it was caused in."""
+        statement (a consumer's batch). Each event keeps the trace context it was caused in, is
+        measured like ``add``'s (``EventTooLarge``; a dead letter is fitted) and is handed to
+        the relay at commit. Dead letters are counted by the caller, once committed."""
         if not events:
             return
-        await session.execute(
-            self.table.insert(),
-            [
+        rows: list[dict[str, Any]] = []
+        for topic, ev, headers in events:
+            key = ev.subject.encode()
+            rows.append(
                 {
                     "topic": topic,
-                    "key": event.subject.encode(),
-                    "value": encode(event),
+                    "key": key,
+                    "value": self._encoded(topic, ev, key, headers, count=False),
                     "headers": headers,
+                    "lane": int(Lane.NORMAL),
+                    "fair_key": None,
                 }
-                for topic, event, headers in events
-            ],
+            )
+        result = await session.execute(
+            insert(self.table).values(rows).returning(self.table.c.id, self.table.c.key)
         )
+        pending = session.info.setdefault(_PENDING, [])
+        for row in sorted(result.all(), key=lambda r: r.id):
+            pending.append((self, Entry(row.id, row.key, Lane.NORMAL, None)))
 
     def notify(self) -> None:
-        """Wake the relay after a commit, so events leave without waiting for the next poll."""
-        self._wake.set()
+        """Wake the relay (rows committed by this process are handed over already)."""
+        self.wake.set()
 
     async def first_times(
         self, session: AsyncSession, keys: Sequence[tuple[UUID, str]]
@@ -152,100 +293,34 @@ class Outbox:
                 (await conn.execute(select(func.count()).select_from(self.table))).scalar_one()
             )
 
-    async def stats(self, engine: AsyncEngine) -> tuple[int, datetime | None]:
-        """Rows waiting to be relayed, and when the oldest was written (for the backlog gauges)."""
+    async def stats(self, engine: AsyncEngine) -> OutboxStats:
+        """Rows waiting, when the oldest was written, rows set aside (for the gauges)."""
         async with engine.connect() as conn:
-            row = (
+            waiting, oldest = (
                 await conn.execute(
                     select(func.count(), func.min(self.table.c.created_at)).select_from(self.table)
                 )
             ).one()
-        return int(row[0]), row[1]
+            dead = (await conn.execute(select(func.count()).select_from(self.dead))).scalar_one()
+        return OutboxStats(int(waiting), oldest, int(dead))
 
     async def relay_once(self, engine: AsyncEngine, broker: KafkaBroker, batch: int = 200) -> int:
-        """Publish up to ``batch`` rows in order and delete them; returns how many were sent.
+        """Read the table, send one batch; returns how many rows were published (tests, tools)."""
+        from portal_runtime.relay import OutboxRelay
 
-        The sends are pipelined (the idempotent producer keeps their order per partition) and
-        the rows are deleted only after the broker acknowledged every one of them.
-        """
-        async with engine.begin() as conn:
-            rows = (
-                await conn.execute(
-                    select(self.table)
-                    .order_by(self.table.c.id)
-                    .limit(batch)
-                    .with_for_update(skip_locked=True)
-                )
-            ).all()
-            if not rows:
-                return 0
-            pending = [await self._send(broker, row) for row in rows]
-            await asyncio.gather(*pending)
-            await conn.execute(delete(self.table).where(self.table.c.id.in_([r.id for r in rows])))
-        for topic_name in {r.topic for r in rows}:
-            OUTBOX_RELAYED.add(sum(1 for r in rows if r.topic == topic_name), {"topic": topic_name})
-        return len(rows)
-
-    async def _send(self, broker: KafkaBroker, row: Any) -> asyncio.Future[Any]:
-        # Publish in the trace context of the transaction that wrote the row.
-        parent = propagate.extract(dict(row.headers or {}))
-        token = otel_context.attach(parent)
-        try:
-            future: asyncio.Future[Any] = await broker.publish(
-                row.value,
-                topic=row.topic,
-                key=row.key,
-                headers={"content-type": "application/json"},
-                no_confirm=True,
-            )
-            return future
-        finally:
-            otel_context.detach(token)
+        relay = OutboxRelay(self, engine, broker, batch=batch)
+        await relay.poll(grace=False)
+        return (await relay.send_round()).sent
 
     async def run_relay(
         self,
         engine: AsyncEngine,
         broker: KafkaBroker,
-        poll_interval_s: float = 0.5,
         batch: int = 200,
-        linger_s: float = 0.05,
+        producer: str = "portal",
+        **options: Any,
     ) -> None:
-        """Relay forever (a background task of the service); survives database/broker outages."""
-        backoff = poll_interval_s
-        renew = False
-        while True:
-            try:
-                # Cleared before the round: a commit from now on wakes the next one, so a round
-                # that found less than a full batch need not be followed by an empty one.
-                self._wake.clear()
-                # The relay's own polling queries are housekeeping, not part of any request:
-                # no root span every half second. Each published event still gets its span, in
-                # the trace of the transaction that wrote it (``_send`` attaches that context).
-                with suppress_instrumentation():
-                    sent = await self.relay_once(engine, broker, batch)
-                backoff = poll_interval_s
-                if sent >= batch:
-                    continue
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("outbox_relay_failed", error=repr(exc), retry_in_s=backoff)
-                # Else every later attempt fails the same way, for ever; a renewal that fails
-                # (Kafka still away) is tried again after the next failure.
-                renew = renew or isinstance(exc, FATAL_PRODUCER_ERRORS)
-                if renew:
-                    try:
-                        await renew_producer(broker)
-                        renew = False
-                    except Exception as renewal:
-                        log.warning("kafka_producer_renewal_failed", error=repr(renewal))
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 15.0)
-                continue
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=poll_interval_s)
-            except TimeoutError:
-                continue
-            # Woken by a commit: the commits of the next moments join its round (a round costs
-            # several statements and a produce, whether it carries one row or hundreds).
-            await asyncio.sleep(linger_s)
+        """Relay for ever (a background task of the service); see ``relay.OutboxRelay``."""
+        from portal_runtime.relay import OutboxRelay
+
+        await OutboxRelay(self, engine, broker, batch=batch, producer=producer, **options).run()

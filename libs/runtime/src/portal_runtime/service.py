@@ -34,20 +34,29 @@ from typing import Any, TypeVar
 
 import prometheus_client
 from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
 from opensearchpy import AsyncOpenSearch
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.sdk.trace import SpanProcessor
 from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from portal_runtime.admission import Admission
 from portal_runtime.consumer import BatchConsumer, ConsumerConfig, Consumers, Subscription
 from portal_runtime.db import make_engine, make_sessionmaker, ping, run_migrations_async
+from portal_runtime.eventsize import EventTooLarge
 from portal_runtime.health import Check, health_router
 from portal_runtime.httpcache import Lookup, ServeStored
 from portal_runtime.kafka import make_broker
 from portal_runtime.kafka_security import client_options
 from portal_runtime.logs import configure_logging, get_logger
-from portal_runtime.metrics import MetricsPoller, outbox_poll, setup_metrics, shutdown_metrics
+from portal_runtime.metrics import (
+    MetricsPoller,
+    outbox_poll,
+    relay_gauges,
+    setup_metrics,
+    shutdown_metrics,
+)
 from portal_runtime.opensearch import TracedAsyncTransport, opensearch_auth
 from portal_runtime.outbox import Outbox
 from portal_runtime.overload import Overload, OverloadPolicy
@@ -152,6 +161,7 @@ class HttpService:
         app.state.service = self
         # Every 422 in one documented shape (problems.py).
         install_problem_handlers(app, validation)
+        app.add_exception_handler(EventTooLarge, _event_too_large)
         app.include_router(health_router(self.settings.service_name, self.checks))
         app.include_router(metrics_router(self.settings))
         for router in routers:
@@ -228,10 +238,18 @@ class Service(HttpService):
             self.checks["object_store"] = self.store.ping
         if self.opensearch is not None:
             self.checks["opensearch"] = self._ping_opensearch
+        # Pacing of the outbox relay's bulk lane (admission.py); a service may set its own.
+        self.relay_admission: Admission | None = None
         if outbox is not None:
             self.background.append(
                 lambda: outbox.run_relay(
-                    self.engine, self.broker, batch=settings.outbox_relay_batch_size
+                    self.engine,
+                    self.broker,
+                    batch=settings.outbox_relay_batch_size,
+                    producer=settings.service_name,
+                    admission=self.relay_admission,
+                    poll_interval_s=settings.outbox_poll_interval_s,
+                    poll_grace_s=settings.outbox_poll_grace_s,
                 )
             )
         self.metrics = MetricsPoller(
@@ -240,6 +258,7 @@ class Service(HttpService):
         self.metrics.watch_consumers(self.consumers)
         if outbox is not None:
             self.metrics.add("outbox", outbox_poll(lambda: outbox.stats(self.engine)))
+            self.metrics.add("relay", lambda: relay_gauges(outbox))
         self.background.append(self.metrics.run)
 
     def consume(
@@ -278,6 +297,12 @@ class Service(HttpService):
             await self.opensearch.close()
         await self.engine.dispose()
         self.metrics.close()
+
+
+async def _event_too_large(request: Request, exc: Exception) -> Response:
+    # An event the broker would refuse: nothing was stored; the request is what is too large.
+    assert isinstance(exc, EventTooLarge)
+    return JSONResponse({"detail": exc.reason, "code": "event_too_large"}, status_code=413)
 
 
 def metrics_router(settings: ServiceSettings) -> APIRouter:

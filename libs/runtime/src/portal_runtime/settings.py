@@ -48,6 +48,11 @@ class ServiceSettings(BaseSettings):
     kafka_max_poll_interval_ms: int = Field(default=300_000, ge=10_000)
     # Outbox rows one relay round publishes (pipelined) before deleting them in one transaction.
     outbox_relay_batch_size: int = Field(default=200, ge=1, le=10_000)
+    # Rows committed by this process reach the relay at once; the table is read this often for
+    # the others (another instance's, from before a restart), skipping rows younger than the
+    # grace (their own instance is sending them).
+    outbox_poll_interval_s: float = Field(default=2.0, gt=0)
+    outbox_poll_grace_s: float = Field(default=3.0, ge=0)
 
     database_url: str = Field(
         default="postgresql+asyncpg://postgres@127.0.0.1:5432/portal",

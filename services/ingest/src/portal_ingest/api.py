@@ -121,6 +121,12 @@ class ArticleUpsert(BaseModel):
         "order; send one and an older revision than the newest is refused (409).",
     )
     content: ArticleContent
+    backfill: bool = Field(
+        default=False,
+        description="True for an archive import rather than news: it is passed on at the pace "
+        "the pipeline allows, after other agencies' news (an agency sending many items at "
+        "once is treated so anyway). Omit it for news.",
+    )
 
 
 class ArticleReceiptOut(BaseModel):
@@ -185,7 +191,9 @@ class PartnerErrorOut(BaseModel):
     offset: int
     external_id: str | None
     revision: int | None
-    error_type: str = Field(description="decode, size, validation, forbidden, stale_revision, ...")
+    error_type: str = Field(
+        description="decode, size, validation, forbidden, stale_revision, too_large, ..."
+    )
     reason: str
     failed_at: datetime
 
@@ -521,7 +529,10 @@ def partner_router(ctx: Context) -> APIRouter:
         responses={
             200: {"model": ArticleReceiptOut, "description": "Same content already received"},
             409: {"model": Problem, "description": "Revision older than (or equal to) the newest"},
-            413: {"model": Problem, "description": "Body larger than the limit"},
+            413: {
+                "model": Problem,
+                "description": "Body larger than the limit, or the article too large to pass on",
+            },
             503: {"model": Problem, "description": "Storage unavailable; retry later"},
         },
     )
@@ -538,6 +549,7 @@ def partner_router(ctx: Context) -> APIRouter:
             action=ArticleAction.UPSERT,
             revision=body.revision,
             content=body.content,
+            backfill=body.backfill,
         )
         receipt = await ctx.ingestor.submit(who.source, message, Channel.REST, raw)
         if receipt.duplicate:
@@ -562,12 +574,18 @@ def partner_router(ctx: Context) -> APIRouter:
         external_id: ExternalId,
         response: Response,
         revision: Annotated[int | None, Query(ge=1, description="Your revision number.")] = None,
+        backfill: Annotated[
+            bool, Query(description="Part of an archive clean-up rather than news.")
+        ] = False,
     ) -> ArticleReceiptOut:
         message = PartnerArticleMessage(
-            external_id=external_id, action=ArticleAction.RETRACT, revision=revision
+            external_id=external_id,
+            action=ArticleAction.RETRACT,
+            revision=revision,
+            backfill=backfill,
         )
         # No body: the archived record is the retraction as the portal understood it.
-        raw = message.model_dump_json(exclude_none=True).encode()
+        raw = message.model_dump_json(exclude_defaults=True).encode()
         receipt = await ctx.ingestor.submit(who.source, message, Channel.REST, raw)
         if receipt.duplicate:
             response.status_code = status.HTTP_200_OK
@@ -734,6 +752,7 @@ _REFUSAL_STATUS = {
     RefusalKind.NOT_FOUND: status.HTTP_404_NOT_FOUND,
     RefusalKind.STALE: status.HTTP_409_CONFLICT,
     RefusalKind.CONFLICT: status.HTTP_409_CONFLICT,
+    RefusalKind.TOO_LARGE: status.HTTP_413_CONTENT_TOO_LARGE,
 }
 
 

@@ -16,13 +16,16 @@ from portal_ingest.api import (
     partner_router,
 )
 from portal_ingest.db import outbox
+from portal_ingest.fairness import BurstDetector
 from portal_ingest.handlers import partner_subscription, status_subscription
 from portal_ingest.journey import install_journey
 from portal_ingest.kafka_admin import PartnerKafkaProvisioner
 from portal_ingest.pull.wiring import PullIntegration
 from portal_ingest.settings import Settings
 from portal_ingest.usecases import Admin, Ingestor, StatusTracker
+from portal_runtime.admission import AdmissionWindow, Hop, PipelineGate
 from portal_runtime.consumer import ConsumerConfig
+from portal_runtime.kafka_security import client_options
 from portal_runtime.service import Service
 from portal_runtime.storage import ObjectStore
 
@@ -43,7 +46,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     service.store = raw_store
     service.checks["object_store"] = raw_store.ping
 
-    ingestor = Ingestor(service.sessions, raw_store, outbox)
+    # Fairness between agencies: a backfill or a burst takes the bulk lane, which the relay
+    # lets into the pipeline only as fast as the pipeline drains (docs/pipeline.md).
+    lanes = BurstDetector(settings.burst_items, settings.burst_window_s)
+    gate = PipelineGate(
+        client_options(settings),
+        [Hop.parse(h) for h in settings.bulk_lane_hops],
+        AdmissionWindow(
+            target_delay_s=settings.bulk_lane_target_delay_s,
+            min_window=settings.bulk_lane_min_window,
+            max_window=settings.bulk_lane_max_window,
+        ),
+        interval_s=settings.bulk_lane_measure_interval_s,
+    )
+    service.relay_admission = gate
+    service.background.append(gate.run)
+    service.metrics.add("bulk_lane", gate.gauges)
+    ingestor = Ingestor(service.sessions, raw_store, outbox, lanes)
     service.consume(status_subscription(StatusTracker()))
 
     # Partner topics: a consumer of its own (client id ingest-partners), whose short metadata

@@ -276,13 +276,17 @@ def external_id_hint(value: bytes | None) -> str | None:
 # -- raw archive ------------------------------------------------------------------------------
 
 
-def raw_object_key(source: str, external_id: str, revision: int, raw: bytes) -> str:
-    """``raw/<source>/<external_id>/<revision>-<sha256>.json``; the id is one key segment."""
+def raw_object_key(source: str, external_id: str, raw: bytes) -> str:
+    """``raw/<source>/<external_id>/<sha256>.json``; the id is one key segment.
+
+    Named by content, not by revision: the original is archived before the revision is decided
+    (outside the transaction), and the same bytes sent again land on the same object.
+    """
     segment = quote(external_id, safe="-_.:~")
     if set(segment) <= {"."}:  # "." or "..": never a path step in any S3 implementation
         segment = segment.replace(".", "%2E")
     digest = hashlib.sha256(raw).hexdigest()
-    return f"raw/{source}/{segment}/{revision}-{digest}.json"
+    return f"raw/{source}/{segment}/{digest}.json"
 
 
 # -- API keys ---------------------------------------------------------------------------------

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
+from portal_contracts.topics import (
+    ARTICLE_INGESTED,
+    ARTICLE_NORMALIZED,
+    ARTICLE_PUBLISHED,
+    ARTICLE_REVIEWED,
+)
 from portal_ingest.pull.addresses import parse_target
+from portal_runtime.admission import Hop
 from portal_runtime.settings import ServiceSettings
 
 MIB = 1024 * 1024
@@ -47,6 +54,27 @@ class Settings(ServiceSettings):
     # -1: the cluster's default replication factor (1 locally, 3 in production).
     partner_topic_replication_factor: int = -1
     kafka_admin_timeout_ms: int = 15000
+
+    # -- fairness between agencies (fairness.py, docs/pipeline.md) ---------------------------
+    # An agency sending more than this many items within the window is in a burst: its items
+    # take the bulk lane until its pace falls to half of it (per ingest instance).
+    burst_items: int = Field(default=30, ge=1)
+    burst_window_s: float = Field(default=10.0, gt=0)
+    # The bulk lane enters the pipeline while the queueing it would cause downstream stays
+    # near this delay: the consumer lag of these hops ('<group>:<topic>', in pipeline order;
+    # the last one's commits are the drain rate). Empty: the bulk lane is only lower priority.
+    bulk_lane_hops: list[str] = Field(
+        default_factory=lambda: [
+            f"normalize:{ARTICLE_INGESTED.name}",
+            f"moderation:{ARTICLE_NORMALIZED.name}",
+            f"publishing:{ARTICLE_REVIEWED.name}",
+            f"search:{ARTICLE_PUBLISHED.name}",
+        ]
+    )
+    bulk_lane_target_delay_s: float = Field(default=2.0, gt=0)
+    bulk_lane_min_window: int = Field(default=20, ge=1)
+    bulk_lane_max_window: int = Field(default=5000, ge=1)
+    bulk_lane_measure_interval_s: float = Field(default=0.5, gt=0)
 
     # Page size bounds of the partner listing endpoints.
     page_size_default: int = 50
@@ -116,6 +144,13 @@ class Settings(ServiceSettings):
         default_factory=lambda: ["ct-tin-tuc-hoat-dong", "ct-xay-dung-dang", "ct-van-ban-tai-lieu"]
     )
     source_time_zone: str = "Asia/Ho_Chi_Minh"
+
+    @field_validator("bulk_lane_hops")
+    @classmethod
+    def _hops_are_group_topic(cls, value: list[str]) -> list[str]:
+        for hop in value:
+            Hop.parse(hop)  # ValueError names the bad entry
+        return value
 
     @field_validator("feed_allowed_internal_targets")
     @classmethod

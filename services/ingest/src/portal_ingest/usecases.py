@@ -5,6 +5,7 @@ with the events it causes (the outbox), in one transaction.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -23,8 +24,10 @@ from portal_contracts.topics import ARTICLE_INGESTED
 from portal_ingest import domain
 from portal_ingest import repository as repo
 from portal_ingest.domain import Outcome, Status
+from portal_ingest.fairness import BurstDetector
 from portal_ingest.kafka_admin import PartnerKafkaProvisioner
 from portal_ingest.settings import Settings
+from portal_runtime.eventsize import EventTooLarge
 from portal_runtime.logs import get_logger
 from portal_runtime.outbox import Outbox
 from portal_runtime.storage import ObjectStore
@@ -41,6 +44,7 @@ class RefusalKind(StrEnum):
     NOT_FOUND = "not_found"
     STALE = "stale_revision"
     CONFLICT = "revision_conflict"
+    TOO_LARGE = "too_large"  # the event it would make is over the broker's limit
 
 
 class Refused(Exception):
@@ -78,23 +82,32 @@ _OUTCOME_REFUSAL = {
 class Ingestor:
     """Accepts partner messages from every channel with the same rules."""
 
-    def __init__(self, sessions: Sessions, raw_store: ObjectStore, outbox: Outbox) -> None:
+    def __init__(
+        self,
+        sessions: Sessions,
+        raw_store: ObjectStore,
+        outbox: Outbox,
+        lanes: BurstDetector | None = None,
+    ) -> None:
         self.sessions = sessions
         self.raw_store = raw_store
         self.outbox = outbox
+        self.lanes = lanes or BurstDetector()
 
     async def submit(
         self, source: str, message: PartnerArticleMessage, channel: Channel, raw: bytes
     ) -> Receipt:
         """Accept ``message`` from ``source`` (taken from the key or topic, never the payload).
 
-        A new revision is archived (raw bytes) first, then stored and emitted as
-        article.ingested in one transaction; a repeat answers the same without emitting.
-        Raises ``Refused`` or ``StorageUnavailable``.
+        What can be told without a lock is told first (the source may send, a repeat, a stale
+        revision), so refusals and repeats cost no archive write. A new revision's raw bytes are
+        then archived (named by their content, outside any transaction), and the revision is
+        stored and emitted as article.ingested in one short transaction under the article's
+        lock, which decides again. Raises ``Refused`` or ``StorageUnavailable``.
         """
         article_id = article_id_for(source, message.external_id)
         digest = domain.content_hash(message.action, message.content)
-        async with self.sessions.begin() as session:
+        async with self.sessions() as session:
             src = await repo.get_source(session, source)
             refusal = domain.source_refusal(None if src is None else src.info(), source)
             if refusal is not None or src is None:
@@ -102,47 +115,28 @@ class Ingestor:
             refusal = domain.section_refusal(src.info(), message.content)
             if refusal is not None:
                 raise Refused(RefusalKind.FORBIDDEN, refusal)
+            known = await self._decide(session, article_id, message, digest)
+        if known.receipt is not None:
+            return known.receipt
 
+        # The original is archived before anything refers to it, and never under the lock: a
+        # failure refuses the message (the sender retries) with nothing stored; a revision that
+        # loses a race below leaves an archived copy of what was sent, under its content's name.
+        key = domain.raw_object_key(source, message.external_id, raw)
+        try:
+            await self.raw_store.put(key, raw, "application/json")
+        except Exception as exc:
+            # Whatever the S3 client raised: refuse now, the sender retries.
+            log.warning("raw_archive_failed", key=key, error=repr(exc))
+            raise StorageUnavailable(f"object storage unavailable: {exc}") from exc
+
+        async with self.sessions.begin() as session:
             await repo.lock_article(session, article_id)
-            article = await repo.get_article(session, article_id)
-            latest = (
-                None if article is None else domain.Latest(article.revision, article.content_hash)
-            )
-            same_number = None
-            if article is not None and message.revision is not None:
-                same_number = await repo.get_revision(session, article_id, message.revision)
-            decision = domain.decide_revision(
-                latest,
-                action=message.action,
-                requested=message.revision,
-                content_hash=digest,
-                hash_of_requested=None if same_number is None else same_number.content_hash,
-            )
-            if decision.outcome in _OUTCOME_REFUSAL:
-                raise Refused(_OUTCOME_REFUSAL[decision.outcome], decision.reason or "refused")
-            if decision.outcome is Outcome.DUPLICATE:
-                assert article is not None
-                known = await repo.get_revision(session, article_id, decision.revision)
-                return Receipt(
-                    article_id=article_id,
-                    source=source,
-                    external_id=message.external_id,
-                    revision=decision.revision,
-                    action=ArticleAction(known.action if known else article.action),
-                    status=article.status,
-                    duplicate=True,
-                    received_at=known.received_at if known else article.updated_at,
-                )
-
+            decided = await self._decide(session, article_id, message, digest)
+            if decided.receipt is not None:
+                return decided.receipt
             received_at = datetime.now(UTC)
-            key = domain.raw_object_key(source, message.external_id, decision.revision, raw)
-            try:
-                await self.raw_store.put(key, raw, "application/json")
-            except Exception as exc:
-                # Whatever the S3 client raised: refuse now, the sender retries.
-                log.warning("raw_archive_failed", key=key, error=repr(exc))
-                raise StorageUnavailable(f"object storage unavailable: {exc}") from exc
-
+            revision = decided.revision
             event = ArticleIngestedEvent(
                 producer=PRODUCER,
                 subject=article_id,
@@ -150,7 +144,7 @@ class Ingestor:
                     article_id=article_id,
                     source=source,
                     external_id=message.external_id,
-                    revision=decision.revision,
+                    revision=revision,
                     action=message.action,
                     channel=channel,
                     received_at=received_at,
@@ -165,7 +159,7 @@ class Ingestor:
                 article_id=article_id,
                 source=source,
                 external_id=message.external_id,
-                revision=decision.revision,
+                revision=revision,
                 action=message.action.value,
                 channel=channel.value,
                 content_hash=digest,
@@ -178,7 +172,13 @@ class Ingestor:
                 status=status,
                 status_reason=domain.RETRACTED_BY_SOURCE if status is Status.RETRACTED else None,
             )
-            await self.outbox.add(session, ARTICLE_INGESTED.name, event)
+            lane = self.lanes.lane(source, time.monotonic(), backfill=message.backfill)
+            try:
+                await self.outbox.add(
+                    session, ARTICLE_INGESTED.name, event, lane=lane, fair_key=source
+                )
+            except EventTooLarge as exc:
+                raise Refused(RefusalKind.TOO_LARGE, exc.reason) from exc
         self.outbox.notify()
         # One line per partner request; a consumed partner topic logs no line per message.
         log_accepted = log.info if channel is Channel.REST else log.debug
@@ -186,20 +186,67 @@ class Ingestor:
             "article_ingested",
             article_id=article_id,
             source=source,
-            revision=decision.revision,
+            revision=revision,
             action=message.action.value,
             channel=channel.value,
+            lane=lane.name.lower(),
         )
         return Receipt(
             article_id=article_id,
             source=source,
             external_id=message.external_id,
-            revision=decision.revision,
+            revision=revision,
             action=message.action,
             status=status,
             duplicate=False,
             received_at=received_at,
         )
+
+    async def _decide(
+        self,
+        session: AsyncSession,
+        article_id: str,
+        message: PartnerArticleMessage,
+        digest: str,
+    ) -> _Decided:
+        """The revision ``message`` would make; a receipt when it makes none (a repeat)."""
+        article = await repo.get_article(session, article_id)
+        latest = None if article is None else domain.Latest(article.revision, article.content_hash)
+        same_number = None
+        if article is not None and message.revision is not None:
+            same_number = await repo.get_revision(session, article_id, message.revision)
+        decision = domain.decide_revision(
+            latest,
+            action=message.action,
+            requested=message.revision,
+            content_hash=digest,
+            hash_of_requested=None if same_number is None else same_number.content_hash,
+        )
+        if decision.outcome in _OUTCOME_REFUSAL:
+            raise Refused(_OUTCOME_REFUSAL[decision.outcome], decision.reason or "refused")
+        if decision.outcome is not Outcome.DUPLICATE:
+            return _Decided(decision.revision)
+        assert article is not None
+        known = await repo.get_revision(session, article_id, decision.revision)
+        return _Decided(
+            decision.revision,
+            Receipt(
+                article_id=article_id,
+                source=article.source,
+                external_id=message.external_id,
+                revision=decision.revision,
+                action=ArticleAction(known.action if known else article.action),
+                status=article.status,
+                duplicate=True,
+                received_at=known.received_at if known else article.updated_at,
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class _Decided:
+    revision: int
+    receipt: Receipt | None = None  # set for a repeat: nothing new to store or emit
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,13 @@
 """Dead letters of the pipeline, read for per-source health: pure logic, no I/O.
 
 Ingest and normalize dead-letter what they cannot process (``partner.articles.dlq``,
-``article.ingested.dlq``), and moderation its own (``article.normalized.dlq``). The desk
-records each one once (by its event id, and by its position), with the agency it came from
-when that can be told: the dead letter's ``source``, else the partner topic it was written to,
-else the original event's payload.
+``article.ingested.dlq``), and moderation its own (``article.normalized.dlq``). Later stages'
+dead-letter topics hold what publishing and the read models could not take, and an article
+event a service could never send (set aside by its outbox relay: too large for the broker)
+arrives on its topic's dead-letter topic as a notice with the reason. The desk records each one
+once (by its event id, and by its position), with the agency it came from when that can be told:
+the dead letter's ``source``, else the partner topic it was written to, else the original
+event's payload.
 A record that cannot even be read is still recorded (as ``unreadable``): nothing is dropped.
 """
 

@@ -617,7 +617,10 @@ class Poller:
     ) -> ItemState:
         external_id = domain.external_id_for(item.key)
         message = PartnerArticleMessage(
-            external_id=external_id, action=ArticleAction.UPSERT, content=content
+            external_id=external_id,
+            action=ArticleAction.UPSERT,
+            content=content,
+            backfill=report.trigger == "backfill",  # a sitemap backfill: the bulk lane
         )
         try:
             receipt = await self.ingestor.submit(connector.source, message, Channel.FEED, raw)

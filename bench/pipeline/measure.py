@@ -1,0 +1,212 @@
+"""What the pipeline benchmark reads and computes, apart from the scenarios themselves.
+
+* percentiles and the steady slope of completions (throughput without the ramp-up and the tail);
+* each process's CPU time (``/proc/<pid>/stat``, through psutil), per service and for the stack;
+* each service database's transactions (``pg_stat_database``);
+* the articles searchable in OpenSearch, polled by id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import asyncpg
+import psutil
+from opensearchpy import AsyncOpenSearch
+
+from portal_launcher import stack as launcher
+from portal_launcher.credentials import stack_secrets
+from portal_launcher.services import BACKENDS as SERVICES
+from portal_launcher.settings import StackSettings
+
+
+def percentile(values: Sequence[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * p / 100
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def steady_rate(times: Iterable[float], low: float = 0.1, high: float = 0.9) -> float:
+    """Completions per second between the ``low`` and ``high`` fractions of all completions.
+
+    The first and last tenth are the ramp-up (the first articles cross an empty pipeline) and
+    the tail (the last ones wait for the slowest stage); the slope between is what it sustains.
+    """
+    ordered = sorted(times)
+    n = len(ordered)
+    if n < 10:
+        return float("nan")
+    first, last = int(n * low), math.ceil(n * high) - 1
+    elapsed = ordered[last] - ordered[first]
+    return (last - first) / elapsed if elapsed > 0 else float("nan")
+
+
+def latency_ms(start: dict[str, float], end: dict[str, float]) -> list[float]:
+    return [(end[k] - start[k]) * 1000 for k in end if k in start]
+
+
+# -- CPU, transactions ----------------------------------------------------------------------------
+
+
+def _cpu_s(pid: int | None) -> float:
+    if pid is None:
+        return 0.0
+    try:
+        proc = psutil.Process(pid)
+        total = 0.0
+        for p in (proc, *proc.children(recursive=True)):
+            times = p.cpu_times()
+            total += times.user + times.system
+        return total
+    except psutil.Error:
+        return 0.0
+
+
+def cpu_seconds(settings: StackSettings) -> dict[str, float]:
+    """CPU seconds used so far by each service process and each stack component."""
+    out: dict[str, float] = {}
+    for comp in launcher.all_components(settings):
+        name = comp.name.removeprefix("service-")
+        out[name] = _cpu_s(comp.pid())
+    return out
+
+
+async def transactions(settings: StackSettings) -> dict[str, int]:
+    """Committed and rolled-back transactions so far, per service database."""
+    conn = await asyncpg.connect(
+        host=settings.host,
+        port=settings.postgres_port,
+        user="postgres",
+        password=stack_secrets(settings).postgres_password,
+        database="postgres",
+    )
+    try:
+        rows = await conn.fetch(
+            "SELECT datname, xact_commit + xact_rollback AS n FROM pg_stat_database "
+            "WHERE datname = ANY($1::text[])",
+            list(SERVICES),
+        )
+    finally:
+        await conn.close()
+    return {r["datname"]: int(r["n"]) for r in rows}
+
+
+@dataclass
+class Usage:
+    """Resources used between ``start`` and ``stop``, per service."""
+
+    cpu_s: dict[str, float] = field(default_factory=dict)
+    xacts: dict[str, int] = field(default_factory=dict)
+    spans: dict[str, int] = field(default_factory=dict)
+
+    def per_article(self, what: dict[str, float] | dict[str, int], n: int) -> dict[str, float]:
+        per = {s: what.get(s, 0) / n for s in SERVICES}
+        per["total"] = sum(per.values())
+        return per
+
+
+class Meter:
+    def __init__(self, settings: StackSettings, spans: object | None) -> None:
+        self.settings = settings
+        self.spans = spans  # an OtlpReceiver in counting mode, or None
+
+    def _span_counts(self) -> dict[str, int]:
+        counted = getattr(self.spans, "counted", None)
+        return dict(counted()) if counted is not None else {}
+
+    async def snapshot(self) -> tuple[dict[str, float], dict[str, int], dict[str, int]]:
+        return (
+            cpu_seconds(self.settings),
+            await transactions(self.settings),
+            self._span_counts(),
+        )
+
+    @staticmethod
+    def between(
+        before: tuple[dict[str, float], dict[str, int], dict[str, int]],
+        after: tuple[dict[str, float], dict[str, int], dict[str, int]],
+    ) -> Usage:
+        def delta(
+            a: dict[str, float] | dict[str, int], b: dict[str, float] | dict[str, int]
+        ) -> dict:  # type: ignore[type-arg]
+            return {k: b[k] - a.get(k, 0) for k in b}
+
+        return Usage(
+            delta(before[0], after[0]), delta(before[1], after[1]), delta(before[2], after[2])
+        )
+
+
+# -- searchable ---------------------------------------------------------------------------------
+
+
+class Searchable:
+    """Polls OpenSearch for the ids it watches; records when each became searchable."""
+
+    def __init__(self, opensearch_url: str, interval_s: float = 0.25) -> None:
+        self.url = opensearch_url
+        self.interval_s = interval_s
+        self.pending: set[str] = set()
+        self.at: dict[str, float] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def watch(self, ids: Iterable[str]) -> None:
+        self.pending.update(i for i in ids if i not in self.at)
+
+    def start(self) -> Searchable:
+        self._task = asyncio.create_task(self._run())
+        return self
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def until_all(self, ids: Iterable[str], timeout_s: float) -> bool:
+        wanted = set(ids)
+        deadline = time.monotonic() + timeout_s
+        while not wanted <= self.at.keys():
+            if time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(0.2)
+        return True
+
+    async def _run(self) -> None:
+        client = AsyncOpenSearch(hosts=[self.url], timeout=30)
+        try:
+            while True:
+                started = time.monotonic()
+                if self.pending:
+                    await self._poll(client)
+                await asyncio.sleep(max(0.02, self.interval_s - (time.monotonic() - started)))
+        finally:
+            await client.close()
+
+    async def _poll(self, client: AsyncOpenSearch, chunk: int = 5000) -> None:
+        ids = list(self.pending)
+        for i in range(0, len(ids), chunk):
+            part = ids[i : i + chunk]
+            try:
+                resp = await client.search(
+                    index="articles",
+                    body={
+                        "query": {"terms": {"article_id": part}},
+                        "_source": ["article_id"],
+                        "size": len(part),
+                    },
+                )
+            except Exception:  # the index is not there yet, or OpenSearch is busy: next time
+                return
+            now = time.time()
+            for hit in resp["hits"]["hits"]:
+                aid = hit["_source"]["article_id"]
+                self.at.setdefault(aid, now)
+                self.pending.discard(aid)
