@@ -17,8 +17,9 @@ from portal_contracts.articles import (
 from portal_contracts.codec import encode
 from portal_contracts.deadletter import DeadLetter, DeadLetterEvent
 from portal_contracts.topics import ARTICLE_INGESTED, PARTNER_DEAD_LETTERS
-from portal_moderation import charts, present
 from portal_moderation.deadletters import record_of
+from portal_moderation.desk import charts, present
+from portal_moderation.desk.auth import csrf_for, csrf_matches, safe_next
 from portal_moderation.domain import (
     Action,
     Claim,
@@ -42,7 +43,6 @@ from portal_moderation.domain import (
     with_mapped_section,
 )
 from portal_moderation.peers import site_from
-from portal_moderation.webauth import csrf_for, csrf_matches, safe_next
 
 NOW = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
 

@@ -30,7 +30,7 @@ from portal_moderation.domain import (
     visible_source,
 )
 from portal_moderation.passwords import MAX_LENGTH, MIN_LENGTH
-from portal_moderation.services import Accounts, NotFound, ReviewDesk, SignInRefused
+from portal_moderation.usecases import Accounts, NotFound, ReviewDesk, SignInRefused
 from portal_runtime.auth import ADMIN_RESPONSES, admin_guard
 from portal_runtime.problems import NulFree
 from portal_runtime.settings import ServiceSettings

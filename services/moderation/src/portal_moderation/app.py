@@ -13,6 +13,11 @@ from portal_contracts.articles import ArticleIngestedEvent, ArticleNormalizedEve
 from portal_contracts.topics import ARTICLE_INGESTED, ARTICLE_NORMALIZED
 from portal_moderation.api import admin_router, auth_router, items_router
 from portal_moderation.db import outbox
+from portal_moderation.desk.auth import DeskAuth
+from portal_moderation.desk.item import DeskDeps, install_desk
+from portal_moderation.desk.journey import install_journey_desk
+from portal_moderation.desk.submissions import install_submissions_desk
+from portal_moderation.desk.templating import DeskHeaders, Templates
 from portal_moderation.domain import PRODUCER
 from portal_moderation.handlers import (
     NormalizedHandler,
@@ -20,18 +25,13 @@ from portal_moderation.handlers import (
     subscribe_dead_letters,
 )
 from portal_moderation.jaeger import JaegerQuery
-from portal_moderation.journey_web import install_journey_desk
 from portal_moderation.passwords import Passwords
 from portal_moderation.peers import IngestAdmin, SiteDirectory
-from portal_moderation.services import Accounts, ReviewDesk, SourcesDesk
 from portal_moderation.settings import Settings
-from portal_moderation.submissions_api import submissions_router
+from portal_moderation.submissions.api import submissions_router
+from portal_moderation.submissions.usecases import SubmissionsDesk
 from portal_moderation.submissions_handlers import subscribe_submissions
-from portal_moderation.submissions_service import SubmissionsDesk
-from portal_moderation.submissions_web import install_submissions_desk
-from portal_moderation.templating import DeskHeaders, Templates
-from portal_moderation.web import DeskDeps, install_desk
-from portal_moderation.webauth import DeskAuth
+from portal_moderation.usecases import Accounts, ReviewDesk, SourcesDesk
 from portal_runtime.bodylimit import BodyLimit
 from portal_runtime.kafka import subscribe_events
 from portal_runtime.problems import document_body_limit

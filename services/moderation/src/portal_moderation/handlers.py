@@ -15,7 +15,7 @@ from portal_contracts.topics import QUESTION_SUBMITTED
 from portal_moderation import repository as repo
 from portal_moderation.db import outbox
 from portal_moderation.deadletters import DEAD_LETTER_TOPICS, record_of
-from portal_moderation.services import ReviewDesk
+from portal_moderation.usecases import ReviewDesk
 from portal_runtime.kafka import is_transient
 from portal_runtime.logs import get_logger
 

@@ -7,8 +7,8 @@ from faststream.kafka import KafkaBroker, KafkaMessage
 from portal_contracts.questions import QuestionSubmittedEvent
 from portal_contracts.submissions import SubmissionReportedEvent, SubmissionSubmittedEvent
 from portal_contracts.topics import QUESTION_SUBMITTED, SUBMISSION_REPORTED, SUBMISSION_SUBMITTED
-from portal_moderation.submissions_domain import PRODUCER
-from portal_moderation.submissions_service import SubmissionsDesk
+from portal_moderation.submissions.domain import PRODUCER
+from portal_moderation.submissions.usecases import SubmissionsDesk
 from portal_runtime.kafka import subscribe_events
 
 GROUP = "moderation"

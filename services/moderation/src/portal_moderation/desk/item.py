@@ -18,8 +18,21 @@ from fastapi.staticfiles import StaticFiles
 from starlette.responses import RedirectResponse, Response
 
 from portal_contracts.articles import NormalizedArticle, QualityReport
-from portal_moderation import charts, present, reports
+from portal_moderation import reports
 from portal_moderation import repository as repo
+from portal_moderation.desk import charts, present
+from portal_moderation.desk.auth import (
+    DESK_PREFIX,
+    CsrfRefused,
+    DeskAuth,
+    NotSignedIn,
+    Visitor,
+    form_value,
+    is_htmx,
+    login_redirect_target,
+    safe_next,
+)
+from portal_moderation.desk.templating import STATIC_DIR, Templates
 from portal_moderation.domain import (
     AGE_BUCKET_CODES,
     AGE_BUCKETS,
@@ -43,24 +56,12 @@ from portal_moderation.domain import (
 )
 from portal_moderation.passwords import MAX_LENGTH, MIN_LENGTH
 from portal_moderation.peers import PeerRefused, PeerUnavailable, Site, SiteDirectory
-from portal_moderation.services import (
+from portal_moderation.usecases import (
     Accounts,
     NotFound,
     ReviewDesk,
     SignInRefused,
     SourcesDesk,
-)
-from portal_moderation.templating import STATIC_DIR, Templates
-from portal_moderation.webauth import (
-    DESK_PREFIX,
-    CsrfRefused,
-    DeskAuth,
-    NotSignedIn,
-    Visitor,
-    form_value,
-    is_htmx,
-    login_redirect_target,
-    safe_next,
 )
 
 CODE = re.compile(r"^[a-z0-9][a-z0-9-]*$")

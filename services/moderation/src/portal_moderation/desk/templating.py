@@ -19,9 +19,9 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from starlette.responses import HTMLResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from portal_moderation import present
+from portal_moderation.desk import present
+from portal_moderation.desk.auth import CSRF_FIELD, DESK_PREFIX, DeskAuth, Visitor
 from portal_moderation.domain import PAGE_ROLES, Action, DeskPage, Editor, Role, may, may_see
-from portal_moderation.webauth import CSRF_FIELD, DESK_PREFIX, DeskAuth, Visitor
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"

@@ -16,11 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from portal_contracts.articles import SourceCode
 from portal_contracts.submissions import SubmissionKind
-from portal_moderation import submissions_repository as repo
 from portal_moderation.api import editor_dependency
 from portal_moderation.domain import Editor, Forbidden, Role
-from portal_moderation.services import Accounts
-from portal_moderation.submissions_domain import (
+from portal_moderation.submissions import repository as repo
+from portal_moderation.submissions.domain import (
     AGENCY_STATES,
     SubAction,
     SubConflict,
@@ -31,11 +30,12 @@ from portal_moderation.submissions_domain import (
     feedback_csv,
     feedback_records,
 )
-from portal_moderation.submissions_service import (
+from portal_moderation.submissions.usecases import (
     SubmissionNotFound,
     SubmissionsDesk,
     sub_item,
 )
+from portal_moderation.usecases import Accounts
 from portal_runtime.problems import NulFree
 
 ID_PATH = Path(min_length=1, max_length=64)

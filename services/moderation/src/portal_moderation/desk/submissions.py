@@ -13,9 +13,12 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from starlette.responses import RedirectResponse, Response
 
-from portal_moderation import submissions_repository as repo
+from portal_moderation.desk.auth import DESK_PREFIX, DeskAuth, Visitor, form_value
+from portal_moderation.desk.item import DeskDeps, DeskError
+from portal_moderation.desk.templating import Templates
 from portal_moderation.domain import Editor, Forbidden, Role
-from portal_moderation.submissions_domain import (
+from portal_moderation.submissions import repository as repo
+from portal_moderation.submissions.domain import (
     AGENCY_STATES,
     SubAction,
     SubConflict,
@@ -25,10 +28,7 @@ from portal_moderation.submissions_domain import (
     feedback_csv,
     feedback_records,
 )
-from portal_moderation.submissions_service import SubmissionNotFound, SubmissionsDesk, sub_item
-from portal_moderation.templating import Templates
-from portal_moderation.web import DeskDeps, DeskError
-from portal_moderation.webauth import DESK_PREFIX, DeskAuth, Visitor, form_value
+from portal_moderation.submissions.usecases import SubmissionNotFound, SubmissionsDesk, sub_item
 
 PAGE = f"{DESK_PREFIX}/submissions"
 NAV_KEY = "submissions"

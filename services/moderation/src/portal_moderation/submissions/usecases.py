@@ -26,10 +26,10 @@ from portal_contracts.topics import (
     SUBMISSION_REPORTED,
     SUBMISSION_SUBMITTED,
 )
-from portal_moderation import submissions_repository as repo
 from portal_moderation.db import outbox
 from portal_moderation.domain import Editor, Role
-from portal_moderation.submissions_domain import (
+from portal_moderation.submissions import repository as repo
+from portal_moderation.submissions.domain import (
     EDITORS_DESK,
     POST_KINDS,
     SubAction,

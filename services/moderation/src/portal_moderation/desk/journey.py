@@ -15,9 +15,9 @@ from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from starlette.responses import RedirectResponse, Response
 
 from portal_moderation import repository as repo
-from portal_moderation.domain import DeskPage, Editor, Forbidden, Role, authorize_page
-from portal_moderation.jaeger import JaegerQuery, TraceUnavailable
-from portal_moderation.journeys import (
+from portal_moderation.desk.auth import DESK_PREFIX, Visitor
+from portal_moderation.desk.item import DeskDeps, DeskError
+from portal_moderation.desk.journey_view import (
     STATUS_LABELS,
     JourneyView,
     article_id_of,
@@ -25,8 +25,7 @@ from portal_moderation.journeys import (
     journey_view,
     may_see_journey,
 )
-from portal_moderation.peers import PeerRefused, PeerUnavailable
-from portal_moderation.waterfall import (
+from portal_moderation.desk.waterfall import (
     SCALE,
     TraceFormatError,
     Waterfall,
@@ -34,8 +33,9 @@ from portal_moderation.waterfall import (
     restrict_to_source,
     waterfall_from_otlp,
 )
-from portal_moderation.web import DeskDeps, DeskError
-from portal_moderation.webauth import DESK_PREFIX, Visitor
+from portal_moderation.domain import DeskPage, Editor, Forbidden, Role, authorize_page
+from portal_moderation.jaeger import JaegerQuery, TraceUnavailable
+from portal_moderation.peers import PeerRefused, PeerUnavailable
 
 PAGE = f"{DESK_PREFIX}/journey"
 NAV_KEY = "journey"

@@ -14,7 +14,7 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
-from portal_moderation.present import number
+from portal_moderation.desk.present import number
 
 
 @dataclass(frozen=True)

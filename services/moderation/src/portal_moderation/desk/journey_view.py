@@ -13,8 +13,8 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from portal_moderation.desk.waterfall import valid_trace_id
 from portal_moderation.domain import Editor, Role
-from portal_moderation.waterfall import valid_trace_id
 
 MAX_TRACES = 5  # traces drawn on one page (an article edited and re-sent many times has more)
 

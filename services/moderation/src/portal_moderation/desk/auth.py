@@ -25,7 +25,7 @@ from fastapi import Depends, Request
 from starlette.responses import Response
 
 from portal_moderation.domain import Editor
-from portal_moderation.services import Accounts
+from portal_moderation.usecases import Accounts
 
 SESSION_COOKIE = "desk_session"
 PRE_SESSION_COOKIE = "desk_pre"

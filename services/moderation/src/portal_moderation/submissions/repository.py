@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from portal_moderation.db import sources
-from portal_moderation.submissions_db import (
+from portal_moderation.submissions.db import (
     submission_decisions,
     submission_items,
     submission_reports,
