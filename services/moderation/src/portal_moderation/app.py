@@ -13,11 +13,11 @@ from portal_contracts.articles import ArticleIngestedEvent, ArticleNormalizedEve
 from portal_contracts.topics import ARTICLE_INGESTED, ARTICLE_NORMALIZED
 from portal_moderation.api import admin_router, auth_router, items_router
 from portal_moderation.db import outbox
+from portal_moderation.desk import install_desk
 from portal_moderation.desk.auth import DeskAuth
-from portal_moderation.desk.item import DeskDeps, install_desk
-from portal_moderation.desk.journey import install_journey_desk
-from portal_moderation.desk.submissions import install_submissions_desk
-from portal_moderation.desk.templating import DeskHeaders, Templates
+from portal_moderation.desk.dashboard_figures import DashboardFigures
+from portal_moderation.desk.deps import DeskDeps
+from portal_moderation.desk.templating import Templates
 from portal_moderation.domain import PRODUCER
 from portal_moderation.handlers import (
     NormalizedHandler,
@@ -105,6 +105,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         tracer=service.tracer_provider,
     )
     sites = SiteDirectory(settings.publishing_url, tracer=service.tracer_provider)
+    jaeger = JaegerQuery(settings.jaeger_query_url, timeout_s=settings.jaeger_timeout_s)
     auth = DeskAuth(
         accounts,
         cookie_secure=settings.cookie_secure,
@@ -117,15 +118,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         templates=Templates(auth),
         sites=sites,
         sources=SourcesDesk(service.sessions, ingest),
+        submissions=submissions,
+        jaeger=jaeger,
+        figures=DashboardFigures(service.sessions),
         claim_ttl=timedelta(minutes=settings.claim_minutes),
     )
     install_desk(app, desk_deps)
-    install_submissions_desk(app, desk_deps, submissions)  # issue 6: /desk/submissions
-    # issue 8: one article's journey and its trace (/desk/journey), read from Jaeger server-side
-    jaeger = JaegerQuery(settings.jaeger_query_url, timeout_s=settings.jaeger_timeout_s)
-    install_journey_desk(app, desk_deps, jaeger)
-    app.state.desk = desk_deps  # other desks (submissions) reuse its auth and templates
-    app.add_middleware(DeskHeaders)
 
     async def close_peers_at_shutdown() -> None:
         try:

@@ -7,8 +7,8 @@
   secret is a random pre-session cookie, so the sign-in form is protected too. A request whose
   Origin is another site is refused as well.
 
-Pages use ``DeskAuth.visitor`` (anyone), ``DeskAuth.editor`` (signed in) and
-``DeskAuth.csrf`` (POST) as FastAPI dependencies.
+Pages take who is asking through the dependencies of ``deps`` (``Anyone``, ``Signed``,
+``AnyonePost``, ``SignedPost``), which call ``DeskAuth.visitor_of`` and ``DeskAuth.check_csrf``.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from fastapi import Depends, Request
+from fastapi import Request
 from starlette.responses import Response
 
 from portal_moderation.domain import Editor
@@ -95,27 +95,6 @@ class DeskAuth:
         self.accounts = accounts
         self.cookie_secure = cookie_secure
         self.max_age_s = max_age_s
-
-        async def visitor(request: Request) -> Visitor:
-            return await self.visitor_of(request)
-
-        async def editor(who: Visitor = Depends(visitor)) -> Visitor:
-            if who.editor is None:
-                raise NotSignedIn
-            return who
-
-        async def csrf(request: Request, who: Visitor = Depends(visitor)) -> Visitor:
-            await self.check_csrf(request, who)
-            return who
-
-        async def editor_csrf(request: Request, who: Visitor = Depends(editor)) -> Visitor:
-            await self.check_csrf(request, who)
-            return who
-
-        self.visitor = visitor
-        self.editor = editor
-        self.csrf = csrf
-        self.editor_csrf = editor_csrf
 
     def secure(self, request: Request) -> bool:
         if self.cookie_secure is not None:

@@ -1,14 +1,13 @@
 """Jinja2 templates of the web desk, and the security headers of its pages.
 
-Reusable by every desk page (the submissions desk too): ``templates/base.html`` is the layout
-with ``{% block nav %}`` (and ``{% block nav_extra %}`` to add links without repeating the
-others), ``Templates.render`` fills the common context (the editor, the CSRF token, the
-navigation the role may see), and ``Templates.add_nav`` adds a link for some roles.
+``templates/base.html`` is the layout of every page (``{% block nav %}``, and
+``{% block nav_extra %}`` to add links without repeating the others); ``Templates.render`` fills
+the common context (the editor, the CSRF token, the navigation the role may see). Each page
+module names its own navigation link (``NAV``), which ``install_desk`` adds in page order.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +20,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from portal_moderation.desk import present
 from portal_moderation.desk.auth import CSRF_FIELD, DESK_PREFIX, DeskAuth, Visitor
+from portal_moderation.desk.journey_view import gap_text
+from portal_moderation.desk.waterfall import duration_text
 from portal_moderation.domain import PAGE_ROLES, Action, DeskPage, Editor, Role, may, may_see
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -36,7 +37,8 @@ class NavLink:
     shortcut: str | None = None
 
 
-def _page_link(page: DeskPage, label: str, shortcut: str) -> NavLink:
+def page_link(page: DeskPage, label: str, shortcut: str) -> NavLink:
+    """The navigation link of one of the pages the domain names (roles from ``PAGE_ROLES``)."""
     return NavLink(label, f"{DESK_PREFIX}/{page.value}", page.value, PAGE_ROLES[page], shortcut)
 
 
@@ -55,6 +57,8 @@ class Templates:
             localtime=present.local_time,
             duration=present.duration,
             ago=present.ago,
+            span_duration=duration_text,
+            gap=gap_text,
         )
         self.env.globals.update(
             labels={
@@ -76,17 +80,10 @@ class Templates:
             prefix=DESK_PREFIX,
             Action=Action,
         )
-        self.nav: list[NavLink] = [
-            _page_link(DeskPage.QUEUE, "Hàng chờ duyệt", "g q"),
-            _page_link(DeskPage.DASHBOARD, "Bảng theo dõi tích hợp", "g d"),
-            _page_link(DeskPage.AUDIT, "Nhật ký", "g l"),
-            _page_link(DeskPage.SOURCES, "Nguồn tin, chính sách", "g s"),
-            _page_link(DeskPage.USERS, "Tài khoản", "g u"),
-        ]
+        self.nav: list[NavLink] = []
 
-    def add_nav(self, label: str, href: str, key: str, roles: Iterable[Role]) -> None:
-        """Another desk (e.g. submissions) adds its page to the navigation."""
-        self.nav.append(NavLink(label, href, key, frozenset(roles)))
+    def add_nav(self, link: NavLink) -> None:
+        self.nav.append(link)
 
     def nav_for(self, editor: Editor | None) -> list[NavLink]:
         if editor is None:
