@@ -9,7 +9,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Callable
 
-from fastapi import Depends, HTTPException, status
+from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from portal_runtime.settings import ServiceSettings
@@ -23,20 +23,31 @@ ADMIN_RESPONSES: dict[int | str, dict[str, str]] = {
 }
 
 
-def admin_guard(settings: ServiceSettings) -> Callable[..., None]:
-    def require_admin(
-        credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),
-    ) -> None:
-        expected = settings.admin_token.get_secret_value()
-        if not expected:
-            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "admin API is not configured")
-        if credentials is None or not hmac.compare_digest(
-            credentials.credentials.encode(), expected.encode()
-        ):
-            raise HTTPException(
-                status.HTTP_401_UNAUTHORIZED,
-                "admin token missing or wrong",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
+def check_admin(
+    settings: ServiceSettings, credentials: HTTPAuthorizationCredentials | None
+) -> None:
+    expected = settings.admin_token.get_secret_value()
+    if not expected:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "admin API is not configured")
+    if credentials is None or not hmac.compare_digest(
+        credentials.credentials.encode(), expected.encode()
+    ):
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "admin token missing or wrong",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
 
-    return require_admin
+
+def require_admin(
+    request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)
+) -> None:
+    """The guard of a module-level admin router, for the app ``Service.create_app`` made."""
+    check_admin(request.app.state.service.settings, credentials)
+
+
+def admin_guard(settings: ServiceSettings) -> Callable[..., None]:
+    def guard(credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> None:
+        check_admin(settings, credentials)
+
+    return guard

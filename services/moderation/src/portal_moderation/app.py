@@ -1,4 +1,4 @@
-"""Wires the moderation service: settings, database, Kafka subscribers, HTTP routes."""
+"""Wires the moderation service: settings, database, Kafka subscribers, HTTP routes, the desk."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from portal_contracts.articles import ArticleIngestedEvent, ArticleNormalizedEvent
 from portal_contracts.topics import ARTICLE_INGESTED, ARTICLE_NORMALIZED
-from portal_moderation.api import admin_router, auth_router, items_router
+from portal_moderation import api
 from portal_moderation.db import outbox
 from portal_moderation.desk import install_desk
 from portal_moderation.desk.auth import DeskAuth
@@ -28,7 +28,7 @@ from portal_moderation.jaeger import JaegerQuery
 from portal_moderation.passwords import Passwords
 from portal_moderation.peers import IngestAdmin, SiteDirectory
 from portal_moderation.settings import Settings
-from portal_moderation.submissions.api import submissions_router
+from portal_moderation.submissions import api as submissions_api
 from portal_moderation.submissions.usecases import SubmissionsDesk
 from portal_moderation.submissions_handlers import subscribe_submissions
 from portal_moderation.usecases import Accounts, ReviewDesk, SourcesDesk
@@ -39,6 +39,62 @@ from portal_runtime.service import Service
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 MAX_BODY_BYTES = 64 * 1024
+
+
+def subscribe(service: Service, desk: ReviewDesk, submissions: SubmissionsDesk) -> None:
+    """Normalized articles into the queue, originals as received and the pipeline's dead
+    letters for the desk, and the public submissions."""
+    subscribe_events(
+        service.broker,
+        ARTICLE_NORMALIZED,
+        group="moderation",
+        producer=PRODUCER,
+        model=ArticleNormalizedEvent,
+        handler=NormalizedHandler(desk),
+    )
+    subscribe_events(
+        service.broker,
+        ARTICLE_INGESTED,
+        group="moderation",
+        producer=PRODUCER,
+        model=ArticleIngestedEvent,
+        handler=OriginalsHandler(desk),
+    )
+    subscribe_dead_letters(service.broker, service.sessions)
+    subscribe_submissions(service.broker, submissions)
+
+
+def web_desk(
+    settings: Settings,
+    service: Service,
+    desk: ReviewDesk,
+    accounts: Accounts,
+    submissions: SubmissionsDesk,
+) -> DeskDeps:
+    """The web desk's collaborators; its peers (ingest, publishing, Jaeger) are HTTP clients."""
+    ingest = IngestAdmin(
+        settings.ingest_url,
+        settings.admin_token.get_secret_value(),
+        timeout_s=settings.peer_timeout_s,
+        tracer=service.tracer_provider,
+    )
+    auth = DeskAuth(
+        accounts,
+        cookie_secure=settings.cookie_secure,
+        max_age_s=int(settings.session_ttl_hours * 3600),
+    )
+    return DeskDeps(
+        desk=desk,
+        accounts=accounts,
+        auth=auth,
+        templates=Templates(auth),
+        sites=SiteDirectory(settings.publishing_url, tracer=service.tracer_provider),
+        sources=SourcesDesk(service.sessions, ingest),
+        submissions=submissions,
+        jaeger=JaegerQuery(settings.jaeger_query_url, timeout_s=settings.jaeger_timeout_s),
+        figures=DashboardFigures(service.sessions),
+        claim_ttl=timedelta(minutes=settings.claim_minutes),
+    )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -58,80 +114,33 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_failures=settings.login_max_failures,
         lockout=timedelta(minutes=settings.login_lockout_minutes),
     )
-
-    subscribe_events(
-        service.broker,
-        ARTICLE_NORMALIZED,
-        group="moderation",
-        producer=PRODUCER,
-        model=ArticleNormalizedEvent,
-        handler=NormalizedHandler(desk),
-    )
-    # The editors' desk: originals as received, and the pipeline's dead letters (health).
-    subscribe_events(
-        service.broker,
-        ARTICLE_INGESTED,
-        group="moderation",
-        producer=PRODUCER,
-        model=ArticleIngestedEvent,
-        handler=OriginalsHandler(desk),
-    )
-    subscribe_dead_letters(service.broker, service.sessions)
-    # --- submissions desk (issue 6): questions, dialogue questions, feedback, forum, comments
     submissions = SubmissionsDesk(service.sessions)
-    subscribe_submissions(service.broker, submissions)
-    # --- end of the submissions desk wiring
+    subscribe(service, desk, submissions)
     app = service.create_app(
         title="Cổng TTĐT — Moderation",
         description=(
             "Editors' review desk and moderation of public submissions; emits article.reviewed "
             "and question.answered."
         ),
-        routers=[
-            admin_router(settings, accounts),
-            auth_router(accounts),
-            items_router(accounts, desk),
-            submissions_router(accounts, submissions),  # issue 6: the submissions desk
-        ],
+        routers=[api.admin_router, api.auth_router, api.items_router, submissions_api.router],
     )
+    app.state.review_desk = desk
+    app.state.accounts = accounts
+    app.state.submissions_desk = submissions
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
     document_body_limit(app, MAX_BODY_BYTES)
 
     # The editors' web desk (/desk) on the same use cases as the API.
-    ingest = IngestAdmin(
-        settings.ingest_url,
-        settings.admin_token.get_secret_value(),
-        timeout_s=settings.peer_timeout_s,
-        tracer=service.tracer_provider,
-    )
-    sites = SiteDirectory(settings.publishing_url, tracer=service.tracer_provider)
-    jaeger = JaegerQuery(settings.jaeger_query_url, timeout_s=settings.jaeger_timeout_s)
-    auth = DeskAuth(
-        accounts,
-        cookie_secure=settings.cookie_secure,
-        max_age_s=int(settings.session_ttl_hours * 3600),
-    )
-    desk_deps = DeskDeps(
-        desk=desk,
-        accounts=accounts,
-        auth=auth,
-        templates=Templates(auth),
-        sites=sites,
-        sources=SourcesDesk(service.sessions, ingest),
-        submissions=submissions,
-        jaeger=jaeger,
-        figures=DashboardFigures(service.sessions),
-        claim_ttl=timedelta(minutes=settings.claim_minutes),
-    )
-    install_desk(app, desk_deps)
+    deps = web_desk(settings, service, desk, accounts, submissions)
+    install_desk(app, deps)
 
     async def close_peers_at_shutdown() -> None:
         try:
             await asyncio.Event().wait()  # runs for the app's life; cancelled at shutdown
         finally:
-            await ingest.close()
-            await sites.close()
-            await jaeger.close()
+            await deps.sources.ingest.close()
+            await deps.sites.close()
+            await deps.jaeger.close()
 
     service.background.append(close_peers_at_shutdown)
     return app
