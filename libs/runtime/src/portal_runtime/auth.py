@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Callable
+from typing import Any
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from portal_runtime.settings import ServiceSettings
@@ -44,6 +45,17 @@ def require_admin(
 ) -> None:
     """The guard of a module-level admin router, for the app ``Service.create_app`` made."""
     check_admin(request.app.state.service.settings, credentials)
+
+
+def make_admin_router(**kwargs: Any) -> APIRouter:
+    """A router of operators' routes: under ``/admin/v1``, behind the admin token."""
+    return APIRouter(
+        prefix="/admin/v1",
+        tags=["admin"],
+        dependencies=[Depends(require_admin)],
+        responses=ADMIN_RESPONSES,
+        **kwargs,
+    )
 
 
 def admin_guard(settings: ServiceSettings) -> Callable[..., None]:

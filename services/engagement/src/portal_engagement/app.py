@@ -13,25 +13,22 @@ from portal_contracts.articles import ArticlePublishedEvent
 from portal_contracts.questions import QuestionAnsweredEvent
 from portal_contracts.submissions import SubmissionModeratedEvent
 from portal_contracts.topics import ARTICLE_PUBLISHED, QUESTION_ANSWERED, SUBMISSION_MODERATED
-from portal_engagement.api import (
-    Gate,
-    admin_router,
-    comments_router,
-    dialogues_router,
-    feedback_router,
-    forum_router,
-    qa_router,
-    status_router,
-)
 from portal_engagement.catalog import apply_catalog, load_catalog
+from portal_engagement.comments import api as comments
 from portal_engagement.db import outbox
+from portal_engagement.dialogues import api as dialogues
+from portal_engagement.dialogues.live import LiveHub
 from portal_engagement.domain import PRODUCER
+from portal_engagement.feedback import api as feedback
+from portal_engagement.forum import api as forum
 from portal_engagement.handlers import answered_handler, article_handler, moderated_handler
-from portal_engagement.live import LiveHub
+from portal_engagement.qa import api as qa
 from portal_engagement.screening import load_word_list
-from portal_engagement.services import Engagement
 from portal_engagement.settings import Settings
-from portal_runtime.auth import admin_guard
+from portal_engagement.submissions import api as submissions
+from portal_engagement.submissions.gate import Gate
+from portal_engagement.submissions.intake import Intake
+from portal_engagement.usecases import Engagement
 from portal_runtime.bodylimit import BodyLimit
 from portal_runtime.kafka import subscribe_events
 from portal_runtime.problems import document_body_limit
@@ -42,30 +39,8 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 GROUP = "engagement"
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or Settings()
-    service = Service(
-        settings,
-        migrations_dir=MIGRATIONS,
-        outbox=outbox,
-        uses_object_store=False,
-        uses_opensearch=False,
-    )
-    # Data files are read now: a broken word list stops the start, not the first submission.
-    words = load_word_list(settings.screening_words_path)
-    catalog = load_catalog(settings.catalog_path) if settings.catalog_path else None
-    engagement = Engagement(
-        service.sessions, words, client_salt=settings.client_hash_salt.get_secret_value()
-    )
-    hub = LiveHub(
-        settings.database_url,
-        service.sessions,
-        max_streams=settings.max_live_streams,
-        max_streams_per_client=settings.max_live_streams_per_ip,
-    )
-    service.background.append(hub.run)
-    gate = Gate(engagement, RateLimiter(), settings)
-
+def subscribe(service: Service, engagement: Engagement) -> None:
+    """Moderation's answers and steps, and which articles are published."""
     subscribe_events(
         service.broker,
         QUESTION_ANSWERED,
@@ -91,6 +66,34 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         handler=article_handler(engagement),
     )
 
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    service = Service(
+        settings,
+        migrations_dir=MIGRATIONS,
+        outbox=outbox,
+        uses_object_store=False,
+        uses_opensearch=False,
+    )
+    # Data files are read now: a broken word list stops the start, not the first submission.
+    words = load_word_list(settings.screening_words_path)
+    catalog = load_catalog(settings.catalog_path) if settings.catalog_path else None
+    intake = Intake(
+        service.sessions, words, client_salt=settings.client_hash_salt.get_secret_value()
+    )
+    engagement = Engagement(service.sessions)
+    hub = LiveHub(
+        settings.database_url,
+        service.sessions,
+        max_streams=settings.max_live_streams,
+        max_streams_per_client=settings.max_live_streams_per_ip,
+    )
+    service.background.append(hub.run)
+    gate = Gate(intake, RateLimiter(), settings)
+
+    subscribe(service, engagement)
+
     app = service.create_app(
         title="Cổng TTĐT — Engagement",
         description=(
@@ -101,13 +104,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "through a private status link. Contact details are never published."
         ),
         routers=[
-            qa_router(gate),
-            dialogues_router(gate, hub),
-            feedback_router(gate),
-            forum_router(gate),
-            comments_router(gate),
-            status_router(gate),
-            admin_router(gate, admin_guard(settings)),
+            qa.router,
+            dialogues.router,
+            feedback.router,
+            forum.router,
+            comments.router,
+            submissions.router,
+            submissions.admin_router,
+            dialogues.admin_router,
+            feedback.admin_router,
         ],
     )
     app.state.engagement = engagement

@@ -10,7 +10,7 @@ from faststream.kafka import KafkaMessage
 from portal_contracts.articles import ArticlePublishedEvent
 from portal_contracts.questions import QuestionAnsweredEvent
 from portal_contracts.submissions import SubmissionModeratedEvent
-from portal_engagement.services import Engagement
+from portal_engagement.usecases import Engagement
 from portal_runtime.kafka import PermanentError
 
 Handler = Callable[[Any, KafkaMessage], Awaitable[None]]

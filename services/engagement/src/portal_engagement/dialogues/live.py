@@ -19,13 +19,17 @@ import json
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
 
 import asyncpg
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from portal_engagement import repository as repo
+from portal_engagement.domain import DialogueTimes, dialogue_phase
 from portal_engagement.repository import LIVE_CHANNEL
+from portal_runtime.clock import utcnow
 from portal_runtime.logs import get_logger
 
 log = get_logger(__name__)
@@ -245,3 +249,33 @@ class LiveHub:
                         await asyncio.wait_for(conn.close(), timeout=5)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 15.0)
+
+
+async def live_stream(
+    hub: LiveHub,
+    code: str,
+    start: int,
+    times: DialogueTimes,
+    *,
+    grace: timedelta,
+    poll_s: float,
+) -> AsyncIterator[dict[str, Any]]:
+    """A reader's server-sent events: the phase when it changes, then every event after
+    ``start``; ends once the dialogue ended and its grace period passed (the transcript has it
+    all)."""
+    sent_phase: str | None = None
+    async with hub.follow(code, start) as reader:
+        while True:
+            now = utcnow()
+            phase = dialogue_phase(times, now)
+            if phase != sent_phase:
+                sent_phase = phase
+                yield {"event": "status", "data": json.dumps({"phase": phase})}
+            events = await reader.next_batch()
+            for e in events:
+                yield {"id": str(e.seq), "event": e.event, "data": e.data}
+            if events:
+                continue
+            if phase == "ended" and now > times.ends_at + grace:
+                return
+            await reader.wait(poll_s)
