@@ -23,7 +23,7 @@ from portal_ingest.handlers import (
 )
 from portal_ingest.journey import install_journey
 from portal_ingest.kafka_admin import PartnerKafkaProvisioner
-from portal_ingest.pull.wiring import PullIntegration
+from portal_ingest.pull.app import PullIntegration
 from portal_ingest.settings import Settings
 from portal_ingest.usecases import Admin, Ingestor, PartnerErrors, StatusTracker
 from portal_runtime.service import Service

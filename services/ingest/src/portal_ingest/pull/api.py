@@ -12,8 +12,7 @@ from pydantic import BaseModel
 from portal_ingest import domain as ingest_domain
 from portal_ingest.api import SOURCE_CODE_PATTERN, Problem, ValidationProblem
 from portal_ingest.pull.domain import ItemState
-from portal_ingest.pull.usecases import InvalidConfig, PullAdmin, PullConflict, PullHealth
-from portal_ingest.pull.views import (
+from portal_ingest.pull.schemas import (
     BackfillIn,
     BackfillOut,
     FeedsIn,
@@ -27,6 +26,7 @@ from portal_ingest.pull.views import (
     ReleaseIn,
     SourceHealthOut,
 )
+from portal_ingest.pull.usecases import InvalidConfig, PullAdmin, PullConflict, PullHealth
 from portal_ingest.settings import Settings
 from portal_runtime.auth import admin_guard
 

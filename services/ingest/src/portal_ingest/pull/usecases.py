@@ -28,7 +28,7 @@ from portal_ingest.pull.domain import (
 from portal_ingest.pull.parse import FeedItem
 from portal_ingest.pull.poller import Poller, PollReport
 from portal_ingest.pull.scheduler import Scheduler
-from portal_ingest.pull.views import (
+from portal_ingest.pull.schemas import (
     BackfillIn,
     BackfillOut,
     BreakerOut,
