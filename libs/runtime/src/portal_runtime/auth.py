@@ -47,14 +47,15 @@ def require_admin(
     check_admin(request.app.state.service.settings, credentials)
 
 
-def make_admin_router(**kwargs: Any) -> APIRouter:
+def make_admin_router(
+    *, tags: list[str] | None = None, responses: dict[int | str, dict[str, Any]] | None = None
+) -> APIRouter:
     """A router of operators' routes: under ``/admin/v1``, behind the admin token."""
     return APIRouter(
         prefix="/admin/v1",
-        tags=["admin"],
+        tags=list(tags or ["admin"]),
         dependencies=[Depends(require_admin)],
-        responses=ADMIN_RESPONSES,
-        **kwargs,
+        responses={**ADMIN_RESPONSES, **(responses or {})},
     )
 
 

@@ -48,7 +48,7 @@ from portal_moderation.schemas import (
     UserOut,
 )
 from portal_moderation.usecases import Accounts, NotFound, ReviewDesk, SignInRefused
-from portal_runtime.auth import ADMIN_RESPONSES, require_admin
+from portal_runtime.auth import make_admin_router
 
 USERNAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{1,63}$"
 SourcePath = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9-]*$", min_length=2, max_length=64)]
@@ -95,12 +95,7 @@ CurrentEditor = Annotated[Editor, Depends(current_editor)]
 
 # --- admin ----------------------------------------------------------------------------------
 
-admin_router = APIRouter(
-    prefix="/admin/v1",
-    tags=["admin"],
-    dependencies=[Depends(require_admin)],
-    responses=ADMIN_RESPONSES,
-)
+admin_router = make_admin_router()
 
 
 @admin_router.put(

@@ -6,11 +6,12 @@ import contextlib
 
 from fastapi import APIRouter, FastAPI
 
-from portal_ingest.pull.api import PullContext, install_pull_error_handlers, pull_router
+from portal_ingest.pull import api
 from portal_ingest.pull.fetch import Fetcher
+from portal_ingest.pull.health import PullHealth
 from portal_ingest.pull.poller import Poller
 from portal_ingest.pull.scheduler import Scheduler
-from portal_ingest.pull.usecases import PullAdmin, PullHealth
+from portal_ingest.pull.usecases import PullAdmin
 from portal_ingest.settings import Settings
 from portal_ingest.usecases import Ingestor
 from portal_runtime.service import Service
@@ -34,8 +35,8 @@ class PullIntegration:
                 await self.fetcher.aclose()
 
     def router(self) -> APIRouter:
-        return pull_router(PullContext(self.settings, self.admin, self.health))
+        return api.router
 
     def install(self, app: FastAPI) -> None:
-        install_pull_error_handlers(app)
+        api.install_pull_error_handlers(app)
         app.state.pull = self

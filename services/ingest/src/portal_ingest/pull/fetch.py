@@ -313,7 +313,10 @@ class Fetcher:
                 headers["If-Modified-Since"] = last_modified
             try:
                 async with asyncio.timeout(self.settings.feed_request_timeout_s):
-                    result = await self._request(current, headers, max_bytes)
+                    try:
+                        result = await self._request(current, headers, max_bytes)
+                    finally:
+                        self._answered(current)
             except AddressRefused as exc:
                 raise FetchError(
                     ErrorKind.ADDRESS_REFUSED, f"{where} refused: {exc}", url=current
@@ -421,6 +424,13 @@ class Fetcher:
             wait = self._last_request.get(origin, 0.0) + delay - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
+            self._last_request[origin] = time.monotonic()
+
+    def _answered(self, url: str) -> None:
+        """The delay counts from the end of the site's answer: a slow answer (or one slow to
+        arrive) never brings the next request closer to it than the delay."""
+        origin = origin_of(url)
+        if origin in self._last_request:
             self._last_request[origin] = time.monotonic()
 
     async def _robots_for(self, origin: str) -> _Robots:

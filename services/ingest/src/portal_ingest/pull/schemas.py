@@ -90,6 +90,8 @@ class FeedsIn(BaseModel):
 
 
 class ConnectorOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: int
     kind: ConnectorKind
     url: str
@@ -173,6 +175,8 @@ class BackfillIn(BaseModel):
 
 
 class BackfillOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: int
     source: str
     connector_id: int | None
@@ -187,6 +191,8 @@ class BackfillOut(BaseModel):
 
 
 class ItemOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: int
     external_id: str
     article_id: str
@@ -271,6 +277,8 @@ class SectionHealthOut(BaseModel):
 
 
 class ItemProblemOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: int
     url: str | None
     title: str | None
