@@ -10,10 +10,7 @@ from faststream.kafka import KafkaBroker, KafkaMessage
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from portal_contracts.articles import ArticleIngestedEvent, ArticleNormalizedEvent
-from portal_contracts.envelope import Envelope
-from portal_contracts.topics import QUESTION_SUBMITTED
 from portal_moderation import repository as repo
-from portal_moderation.db import outbox
 from portal_moderation.deadletters import DEAD_LETTER_TOPICS, record_of
 from portal_moderation.usecases import ReviewDesk
 from portal_runtime.kafka import is_transient
@@ -30,17 +27,6 @@ class NormalizedHandler:
 
     async def __call__(self, event: ArticleNormalizedEvent, msg: KafkaMessage) -> None:
         await self.desk.receive(event)
-
-
-class QuestionsHandler:
-    """question.submitted: recorded only until the questions desk lands (a later issue)."""
-
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self.sessions = sessions
-
-    async def __call__(self, event: Envelope, msg: KafkaMessage) -> None:
-        async with self.sessions.begin() as session:
-            await outbox.first_time(session, event.event_id, QUESTION_SUBMITTED.name)
 
 
 class OriginalsHandler:

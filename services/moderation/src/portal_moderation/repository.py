@@ -658,9 +658,3 @@ async def search_admin_audit(
         query = query.where(admin_audit.c.id < before_id)
     rows = await conn.execute(query.order_by(admin_audit.c.id.desc()).limit(limit))
     return [dict(r._mapping) for r in rows]
-
-
-async def actors(conn: Executor) -> list[str]:
-    """Everyone who appears in the audit log (editors, and policy/partner pseudo-actors)."""
-    rows = await conn.execute(select(decisions.c.actor).distinct().order_by(decisions.c.actor))
-    return [r.actor for r in rows]

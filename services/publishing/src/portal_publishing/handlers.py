@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from portal_contracts.articles import ArticleReviewedEvent
 from portal_publishing.domain import InvalidReview
 from portal_publishing.pagecache import PageCache
-from portal_publishing.services import apply_review
+from portal_publishing.usecases import apply_review
 from portal_runtime.kafka import PermanentError
 from portal_runtime.outbox import Outbox
 

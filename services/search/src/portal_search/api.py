@@ -12,6 +12,7 @@ from opensearchpy.exceptions import TransportError
 from pydantic import BaseModel, ConfigDict, Field
 
 from portal_runtime.logs import get_logger
+from portal_runtime.replay import ReplayStalled
 from portal_search.domain import (
     DEFAULT_PAGE_SIZE,
     MAX_FILTER_VALUES,
@@ -24,7 +25,6 @@ from portal_search.domain import (
 )
 from portal_search.index import ArticleIndex, IndexBusy
 from portal_search.rebuild import Rebuilder
-from portal_search.replay import ReplayStalled
 from portal_search.resultcache import ResultCache
 
 log = get_logger(__name__)

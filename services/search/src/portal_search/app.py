@@ -95,7 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ),
     )
 
-    # --- answered questions (issue 6): their own alias, the same analysers and versioning
+    # Answered questions: their own alias, the same analysers and versioning.
     questions = make_question_index(
         service.opensearch, shards=settings.index_shards, replicas=settings.index_replicas
     )
@@ -107,7 +107,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         model=QuestionAnsweredEvent,
         handler=question_answered_handler(questions),
     )
-    # --- end of the answered questions wiring
 
     async def alias_check() -> None:
         if await index.current_index() is None:
@@ -120,7 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="OpenSearch read model and the public search API.",
         routers=[
             public_router(index, results),
-            questions_router(questions),  # issue 6: answered questions
+            questions_router(questions),
             questions_admin_router(QuestionsRebuilder(questions, settings), admin_guard(settings)),
             admin_router(index, rebuilder, admin_guard(settings)),
         ],
@@ -130,7 +129,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # The alias must exist before the consumer writes through it.
         await _ensure_index(index)
-        await _ensure_index(questions)  # issue 6: answered questions
+        await _ensure_index(questions)
         async with service.lifespan(app):
             yield
 

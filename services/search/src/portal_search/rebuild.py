@@ -15,10 +15,11 @@ import time
 from dataclasses import dataclass
 
 from portal_contracts.articles import ArticlePublishedEvent
+from portal_contracts.topics import ARTICLE_PUBLISHED
 from portal_runtime.logs import get_logger
+from portal_runtime.replay import replay
 from portal_search.domain import IndexOp, InvalidEvent, document_for
 from portal_search.index import ArticleIndex, IndexBusy
-from portal_search.replay import replay_published
 from portal_search.settings import Settings
 
 log = get_logger(__name__)
@@ -67,9 +68,12 @@ class Rebuilder:
             await self.index.bulk_write(ops)
 
         try:
-            stats = await replay_published(
+            stats = await replay(
                 self.settings.kafka_bootstrap_servers,
+                ARTICLE_PUBLISHED.name,
+                ArticlePublishedEvent,
                 load,
+                client_id="search-reindex",
                 batch_size=self.settings.reindex_batch_size,
                 stall_timeout_s=self.settings.reindex_stall_timeout_s,
             )

@@ -235,13 +235,6 @@ async def list_all_connectors(session: AsyncSession) -> list[ConnectorRow]:
     return [_connector(r) for r in rows]
 
 
-async def get_connector(session: AsyncSession, connector_id: int) -> ConnectorRow | None:
-    row = (
-        await session.execute(select(feed_connectors).where(feed_connectors.c.id == connector_id))
-    ).first()
-    return None if row is None else _connector(row)
-
-
 # Statements of every poll, built once (constructing them costs more than running them).
 _sibling = feed_connectors.alias("sibling")
 _POLL_CONNECTOR = (
