@@ -23,6 +23,7 @@ from portal_contracts.topics import (
     PARTNER_DEAD_LETTERS,
     source_of_partner_topic,
 )
+from portal_runtime.clock import utcnow
 
 DEAD_LETTER_TOPICS: tuple[str, ...] = (
     PARTNER_DEAD_LETTERS,
@@ -67,9 +68,7 @@ def record_of(
     try:
         event = decode(value, expected=DeadLetterEvent)
     except DecodeError as exc:
-        failed_at = (
-            datetime.fromtimestamp(timestamp_ms / 1000, UTC) if timestamp_ms else datetime.now(UTC)
-        )
+        failed_at = datetime.fromtimestamp(timestamp_ms / 1000, UTC) if timestamp_ms else utcnow()
         return {
             **position,
             "original_topic": None,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -43,14 +43,11 @@ from portal_moderation.domain import (
 )
 from portal_moderation.passwords import Passwords
 from portal_moderation.peers import IngestAdmin
+from portal_runtime.clock import utcnow
 from portal_runtime.kafka import PermanentError
 from portal_runtime.logs import get_logger
 
 log = get_logger(__name__)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class NotFound(Exception):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -30,6 +30,7 @@ from portal_ingest.pull.db import (
     pull_sources,
 )
 from portal_ingest.pull.domain import Breaker, BreakerState, ItemState
+from portal_runtime.clock import utcnow
 
 
 @dataclass(frozen=True)
@@ -386,7 +387,7 @@ async def finish_poll(session: AsyncSession, connector_id: int, values: dict[str
         {
             **values,
             "lease_until": None,
-            "updated_at": datetime.now(UTC),
+            "updated_at": utcnow(),
             "b_connector_id": connector_id,
         },
     )

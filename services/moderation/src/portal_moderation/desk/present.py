@@ -9,6 +9,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from portal_runtime.clock import utcnow
+
 LOCAL = ZoneInfo("Asia/Ho_Chi_Minh")
 
 STATE_LABELS = {
@@ -181,7 +183,7 @@ def duration(seconds: float | None) -> str:
 def ago(moment: datetime | None, now: datetime | None = None) -> str:
     if moment is None:
         return "–"
-    now = now or datetime.now(UTC)
+    now = now or utcnow()
     return f"{duration((now - moment).total_seconds())} trước"
 
 

@@ -9,7 +9,6 @@ module names its own navigation link (``NAV``), which ``install_desk`` adds in p
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from portal_moderation.desk.auth import CSRF_FIELD, DESK_PREFIX, DeskAuth, Visit
 from portal_moderation.desk.journey_view import gap_text
 from portal_moderation.desk.waterfall import duration_text
 from portal_moderation.domain import PAGE_ROLES, Action, DeskPage, Editor, Role, may, may_see
+from portal_runtime.clock import utcnow
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
@@ -100,7 +100,7 @@ class Templates:
             "active": active,
             "may": (lambda action: editor is not None and may(editor, action)),
             "may_see": (lambda page: editor is not None and may_see(editor, DeskPage(page))),
-            "now": datetime.now(UTC),
+            "now": utcnow(),
             "static": f"{DESK_PREFIX}/static",
         }
 

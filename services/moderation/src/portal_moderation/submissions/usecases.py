@@ -6,7 +6,6 @@ for each step, ``question.answered`` when an answer is published or withdrawn.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -43,14 +42,11 @@ from portal_moderation.submissions.domain import (
     decide_sub,
     moderated_event,
 )
+from portal_runtime.clock import utcnow
 from portal_runtime.kafka import PermanentError
 from portal_runtime.logs import get_logger
 
 log = get_logger(__name__)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class SubmissionNotFound(Exception):
