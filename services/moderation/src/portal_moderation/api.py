@@ -15,6 +15,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import ValidationError
 
 from portal_contracts.codec import describe_validation_error
+from portal_moderation import accounts_repository as accounts_repo
 from portal_moderation import repository as repo
 from portal_moderation.domain import (
     PERMISSIONS,
@@ -157,7 +158,7 @@ async def put_user(
 @admin_router.get("/users", response_model=list[UserOut], summary="Every editor's account")
 async def get_users(accounts: AccountsDep) -> Any:
     async with accounts.sessions() as session:
-        return await repo.list_users(session)
+        return await accounts_repo.list_users(session)
 
 
 # --- sign-in --------------------------------------------------------------------------------

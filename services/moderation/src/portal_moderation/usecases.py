@@ -6,6 +6,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -14,8 +15,11 @@ from portal_contracts.articles import (
     ArticleIngestedEvent,
     ArticleNormalizedEvent,
     NormalizedArticle,
+    ReviewDecision,
 )
 from portal_contracts.topics import ARTICLE_INGESTED, ARTICLE_NORMALIZED, ARTICLE_REVIEWED
+from portal_moderation import accounts_repository as accounts_repo
+from portal_moderation import audit_repository as audit_repo
 from portal_moderation import repository as repo
 from portal_moderation.db import outbox
 from portal_moderation.domain import (
@@ -28,6 +32,7 @@ from portal_moderation.domain import (
     Editor,
     Forbidden,
     InvalidEdit,
+    ItemStatus,
     Policy,
     Role,
     after_failed_login,
@@ -94,21 +99,16 @@ class ReviewDesk:
             await repo.save_incoming(session, data, outcome, decided_at=now, article=article)
             event_id = None
             if outcome.decision is not None and outcome.reviewer is not None:
-                reviewed = reviewed_event(
-                    article_id=data.article_id,
-                    source=data.source,
-                    external_id=data.external_id,
-                    revision=data.revision,
-                    decision=outcome.decision,
-                    reviewer=outcome.reviewer,
-                    reviewed_at=now,
-                    reason=(
-                        "retracted by the source" if outcome.reviewer == PARTNER_REVIEWER else None
-                    ),
-                    article=article,
+                partner = outcome.reviewer == PARTNER_REVIEWER
+                event_id = await _emit_reviewed(
+                    session,
+                    data.model_dump(include={"article_id", "source", "external_id", "revision"}),
+                    outcome.decision,
+                    outcome.reviewer,
+                    now,
+                    "retracted by the source" if partner else None,
+                    article,
                 )
-                await outbox.add(session, ARTICLE_REVIEWED.name, reviewed)
-                event_id = reviewed.event_id
             await repo.add_history(
                 session,
                 article_id=data.article_id,
@@ -155,13 +155,7 @@ class ReviewDesk:
             article = NormalizedArticle.model_validate(row["article"]) if row["article"] else None
             changes: dict[str, Any] | None = None
             if action is Action.EDIT:
-                if article is None:
-                    raise Conflict(
-                        "article: this revision carries no article to edit",
-                        current_revision=status.revision,
-                        state=status.state,
-                    )
-                article, changes = apply_edits(article, edits or {})
+                article, changes = _edited(article, edits or {}, status)
                 if not changes:
                     return row  # nothing differs: no decision, no event
             now = utcnow()
@@ -178,19 +172,9 @@ class ReviewDesk:
                 await repo.release_claim(session, article_id, editor.username)
             event_id = None
             if outcome.decision is not None:
-                reviewed = reviewed_event(
-                    article_id=article_id,
-                    source=row["source"],
-                    external_id=row["external_id"],
-                    revision=row["revision"],
-                    decision=outcome.decision,
-                    reviewer=editor.username,
-                    reviewed_at=now,
-                    reason=reason,
-                    article=article,
+                event_id = await _emit_reviewed(
+                    session, row, outcome.decision, editor.username, now, reason, article
                 )
-                await outbox.add(session, ARTICLE_REVIEWED.name, reviewed)
-                event_id = reviewed.event_id
             await repo.add_history(
                 session,
                 article_id=article_id,
@@ -202,12 +186,7 @@ class ReviewDesk:
                 reason=reason,
                 changes=(changes or {}) | _state_change(row, outcome.state.value) or None,
                 event_id=event_id,
-                # How long the revision waited for this review (the dashboard's latency).
-                wait_s=(
-                    max(0.0, (now - row["received_at"]).total_seconds())
-                    if action in (Action.APPROVE, Action.REJECT)
-                    else None
-                ),
+                wait_s=_review_wait(action, row, now),
             )
         outbox.notify()
         log.info(
@@ -322,7 +301,7 @@ class Accounts:
         """
         new_hash = await self.passwords.hash(password) if password is not None else None
         async with self.sessions.begin() as session:
-            existing = await repo.get_user(session, username, for_update=True)
+            existing = await accounts_repo.get_user(session, username, for_update=True)
             if existing is None and new_hash is None:
                 raise ValueError("password: required to create an account")
             details: dict[str, Any] = {
@@ -336,7 +315,7 @@ class Accounts:
                 details["before"] = {
                     k: existing[k] for k in ("role", "display_name", "source", "active")
                 }
-            await repo.add_admin_audit(
+            await audit_repo.add_admin_audit(
                 session,
                 actor=actor,
                 action="user_created" if existing is None else "user_updated",
@@ -351,10 +330,12 @@ class Accounts:
             }
             if new_hash is not None:
                 values.update(password_hash=new_hash, failed_logins=0, locked_until=None)
-            created = await repo.save_user(session, username, values, exists=existing is not None)
+            created = await accounts_repo.save_user(
+                session, username, values, exists=existing is not None
+            )
             if existing is not None and (new_hash is not None or not active):
-                await repo.delete_sessions_of(session, username)
-            user = await repo.get_user(session, username)
+                await accounts_repo.delete_sessions_of(session, username)
+            user = await accounts_repo.get_user(session, username)
         assert user is not None
         return user, created
 
@@ -362,7 +343,7 @@ class Accounts:
         now = utcnow()
         refused: SignInRefused | None = None
         async with self.sessions.begin() as session:
-            user = await repo.get_user(session, username, for_update=True)
+            user = await accounts_repo.get_user(session, username, for_update=True)
             if user is not None and locked_out(user["locked_until"], now):
                 refused = SignInRefused(
                     "too many failed sign-ins for this account; try again later",
@@ -382,16 +363,20 @@ class Accounts:
                             max_failures=self.max_failures,
                             lockout=self.lockout,
                         )
-                        await repo.set_login_state(session, username, failures, locked_until)
+                        await accounts_repo.set_login_state(
+                            session, username, failures, locked_until
+                        )
                     refused = SignInRefused("username or password wrong")
                 else:
                     if user["failed_logins"] or user["locked_until"]:
-                        await repo.set_login_state(session, username, 0, None)
+                        await accounts_repo.set_login_state(session, username, 0, None)
                     if verified.new_hash:
-                        await repo.set_password_hash(session, username, verified.new_hash)
+                        await accounts_repo.set_password_hash(session, username, verified.new_hash)
                     token = secrets.token_urlsafe(32)
                     expires_at = now + self.session_ttl
-                    await repo.create_session(session, token_digest(token), username, expires_at)
+                    await accounts_repo.create_session(
+                        session, token_digest(token), username, expires_at
+                    )
         if refused is not None:
             log.info("editor_sign_in_refused", username=username, reason=refused.reason)
             raise refused
@@ -402,11 +387,11 @@ class Accounts:
 
     async def editor_for(self, token: str) -> Editor | None:
         async with self.sessions() as session:
-            return await repo.editor_for_token(session, token_digest(token), utcnow())
+            return await accounts_repo.editor_for_token(session, token_digest(token), utcnow())
 
     async def sign_out(self, token: str) -> None:
         async with self.sessions.begin() as session:
-            await repo.delete_session(session, token_digest(token))
+            await accounts_repo.delete_session(session, token_digest(token))
 
 
 class SourcesDesk:
@@ -425,7 +410,7 @@ class SourcesDesk:
         self, editor: Editor, action: str, target: str, details: dict[str, Any] | None = None
     ) -> None:
         async with self.sessions.begin() as session:
-            await repo.add_admin_audit(
+            await audit_repo.add_admin_audit(
                 session, actor=editor.username, action=action, target=target, details=details
             )
 
@@ -447,7 +432,7 @@ class SourcesDesk:
         async with self.sessions.begin() as session:
             before = await repo.get_source(session, code)
             await repo.upsert_source(session, code, name, kind, policy)
-            await repo.add_admin_audit(
+            await audit_repo.add_admin_audit(
                 session,
                 actor=editor.username,
                 action="source_created" if before is None else "source_updated",
@@ -480,7 +465,7 @@ class SourcesDesk:
                 Policy(before["policy"]),
                 categories=mapping,
             )
-            await repo.add_admin_audit(
+            await audit_repo.add_admin_audit(
                 session,
                 actor=editor.username,
                 action="categories_updated",
@@ -511,3 +496,48 @@ class SourcesDesk:
             editor, "kafka_granted", f"source:{code}", {"username": granted.get("username")}
         )
         return granted
+
+
+def _edited(
+    article: NormalizedArticle | None, edits: dict[str, str | None], status: ItemStatus
+) -> tuple[NormalizedArticle, dict[str, Any]]:
+    if article is None:
+        raise Conflict(
+            "article: this revision carries no article to edit",
+            current_revision=status.revision,
+            state=status.state,
+        )
+    return apply_edits(article, edits)
+
+
+async def _emit_reviewed(
+    session: AsyncSession,
+    item: dict[str, Any],
+    decision: ReviewDecision,
+    reviewer: str,
+    now: datetime,
+    reason: str | None,
+    article: NormalizedArticle | None,
+) -> UUID:
+    """``article.reviewed`` of a decision on ``item``'s revision (its id, source, external id)."""
+    reviewed = reviewed_event(
+        article_id=item["article_id"],
+        source=item["source"],
+        external_id=item["external_id"],
+        revision=item["revision"],
+        decision=decision,
+        reviewer=reviewer,
+        reviewed_at=now,
+        reason=reason,
+        article=article,
+    )
+    await outbox.add(session, ARTICLE_REVIEWED.name, reviewed)
+    return reviewed.event_id
+
+
+def _review_wait(action: Action, row: dict[str, Any], now: datetime) -> float | None:
+    """How long the revision waited for this review (the dashboard's latency)."""
+    if action not in (Action.APPROVE, Action.REJECT):
+        return None
+    waited: timedelta = now - row["received_at"]
+    return max(0.0, waited.total_seconds())

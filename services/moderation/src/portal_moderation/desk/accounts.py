@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from starlette.responses import RedirectResponse, Response
 
-from portal_moderation import repository as repo
+from portal_moderation import accounts_repository as accounts_repo
 from portal_moderation.desk import forms
 from portal_moderation.desk.auth import DESK_PREFIX, form_value
 from portal_moderation.desk.deps import Deps, Signed, SignedPost, on_page
@@ -70,7 +70,7 @@ async def users_page(
 ) -> Response:
     on_page(who, DeskPage.USERS)
     async with deps.desk.sessions() as session:
-        users = await repo.list_users(session)
+        users = await accounts_repo.list_users(session)
     return deps.templates.render(
         request,
         who,

@@ -9,7 +9,8 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from portal_moderation import repository as repo
+from portal_moderation import accounts_repository as accounts_repo
+from portal_moderation import audit_repository as audit_repo
 from portal_moderation.desk import forms, present
 from portal_moderation.desk.auth import DESK_PREFIX
 from portal_moderation.desk.deps import Deps, Signed, on_page
@@ -24,14 +25,14 @@ PAGE_SIZE = 50
 FILTER_FIELDS = ("actor", "item", "action", "source", "since", "until")
 
 
-def parse_filter(params: Any) -> repo.AuditFilter:
+def parse_filter(params: Any) -> audit_repo.AuditFilter:
     actor = forms.text((params.get("actor") or "").strip() or None, "Người thực hiện", 64)
     item = forms.text((params.get("item") or "").strip() or None, "Tin, bài", 200)
     action = params.get("action") or None
     if action is not None and action not in present.ACTION_LABELS:
         raise DeskError(422, "Thao tác không hợp lệ.", "action: unknown")
     until = forms.day(params.get("until"), "Đến ngày")
-    return repo.AuditFilter(
+    return audit_repo.AuditFilter(
         actor=actor,
         item=item,
         action=action,
@@ -52,12 +53,14 @@ async def audit(request: Request, who: Signed, deps: Deps) -> Response:
     found = parse_filter(params)
     async with deps.desk.sessions() as session:
         if tab == "decisions":
-            entries = await repo.search_decisions(session, found, before_id=before, limit=PAGE_SIZE)
+            entries = await audit_repo.search_decisions(
+                session, found, before_id=before, limit=PAGE_SIZE
+            )
         else:
-            entries = await repo.search_admin_audit(
+            entries = await audit_repo.search_admin_audit(
                 session, actor=found.actor, target=found.item, before_id=before, limit=PAGE_SIZE
             )
-        people = [u["username"] for u in await repo.list_users(session)]
+        people = [u["username"] for u in await accounts_repo.list_users(session)]
     older = entries[-1]["id"] if len(entries) == PAGE_SIZE else None
     query = {k: v for k, v in params.items() if k != "before" and v}
     return deps.templates.render(

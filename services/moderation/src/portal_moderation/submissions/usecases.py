@@ -6,7 +6,9 @@ for each step, ``question.answered`` when an answer is published or withdrawn.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -34,6 +36,7 @@ from portal_moderation.submissions.domain import (
     SubAction,
     SubInvalid,
     SubItem,
+    SubOutcome,
     SubState,
     answer_html,
     answered_event,
@@ -215,41 +218,7 @@ class SubmissionsDesk:
             ):
                 values["published_at"] = now
             current = {**row, **values}
-            event_id = None
-            if outcome.step is not None:
-                step_event = moderated_event(
-                    submission_id=item_id,
-                    kind=item.kind,
-                    revision=outcome.revision,
-                    step=outcome.step,
-                    at=now,
-                    reason=values.get("reason"),
-                    agency=current["routed_agency"]
-                    if outcome.step is SubmissionState.ROUTED
-                    else None,
-                )
-                await outbox.add(session, SUBMISSION_MODERATED.name, step_event)
-                event_id = step_event.event_id
-            if outcome.answer is not None:
-                await outbox.add(
-                    session,
-                    QUESTION_ANSWERED.name,
-                    answered_event(
-                        question_id=item_id,
-                        kind=item.kind,
-                        revision=outcome.revision,
-                        state=outcome.answer,
-                        topic=current["topic"] or "khac",
-                        agency=current["routed_agency"] or current["agency"],
-                        title=current["title"] or current["body"][:120],
-                        question_body=current["body"],
-                        answer=current["answer_html"] or "",
-                        answered_by=current["answered_by"] or EDITORS_DESK,
-                        asked_at=current["submitted_at"],
-                        answered_at=now,
-                        dialogue_id=current["context_id"],
-                    ),
-                )
+            event_id = await self._emit(session, item, current, outcome, now, values.get("reason"))
             updated = await repo.save_item(session, item_id, values)
             await repo.add_decision(
                 session,
@@ -275,6 +244,53 @@ class SubmissionsDesk:
             editor=editor.username,
         )
         return updated
+
+    @staticmethod
+    async def _emit(
+        session: AsyncSession,
+        item: SubItem,
+        current: dict[str, Any],
+        outcome: SubOutcome,
+        now: datetime,
+        reason: str | None,
+    ) -> UUID | None:
+        """The decision's events: a step on the status link, the answer made public or
+        withdrawn. Returns the step event's id."""
+        event_id = None
+        if outcome.step is not None:
+            routed = outcome.step is SubmissionState.ROUTED
+            step_event = moderated_event(
+                submission_id=current["id"],
+                kind=item.kind,
+                revision=outcome.revision,
+                step=outcome.step,
+                at=now,
+                reason=reason,
+                agency=current["routed_agency"] if routed else None,
+            )
+            await outbox.add(session, SUBMISSION_MODERATED.name, step_event)
+            event_id = step_event.event_id
+        if outcome.answer is not None:
+            await outbox.add(
+                session,
+                QUESTION_ANSWERED.name,
+                answered_event(
+                    question_id=current["id"],
+                    kind=item.kind,
+                    revision=outcome.revision,
+                    state=outcome.answer,
+                    topic=current["topic"] or "khac",
+                    agency=current["routed_agency"] or current["agency"],
+                    title=current["title"] or current["body"][:120],
+                    question_body=current["body"],
+                    answer=current["answer_html"] or "",
+                    answered_by=current["answered_by"] or EDITORS_DESK,
+                    asked_at=current["submitted_at"],
+                    answered_at=now,
+                    dialogue_id=current["context_id"],
+                ),
+            )
+        return event_id
 
     async def _answered_by(
         self, session: AsyncSession, editor: Editor, row: dict[str, Any], given: str | None
