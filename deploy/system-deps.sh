@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the local stack needs from Debian's packages if it is missing:
 # a Java 17 runtime (Kafka 4 and OpenSearch 2.19), Maven (resolves their jars), Go (builds the
-# Jaeger trace backend), Chromium (the editors' desk browser tests), promtool (alert rules) and
-# nginx and wrk (the load benchmark's static-file baseline and its load generator).
+# Jaeger trace backend), Chromium (the editors' desk browser tests), promtool (alert rules),
+# nginx and wrk (the load benchmark's static-file baseline and its load generator) and glibc's
+# charmaps (the legacy Vietnamese encoding tables are tested against them).
 set -euo pipefail
 need=()
 if ! ls /usr/lib/jvm/*17* >/dev/null 2>&1 && ! java -version 2>&1 | grep -q '"17\.'; then
@@ -16,6 +17,8 @@ command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 # nginx: the load benchmark serves the same responses as static files for comparison.
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
 command -v wrk >/dev/null 2>&1 || need+=(wrk)
+# glibc's charmaps: the tests check the TCVN3 and VISCII tables against them.
+[ -f /usr/share/i18n/charmaps/VISCII.gz ] || need+=(locales)
 if ((${#need[@]})); then
   echo "installing from Debian packages: ${need[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
