@@ -20,9 +20,11 @@ run: install
 test: install
 	bash deploy/run-tests.sh
 
+# Jaeger (the trace backend) is built only when traces are asked for (PORTAL_STACK_TRACES=1),
+# or by the first test that needs it.
 install: system-deps $(UV)
 	$(UV) sync --all-packages --frozen
-	$(UV) run --no-sync portal stack prepare --with-traces
+	$(UV) run --no-sync portal stack prepare
 
 # Java 17 and Maven run Kafka and OpenSearch; installed from Debian's packages when missing.
 system-deps:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import prometheus_client
+import uvicorn
 from fastapi import APIRouter, FastAPI, Request, Response
 from opensearchpy import AsyncOpenSearch
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
@@ -210,3 +211,14 @@ def metrics_router(settings: ServiceSettings) -> APIRouter:
         )
 
     return router
+
+
+def serve(app: FastAPI, settings: ServiceSettings) -> None:
+    """Run a service's app on ``HTTP_HOST:HTTP_PORT`` until it is stopped."""
+    uvicorn.run(
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,
+        proxy_headers=False,  # X-Forwarded-For only from TRUSTED_PROXIES (Service.create_app)
+    )

@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-import uvicorn
 from fastapi import FastAPI
 
 from portal_contracts.articles import ArticlePublishedEvent
@@ -33,7 +32,7 @@ from portal_runtime.bodylimit import BodyLimit
 from portal_runtime.kafka import subscribe_events
 from portal_runtime.problems import document_body_limit
 from portal_runtime.ratelimit import RateLimiter
-from portal_runtime.service import Service
+from portal_runtime.service import Service, serve
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 GROUP = "engagement"
@@ -135,13 +134,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def main() -> None:
     settings = Settings()
-    uvicorn.run(
-        create_app(settings),
-        host=settings.http_host,
-        port=settings.http_port,
-        log_config=None,
-        proxy_headers=False,  # X-Forwarded-For only from TRUSTED_PROXIES (Service.create_app)
-    )
+    serve(create_app(settings), settings)
 
 
 if __name__ == "__main__":

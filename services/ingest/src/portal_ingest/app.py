@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import uvicorn
 from fastapi import FastAPI
 
 from portal_ingest.api import (
@@ -26,7 +25,7 @@ from portal_ingest.kafka_admin import PartnerKafkaProvisioner
 from portal_ingest.pull.app import PullIntegration
 from portal_ingest.settings import Settings
 from portal_ingest.usecases import Admin, Ingestor, PartnerErrors, StatusTracker
-from portal_runtime.service import Service
+from portal_runtime.service import Service, serve
 from portal_runtime.storage import ObjectStore
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -93,13 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def main() -> None:
     settings = Settings()
-    uvicorn.run(
-        create_app(settings),
-        host=settings.http_host,
-        port=settings.http_port,
-        log_config=None,
-        proxy_headers=False,  # X-Forwarded-For only from TRUSTED_PROXIES (Service.create_app)
-    )
+    serve(create_app(settings), settings)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,6 @@ import asyncio
 from datetime import timedelta
 from pathlib import Path
 
-import uvicorn
 from fastapi import FastAPI
 
 from portal_contracts.articles import ArticleIngestedEvent, ArticleNormalizedEvent
@@ -35,7 +34,7 @@ from portal_moderation.usecases import Accounts, ReviewDesk, SourcesDesk
 from portal_runtime.bodylimit import BodyLimit
 from portal_runtime.kafka import subscribe_events
 from portal_runtime.problems import document_body_limit
-from portal_runtime.service import Service
+from portal_runtime.service import Service, serve
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 MAX_BODY_BYTES = 64 * 1024
@@ -148,13 +147,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def main() -> None:
     settings = Settings()
-    uvicorn.run(
-        create_app(settings),
-        host=settings.http_host,
-        port=settings.http_port,
-        log_config=None,
-        proxy_headers=False,  # X-Forwarded-For only from TRUSTED_PROXIES (Service.create_app)
-    )
+    serve(create_app(settings), settings)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import uvicorn
 from fastapi import FastAPI
 
 from portal_contracts.articles import ArticleReviewedEvent
@@ -18,7 +17,7 @@ from portal_publishing.rebuild import StoreRebuilder, rebuild_router
 from portal_publishing.settings import Settings
 from portal_runtime.auth import admin_guard
 from portal_runtime.kafka import subscribe_events
-from portal_runtime.service import Service
+from portal_runtime.service import Service, serve
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -69,13 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def main() -> None:
     settings = Settings()
-    uvicorn.run(
-        create_app(settings),
-        host=settings.http_host,
-        port=settings.http_port,
-        log_config=None,
-        proxy_headers=False,  # X-Forwarded-For only from TRUSTED_PROXIES (Service.create_app)
-    )
+    serve(create_app(settings), settings)
 
 
 if __name__ == "__main__":

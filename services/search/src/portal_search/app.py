@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-import uvicorn
 from fastapi import FastAPI
 from opensearchpy.exceptions import ConnectionError as OpenSearchConnectionError
 from opensearchpy.exceptions import TransportError
@@ -19,7 +18,7 @@ from portal_contracts.topics import ARTICLE_PUBLISHED, QUESTION_ANSWERED
 from portal_runtime.auth import admin_guard
 from portal_runtime.kafka import subscribe_events
 from portal_runtime.logs import get_logger
-from portal_runtime.service import Service
+from portal_runtime.service import Service, serve
 from portal_search.api import admin_router, public_router
 from portal_search.db import outbox
 from portal_search.handlers import article_published_handler
@@ -139,13 +138,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def main() -> None:
     settings = Settings()
-    uvicorn.run(
-        create_app(settings),
-        host=settings.http_host,
-        port=settings.http_port,
-        log_config=None,
-        proxy_headers=False,  # X-Forwarded-For only from TRUSTED_PROXIES (Service.create_app)
-    )
+    serve(create_app(settings), settings)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tarfile
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,13 @@ def build_jaeger(log: Path | None = None) -> Path:
         raise ComponentFailed(
             "building Jaeger needs Go (Debian's golang-go; deploy/system-deps.sh installs it)"
         )
+    print(
+        f"jaeger: building the trace backend ({JAEGER_PACKAGE} {JAEGER_VERSION}) from the Go "
+        f"module proxy, because traces were asked for (--with-traces, PORTAL_STACK_TRACES=1, or "
+        f"a test of traces). Once per machine, a few minutes; cached in {BIN_DIR}.",
+        file=sys.stderr,
+        flush=True,
+    )
     BIN_DIR.mkdir(parents=True, exist_ok=True)
     partial = binary.with_suffix(".partial")
     out = log.open("ab") if log is not None else subprocess.DEVNULL

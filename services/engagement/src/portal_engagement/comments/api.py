@@ -3,17 +3,15 @@
 # No `from __future__ import annotations`: FastAPI reads the routes' annotations.
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, HTTPException, Request
 
 from portal_contracts.submissions import SubmissionKind
 from portal_engagement import repository as repo
 from portal_engagement.comments.schemas import CommentIn, CommentOut, CommentPage
 from portal_engagement.comments.usecases import Comment
 from portal_engagement.submissions.api import report_post
-from portal_engagement.submissions.gate import GateDep, reads, reports, submits
+from portal_engagement.submissions.gate import READ, REPORT, SUBMIT, GateDep
 from portal_engagement.submissions.schemas import (
-    REPORT_RESPONSES,
-    SUBMIT_ERRORS,
     ErrorOut,
     IdempotencyKey,
     IdPath,
@@ -33,7 +31,7 @@ COMMENTS = frozenset({SubmissionKind.COMMENT})
     response_model=CommentPage,
     summary="Approved comments on an article, oldest first",
     responses={404: {"model": ErrorOut, "description": "No such published article"}},
-    dependencies=[Depends(reads)],
+    **READ,
 )
 async def comments(
     article_id: IdPath, gate: GateDep, page: PageQuery = 1, size: SizeQuery = 50
@@ -54,11 +52,8 @@ async def comments(
 
 @router.post(
     "/v1/articles/{article_id}/comments",
-    response_model=ReceiptOut,
-    status_code=status.HTTP_202_ACCEPTED,
     summary="Comment on an article (pre-moderated: listed once approved)",
-    responses=SUBMIT_ERRORS,
-    dependencies=[Depends(submits)],
+    **SUBMIT,
 )
 async def comment(
     article_id: IdPath, form: CommentIn, gate: GateDep, idempotency_key: IdempotencyKey = None
@@ -69,11 +64,8 @@ async def comment(
 
 @router.post(
     "/v1/comments/{comment_id}/reports",
-    response_model=ReportOut,
-    status_code=status.HTTP_202_ACCEPTED,
     summary="Report a comment to the moderators",
-    responses=REPORT_RESPONSES,
-    dependencies=[Depends(reports)],
+    **REPORT,
 )
 async def report(comment_id: IdPath, body: ReportIn, request: Request, gate: GateDep) -> ReportOut:
     return await report_post(gate, comment_id, COMMENTS, body, request)

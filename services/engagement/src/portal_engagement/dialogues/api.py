@@ -5,7 +5,7 @@ and scheduling (operators)."""
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Request, status
+from fastapi import APIRouter, Depends, Header, HTTPException, Request
 from sse_starlette.sse import EventSourceResponse
 from starlette.background import BackgroundTask
 
@@ -22,9 +22,8 @@ from portal_engagement.dialogues.schemas import (
 )
 from portal_engagement.dialogues.usecases import DialogueQuestion, times_of
 from portal_engagement.domain import dialogue_phase, dialogue_refusal, validate_times
-from portal_engagement.submissions.gate import Gate, GateDep, client_ip, reads, submits
+from portal_engagement.submissions.gate import READ, SUBMIT, Gate, GateDep, client_ip
 from portal_engagement.submissions.schemas import (
-    SUBMIT_ERRORS,
     CodePath,
     ErrorOut,
     IdempotencyKey,
@@ -70,7 +69,7 @@ async def load(gate: Gate, code: str) -> dict[str, Any]:
     "",
     response_model=list[DialogueOut],
     summary="Dialogues: upcoming, live and ended (newest first)",
-    dependencies=[Depends(reads)],
+    **READ,
 )
 async def list_dialogues(gate: GateDep, phase: Phase | None = None) -> Any:
     now = utcnow()
@@ -85,7 +84,7 @@ async def list_dialogues(gate: GateDep, phase: Phase | None = None) -> Any:
     response_model=DialogueOut,
     summary="One dialogue: topic, guests, time, phase",
     responses={404: {"model": ErrorOut}},
-    dependencies=[Depends(reads)],
+    **READ,
 )
 async def get_dialogue(code: CodePath, gate: GateDep) -> Any:
     row = await load(gate, code)
@@ -99,7 +98,7 @@ async def get_dialogue(code: CodePath, gate: GateDep) -> Any:
     response_model=TranscriptOut,
     summary="Every question answered, in the order answered",
     responses={404: {"model": ErrorOut}},
-    dependencies=[Depends(reads)],
+    **READ,
 )
 async def transcript(code: CodePath, gate: GateDep) -> Any:
     row = await load(gate, code)
@@ -115,11 +114,8 @@ async def transcript(code: CodePath, gate: GateDep) -> Any:
 
 @router.post(
     "/{code}/questions",
-    response_model=ReceiptOut,
-    status_code=status.HTTP_202_ACCEPTED,
     summary="Ask the guests a question, before or during the session",
-    responses=SUBMIT_ERRORS,
-    dependencies=[Depends(submits)],
+    **SUBMIT,
 )
 async def ask(
     code: CodePath, form: DialogueQuestionIn, gate: GateDep, idempotency_key: IdempotencyKey = None
@@ -145,7 +141,7 @@ async def ask(
         404: {"model": ErrorOut},
         429: {"model": ErrorOut, "description": "Too many streams from this address"},
     },
-    dependencies=[Depends(reads)],
+    **READ,
 )
 async def live(
     code: CodePath,

@@ -5,7 +5,7 @@
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import APIRouter, HTTPException
 
 from portal_engagement import repository as repo
 from portal_engagement.domain import feedback_phase
@@ -17,9 +17,8 @@ from portal_engagement.feedback.schemas import (
     Phase,
 )
 from portal_engagement.feedback.usecases import Feedback
-from portal_engagement.submissions.gate import GateDep, reads, submits
+from portal_engagement.submissions.gate import READ, SUBMIT, GateDep
 from portal_engagement.submissions.schemas import (
-    SUBMIT_ERRORS,
     CodePath,
     ErrorOut,
     IdempotencyKey,
@@ -41,7 +40,7 @@ def document_summary(row: dict[str, Any], now: datetime) -> DocumentSummaryOut:
     "/documents",
     response_model=list[DocumentSummaryOut],
     summary="Documents and topics opened for feedback (latest deadline first)",
-    dependencies=[Depends(reads)],
+    **READ,
 )
 async def documents(gate: GateDep, phase: Phase | None = None) -> Any:
     now = utcnow()
@@ -56,7 +55,7 @@ async def documents(gate: GateDep, phase: Phase | None = None) -> Any:
     response_model=DocumentOut,
     summary="A document with its sections and how much feedback each received",
     responses={404: {"model": ErrorOut}},
-    dependencies=[Depends(reads)],
+    **READ,
 )
 async def document(code: CodePath, gate: GateDep) -> Any:
     async with gate.intake.sessions() as session:
@@ -74,13 +73,10 @@ async def document(code: CodePath, gate: GateDep) -> Any:
 
 @router.post(
     "/documents/{code}/feedback",
-    response_model=ReceiptOut,
-    status_code=status.HTTP_202_ACCEPTED,
     summary="Give feedback on the whole document or on one section",
     description="Each submission gets an acknowledgement (its reference) and a private "
     "status link. Feedback is read by the editors and passed to the officials who asked.",
-    responses=SUBMIT_ERRORS,
-    dependencies=[Depends(submits)],
+    **SUBMIT,
 )
 async def give(
     code: CodePath, form: FeedbackIn, gate: GateDep, idempotency_key: IdempotencyKey = None

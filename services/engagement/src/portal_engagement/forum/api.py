@@ -3,7 +3,7 @@
 # No `from __future__ import annotations`: FastAPI reads the routes' annotations.
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, HTTPException, Request
 
 from portal_contracts.submissions import SubmissionKind
 from portal_engagement import repository as repo
@@ -19,10 +19,8 @@ from portal_engagement.forum.schemas import (
 )
 from portal_engagement.forum.usecases import Reply, Thread
 from portal_engagement.submissions.api import report_post
-from portal_engagement.submissions.gate import GateDep, reads, reports, submits
+from portal_engagement.submissions.gate import READ, REPORT, SUBMIT, GateDep
 from portal_engagement.submissions.schemas import (
-    REPORT_RESPONSES,
-    SUBMIT_ERRORS,
     CodePath,
     ErrorOut,
     IdempotencyKey,
@@ -54,7 +52,7 @@ def thread_out(row: dict[str, Any]) -> ThreadSummaryOut:
     "/topics",
     response_model=list[TopicOut],
     summary="Forum topics",
-    dependencies=[Depends(reads)],
+    **READ,
 )
 async def topics(gate: GateDep) -> Any:
     async with gate.intake.sessions() as session:
@@ -66,7 +64,7 @@ async def topics(gate: GateDep) -> Any:
     response_model=ThreadPage,
     summary="Published threads of a topic, latest activity first",
     responses={404: {"model": ErrorOut}},
-    dependencies=[Depends(reads)],
+    **READ,
 )
 async def threads(code: CodePath, gate: GateDep, page: PageQuery = 1, size: SizeQuery = 20) -> Any:
     async with gate.intake.sessions() as session:
@@ -81,11 +79,8 @@ async def threads(code: CodePath, gate: GateDep, page: PageQuery = 1, size: Size
 
 @router.post(
     "/topics/{code}/threads",
-    response_model=ReceiptOut,
-    status_code=status.HTTP_202_ACCEPTED,
     summary="Open a thread (published after moderation)",
-    responses=SUBMIT_ERRORS,
-    dependencies=[Depends(submits)],
+    **SUBMIT,
 )
 async def open_thread(
     code: CodePath, form: ThreadIn, gate: GateDep, idempotency_key: IdempotencyKey = None
@@ -98,7 +93,7 @@ async def open_thread(
     response_model=ThreadOut,
     summary="A thread and its published replies, oldest first",
     responses={404: {"model": ErrorOut}},
-    dependencies=[Depends(reads)],
+    **READ,
 )
 async def thread(
     thread_id: IdPath, gate: GateDep, page: PageQuery = 1, size: SizeQuery = 50
@@ -121,11 +116,8 @@ async def thread(
 
 @router.post(
     "/threads/{thread_id}/replies",
-    response_model=ReceiptOut,
-    status_code=status.HTTP_202_ACCEPTED,
     summary="Reply to a thread (published after moderation)",
-    responses=SUBMIT_ERRORS,
-    dependencies=[Depends(submits)],
+    **SUBMIT,
 )
 async def reply(
     thread_id: IdPath, form: ReplyIn, gate: GateDep, idempotency_key: IdempotencyKey = None
@@ -135,11 +127,8 @@ async def reply(
 
 @router.post(
     "/posts/{post_id}/reports",
-    response_model=ReportOut,
-    status_code=status.HTTP_202_ACCEPTED,
     summary="Report a thread or reply to the moderators",
-    responses=REPORT_RESPONSES,
-    dependencies=[Depends(reports)],
+    **REPORT,
 )
 async def report(post_id: IdPath, body: ReportIn, request: Request, gate: GateDep) -> ReportOut:
     return await report_post(gate, post_id, POSTS, body, request)

@@ -3,7 +3,7 @@
 # No `from __future__ import annotations`: FastAPI reads the routes' annotations.
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Query
 
 from portal_contracts.submissions import SubmissionKind
 from portal_engagement import repository as repo
@@ -15,10 +15,9 @@ from portal_engagement.qa.schemas import (
     QuestionPage,
 )
 from portal_engagement.qa.usecases import Question
-from portal_engagement.submissions.gate import GateDep, reads, submits
+from portal_engagement.submissions.gate import READ, SUBMIT, GateDep
 from portal_engagement.submissions.schemas import (
     CODE_PATTERN,
-    SUBMIT_ERRORS,
     ErrorOut,
     IdempotencyKey,
     IdPath,
@@ -46,7 +45,7 @@ def question_out(row: dict[str, Any]) -> AnsweredQuestionOut:
     "/topics",
     response_model=list[TopicOut],
     summary="Topics a question can be asked on",
-    dependencies=[Depends(reads)],
+    **READ,
 )
 async def topics(gate: GateDep) -> Any:
     async with gate.intake.sessions() as session:
@@ -57,7 +56,7 @@ async def topics(gate: GateDep) -> Any:
     "/questions",
     response_model=QuestionPage,
     summary="Answered questions, newest answer first, by topic and agency",
-    dependencies=[Depends(reads)],
+    **READ,
 )
 async def questions(
     gate: GateDep,
@@ -80,7 +79,7 @@ async def questions(
     response_model=AnsweredQuestionOut,
     summary="One answered question",
     responses={404: {"model": ErrorOut}},
-    dependencies=[Depends(reads)],
+    **READ,
 )
 async def question(question_id: IdPath, gate: GateDep) -> Any:
     async with gate.intake.sessions() as session:
@@ -96,7 +95,7 @@ async def question(question_id: IdPath, gate: GateDep) -> Any:
     summary="Time to answer per agency",
     description="For every agency questions were routed to: how many it answered, how "
     "long answers took (hours: median, 90th percentile, mean), and how many still wait.",
-    dependencies=[Depends(reads)],
+    **READ,
 )
 async def agencies(gate: GateDep) -> Any:
     async with gate.intake.sessions() as session:
@@ -110,11 +109,8 @@ async def agencies(gate: GateDep) -> Any:
 
 @router.post(
     "/questions",
-    response_model=ReceiptOut,
-    status_code=status.HTTP_202_ACCEPTED,
     summary="Ask a question (screened, then moderated, routed and answered)",
-    responses=SUBMIT_ERRORS,
-    dependencies=[Depends(submits)],
+    **SUBMIT,
 )
 async def ask(
     form: QuestionIn, gate: GateDep, idempotency_key: IdempotencyKey = None

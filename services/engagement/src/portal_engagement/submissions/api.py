@@ -4,7 +4,7 @@ topics (of the Q&A and of the forum) for operators, and contact details for the 
 # No `from __future__ import annotations`: FastAPI reads the routes' annotations.
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Request
+from fastapi import APIRouter, HTTPException, Path, Request
 from sqlalchemy import Table
 
 from portal_contracts.submissions import SubmissionKind
@@ -12,7 +12,7 @@ from portal_engagement import repository as repo
 from portal_engagement.db import forum_topics, qa_topics
 from portal_engagement.domain import status_label
 from portal_engagement.screening import clean_name
-from portal_engagement.submissions.gate import Gate, GateDep, client_ip, reads
+from portal_engagement.submissions.gate import READ, Gate, GateDep, client_ip
 from portal_engagement.submissions.intake import NotFound
 from portal_engagement.submissions.schemas import (
     AnswerOut,
@@ -127,7 +127,7 @@ def status_out(row: dict[str, Any], steps: list[dict[str, Any]]) -> StatusOut:
     summary="The submitter's private status link: every step of their submission",
     description="The token comes in the receipt of the submission; it is the only key.",
     responses={404: {"model": ErrorOut, "description": "No submission has this link"}},
-    dependencies=[Depends(reads)],
+    **READ,
 )
 async def get_status(token: TokenPath, gate: GateDep) -> Any:
     found = await gate.intake.status(token)

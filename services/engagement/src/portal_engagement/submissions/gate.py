@@ -35,7 +35,13 @@ from portal_engagement.submissions.intake import (
     Target,
     Text,
 )
-from portal_engagement.submissions.schemas import ReceiptOut, SubmitterIn
+from portal_engagement.submissions.schemas import (
+    REPORT_RESPONSES,
+    SUBMIT_ERRORS,
+    ReceiptOut,
+    ReportOut,
+    SubmitterIn,
+)
 from portal_runtime.clock import utcnow
 from portal_runtime.logs import get_logger
 from portal_runtime.ratelimit import RateLimiter, parse_rules
@@ -185,3 +191,19 @@ def submits(request: Request, gate: GateDep) -> None:
 
 def reports(request: Request, gate: GateDep) -> None:
     gate.limit("ip", f"report:{client_ip(request)}", gate.report_ip)
+
+
+# Route options: every submission form, every report on a post, every public read.
+SUBMIT: dict[str, Any] = {
+    "response_model": ReceiptOut,
+    "status_code": status.HTTP_202_ACCEPTED,
+    "responses": SUBMIT_ERRORS,
+    "dependencies": [Depends(submits)],
+}
+REPORT: dict[str, Any] = {
+    "response_model": ReportOut,
+    "status_code": status.HTTP_202_ACCEPTED,
+    "responses": REPORT_RESPONSES,
+    "dependencies": [Depends(reports)],
+}
+READ: dict[str, Any] = {"dependencies": [Depends(reads)]}
