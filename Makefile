@@ -10,9 +10,9 @@ export UV_PYTHON := $(PYTHON)
 export UV_PYTHON_DOWNLOADS := never
 export UV_LINK_MODE := copy
 
-.PHONY: bench-pipeline bench-load run test install system-deps stack-prepare lint format contracts down clean-test-stack
+.PHONY: bench-pipeline bench-load bench-web run test install system-deps stack-prepare lint format contracts down clean-test-stack
 
-## make run: install, start the stack, migrate, start the six services, print URLs
+## make run: install, start the stack, migrate, start the services and the website, print URLs
 run: install
 	$(UV) run --no-sync portal up
 
@@ -22,9 +22,14 @@ test: install
 
 # Jaeger (the trace backend) is built only when traces are asked for (PORTAL_STACK_TRACES=1),
 # or by the first test that needs it.
-install: system-deps $(UV)
+install: system-deps $(UV) node_modules/.installed
 	$(UV) sync --all-packages --frozen
 	$(UV) run --no-sync portal stack prepare
+
+# npm tooling of the website's browser tests and benchmark (axe-core, Lighthouse): package.json
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
 
 # Java 17 and Maven run Kafka and OpenSearch; installed from Debian's packages when missing.
 system-deps:
@@ -43,9 +48,11 @@ format: $(UV)
 	$(UV) run --no-sync ruff check --fix .
 	$(UV) run --no-sync ruff format .
 
-## regenerate docs/schemas and docs/asyncapi.yaml from libs/contracts
+## regenerate docs/schemas and docs/asyncapi.yaml from libs/contracts, and the files
+## docker-compose applies from them (deploy/compose: topics, ACLs, services, MinIO policies)
 contracts: $(UV)
 	$(UV) run --no-sync python -m portal_contracts.export
+	$(UV) run --no-sync python -m portal_launcher.compose_files
 
 down: $(UV)
 	$(UV) run --no-sync portal down
@@ -55,3 +62,5 @@ bench-pipeline: install
 	$(UV) run --no-sync python bench/pipeline/run.py
 bench-load: install
 	$(UV) run --no-sync python bench/load/run.py
+bench-web: install
+	$(UV) run --no-sync python bench/web/lighthouse.py

@@ -24,6 +24,7 @@ from sqlalchemy import text
 from portal_contracts.codec import encode
 from portal_contracts.envelope import Envelope
 from portal_launcher import stack as launcher
+from portal_launcher.components.kafka import admin_client_options
 from portal_launcher.services import service_environment
 from portal_launcher.settings import StackSettings
 
@@ -40,6 +41,12 @@ def stack_settings() -> Iterator[StackSettings]:
     finally:
         if started:
             launcher.stack_down(settings, say=lambda _: None)
+
+
+def kafka_admin(stack: StackSettings) -> dict[str, Any]:
+    """Kafka client options of the stack's operator (a super user): tests produce and read any
+    topic as the operator, and the services each as their own, restricted principal."""
+    return admin_client_options(stack)
 
 
 def service_env(stack: StackSettings, service: str, **overrides: str) -> dict[str, str]:
@@ -75,11 +82,11 @@ Events = list[dict[str, Any]]
 
 
 class KafkaEvents:
-    def __init__(self, bootstrap: str) -> None:
-        self.bootstrap = bootstrap
+    def __init__(self, kafka: dict[str, Any]) -> None:
+        self.kafka = kafka  # client options (kafka_admin)
 
     async def produce(self, topic: str, *events: Envelope) -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all")
+        producer = AIOKafkaProducer(**self.kafka, acks="all")
         await producer.start()
         try:
             for event in events:
@@ -98,7 +105,7 @@ class KafkaEvents:
         all present now."""
         consumer = AIOKafkaConsumer(
             topic,
-            bootstrap_servers=self.bootstrap,
+            **self.kafka,
             group_id=None,  # every partition, from the beginning, nothing committed
             auto_offset_reset="earliest",
             enable_auto_commit=False,
@@ -142,7 +149,7 @@ async def _positions_reached(consumer: AIOKafkaConsumer, end: dict[Any, int]) ->
 
 @pytest.fixture(scope="session")
 def kafka_events(stack_settings: StackSettings) -> KafkaEvents:
-    return KafkaEvents(stack_settings.kafka_bootstrap)
+    return KafkaEvents(kafka_admin(stack_settings))
 
 
 # -- a service's inbox: wait until it has handled an event ---------------------------------------

@@ -30,8 +30,9 @@ os.environ.setdefault("PORTAL_STACK_DATA_DIR", str(ROOT / ".stack-bench-engageme
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 
 from portal_launcher import stack as launcher  # noqa: E402
+from portal_launcher.credentials import admin_token  # noqa: E402
 from portal_launcher.seed import seed  # noqa: E402
-from portal_launcher.services import service_port, stack_secrets  # noqa: E402
+from portal_launcher.services import service_port  # noqa: E402
 from portal_launcher.settings import StackSettings  # noqa: E402
 
 
@@ -108,7 +109,8 @@ def reader_process(
 
 
 async def prepare(settings: StackSettings, questions: int) -> dict[str, Any]:
-    admin = {"Authorization": f"Bearer {stack_secrets(settings)['admin_token']}"}
+    admin = {"Authorization": f"Bearer {admin_token(settings, 'moderation')}"}
+    engagement_admin = {"Authorization": f"Bearer {admin_token(settings, 'engagement')}"}
     async with httpx.AsyncClient(timeout=30.0) as http:
         username = f"bench{secrets.token_hex(4)}"
         password = secrets.token_urlsafe(16)
@@ -135,7 +137,7 @@ async def prepare(settings: StackSettings, questions: int) -> dict[str, Any]:
                     "starts_at": (now - timedelta(minutes=1)).isoformat(),
                     "ends_at": (now + timedelta(hours=1)).isoformat(),
                 },
-                headers=admin,
+                headers=engagement_admin,
             )
         ).raise_for_status()
         editor = {"Authorization": f"Bearer {token}"}

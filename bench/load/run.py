@@ -1,18 +1,21 @@
-"""Load benchmark: the public read API and search under concurrent readers, against nginx.
+"""Load benchmark: the public read path under concurrent readers — the origin (publishing,
+search), the edge cache in front of it (Varnish), and nginx serving the same bytes.
 
-Starts the local stack with publishing and search on its own ports and folder (or reuses what
-already answers), loads a data set of N published articles over several sections and sources,
-waits until all are searchable, captures the exact responses of a set of URLs (home, section
-pages, many articles, several searches) and serves those files with nginx. Then wrk runs each
-scenario against the portal and against nginx, and the table gives requests/s, latency
-percentiles and errors, and the ratio portal/nginx. The figures are also written as JSON.
+Starts the local stack (with the edge) and publishing, search and the edge purger on its own
+ports and folder (or reuses what already answers), loads a data set of N published articles
+over several sections and sources, waits until all are searchable, captures the exact responses
+of each scenario's URLs and serves those files with nginx. Then wrk runs each scenario
+(scenarios.py) against the origin, the edge and nginx. Two more measure the edge's promises
+(edge.py): freshness (an edit or a retraction under load, until the edge shows it) and the
+origin down (the edge keeps answering from stale copies). The table gives requests/s, latency
+percentiles, errors and the ratios to nginx; `--json PATH` writes the figures.
 
 The data set goes in as article.reviewed events (an automatic publication decision, as
 moderation emits for a trusted source) produced straight to Kafka: publishing's own consumer
 stores them, gives them their slugs, and emits article.published through its outbox, which
-search indexes. So both read models are built by the real code, and only ingest, normalize and
-moderation (measured by bench/pipeline) are skipped. Article ids are stable, so a second run on
-the same data folder finds the data set already there and skips loading it.
+search indexes and the purger turns into edge purges. So the read models are built by the real
+code, and only ingest, normalize and moderation (measured by bench/pipeline) are skipped.
+Article ids are stable, so a second run on the same data folder skips loading them.
 """
 
 from __future__ import annotations
@@ -28,18 +31,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
-from string import Template
 from typing import Any
-from urllib.parse import urlencode
 
 import httpx
-from aiokafka import AIOKafkaProducer
-from opensearchpy import AsyncOpenSearch
 
 ROOT = Path(__file__).resolve().parents[2]
-HERE = Path(__file__).resolve().parent
 os.environ.setdefault("PORTAL_STACK_PORT_BASE", "27300")
 os.environ.setdefault("PORTAL_STACK_DATA_DIR", str(ROOT / ".stack-bench-load"))
 os.environ.setdefault("LOG_LEVEL", "WARNING")
@@ -47,229 +45,26 @@ os.environ.setdefault("LOG_LEVEL", "WARNING")
 # per-client rate limits would measure themselves (429s). The in-flight cap stays as deployed.
 os.environ.setdefault("PORTAL_PUBLISHING_RATE_LIMIT_PER_IP", "")
 os.environ.setdefault("PORTAL_SEARCH_RATE_LIMIT_PER_IP", "")
+# The website's pages read engagement too (the home page's engagement block), as 127.0.0.1.
+os.environ.setdefault("PORTAL_ENGAGEMENT_RATE_LIMIT_READ_PER_IP", "")
 
-from portal_contracts.articles import (  # noqa: E402
-    ArticleReviewed,
-    ArticleReviewedEvent,
-    NormalizedArticle,
-    ReviewDecision,
-    article_id_for,
-)
-from portal_contracts.codec import encode  # noqa: E402
-from portal_contracts.topics import ARTICLE_REVIEWED  # noqa: E402
+from dataset import PLACEMENTS, SEARCHES, article_for, load  # noqa: E402
+from edge import Load, freshness, origin_down  # noqa: E402
+from scenarios import Catalog, Scenario, by_name  # noqa: E402
+from tools import NGINX, WRK, start_nginx, stop_process, wrk  # noqa: E402
+
+from portal_contracts.articles import article_id_for  # noqa: E402
 from portal_launcher import stack as launcher  # noqa: E402
 from portal_launcher.seed import SEED_DIR, Seeder, load_seed  # noqa: E402
-from portal_launcher.services import ServiceProcess, service_port  # noqa: E402
+from portal_launcher.services import PURGER, process, service_port  # noqa: E402
 from portal_launcher.settings import StackSettings  # noqa: E402
 
-SERVICES = ("publishing", "search")
-SEARCH_ALIAS = "articles"  # portal_search's default index alias
-NGINX = os.environ.get("NGINX", "/usr/sbin/nginx")
-WRK = os.environ.get("WRK", "/usr/bin/wrk")
-
-# --- the data set ----------------------------------------------------------------------------
-
-# Where the articles go: (source, section). Portal sections with their usual agencies, and the
-# standard sections of a few partner sub-sites; several sections, several sources.
-PLACEMENTS = [
-    ("bao-nhan-dan", "tin-hoat-dong"),
-    ("bao-nhan-dan", "xay-dung-dang"),
-    ("ban-tuyen-giao-dan-van-trung-uong", "van-de-quan-tam"),
-    ("ban-to-chuc-trung-uong", "xay-dung-dang"),
-    ("van-phong-trung-uong", "van-ban-moi"),
-    ("van-phong-trung-uong", "huong-dan-cong-tac-dang"),
-    ("bao-nhan-dan", "tong-bi-thu"),
-    ("bao-nhan-dan", "thu-tuong"),
-    ("tp-ha-noi", "ct-tin-tuc-hoat-dong"),
-    ("tp-ha-noi", "ct-xay-dung-dang"),
-    ("tp-ho-chi-minh", "ct-tin-tuc-hoat-dong"),
-    ("bo-y-te", "ct-van-ban-tai-lieu"),
-]
-EVENTS = [
-    "Hội nghị",
-    "Hội thảo khoa học",
-    "Tọa đàm",
-    "Phiên họp",
-    "Đoàn công tác",
-    "Lễ kỷ niệm",
-    "Buổi làm việc",
-    "Hội nghị trực tuyến",
-]
-TOPICS = [
-    "công tác xây dựng, chỉnh đốn Đảng",
-    "chuyển đổi số quốc gia",
-    "phát triển kinh tế - xã hội",
-    "cải cách hành chính",
-    "phòng, chống tham nhũng, tiêu cực",
-    "giáo dục và đào tạo",
-    "y tế cơ sở",
-    "xây dựng nông thôn mới",
-    "quốc phòng, an ninh",
-    "công tác đối ngoại",
-    "bảo tồn văn hóa dân tộc",
-    "khoa học, công nghệ và đổi mới sáng tạo",
-]
-PLACES = [
-    "Hà Nội",
-    "Thành phố Hồ Chí Minh",
-    "Hải Phòng",
-    "Đà Nẵng",
-    "Cần Thơ",
-    "Huế",
-    "Nghệ An",
-    "Thanh Hóa",
-    "Quảng Ninh",
-    "Lâm Đồng",
-    "Đắk Lắk",
-    "An Giang",
-]
-PARAGRAPHS = [
-    "Đảng Cộng sản Việt Nam lãnh đạo Nhà nước và xã hội, tiếp tục đẩy mạnh công tác xây dựng, "
-    "chỉnh đốn Đảng và hệ thống chính trị trong sạch, vững mạnh toàn diện.",
-    "Hội nghị nhấn mạnh yêu cầu phát huy sức mạnh đại đoàn kết toàn dân tộc, thực hiện thắng lợi "
-    "các mục tiêu phát triển kinh tế - xã hội của nhiệm kỳ.",
-    "Các cấp ủy, tổ chức đảng cần nâng cao năng lực lãnh đạo, sức chiến đấu; gắn việc học tập và "
-    "làm theo tư tưởng, đạo đức, phong cách Hồ Chí Minh với nhiệm vụ chính trị của địa phương.",
-    "Chuyển đổi số được xác định là nhiệm vụ trọng tâm, góp phần hiện đại hóa nền hành chính, "
-    "phục vụ người dân và doanh nghiệp ngày càng tốt hơn.",
-    "Công tác phòng, chống tham nhũng, lãng phí, tiêu cực được triển khai quyết liệt, đồng bộ, "
-    "không có vùng cấm, không có ngoại lệ.",
-    "Đại biểu đã thảo luận sôi nổi, đóng góp nhiều ý kiến tâm huyết, trách nhiệm vào dự thảo văn "
-    "kiện trình đại hội đảng bộ các cấp.",
-    "Phát biểu chỉ đạo, đồng chí yêu cầu các địa phương tập trung tháo gỡ khó khăn, vướng mắc, "
-    "thúc đẩy tăng trưởng, bảo đảm an sinh xã hội.",
-    "Chương trình mục tiêu quốc gia xây dựng nông thôn mới đạt nhiều kết quả quan trọng, đời sống "
-    "vật chất và tinh thần của nhân dân không ngừng được nâng lên.",
-    "Ngành y tế tiếp tục củng cố mạng lưới y tế cơ sở, nâng cao chất lượng khám, chữa bệnh và "
-    "chăm sóc sức khỏe nhân dân.",
-    "Giáo dục và đào tạo là quốc sách hàng đầu; đổi mới căn bản, toàn diện giáo dục gắn với phát "
-    "triển nguồn nhân lực chất lượng cao.",
-    "Nhiệm vụ bảo vệ vững chắc độc lập, chủ quyền, thống nhất, toàn vẹn lãnh thổ được quán triệt "
-    "trong toàn Đảng, toàn dân và toàn quân.",
-    "Hoạt động đối ngoại được triển khai chủ động, tích cực, góp phần nâng cao vị thế, uy tín của "
-    "đất nước trên trường quốc tế.",
-]
-SEARCHES: list[dict[str, Any]] = [
-    {"q": "chuyển đổi số"},
-    {"q": "chuyen doi so"},  # without diacritics
-    {"q": "phòng, chống tham nhũng"},
-    {"q": "xây dựng nông thôn mới"},
-    {"q": "Hà Nội"},
-    {"q": "hội nghị trực tuyến", "sort": "date"},
-    {"q": "giáo dục", "section": "tin-hoat-dong"},
-    {"q": "quoc phong an ninh"},
-    {"q": "y tế cơ sở", "size": 20},
-    {"q": "đối ngoại", "page": 2},
-    {"q": "cải cách hành chính", "source": "bao-nhan-dan"},
-    {"q": ""},  # the newest articles
-]
+TARGETS = ("origin", "edge", "nginx")
+_EXTENSIONS = {"application/json": "json", "text/html": "html", "application/xml": "xml"}
 
 
-def article_for(i: int) -> tuple[str, str, NormalizedArticle]:
-    """Article number i of the data set: always the same (stable ids, stable content)."""
-    rnd = random.Random(i)
-    source, section = PLACEMENTS[i % len(PLACEMENTS)]
-    title = (
-        f"{rnd.choice(EVENTS)} về {rnd.choice(TOPICS)} tại {rnd.choice(PLACES)} (bài số {i + 1})"
-    )
-    paragraphs = [rnd.choice(PARAGRAPHS) for _ in range(rnd.randint(10, 18))]
-    body_html = "".join(f"<p>{p}</p>" for p in paragraphs)
-    external_id = f"load-{i}"
-    return (
-        source,
-        external_id,
-        NormalizedArticle(
-            title=title,
-            summary=paragraphs[0],
-            body_html=body_html,
-            body_text="\n\n".join(paragraphs),
-            author=rnd.choice(["Phóng viên", "Nhóm phóng viên", "Ban biên tập", None]),
-            published_at=datetime(2025, 1, 1, tzinfo=UTC) + timedelta(hours=i),
-            section=section,
-            categories=[section],
-        ),
-    )
-
-
-def reviewed_event(i: int) -> ArticleReviewedEvent:
-    source, external_id, article = article_for(i)
-    article_id = article_id_for(source, external_id)
-    return ArticleReviewedEvent(
-        producer="moderation",
-        subject=article_id,
-        data=ArticleReviewed(
-            article_id=article_id,
-            source=source,
-            external_id=external_id,
-            revision=1,
-            decision=ReviewDecision.AUTO_PUBLISHED,
-            reviewer="policy:trusted",
-            reviewed_at=datetime.now(UTC),
-            article=article,
-        ),
-    )
-
-
-async def searchable_count(settings: StackSettings, ids: list[str]) -> int:
-    client = AsyncOpenSearch(hosts=[settings.opensearch_url])
-    try:
-        resp = await client.count(
-            index=SEARCH_ALIAS, body={"query": {"terms": {"article_id": ids}}}
-        )
-        return int(resp["count"])
-    except Exception:  # the index is created by search on its first start
-        return 0
-    finally:
-        await client.close()
-
-
-async def load(settings: StackSettings, n: int, timeout_s: float) -> dict[str, Any]:
-    """Publish the data set through publishing's consumer; wait until search has all of it."""
-    ids = [article_id_for(s, e) for s, e, _ in (article_for(i) for i in range(n))]
-    already = await searchable_count(settings, ids)
-    if already == n:
-        return {"loaded": 0, "seconds": 0.0, "already": n}
-    start = time.monotonic()
-    producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap,
-        acks="all",
-        linger_ms=10,
-        max_request_size=2 * 1024 * 1024,
-    )
-    await producer.start()
-    try:
-        futures = [
-            await producer.send(ARTICLE_REVIEWED.name, encode(event), key=event.subject.encode())
-            for event in (reviewed_event(i) for i in range(n))
-        ]
-        await asyncio.gather(*futures)
-    finally:
-        await producer.stop()
-    produced = time.monotonic() - start
-    deadline = time.monotonic() + timeout_s
-    count = 0
-    while time.monotonic() < deadline:
-        count = await searchable_count(settings, ids)
-        if count >= n:
-            break
-        await asyncio.sleep(0.5)
-    if count < n:
-        raise RuntimeError(f"only {count}/{n} articles searchable after {timeout_s:.0f}s")
-    return {
-        "loaded": n,
-        "produced_s": round(produced, 1),
-        "seconds": round(time.monotonic() - start, 1),
-        "already": already,
-    }
-
-
-# --- the URLs and their captured responses ---------------------------------------------------
-
-
-def targets(
-    settings: StackSettings, n: int, article_urls: int, http: httpx.Client
-) -> dict[str, list[str]]:
-    """Request targets (path and query) of each scenario, all answering 200 on the portal."""
+def catalog(settings: StackSettings, n: int, article_urls: int, http: httpx.Client) -> Catalog:
+    """What the data set offers: its sections, a sample of its articles' slugs, the searches."""
     pub = f"http://{settings.host}:{service_port(settings, 'publishing')}"
     mine = {article_id_for(s, e) for s, e, _ in (article_for(i) for i in range(n))}
     sections = sorted({section for _, section in PLACEMENTS})
@@ -290,137 +85,56 @@ def targets(
     if len(slugs) < n:
         raise RuntimeError(f"only {len(slugs)}/{n} articles listed by publishing")
     picked = random.Random(42).sample(slugs, min(article_urls, len(slugs)))
-    return {
-        "home": ["/v1/home"],
-        "section": [f"/v1/sections/{code}/articles" for code in sections],
-        "article": [f"/v1/articles/{slug}" for slug in picked],
-        "search": [f"/v1/search?{urlencode(params)}" for params in SEARCHES],
-    }
+    return Catalog(sections=sections, slugs=picked, searches=SEARCHES)
+
+
+def origin_url(settings: StackSettings, scenario: Scenario) -> str:
+    return f"http://{settings.host}:{service_port(settings, scenario.origin)}"
 
 
 def capture(
-    settings: StackSettings, scenarios: dict[str, list[str]], files: Path, http: httpx.Client
+    settings: StackSettings, paths: dict[str, list[str]], scenarios: list[Scenario], files: Path
 ) -> tuple[list[str], dict[str, int]]:
-    """Write each response body as a file; returns nginx map lines and mean sizes."""
+    """Write each origin response body as a file; returns nginx map lines and mean sizes."""
     lines: list[str] = []
     sizes: dict[str, int] = {}
     number = 0
-    for scenario, paths in scenarios.items():
-        service = "search" if scenario == "search" else "publishing"
-        base = f"http://{settings.host}:{service_port(settings, service)}"
-        total = 0
-        for path in paths:
-            resp = http.get(base + path)
-            if resp.status_code != 200:
-                raise RuntimeError(f"{path}: {resp.status_code} {resp.text[:300]}")
-            number += 1
-            (files / f"{number}.json").write_bytes(resp.content)
-            total += len(resp.content)
-            lines.append(f'    "{path}" /{number}.json;')
-        sizes[scenario] = total // len(paths)
+    with httpx.Client(timeout=30.0) as http:
+        for scenario in scenarios:
+            total = 0
+            for path in paths[scenario.name]:
+                resp = http.get(origin_url(settings, scenario) + path)
+                if resp.status_code != 200:
+                    raise RuntimeError(f"{path}: {resp.status_code} {resp.text[:300]}")
+                number += 1
+                media = resp.headers.get("content-type", "").split(";")[0].strip()
+                name = f"{number}.{_EXTENSIONS.get(media, 'bin')}"
+                (files / name).write_bytes(resp.content)
+                total += len(resp.content)
+                lines.append(f'    "{path}" /{name};')
+            sizes[scenario.name] = total // len(paths[scenario.name])
     return lines, sizes
 
 
-# --- nginx and wrk ---------------------------------------------------------------------------
+async def prime(base: str, paths: list[str], concurrency: int = 8) -> None:
+    """Ask every URL once, so the measured run reads cached answers (the origin's page cache,
+    the edge's objects) and not the first render of each."""
+    gate = asyncio.Semaphore(concurrency)
+    async with httpx.AsyncClient(timeout=60.0) as http:
 
+        async def one(path: str) -> None:
+            async with gate:
+                resp = await http.get(base + path)
+                if resp.status_code != 200:
+                    raise RuntimeError(f"{base}{path}: {resp.status_code}")
 
-def start_nginx(
-    prefix: Path, host: str, port: int, workers: str, map_lines: list[str]
-) -> subprocess.Popen[bytes]:
-    for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
-        (prefix / "tmp" / sub).mkdir(parents=True, exist_ok=True)
-    (prefix / "targets.map").write_text("\n".join(map_lines) + "\n", encoding="utf-8")
-    conf = Template((HERE / "nginx.conf.template").read_text()).safe_substitute(
-        prefix=prefix, host=host, port=port, workers=workers
-    )
-    (prefix / "nginx.conf").write_text(conf)
-    # Run as root (as CI does), nginx's workers drop to 'nobody': they must be able to read.
-    for path in [prefix, *prefix.rglob("*")]:
-        path.chmod(0o755 if path.is_dir() else 0o644)
-    cmd = [
-        NGINX,
-        "-p",
-        str(prefix),
-        "-c",
-        str(prefix / "nginx.conf"),
-        "-e",
-        str(prefix / "error.log"),
-    ]
-    check = subprocess.run([*cmd, "-t"], capture_output=True, text=True)
-    if check.returncode != 0:
-        raise RuntimeError(f"nginx configuration refused:\n{check.stderr}")
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(
-                f"nginx exited: {proc.stderr.read().decode() if proc.stderr else ''}"
-            )
-        try:
-            httpx.get(f"http://{host}:{port}/", timeout=1.0)
-            return proc
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise RuntimeError("nginx does not answer")
-
-
-def stop_process(proc: subprocess.Popen[bytes] | subprocess.Popen[str], sig: int) -> None:
-    if proc.poll() is None:
-        os.kill(proc.pid, sig)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
-
-
-def wrk(
-    url: str, paths_file: Path, threads: int, connections: int, seconds: int, timeout: int
-) -> dict[str, Any]:
-    cmd = [
-        WRK,
-        f"-t{threads}",
-        f"-c{connections}",
-        f"-d{seconds}s",
-        f"--timeout={timeout}s",
-        "-s",
-        str(HERE / "rotate.lua"),
-        url,
-        "--",
-        str(paths_file),
-        str(threads),
-    ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        out, err = proc.communicate(timeout=seconds + 60)
-    finally:
-        stop_process(proc, signal.SIGTERM)
-    for line in out.splitlines():
-        if line.startswith("WRK_JSON "):
-            raw: dict[str, Any] = json.loads(line[len("WRK_JSON ") :])
-            secs = raw["duration_us"] / 1e6
-            return {
-                "requests": raw["requests"],
-                "rps": raw["requests"] / secs if secs else 0.0,
-                "p50_ms": raw["p50_us"] / 1000,
-                "p90_ms": raw["p90_us"] / 1000,
-                "p99_ms": raw["p99_us"] / 1000,
-                "max_ms": raw["max_us"] / 1000,
-                "errors": raw["connect"] + raw["read"] + raw["write"] + raw["timeout"],
-                "non_2xx": raw["status"],  # wrk counts statuses above 399
-                "mb_per_s": raw["bytes"] / secs / 1e6 if secs else 0.0,
-            }
-    raise RuntimeError(f"wrk printed no figures (exit {proc.returncode}):\n{out}\n{err}")
-
-
-# --- the run ---------------------------------------------------------------------------------
+        await asyncio.gather(*(one(p) for p in paths))
 
 
 def seed_site(settings: StackSettings) -> None:
     """Only publishing's part of `portal seed`: the site structure (blocks, sections, sub-sites)."""
     site, sources = load_seed(SEED_DIR)
-    seeder = Seeder(settings)
-    seeder.call(
+    Seeder(settings).call(
         "PUT",
         "publishing",
         "/admin/v1/site",
@@ -439,23 +153,43 @@ def seed_site(settings: StackSettings) -> None:
 def table(results: list[dict[str, Any]]) -> str:
     head = (
         f"{'scenario':<9} {'target':<7} {'URLs':>5} {'bytes':>7} {'req/s':>9} {'p50 ms':>8} "
-        f"{'p90 ms':>8} {'p99 ms':>8} {'errors':>7} {'non-2xx':>8} {'portal/nginx':>13}"
+        f"{'p90 ms':>8} {'p99 ms':>8} {'errors':>7} {'non-2xx':>8} {'/nginx':>8}"
     )
     rows = [head, "-" * len(head)]
-    by_scenario: dict[str, dict[str, dict[str, Any]]] = {}
+    nginx = {r["scenario"]: r["rps"] for r in results if r["target"] == "nginx"}
     for r in results:
-        by_scenario.setdefault(r["scenario"], {})[r["target"]] = r
-    for r in results:
-        ratio = ""
-        if r["target"] == "nginx" and "portal" in by_scenario[r["scenario"]]:
-            portal = by_scenario[r["scenario"]]["portal"]
-            ratio = f"{portal['rps'] / r['rps']:.3g}" if r["rps"] else "n/a"
+        base = nginx.get(r["scenario"])
+        ratio = f"{r['rps'] / base:.3g}" if base and r["target"] != "nginx" else ""
         rows.append(
             f"{r['scenario']:<9} {r['target']:<7} {r['urls']:>5} {r['bytes']:>7} "
             f"{r['rps']:>9.1f} {r['p50_ms']:>8.2f} {r['p90_ms']:>8.2f} {r['p99_ms']:>8.2f} "
-            f"{r['errors']:>7} {r['non_2xx']:>8} {ratio:>13}"
+            f"{r['errors']:>7} {r['non_2xx']:>8} {ratio:>8}"
         )
     return "\n".join(rows)
+
+
+def per_scenario(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """The JSON figures: per scenario and target, req_s, p50_ms, p99_ms (and the rest)."""
+    out: dict[str, Any] = {}
+    for r in results:
+        entry = out.setdefault(r["scenario"], {"urls": r["urls"], "bytes": r["bytes"]})
+        entry[r["target"]] = {
+            "req_s": round(r["rps"], 1),
+            "p50_ms": round(r["p50_ms"], 3),
+            "p99_ms": round(r["p99_ms"], 3),
+            "p90_ms": round(r["p90_ms"], 3),
+            "max_ms": round(r["max_ms"], 3),
+            "errors": r["errors"],
+            "non_2xx": r["non_2xx"],
+        }
+    for entry in out.values():
+        if "nginx" in entry:
+            for target in ("origin", "edge"):
+                if target in entry and entry["nginx"]["req_s"]:
+                    entry[f"{target}_vs_nginx"] = round(
+                        entry[target]["req_s"] / entry["nginx"]["req_s"], 4
+                    )
+    return out
 
 
 def main() -> None:
@@ -475,35 +209,52 @@ def main() -> None:
     )
     parser.add_argument("--nginx-workers", default="auto", help="nginx worker_processes")
     parser.add_argument(
-        "--scenarios", default="home,section,article,search", help="comma-separated subset"
+        "--scenarios",
+        default="home,section,article,search,web-home,web-article",
+        help="comma-separated subset",
     )
+    parser.add_argument(
+        "--freshness-trials", type=int, default=20, help="edits/retractions timed; 0 = none"
+    )
+    parser.add_argument(
+        "--origin-down", type=int, default=10, help="seconds with publishing stopped; 0 = none"
+    )
+    parser.add_argument("--json", type=Path, help="write the figures there (and to artifacts/)")
     parser.add_argument("--keep", action="store_true", help="leave the stack running")
     args = parser.parse_args()
     for tool in (NGINX, WRK):
         if not Path(tool).exists():
             sys.exit(f"{tool} is missing: run deploy/system-deps.sh")
+    scenarios = by_name(args.scenarios.split(","))
 
     settings = StackSettings()
     base = int(os.environ["PORTAL_STACK_PORT_BASE"])
     nginx_port = args.nginx_port or base + 58
     infra = launcher.infrastructure(settings)
     infra_here = not all(c.is_running() for c in infra)
-    services_here = [s for s in SERVICES if not ServiceProcess(settings, s).is_running()]
+    origins = [s.origin for s in scenarios]
+    # The website reads engagement too (its side blocks).
+    backing = ["engagement", "search"] if "web" in origins else []
+    wanted = tuple(dict.fromkeys([*origins, *backing, "publishing", PURGER]))
+    services_here = [p for p in launcher.services(settings, wanted) if not p.is_running()]
     print(
-        f"stack: {settings.data_dir} (port base {base}); nginx on port {nginx_port}; "
-        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+        f"stack: {settings.data_dir} (port base {base}); edge {settings.edge_url}; nginx on port "
+        f"{nginx_port}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
     )
     work = Path(tempfile.mkdtemp(prefix="bench-load-"))
     nginx: subprocess.Popen[bytes] | None = None
     results: list[dict[str, Any]] = []
+    extra: dict[str, Any] = {}
     started = time.monotonic()
     load_at_start = os.getloadavg()[0]
     try:
         if infra_here:
             launcher.stack_up(settings, say=lambda _: None)
         if services_here:
-            launcher.services_up(settings, only=tuple(services_here), say=lambda _: None)
-        print(f"  stack and services ready ({time.monotonic() - started:.0f}s)")
+            launcher.services_up(
+                settings, only=tuple(p.service for p in services_here), say=lambda _: None
+            )
+        print(f"  stack, edge and services ready ({time.monotonic() - started:.0f}s)")
         seed_site(settings)
         loaded = asyncio.run(load(settings, args.articles, timeout_s=120 + args.articles * 0.2))
         if loaded["loaded"]:
@@ -514,44 +265,78 @@ def main() -> None:
         else:
             print(f"  data set of {args.articles} articles already published and searchable")
         with httpx.Client(timeout=30.0) as http:
-            scenarios = targets(settings, args.articles, args.article_urls, http)
-            wanted = args.scenarios.split(",")
-            scenarios = {k: v for k, v in scenarios.items() if k in wanted}
-            files = work / "files"
-            files.mkdir()
-            map_lines, sizes = capture(settings, scenarios, files, http)
+            offer = catalog(settings, args.articles, args.article_urls, http)
+        paths = {s.name: s.paths(offer) for s in scenarios}
+        files = work / "files"
+        files.mkdir()
+        map_lines, sizes = capture(settings, paths, scenarios, files)
         nginx = start_nginx(work, settings.host, nginx_port, args.nginx_workers, map_lines)
         print(
             f"  captured {len(map_lines)} responses into {files}; nginx pid {nginx.pid}\n"
             f"  wrk: {args.threads} threads, {args.connections} connections, "
             f"{args.warmup}s warm-up + {args.duration}s per run\n"
         )
-        for scenario, paths in scenarios.items():
-            paths_file = work / f"{scenario}.paths"
-            paths_file.write_text("\n".join(paths) + "\n")
-            service = "search" if scenario == "search" else "publishing"
-            for target, url in (
-                ("portal", f"http://{settings.host}:{service_port(settings, service)}"),
-                ("nginx", f"http://{settings.host}:{nginx_port}"),
-            ):
+        for scenario in scenarios:
+            paths_file = work / f"{scenario.name}.paths"
+            paths_file.write_text("\n".join(paths[scenario.name]) + "\n")
+            targets = {"origin": origin_url(settings, scenario)}
+            if scenario.via_edge:
+                targets["edge"] = settings.edge_url
+            targets["nginx"] = f"http://{settings.host}:{nginx_port}"
+            for target, url in targets.items():
+                if target != "nginx":
+                    asyncio.run(prime(url, paths[scenario.name]))
                 if args.warmup:
                     wrk(url, paths_file, args.threads, args.connections, args.warmup, args.timeout)
                 figures = wrk(
                     url, paths_file, args.threads, args.connections, args.duration, args.timeout
                 )
-                row = {
-                    "scenario": scenario,
-                    "target": target,
-                    "urls": len(paths),
-                    "bytes": sizes[scenario],
-                    **figures,
-                }
-                results.append(row)
+                results.append(
+                    {
+                        "scenario": scenario.name,
+                        "target": target,
+                        "urls": len(paths[scenario.name]),
+                        "bytes": sizes[scenario.name],
+                        **figures,
+                    }
+                )
                 print(
-                    f"  {scenario:<8} {target:<7} {figures['rps']:9.1f} req/s  "
+                    f"  {scenario.name:<8} {target:<7} {figures['rps']:9.1f} req/s  "
                     f"p50 {figures['p50_ms']:.2f} ms  p99 {figures['p99_ms']:.2f} ms",
                     flush=True,
                 )
+        edge_paths = [p for s in scenarios if s.via_edge for p in paths[s.name]]
+        edge_file = work / "edge.paths"
+        edge_file.write_text("\n".join(edge_paths) + "\n")
+        if args.freshness_trials and offer.slugs:
+            load_spec = Load(edge_file, args.threads, args.connections, args.timeout)
+            trial_slugs = list(reversed(offer.slugs))
+            fresh = asyncio.run(
+                freshness(settings, trial_slugs, args.articles, args.freshness_trials, load_spec)
+            )
+            extra["freshness"] = fresh.summary()
+            f = extra["freshness"]
+            print(
+                f"  freshness {f['trials']} trials under load ({f['load_during']['rps']:.0f} "
+                f"req/s on the edge): p50 {f['freshness_ms']['p50']} ms, max "
+                f"{f['freshness_ms']['max']} ms (edits {f['publish_ms']}, retractions "
+                f"{f['retract_ms']}; publishing itself showed it after {f['origin_ms']})",
+                flush=True,
+            )
+        if args.origin_down and edge_paths:
+            # The pages the edge holds: each asked once (after the freshness trials' second
+            # purges, which come EDGE_REPURGE_AFTER_S later).
+            time.sleep(3.0)
+            asyncio.run(prime(settings.edge_url, edge_paths))
+            down = origin_down(
+                settings, edge_file, args.threads, args.connections, args.origin_down
+            )
+            extra["origin_down"] = down
+            print(
+                f"  origin down {down['seconds']}s ({down['objects_made_stale']} objects stale): "
+                f"{down['rps']:.0f} req/s from the edge, errors {down['origin_down_errors']}",
+                flush=True,
+            )
     finally:
         if nginx is not None:
             stop_process(nginx, signal.SIGQUIT)  # graceful: workers finish, then exit
@@ -560,38 +345,41 @@ def main() -> None:
             if infra_here:
                 launcher.stack_down(settings, say=lambda _: None)
             else:
-                for name in services_here:
-                    ServiceProcess(settings, name).stop()
+                for proc in services_here:
+                    process(settings, proc.service).stop()
 
     print()
     print(table(results))
     print(
         f"\nbytes: mean response body; errors: connect/read/write/timeout; non-2xx: statuses "
-        f"above 399. Portal: one process per service (publishing, search) on {os.cpu_count()} "
-        f"cores shared with wrk and the stack; nginx: worker_processes {args.nginx_workers}."
+        f"above 399; /nginx: requests/s as a share of nginx's. Origin: one process per service "
+        f"on {os.cpu_count()} cores shared with wrk, the edge and the stack; nginx: "
+        f"worker_processes {args.nginx_workers}."
     )
+    report = {
+        "when": datetime.now(UTC).isoformat(),
+        "settings": {k: str(v) for k, v in vars(args).items()}
+        | {"nginx_port": nginx_port, "port_base": base},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "loadavg_1m_at_start": load_at_start,
+            "loadavg_1m_at_end": os.getloadavg()[0],
+        },
+        "data_set": {"articles": args.articles, **loaded},
+        "scenarios": {**per_scenario(results), **extra},
+        "results": results,
+    }
     out = ROOT / "artifacts" / f"bench-load-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
     out.parent.mkdir(exist_ok=True)
-    out.write_text(
-        json.dumps(
-            {
-                "when": datetime.now(UTC).isoformat(),
-                "settings": vars(args) | {"nginx_port": nginx_port, "port_base": base},
-                "machine": {
-                    "cpus": os.cpu_count(),
-                    "loadavg_1m_at_start": load_at_start,
-                    "loadavg_1m_at_end": os.getloadavg()[0],
-                },
-                "data_set": {"articles": args.articles, **loaded},
-                "results": results,
-            },
-            indent=2,
-        )
-    )
-    print(f"figures: {out}")
+    for path in (out, args.json):
+        if path is not None:
+            path.write_text(json.dumps(report, indent=2, ensure_ascii=False))
+    print(f"figures: {args.json or out}")
     failed = [r for r in results if r["errors"] or r["non_2xx"]]
     if failed:
         sys.exit(f"{len(failed)} runs had errors or non-2xx responses")
+    if extra.get("origin_down", {}).get("origin_down_errors"):
+        sys.exit("the edge answered errors while the origin was down")
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.helpers import create_ssl_context
 from opensearchpy import AsyncOpenSearch
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,8 +36,10 @@ os.environ.setdefault("LOG_LEVEL", "WARNING")
 from portal_contracts.articles import article_id_for  # noqa: E402
 from portal_contracts.topics import ARTICLE_PUBLISHED  # noqa: E402
 from portal_launcher import stack as launcher  # noqa: E402
+from portal_launcher.components.kafka import admin_client_options  # noqa: E402
+from portal_launcher.credentials import admin_token  # noqa: E402
 from portal_launcher.seed import seed  # noqa: E402
-from portal_launcher.services import service_port, stack_secrets  # noqa: E402
+from portal_launcher.services import service_port  # noqa: E402
 from portal_launcher.settings import StackSettings  # noqa: E402
 
 SOURCE = "bao-nhan-dan"  # trusted in deploy/seed/sources.yaml
@@ -103,7 +106,8 @@ async def push_kafka(
 ) -> None:
     producer = AIOKafkaProducer(
         bootstrap_servers=creds["bootstrap_servers"],
-        security_protocol="SASL_PLAINTEXT",
+        security_protocol="SASL_SSL",
+        ssl_context=create_ssl_context(cadata=creds["ssl_ca_pem"]),
         sasl_mechanism="SCRAM-SHA-512",
         sasl_plain_username=creds["username"],
         sasl_plain_password=creds["password"],
@@ -122,11 +126,11 @@ async def push_kafka(
 
 
 async def watch_published(
-    bootstrap: str, ids: set[str], published_at: dict[str, float], timeout_s: float
+    kafka: dict[str, Any], ids: set[str], published_at: dict[str, float], timeout_s: float
 ) -> None:
     consumer = AIOKafkaConsumer(
         ARTICLE_PUBLISHED.name,
-        bootstrap_servers=bootstrap,
+        **kafka,
         auto_offset_reset="latest",
         enable_auto_commit=False,
         group_id=None,
@@ -174,7 +178,7 @@ async def watch_searchable(
 
 
 async def pipeline(settings: StackSettings, n: int, concurrency: int) -> dict[str, Any]:
-    admin = {"Authorization": f"Bearer {stack_secrets(settings)['admin_token']}"}
+    admin = {"Authorization": f"Bearer {admin_token(settings, 'ingest')}"}
     ingest = f"http://{settings.host}:{service_port(settings, 'ingest')}"
     async with httpx.AsyncClient(timeout=60.0) as client:
         key = (
@@ -196,7 +200,9 @@ async def pipeline(settings: StackSettings, n: int, concurrency: int) -> dict[st
         searchable: dict[str, float] = {}
         timeout = 120 + n * 0.5
         watchers = [
-            asyncio.create_task(watch_published(settings.kafka_bootstrap, ids, published, timeout)),
+            asyncio.create_task(
+                watch_published(admin_client_options(settings), ids, published, timeout)
+            ),
             asyncio.create_task(
                 watch_searchable(settings.opensearch_url, ids, searchable, timeout)
             ),
@@ -222,11 +228,12 @@ async def pipeline(settings: StackSettings, n: int, concurrency: int) -> dict[st
 async def baseline(settings: StackSettings, n: int, size: int, hops: int = 4) -> dict[str, Any]:
     run = uuid.uuid4().hex[:8]
     topics = [f"bench.{run}.hop{i}" for i in range(hops + 1)]
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    # The baseline signs in like the services do (SASL on the internal listener).
+    common = admin_client_options(settings)
+    admin = AIOKafkaAdminClient(**common)
     await admin.start()
     await admin.create_topics([NewTopic(t, 6, 1) for t in topics])
     await admin.close()
-    common = {"bootstrap_servers": settings.kafka_bootstrap}
 
     async def relay(src: str, dst: str, count: int) -> None:
         consumer = AIOKafkaConsumer(

@@ -3,7 +3,10 @@
 In each test a trusted partner (published without review) pushes a stream of new articles and
 new revisions through ingest's REST API; a third of the way in, one part of the platform is
 broken: a service is SIGKILLed and started again, or Kafka, PostgreSQL, OpenSearch or the object
-store is stopped for a while and started again. Then, once the pipeline has drained, every
+store is stopped for a while and started again. Two more cases exercise the batch consumers: a
+poison message inside a busy batch (among redelivered events, then a crash), which must be
+dead-lettered exactly once; and a rebalance, a second instance of a service joining mid-stream
+and leaving again. Then, once the pipeline has drained, every
 article the partner got a 2xx for must be public exactly once at its newest acknowledged
 revision, searchable exactly once with that revision's title, and article.published must carry
 no second publication of any revision.
@@ -12,17 +15,27 @@ no second publication of any revision.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
+import socket
 import time
 import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.partitioner import murmur2
 
-from portal_contracts.topics import ARTICLE_PUBLISHED
+from portal_contracts.articles import ArticleReviewed, ArticleReviewedEvent, ReviewDecision
+from portal_contracts.codec import encode
+from portal_contracts.topics import ARTICLE_PUBLISHED, ARTICLE_REVIEWED
 from portal_launcher import stack as launcher
-from portal_launcher.services import SERVICES
+from portal_launcher.components.kafka import admin_client_options
+from portal_launcher.services import BACKENDS, SERVICES, ServiceProcess
+from portal_launcher.settings import StackSettings
 from tests.chaos.partner import PartnerStream
 from tests.chaos.report import RESULTS, Counts
 from tests.e2e.conftest import Portal
@@ -43,7 +56,8 @@ class Fault:
 
 
 FAULTS = {
-    **{f"kill-{name}": Fault(name, kill=True, down_s=1.0) for name in SERVICES},
+    # The website holds no data: killing it cannot lose or double an article.
+    **{f"kill-{name}": Fault(name, kill=True, down_s=1.0) for name in BACKENDS},
     "kafka": Fault("kafka", kill=False, down_s=5.0),
     "postgres": Fault("postgres", kill=False, down_s=5.0),
     "opensearch": Fault("opensearch", kill=False, down_s=5.0),
@@ -166,21 +180,22 @@ def _publications(portal: Portal, kafka_events: Any, ids: set[str]) -> tuple[int
     return doubled, redelivered
 
 
-@pytest.mark.parametrize("name", list(FAULTS))
-def test_nothing_acknowledged_is_lost_or_doubled(
-    portal: Portal, kafka_events: Any, name: str
-) -> None:
-    fault = FAULTS[name]
-    started = time.monotonic()
-    stream = PartnerStream(
+def _stream(portal: Portal, articles: int = ARTICLES, pace_s: float = 0.15) -> PartnerStream:
+    return PartnerStream(
         base_url=portal.url("ingest"),
         api_key=portal.api_key(SOURCE),
         marker=f"cx{uuid.uuid4().hex[:8]}",
         section=SECTION,
-        articles=ARTICLES,
+        articles=articles,
+        pace_s=pace_s,
     ).start()
-    stream.wait_progress(1 / 3)
-    _break_and_restore(portal, fault)
+
+
+def _settle(
+    portal: Portal, kafka_events: Any, stream: PartnerStream, name: str, started: float
+) -> Counts:
+    """Once the stream is over and the platform recovered: count, report, assert none lost or
+    doubled."""
     stream.join()
     assert not stream.failures, stream.failures
 
@@ -219,8 +234,184 @@ def test_nothing_acknowledged_is_lost_or_doubled(
     RESULTS.append(counts)
     print(counts.line())
 
-    assert len(stream.acked) == ARTICLES, "every article of the stream was acknowledged"
-    assert not missing, f"lost after {fault}: {missing}"
+    assert len(stream.acked) == stream.articles, "every article of the stream was acknowledged"
+    assert not missing, f"lost after {name}: {missing}"
     assert not listed_twice, f"listed more than once: {listed_twice}"
     assert not found_twice, f"found more than once by search: {found_twice}"
     assert doubled == 0, f"{doubled} revisions published twice on {ARTICLE_PUBLISHED.name}"
+    return counts
+
+
+@pytest.mark.parametrize("name", list(FAULTS))
+def test_nothing_acknowledged_is_lost_or_doubled(
+    portal: Portal, kafka_events: Any, name: str
+) -> None:
+    fault = FAULTS[name]
+    started = time.monotonic()
+    stream = _stream(portal)
+    stream.wait_progress(1 / 3)
+    _break_and_restore(portal, fault)
+    _settle(portal, kafka_events, stream, name, started)
+
+
+# -- a poison message inside a busy batch -------------------------------------------------------
+
+
+def _beside(article_id: str, partitions: int) -> str:
+    """Another article id whose events share ``article_id``'s partition (Kafka's partitioner)."""
+
+    def partition(key: str) -> int:
+        return int(murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+
+    while True:
+        candidate = str(uuid.uuid4())
+        if partition(candidate) == partition(article_id):
+            return candidate
+
+
+def _poison(article_id: str) -> ArticleReviewedEvent:
+    """An approval that carries no article: publishing can never apply it. (About an article
+    nobody has, on a stream article's partition: nothing else of the pipeline is misled.)"""
+    return ArticleReviewedEvent(
+        producer="chaos",
+        subject=article_id,
+        data=ArticleReviewed(
+            article_id=article_id,
+            source=SOURCE,
+            external_id="chaos-poison",
+            revision=99,
+            decision=ReviewDecision.APPROVED,
+            reviewer="chaos",
+            reviewed_at=datetime.now(UTC),
+            article=None,
+        ),
+    )
+
+
+async def _inject_into_a_busy_batch(
+    kafka: dict[str, Any], ids: set[str], poison: ArticleReviewedEvent
+) -> tuple[int, int]:
+    """Send publishing, in one burst: every article.reviewed event of the stream so far again
+    (redeliveries its inbox must absorb), with the poison in their middle, on the partition of
+    the stream's articles. Returns the poison's (partition, offset)."""
+    consumer = AIOKafkaConsumer(
+        ARTICLE_REVIEWED.name,
+        **kafka,
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    again: list[Any] = []
+    try:
+        for _ in range(300):  # partitions are assigned once metadata arrives
+            if consumer.assignment():
+                break
+            await asyncio.sleep(0.1)
+        end = await consumer.end_offsets(list(consumer.assignment()))
+        while any([await consumer.position(tp) < o for tp, o in end.items()]):
+            for records in (await consumer.getmany(timeout_ms=300)).values():
+                for r in records:
+                    with contextlib.suppress(ValueError, TypeError, KeyError):
+                        if json.loads(r.value)["data"]["article_id"] in ids:
+                            again.append(r)
+    finally:
+        await consumer.stop()
+    producer = AIOKafkaProducer(**kafka, acks="all", linger_ms=50)
+    await producer.start()
+    try:
+        middle = len(again) // 2
+        for r in again[:middle]:
+            await producer.send(r.topic, r.value, key=r.key, headers=list(r.headers))
+        sent = await producer.send(
+            ARTICLE_REVIEWED.name, encode(poison), key=poison.subject.encode()
+        )
+        for r in again[middle:]:
+            await producer.send(r.topic, r.value, key=r.key, headers=list(r.headers))
+        meta = await sent
+    finally:
+        await producer.stop()
+    return meta.partition, meta.offset
+
+
+@pytest.mark.timeout(600)
+def test_a_poison_message_in_a_busy_batch_is_dead_lettered_once(
+    portal: Portal, kafka_events: Any
+) -> None:
+    started = time.monotonic()
+    stream = _stream(portal)
+    stream.wait_progress(1 / 2)
+    ids = {a.article_id for a in stream.acked.values()}
+    poison = _poison(_beside(next(iter(ids)), ARTICLE_REVIEWED.partitions))
+    partition, offset = asyncio.run(
+        _inject_into_a_busy_batch(admin_client_options(portal.settings), ids, poison)
+    )
+    # A crash right after: the batch (and its dead letter) may be redone, never doubled.
+    time.sleep(0.5)
+    _break_and_restore(portal, Fault("publishing", kill=True, down_s=1.0))
+    _settle(portal, kafka_events, stream, "poison-in-busy-batch", started)
+
+    def letters() -> list[dict[str, Any]]:
+        key = f"{ARTICLE_REVIEWED.name}/{partition}/{offset}"  # a dead letter's subject
+        found = asyncio.run(kafka_events.read(ARTICLE_REVIEWED.dead_letter_topic, key))
+        return [
+            e
+            for e in found
+            if e["data"]["consumer_group"] == "publishing"
+            and (e["data"]["original_partition"], e["data"]["original_offset"])
+            == (partition, offset)
+        ]
+
+    portal.wait_for(letters, timeout_s=120, what="the poison's dead letter")
+    time.sleep(3)  # a second one would come from the same relay round or the next
+    found = letters()
+    # Written once: one dead letter (its id is its record's and group's). The relay may deliver
+    # it twice across the crash (at least once, like every event); a copy has the same id.
+    assert len({e["event_id"] for e in found}) == 1, found
+    assert "carries no article" in found[0]["data"]["reason"]
+
+
+# -- a rebalance: a second instance joins mid-stream, then leaves --------------------------------
+
+
+class SecondInstance(ServiceProcess):
+    """Another process of a service, on a port of its own, in the same consumer groups."""
+
+    def __init__(self, settings: StackSettings, service: str) -> None:
+        super().__init__(settings, service)
+        self.name = f"service-{service}-2"
+        with socket.socket() as probe:
+            probe.bind((settings.host, 0))
+            self.port = probe.getsockname()[1]
+
+    def environment(self) -> dict[str, str]:
+        return {**super().environment(), "HTTP_PORT": str(self.port)}
+
+    def endpoint(self) -> str:
+        return f"http://{self.settings.host}:{self.port}"
+
+
+@pytest.mark.timeout(600)  # a second process starts: minutes on a busy machine
+@pytest.mark.parametrize("service", ["normalize", "publishing"])
+def test_a_second_instance_joining_and_leaving_mid_stream(
+    portal: Portal, kafka_events: Any, service: str
+) -> None:
+    started = time.monotonic()
+    stream = _stream(portal, articles=ARTICLES * 3)
+    second = SecondInstance(portal.settings, service)
+    try:
+        stream.wait_progress(1 / 10)
+        # A trickle while the second process starts (slowly, on a busy machine), so that it
+        # joins a stream still flowing.
+        stream.pace_s = 3.0
+        second.start()  # its consumers join the groups: partitions move while batches run
+        second.wait_ready(timeout_s=180)
+        joined_at = stream.progress()
+        assert joined_at <= 0.8, "the stream was nearly over before the second instance joined"
+        stream.pace_s = 0.15
+        stream.wait_progress(joined_at + 0.15, timeout_s=120)  # both share the work a while
+        assert second.stop(), "the second instance was not running"  # and leave again
+    finally:
+        if second.is_running():
+            second.stop()
+    _settle(portal, kafka_events, stream, f"rebalance-{service}", started)

@@ -30,7 +30,7 @@ DASHBOARD = OBS / "grafana" / "dashboards" / "portal-pipeline.json"
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 
 # Made by Prometheus (scrape health) or by FastStream's middleware only once messages flow.
-EXTERNAL = {"up", "messaging_publish_duration_seconds", "messaging_process_duration_seconds"}
+EXTERNAL = {"up", "messaging_publish_duration_seconds"}
 
 
 def _promtool() -> str:
@@ -206,7 +206,7 @@ def test_compose_wires_the_observability_files(service: str, files: list[str]) -
 
 
 def test_services_send_telemetry_to_the_collector_which_feeds_jaeger() -> None:
-    for name in ("ingest", "normalize", "moderation", "publishing", "engagement", "search"):
+    for name in ("ingest", "normalize", "moderation", "publishing", "engagement", "search", "web"):
         env = COMPOSE["services"][name]["environment"]
         assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-collector:4318"
     collector: dict[str, Any] = yaml.safe_load((OBS / "otel-collector.yaml").read_text())
@@ -216,4 +216,12 @@ def test_services_send_telemetry_to_the_collector_which_feeds_jaeger() -> None:
     assert "metrics" in pipelines
     scrape = yaml.safe_load((OBS / "prometheus" / "prometheus.yml").read_text())
     jobs = {job["job_name"] for job in scrape["scrape_configs"]}
-    assert {"ingest", "normalize", "moderation", "publishing", "engagement", "search"} <= jobs
+    assert {
+        "ingest",
+        "normalize",
+        "moderation",
+        "publishing",
+        "engagement",
+        "search",
+        "web",
+    } <= jobs

@@ -6,20 +6,27 @@ article's trace across all of them.
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
+import shutil
+import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from portal_launcher import stack as launcher
+from portal_launcher.credentials import admin_token as service_admin_token
 from portal_launcher.seed import load_seed
 from portal_launcher.seed import seed as load_structure
-from portal_launcher.services import service_port, stack_secrets
+from portal_launcher.services import service_port
 from portal_launcher.settings import StackSettings
 from tests.e2e.otlp_receiver import OtlpReceiver
 from tests.support import OutsideClient
@@ -28,9 +35,12 @@ from tests.support import OutsideClient
 @dataclass
 class Portal:
     settings: StackSettings
-    admin_token: str
     traces: OtlpReceiver
     http: httpx.Client = field(default_factory=lambda: OutsideClient(timeout=30.0))
+
+    def admin_token(self, service: str) -> str:
+        """``service``'s own admin token (each service has its own)."""
+        return service_admin_token(self.settings, service)
 
     def url(self, service: str, path: str = "") -> str:
         return f"http://{self.settings.host}:{service_port(self.settings, service)}{path}"
@@ -40,7 +50,7 @@ class Portal:
             method,
             self.url(service, path),
             json=body,
-            headers={"Authorization": f"Bearer {self.admin_token}"},
+            headers={"Authorization": f"Bearer {self.admin_token(service)}"},
         )
         assert resp.status_code < 300, f"{method} {path}: {resp.status_code} {resp.text}"
         return resp.json() if resp.content else None
@@ -77,8 +87,44 @@ class Portal:
         raise AssertionError(f"timed out after {timeout_s}s waiting for {what}; last: {last!r}")
 
 
+class PartnerImages:
+    """A partner's image server on loopback (normalize is allowed to fetch from it)."""
+
+    def __init__(self) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="e2e-images-"))
+        handler = functools.partial(_QuietFiles, directory=str(self.folder))
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.host = f"127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def add(self, name: str, data: bytes) -> str:
+        (self.folder / name).write_bytes(data)
+        return f"http://{self.host}/{name}"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+class _QuietFiles(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
 @pytest.fixture(scope="session")
-def portal(stack_settings: StackSettings) -> Iterator[Portal]:
+def partner_images() -> Iterator[PartnerImages]:
+    images = PartnerImages()
+    os.environ["PORTAL_NORMALIZE_IMAGE_FETCH_ALLOW_HOSTS"] = images.host
+    try:
+        yield images
+    finally:
+        os.environ.pop("PORTAL_NORMALIZE_IMAGE_FETCH_ALLOW_HOSTS", None)
+        images.stop()
+
+
+@pytest.fixture(scope="session")
+def portal(stack_settings: StackSettings, partner_images: PartnerImages) -> Iterator[Portal]:
     receiver = OtlpReceiver().start()
     os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = receiver.endpoint
     os.environ["OTEL_BSP_SCHEDULE_DELAY"] = "300"
@@ -88,7 +134,7 @@ def portal(stack_settings: StackSettings) -> Iterator[Portal]:
     try:
         launcher.services_up(stack_settings, say=lambda _: None)
         load_structure(stack_settings, demo=False, say=lambda _: None)
-        yield Portal(stack_settings, stack_secrets(stack_settings)["admin_token"], receiver)
+        yield Portal(stack_settings, receiver)
     finally:
         launcher.services_down(stack_settings, say=lambda _: None)
         receiver.stop()

@@ -498,6 +498,9 @@ def test_forum_thread_reply_report_and_withdrawal(portal: Portal) -> None:
     )
     listed = public.get(f"/v1/forum/topics/{FORUM_TOPIC}/threads", size=50).json()["items"]
     assert next(t for t in listed if t["id"] == tid)["replies"] == 1
+    # Every topic's threads together, the latest activity first: this thread just had a reply.
+    latest = public.get("/v1/forum/threads", size=5).json()
+    assert latest["items"][0]["id"] == tid and latest["items"][0]["topic"] == FORUM_TOPIC
 
     report = reader.post(
         f"/v1/forum/posts/{rid}/reports", {"reason": "offensive", "note": "Xúc phạm"}

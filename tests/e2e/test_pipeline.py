@@ -8,14 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import io
 import json
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaError, TopicAuthorizationFailedError
+from aiokafka.helpers import create_ssl_context
+from lxml import etree
+from PIL import Image
 
 from portal_contracts.articles import article_id_for
 from portal_contracts.codec import decode
@@ -27,7 +32,8 @@ from portal_contracts.topics import (
     PARTNER_DEAD_LETTERS,
     partner_topic,
 )
-from tests.e2e.conftest import Portal
+from portal_launcher.components.kafka import admin_client_options
+from tests.e2e.conftest import PartnerImages, Portal
 
 pytestmark = pytest.mark.stack
 
@@ -365,12 +371,12 @@ def test_invalid_payload_gets_422_naming_the_field(portal: Portal) -> None:
     )
 
 
-async def _produce(
-    bootstrap: str, creds: dict[str, Any], topic: str, key: bytes, value: bytes
-) -> None:
+async def _produce(creds: dict[str, Any], topic: str, key: bytes, value: bytes) -> None:
+    """As a partner configured by the partner guide: SASL_SSL, SCRAM-SHA-512, the portal's CA."""
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap,
-        security_protocol="SASL_PLAINTEXT",
+        bootstrap_servers=creds["bootstrap_servers"],
+        security_protocol="SASL_SSL",
+        ssl_context=create_ssl_context(cadata=creds["ssl_ca_pem"]),
         sasl_mechanism="SCRAM-SHA-512",
         sasl_plain_username=creds["username"],
         sasl_plain_password=creds["password"],
@@ -384,10 +390,12 @@ async def _produce(
         await producer.stop()
 
 
-async def _dead_letters_for(bootstrap: str, topic: str, marker: bytes) -> list[dict[str, Any]]:
+async def _dead_letters_for(
+    kafka: dict[str, Any], topic: str, marker: bytes
+) -> list[dict[str, Any]]:
     consumer = AIOKafkaConsumer(
         PARTNER_DEAD_LETTERS,
-        bootstrap_servers=bootstrap,
+        **kafka,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
     )
@@ -411,19 +419,19 @@ def test_partner_kafka_topic_with_acls_and_dead_letters(portal: Portal) -> None:
         "POST", "ingest", f"/admin/v1/sources/{OTHER_AGENCY}/kafka-credentials", {}
     )
     assert other["topic"] == partner_topic(OTHER_AGENCY)
-    sasl = portal.settings.kafka_sasl_bootstrap
+    assert creds["bootstrap_servers"] == portal.settings.kafka_sasl_bootstrap
     key = portal.api_key(PRE_REVIEW)
     editor = portal.editor_token("editor")
 
     # Denied by the broker: an agency writes only its own topic.
     with pytest.raises((TopicAuthorizationFailedError, KafkaError)):
-        asyncio.run(_produce(sasl, creds, partner_topic(OTHER_AGENCY), b"x", b"{}"))
+        asyncio.run(_produce(creds, partner_topic(OTHER_AGENCY), b"x", b"{}"))
 
     bad_marker = _unique("malformed").encode()
-    asyncio.run(_produce(sasl, creds, creds["topic"], b"bad", b"{not json " + bad_marker))
+    asyncio.run(_produce(creds, creds["topic"], b"bad", b"{not json " + bad_marker))
     ext = _unique("hn-kafka")
     good = {"external_id": ext, "content": _content(f"Tin gửi qua Kafka {ext}")}
-    asyncio.run(_produce(sasl, creds, creds["topic"], ext.encode(), json.dumps(good).encode()))
+    asyncio.run(_produce(creds, creds["topic"], ext.encode(), json.dumps(good).encode()))
 
     article_id = article_id_for(PRE_REVIEW, ext)
     item = portal.wait_for(
@@ -432,7 +440,7 @@ def test_partner_kafka_topic_with_acls_and_dead_letters(portal: Portal) -> None:
     assert item["source"] == PRE_REVIEW
     dlq = portal.wait_for(
         lambda: asyncio.run(
-            _dead_letters_for(portal.settings.kafka_bootstrap, creds["topic"], bad_marker)
+            _dead_letters_for(admin_client_options(portal.settings), creds["topic"], bad_marker)
         ),
         what="dead letter",
     )
@@ -522,3 +530,79 @@ def test_one_trace_from_partner_request_to_search_indexing(portal: Portal) -> No
         and s.parent_span_id != traceparent.split("-")[2]
     ]
     assert not orphans, [(s.service, s.name) for s in orphans]
+
+
+XML_FORBIDDEN = [chr(c) for c in range(0x20) if c not in (0x09, 0x0A, 0x0D)] + ["\ufffe", "\uffff"]
+RAW_JUNK = "".join(XML_FORBIDDEN)
+ENTITY_JUNK = "".join(f"&#{ord(c)};" for c in XML_FORBIDDEN) + "&#xD800;&#x1f;"
+
+
+@pytest.mark.parametrize("junk", [RAW_JUNK, ENTITY_JUNK], ids=["raw", "entities"])
+def test_characters_xml_forbids_never_break_a_feed_or_sitemap(portal: Portal, junk: str) -> None:
+    key = portal.api_key(TRUSTED)
+    ext = _unique("xml")
+    title = f"Tin hoạt động{junk} {ext}"
+    body = f"<p>Đoạn một{junk} của bài {ext}. Đảng Cộng sản Việt Nam lãnh đạo toàn diện.</p>"
+    resp = _push(
+        portal,
+        key,
+        ext,
+        _content(title, section="tin-hoat-dong", body_html=body, summary=f"Tóm{junk} tắt"),
+    )
+    assert resp.status_code in (200, 202), resp.text
+    article = portal.wait_for(
+        lambda: _published_article(portal, resp.json()["article_id"]), what="published"
+    )
+    assert article["title"] == f"Tin hoạt động {ext}"
+
+    def document(path: str) -> Any:
+        got = portal.http.get(portal.url("publishing", path))
+        assert got.status_code == 200, f"{path}: {got.status_code} {got.text[:300]}"
+        return etree.fromstring(got.content)  # raises on a document that is not well-formed
+
+    feeds = ["/rss/sections/tin-hoat-dong.xml", f"/rss/subsites/{TRUSTED}.xml"]
+    for path in feeds:
+        titles = [t.text for t in document(path).iter("title")]
+        assert f"Tin hoạt động {ext}" in titles, path
+    news = document("/sitemaps/news.xml")
+    assert f"Tin hoạt động {ext}" in [t.text for t in news.iter("{*}title")]
+    chunks = [loc.text for loc in document("/sitemap.xml").iter("{*}loc")]
+    assert chunks
+    urls = [u.text for chunk in chunks for u in document(urlsplit(chunk).path).iter("{*}loc")]
+    assert any(u.endswith(f"/bai-viet/{article['slug']}") for u in urls)
+    page = portal.http.get(portal.url("publishing", f"/bai-viet/{article['slug']}"))
+    assert page.status_code == 200 and f"Tin hoạt động {ext}" in page.text
+
+
+def test_an_articles_image_renditions_are_made_on_first_request(
+    portal: Portal, partner_images: PartnerImages
+) -> None:
+    picture = io.BytesIO()
+    Image.linear_gradient("L").resize((1200, 800)).convert("RGB").save(picture, "JPEG")
+    ext = _unique("img")
+    url = partner_images.add(f"{ext}.jpg", picture.getvalue())
+    key = portal.api_key(TRUSTED)
+    resp = _push(
+        portal,
+        key,
+        ext,
+        _content(f"Ảnh hội nghị {ext}", section="tin-hoat-dong", images=[{"url": url}]),
+    )
+    assert resp.status_code in (200, 202), resp.text
+    article = portal.wait_for(
+        lambda: _published_article(portal, resp.json()["article_id"]), what="published"
+    )
+    lead = article["lead_image"]
+    assert lead is not None and sorted(int(w) for w in lead["renditions"]) == [320, 640, 1024, 1200]
+    for width, rendition in lead["renditions"].items():
+        first = portal.http.get(portal.url("publishing", f"/media/{rendition}"))
+        assert first.status_code == 200, first.text
+        assert first.headers["content-type"] == "image/webp"
+        assert Image.open(io.BytesIO(first.content)).size == (
+            int(width),
+            round(800 * int(width) / 1200),
+        )
+        again = portal.http.get(portal.url("publishing", f"/media/{rendition}"))
+        assert again.status_code == 200 and again.content == first.content
+    original = portal.http.get(portal.url("publishing", f"/media/{lead['object_key']}"))
+    assert original.status_code == 200 and original.headers["content-type"] == "image/jpeg"

@@ -19,8 +19,9 @@ import httpx
 import pytest
 
 from portal_launcher import stack as launcher
+from portal_launcher.credentials import admin_token as service_admin_token
 from portal_launcher.seed import seed as load_structure
-from portal_launcher.services import SERVICES, service_port, stack_secrets
+from portal_launcher.services import SERVICES, service_port
 from portal_launcher.settings import StackSettings
 from tests.support import OutsideClient
 
@@ -55,10 +56,13 @@ _NO_RATE_LIMITS = {
 @dataclass
 class FuzzPortal:
     settings: StackSettings
-    admin_token: str
     http: httpx.Client = field(default_factory=lambda: OutsideClient(timeout=30.0))
     partner_key: str = ""
     editor_token: str = ""
+
+    def admin_token(self, service: str) -> str:
+        """``service``'s own admin token (each service has its own)."""
+        return service_admin_token(self.settings, service)
 
     def url(self, service: str, path: str = "") -> str:
         return f"http://{self.settings.host}:{service_port(self.settings, service)}{path}"
@@ -68,7 +72,7 @@ class FuzzPortal:
             method,
             self.url(service, path),
             json=body,
-            headers={"Authorization": f"Bearer {self.admin_token}"},
+            headers={"Authorization": f"Bearer {self.admin_token(service)}"},
         )
         assert resp.status_code < 300, f"{method} {path}: {resp.status_code} {resp.text}"
         return resp.json() if resp.content else None
@@ -94,7 +98,7 @@ class FuzzPortal:
         """The credentials an operation needs, so fuzzing reaches the code behind them."""
         token = ""
         if path.startswith("/admin/") or path == "/metrics":
-            token = self.admin_token
+            token = self.admin_token(service)
         elif service == "ingest" and path.startswith("/v1/"):
             token = self.partner_key
         elif service == "moderation" and path.startswith("/v1/") and path != "/v1/auth/logout":
@@ -112,7 +116,7 @@ def fuzz_portal(stack_settings: StackSettings) -> Iterator[FuzzPortal]:
         launcher.services_down(stack_settings, say=lambda _: None)
         launcher.services_up(stack_settings, say=lambda _: None)
         load_structure(stack_settings, demo=False, say=lambda _: None)
-        portal = FuzzPortal(stack_settings, stack_secrets(stack_settings)["admin_token"])
+        portal = FuzzPortal(stack_settings)
         portal.partner_key = portal.admin(
             "POST", "ingest", f"/admin/v1/sources/{FUZZ_SOURCE}/api-keys", {}
         )["api_key"]

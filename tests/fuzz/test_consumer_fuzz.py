@@ -66,6 +66,7 @@ from portal_contracts.submissions import (
     SubmissionSubmittedEvent,
 )
 from portal_contracts.topics import EVENT_TOPICS, TopicSpec
+from portal_launcher.components.kafka import admin_client_options
 from tests.fuzz.conftest import DEAD_LETTERS, FUZZ_MESSAGES, FUZZ_SEED, MESSAGES, FuzzPortal
 
 SOURCE = "van-phong-trung-uong"  # a seeded source: valid events must pass domain rules too
@@ -374,14 +375,14 @@ def generate(spec: TopicSpec, base: Envelope) -> list[bytes | None]:
 
 
 async def _dead_letters(
-    bootstrap: str, topic: str, partition: int, offsets: set[int], groups: list[str]
+    kafka: dict[str, Any], topic: str, partition: int, offsets: set[int], groups: list[str]
 ) -> dict[tuple[str, int], dict[str, Any]]:
     """Dead letters of ``topic`` for ``offsets``, by (group, offset), once all have arrived."""
     want = {(g, o) for g in groups for o in offsets}
     found: dict[tuple[str, int], dict[str, Any]] = {}
     consumer = AIOKafkaConsumer(
         f"{topic}.dlq",
-        bootstrap_servers=bootstrap,
+        **kafka,
         group_id=None,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
@@ -410,10 +411,10 @@ async def _dead_letters(
 
 
 async def _committed_past(
-    bootstrap: str, groups: list[str], tp: TopicPartition, offset: int
+    kafka: dict[str, Any], groups: list[str], tp: TopicPartition, offset: int
 ) -> None:
     """Wait until every group has committed past ``offset``: it processed the valid event."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**kafka)
     await admin.start()
     deadline = time.monotonic() + 180
     try:
@@ -434,16 +435,14 @@ async def _committed_past(
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize("spec", [t for t in EVENT_TOPICS if t.consumers], ids=lambda t: t.name)
 async def test_consumer_survives_hostile_messages(spec: TopicSpec, fuzz_portal: FuzzPortal) -> None:
-    bootstrap = fuzz_portal.settings.kafka_bootstrap
+    kafka = admin_client_options(fuzz_portal.settings)
     key = str(uuid.uuid4())
     good = valid_event(spec, key)
     bad = generate(spec, good)
     assert bad, "the generator made no bad message"
     groups = groups_of(spec)
 
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", max_request_size=8 * 1024 * 1024
-    )
+    producer = AIOKafkaProducer(**kafka, acks="all", max_request_size=8 * 1024 * 1024)
     await producer.start()
     try:
         offsets: dict[int, bytes | None] = {}
@@ -459,7 +458,7 @@ async def test_consumer_survives_hostile_messages(spec: TopicSpec, fuzz_portal: 
     MESSAGES[spec.name] += len(bad) + 1
 
     assert partition is not None
-    letters = await _dead_letters(bootstrap, spec.name, partition, set(offsets), groups)
+    letters = await _dead_letters(kafka, spec.name, partition, set(offsets), groups)
     for (group, offset), letter in letters.items():
         assert letter["reason"], f"{group}: dead letter without a reason"
         sent = offsets[offset] or b""
@@ -468,22 +467,20 @@ async def test_consumer_survives_hostile_messages(spec: TopicSpec, fuzz_portal: 
     DEAD_LETTERS[spec.name] += len(letters)
 
     # The consumers are alive and past the burst: the valid event is processed, not refused.
-    await _committed_past(
-        bootstrap, groups, TopicPartition(spec.name, valid.partition), valid.offset
-    )
+    await _committed_past(kafka, groups, TopicPartition(spec.name, valid.partition), valid.offset)
     # A domain rule may still refuse it (engagement knows only questions it took itself), but
     # never as unreadable, invalid or crashing: that would mean the burst broke the consumer.
-    refused = await _dead_letters_of(bootstrap, spec.name, partition, valid.offset)
+    refused = await _dead_letters_of(kafka, spec.name, partition, valid.offset)
     broken = [r for r in refused if r["error_type"] in UNPROCESSED]
     assert not broken, f"the valid event was refused as bad input: {broken}"
 
 
 async def _dead_letters_of(
-    bootstrap: str, topic: str, partition: int, offset: int
+    kafka: dict[str, Any], topic: str, partition: int, offset: int
 ) -> list[dict[str, Any]]:
     consumer = AIOKafkaConsumer(
         f"{topic}.dlq",
-        bootstrap_servers=bootstrap,
+        **kafka,
         group_id=None,
         auto_offset_reset="earliest",
         enable_auto_commit=False,

@@ -17,8 +17,9 @@ import pytest
 
 from portal_launcher import stack as launcher
 from portal_launcher.components.jaeger import JaegerComponent
+from portal_launcher.credentials import admin_token as service_admin_token
 from portal_launcher.seed import seed as load_structure
-from portal_launcher.services import service_port, stack_secrets
+from portal_launcher.services import service_port
 from portal_launcher.settings import StackSettings
 from tests.support import OutsideClient
 
@@ -26,8 +27,11 @@ from tests.support import OutsideClient
 @dataclass
 class ObservedPortal:
     settings: StackSettings
-    admin_token: str
     http: httpx.Client = field(default_factory=lambda: OutsideClient(timeout=30.0))
+
+    def admin_token(self, service: str) -> str:
+        """``service``'s own admin token (each service has its own)."""
+        return service_admin_token(self.settings, service)
 
     def url(self, service: str, path: str = "") -> str:
         return f"http://{self.settings.host}:{service_port(self.settings, service)}{path}"
@@ -41,7 +45,7 @@ class ObservedPortal:
             method,
             self.url(service, path),
             json=body,
-            headers={"Authorization": f"Bearer {self.admin_token}"},
+            headers={"Authorization": f"Bearer {self.admin_token(service)}"},
         )
         assert resp.status_code < 300, f"{method} {path}: {resp.status_code} {resp.text}"
         return resp.json() if resp.content else None
@@ -83,6 +87,7 @@ def observed(stack_settings: StackSettings) -> Iterator[ObservedPortal]:
             "OTEL_EXPORTER_OTLP_ENDPOINT",
             "OTEL_BSP_SCHEDULE_DELAY",
             "OTEL_BSP_MAX_QUEUE_SIZE",
+            "TRACE_SQL_STATEMENTS",
         )
     }
     # The services export to Jaeger, as the launcher does when it runs; spans leave quickly.
@@ -90,11 +95,13 @@ def observed(stack_settings: StackSettings) -> Iterator[ObservedPortal]:
     os.environ["OTEL_BSP_SCHEDULE_DELAY"] = "300"
     # A busy test machine makes many spans: a large queue so none are dropped before export.
     os.environ["OTEL_BSP_MAX_QUEUE_SIZE"] = "100000"
+    # The deep look an SRE turns on: a span per SQL statement (off by default).
+    os.environ["TRACE_SQL_STATEMENTS"] = "true"
     launcher.services_down(stack_settings, say=lambda _: None)
     try:
         launcher.services_up(stack_settings, say=lambda _: None)
         load_structure(stack_settings, demo=False, say=lambda _: None)
-        yield ObservedPortal(stack_settings, stack_secrets(stack_settings)["admin_token"])
+        yield ObservedPortal(stack_settings)
     finally:
         launcher.services_down(stack_settings, say=lambda _: None)
         for key, value in saved.items():

@@ -265,7 +265,7 @@ def test_the_journey_lists_stages_with_times_and_trace_links(observed: ObservedP
     ).status_code == 401
     missing = observed.http.get(
         observed.url("ingest", f"/admin/v1/articles/{uuid.uuid4()}/journey"),
-        headers={"Authorization": f"Bearer {observed.admin_token}"},
+        headers={"Authorization": f"Bearer {observed.admin_token('ingest')}"},
     )
     assert missing.status_code == 404 and "article_id" in missing.text
 

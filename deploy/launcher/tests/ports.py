@@ -11,6 +11,7 @@ import os
 KAFKA_OFFSET = 100
 OPENSEARCH_OFFSET = 200
 POSTGRES_S3_OFFSET = 300
+VARNISH_OFFSET = 230  # the edge's own ports at +56/+57 of it; its test origins take any port
 
 
 def component_port_base(offset: int) -> int:

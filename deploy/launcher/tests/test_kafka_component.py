@@ -1,5 +1,6 @@
-"""The Kafka component against a real broker: start, topics, PLAINTEXT round trip, and a partner
-agency confined by SCRAM-SHA-512 + ACLs to its own topic on the SASL listener.
+"""The Kafka component against a real broker: start, topics, a round trip as the operator, a
+service confined to its own topics, and a partner agency confined by SCRAM-SHA-512 + ACLs to its
+own topic on the SASL_SSL listener.
 
 The broker runs on its own ports (the run's PORTAL_STACK_PORT_BASE + 100) and a fresh
 data folder, so every run also covers the one-time storage format.
@@ -19,14 +20,18 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaConnectionError, TopicAuthorizationFailedError
+from aiokafka.helpers import create_ssl_context
 
 from portal_launcher.components.kafka import (
     KafkaComponent,
+    acls_of,
+    admin_client_options,
     allow_topic,
     ensure_topics,
-    list_acls,
+    partner_ca_file,
     upsert_scram_user,
 )
+from portal_launcher.credentials import secret_files
 from portal_launcher.settings import StackSettings
 
 from .ports import KAFKA_OFFSET, component_port_base
@@ -67,9 +72,11 @@ def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaComponent]:
 
 
 def _sasl(settings: StackSettings, user: str, password: str) -> dict[str, object]:
+    """A partner's client: SCRAM over TLS, the broker verified with the data folder's CA."""
     return {
         "bootstrap_servers": settings.kafka_sasl_bootstrap,
-        "security_protocol": "SASL_PLAINTEXT",
+        "security_protocol": "SASL_SSL",
+        "ssl_context": create_ssl_context(cafile=str(partner_ca_file(settings))),
         "sasl_mechanism": "SCRAM-SHA-512",
         "sasl_plain_username": user,
         "sasl_plain_password": password,
@@ -84,6 +91,20 @@ def test_version_endpoint_and_layout(kafka: KafkaComponent) -> None:
     props = kafka.properties_file.read_text()
     assert "allow.everyone.if.no.acl.found=false" in props
     assert "auto.create.topics.enable=false" in props
+    # Nobody is a super user by connecting: only the operator, who signs in.
+    assert f"super.users=User:{kafka.settings.kafka_admin_user}\n" in props
+    assert "PLAINTEXT:PLAINTEXT" not in props and "ANONYMOUS" not in props
+    # The file holds the operator's password: only its owner may read it, as every secret file.
+    assert kafka.properties_file in secret_files(kafka.settings)
+    assert all(f.stat().st_mode & 0o777 == 0o600 for f in secret_files(kafka.settings))
+
+
+async def test_a_client_without_credentials_is_refused(kafka: KafkaComponent) -> None:
+    s = kafka.settings
+    anonymous = AIOKafkaAdminClient(bootstrap_servers=s.kafka_bootstrap, request_timeout_ms=5000)
+    with pytest.raises(KafkaConnectionError):
+        await asyncio.wait_for(anonymous.start(), 30)
+    await anonymous.close()
 
 
 async def test_topics_and_plaintext_round_trip(kafka: KafkaComponent) -> None:
@@ -92,7 +113,7 @@ async def test_topics_and_plaintext_round_trip(kafka: KafkaComponent) -> None:
     assert await ensure_topics(s, [topic]) == ["portal.test.events"]
     assert await ensure_topics(s, [topic]) == []  # idempotent
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=s.kafka_bootstrap)
+    admin = AIOKafkaAdminClient(**admin_client_options(s))
     await admin.start()
     try:
         [described] = await admin.describe_topics([topic.name])
@@ -106,14 +127,14 @@ async def test_topics_and_plaintext_round_trip(kafka: KafkaComponent) -> None:
         await admin.close()
 
     payload = uuid.uuid4().bytes
-    producer = AIOKafkaProducer(bootstrap_servers=s.kafka_bootstrap)
+    producer = AIOKafkaProducer(**admin_client_options(s))
     await producer.start()
     try:
         await producer.send_and_wait(topic.name, payload, key=b"k", partition=1)
     finally:
         await producer.stop()
     consumer = AIOKafkaConsumer(
-        topic.name, bootstrap_servers=s.kafka_bootstrap, group_id="test-kafka-component",
+        topic.name, **admin_client_options(s), group_id="test-kafka-component",
         auto_offset_reset="earliest",
     )  # fmt: skip
     await consumer.start()
@@ -124,14 +145,15 @@ async def test_topics_and_plaintext_round_trip(kafka: KafkaComponent) -> None:
         await consumer.stop()
 
 
-async def test_admin_user_from_format_authenticates(kafka: KafkaComponent) -> None:
+async def test_the_operator_has_no_scram_password_on_the_partner_listener(
+    kafka: KafkaComponent,
+) -> None:
     s = kafka.settings
-    admin = AIOKafkaAdminClient(**_sasl(s, s.kafka_admin_user, s.kafka_admin_password))
-    await admin.start()
-    try:
-        assert isinstance(await admin.list_topics(), list)
-    finally:
-        await admin.close()
+    operator = admin_client_options(s)
+    admin = AIOKafkaAdminClient(**_sasl(s, s.kafka_admin_user, operator["sasl_plain_password"]))
+    with pytest.raises(KafkaConnectionError):  # SCRAM only there, and the operator has none
+        await asyncio.wait_for(admin.start(), 30)
+    await admin.close()
 
 
 async def test_partner_writes_only_its_own_topic(kafka: KafkaComponent) -> None:
@@ -139,9 +161,8 @@ async def test_partner_writes_only_its_own_topic(kafka: KafkaComponent) -> None:
     await ensure_topics(s, [Topic("partner.agency-a"), Topic("partner.agency-b")])
     upsert_scram_user(s, "agency-a", "agency-a-secret")
     allow_topic(s, "agency-a", "partner.agency-a", ["Write"])
-    acls = list_acls(s, "agency-a")
-    assert "name=partner.agency-a" in acls and "operation=WRITE" in acls
-    assert "partner.agency-b" not in acls
+    acls = acls_of(s, "User:agency-a")
+    assert [(g.resource_name, g.operation) for g in acls] == [("partner.agency-a", "WRITE")]
 
     producer = AIOKafkaProducer(**_sasl(s, "agency-a", "agency-a-secret"))
     await producer.start()
@@ -153,9 +174,9 @@ async def test_partner_writes_only_its_own_topic(kafka: KafkaComponent) -> None:
     finally:
         await producer.stop()
 
-    # The record really landed (read back by the services' PLAINTEXT principal).
+    # The record really landed (read back by the operator).
     consumer = AIOKafkaConsumer(
-        "partner.agency-a", bootstrap_servers=s.kafka_bootstrap, auto_offset_reset="earliest",
+        "partner.agency-a", **admin_client_options(s), auto_offset_reset="earliest",
     )  # fmt: skip
     await consumer.start()
     try:

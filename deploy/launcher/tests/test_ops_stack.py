@@ -40,8 +40,10 @@ from portal_contracts.codec import encode
 from portal_contracts.deadletter import DeadLetter, DeadLetterEvent
 from portal_contracts.topics import ARTICLE_PUBLISHED, ARTICLE_REVIEWED
 from portal_launcher import stack as launcher
+from portal_launcher.components.kafka import admin_client_options
+from portal_launcher.credentials import admin_token
 from portal_launcher.ops_kafka import partitions
-from portal_launcher.services import service_environment, service_port, stack_secrets
+from portal_launcher.services import service_environment, service_port
 from portal_launcher.settings import StackSettings
 
 pytestmark = pytest.mark.stack
@@ -76,13 +78,13 @@ def wait_for(check: Callable[[], T | None], what: str) -> T:
         time.sleep(0.3)
 
 
-def records_of(bootstrap: str, topic: str, key: bytes) -> list[Any]:
+def records_of(kafka: dict[str, Any], topic: str, key: bytes) -> list[Any]:
     """Every record of ``topic`` with ``key`` up to the end offsets of now."""
 
     async def read() -> list[Any]:
-        tps = await partitions(bootstrap, [topic])
+        tps = await partitions(kafka, [topic])
         assert tps, f"no topic {topic}"
-        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+        consumer = AIOKafkaConsumer(**kafka, enable_auto_commit=False)
         await consumer.start()
         try:
             consumer.assign(tps)
@@ -99,8 +101,10 @@ def records_of(bootstrap: str, topic: str, key: bytes) -> list[Any]:
     return asyncio.run(read())
 
 
-async def produce(bootstrap: str, topic: str, records: list[tuple[bytes | None, bytes]]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+async def produce(
+    kafka: dict[str, Any], topic: str, records: list[tuple[bytes | None, bytes]]
+) -> None:
+    producer = AIOKafkaProducer(**kafka, acks="all")
     await producer.start()
     try:
         for key, value in records:
@@ -112,10 +116,10 @@ async def produce(bootstrap: str, topic: str, records: list[tuple[bytes | None, 
 # --- lag -------------------------------------------------------------------------------------
 
 
-async def consume_all_and_commit(bootstrap: str, topic: str, group: str) -> None:
+async def consume_all_and_commit(kafka: dict[str, Any], topic: str, group: str) -> None:
     consumer = AIOKafkaConsumer(
         topic,
-        bootstrap_servers=bootstrap,
+        **kafka,
         group_id=group,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
@@ -134,20 +138,20 @@ async def consume_all_and_commit(bootstrap: str, topic: str, group: str) -> None
 
 
 def test_lag_shows_the_backlog_of_a_stopped_group_then_zero(stack_settings: StackSettings) -> None:
-    bootstrap = stack_settings.kafka_bootstrap
+    kafka = admin_client_options(stack_settings)
     topic, group = f"test.ops-lag.{RUN}", f"test-ops-lag-{RUN}"
 
     async def setup() -> None:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        admin = AIOKafkaAdminClient(**kafka)
         await admin.start()
         try:
             await admin.create_topics([NewTopic(topic, num_partitions=2, replication_factor=1)])
         finally:
             await admin.close()
-        await produce(bootstrap, topic, [(f"k{i}".encode(), b"x") for i in range(4)])
-        await consume_all_and_commit(bootstrap, topic, group)
+        await produce(kafka, topic, [(f"k{i}".encode(), b"x") for i in range(4)])
+        await consume_all_and_commit(kafka, topic, group)
         # The group stops; five more arrive.
-        await produce(bootstrap, topic, [(f"k{i}".encode(), b"y") for i in range(5)])
+        await produce(kafka, topic, [(f"k{i}".encode(), b"y") for i in range(5)])
 
     asyncio.run(setup())
     report = portal_json("lag", "--group", group)
@@ -158,7 +162,7 @@ def test_lag_shows_the_backlog_of_a_stopped_group_then_zero(stack_settings: Stac
     assert report["totals"] == [{"group": group, "topic": topic, "lag": 5, "partitions": 2}]
     assert f"{group}" in portal("lag", "--group", group)  # the table names the group
 
-    asyncio.run(consume_all_and_commit(bootstrap, topic, group))
+    asyncio.run(consume_all_and_commit(kafka, topic, group))
     assert portal_json("lag", "--group", group)["total"] == 0
 
 
@@ -215,7 +219,7 @@ def published(article_id: str, source: str, words: str) -> ArticlePublishedEvent
 
 
 def test_redrive_sends_once_and_dry_run_sends_nothing(stack_settings: StackSettings) -> None:
-    bootstrap = stack_settings.kafka_bootstrap
+    kafka = admin_client_options(stack_settings)
     dlq = ARTICLE_PUBLISHED.dead_letter_topic
     group = f"test-ops-dlq-{RUN}"
     first = published(str(uuid.uuid4()), f"test-ops-{RUN}", f"mot{RUN}")
@@ -227,7 +231,7 @@ def test_redrive_sends_once_and_dry_run_sends_nothing(stack_settings: StackSetti
         # A dead letter naming a topic outside this dead-letter topic is never sent anywhere.
         dead_letter(group, "index mapping bug", forged_key, b"{}", topic=ARTICLE_REVIEWED.name),
     ]
-    asyncio.run(produce(bootstrap, dlq, [(ev.subject.encode(), encode(ev)) for ev in letters]))
+    asyncio.run(produce(kafka, dlq, [(ev.subject.encode(), encode(ev)) for ev in letters]))
 
     listed = portal_json("dlq", "list", dlq)
     (item,) = listed
@@ -241,20 +245,20 @@ def test_redrive_sends_once_and_dry_run_sends_nothing(stack_settings: StackSetti
 
     dry = portal_json("dlq", "redrive", dlq, "--group", group, "--dry-run")
     assert dry["sent"] == 2 and dry["dry_run"] is True
-    assert records_of(bootstrap, ARTICLE_PUBLISHED.name, first.subject.encode()) == []
+    assert records_of(kafka, ARTICLE_PUBLISHED.name, first.subject.encode()) == []
 
     # The fix covers one cause: redrive only its dead letters.
     once = portal_json("dlq", "redrive", dlq, "--group", group, "--reason-contains", "MAPPING")
     assert once["groups"] == [
         {"consumer_group": group, "redriven": 1, "already_redriven": 0, "left_pending": 1}
     ]
-    (copy,) = records_of(bootstrap, ARTICLE_PUBLISHED.name, first.subject.encode())
+    (copy,) = records_of(kafka, ARTICLE_PUBLISHED.name, first.subject.encode())
     assert copy.value == encode(first)
     headers = dict(copy.headers)
     assert headers["x-run"] == RUN.encode()
     assert headers["content-type"] == b"application/json"
     assert headers["portal-redriven-from"].startswith(f"{dlq}/0/".encode())
-    assert records_of(bootstrap, ARTICLE_PUBLISHED.name, second.subject.encode()) == []
+    assert records_of(kafka, ARTICLE_PUBLISHED.name, second.subject.encode()) == []
 
     rest = portal_json("dlq", "redrive", dlq, "--group", group)
     assert rest["groups"][0] | {} == {
@@ -266,9 +270,9 @@ def test_redrive_sends_once_and_dry_run_sends_nothing(stack_settings: StackSetti
     again = portal_json("dlq", "redrive", dlq, "--group", group)
     assert again["sent"] == 0
     assert again["groups"][0]["already_redriven"] == 2
-    assert len(records_of(bootstrap, ARTICLE_PUBLISHED.name, first.subject.encode())) == 1
-    assert len(records_of(bootstrap, ARTICLE_PUBLISHED.name, second.subject.encode())) == 1
-    assert records_of(bootstrap, ARTICLE_REVIEWED.name, forged_key) == []
+    assert len(records_of(kafka, ARTICLE_PUBLISHED.name, first.subject.encode())) == 1
+    assert len(records_of(kafka, ARTICLE_PUBLISHED.name, second.subject.encode())) == 1
+    assert records_of(kafka, ARTICLE_REVIEWED.name, forged_key) == []
     assert portal_json("dlq", "list", dlq)[0]["pending"][group] == 0
 
 
@@ -300,8 +304,8 @@ def url(settings: StackSettings, service: str, path: str) -> str:
     return f"http://{settings.host}:{service_port(settings, service)}{path}"
 
 
-def admin_headers(settings: StackSettings) -> dict[str, str]:
-    return {"Authorization": f"Bearer {stack_secrets(settings)['admin_token']}"}
+def admin_headers(settings: StackSettings, service: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {admin_token(settings, service)}"}
 
 
 def test_rebuild_search_restores_a_deleted_index(services: StackSettings) -> None:
@@ -309,7 +313,7 @@ def test_rebuild_search_restores_a_deleted_index(services: StackSettings) -> Non
     event = published(str(uuid.uuid4()), f"test-ops-{RUN}", words)
     asyncio.run(
         produce(
-            services.kafka_bootstrap,
+            admin_client_options(services),
             ARTICLE_PUBLISHED.name,
             [(event.subject.encode(), encode(event))],
         )
@@ -322,7 +326,9 @@ def test_rebuild_search_restores_a_deleted_index(services: StackSettings) -> Non
         return [h["article_id"] for h in resp.json()["hits"]]
 
     assert wait_for(hits, "the article searchable") == [event.subject]
-    info = httpx.get(url(services, "search", "/admin/v1/index"), headers=admin_headers(services))
+    info = httpx.get(
+        url(services, "search", "/admin/v1/index"), headers=admin_headers(services, "search")
+    )
     index = info.json()["index"]
     assert httpx.delete(f"{services.opensearch_url}/{index}").status_code == 200
     assert hits() == []
@@ -330,7 +336,9 @@ def test_rebuild_search_restores_a_deleted_index(services: StackSettings) -> Non
     out = portal("rebuild", "search")
     assert "/admin/v1/reindex" in out and "/admin/v1/questions/reindex" in out
     assert hits() == [event.subject]
-    after = httpx.get(url(services, "search", "/admin/v1/index"), headers=admin_headers(services))
+    after = httpx.get(
+        url(services, "search", "/admin/v1/index"), headers=admin_headers(services, "search")
+    )
     assert after.json()["index"] != index
     assert after.json()["documents"] >= 1
 
@@ -364,11 +372,11 @@ def test_rebuild_publishing_restores_a_wiped_store_without_new_events(
     source = f"test-ops-{RUN}"
     article_id = article_id_for(source, uuid.uuid4().hex)
     event = reviewed(article_id, source, f"Khôi phục kho bài {RUN}")
-    bootstrap = services.kafka_bootstrap
-    asyncio.run(produce(bootstrap, ARTICLE_REVIEWED.name, [(article_id.encode(), encode(event))]))
+    kafka = admin_client_options(services)
+    asyncio.run(produce(kafka, ARTICLE_REVIEWED.name, [(article_id.encode(), encode(event))]))
     # The published event carries the slug the public page answers on.
     (out,) = wait_for(
-        lambda: records_of(bootstrap, ARTICLE_PUBLISHED.name, article_id.encode()),
+        lambda: records_of(kafka, ARTICLE_PUBLISHED.name, article_id.encode()),
         "article.published of the approved article",
     )
     path = json.loads(out.value)["data"]["url_path"]
@@ -400,4 +408,4 @@ def test_rebuild_publishing_restores_a_wiped_store_without_new_events(
     assert second["unchanged"] >= first["restored"]
     # Nothing was emitted: no outbox rows, and still exactly one event for the article.
     assert asyncio.run(sql("SELECT count(*) FROM outbox")) == 0
-    assert len(records_of(bootstrap, ARTICLE_PUBLISHED.name, article_id.encode())) == 1
+    assert len(records_of(kafka, ARTICLE_PUBLISHED.name, article_id.encode())) == 1

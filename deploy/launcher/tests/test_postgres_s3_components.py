@@ -16,6 +16,7 @@ import pytest
 
 from portal_launcher.components.postgres import SERVICE_DATABASES, PostgresComponent
 from portal_launcher.components.s3 import S3Component, s3_client
+from portal_launcher.credentials import stack_secrets
 from portal_launcher.settings import StackSettings
 
 from .ports import POSTGRES_S3_OFFSET, component_port_base
@@ -49,6 +50,7 @@ class Stack:
                 host=self.settings.host,
                 port=self.settings.postgres_port,
                 user="postgres",
+                password=stack_secrets(self.settings).postgres_password,
                 database=database,
             )
             try:
@@ -139,3 +141,44 @@ def _get(stack: Stack, bucket: str, key: str) -> bytes:
     finally:
         resp.close()
         resp.release_conn()
+
+
+def test_a_data_folder_from_before_service_roles_is_secured_on_start(stack: Stack) -> None:
+    """Folders made before every service had its own role trusted any local connection and kept
+    the services' tables under the superuser: a start gives the superuser its password, makes
+    every sign-in need one, and hands each database's objects to its service's role."""
+    stack.sql("normalize", "CREATE TABLE legacy_items (id serial PRIMARY KEY, body text)")
+    stack.sql("normalize", "CREATE FUNCTION legacy_fn() RETURNS int LANGUAGE sql AS 'SELECT 1'")
+    stack.pg.hba_file.write_text("local all all trust\nhost all all 127.0.0.1/32 trust\n")
+    stack.sql("postgres", "SELECT pg_reload_conf()")
+    stack.sql("postgres", "ALTER ROLE postgres PASSWORD NULL")
+
+    stack.pg.after_ready()
+
+    owners = stack.sql(
+        "normalize",
+        "SELECT pg_get_userbyid(relowner) AS owner FROM pg_class "
+        "WHERE relname IN ('legacy_items', 'legacy_items_id_seq')",
+    )
+    assert [r["owner"] for r in owners] == ["normalize", "normalize"]
+    fn_owner = stack.sql(
+        "normalize",
+        "SELECT pg_get_userbyid(proowner) AS o FROM pg_proc WHERE proname = 'legacy_fn'",
+    )
+    assert fn_owner[0]["o"] == "normalize"
+    assert "trust" not in stack.pg.hba_file.read_text()
+
+    async def without_password() -> None:
+        conn = await asyncpg.connect(
+            host=stack.settings.host,
+            port=stack.settings.postgres_port,
+            user="postgres",
+            password="",
+            database="postgres",
+        )
+        await conn.close()
+
+    with pytest.raises(asyncpg.InvalidPasswordError):
+        asyncio.run(without_password())
+    # The superuser's own password still works (it was given before the switch).
+    assert stack.sql("postgres", "SELECT 1 AS one")[0]["one"] == 1

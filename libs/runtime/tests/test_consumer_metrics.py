@@ -1,8 +1,9 @@
 """Consumer lag and processed counts, read from a service's GET /metrics after a burst.
 
-A real service (``portal_runtime.service.Service``) consumes a topic of its own on the real Kafka;
-its handler is held back while a burst of messages arrives, so the lag must show them all, and
-once released the processed, dead-letter and lag figures must add up.
+A real service (``portal_runtime.service.Service``) consumes a topic of its own on the real Kafka,
+with its own database (outbox and inbox, where dead letters are written); its handler is held
+back while a burst of messages arrives, so the lag must show them all, and once released the
+processed, dead-letter and lag figures must add up.
 """
 
 from __future__ import annotations
@@ -12,12 +13,12 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
+import asyncpg
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from asgi_lifespan import LifespanManager
-from faststream.kafka import KafkaMessage
 from prometheus_client.parser import text_string_to_metric_families
 
 from portal_contracts.articles import (
@@ -29,10 +30,15 @@ from portal_contracts.articles import (
 )
 from portal_contracts.codec import encode
 from portal_contracts.topics import TopicSpec, dead_letter_topic
+from portal_launcher.components.kafka import admin_client_options, admin_service_settings
 from portal_launcher.settings import StackSettings
-from portal_runtime.kafka import subscribe_events
+from portal_runtime.batch import Message
+from portal_runtime.consumer import Subscription
+from portal_runtime.db import make_engine, new_metadata
+from portal_runtime.outbox import Outbox, inbox_table, outbox_table
 from portal_runtime.service import Service
 from portal_runtime.settings import ServiceSettings
+from portal_runtime.unit_of_work import UnitOfWork
 
 pytestmark = pytest.mark.stack
 
@@ -43,7 +49,7 @@ BAD = 3
 @pytest.fixture
 async def topic(stack_settings: StackSettings) -> AsyncIterator[TopicSpec]:
     name = f"test.metrics.{uuid.uuid4().hex[:10]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=stack_settings.kafka_bootstrap)
+    admin = AIOKafkaAdminClient(**admin_client_options(stack_settings))
     await admin.start()
     try:
         await admin.create_topics(
@@ -56,6 +62,18 @@ async def topic(stack_settings: StackSettings) -> AsyncIterator[TopicSpec]:
         await admin.delete_topics([name, dead_letter_topic(name)])
     finally:
         await admin.close()
+
+
+async def _fresh_database(settings: StackSettings, name: str) -> str:
+    conn = await asyncpg.connect(
+        host=settings.host, port=settings.postgres_port, user="postgres", database="postgres"
+    )
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return settings.database_url(name)
 
 
 def _event(i: int) -> ArticleIngestedEvent:
@@ -105,30 +123,30 @@ async def _wait_for(client: httpx.AsyncClient, check: object, what: str) -> str:
 async def test_burst_shows_as_lag_then_as_processed_counts(
     stack_settings: StackSettings, topic: TopicSpec
 ) -> None:
+    database_url = await _fresh_database(stack_settings, "metrics_test")
+    metadata = new_metadata()
+    outbox = Outbox(outbox_table(metadata), inbox_table(metadata))
+    engine = make_engine(database_url, pool_size=1)
+    async with engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    await engine.dispose()
     settings = ServiceSettings(
+        **admin_service_settings(stack_settings),
         service_name="metrics-test",
-        kafka_bootstrap_servers=stack_settings.kafka_bootstrap,
-        database_url=stack_settings.database_url("postgres"),
+        database_url=database_url,
         metrics_poll_interval_s=0.3,
     )
-    service = Service(settings, migrations_dir=None)
+    service = Service(settings, migrations_dir=None, outbox=outbox)
     group = f"metrics-test-{uuid.uuid4().hex[:8]}"
     gate = asyncio.Event()
 
-    async def handle(event: ArticleIngestedEvent, msg: KafkaMessage) -> None:
+    async def handle(batch: list[Message[ArticleIngestedEvent]], uow: UnitOfWork) -> None:
         await gate.wait()
 
-    subscribe_events(
-        service.broker,
-        topic,
-        group=group,
-        producer="metrics-test",
-        handler=handle,
-        model=ArticleIngestedEvent,
-    )
+    service.consume(Subscription(group=group, topics=[topic], handler=handle))
     app = service.create_app(title="metrics test", description="")
 
-    producer = AIOKafkaProducer(bootstrap_servers=stack_settings.kafka_bootstrap)
+    producer = AIOKafkaProducer(**admin_client_options(stack_settings))
     await producer.start()
     try:
         async with (
@@ -145,7 +163,7 @@ async def test_burst_shows_as_lag_then_as_processed_counts(
             await producer.flush()
 
             lag = {"topic": topic.name, "consumer_group": group}
-            # Held back: every message of the burst is waiting (the first one is being handled
+            # Held back: every message of the burst is waiting (the first batch is being handled
             # and is not committed either).
             text = await _wait_for(
                 client,

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import base64
-from types import SimpleNamespace
 
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from portal_runtime.batch import Record
 from portal_runtime.kafka import PermanentError, dead_letter_for, is_transient
 
 
@@ -31,18 +31,17 @@ def test_wrapped_dependency_failure_is_transient() -> None:
 
 def test_dead_letter_keeps_original_bytes_headers_and_reason() -> None:
     raw = b"\x00\xffnot json at all"
-    record = SimpleNamespace(
+    record = Record(
         topic="article.ingested",
         partition=3,
         offset=42,
-        timestamp=1_700_000_000_000,
+        timestamp_ms=1_700_000_000_000,
         key=b"article-1",
         value=raw,
-        headers=[("traceparent", b"00-abc-def-01")],
+        headers=(("traceparent", b"00-abc-def-01"),),
     )
-    msg = SimpleNamespace(raw_message=record)
     dl = dead_letter_for(
-        msg,  # type: ignore[arg-type]
+        record,
         group="normalize",
         reason="not valid UTF-8 JSON",
         error_type="decode",
@@ -60,3 +59,8 @@ def test_dead_letter_keeps_original_bytes_headers_and_reason() -> None:
     )
     assert dl.data.reason == "not valid UTF-8 JSON"
     assert dl.subject == "article.ingested/3/42"
+    # The same record's dead letter is recognisably the same one (written once per group).
+    again = dead_letter_for(
+        record, group="normalize", reason="x", error_type="decode", producer="normalize"
+    )
+    assert again.event_id == dl.event_id

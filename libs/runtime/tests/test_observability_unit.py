@@ -151,3 +151,78 @@ async def test_a_slow_source_times_out() -> None:
     poller.add("slow", slow)
     await asyncio.wait_for(poller.poll_once(), timeout=0.5)
     poller.close()
+
+
+# -- sampling, statement spans, the span of a consumed batch ------------------------------------
+
+
+def test_the_sampler_follows_the_parent_and_keeps_a_ratio_of_new_traces() -> None:
+    from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, set_span_in_context
+
+    from portal_runtime.telemetry import sampler_for
+
+    never = sampler_for(0.0)
+    assert not never.should_sample(None, 1, "root").decision.is_sampled()
+    sampled_parent = set_span_in_context(
+        NonRecordingSpan(SpanContext(1, 2, is_remote=True, trace_flags=TraceFlags(1)))
+    )
+    # A partner's sampled request stays sampled through every service, whatever the ratio.
+    assert never.should_sample(sampled_parent, 1, "child").decision.is_sampled()
+    assert sampler_for(1.0).should_sample(None, 1, "root").decision.is_sampled()
+
+
+def test_statement_spans_are_off_unless_asked_for() -> None:
+    from portal_runtime.db import make_engine
+
+    url = "postgresql+asyncpg://postgres@127.0.0.1:1/none"  # never connected to
+    quiet = make_engine(url)
+    traced = make_engine(url, trace_statements=True)
+    assert len(quiet.sync_engine.dispatch.before_cursor_execute) == 0
+    assert len(traced.sync_engine.dispatch.before_cursor_execute) >= 1
+
+
+async def test_a_batch_is_one_span_linked_to_each_message_and_events_keep_their_trace() -> None:
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.trace import SpanKind
+
+    from portal_contracts.codec import encode
+    from portal_contracts.topics import ARTICLE_INGESTED
+    from portal_runtime.batch import Message, Record
+    from portal_runtime.consumer import Subscription
+    from portal_runtime.telemetry import setup_tracing
+    from portal_runtime.testing import drive
+    from portal_runtime.unit_of_work import UnitOfWork
+
+    exporter = InMemorySpanExporter()
+    setup_tracing("unit", "", (SimpleSpanProcessor(exporter),))
+
+    async def handle(batch: list[Message[ArticleIngestedEvent]], uow: UnitOfWork) -> None:
+        for message in batch:
+            uow.emit("out", message.event, cause=message)
+
+    sub = Subscription(group="unit", topics=[ARTICLE_INGESTED], handler=handle, inbox=False)
+
+    def record(offset: int, trace_hex: str, span_hex: str) -> Record:
+        header = (("traceparent", f"00-{trace_hex}-{span_hex}-01".encode()),)
+        return Record(ARTICLE_INGESTED.name, 0, offset, b"a1", encode(_ingested()), header)
+
+    one, two = "1" * 32, "2" * 32
+    # Two traces in one batch: the batch is a root span, linked to both messages.
+    ledger = await drive(sub, [record(0, one, "a" * 16), record(1, two, "b" * 16)])
+    [span] = [s for s in exporter.get_finished_spans() if s.kind == SpanKind.CONSUMER]
+    assert span.parent is None
+    assert [format(link.context.trace_id, "032x") for link in span.links] == [one, two]
+    assert span.attributes["messaging.batch.message_count"] == 2
+    # Each caused event travels in its own message's trace, not the batch's.
+    parents = [parse_traceparent(h["traceparent"]) for _, _, h in ledger.events]
+    assert parents == [(one, "a" * 16), (two, "b" * 16)]
+
+    exporter.clear()
+    # One trace: the batch is a step of it (a child of the message's producer span).
+    ledger = await drive(sub, [record(0, one, "c" * 16)])
+    [span] = [s for s in exporter.get_finished_spans() if s.kind == SpanKind.CONSUMER]
+    assert span.parent is not None and format(span.parent.span_id, "016x") == "c" * 16
+    assert format(span.context.trace_id, "032x") == one
+    [(_, _, headers)] = ledger.events
+    assert parse_traceparent(headers["traceparent"]) == (one, format(span.context.span_id, "016x"))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -17,14 +18,22 @@ from faststream.kafka import KafkaBroker
 
 from portal_contracts.codec import decode
 from portal_contracts.deadletter import DeadLetter, DeadLetterEvent
+from portal_launcher.components.kafka import admin_client_options, admin_service_settings
 from portal_launcher.settings import StackSettings
 from portal_runtime.kafka import FATAL_PRODUCER_ERRORS, publish_event, renew_producer
+from portal_runtime.kafka_security import broker_security
+from portal_runtime.settings import ServiceSettings
 
 pytestmark = pytest.mark.stack
 
 
-async def _values(bootstrap: str, topic: str, count: int) -> list[bytes]:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
+def _operator(stack: StackSettings) -> tuple[dict[str, Any], ServiceSettings]:
+    """The stack's operator as client options, and as a service's Kafka settings."""
+    return admin_client_options(stack), ServiceSettings(**admin_service_settings(stack))
+
+
+async def _values(kafka: dict[str, Any], topic: str, count: int) -> list[bytes]:
+    consumer = AIOKafkaConsumer(topic, **kafka, auto_offset_reset="earliest")
     await consumer.start()
     try:
         out: list[bytes] = []
@@ -39,12 +48,18 @@ async def _values(bootstrap: str, topic: str, count: int) -> list[bytes]:
 async def test_a_producer_refused_for_good_is_renewed_and_publishes_again(
     stack_settings: StackSettings,
 ) -> None:
-    bootstrap = stack_settings.kafka_bootstrap
+    kafka, operator = _operator(stack_settings)
     topic = f"test.renewal.{uuid.uuid4().hex[:8]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**kafka)
     await admin.start()
     await admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
-    broker = KafkaBroker(bootstrap, acks="all", enable_idempotence=True, logger=None)
+    broker = KafkaBroker(
+        operator.kafka_bootstrap_servers,
+        security=broker_security(operator),
+        acks="all",
+        enable_idempotence=True,
+        logger=None,
+    )
     await broker.start()
     try:
         await broker.publish(b"one", topic=topic, key=b"k")
@@ -56,7 +71,7 @@ async def test_a_producer_refused_for_good_is_renewed_and_publishes_again(
 
         await renew_producer(broker)
         await asyncio.wait_for(broker.publish(b"two", topic=topic, key=b"k"), 30)
-        assert await _values(bootstrap, topic, 2) == [b"one", b"two"]
+        assert await _values(kafka, topic, 2) == [b"one", b"two"]
     finally:
         await broker.stop()
         await admin.delete_topics([topic])
@@ -68,12 +83,18 @@ async def test_publish_event_renews_a_refused_producer_and_sends(
 ) -> None:
     """Dead letters go out through ``publish_event`` directly (not the outbox): after the same
     fault the event is still delivered, once."""
-    bootstrap = stack_settings.kafka_bootstrap
+    kafka, operator = _operator(stack_settings)
     topic = f"test.renewal.{uuid.uuid4().hex[:8]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**kafka)
     await admin.start()
     await admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
-    broker = KafkaBroker(bootstrap, acks="all", enable_idempotence=True, logger=None)
+    broker = KafkaBroker(
+        operator.kafka_bootstrap_servers,
+        security=broker_security(operator),
+        acks="all",
+        enable_idempotence=True,
+        logger=None,
+    )
     await broker.start()
     try:
         await broker.publish(b"one", topic=topic, key=b"k")
@@ -95,7 +116,7 @@ async def test_publish_event_renews_a_refused_producer_and_sends(
             ),
         )
         await asyncio.wait_for(publish_event(broker, topic, letter), 60)
-        values = await _values(bootstrap, topic, 2)
+        values = await _values(kafka, topic, 2)
         assert values[0] == b"one"
         assert decode(values[1], DeadLetterEvent).event_id == letter.event_id
     finally:

@@ -63,3 +63,47 @@ def test_fold_is_idempotent_and_ascii_letters_survive(text: str) -> None:
 def test_tone_placement_is_idempotent(text: str) -> None:
     once = normalize_tone_placement(text)
     assert normalize_tone_placement(once) == once
+
+
+# The fast paths give exactly what the definitions give, on Vietnamese-heavy and on any text.
+_VIETNAMESE_LETTERS = (
+    "aàáảãạăằắẳẵặâầấẩẫậeèéẻẽẹêềếểễệiìíỉĩịoòóỏõọôồốổỗộơờớởỡợuùúủũụưừứửữựyỳýỷỹỵđqkgh \t\n,.-'’"
+)
+_VIETNAMESE_TEXT = st.text(
+    alphabet=st.sampled_from(_VIETNAMESE_LETTERS + _VIETNAMESE_LETTERS.upper() + "\u0300\u0301")
+)
+
+
+@given(st.one_of(_VIETNAMESE_TEXT, st.text()))
+def test_fold_by_table_is_fold_by_decomposition(text: str) -> None:
+    from portal_text.vietnamese import _fold_by_decomposition
+
+    assert fold(text) == _fold_by_decomposition(text)
+
+
+@given(st.one_of(_VIETNAMESE_TEXT, st.text()))
+def test_tone_placement_looks_only_where_it_can_change(text: str) -> None:
+    from portal_text.vietnamese import _normalize_tone_placement_every_word
+
+    assert normalize_tone_placement(text) == _normalize_tone_placement_every_word(text)
+
+
+@given(st.one_of(_VIETNAMESE_TEXT, st.text()))
+def test_text_said_not_to_need_tone_placement_is_left_as_it_is(text: str) -> None:
+    from portal_text import needs_tone_placement
+
+    if not needs_tone_placement(text):
+        assert normalize_tone_placement(text) == text
+    assert not needs_tone_placement(normalize_tone_placement("Hòa bình, thủy lợi, khỏe"))
+
+
+def test_written_with_diacritics_needs_a_share_of_marked_words() -> None:
+    from portal_text import written_with_diacritics
+
+    assert written_with_diacritics("Tôi muốn hỏi về thủ tục cấp giấy chứng nhận")
+    assert not written_with_diacritics("Toi muon hoi ve thu tuc cap giay chung nhan")
+    # One marked word among many is not enough; a short text needs just one.
+    assert not written_with_diacritics("Toi muon hoi ve Đảng va chinh sach dat dai o dia phuong")
+    assert written_with_diacritics("Đúng!")
+    assert not written_with_diacritics("OK") and not written_with_diacritics("12345 !!!")
+    assert written_with_diacritics("Ho\u0300a bi\u0300nh")  # decomposed (NFD) counts the same

@@ -44,6 +44,7 @@ from portal_contracts.topics import (
     SUBMISSION_SUBMITTED,
 )
 from portal_engagement.app import create_app
+from portal_launcher.components.kafka import admin_client_options as kafka_admin
 from portal_launcher.services import service_environment
 from portal_launcher.settings import StackSettings
 
@@ -58,7 +59,7 @@ class Stack:
     app: Any
     http: httpx.AsyncClient
     producer: AIOKafkaProducer
-    bootstrap: str
+    kafka: dict[str, Any]  # the stack's operator
     admin: dict[str, str]
 
     async def publish(self, topic: str, event: Envelope) -> None:
@@ -69,7 +70,7 @@ class Stack:
     ) -> list[bytes]:
         consumer = AIOKafkaConsumer(
             topic,
-            bootstrap_servers=self.bootstrap,
+            **self.kafka,
             group_id=None,
             auto_offset_reset="earliest",
             enable_auto_commit=False,
@@ -107,7 +108,7 @@ async def stack(stack_settings: StackSettings) -> AsyncIterator[Stack]:
         mp.setenv("RATE_LIMIT_SUBMIT_PER_IP", "")
         mp.setenv("RATE_LIMIT_READ_PER_IP", "")
         app = create_app()
-        producer = AIOKafkaProducer(bootstrap_servers=stack_settings.kafka_bootstrap, acks="all")
+        producer = AIOKafkaProducer(**kafka_admin(stack_settings), acks="all")
         await producer.start()
         try:
             async with (
@@ -120,7 +121,7 @@ async def stack(stack_settings: StackSettings) -> AsyncIterator[Stack]:
                     app,
                     http,
                     producer,
-                    stack_settings.kafka_bootstrap,
+                    kafka_admin(stack_settings),
                     {"Authorization": f"Bearer {env['ADMIN_TOKEN']}"},
                 )
         finally:
@@ -256,7 +257,7 @@ async def test_an_answer_to_an_unknown_question_is_dead_lettered(stack: Stack) -
 async def _dead_letters(stack: Stack, question_id: str) -> list[DeadLetterEvent]:
     consumer = AIOKafkaConsumer(
         QUESTION_ANSWERED.dead_letter_topic,
-        bootstrap_servers=stack.bootstrap,
+        **stack.kafka,
         group_id=None,
         auto_offset_reset="earliest",
         enable_auto_commit=False,

@@ -9,12 +9,13 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.helpers import create_ssl_context
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
@@ -22,6 +23,7 @@ from portal_contracts.codec import decode
 from portal_contracts.envelope import Envelope
 from portal_ingest.app import create_app
 from portal_ingest.settings import Settings
+from portal_launcher.components.kafka import admin_client_options
 from portal_launcher.services import service_environment
 from portal_launcher.settings import StackSettings
 
@@ -75,6 +77,8 @@ class Ingest:
     settings: Settings
     http: httpx.AsyncClient
     app: FastAPI
+    # The stack's operator: tests read and write any topic (the app uses its own principal).
+    kafka: dict[str, Any] = field(default_factory=dict)
 
     @property
     def admin_headers(self) -> dict[str, str]:
@@ -132,16 +136,16 @@ class Ingest:
 
 
 @pytest.fixture(scope="session")
-async def ingest(ingest_settings: Settings) -> AsyncIterator[Ingest]:
+async def ingest(ingest_settings: Settings, stack_settings: StackSettings) -> AsyncIterator[Ingest]:
     app = create_app(ingest_settings)
     async with LifespanManager(app, startup_timeout=120, shutdown_timeout=60):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://ingest") as http:
-            yield Ingest(ingest_settings, http, app)
+            yield Ingest(ingest_settings, http, app, admin_client_options(stack_settings))
 
 
 async def read_events(
-    bootstrap: str,
+    kafka: dict[str, Any],
     topic: str,
     match: Callable[[Envelope], bool],
     *,
@@ -153,7 +157,7 @@ async def read_events(
     ``settle_s`` more seconds to catch any extra one."""
     # No group: every partition, from the beginning, nothing committed.
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
+        topic, **kafka, enable_auto_commit=False, auto_offset_reset="earliest"
     )
     await consumer.start()
     found: list[Envelope] = []
@@ -181,8 +185,10 @@ async def read_events(
     return found
 
 
-async def produce(bootstrap: str, topic: str, value: bytes, key: bytes | None = None) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+async def produce(
+    kafka: dict[str, Any], topic: str, value: bytes, key: bytes | None = None
+) -> None:
+    producer = AIOKafkaProducer(**kafka, acks="all")
     await producer.start()
     try:
         await producer.send_and_wait(topic, value, key=key)
@@ -191,12 +197,15 @@ async def produce(bootstrap: str, topic: str, value: bytes, key: bytes | None = 
 
 
 def partner_producer(creds: dict[str, Any]) -> AIOKafkaProducer:
+    """A partner's producer as the partner guide configures it (SASL_SSL, SCRAM-SHA-512, the
+    broker verified with the CA certificate handed out with the credentials)."""
     return AIOKafkaProducer(
         bootstrap_servers=creds["bootstrap_servers"],
-        security_protocol="SASL_PLAINTEXT",
+        security_protocol=creds["security_protocol"],
         sasl_mechanism=creds["mechanism"],
         sasl_plain_username=creds["username"],
         sasl_plain_password=creds["password"],
+        ssl_context=create_ssl_context(cadata=creds["ssl_ca_pem"]),
         acks="all",
         enable_idempotence=True,
         request_timeout_ms=15000,

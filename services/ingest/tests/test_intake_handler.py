@@ -1,21 +1,23 @@
-"""The partner intake handler's decisions (retry, refuse, accept) with FastStream's in-memory
-broker; the real broker, database and S3 are covered by test_partner_kafka_stack.py."""
+"""The partner intake's decisions (retry, refuse, accept), driven like the consumer drives it,
+without Kafka or a database; the real broker, database and S3 are covered by
+test_partner_kafka_stack.py."""
 
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 
 import pytest
-from faststream.kafka import KafkaBroker, TestKafkaBroker
 
 from portal_contracts.articles import ArticleAction, Channel
-from portal_contracts.deadletter import DeadLetterEvent
 from portal_contracts.partner import PartnerArticleMessage
 from portal_ingest.domain import Status
-from portal_ingest.handlers import register_partner_intake
+from portal_ingest.handlers import partner_error, partner_subscription
 from portal_ingest.settings import Settings
-from portal_ingest.usecases import PartnerError, Receipt, RefusalKind, Refused, StorageUnavailable
+from portal_ingest.usecases import Receipt, RefusalKind, Refused, StorageUnavailable
+from portal_runtime.batch import Record
+from portal_runtime.testing import Ledger, drive
 
 TOPIC = "partner.tp-ha-noi.articles"
 VALID = json.dumps({"external_id": "hn-1", "content": {"title": "Tin"}}).encode()
@@ -44,45 +46,32 @@ class Ingestor:
         )
 
 
-class Errors:
-    def __init__(self) -> None:
-        self.recorded: list[tuple[PartnerError, DeadLetterEvent]] = []
-
-    async def record(self, error: PartnerError, dead_letter: DeadLetterEvent) -> None:
-        self.recorded.append((error, dead_letter))
-
-
-async def _run(ingestor: Ingestor, value: bytes, topic: str = TOPIC) -> Errors:
-    broker = KafkaBroker()
-    errors = Errors()
-    register_partner_intake(
-        broker, Settings(), ingestor, errors, retry_backoff_s=0.001, max_backoff_s=0.001
-    )
-    async with TestKafkaBroker(broker) as test_broker:
-        await test_broker.publish(value, topic=topic)
-    return errors
+async def _run(ingestor: Ingestor, *values: bytes, topic: str = TOPIC) -> Ledger:
+    records = [Record(topic, 0, i, b"hn-1", v) for i, v in enumerate(values)]
+    return await drive(partner_subscription(Settings(), ingestor), records)
 
 
 async def test_the_source_comes_from_the_topic() -> None:
     ingestor = Ingestor()
-    errors = await _run(ingestor, VALID)
+    ledger = await _run(ingestor, VALID)
     assert ingestor.accepted == [("tp-ha-noi", "hn-1", Channel.KAFKA, VALID)]
-    assert errors.recorded == []
+    assert ledger.rejections == []
 
 
 async def test_dependency_failures_are_retried_until_the_message_is_accepted() -> None:
     ingestor = Ingestor([StorageUnavailable("S3 down"), ConnectionRefusedError("db"), OSError()])
-    errors = await _run(ingestor, VALID)
+    ledger = await _run(ingestor, VALID)
     assert len(ingestor.accepted) == 1
-    assert errors.recorded == []
+    assert ledger.rejections == []
 
 
 async def test_invalid_bytes_are_recorded_and_dead_lettered_with_the_original() -> None:
     ingestor = Ingestor()
-    errors = await _run(ingestor, b"\x00not json")
-    assert ingestor.accepted == []
-    [(error, letter)] = errors.recorded
-    assert (error.source, error.error_type) == ("tp-ha-noi", "decode")
+    ledger = await _run(ingestor, VALID, b"\x00not json")
+    assert ingestor.accepted == [("tp-ha-noi", "hn-1", Channel.KAFKA, VALID)]  # the batch goes on
+    [rejection] = ledger.rejections
+    error, letter = partner_error(rejection, "ingest-partners")
+    assert (error.source, error.error_type, error.offset) == ("tp-ha-noi", "decode", 1)
     assert letter.data.original_value() == b"\x00not json"
     assert letter.data.original_topic == TOPIC
     assert letter.data.reason == error.reason
@@ -92,25 +81,29 @@ async def test_invalid_bytes_are_recorded_and_dead_lettered_with_the_original() 
 async def test_domain_refusals_are_recorded_not_retried() -> None:
     stale = Refused(RefusalKind.STALE, "revision 1 is older than the newest revision 2")
     ingestor = Ingestor([stale])
-    errors = await _run(ingestor, VALID)
-    [(error, _)] = errors.recorded
-    assert (error.error_type, error.reason, error.external_id) == (
+    ledger = await _run(ingestor, json.dumps({**json.loads(VALID), "revision": 1}).encode())
+    [rejection] = ledger.rejections
+    error, _ = partner_error(rejection, "ingest-partners")
+    assert (error.error_type, error.reason, error.external_id, error.revision) == (
         "stale_revision",
         stale.reason,
         "hn-1",
+        1,
     )
+    assert ledger.commits == 1  # refused in the batch's transaction, not retried
 
 
 async def test_a_bug_is_retried_a_few_times_then_recorded() -> None:
     ingestor = Ingestor([ValueError("boom")] * 5)
-    errors = await _run(ingestor, VALID)
-    [(error, _)] = errors.recorded
-    assert error.error_type == "processing"
-    assert "ValueError: boom" in error.reason
+    ledger = await _run(ingestor, VALID)
+    [rejection] = ledger.rejections
+    assert rejection.error_type == "processing"
+    assert "ValueError: boom" in rejection.reason
 
 
 @pytest.mark.parametrize("topic", ["partner.UPPER.articles", "partner.x.articles.dlq"])
-async def test_topics_outside_the_pattern_are_not_consumed(topic: str) -> None:
-    ingestor = Ingestor()
-    errors = await _run(ingestor, VALID, topic=topic)
-    assert ingestor.accepted == [] and errors.recorded == []
+def test_topics_outside_the_pattern_are_not_consumed(topic: str) -> None:
+    pattern = partner_subscription(Settings(), Ingestor()).pattern
+    assert pattern is not None
+    assert re.fullmatch(pattern, "partner.tp-ha-noi.articles")
+    assert re.fullmatch(pattern, topic) is None

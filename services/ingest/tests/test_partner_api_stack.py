@@ -66,7 +66,7 @@ async def test_put_archives_raw_bytes_and_emits_article_ingested(ingest: Ingest)
     assert receipt["duplicate"] is False
 
     [event] = await read_events(
-        ingest.settings.kafka_bootstrap_servers,
+        ingest.kafka,
         ARTICLE_INGESTED.name,
         _ingested(article_id),
         want=1,
@@ -112,7 +112,7 @@ async def test_same_content_is_idempotent_and_an_update_is_revision_two(ingest: 
 
     # Same key, same partition: a second revision-1 event would come before revision 2.
     events = await read_events(
-        ingest.settings.kafka_bootstrap_servers,
+        ingest.kafka,
         ARTICLE_INGESTED.name,
         _ingested(article_id),
         want=2,
@@ -142,7 +142,7 @@ async def test_delete_retracts_with_a_new_revision(ingest: Ingest) -> None:
     assert again.status_code == 200
     assert again.json()["duplicate"] is True
     events = await read_events(
-        ingest.settings.kafka_bootstrap_servers,
+        ingest.kafka,
         ARTICLE_INGESTED.name,
         _ingested(article_id),
         want=2,

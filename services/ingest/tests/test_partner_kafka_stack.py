@@ -9,12 +9,15 @@ import uuid
 from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, TopicAuthorizationFailedError
 
 from portal_contracts.articles import ArticleIngestedEvent, article_id_for
 from portal_contracts.deadletter import DeadLetterEvent
 from portal_contracts.envelope import Envelope
 from portal_contracts.topics import ARTICLE_INGESTED, PARTNER_DEAD_LETTERS
+from portal_launcher.components.kafka import user_quotas
+from portal_launcher.settings import StackSettings
 
 from .conftest import Ingest, partner_producer, read_events
 
@@ -53,6 +56,10 @@ async def test_provisioned_partner_produces_and_the_article_is_ingested(ingest: 
     assert creds["mechanism"] == "SCRAM-SHA-512"
     assert creds["bootstrap_servers"] == ingest.settings.kafka_partner_bootstrap_servers
     assert creds["password"].isalnum() and len(creds["password"]) >= 32
+    # Over TLS, verified with the CA certificate handed out with the credentials.
+    assert creds["security_protocol"] == "SASL_SSL"
+    assert creds["ssl_ca_pem"].startswith("-----BEGIN CERTIFICATE-----")
+    assert creds["produce_byte_rate"] == ingest.settings.partner_produce_byte_rate
 
     external_id = f"kf-{uuid.uuid4().hex[:8]}"
     # The payload claims another source: identity comes from the topic, so it is refused.
@@ -68,7 +75,7 @@ async def test_provisioned_partner_produces_and_the_article_is_ingested(ingest: 
     article_id = article_id_for(source, external_id)
     # The topic was created after the app started: found by the pattern within seconds.
     [event] = await read_events(
-        ingest.settings.kafka_bootstrap_servers,
+        ingest.kafka,
         ARTICLE_INGESTED.name,
         lambda e: e.subject == article_id,
         want=1,
@@ -103,6 +110,33 @@ async def test_a_partner_cannot_write_to_another_agencys_topic(ingest: Ingest) -
             await asyncio.wait_for(producer.send_and_wait(ARTICLE_INGESTED.name, b"{}"), timeout=30)
     finally:
         await producer.stop()
+
+
+async def test_partner_listener_is_tls_only_with_a_produce_quota_per_partner(
+    ingest: Ingest, stack_settings: StackSettings
+) -> None:
+    source, _ = await ingest.partner()
+    creds = await ingest.kafka_credentials(source)
+    # The broker holds the quota the credentials announce, on this partner's user only.
+    quotas = user_quotas(stack_settings, creds["username"])
+    assert quotas == {"producer_byte_rate": float(ingest.settings.partner_produce_byte_rate)}
+    assert user_quotas(stack_settings, "ingest") == {}
+
+    producer = partner_producer(creds)  # TLS: works
+    await producer.start()
+    await producer.stop()
+    # The same credentials without TLS: the listener speaks only TLS, so no sign-in happens.
+    plain = AIOKafkaProducer(
+        bootstrap_servers=creds["bootstrap_servers"],
+        security_protocol="SASL_PLAINTEXT",
+        sasl_mechanism=creds["mechanism"],
+        sasl_plain_username=creds["username"],
+        sasl_plain_password=creds["password"],
+        request_timeout_ms=5000,
+    )
+    with pytest.raises(KafkaError):
+        await asyncio.wait_for(plain.start(), timeout=30)
+    await plain.stop()
 
 
 async def test_rotation_replaces_the_password(ingest: Ingest) -> None:
@@ -164,7 +198,7 @@ async def test_malformed_message_is_dead_lettered_listed_and_the_next_one_proces
 
     # The valid message after the bad ones is processed.
     processed = await read_events(
-        ingest.settings.kafka_bootstrap_servers,
+        ingest.kafka,
         ARTICLE_INGESTED.name,
         lambda e: e.subject == article_id_for(source, external_id),
         want=1,
@@ -191,9 +225,7 @@ async def test_malformed_message_is_dead_lettered_listed_and_the_next_one_proces
     def ours(e: Envelope) -> bool:
         return isinstance(e, DeadLetterEvent) and e.data.original_topic == creds["topic"]
 
-    letters = await read_events(
-        ingest.settings.kafka_bootstrap_servers, PARTNER_DEAD_LETTERS, ours, want=4, settle_s=1.0
-    )
+    letters = await read_events(ingest.kafka, PARTNER_DEAD_LETTERS, ours, want=4, settle_s=1.0)
     # One dead letter per refused message, each at the offset its error names.
     assert sorted(e.data.original_offset for e in letters) == [  # type: ignore[attr-defined]
         e["offset"] for e in by_offset
@@ -224,9 +256,7 @@ async def test_messages_of_an_inactive_source_are_refused(ingest: Ingest) -> Non
     def ours(e: Envelope) -> bool:
         return isinstance(e, DeadLetterEvent) and e.data.original_topic == creds["topic"]
 
-    [letter] = await read_events(
-        ingest.settings.kafka_bootstrap_servers, PARTNER_DEAD_LETTERS, ours, want=1, timeout_s=45
-    )
+    [letter] = await read_events(ingest.kafka, PARTNER_DEAD_LETTERS, ours, want=1, timeout_s=45)
     assert letter.data.reason == f"source '{source}' is inactive"  # type: ignore[attr-defined]
     # The inactive agency's key is refused too (it would see the error once re-activated).
     assert (await ingest.http.get("/v1/errors", headers=headers)).status_code == 403

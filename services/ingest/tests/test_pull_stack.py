@@ -71,7 +71,7 @@ def _of(ids: set[str]) -> Any:
 
 async def _events(ingest: Ingest, ids: set[str], want: int, settle_s: float = 2.0) -> list[Any]:
     return await read_events(
-        ingest.settings.kafka_bootstrap_servers,
+        ingest.kafka,
         ARTICLE_INGESTED.name,
         _of(ids),
         want=want,

@@ -30,9 +30,7 @@ pytestmark = pytest.mark.stack
 
 
 async def _send(ingest: Ingest, topic: str, event: Envelope) -> None:
-    await produce(
-        ingest.settings.kafka_bootstrap_servers, topic, encode(event), key=event.subject.encode()
-    )
+    await produce(ingest.kafka, topic, encode(event), key=event.subject.encode())
 
 
 async def _article(ingest: Ingest) -> tuple[str, dict[str, str], dict[str, Any]]:

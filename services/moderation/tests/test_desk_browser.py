@@ -25,8 +25,9 @@ import pytest
 
 from portal_contracts.articles import article_id_for
 from portal_launcher import stack as launcher
+from portal_launcher.credentials import admin_token as service_admin_token
 from portal_launcher.seed import seed as load_structure
-from portal_launcher.services import service_port, stack_secrets
+from portal_launcher.services import service_port
 from portal_launcher.settings import REPO_ROOT, StackSettings
 
 pytestmark = pytest.mark.stack
@@ -53,9 +54,12 @@ T = TypeVar("T")
 @dataclass
 class Stack:
     settings: StackSettings
-    admin_token: str
     http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=30.0))
     keys: dict[str, str] = field(default_factory=dict)
+
+    def admin_token(self, service: str) -> str:
+        """``service``'s own admin token (each service has its own)."""
+        return service_admin_token(self.settings, service)
 
     def url(self, service: str, path: str = "") -> str:
         return f"http://{self.settings.host}:{service_port(self.settings, service)}{path}"
@@ -65,7 +69,7 @@ class Stack:
             method,
             self.url(service, path),
             json=body,
-            headers={"Authorization": f"Bearer {self.admin_token}"},
+            headers={"Authorization": f"Bearer {self.admin_token(service)}"},
         )
         assert resp.status_code < 300, f"{method} {path}: {resp.status_code} {resp.text}"
         return resp.json() if resp.content else None
@@ -185,7 +189,7 @@ def stack(stack_settings: StackSettings) -> Iterator[Stack]:
     try:
         launcher.services_up(stack_settings, say=lambda _: None)
         load_structure(stack_settings, demo=False, say=lambda _: None)
-        yield Stack(stack_settings, stack_secrets(stack_settings)["admin_token"])
+        yield Stack(stack_settings)
     finally:
         launcher.services_down(stack_settings, say=lambda _: None)
         for key, value in saved.items():

@@ -19,6 +19,7 @@ from portal_normalize.domain import (
 from portal_normalize.similarity import THRESHOLD, signature
 from portal_normalize.similarity import similarity as sim
 from portal_normalize.structure import IFRAME_ATTRIBUTES, canonical_structure
+from portal_text import is_xml_safe
 
 from .test_normalize_domain import XSS_PAYLOADS
 
@@ -232,6 +233,57 @@ MISSING = "https://anh.tinh.vn/missing.jpg"
 REFUSED = "http://169.254.169.254/latest/meta-data/x.jpg"
 
 
+# --- characters XML forbids -------------------------------------------------------------------
+
+XML_FORBIDDEN = [chr(c) for c in range(0x20) if c not in (0x09, 0x0A, 0x0D)] + ["\ufffe", "\uffff"]
+# Lone surrogates cannot arrive raw: the event contract refuses them. As references they can.
+RAW = "".join(XML_FORBIDDEN)
+ENTITIES = "".join(f"&#{ord(c)};" for c in XML_FORBIDDEN) + "&#xD800;&#x1F;&#X0b;"
+
+
+def _strings(value: object) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
+@pytest.mark.parametrize("junk", [RAW, ENTITIES], ids=["raw", "entities"])
+def test_characters_xml_forbids_leave_every_field(junk: str) -> None:
+    result = normalize_content(
+        content(
+            title=f"Hội nghị{junk} tỉnh ủy",
+            summary=f"Tóm{junk} tắt",
+            author=f"Minh{junk} Anh",
+            categories=[f"Tin{junk} tức"],
+            body_html=f'<p>{PARAGRAPH}{junk}</p><figure><img src="https://a.vn/1.jpg" '
+            f'alt="Ảnh{junk}"><figcaption>Chú{junk} thích</figcaption></figure>',
+            images=[ImageRef(url="https://a.vn/2.jpg", caption=f"Quang{junk} cảnh")],
+        ),
+        outcomes={u: stored(u) for u in ("https://a.vn/1.jpg", "https://a.vn/2.jpg")},
+    )
+    article = result.article
+    strings = _strings(article.model_dump(mode="json"))
+    assert strings and all(is_xml_safe(s) for s in strings)
+    # The text around them is kept whole.
+    assert article.title == "Hội nghị tỉnh ủy"
+    assert article.summary == "Tóm tắt" and article.author == "Minh Anh"
+    assert article.categories == ["Tin tức"]
+    assert (
+        'alt="Ảnh"' in article.body_html
+        and "<figcaption>Chú thích</figcaption>" in article.body_html
+    )
+    # The listed image's caption is plain text: a reference there is literal text, harmless.
+    assert {m.caption for m in article.images} == {
+        "Quang cảnh" if junk == RAW else f"Quang{junk} cảnh",
+        "Chú thích",
+    }
+    assert PARAGRAPH.strip() in article.body_text
+
+
 def stored(url: str, width: int = 1200, height: int = 800) -> ImageOutcome:
     key = f"images/ab/{abs(hash(url))}/original.jpg"
     return ImageOutcome(
@@ -364,3 +416,33 @@ def test_the_same_story_resent_or_edited_is_similar_and_another_is_not() -> None
     assert sim(original, unaccented) == 1.0
     assert sim(original, other) < 0.3
     assert signature("Tin ngắn quá") is None
+
+
+def _signature_by_definition(text: str) -> tuple[int, ...] | None:
+    """One hash per shingle, the smallest per bin, then densification: what is stored."""
+    from portal_normalize import similarity as s
+
+    tokens = s.words(text)
+    shingles = {" ".join(tokens[i : i + s.SHINGLE]) for i in range(len(tokens) - s.SHINGLE + 1)}
+    if len(shingles) < s.MIN_SHINGLES:
+        return None
+    mins = [(1 << 64) - 1] * s.BINS
+    for shingle in shingles:
+        h = s._hash(shingle)
+        mins[h >> 58] = min(mins[h >> 58], h)
+    filled = list(mins)
+    for i in range(s.BINS):
+        if mins[i] == (1 << 64) - 1:
+            for step in range(1, s.BINS):
+                j = (i + step) % s.BINS
+                if mins[j] != (1 << 64) - 1:
+                    filled[i] = (mins[j] + step * 0x9E3779B97F4A7C15) & ((1 << 64) - 1)
+                    break
+    return tuple(filled)
+
+
+@pytest.mark.parametrize("words", [0, 3, 10, 11, 60, 400, 6000])
+def test_signatures_stay_what_is_stored(words: int) -> None:
+    vocabulary = PARAGRAPH.split()
+    text = " ".join(vocabulary[i % len(vocabulary)] + str(i % 97) for i in range(words))
+    assert signature(text) == _signature_by_definition(text)

@@ -10,6 +10,7 @@ from PIL import ExifTags, Image
 from portal_normalize.imaging import (
     ImageRejected,
     process_image,
+    render,
     rendition_widths,
     strip_jpeg,
 )
@@ -38,10 +39,14 @@ def test_a_photo_loses_its_metadata_but_not_a_pixel() -> None:
     assert (result.width, result.height, result.content_type) == (1200, 800, "image/jpeg")
 
 
+def renditions(original: bytes, widths: tuple[int, ...]) -> dict[int, bytes]:
+    return {w: render(original, w, max_pixels=40_000_000) for w in widths}
+
+
 def test_renditions_are_webp_at_the_widths_below_the_original() -> None:
     result = process_image(jpeg(1200, 800), max_pixels=40_000_000, widths=WIDTHS)
-    assert sorted(result.renditions) == [320, 640, 1024, 1200]
-    for width, data in result.renditions.items():
+    assert result.rendition_widths == (320, 640, 1024, 1200)
+    for width, data in renditions(result.original, result.rendition_widths).items():
         im = Image.open(io.BytesIO(data))
         assert im.format == "WEBP"
         assert im.size == (width, round(800 * width / 1200))
@@ -51,7 +56,7 @@ def test_renditions_are_webp_at_the_widths_below_the_original() -> None:
 def test_orientation_is_applied_to_renditions_and_kept_for_the_original() -> None:
     result = process_image(jpeg(600, 400, rotate=6), max_pixels=40_000_000, widths=WIDTHS)
     assert (result.width, result.height) == (400, 600)  # upright
-    assert Image.open(io.BytesIO(result.renditions[400])).size == (400, 600)
+    assert Image.open(io.BytesIO(renditions(result.original, (400,))[400])).size == (400, 600)
     exif = Image.open(io.BytesIO(result.original)).getexif()
     assert dict(exif) == {ExifTags.Base.Orientation: 6}  # nothing but the orientation
 
@@ -78,7 +83,36 @@ def test_animations_stay_animated() -> None:
     result = process_image(out.getvalue(), max_pixels=40_000_000, widths=WIDTHS)
     assert result.animated
     assert Image.open(io.BytesIO(result.original)).n_frames == 5
-    assert Image.open(io.BytesIO(result.renditions[120])).n_frames == 5
+    assert Image.open(io.BytesIO(renditions(result.original, (120,))[120])).n_frames == 5
+
+
+def animation(frames: int, width: int, height: int) -> bytes:
+    """An animated GIF of ``frames`` large frames that compresses to little (a bomb's shape)."""
+    images = [Image.new("RGB", (width, height), (i * 8 % 256, 0, 0)) for i in range(frames)]
+    out = io.BytesIO()
+    images[0].save(out, "GIF", save_all=True, append_images=images[1:], duration=50, loop=0)
+    return out.getvalue()
+
+
+def test_an_animation_over_the_total_budget_keeps_its_first_frame_only() -> None:
+    data = animation(30, 1000, 1000)  # 30 megapixels together, each frame 1
+    within = process_image(data, max_pixels=40_000_000, widths=WIDTHS, max_total_pixels=40_000_000)
+    assert within.animated and Image.open(io.BytesIO(within.original)).n_frames == 30
+    over = process_image(data, max_pixels=40_000_000, widths=WIDTHS, max_total_pixels=20_000_000)
+    assert over.reduced and not over.animated
+    assert Image.open(io.BytesIO(over.original)).n_frames == 1
+    assert Image.open(io.BytesIO(render(over.original, 320, max_pixels=40_000_000))).size == (
+        320,
+        320,
+    )
+
+
+def test_a_bmp_becomes_a_png() -> None:
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), (200, 10, 10)).save(out, "BMP")
+    result = process_image(out.getvalue(), max_pixels=40_000_000, widths=WIDTHS)
+    assert (result.content_type, result.width, result.height) == ("image/png", 64, 48)
+    assert Image.open(io.BytesIO(result.original)).getpixel((3, 3)) == (200, 10, 10)
 
 
 def _truncated() -> bytes:

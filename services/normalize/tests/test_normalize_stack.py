@@ -7,6 +7,7 @@ metadata addresses are refused by classification, before anything is sent.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import random
@@ -16,10 +17,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+import psutil
 import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from PIL import ExifTags, Image
+from sqlalchemy import text
 
 from portal_contracts.articles import (
     ArticleAction,
@@ -32,10 +35,13 @@ from portal_contracts.articles import (
     article_id_for,
 )
 from portal_contracts.topics import ARTICLE_INGESTED, ARTICLE_NORMALIZED
+from portal_normalize import repository
 from portal_normalize.app import create_app
 from portal_normalize.fetch import ImageFetcher
+from portal_normalize.imagepool import ImagePool
 from portal_normalize.media import MediaService
 from portal_normalize.settings import Settings
+from portal_normalize.similarity import signature
 from portal_runtime.db import make_engine, make_sessionmaker
 from portal_runtime.storage import ObjectStore
 
@@ -198,9 +204,23 @@ async def test_images_are_stored_with_renditions_and_failures_reported(
     original = Image.open(io.BytesIO(await store.get(lead.object_key)))
     assert original.size == (1800, 1200)
     assert not original.getexif().get_ifd(ExifTags.IFD.GPSInfo)  # where it was taken: gone
-    for width, key in lead.renditions.items():
-        rendition = Image.open(io.BytesIO(await store.get(key)))
-        assert rendition.format == "WEBP" and rendition.width == int(width)
+    # Renditions are made on their first request (publishing's /media/ asks on a miss), then
+    # kept in object storage.
+    app, env = normalize
+    async with _admin(app, env) as client:
+        for width, key in lead.renditions.items():
+            got = await client.get(f"/v1/renditions/{key}")
+            assert got.status_code == 200, got.text
+            assert got.headers["content-type"] == "image/webp"
+            rendition = Image.open(io.BytesIO(got.content))
+            assert rendition.format == "WEBP" and rendition.size == (
+                int(width),
+                round(1200 * int(width) / 1800),
+            )
+            assert await store.get(key) == got.content
+        unknown = lead.renditions["320"].replace("/w320.", "/w321.")
+        assert (await client.get(f"/v1/renditions/{unknown}")).status_code == 404
+        assert (await client.get("/v1/renditions/images/../secrets.json")).status_code == 404
     chart_ref = article.images[1]
     assert chart_ref.object_key is not None and chart_ref.object_key.endswith(".png")
     assert f'src="/media/{chart_ref.object_key}"' in article.body_html
@@ -422,8 +442,10 @@ async def test_an_articles_images_share_a_time_budget(env_for: Any, images: Imag
         user_agent="test",
         allow_hosts=settings.allowed_hosts,
     )
-    media = MediaService(settings, ObjectStore(settings), make_sessionmaker(engine), fetcher)
+    pool = ImagePool(workers=1, memory_mb=1024, timeout_s=20)
+    media = MediaService(settings, ObjectStore(settings), make_sessionmaker(engine), fetcher, pool)
     run = uuid.uuid4().hex
+    await pool.warm()
     fast = images.add(f"/{run}/fast.jpg", jpeg(400, 300))
     slow = images.add(f"/{run}/slow.jpg", jpeg(400, 300), delay_s=4.0)
     try:
@@ -439,4 +461,114 @@ async def test_an_articles_images_share_a_time_budget(env_for: Any, images: Imag
         assert images.hits[f"/{run}/fast.jpg"] == 1  # stored: reused, not fetched again
     finally:
         await fetcher.aclose()
+        await engine.dispose()
+        pool.close()
+
+
+def animated_bomb(frames: int = 60, side: int = 2000) -> bytes:
+    """An animated GIF of ``frames`` frames of ``side`` x ``side`` pixels (240 megapixels by
+    default) in a few hundred KB: one frame's compressed pixels, repeated."""
+    one = io.BytesIO()
+    Image.new("P", (side, side), 1).save(one, "GIF")
+    data = one.getvalue()
+    flags = data[10]
+    table = 3 * 2 ** ((flags & 7) + 1) if flags & 0x80 else 0
+    head, body = data[: 13 + table], data[13 + table : -1]  # body: extensions and the image
+    loop = b"!\xff\x0bNETSCAPE2.0\x03\x01\x00\x00\x00"
+    return head + loop + body * frames + b";"
+
+
+def _resident_mb() -> float:
+    """This process (normalize runs in it here) and its image workers."""
+    me = psutil.Process()
+    return sum(p.memory_info().rss for p in [me, *me.children(recursive=True)]) / 2**20
+
+
+async def test_an_animated_bomb_is_reduced_within_a_memory_budget_and_normalize_goes_on(
+    normalize: tuple[FastAPI, dict[str, str]], kafka_events: Any, images: ImageServer
+) -> None:
+    run = uuid.uuid4().hex
+    bomb = animated_bomb()
+    assert len(bomb) < 1_000_000
+    warm = images.add(f"/{run}/warm.jpg", jpeg(800, 600))
+    await _normalized(
+        kafka_events, _ingested(f"{run}-warm", 1, images=[ImageRef(url=warm)], body_html="<p>x</p>")
+    )  # the image workers are up and have worked: the baseline includes them
+    baseline = peak = _resident_mb()
+    stop = asyncio.Event()
+
+    async def sample() -> None:
+        nonlocal peak
+        while not stop.is_set():
+            peak = max(peak, _resident_mb())
+            await asyncio.sleep(0.02)
+
+    sampler = asyncio.create_task(sample())
+    url = images.add(f"/{run}/bomb.gif", bomb, headers={"Content-Type": "image/gif"})
+    try:
+        out = await _normalized(
+            kafka_events, _ingested(f"{run}-bomb", 1, images=[ImageRef(url=url)])
+        )
+    finally:
+        stop.set()
+        await sampler
+    assert peak - baseline < 200, f"resident memory grew by {peak - baseline:.0f} MB"
+    article = out.data.article
+    assert article is not None and article.lead_image is not None
+    # Reduced: kept as its first frame, a still picture.
+    assert article.lead_image.object_key is not None
+    stored = Image.open(
+        io.BytesIO(await ObjectStore(Settings()).get(article.lead_image.object_key))
+    )
+    assert stored.size == (2000, 2000) and getattr(stored, "n_frames", 1) == 1
+
+    # And normalize keeps serving: the next article goes through with its image.
+    after = images.add(f"/{run}/after.jpg", jpeg(640, 480))
+    nxt = await _normalized(kafka_events, _ingested(f"{run}-next", 1, images=[ImageRef(url=after)]))
+    assert nxt.data.article is not None and nxt.data.article.lead_image is not None
+    assert nxt.data.article.lead_image.object_key is not None
+
+
+async def test_a_batch_links_its_repeats_and_a_popular_story_costs_no_more(
+    env_for: Any,
+) -> None:
+    env_for("normalize")
+    engine = make_engine(Settings().database_url)
+    sessions = make_sessionmaker(engine)
+    story, other = _unique_story(), _unique_story()
+
+    def fingerprinted(text: str) -> repository.Fingerprinted:
+        return repository.Fingerprinted(uuid.uuid4().hex, SOURCE, signature(text))
+
+    try:
+        first = fingerprinted(story)
+        # One batch: a story, a repeat of it, another story, a repeat of that one.
+        batch = [first, fingerprinted(story), fingerprinted(other), fingerprinted(other + " Hết.")]
+        async with sessions.begin() as session:
+            twins = await repository.link_duplicates(session, batch)
+        assert [t.article_id if t else None for t in twins] == [
+            None,
+            first.article_id,
+            None,
+            batch[2].article_id,
+        ]
+        # Many more repeats: each links to the first, and only the first stands for the story
+        # in the band index, so a lookup reads the same few rows however popular it gets.
+        for _ in range(3):
+            repeats = [fingerprinted(story) for _ in range(20)]
+            async with sessions.begin() as session:
+                twins = await repository.link_duplicates(session, repeats)
+            assert {t.article_id if t else None for t in twins} == {first.article_id}
+        async with sessions() as session:
+            indexed = (
+                await session.execute(
+                    text(
+                        "SELECT count(DISTINCT article_id) FROM fingerprint_bands "
+                        "WHERE article_id = ANY(:ids)"
+                    ),
+                    {"ids": [first.article_id, *(r.article_id for r in repeats)]},
+                )
+            ).scalar_one()
+        assert indexed == 1
+    finally:
         await engine.dispose()

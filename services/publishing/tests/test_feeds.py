@@ -147,3 +147,36 @@ def test_article_page_shows_local_time_and_the_body() -> None:
     assert "10:00 05/01/2026" in doc.text_content()  # UTC+7
     assert doc.xpath("//strong/text()") == ["một"]
     assert doc.xpath("//link[@rel='canonical']/@href") == ["https://p/bai-viet/a-1"]
+
+
+FORBIDDEN = "".join(chr(c) for c in range(0x20) if c not in (0x09, 0x0A, 0x0D)) + "\ufffe\uffff"
+
+
+def test_characters_xml_forbids_never_break_a_document() -> None:
+    """A stored row with them (from before normalize removed them) still renders well-formed."""
+    dirty = FeedItem(
+        title=f"Hội nghị{FORBIDDEN} tỉnh ủy",
+        url="https://portal.example/bai-viet/hoi-nghi-cccc3333",
+        summary=f"Tóm{FORBIDDEN} tắt",
+        published_at=T0,
+        category=f"Tin{FORBIDDEN}",
+        author=f"Minh{FORBIDDEN} Anh",
+    )
+    feed = etree.fromstring(render_rss([dirty]))
+    assert feed.findtext("channel/item/title") == "Hội nghị tỉnh ủy"
+    assert feed.findtext("channel/item/description") == "Tóm tắt"
+    news = etree.fromstring(
+        news_sitemap([NewsItem(dirty.url, dirty.title, T0)], f"Cổng{FORBIDDEN}")
+    )
+    assert news.findtext("sm:url/news:news/news:title", namespaces=NS) == "Hội nghị tỉnh ủy"
+    page = article_page(
+        title=dirty.title,
+        url=dirty.url,
+        published_at=T0,
+        section=f"Tin{FORBIDDEN}",
+        summary=dirty.summary,
+        body_html=f"<p>Đoạn{FORBIDDEN} một</p>",
+        author=dirty.author,
+        site_name="Cổng",
+    )
+    assert lxml_html.fromstring(page).findtext(".//h1") == "Hội nghị tỉnh ủy"

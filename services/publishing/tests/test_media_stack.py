@@ -14,6 +14,7 @@ from portal_launcher.services import service_environment
 from portal_launcher.settings import StackSettings
 from portal_publishing.app import create_app
 from portal_publishing.settings import Settings
+from portal_runtime.settings import ServiceSettings
 from portal_runtime.storage import ObjectStore
 
 pytestmark = pytest.mark.stack
@@ -32,11 +33,15 @@ async def client(
             yield http, settings
 
 
-async def test_stored_image_is_served_immutable(client: tuple[httpx.AsyncClient, Settings]) -> None:
-    http, settings = client
+async def test_stored_image_is_served_immutable(
+    client: tuple[httpx.AsyncClient, Settings], stack_settings: StackSettings
+) -> None:
+    http, _ = client
     key = f"images/{uuid.uuid4().hex}/640.webp"
     body = os.urandom(2048)
-    await ObjectStore(settings).put(key, body, "image/webp")
+    # Stored by normalize, with normalize's key: publishing itself may only read.
+    normalize = {k.lower(): v for k, v in service_environment(stack_settings, "normalize").items()}
+    await ObjectStore(ServiceSettings(**normalize)).put(key, body, "image/webp")  # type: ignore[arg-type]
 
     resp = await http.get(f"/media/{key}")
     assert resp.status_code == 200

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from portal_publishing.pagecache import PageCache
+from portal_runtime.httpcache import StoredResponse
 
 
 def live_cache(**kwargs: float) -> PageCache:
@@ -11,16 +12,12 @@ def live_cache(**kwargs: float) -> PageCache:
     return cache
 
 
+def page(body: bytes = b"{}") -> StoredResponse:
+    return StoredResponse.build(body, media_type="application/json", cache_control="public")
+
+
 def put(cache: PageCache, key: str, token: int | None, body: bytes = b"{}") -> None:
-    cache.put(
-        key,
-        token,
-        body=body,
-        etag='"e"',
-        media_type="application/json",
-        last_modified=None,
-        status_code=200,
-    )
+    cache.put(key, token, page(body))
 
 
 def test_a_page_is_served_until_a_change() -> None:
@@ -63,7 +60,7 @@ def test_without_the_change_listener_the_cache_is_bypassed() -> None:
 
 
 def test_the_least_recently_used_pages_go_beyond_the_size() -> None:
-    cache = live_cache(max_bytes=8 * (1000 + 256))
+    cache = live_cache(max_bytes=8 * (page(b"x" * 1000).size + len("/p0?")))
     for i in range(10):
         put(cache, f"/p{i}?", cache.token(), b"x" * 1000)
         assert cache.get("/p0?") is not None  # kept in use

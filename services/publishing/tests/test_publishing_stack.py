@@ -36,6 +36,7 @@ from portal_contracts.articles import (
 from portal_contracts.codec import decode
 from portal_contracts.deadletter import DeadLetterEvent
 from portal_contracts.topics import ARTICLE_PUBLISHED, ARTICLE_REVIEWED
+from portal_launcher.components.kafka import admin_client_options, admin_service_settings
 from portal_launcher.services import service_environment
 from portal_launcher.settings import StackSettings
 from portal_publishing.app import create_app
@@ -82,6 +83,7 @@ class Harness:
     settings: Settings
     broker: KafkaBroker
     admin: dict[str, str]
+    kafka: dict[str, Any]  # the stack's operator: reads any topic
 
     async def send(self, event: ArticleReviewedEvent) -> None:
         await publish_event(self.broker, ARTICLE_REVIEWED.name, event)
@@ -117,9 +119,7 @@ class Harness:
     async def published_events(self, article_id: str) -> list[ArticlePublishedEvent]:
         """Every article.published event of ``article_id`` now in Kafka, oldest first."""
         await self.outbox_drained()
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.settings.kafka_bootstrap_servers, enable_auto_commit=False
-        )
+        consumer = AIOKafkaConsumer(**self.kafka, enable_auto_commit=False)
         await consumer.start()
         try:
             # The stack creates the topic from the registry, with its partition count.
@@ -167,9 +167,7 @@ async def h(stack_settings: StackSettings) -> AsyncIterator[Harness]:
     settings.page_cache_ttl_s = 3600
     app = create_app(settings)
     broker = make_broker(
-        ServiceSettings(
-            kafka_bootstrap_servers=settings.kafka_bootstrap_servers, service_name="test-moderation"
-        ),
+        ServiceSettings(**admin_service_settings(stack_settings), service_name="test-moderation"),
         None,
     )
     await broker.start()
@@ -182,6 +180,7 @@ async def h(stack_settings: StackSettings) -> AsyncIterator[Harness]:
                     settings=settings,
                     broker=broker,
                     admin={"Authorization": f"Bearer {settings.admin_token.get_secret_value()}"},
+                    kafka=admin_client_options(stack_settings),
                 )
                 resp = await c.put(
                     "/admin/v1/site", json=site_payload(SUBSITE, PAGED), headers=harness.admin
@@ -533,7 +532,7 @@ async def test_an_approval_without_an_article_is_dead_lettered(h: Harness) -> No
     await h.send(bad)
     consumer = AIOKafkaConsumer(
         ARTICLE_REVIEWED.dead_letter_topic,
-        bootstrap_servers=h.settings.kafka_bootstrap_servers,
+        **h.kafka,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
     )

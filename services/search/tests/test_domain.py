@@ -24,6 +24,7 @@ from portal_search.domain import (
     InvalidEvent,
     SearchQuery,
     SearchValidationError,
+    build_related_body,
     build_search_body,
     clean_text,
     document_for,
@@ -319,3 +320,13 @@ async def test_a_write_while_opensearch_is_down_is_retried_by_the_runtime() -> N
         assert is_transient(info.value), repr(info.value)
     finally:
         await client.close()
+
+
+def test_related_query_looks_like_the_article_but_never_returns_it_or_a_retraction() -> None:
+    body = build_related_body("a-1", index="articles", size=4)
+    query = body["query"]["bool"]
+    (mlt,) = query["must"]
+    assert mlt["more_like_this"]["like"] == [{"_index": "articles", "_id": "a-1"}]
+    assert query["must_not"] == [{"ids": {"values": ["a-1"]}}]
+    assert {"term": {"state": "published"}} in query["filter"]
+    assert body["size"] == 4 and "body_text" not in body["_source"]

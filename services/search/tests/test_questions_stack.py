@@ -24,6 +24,7 @@ from opensearchpy import AsyncOpenSearch
 from portal_contracts.codec import encode
 from portal_contracts.questions import QuestionAnswered, QuestionAnsweredEvent
 from portal_contracts.topics import QUESTION_ANSWERED
+from portal_launcher.components.kafka import admin_client_options
 from portal_launcher.services import service_environment
 from portal_launcher.settings import StackSettings
 from portal_search.app import create_app
@@ -86,7 +87,7 @@ async def client(stack_settings: StackSettings) -> AsyncIterator[Client]:
             mp.setenv(key, value)
         mp.setenv("QUESTIONS_INDEX_ALIAS", ALIAS)
         app = create_app()
-        producer = AIOKafkaProducer(bootstrap_servers=stack_settings.kafka_bootstrap, acks="all")
+        producer = AIOKafkaProducer(**admin_client_options(stack_settings), acks="all")
         await producer.start()
         try:
             async with (

@@ -1,6 +1,11 @@
-"""Unit tests of the search answers' cache: age, this instance's writes, size."""
+"""Unit tests of the search answers' cache: age, this instance's writes, size, one search
+for the readers waiting on the same missing answer."""
 
 from __future__ import annotations
+
+import asyncio
+
+import pytest
 
 from portal_search.resultcache import ResultCache
 
@@ -53,3 +58,40 @@ def test_a_zero_ttl_turns_it_off() -> None:
     cache = ResultCache(ttl_s=0, max_entries=10)
     cache.put("a", cache.token(), b"1")
     assert cache.get("a") is None
+
+
+async def test_readers_of_a_missing_answer_share_one_search() -> None:
+    cache = ResultCache(ttl_s=60, max_entries=10)
+    asked: list[str] = []
+    release = asyncio.Event()
+
+    async def search() -> bytes:
+        asked.append("q")
+        await release.wait()
+        return b"answer"
+
+    readers = [asyncio.create_task(cache.answer("q", search)) for _ in range(5)]
+    await asyncio.sleep(0)
+    release.set()
+    assert await asyncio.gather(*readers) == [b"answer"] * 5
+    assert asked == ["q"]
+    assert await cache.answer("q", search) == b"answer"  # kept: not asked again
+    assert asked == ["q"]
+
+
+async def test_a_failed_search_fails_its_readers_and_is_asked_again_next_time() -> None:
+    cache = ResultCache(ttl_s=60, max_entries=10)
+
+    async def failing() -> bytes:
+        await asyncio.sleep(0)
+        raise OSError("opensearch is down")
+
+    readers = [asyncio.create_task(cache.answer("q", failing)) for _ in range(3)]
+    for reader in readers:
+        with pytest.raises(OSError):
+            await reader
+
+    async def working() -> bytes:
+        return b"back"
+
+    assert await cache.answer("q", working) == b"back"

@@ -33,12 +33,14 @@ from portal_contracts.articles import (
 from portal_contracts.codec import decode, encode
 from portal_contracts.deadletter import DeadLetterEvent
 from portal_contracts.topics import ARTICLE_PUBLISHED
+from portal_launcher.components.kafka import admin_client_options
 from portal_launcher.services import service_environment
 from portal_launcher.settings import StackSettings
+from portal_runtime.testing import drive, record_for
 from portal_search.api import public_router
 from portal_search.app import create_app
 from portal_search.domain import document_for
-from portal_search.handlers import article_published_handler
+from portal_search.handlers import published_subscription
 from portal_search.index import ArticleIndex
 from portal_search.resultcache import ResultCache
 from portal_text import slugify
@@ -53,7 +55,7 @@ WAIT_S = 60.0
 class Stack:
     http: httpx.AsyncClient
     producer: AIOKafkaProducer
-    bootstrap: str
+    kafka: dict[str, Any]  # the stack's operator
     opensearch_url: str
     admin_token: str
 
@@ -78,7 +80,7 @@ class Stack:
 
     async def consumed(self, meta: RecordMetadata) -> None:
         """Wait until group "search" has committed past ``meta``'s message (it was handled)."""
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+        admin = AIOKafkaAdminClient(**self.kafka)
         await admin.start()
         try:
 
@@ -161,7 +163,7 @@ async def stack(stack_settings: StackSettings) -> AsyncIterator[Stack]:
             mp.setenv(key, value)
         app = create_app()
         producer = AIOKafkaProducer(
-            bootstrap_servers=stack_settings.kafka_bootstrap, acks="all", enable_idempotence=True
+            **admin_client_options(stack_settings), acks="all", enable_idempotence=True
         )
         await producer.start()
         try:
@@ -174,7 +176,7 @@ async def stack(stack_settings: StackSettings) -> AsyncIterator[Stack]:
                 yield Stack(
                     http=http,
                     producer=producer,
-                    bootstrap=stack_settings.kafka_bootstrap,
+                    kafka=admin_client_options(stack_settings),
                     opensearch_url=stack_settings.opensearch_url,
                     admin_token=env["ADMIN_TOKEN"],
                 )
@@ -308,6 +310,43 @@ async def test_retraction_removes_and_a_newer_republish_restores(stack: Stack) -
     assert [h["title"] for h in (await stack.search(q=t))["hits"]] == [f"Bài đăng lại {t}"]
 
 
+async def test_related_articles_share_their_rare_words_never_the_article_itself(
+    stack: Stack,
+) -> None:
+    t, source = tag(), f"rl-{tag()}"
+    base, near, far = new_id(), new_id(), new_id()
+    topic = f"thủy điện {t} lũ quét hạ du"
+    await stack.publish(event(base, source=source, title=f"Vận hành hồ {topic}", body=topic))
+    await stack.publish(event(near, source=source, title=f"Cảnh báo {topic}", body=topic))
+    await stack.publish(
+        event(far, source=source, title=f"Hội nghị văn hóa {tag()}", body="Lễ hội mùa xuân.")
+    )
+    await wait_for(lambda: _count(stack, 3, source=source), what="three indexed")
+
+    async def related(aid: str) -> list[str]:
+        resp = await stack.http.get(f"/v1/articles/{aid}/related", params={"size": 5})
+        assert resp.status_code == 200, resp.text
+        assert resp.json()["article_id"] == aid
+        return [i["article_id"] for i in resp.json()["items"]]
+
+    found = await related(base)
+    assert found[:1] == [near]
+    assert base not in found
+    assert found.index(near) < (found.index(far) if far in found else len(found))
+    item = (await stack.http.get(f"/v1/articles/{base}/related")).json()["items"][0]
+    assert item["title"] == f"Cảnh báo {topic}" and item["url_path"].startswith("/bai-viet/")
+
+    # A retracted neighbour is never offered; an unknown article has none.
+    await stack.publish(
+        event(near, source=source, title="-", revision=2, state=PublishedState.RETRACTED)
+    )
+    await wait_for(lambda: _absent(stack, near, q=t), what="neighbour retracted")
+    assert near not in await related(base)
+    assert await related(new_id()) == []
+    bad = await stack.http.get("/v1/articles/a%2Fb/related")
+    assert bad.status_code in (404, 422)
+
+
 async def _absent(stack: Stack, aid: str, **params: Any) -> bool:
     return aid not in await stack.ids(**params)
 
@@ -336,7 +375,7 @@ async def test_malformed_message_is_dead_lettered_and_the_next_one_indexed(stack
 
     consumer = AIOKafkaConsumer(
         ARTICLE_PUBLISHED.dead_letter_topic,
-        bootstrap_servers=stack.bootstrap,
+        **stack.kafka,
         group_id=None,
         auto_offset_reset="earliest",
     )
@@ -505,7 +544,11 @@ async def test_a_cached_search_shows_what_this_instance_indexes(stack: Stack) ->
     results = ResultCache(ttl_s=3600, max_entries=100)
     app = FastAPI()
     app.include_router(public_router(index, results))
-    handle = article_published_handler(index, max_body_chars=10_000, results=results)
+    consumer = published_subscription(index, max_body_chars=10_000, results=results)
+
+    async def handle(published: ArticlePublishedEvent) -> None:
+        await drive(consumer, [record_for(ARTICLE_PUBLISHED.name, published)])
+
     t, source, aid = tag(), f"rc-{tag()}", new_id()
     try:
         async with httpx.AsyncClient(
@@ -520,13 +563,13 @@ async def test_a_cached_search_shows_what_this_instance_indexes(stack: Stack) ->
             assert await found() == []
             assert await found() == [] and len(results) == 1  # kept: the next one is cached
 
-            await handle(event(aid, source=source, title=f"Bài trong bộ nhớ đệm {t}"), None)  # type: ignore[arg-type]
+            await handle(event(aid, source=source, title=f"Bài trong bộ nhớ đệm {t}"))
             # The refresh comes within the cache's settling time (about a second after a write).
             await client.indices.refresh(index=index.alias)
             assert await wait_for(found, what="the new article in the cached search") == [aid]
 
             gone = event(aid, source=source, title="-", revision=2, state=PublishedState.RETRACTED)
-            await handle(gone, None)  # type: ignore[arg-type]
+            await handle(gone)
             await client.indices.refresh(index=index.alias)
 
             async def absent() -> bool:

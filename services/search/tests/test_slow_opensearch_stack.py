@@ -29,6 +29,7 @@ from portal_contracts.articles import (
     article_id_for,
 )
 from portal_contracts.topics import ARTICLE_PUBLISHED, ARTICLE_REVIEWED
+from portal_launcher.components.kafka import admin_client_options, admin_service_settings
 from portal_launcher.services import service_environment
 from portal_launcher.settings import StackSettings
 from portal_publishing.app import create_app as create_publishing
@@ -116,9 +117,7 @@ async def test_a_slow_opensearch_delays_indexing_but_not_publishing(
     publishing_settings = PublishingSettings(**_settings(stack_settings, "publishing"))
     publishing = create_publishing(publishing_settings)
     broker: KafkaBroker = make_broker(
-        ServiceSettings(
-            kafka_bootstrap_servers=stack_settings.kafka_bootstrap, service_name="test-moderation"
-        ),
+        ServiceSettings(**admin_service_settings(stack_settings), service_name="test-moderation"),
         None,
     )
     direct = httpx.AsyncClient(base_url=stack_settings.opensearch_url, timeout=10)
@@ -146,7 +145,7 @@ async def test_a_slow_opensearch_delays_indexing_but_not_publishing(
             assert article["article_id"] == aid and article["title"] == title
 
             async def announced() -> bool:
-                return await _on_topic(stack_settings.kafka_bootstrap, aid)
+                return await _on_topic(admin_client_options(stack_settings), aid)
 
             await wait_for(announced, what="article.published on Kafka")
 
@@ -172,10 +171,10 @@ async def test_a_slow_opensearch_delays_indexing_but_not_publishing(
         await broker.stop()
 
 
-async def _on_topic(bootstrap: str, article_id: str) -> bool:
+async def _on_topic(kafka: dict[str, Any], article_id: str) -> bool:
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**kafka, enable_auto_commit=False)
     await consumer.start()
     try:
         parts = [

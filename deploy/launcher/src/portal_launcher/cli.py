@@ -1,4 +1,4 @@
-"""`portal`: the local stack and the six services, on loopback, without Docker.
+"""`portal`: the local stack, the six services and the website, on loopback, without Docker.
 
 portal up [--with-traces]      stack + migrations + services + demo data, prints the URLs
 portal down                    stops everything this data folder started
@@ -11,34 +11,51 @@ portal lag [--group G] [--json]  consumer lag per group, topic and partition
 portal dlq list [TOPIC] | redrive TOPIC [--group G] [--reason-contains S] [--dry-run]
 portal rebuild search | publishing
                                rebuild a read model or store from the log, through its service
+portal edge purge KEY... [--hard]
+                               invalidate surrogate keys on the stack's edge cache
+portal tls DIR [--kafka-host H]  certificates for docker-compose (Kafka partners, OpenSearch)
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import typer
 
 from portal_launcher import ops, ops_http, ops_kafka, seed, stack
 from portal_launcher.components.jaeger import JaegerComponent
+from portal_launcher.components.kafka import admin_client_options, partner_ca_file
+from portal_launcher.components.varnish import purge_edge
+from portal_launcher.credentials import secrets_dir
 from portal_launcher.process import ComponentFailed
-from portal_launcher.services import SERVICES, service_port
+from portal_launcher.services import BACKENDS, PROCESSES, WEBSITE, service_port
 from portal_launcher.settings import StackSettings
+from portal_launcher.tls import ensure_server_cert
+from portal_runtime.kafka_security import client_options
+from portal_runtime.settings import ServiceSettings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
-stack_app = typer.Typer(no_args_is_help=True, help="Kafka, OpenSearch, PostgreSQL and S3.")
-services_app = typer.Typer(no_args_is_help=True, help="The six portal services.")
+stack_app = typer.Typer(
+    no_args_is_help=True, help="Kafka, OpenSearch, PostgreSQL, S3 and the edge cache (Varnish)."
+)
+services_app = typer.Typer(
+    no_args_is_help=True, help="The six portal services, the public website and the edge purger."
+)
 app.add_typer(stack_app, name="stack")
 app.add_typer(services_app, name="services")
 dlq_app = typer.Typer(no_args_is_help=True, help="Dead letters: count them, redrive them.")
 rebuild_app = typer.Typer(no_args_is_help=True, help="Rebuild a read model or store.")
+edge_app = typer.Typer(no_args_is_help=True, help="The edge cache (Varnish).")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(rebuild_app, name="rebuild")
+app.add_typer(edge_app, name="edge")
 
 
 def _settings(with_traces: bool = False) -> StackSettings:
@@ -99,7 +116,7 @@ def stack_status() -> None:
 @stack_app.command("logs")
 def stack_logs(
     component: str = typer.Argument(
-        ..., help="e.g. kafka, opensearch, postgres, s3, jaeger, service-ingest"
+        ..., help="e.g. kafka, opensearch, postgres, s3, varnish, jaeger, service-ingest"
     ),
     lines: int = typer.Option(50, "-n", help="How many lines"),
     follow: bool = typer.Option(False, "-f", help="Keep following"),
@@ -117,7 +134,7 @@ def stack_logs(
 
 @services_app.command("up")
 def services_up(
-    only: list[str] = typer.Option(list(SERVICES), "--only", help="Start only these services"),
+    only: list[str] = typer.Option(list(PROCESSES), "--only", help="Start only these services"),
 ) -> None:
     """Start the services (the stack must be up) and wait for /readyz."""
     try:
@@ -161,7 +178,9 @@ def _print_credentials(creds: dict[str, Any]) -> None:
     if kafka:
         typer.echo(
             f"  kafka partner {kafka['username']} password {kafka['password']} "
-            f"topic {kafka['topic']} at {kafka['bootstrap_servers']} ({kafka['mechanism']})"
+            f"topic {kafka['topic']} at {kafka['bootstrap_servers']} "
+            f"({kafka.get('security_protocol', 'SASL_SSL')}, {kafka['mechanism']}; CA "
+            f"{partner_ca_file(settings)})"
         )
 
 
@@ -177,13 +196,22 @@ def up(with_traces: bool = _WITH_TRACES) -> None:
     except (ComponentFailed, RuntimeError, ValueError) as exc:
         _fail(exc)
     typer.echo(f"\nThe portal is up ({time.monotonic() - started:.0f}s).")
-    for name in SERVICES:
+    typer.echo(
+        f"  the portal  {settings.edge_url}/   (the readers' entry point: the edge cache in "
+        "front of the public website and publishing, purged on every publication)"
+    )
+    typer.echo(
+        f"  website     http://{settings.host}:{service_port(settings, WEBSITE)}/   "
+        "(the public website itself, behind the edge)"
+    )
+    for name in BACKENDS:
         base = f"http://{settings.host}:{service_port(settings, name)}"
         typer.echo(f"  {name:<11} {base}/docs   (ready: {base}/readyz)")
     typer.echo(
-        f"  kafka       {settings.kafka_bootstrap} (partners, SASL/SCRAM: "
-        f"{settings.kafka_sasl_bootstrap})"
+        f"  kafka       {settings.kafka_bootstrap} (partners, SASL_SSL + SCRAM: "
+        f"{settings.kafka_sasl_bootstrap}, CA certificate {partner_ca_file(settings)})"
     )
+    typer.echo(f"  secrets     {secrets_dir(settings)} (one file per service, mode 0600)")
     typer.echo(f"  opensearch  {settings.opensearch_url}")
     typer.echo(f"  s3          {settings.s3_endpoint}")
     if JaegerComponent(settings).is_running():
@@ -211,13 +239,20 @@ def down() -> None:
 # --- repair and replay ----------------------------------------------------------------------
 
 _BOOTSTRAP = typer.Option(
-    None, "--bootstrap", help="Kafka bootstrap servers (default: the local stack's)."
+    None,
+    "--bootstrap",
+    help="Kafka bootstrap servers (default: the local stack's, as its operator). With another "
+    "cluster, credentials come from KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_MECHANISM, "
+    "KAFKA_USERNAME, KAFKA_PASSWORD and KAFKA_SSL_CA_FILE.",
 )
 _JSON = typer.Option(False, "--json", help="Print JSON instead of a table.")
 
 
-def _bootstrap(value: str | None) -> str:
-    return value or _settings().kafka_bootstrap
+def _bootstrap(value: str | None) -> dict[str, Any]:
+    """Address and credentials of the Kafka clients of an ops command."""
+    if value is None:
+        return admin_client_options(_settings())
+    return client_options(ServiceSettings(kafka_bootstrap_servers=value))
 
 
 @app.command("lag")
@@ -362,6 +397,56 @@ def rebuild_publishing(url: str | None = _URL) -> None:
     """Restore publishing's store from article.published (missing or older rows only; no event
     is emitted)."""
     _rebuild("publishing", url)
+
+
+@edge_app.command("purge")
+def edge_purge(
+    keys: list[str] = typer.Argument(..., help="Surrogate keys, e.g. feed, site, article:<id>"),
+    hard: bool = typer.Option(
+        False,
+        "--hard",
+        help="Remove the objects (default: mark them stale, still served while the origin fails)",
+    ),
+) -> None:
+    """Invalidate every cached page carrying one of the keys (what the purger does on events)."""
+    try:
+        count = purge_edge(_settings(), keys, hard=hard)
+    except ComponentFailed as exc:
+        _fail(exc)
+    if count is None:
+        _fail(RuntimeError("the edge cache does not run (portal stack up)"))
+    typer.echo(f"{'removed' if hard else 'made stale'}: {count} objects")
+
+
+@app.command("tls")
+def tls_files(
+    folder: Path = typer.Argument(..., help="Where to write them (keep it out of git)."),
+    kafka_host: list[str] = typer.Option(
+        ["localhost"],
+        "--kafka-host",
+        help="A name partners reach Kafka's partner listener by (repeat for several).",
+    ),
+    uid: int | None = typer.Option(
+        None, "--uid", help="Give the private keys to this user (the containers run as 1000)."
+    ),
+) -> None:
+    """A CA and the certificates docker-compose mounts: Kafka's partner listener (SASL_SSL) and
+    OpenSearch (node and admin). Made once; kept while current (private keys 0600)."""
+    made = [
+        ensure_server_cert(folder, "kafka-server", [*kafka_host, "kafka"]),
+        ensure_server_cert(folder, "opensearch-node", ["opensearch"], client_auth=True),
+        ensure_server_cert(
+            folder, "opensearch-admin", ["portal-opensearch-admin"], client_auth=True
+        ),
+    ]
+    if uid is not None:
+        os.chown(folder, uid, -1)
+        for files in made:
+            for path in (files.key_and_chain, files.key, files.cert, files.ca_cert):
+                os.chown(path, uid, -1)
+    typer.echo(f"CA certificate (give it to partners): {made[0].ca_cert}")
+    for files in made:
+        typer.echo(f"  {files.key_and_chain.name}, {files.key.name}, {files.cert.name}")
 
 
 def main() -> None:

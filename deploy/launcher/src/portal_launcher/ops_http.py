@@ -12,7 +12,8 @@ from typing import Any
 
 import httpx
 
-from portal_launcher.services import service_port, stack_secrets
+from portal_launcher.credentials import admin_token as service_admin_token
+from portal_launcher.services import service_port
 from portal_launcher.settings import StackSettings
 
 # Rebuilds answer when done: allow a large store time to replay.
@@ -38,9 +39,9 @@ class RebuildStep:
     result: dict[str, Any]
 
 
-def admin_token(settings: StackSettings) -> str:
-    """``ADMIN_TOKEN`` from the environment, else the local stack's generated one."""
-    return os.environ.get("ADMIN_TOKEN") or stack_secrets(settings)["admin_token"]
+def admin_token(settings: StackSettings, service: str) -> str:
+    """``ADMIN_TOKEN`` from the environment, else the local stack's own token of ``service``."""
+    return os.environ.get("ADMIN_TOKEN") or service_admin_token(settings, service)
 
 
 def rebuild(
@@ -50,8 +51,8 @@ def rebuild(
     base_url: str | None = None,
 ) -> list[RebuildStep]:
     steps: list[RebuildStep] = []
-    headers = {"Authorization": f"Bearer {admin_token(settings)}"}
     for service, path in REBUILDS[target]:
+        headers = {"Authorization": f"Bearer {admin_token(settings, service)}"}
         base = base_url or f"http://{settings.host}:{service_port(settings, service)}"
         url = base.rstrip("/") + path
         try:

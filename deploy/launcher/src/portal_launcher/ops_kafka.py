@@ -1,13 +1,16 @@
 """Repair and replay, the Kafka side: offsets, dead-letter records, re-production, commits.
 
 Everything that decides lives in ``ops`` (pure); this module only reads and writes Kafka.
+``kafka`` is always a client's address and credentials (the keyword arguments of aiokafka's
+clients): the local stack's operator, or what the environment gives for another cluster.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -31,12 +34,12 @@ from portal_launcher.ops import (
 CLIENT_ID = "portal-ops"
 
 
-async def partitions(bootstrap: str, topics: Iterable[str]) -> list[TopicPartition]:
+async def partitions(kafka: Mapping[str, Any], topics: Iterable[str]) -> list[TopicPartition]:
     """Every partition of those of ``topics`` that exist."""
     names = sorted(set(topics))
     if not names:
         return []
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id=CLIENT_ID)
+    admin = AIOKafkaAdminClient(**kafka, client_id=CLIENT_ID)
     await admin.start()
     try:
         described = await admin.describe_topics(names)
@@ -51,13 +54,13 @@ async def partitions(bootstrap: str, topics: Iterable[str]) -> list[TopicPartiti
 
 
 async def _offsets(
-    bootstrap: str, topics: Iterable[str]
+    kafka: Mapping[str, Any], topics: Iterable[str]
 ) -> tuple[dict[tuple[str, int], int], dict[tuple[str, int], int]]:
     """Beginning and end offsets of every partition of ``topics``."""
-    tps = await partitions(bootstrap, topics)
+    tps = await partitions(kafka, topics)
     if not tps:
         return {}, {}
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, client_id=CLIENT_ID, group_id=None)
+    consumer = AIOKafkaConsumer(**kafka, client_id=CLIENT_ID, group_id=None)
     await consumer.start()
     try:
         begins = await consumer.beginning_offsets(tps)
@@ -70,9 +73,9 @@ async def _offsets(
     )
 
 
-async def consumer_lag(bootstrap: str, group: str | None = None) -> list[PartitionLag]:
+async def consumer_lag(kafka: Mapping[str, Any], group: str | None = None) -> list[PartitionLag]:
     """Lag of ``group`` (every consumer group if None) on every topic it has committed on."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id=CLIENT_ID)
+    admin = AIOKafkaAdminClient(**kafka, client_id=CLIENT_ID)
     await admin.start()
     try:
         if group is None:
@@ -88,7 +91,7 @@ async def consumer_lag(bootstrap: str, group: str | None = None) -> list[Partiti
             }
     finally:
         await admin.close()
-    begins, ends = await _offsets(bootstrap, {t for c in committed.values() for t, _ in c})
+    begins, ends = await _offsets(kafka, {t for c in committed.values() for t, _ in c})
     rows: list[PartitionLag] = []
     for g, c in committed.items():
         rows += lag_rows(g, c, begins, ends)
@@ -102,16 +105,18 @@ class DeadLetters:
     ends: dict[int, int]
 
 
-async def read_dead_letters(bootstrap: str, dlq: str, stall_timeout_s: float = 30.0) -> DeadLetters:
+async def read_dead_letters(
+    kafka: Mapping[str, Any], dlq: str, stall_timeout_s: float = 30.0
+) -> DeadLetters:
     """Every record of ``dlq`` up to its end offsets of now (no group: nothing committed)."""
-    begins, ends = await _offsets(bootstrap, [dlq])
+    begins, ends = await _offsets(kafka, [dlq])
     tps = [TopicPartition(dlq, p) for (_, p) in ends]
     records: list[DeadLetterRecord] = []
     pending = {tp for tp in tps if ends[(dlq, tp.partition)] > begins[(dlq, tp.partition)]}
     if not pending:
         return DeadLetters(dlq, records, {p: o for (_, p), o in ends.items()})
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
+        **kafka,
         client_id=CLIENT_ID,
         group_id=None,
         enable_auto_commit=False,
@@ -156,8 +161,8 @@ def _letter(value: bytes | None) -> DeadLetter | None:
     return event.data
 
 
-async def read_marks(bootstrap: str, group_id: str, dlq: str) -> dict[int, Mark]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id=CLIENT_ID)
+async def read_marks(kafka: Mapping[str, Any], group_id: str, dlq: str) -> dict[int, Mark]:
+    admin = AIOKafkaAdminClient(**kafka, client_id=CLIENT_ID)
     await admin.start()
     try:
         offsets = await admin.list_consumer_group_offsets(group_id)
@@ -171,7 +176,7 @@ async def read_marks(bootstrap: str, group_id: str, dlq: str) -> dict[int, Mark]
 
 
 async def redrive(
-    bootstrap: str,
+    kafka: Mapping[str, Any],
     dlq: str,
     *,
     group: str | None = None,
@@ -184,14 +189,14 @@ async def redrive(
     producer), then commit the new progress. A crash between the two sends some again on the
     next run: at least once, which the consumers absorb (inbox by event id, or by revision).
     """
-    letters = await read_dead_letters(bootstrap, dlq)
+    letters = await read_dead_letters(kafka, dlq)
     groups = [group] if group is not None else failed_groups(letters.records)
     plans = [
         plan_redrive(
             dlq,
             letters.records,
             letters.ends,
-            await read_marks(bootstrap, _group_id(dlq, g), dlq),
+            await read_marks(kafka, _group_id(dlq, g), dlq),
             g,
             reason_contains,
         )
@@ -200,7 +205,7 @@ async def redrive(
     if dry_run:
         return plans
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap,
+        **kafka,
         client_id=CLIENT_ID,
         acks="all",
         enable_idempotence=True,
@@ -218,7 +223,7 @@ async def redrive(
                     key=letter.original_key(),
                     headers=redrive_headers(rec, dlq),
                 )
-            await _commit(bootstrap, plan)
+            await _commit(kafka, plan)
     finally:
         await producer.stop()
     return plans
@@ -228,11 +233,11 @@ def _group_id(dlq: str, failed_group: str) -> str:
     return RedrivePlan(dlq, failed_group).group_id
 
 
-async def _commit(bootstrap: str, plan: RedrivePlan) -> None:
+async def _commit(kafka: Mapping[str, Any], plan: RedrivePlan) -> None:
     if not plan.marks:
         return
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
+        **kafka,
         client_id=CLIENT_ID,
         group_id=plan.group_id,
         enable_auto_commit=False,

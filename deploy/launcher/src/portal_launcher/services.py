@@ -1,23 +1,33 @@
-"""The six portal services as processes of the local stack, wired to its components.
+"""The portal's services as processes of the local stack, wired to its components: the six
+backends, the public website, and the edge purger (publishing's second process, in front of the
+edge cache).
 
 The environment variable names are the services' settings (portal_runtime.settings), the same
-names docker-compose.yml uses.
+names docker-compose.yml uses. Each service gets its own credentials and no one else's: its
+database role, Kafka user, S3 key (only if it stores objects), admin token.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import secrets
 import sys
 
 import httpx
 
 from portal_launcher.components.jaeger import JaegerComponent
+from portal_launcher.components.kafka import partner_ca_file
+from portal_launcher.components.s3 import bucket_grants
+from portal_launcher.credentials import (
+    admin_token,
+    edge_purge_token,
+    named_secret,
+    service_secrets,
+)
 from portal_launcher.process import Component
 from portal_launcher.settings import StackSettings
 
-SERVICES: tuple[str, ...] = (
+# The services that own a database and speak Kafka.
+BACKENDS: tuple[str, ...] = (
     "ingest",
     "normalize",
     "moderation",
@@ -25,19 +35,27 @@ SERVICES: tuple[str, ...] = (
     "engagement",
     "search",
 )
+# The public website: no database, no Kafka; it reads publishing, search and engagement.
+WEBSITE = "web"
+SERVICES: tuple[str, ...] = (*BACKENDS, WEBSITE)
+# Publishing's purger of the edge cache: publishing's second process (its credentials, its
+# database for the dead letters), no public API.
+PURGER = "edge-purger"
+# Every process `portal services up` starts.
+PROCESSES: tuple[str, ...] = (*SERVICES, PURGER)
+# The Kafka users, each with its own ACLs (the purger signs in as publishing).
+KAFKA_PRINCIPALS: tuple[str, ...] = BACKENDS
 
 
-def stack_secrets(settings: StackSettings) -> dict[str, str]:
-    """Secrets of this local stack, generated once into its (git-ignored) data folder."""
-    path = settings.data_dir / "secrets.json"
-    if path.exists():
-        data: dict[str, str] = json.loads(path.read_text())
-        return data
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    data = {"admin_token": secrets.token_urlsafe(32)}
-    path.write_text(json.dumps(data))
-    path.chmod(0o600)
-    return data
+def kafka_environment(settings: StackSettings, name: str) -> dict[str, str]:
+    """How the process ``name`` signs in to the stack's Kafka: its own SCRAM user."""
+    return {
+        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap,
+        "KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+        "KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+        "KAFKA_USERNAME": name,
+        "KAFKA_PASSWORD": service_secrets(settings, name).kafka_password,
+    }
 
 
 def service_port(settings: StackSettings, name: str) -> int:
@@ -47,29 +65,35 @@ def service_port(settings: StackSettings, name: str) -> int:
 
 def service_environment(settings: StackSettings, name: str) -> dict[str, str]:
     """Settings of one service on this stack, as environment variables."""
+    env = (
+        _website_environment(settings) if name == WEBSITE else _backend_environment(settings, name)
+    )
+    return _observed_and_overridden(settings, name, env)
+
+
+def purger_environment(settings: StackSettings) -> dict[str, str]:
+    """Settings of the edge purger (portal_publishing.purger) on this stack: publishing's Kafka
+    user and database (it is publishing's second process)."""
+    publishing = service_secrets(settings, "publishing")
     env = {
-        "SERVICE_NAME": name,
+        "SERVICE_NAME": PURGER,
         "HTTP_HOST": settings.host,
-        "HTTP_PORT": str(service_port(settings, name)),
-        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap,
-        "DATABASE_URL": settings.database_url(name),
-        "S3_ENDPOINT": settings.s3_endpoint,
-        "S3_ACCESS_KEY": settings.s3_access_key,
-        "S3_SECRET_KEY": settings.s3_secret_key,
-        "S3_BUCKET": settings.s3_bucket,
-        "OPENSEARCH_URL": settings.opensearch_url,
-        "ADMIN_TOKEN": stack_secrets(settings)["admin_token"],
-        "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
-        # Links to traces (the article journey): the desk's journey page draws the trace.
-        "TRACES_UI_URL": (
-            f"http://{settings.host}:{settings.moderation_port}"
-            "/desk/journey/{article_id}#trace-{trace_id}"
+        "HTTP_PORT": str(settings.edge_purger_port),
+        **kafka_environment(settings, "publishing"),
+        # Publishing's database: the outbox of the purger's dead letters.
+        "DATABASE_URL": settings.database_url(
+            "publishing", "publishing", publishing.database_password
         ),
-        # Loopback is this stack's only proxy: local tests and benchmarks act as many readers
-        # by sending X-Forwarded-For. Deployments list their real proxies (default: none).
-        "TRUSTED_PROXIES": "127.0.0.1",
+        "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
+        "EDGE_PURGE_URLS": settings.edge_url,
+        "EDGE_PURGE_TOKEN": edge_purge_token(settings),
     }
-    env.update(_service_specific(settings, name))
+    return _observed_and_overridden(settings, PURGER, env)
+
+
+def _observed_and_overridden(
+    settings: StackSettings, name: str, env: dict[str, str]
+) -> dict[str, str]:
     # Traces and metrics go to the stack's Jaeger while it runs; an explicit endpoint (a test's
     # own receiver, a collector) wins.
     otlp = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
@@ -77,11 +101,64 @@ def service_environment(settings: StackSettings, name: str) -> dict[str, str]:
         otlp = settings.jaeger_otlp_endpoint
     if otlp:
         env["OTEL_EXPORTER_OTLP_ENDPOINT"] = otlp
-    # Each service's own extra settings can be passed as PORTAL_<SERVICE>_<NAME>.
-    prefix = f"PORTAL_{name.upper()}_"
+    # Each process's own extra settings can be passed as PORTAL_<SERVICE>_<NAME> (for the
+    # purger, PORTAL_EDGE_PURGER_<NAME>).
+    prefix = f"PORTAL_{name.upper().replace('-', '_')}_"
     for key, value in os.environ.items():
         if key.startswith(prefix):
             env[key[len(prefix) :]] = value
+    return env
+
+
+def _common_environment(settings: StackSettings, name: str) -> dict[str, str]:
+    return {
+        "SERVICE_NAME": name,
+        "HTTP_HOST": settings.host,
+        "HTTP_PORT": str(service_port(settings, name)),
+        "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
+        # Loopback is this stack's only proxy: local tests and benchmarks act as many readers
+        # by sending X-Forwarded-For (and the website and the edge forward each reader's
+        # address). Deployments list their real proxies (default: none).
+        "TRUSTED_PROXIES": "127.0.0.1",
+    }
+
+
+def _website_environment(settings: StackSettings) -> dict[str, str]:
+    def url(service: str) -> str:
+        return f"http://{settings.host}:{service_port(settings, service)}"
+
+    return {
+        **_common_environment(settings, WEBSITE),
+        "PUBLISHING_URL": url("publishing"),
+        "SEARCH_URL": url("search"),
+        "ENGAGEMENT_URL": url("engagement"),
+        # Readers come in through the edge: the website's links and canonical URLs point at it.
+        "PUBLIC_BASE_URL": settings.edge_url,
+        "CSRF_SECRET": named_secret(settings, WEBSITE, "csrf_secret"),
+    }
+
+
+def _backend_environment(settings: StackSettings, name: str) -> dict[str, str]:
+    own = service_secrets(settings, name)
+    env = {
+        **_common_environment(settings, name),
+        **kafka_environment(settings, name),
+        "DATABASE_URL": settings.database_url(name, name, own.database_password),
+        "ADMIN_TOKEN": own.admin_token,
+        # Links to traces (the article journey): the desk's journey page draws the trace.
+        "TRACES_UI_URL": (
+            f"http://{settings.host}:{settings.moderation_port}"
+            "/desk/journey/{article_id}#trace-{trace_id}"
+        ),
+    }
+    if name in bucket_grants(settings):
+        env.update(
+            S3_ENDPOINT=settings.s3_endpoint,
+            S3_ACCESS_KEY=own.s3_access_key,
+            S3_SECRET_KEY=own.s3_secret_key,
+            S3_BUCKET=settings.s3_bucket,
+        )
+    env.update(_service_specific(settings, name))
     return env
 
 
@@ -90,17 +167,26 @@ def _service_specific(settings: StackSettings, name: str) -> dict[str, str]:
         return {
             "S3_RAW_BUCKET": settings.s3_raw_bucket,
             "KAFKA_PARTNER_BOOTSTRAP_SERVERS": settings.kafka_sasl_bootstrap,
+            "KAFKA_PARTNER_CA_FILE": str(partner_ca_file(settings)),
         }
     if name == "moderation":
         # The desk calls ingest's admin API (keys, Kafka credentials) and links to public pages.
         return {
             "INGEST_URL": f"http://{settings.host}:{settings.ingest_port}",
+            "INGEST_ADMIN_TOKEN": admin_token(settings, "ingest"),
             "PUBLISHING_URL": f"http://{settings.host}:{settings.publishing_port}",
             # The article journey page reads traces from Jaeger's query API (when it runs).
             "JAEGER_QUERY_URL": settings.jaeger_ui_url,
         }
     if name == "publishing":
-        return {"PUBLIC_BASE_URL": f"http://{settings.host}:{settings.publishing_port}"}
+        return {
+            # Links in feeds and sitemaps point at the edge, the readers' entry point.
+            "PUBLIC_BASE_URL": settings.edge_url,
+            # Image renditions are made by normalize on their first request.
+            "NORMALIZE_URL": f"http://{settings.host}:{settings.normalize_port}",
+        }
+    if name == "search":
+        return {"OPENSEARCH_URL": settings.opensearch_url}
     return {}
 
 
@@ -134,3 +220,24 @@ class ServiceProcess(Component):
 
     def version(self) -> str:
         return "0.1.0"
+
+
+class EdgePurgerProcess(ServiceProcess):
+    """Publishing's edge purger: `python -m portal_publishing.purger`."""
+
+    def __init__(self, settings: StackSettings) -> None:
+        super().__init__(settings, PURGER)
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "portal_publishing.purger"]
+
+    def environment(self) -> dict[str, str]:
+        return {**os.environ, **purger_environment(self.settings)}
+
+    def endpoint(self) -> str:
+        return f"http://{self.settings.host}:{self.settings.edge_purger_port}"
+
+
+def process(settings: StackSettings, name: str) -> ServiceProcess:
+    """The process of one of PROCESSES."""
+    return EdgePurgerProcess(settings) if name == PURGER else ServiceProcess(settings, name)

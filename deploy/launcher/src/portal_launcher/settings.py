@@ -35,11 +35,15 @@ _PORT_OFFSETS: dict[str, int] = {
     "publishing_port": 44,
     "engagement_port": 45,
     "search_port": 46,
+    "web_port": 47,
     "jaeger_ui_port": 50,
     "jaeger_otlp_http_port": 51,
     "jaeger_otlp_grpc_port": 52,
     "jaeger_query_grpc_port": 53,
     "jaeger_metrics_port": 54,
+    "edge_purger_port": 48,
+    "varnish_port": 56,
+    "varnish_admin_port": 57,
 }
 
 
@@ -50,8 +54,8 @@ class StackSettings(BaseSettings):
     host: str = "127.0.0.1"
     port_base: int | None = None
 
-    kafka_port: int = 9092  # internal PLAINTEXT listener for the services
-    kafka_sasl_port: int = 9094  # SASL/SCRAM listener for partner agencies
+    kafka_port: int = 9092  # internal listener (SASL: services' SCRAM users, the operator)
+    kafka_sasl_port: int = 9094  # SASL_SSL listener for partner agencies
     kafka_controller_port: int = 9093
     opensearch_port: int = 9200
     opensearch_transport_port: int = 9300
@@ -70,6 +74,18 @@ class StackSettings(BaseSettings):
     publishing_port: int = 8004
     engagement_port: int = 8005
     search_port: int = 8006
+    # The purger of the edge cache (consumes article.published): health and metrics only.
+    edge_purger_port: int = 8008
+
+    # The edge cache (Varnish) in front of publishing and the website; readers' entry point.
+    varnish_port: int = 6081
+    varnish_admin_port: int = 6082  # varnishadm, with the secret in the data folder
+    varnish_storage: str = "malloc,256m"
+    # host:port of the public website behind the edge; empty: the stack's own (web_port).
+    edge_website: str = ""
+    # Addresses (IPs or CIDRs, comma-separated) allowed to purge the edge, with its token.
+    edge_purgers: str = "127.0.0.1"
+    web_port: int = 8007  # the public website (services/web)
 
     # The trace backend (Jaeger), started only when asked: `--with-traces` or PORTAL_STACK_TRACES=1.
     traces: bool = False
@@ -83,14 +99,14 @@ class StackSettings(BaseSettings):
     kafka_heap: str = "512m"
     opensearch_heap: str = "768m"
 
-    # Credentials of the local stack only (generated data folder, loopback). Production values
-    # come from the deployment's secret store, never from this repository.
-    s3_access_key: str = "portal-local"
-    s3_secret_key: str = "portal-local-secret"  # noqa: S105
+    # Passwords and keys are generated per data folder (portal_launcher.credentials), never set
+    # here; production values come from the deployment's secret store.
     s3_bucket: str = "portal-media"
     s3_raw_bucket: str = "portal-raw"
     kafka_admin_user: str = "portal-admin"
-    kafka_admin_password: str = "portal-admin-secret"  # noqa: S105
+    # Extra names (comma-separated) the partner listener's TLS certificate is valid for, e.g. the
+    # machine's public name when partners connect from elsewhere.
+    kafka_tls_hostnames: str = ""
 
     ready_timeout_s: float = 180.0
 
@@ -122,6 +138,10 @@ class StackSettings(BaseSettings):
         return f"http://{self.host}:{self.s3_port}"
 
     @property
+    def edge_url(self) -> str:
+        return f"http://{self.host}:{self.varnish_port}"
+
+    @property
     def jaeger_ui_url(self) -> str:
         return f"http://{self.host}:{self.jaeger_ui_port}"
 
@@ -129,8 +149,8 @@ class StackSettings(BaseSettings):
     def jaeger_otlp_endpoint(self) -> str:
         return f"http://{self.host}:{self.jaeger_otlp_http_port}"
 
-    def database_url(self, database: str) -> str:
-        return f"postgresql+asyncpg://postgres@{self.host}:{self.postgres_port}/{database}"
+    def database_url(self, database: str, role: str, password: str) -> str:
+        return f"postgresql+asyncpg://{role}:{password}@{self.host}:{self.postgres_port}/{database}"
 
     def component_dir(self, name: str) -> Path:
         return self.data_dir / name

@@ -9,12 +9,25 @@ from dataclasses import dataclass
 
 from portal_contracts.topics import ALL_TOPICS
 from portal_launcher.components.jaeger import JaegerComponent
-from portal_launcher.components.kafka import KafkaComponent, ensure_topics
+from portal_launcher.components.kafka import (
+    KafkaComponent,
+    ensure_service_access,
+    ensure_topics,
+)
 from portal_launcher.components.opensearch import OpenSearchComponent
 from portal_launcher.components.postgres import PostgresComponent
 from portal_launcher.components.s3 import S3Component
+from portal_launcher.components.varnish import VarnishComponent
+from portal_launcher.credentials import service_secrets
 from portal_launcher.process import Component, ComponentFailed
-from portal_launcher.services import SERVICES, ServiceProcess, service_environment
+from portal_launcher.services import (
+    BACKENDS,
+    KAFKA_PRINCIPALS,
+    PROCESSES,
+    ServiceProcess,
+    process,
+    service_environment,
+)
 from portal_launcher.settings import StackSettings
 
 Say = Callable[[str], None]
@@ -27,6 +40,7 @@ def infrastructure(settings: StackSettings) -> list[Component]:
         S3Component(settings),
         KafkaComponent(settings),
         OpenSearchComponent(settings),
+        VarnishComponent(settings),
     ]
     if settings.traces:
         comps.append(JaegerComponent(settings))
@@ -40,8 +54,8 @@ def optional_components(settings: StackSettings) -> list[Component]:
     return [JaegerComponent(settings)]
 
 
-def services(settings: StackSettings, only: tuple[str, ...] = SERVICES) -> list[ServiceProcess]:
-    return [ServiceProcess(settings, name) for name in only]
+def services(settings: StackSettings, only: tuple[str, ...] = PROCESSES) -> list[ServiceProcess]:
+    return [process(settings, name) for name in only]
 
 
 @dataclass
@@ -82,6 +96,11 @@ def stack_up(settings: StackSettings, say: Say = print) -> None:
     _start_all(comps, say)
     asyncio.run(ensure_topics(settings, ALL_TOPICS))
     say(f"  kafka: {len(ALL_TOPICS)} topics from the contracts registry present")
+    ensure_service_access(
+        settings,
+        {name: service_secrets(settings, name).kafka_password for name in KAFKA_PRINCIPALS},
+    )
+    say(f"  kafka: {len(KAFKA_PRINCIPALS)} service users, each with the ACLs of its own topics")
 
 
 def stack_down(settings: StackSettings, say: Say = print) -> None:
@@ -97,14 +116,14 @@ def migrate(settings: StackSettings, say: Say = print) -> None:
 
     from portal_runtime.db import run_migrations
 
-    for name in SERVICES:
+    for name in BACKENDS:
         module = importlib.import_module(f"portal_{name}.app")
         run_migrations(module.MIGRATIONS, service_environment(settings, name)["DATABASE_URL"])
         say(f"  {name}: database migrated")
 
 
 def services_up(
-    settings: StackSettings, only: tuple[str, ...] = SERVICES, say: Say = print
+    settings: StackSettings, only: tuple[str, ...] = PROCESSES, say: Say = print
 ) -> None:
     _start_all(list(services(settings, only)), say)
 
@@ -142,7 +161,8 @@ def all_components(settings: StackSettings) -> list[Component]:
 
 
 def component(settings: StackSettings, name: str) -> Component:
-    """One component ("kafka", "postgres", "opensearch", "s3", "jaeger") or service ("ingest")."""
+    """One component ("kafka", "postgres", "opensearch", "s3", "varnish", "jaeger") or service
+    ("ingest", "edge-purger")."""
     for comp in all_components(settings):
         if comp.name in (name, f"service-{name}"):
             return comp

@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import AnyHttpUrl, AwareDatetime, Field
+from pydantic import AnyHttpUrl, AwareDatetime, BeforeValidator, Field
 
 from portal_contracts.envelope import Envelope, Payload
 
@@ -40,6 +40,16 @@ SectionCode = Annotated[
 Revision = Annotated[int, Field(ge=1, description="Revision number; higher is newer.")]
 
 
+def _without_nul(value: object) -> object:
+    # PostgreSQL text and JSONB cannot hold NUL, and no text encoding uses it as a letter; the
+    # payload exactly as received is archived (raw_object_key). The other characters XML
+    # forbids stay for normalize to remove: C0 bytes are letters in TCVN3 and VISCII.
+    return value.replace("\x00", "") if isinstance(value, str) else value
+
+
+PartnerText = Annotated[str, BeforeValidator(_without_nul)]
+
+
 def article_id_for(source: str, external_id: str) -> str:
     """The portal's id of a partner item: stable, so repeats and updates find the same article."""
     return str(uuid.uuid5(_ARTICLE_NAMESPACE, f"{source}/{external_id}"))
@@ -58,22 +68,22 @@ class Channel(StrEnum):
 
 class ImageRef(Payload):
     url: AnyHttpUrl
-    caption: str | None = Field(default=None, max_length=1000)
+    caption: PartnerText | None = Field(default=None, max_length=1000)
 
 
 class ArticleContent(Payload):
     """The fields of an article as a partner sends them (before repair)."""
 
-    title: str = Field(min_length=1, max_length=500)
-    summary: str | None = Field(default=None, max_length=5000)
-    body_html: str = Field(default="", max_length=2_000_000)
-    author: str | None = Field(default=None, max_length=300)
+    title: PartnerText = Field(min_length=1, max_length=500)
+    summary: PartnerText | None = Field(default=None, max_length=5000)
+    body_html: PartnerText = Field(default="", max_length=2_000_000)
+    author: PartnerText | None = Field(default=None, max_length=300)
     published_at: datetime | None = Field(
         default=None, description="Time at the source; naive times are in the source's zone."
     )
     canonical_url: AnyHttpUrl | None = None
     section: SectionCode | None = Field(default=None, description="Requested portal section.")
-    categories: list[Annotated[str, Field(max_length=200)]] = Field(
+    categories: list[Annotated[PartnerText, Field(max_length=200)]] = Field(
         default_factory=list, max_length=50, description="The source's own categories."
     )
     images: list[ImageRef] = Field(default_factory=list, max_length=200)

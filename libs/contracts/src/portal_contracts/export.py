@@ -15,7 +15,7 @@ import yaml
 
 from portal_contracts.envelope import Envelope
 from portal_contracts.partner import PartnerArticleMessage
-from portal_contracts.topics import ALL_TOPICS, TopicSpec
+from portal_contracts.topics import ALL_TOPICS, PARTNER_TOPIC_CONSUMERS, TopicSpec
 
 ASYNCAPI_FILE = "asyncapi.yaml"
 SCHEMA_DIR = "schemas"
@@ -115,6 +115,12 @@ class _AsyncApi:
                     "channel": {"$ref": f"#/channels/{cid}"},
                     "summary": f"{service} {verb} {spec.name}",
                 }
+        for service in spec.readers:
+            self.operations[f"{service}_replays_{cid}"] = {
+                "action": "receive",
+                "channel": {"$ref": f"#/channels/{cid}"},
+                "summary": f"{service} reads all of {spec.name} to rebuild its store",
+            }
 
     def add_partner_topics(self) -> None:
         partner = self.add_model(PartnerArticleMessage, mode="validation")
@@ -128,17 +134,18 @@ class _AsyncApi:
         self.channels["partner_source_articles"] = {
             "address": "partner.{source}.articles",
             "description": (
-                "One topic per partner agency, on the SASL/SCRAM listener; an agency can write "
-                "only its own. The source is taken from the topic, never from the payload."
+                "One topic per partner agency, on the SASL_SSL listener (SCRAM-SHA-512); an agency "
+                "can write only its own. The source is taken from the topic, never from the payload."
             ),
             "parameters": {"source": {"description": "The agency's source code."}},
             "messages": {partner: {"$ref": f"#/components/messages/{partner}"}},
         }
-        self.operations["ingest_receives_partner_source_articles"] = {
-            "action": "receive",
-            "channel": {"$ref": "#/channels/partner_source_articles"},
-            "summary": "ingest consumes every partner topic",
-        }
+        for service in PARTNER_TOPIC_CONSUMERS:
+            self.operations[f"{service}_receives_partner_source_articles"] = {
+                "action": "receive",
+                "channel": {"$ref": "#/channels/partner_source_articles"},
+                "summary": f"{service} consumes every partner topic",
+            }
 
     def document(self) -> dict[str, Any]:
         return {

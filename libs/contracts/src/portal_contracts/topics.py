@@ -38,8 +38,12 @@ class TopicSpec:
     partitions: int = 6
     retention_ms: int | None = 14 * DAY_MS  # None: keep forever
     compacted: bool = False
+    # Who may do what with the topic: the broker's ACLs are derived from these (each service
+    # gets exactly the topics and consumer groups it uses), so they must be complete.
     producers: tuple[str, ...] = ()
-    consumers: tuple[str, ...] = ()
+    consumers: tuple[str, ...] = ()  # in consumer groups named after the service
+    # Services that read the whole topic without a consumer group (rebuilding a store).
+    readers: tuple[str, ...] = ()
     extra_config: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -68,7 +72,7 @@ ARTICLE_INGESTED = TopicSpec(
     key="article_id",
     description="An article (create, update or retract) as received from a partner agency.",
     producers=("ingest",),
-    consumers=("normalize", "moderation"),
+    consumers=("normalize", "moderation", "ingest"),
 )
 ARTICLE_NORMALIZED = TopicSpec(
     name="article.normalized",
@@ -97,7 +101,9 @@ ARTICLE_PUBLISHED = TopicSpec(
     retention_ms=None,
     compacted=True,
     producers=("publishing",),
-    consumers=("search", "ingest", "engagement"),
+    # publishing: its edge purger (python -m portal_publishing.purger), which purges the edge.
+    consumers=("search", "ingest", "engagement", "publishing"),
+    readers=("publishing",),
 )
 QUESTION_SUBMITTED = TopicSpec(
     name="question.submitted",
@@ -160,8 +166,10 @@ EVENT_TOPICS: tuple[TopicSpec, ...] = (
     SUBMISSION_REPORTED,
 )
 
-# Partner agencies that produce directly write to one topic each, on the SASL/SCRAM listener.
+# Partner agencies that produce directly write to one topic each, on the SASL_SSL (SCRAM) listener.
 PARTNER_TOPIC_PREFIX = "partner."
+# Services that consume every partner topic (by pattern) and provision new ones.
+PARTNER_TOPIC_CONSUMERS: tuple[str, ...] = ("ingest",)
 PARTNER_TOPIC_PATTERN = re.compile(r"^partner\.([a-z0-9][a-z0-9-]*)\.articles$")
 PARTNER_DEAD_LETTERS = "partner.articles.dlq"
 
@@ -176,7 +184,13 @@ def source_of_partner_topic(topic: str) -> str | None:
     return match.group(1) if match else None
 
 
-def _dead_letter_spec(name: str, description: str) -> TopicSpec:
+# Dead-letter topics the editors' desk records (per-source integration health).
+_DESK_DEAD_LETTERS = frozenset(
+    {PARTNER_DEAD_LETTERS, ARTICLE_INGESTED.dead_letter_topic, ARTICLE_NORMALIZED.dead_letter_topic}
+)
+
+
+def _dead_letter_spec(name: str, description: str, producers: tuple[str, ...]) -> TopicSpec:
     return TopicSpec(
         name=name,
         model=DeadLetterEvent,
@@ -184,18 +198,24 @@ def _dead_letter_spec(name: str, description: str) -> TopicSpec:
         description=description,
         partitions=1,
         retention_ms=30 * DAY_MS,
+        producers=producers,
+        consumers=("moderation",) if name in _DESK_DEAD_LETTERS else (),
     )
 
 
 DEAD_LETTER_TOPICS: tuple[TopicSpec, ...] = (
     *(
         _dead_letter_spec(
-            t.dead_letter_topic, f"Messages of {t.name} a consumer could not process."
+            t.dead_letter_topic,
+            f"Messages of {t.name} a consumer could not process.",
+            producers=t.consumers,  # each consumer dead-letters what it cannot process
         )
         for t in EVENT_TOPICS
     ),
     _dead_letter_spec(
-        PARTNER_DEAD_LETTERS, "Partner messages that failed validation, with the reason."
+        PARTNER_DEAD_LETTERS,
+        "Partner messages that failed validation, with the reason.",
+        producers=PARTNER_TOPIC_CONSUMERS,
     ),
 )
 

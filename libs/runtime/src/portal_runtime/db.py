@@ -1,7 +1,8 @@
 """The service's own PostgreSQL database: async engine, sessions and Alembic migrations.
 
 Each service keeps its migrations in ``src/portal_<service>/migrations`` and calls
-``run_migrations`` at start-up (and the launcher calls it before `make run` starts services).
+``run_migrations`` at start-up, as its own database role (`portal migrate` runs them all without
+starting the services).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from alembic.config import Config
 from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 from sqlalchemy import MetaData, text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+
+from portal_runtime.telemetry import use_stable_conventions
 
 # One naming convention so Alembic autogenerate gives stable constraint names.
 NAMING_CONVENTION = {
@@ -29,15 +32,22 @@ def new_metadata() -> MetaData:
     return MetaData(naming_convention=NAMING_CONVENTION)
 
 
-def make_engine(url: str, pool_size: int = 10) -> AsyncEngine:
+def make_engine(url: str, pool_size: int = 10, *, trace_statements: bool = False) -> AsyncEngine:
+    """The service's engine. No ping on every checkout (a round trip each time): a connection
+    that died with a database restart fails its statement, the pool drops every connection older
+    than that failure, and the caller's retry (a consumer's transient retry, a client's) gets a
+    fresh one. ``trace_statements`` makes each SQL statement a span (off: one span per batch or
+    request is what a trace needs; statements are for a deep look)."""
     engine = create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,  # survive a database restart without failing the next request
+        pool_pre_ping=False,
         pool_recycle=1800,
     )
-    SQLAlchemyInstrumentor().instrument(engine=engine.sync_engine, enable_commenter=False)
+    if trace_statements:
+        use_stable_conventions()
+        SQLAlchemyInstrumentor().instrument(engine=engine.sync_engine, enable_commenter=False)
     return engine
 
 

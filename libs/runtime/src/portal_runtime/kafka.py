@@ -1,10 +1,8 @@
-"""Kafka wiring shared by every service: the broker, typed event consumers, dead letters.
+"""Kafka wiring shared by every service: the broker (producer side), dead letters, and which
+failures are a dependency's (retried) rather than the message's (dead-lettered).
 
-Producers use acks=all with idempotence. Consumers commit an offset only after the handler's
-effect is durable. A message that can never be processed (bad bytes, invalid event, a domain
-rule) goes to the topic's dead-letter topic with the reason and its original bytes, and the
-consumer moves on; an infrastructure failure (database, broker, search down) is retried with
-backoff without losing the message.
+Producers use acks=all with idempotence. Consuming is ``consumer.py``'s: batches, one transaction
+per batch, offsets committed after it.
 """
 
 from __future__ import annotations
@@ -13,13 +11,12 @@ import asyncio
 import base64
 import contextlib
 import weakref
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import asyncpg
 import opensearchpy
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 from aiokafka.errors import (
     InvalidProducerEpoch,
     KafkaError,
@@ -27,35 +24,33 @@ from aiokafka.errors import (
     ProducerFenced,
     UnknownProducerId,
 )
-from faststream import AckPolicy
-from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream.kafka import KafkaBroker
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
-from opentelemetry import trace
 from opentelemetry.metrics import MeterProvider
-from opentelemetry.trace import Status, StatusCode, TracerProvider
+from opentelemetry.trace import TracerProvider
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-from portal_contracts.codec import DecodeError, decode, encode
+from portal_contracts.codec import encode
 from portal_contracts.deadletter import DeadLetter, DeadLetterEvent
 from portal_contracts.envelope import Envelope
-from portal_contracts.topics import MAX_MESSAGE_BYTES, TopicSpec, dead_letter_topic
+from portal_contracts.topics import MAX_MESSAGE_BYTES
+from portal_runtime.batch import PermanentError, Record
+from portal_runtime.kafka_security import broker_security
 from portal_runtime.logs import get_logger
-from portal_runtime.metrics import DEAD_LETTERS, MESSAGE_RETRIES, timed
 from portal_runtime.settings import ServiceSettings
-from portal_runtime.telemetry import tag_event
+
+__all__ = [
+    "FATAL_PRODUCER_ERRORS",
+    "TRANSIENT_ERRORS",
+    "PermanentError",
+    "dead_letter_for",
+    "is_transient",
+    "make_broker",
+    "publish_event",
+    "renew_producer",
+]
 
 log = get_logger(__name__)
-
-E = TypeVar("E", bound=Envelope)
-
-
-class PermanentError(Exception):
-    """The message is valid but can never be processed (a domain rule): dead-letter it."""
-
-    def __init__(self, reason: str, error_type: str = "rejected") -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.error_type = error_type
 
 
 # Failures of a dependency: retry the same message (never dead-letter it for this).
@@ -70,6 +65,8 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.CannotConnectNowError,
     asyncpg.exceptions.AdminShutdownError,
     asyncpg.exceptions.ConnectionDoesNotExistError,
+    # A deadlock or a serialization failure: the same transaction succeeds when tried again.
+    asyncpg.exceptions.TransactionRollbackError,
     opensearchpy.exceptions.ConnectionError,
     opensearchpy.exceptions.ConnectionTimeout,
 )
@@ -78,16 +75,15 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, TRANSIENT_ERRORS):
         return True
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+    if isinstance(exc, DBAPIError) and (
+        exc.connection_invalidated or isinstance(exc.orig, TRANSIENT_ERRORS)
+    ):
+        return True
+    orig = getattr(exc, "orig", None)  # SQLAlchemy keeps the driver's own error here
+    if orig is not None and orig is not exc and is_transient(orig):
         return True
     cause = exc.__cause__ or exc.__context__
     return cause is not None and cause is not exc and isinstance(cause, TRANSIENT_ERRORS)
-
-
-# Consumer settings of each broker (concurrency, poll size), read by subscribe_events.
-_CONSUMER_SETTINGS: weakref.WeakKeyDictionary[KafkaBroker, ServiceSettings] = (
-    weakref.WeakKeyDictionary()
-)
 
 
 def make_broker(
@@ -102,6 +98,7 @@ def make_broker(
         )
     broker = KafkaBroker(
         settings.kafka_bootstrap_servers,
+        security=broker_security(settings),
         client_id=settings.service_name,
         acks="all",
         enable_idempotence=True,
@@ -110,7 +107,6 @@ def make_broker(
         logger=None,
         graceful_timeout=15.0,
     )
-    _CONSUMER_SETTINGS[broker] = settings
     return broker
 
 
@@ -150,7 +146,7 @@ async def renew_producer(broker: KafkaBroker, failed: object | None = None) -> N
 
 
 def dead_letter_for(
-    msg: KafkaMessage,
+    record: Record,
     *,
     group: str,
     reason: str,
@@ -158,20 +154,23 @@ def dead_letter_for(
     producer: str,
     source: str | None = None,
 ) -> DeadLetterEvent:
-    record = msg.raw_message
-    assert not isinstance(record, tuple)
-    headers = {k: base64.b64encode(v or b"").decode() for k, v in (record.headers or ())}
-    value = record.value if isinstance(record.value, bytes) else b""
+    """The dead letter of one record: the reason and everything needed to send it again.
+
+    Its event id is stable for the record and the group, so a dead letter written twice (a
+    redelivered poison message) is recognisably the same one.
+    """
+    headers = {k: base64.b64encode(v or b"").decode() for k, v in record.headers}
     return DeadLetterEvent(
+        event_id=record.position_key(group),
         producer=producer,
         subject=f"{record.topic}/{record.partition}/{record.offset}",
         data=DeadLetter(
             original_topic=record.topic,
             original_partition=record.partition,
             original_offset=record.offset,
-            original_timestamp_ms=record.timestamp,
+            original_timestamp_ms=record.timestamp_ms,
             original_key_b64=base64.b64encode(record.key).decode() if record.key else None,
-            original_value_b64=base64.b64encode(value).decode(),
+            original_value_b64=base64.b64encode(record.value or b"").decode(),
             original_headers=headers,
             consumer_group=group,
             reason=reason[:4000],
@@ -198,190 +197,3 @@ async def publish_event(
     except FATAL_PRODUCER_ERRORS:
         await renew_producer(broker, failed)
         await broker.publish(value, topic=topic, key=key, headers=all_headers)
-
-
-async def _raw_body(msg: Any) -> Any:
-    # Keep the original bytes: decoding is ours, so a bad value becomes a dead letter.
-    return msg.body
-
-
-class OffsetCommitter:
-    """Commits the offsets of processed messages without holding up the next message.
-
-    A commit per message costs a round trip to the group coordinator on the path of every
-    message, and the broker a write. Here each consumer has at most one commit in flight, sent
-    ``linger_s`` after the first message it carries, with the newest processed offset of each
-    of its partitions; what is processed meanwhile goes with the next one. Only
-    processed offsets are ever committed (each consumer handles its partitions one message at a
-    time), so nothing is skipped; a crash or a rebalance may hand a few processed messages to
-    their next consumer again, which every consumer of the portal tolerates (idempotent by event
-    id or by article id and revision), exactly as a crash between effect and commit always could.
-    """
-
-    def __init__(self, linger_s: float = 0.2) -> None:
-        # Offsets processed within this time after the first go in one commit (a commit is a
-        # write to the broker's __consumer_offsets log, not only a round trip).
-        self.linger_s = linger_s
-        self._pending: dict[AIOKafkaConsumer, dict[TopicPartition, int]] = {}
-        self._flushing: dict[AIOKafkaConsumer, asyncio.Task[None]] = {}
-
-    def processed(self, msg: KafkaMessage) -> None:
-        record = msg.raw_message
-        consumer = getattr(msg, "consumer", None)
-        if isinstance(record, tuple) or not isinstance(consumer, AIOKafkaConsumer):
-            return
-        tp = TopicPartition(record.topic, record.partition)
-        offsets = self._pending.setdefault(consumer, {})
-        offsets[tp] = max(offsets.get(tp, 0), record.offset + 1)
-        if consumer not in self._flushing:
-            self._flushing[consumer] = asyncio.create_task(
-                self._flush(consumer), name="kafka-offset-commit"
-            )
-
-    async def _flush(self, consumer: AIOKafkaConsumer) -> None:
-        try:
-            await asyncio.sleep(self.linger_s)
-            while offsets := self._pending.pop(consumer, None):
-                try:
-                    await consumer.commit(offsets)
-                except Exception as exc:
-                    # Revoked partitions (a rebalance) or a stopped consumer: their next consumer
-                    # starts from the last commit. Partitions still ours are retried.
-                    assigned = consumer.assignment() if not consumer._closed else set()
-                    retry = {tp: o for tp, o in offsets.items() if tp in assigned}
-                    log.warning("offset_commit_failed", error=repr(exc), retrying=bool(retry))
-                    if not retry:
-                        continue
-                    newer = self._pending.setdefault(consumer, {})
-                    for tp, offset in retry.items():
-                        newer[tp] = max(newer.get(tp, 0), offset)
-                    await asyncio.sleep(0.5)
-        finally:
-            self._flushing.pop(consumer, None)
-
-
-def subscribe_events(
-    broker: KafkaBroker,
-    spec: TopicSpec,
-    *,
-    group: str,
-    producer: str,
-    handler: Callable[[E, KafkaMessage], Awaitable[None]],
-    model: type[E],
-    max_attempts: int = 5,
-    retry_backoff_s: float = 0.5,
-    max_backoff_s: float = 30.0,
-) -> None:
-    """Consume ``spec``'s events with ``handler``; bad messages end in ``<topic>.dlq``.
-
-    * bytes that are not a valid event, or a ``PermanentError``: dead letter, then commit;
-    * a dependency failure: retry the same message with backoff for as long as it takes;
-    * any other error: retried ``max_attempts`` times, then dead-lettered with the error.
-    """
-    dlq = dead_letter_topic(spec.name)
-    attempts: dict[tuple[int, int], int] = {}
-    settings = _CONSUMER_SETTINGS.get(broker)
-    # Consumers of one group, each owning some partitions: order per article is kept.
-    concurrency = max(1, settings.kafka_consumer_concurrency if settings else 1)
-    max_poll = settings.kafka_max_poll_records if settings else 100
-    offsets = OffsetCommitter()
-
-    async def to_dead_letters(msg: KafkaMessage, reason: str, error_type: str) -> None:
-        await publish_event(
-            broker,
-            dlq,
-            dead_letter_for(
-                msg, group=group, reason=reason, error_type=error_type, producer=producer
-            ),
-        )
-        DEAD_LETTERS.add(
-            1,
-            {
-                "topic": spec.name,
-                "dead_letter_topic": dlq,
-                "consumer_group": group,
-                "error_type": error_type,
-            },
-        )
-        span = trace.get_current_span()
-        span.set_status(Status(StatusCode.ERROR, reason[:200]))
-        span.set_attribute("error.type", error_type)
-        log.warning("dead_lettered", topic=spec.name, dlq=dlq, reason=reason, group=group)
-
-    @broker.subscriber(
-        spec.name,
-        group_id=group,
-        auto_offset_reset="earliest",
-        # Committed by ``offsets`` once processed (or dead-lettered), off the message's path.
-        ack_policy=AckPolicy.MANUAL,
-        decoder=_raw_body,
-        max_poll_records=max_poll,
-        max_workers=concurrency,
-        title=f"{producer}:{spec.name}",
-    )
-    async def on_message(body: Any, msg: KafkaMessage) -> None:
-        await process(msg)
-        offsets.processed(msg)  # not after a cancellation (shutdown): that one is redone
-
-    async def process(msg: KafkaMessage) -> None:
-        record = msg.raw_message
-        assert not isinstance(record, tuple)
-        position = (record.partition, record.offset)
-        span = trace.get_current_span()
-        span.set_attributes(
-            {
-                "messaging.destination.name": spec.name,
-                "messaging.consumer.group.name": group,
-                "messaging.operation.type": "process",
-            }
-        )
-        with timed({"topic": spec.name, "consumer_group": group, "outcome": "ok"}) as outcome:
-            try:
-                event = decode(record.value, expected=model)
-            except DecodeError as exc:
-                outcome["outcome"] = "dead_letter"
-                await to_dead_letters(msg, exc.reason, exc.error_type)
-                return
-            tag_event(event, span)
-            while True:
-                try:
-                    await handler(event, msg)  # type: ignore[arg-type]
-                    attempts.pop(position, None)
-                    return
-                except PermanentError as exc:
-                    attempts.pop(position, None)
-                    outcome["outcome"] = "dead_letter"
-                    await to_dead_letters(msg, exc.reason, exc.error_type)
-                    return
-                except Exception as exc:
-                    n = attempts.get(position, 0) + 1
-                    attempts[position] = n
-                    delay = min(max_backoff_s, retry_backoff_s * 2 ** min(n - 1, 10))
-                    span.record_exception(exc)
-                    transient = is_transient(exc)
-                    MESSAGE_RETRIES.add(
-                        1,
-                        {
-                            "topic": spec.name,
-                            "consumer_group": group,
-                            "error_type": "transient" if transient else "error",
-                        },
-                    )
-                    if transient:
-                        log.warning(
-                            "retrying_after_dependency_failure",
-                            topic=spec.name,
-                            attempt=n,
-                            error=repr(exc),
-                            delay_s=delay,
-                        )
-                    elif n >= max_attempts:
-                        attempts.pop(position, None)
-                        outcome["outcome"] = "dead_letter"
-                        await to_dead_letters(
-                            msg, f"failed {n} times: {type(exc).__name__}: {exc}", "processing"
-                        )
-                        return
-                    else:
-                        log.exception("handler_failed", topic=spec.name, attempt=n)
-                    await asyncio.sleep(delay)

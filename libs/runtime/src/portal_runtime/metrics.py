@@ -17,7 +17,7 @@ What every service reports (Prometheus names; labels in brackets):
   or 503 at once by the overload middleware (``overload.py``)
 * ``http_server_request_duration_seconds`` [http_request_method, http_route,
   http_response_status_code] and ``http_server_active_requests`` (FastAPI instrumentation)
-* ``messaging_publish_duration_seconds`` / ``messaging_process_duration_seconds`` (FastStream)
+* ``messaging_publish_duration_seconds`` (FastStream, the outbox relay's sends)
 * ``db_client_*`` (SQLAlchemy connection pool), ``process_*`` and ``python_*`` (the runtime)
 
 Gauges that need I/O (lag, backlog, a service's own counts) cannot be read inside a collection
@@ -31,7 +31,7 @@ import asyncio
 import contextlib
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -90,7 +90,8 @@ MESSAGE_RETRIES = meter.create_counter(
 PROCESSING_DURATION = meter.create_histogram(
     "portal.message.processing.duration",
     unit="s",
-    description="Time from receiving a message to finishing with it, retries included.",
+    description="Time to apply the batch a message came in, from decoding to commit, "
+    "retries included (recorded once per message of the batch).",
     explicit_bucket_boundaries_advisory=SECONDS_BUCKETS,
 )
 DEAD_LETTERS = meter.create_counter(
@@ -202,11 +203,15 @@ class MetricsPoller:
     """Reads the gauges that need I/O every ``interval_s`` (a background task of the service)."""
 
     def __init__(
-        self, interval_s: float = 5.0, timeout_s: float = 10.0, kafka_bootstrap: str = ""
+        self,
+        interval_s: float = 5.0,
+        timeout_s: float = 10.0,
+        kafka_options: Mapping[str, Any] | None = None,
     ) -> None:
         self.interval_s = interval_s
         self.timeout_s = timeout_s
-        self.kafka_bootstrap = kafka_bootstrap
+        # Address and credentials of the service's Kafka clients (kafka_security.client_options).
+        self.kafka_options = dict(kafka_options or {})
         self.observed = _Observed()
         self.polls: list[tuple[str, Poll]] = []
         self.brokers: list[Any] = []
@@ -219,7 +224,8 @@ class MetricsPoller:
         self.polls.append((what, poll))
 
     def watch_consumers(self, broker: Any) -> None:
-        """Report the consumer lag of every subscriber of a FastStream Kafka broker."""
+        """Report the consumer lag of every consumer of ``broker``: a service's batch consumers
+        (``consumer.Consumers``) or a FastStream Kafka broker's subscribers."""
         if not self.brokers:
             self.add("consumer_lag", self._consumer_lag)
         self.brokers.append(broker)
@@ -230,9 +236,7 @@ class MetricsPoller:
         if self._admin is None:
             from aiokafka.admin import AIOKafkaAdminClient
 
-            admin = AIOKafkaAdminClient(
-                bootstrap_servers=self.kafka_bootstrap, client_id="portal-metrics"
-            )
+            admin = AIOKafkaAdminClient(**self.kafka_options, client_id="portal-metrics")
             await admin.start()
             self._admin = admin
         offsets = await self._admin.list_consumer_group_offsets(group, partitions=partitions)
@@ -279,7 +283,10 @@ class MetricsPoller:
 
 
 def _consumers(broker: Any) -> Iterable[Any]:
-    """The aiokafka consumers behind a FastStream broker's subscribers (started ones only)."""
+    """The aiokafka consumers of a source (started ones only)."""
+    if hasattr(broker, "kafka_consumers"):
+        yield from broker.kafka_consumers()
+        return
     for subscriber in getattr(broker, "subscribers", ()):
         group = getattr(subscriber, "consumer_subgroup", None) or [
             getattr(subscriber, "consumer", None)
@@ -323,16 +330,3 @@ def outbox_poll(stats: Callable[[], Awaitable[tuple[int, datetime | None]]]) -> 
         return {OUTBOX_BACKLOG: {(): float(count)}, OUTBOX_OLDEST_AGE: {(): age}}
 
     return poll
-
-
-@contextlib.contextmanager
-def timed(attributes: dict[str, str]) -> Iterator[dict[str, str]]:
-    """Count one message as finished, with its processing time; the caller sets ``outcome``.
-
-    A message left unfinished (cancelled at shutdown, or the dead-letter topic unreachable) is
-    not counted: it will be delivered again.
-    """
-    started = time.perf_counter()
-    yield attributes
-    PROCESSING_DURATION.record(time.perf_counter() - started, attributes)
-    MESSAGES_PROCESSED.add(1, attributes)

@@ -18,7 +18,26 @@ from opensearchpy.exceptions import TransportError
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from portal_runtime.settings import ServiceSettings
+
 tracer = trace.get_tracer(__name__)
+
+
+def opensearch_auth(settings: ServiceSettings) -> dict[str, Any]:
+    """The service's own OpenSearch user (basic auth) and, for https, the CA to verify with."""
+    options: dict[str, Any] = {}
+    if settings.opensearch_username:
+        options["http_auth"] = (
+            settings.opensearch_username,
+            settings.opensearch_password.get_secret_value(),
+        )
+    if settings.opensearch_url.startswith("https://"):
+        options["use_ssl"] = True
+        options["verify_certs"] = True
+        if settings.opensearch_ca_file:
+            options["ca_certs"] = settings.opensearch_ca_file
+    return options
+
 
 # Path endpoints whose name is the operation (``/idx/_search`` -> search).
 _DOC_OPERATIONS = {

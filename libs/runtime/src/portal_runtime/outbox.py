@@ -3,14 +3,16 @@
 A handler writes its state and ``Outbox.add`` rows in one database transaction; the relay
 publishes the rows to Kafka (acks=all, idempotent producer) and deletes them once acknowledged.
 If the service dies between the two, the rows are published on restart: an event may be sent
-twice, never lost, and every consumer is idempotent by event id (``first_time``) and by
-article id + revision. The trace context of the transaction travels with the row, so the Kafka
-span stays in the request's trace.
+twice, never lost, and every consumer is idempotent by event id (the inbox, ``first_times``,
+which a consumer's unit of work fills for its batch) and by article id + revision. The trace
+context of the transaction (or of the message an event follows from) travels with the row, so
+the Kafka span stays in the request's trace.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -32,8 +34,9 @@ from sqlalchemy import (
     delete,
     func,
     select,
+    text,
 )
-from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from portal_contracts.codec import encode
@@ -100,20 +103,48 @@ class Outbox:
             )
         )
 
+    async def add_all(
+        self, session: AsyncSession, events: Sequence[tuple[str, Envelope, dict[str, str]]]
+    ) -> None:
+        """Queue many ``(topic, event, trace headers)`` in the caller's transaction, in one
+        statement (a consumer's batch). Each event keeps the trace context it was caused in."""
+        if not events:
+            return
+        await session.execute(
+            self.table.insert(),
+            [
+                {
+                    "topic": topic,
+                    "key": event.subject.encode(),
+                    "value": encode(event),
+                    "headers": headers,
+                }
+                for topic, event, headers in events
+            ],
+        )
+
     def notify(self) -> None:
         """Wake the relay after a commit, so events leave without waiting for the next poll."""
         self._wake.set()
 
-    async def first_time(self, session: AsyncSession, event_id: UUID, topic: str) -> bool:
-        """Record ``event_id`` as processed in the caller's transaction; False if it was already."""
+    async def first_times(
+        self, session: AsyncSession, keys: Sequence[tuple[UUID, str]]
+    ) -> set[UUID]:
+        """Record many ``(event id, topic)`` as processed in the caller's transaction, in one
+        statement; returns the ids not seen before (the others were processed already)."""
         assert self.inbox is not None, "this service has no inbox table"
+        if not keys:
+            return set()
         result = await session.execute(
-            insert(self.inbox)
-            .values(event_id=event_id, topic=topic)
-            .on_conflict_do_nothing()
-            .returning(self.inbox.c.event_id)
+            text(
+                # The table name is this module's own constant, never input.
+                f"INSERT INTO {self.inbox.name} (event_id, topic) "  # noqa: S608
+                "SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:topics AS varchar[])) "
+                "ON CONFLICT DO NOTHING RETURNING event_id"
+            ),
+            {"ids": [k for k, _ in keys], "topics": [t for _, t in keys]},
         )
-        return result.first() is not None
+        return {row[0] for row in result}
 
     async def backlog(self, engine: AsyncEngine) -> int:
         async with engine.connect() as conn:

@@ -70,6 +70,13 @@ class RateLimiter:
         The tests and the hits run without an await in between, so two requests of one event
         loop can never both slip through the last free slot.
         """
+        if len(checks) == 1 and len(checks[0][2]) == 1:
+            # One rule (the usual case): its hit is already all-or-nothing, no test first.
+            scope, key, (rule,) = checks[0]
+            if self._limiter.hit(rule, scope, key):
+                return None
+            stats = self._limiter.get_window_stats(rule, scope, key)
+            return Refusal(scope, str(rule), retry_after_s(stats.reset_time, time.time()))
         for scope, key, rules in checks:
             for rule in rules:
                 if not self._limiter.test(rule, scope, key):

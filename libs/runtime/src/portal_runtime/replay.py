@@ -10,9 +10,9 @@ model (the live consumer dead-lettered it) is counted and skipped.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -41,8 +41,8 @@ class ReplayStalled(TimeoutError):
     """The replay made no progress for too long (broker gone, partition unavailable)."""
 
 
-async def partitions_of(bootstrap_servers: str, topic: str, client_id: str) -> list[int]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id=client_id)
+async def partitions_of(kafka: Mapping[str, Any], topic: str, client_id: str) -> list[int]:
+    admin = AIOKafkaAdminClient(**kafka, client_id=client_id)
     await admin.start()
     try:
         (described,) = await admin.describe_topics([topic])
@@ -58,7 +58,7 @@ async def partitions_of(bootstrap_servers: str, topic: str, client_id: str) -> l
 
 
 async def replay(
-    bootstrap_servers: str,
+    kafka: Mapping[str, Any],
     topic: str,
     model: type[E],
     handle: Callable[[list[E]], Awaitable[None]],
@@ -68,12 +68,11 @@ async def replay(
     stall_timeout_s: float = 60.0,
 ) -> ReplayStats:
     """Hand every valid event of ``topic`` up to the end offsets of now to ``handle``, in
-    batches of at most ``batch_size`` (in log order within each partition)."""
-    tps = [
-        TopicPartition(topic, p) for p in await partitions_of(bootstrap_servers, topic, client_id)
-    ]
+    batches of at most ``batch_size`` (in log order within each partition).
+    ``kafka``: the service's client options (``kafka_security.client_options``)."""
+    tps = [TopicPartition(topic, p) for p in await partitions_of(kafka, topic, client_id)]
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers,
+        **kafka,
         client_id=client_id,
         group_id=None,
         enable_auto_commit=False,

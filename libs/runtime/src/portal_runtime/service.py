@@ -1,11 +1,21 @@
 """The one place that wires a service: telemetry, logs, Kafka, database, S3, search, health.
 
-A service builds a ``Service`` with what it uses, registers its subscribers on ``service.broker``
-and its routes on the app, and ``create_app`` runs everything in the FastAPI lifespan.
+A service builds a ``Service`` with what it uses, declares its consumers with
+``service.consume(Subscription(...))`` (``consumer.py``: batches, one transaction each), adds its
+routes to the app, and ``create_app`` runs everything in the FastAPI lifespan. ``service.broker``
+is the producer side (the outbox relay). A service with neither a database nor Kafka (the public
+website, which reads the others' HTTP APIs) builds an ``HttpService``: the same HTTP side
+(telemetry, logs, overload protection, problems, health, metrics, the front) without them.
 
 Every HTTP API gets the overload protection of ``overload.py`` (per-client rate limits, a cap on
 requests in progress; settings in ``ServiceSettings``), and answers every invalid request with a
 422 in one documented shape (``problems.py``).
+
+The app's *front* runs before FastAPI's own stack (its telemetry, error handling, routing): the
+trusted proxies' X-Forwarded-For, the overload protection, and, for a service that keeps
+rendered responses, the fast lane that answers a GET from them (``httpcache.ServeStored``).
+So a refusal or a cache hit costs a few microseconds of Python instead of a routed request with
+its span.
 
 Every service answers ``GET /metrics`` (Prometheus) and reports its consumers' lag and its
 outbox backlog (``metrics.py``); ``service.metrics.add`` takes a service's own polled gauges and
@@ -20,7 +30,7 @@ import secrets
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import prometheus_client
 import uvicorn
@@ -28,14 +38,18 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from opensearchpy import AsyncOpenSearch
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.sdk.trace import SpanProcessor
+from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from portal_runtime.consumer import BatchConsumer, ConsumerConfig, Consumers, Subscription
 from portal_runtime.db import make_engine, make_sessionmaker, ping, run_migrations_async
 from portal_runtime.health import Check, health_router
+from portal_runtime.httpcache import Lookup, ServeStored
 from portal_runtime.kafka import make_broker
+from portal_runtime.kafka_security import client_options
 from portal_runtime.logs import configure_logging, get_logger
 from portal_runtime.metrics import MetricsPoller, outbox_poll, setup_metrics, shutdown_metrics
-from portal_runtime.opensearch import TracedAsyncTransport
+from portal_runtime.opensearch import TracedAsyncTransport, opensearch_auth
 from portal_runtime.outbox import Outbox
 from portal_runtime.overload import Overload, OverloadPolicy
 from portal_runtime.problems import STANDARD, ValidationShape, install_problem_handlers
@@ -47,90 +61,63 @@ from portal_runtime.telemetry import instrument_http_clients, setup_tracing, shu
 log = get_logger(__name__)
 
 Background = Callable[[], Coroutine[Any, Any, None]]
+E = TypeVar("E")
+FrontLayer = Callable[[ASGIApp], ASGIApp]
 
 
-class Service:
+class ServiceApp(FastAPI):
+    """A FastAPI app with a front: ASGI layers in front of FastAPI's whole stack."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.front_layers: list[FrontLayer] = []  # outermost first
+        self._front: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._front is None:
+            app: ASGIApp = super().__call__
+            for layer in reversed(self.front_layers):
+                app = layer(app)
+            self._front = app
+        await self._front(scope, receive, send)
+
+
+class HttpService:
+    """The HTTP side every service shares. ``checks`` feed /readyz; ``background`` jobs run for
+    the app's life; ``start``/``drain``/``stop`` are the hooks a subclass wires its resources in."""
+
     def __init__(
-        self,
-        settings: ServiceSettings,
-        *,
-        migrations_dir: Path | None,
-        outbox: Outbox | None = None,
-        uses_object_store: bool = False,
-        uses_opensearch: bool = False,
-        span_processors: tuple[SpanProcessor, ...] = (),
-        migrate_on_start: bool = True,
+        self, settings: ServiceSettings, *, span_processors: tuple[SpanProcessor, ...] = ()
     ) -> None:
         self.settings = settings
         configure_logging(settings.service_name, settings.log_level, settings.log_json)
         self.tracer_provider = setup_tracing(
-            settings.service_name, settings.otel_exporter_otlp_endpoint, span_processors
+            settings.service_name,
+            settings.otel_exporter_otlp_endpoint,
+            span_processors,
+            sample_ratio=settings.trace_sample_ratio,
         )
         self.meter_provider = setup_metrics(
             settings.service_name, settings.otel_exporter_otlp_endpoint
         )
         instrument_http_clients()
-        self.broker = make_broker(settings, self.tracer_provider, self.meter_provider)
-        self.engine = make_engine(settings.database_url, settings.database_pool_size)
-        self.sessions = make_sessionmaker(self.engine)
-        self.migrations_dir = migrations_dir
-        self.migrate_on_start = migrate_on_start
-        self.outbox = outbox
-        self.store = ObjectStore(settings) if uses_object_store else None
-        self.opensearch = (
-            AsyncOpenSearch(
-                hosts=[settings.opensearch_url],
-                timeout=settings.opensearch_timeout_s,
-                max_retries=settings.opensearch_max_retries,
-                transport_class=TracedAsyncTransport,
-            )
-            if uses_opensearch
-            else None
-        )
         self.background: list[Background] = []
         # Counters of the per-client rate limits of this instance's HTTP API (overload.py).
         self.limiter = RateLimiter()
-        self.checks: dict[str, Check] = {
-            "database": lambda: ping(self.engine),
-            "kafka": self._ping_kafka,
-        }
-        if self.store is not None:
-            self.checks["object_store"] = self.store.ping
-        if self.opensearch is not None:
-            self.checks["opensearch"] = self._ping_opensearch
-        if outbox is not None:
-            self.background.append(
-                lambda: outbox.run_relay(
-                    self.engine, self.broker, batch=settings.outbox_relay_batch_size
-                )
-            )
-        self.metrics = MetricsPoller(
-            settings.metrics_poll_interval_s, kafka_bootstrap=settings.kafka_bootstrap_servers
-        )
-        self.metrics.watch_consumers(self.broker)
-        if outbox is not None:
-            self.metrics.add("outbox", outbox_poll(lambda: outbox.stats(self.engine)))
-        self.background.append(self.metrics.run)
+        self.checks: dict[str, Check] = {}
 
-    async def _ping_kafka(self) -> None:
-        if not await self.broker.ping(timeout=2.0):
-            raise ConnectionError(
-                f"Kafka at {self.settings.kafka_bootstrap_servers} does not answer"
-            )
+    async def start(self) -> None:
+        """Before the app serves and its background jobs start."""
 
-    async def _ping_opensearch(self) -> None:
-        assert self.opensearch is not None
-        health = await self.opensearch.cluster.health()
-        if health.get("status") not in ("green", "yellow"):
-            raise RuntimeError(f"cluster status {health.get('status')}")
+    async def drain(self) -> None:
+        """At shutdown, before the background jobs are cancelled (work in progress ends)."""
+
+    async def stop(self) -> None:
+        """After the app stopped serving and the background jobs ended."""
 
     @asynccontextmanager
     async def lifespan(self, app: FastAPI) -> AsyncIterator[None]:
-        if self.migrations_dir is not None and self.migrate_on_start:
-            await run_migrations_async(self.migrations_dir, self.settings.database_url)
-        if self.store is not None:
-            await self.store.ensure_bucket()
-        await self.broker.start()
+        await self.start()
         tasks = [
             asyncio.create_task(job(), name=f"bg-{i}") for i, job in enumerate(self.background)
         ]
@@ -138,16 +125,13 @@ class Service:
         try:
             yield
         finally:
+            await self.drain()
             for task in tasks:
                 task.cancel()
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
-            await self.broker.stop()
-            if self.opensearch is not None:
-                await self.opensearch.close()
-            await self.engine.dispose()
-            self.metrics.close()
+            await self.stop()
             shutdown_tracing()
             shutdown_metrics()
 
@@ -159,8 +143,13 @@ class Service:
         routers: Sequence[APIRouter] = (),
         version: str = "0.1.0",
         validation: ValidationShape = STANDARD,
+        stored_responses: Lookup | None = None,
     ) -> FastAPI:
-        app = FastAPI(title=title, description=description, version=version, lifespan=self.lifespan)
+        """``stored_responses``: the responses this service keeps ready, by request target
+        (``httpcache.request_target``); a GET that has one is answered in the front."""
+        app = ServiceApp(
+            title=title, description=description, version=version, lifespan=self.lifespan
+        )
         app.state.service = self
         # Every 422 in one documented shape (problems.py).
         install_problem_handlers(app, validation)
@@ -178,13 +167,118 @@ class Service:
             exclude_spans=["receive", "send"],
         )
         # Backpressure (rate limits, in-flight cap) sees the client address the proxy headers
-        # name, so the proxies' middleware runs first (the last added is the outermost).
-        app.add_middleware(
-            Overload, policy=OverloadPolicy.from_settings(self.settings), limiter=self.limiter
-        )
-        if self.settings.trusted_proxies.strip():
-            app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=self.settings.trusted_proxies)
+        # name, so the proxies' layer runs first; stored responses are served within the limits.
+        trusted = self.settings.trusted_proxies.strip()
+        if trusted:
+            app.front_layers.append(
+                lambda inner: ProxyHeadersMiddleware(inner, trusted)  # type: ignore[arg-type,return-value]
+            )
+        policy = OverloadPolicy.from_settings(self.settings)
+        app.front_layers.append(lambda inner: Overload(inner, policy, self.limiter))
+        if stored_responses is not None:
+            lookup = stored_responses
+            app.front_layers.append(lambda inner: ServeStored(inner, lookup))
         return app
+
+
+class Service(HttpService):
+    """A backend: its database, Kafka (batch consumers and the outbox relay), S3, OpenSearch."""
+
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        *,
+        migrations_dir: Path | None,
+        outbox: Outbox | None = None,
+        uses_object_store: bool = False,
+        uses_opensearch: bool = False,
+        uses_database: bool = True,
+        span_processors: tuple[SpanProcessor, ...] = (),
+        migrate_on_start: bool = True,
+    ) -> None:
+        super().__init__(settings, span_processors=span_processors)
+        self.broker = make_broker(settings, self.tracer_provider, self.meter_provider)
+        self.engine = make_engine(
+            settings.database_url,
+            settings.database_pool_size,
+            trace_statements=settings.trace_sql_statements,
+        )
+        self.sessions = make_sessionmaker(self.engine)
+        self.consumers = Consumers(ConsumerConfig.from_settings(settings), self.sessions, outbox)
+        self.migrations_dir = migrations_dir
+        self.migrate_on_start = migrate_on_start
+        self.outbox = outbox
+        self.store = ObjectStore(settings) if uses_object_store else None
+        self.opensearch = (
+            AsyncOpenSearch(
+                hosts=[settings.opensearch_url],
+                **opensearch_auth(settings),
+                timeout=settings.opensearch_timeout_s,
+                max_retries=settings.opensearch_max_retries,
+                transport_class=TracedAsyncTransport,
+            )
+            if uses_opensearch
+            else None
+        )
+        # A process without a database of its own (uses_database=False) keeps an engine that
+        # never connects, and its readiness does not depend on PostgreSQL.
+        if uses_database:
+            self.checks["database"] = lambda: ping(self.engine)
+        self.checks["kafka"] = self._ping_kafka
+        if self.store is not None:
+            self.checks["object_store"] = self.store.ping
+        if self.opensearch is not None:
+            self.checks["opensearch"] = self._ping_opensearch
+        if outbox is not None:
+            self.background.append(
+                lambda: outbox.run_relay(
+                    self.engine, self.broker, batch=settings.outbox_relay_batch_size
+                )
+            )
+        self.metrics = MetricsPoller(
+            settings.metrics_poll_interval_s, kafka_options=client_options(settings)
+        )
+        self.metrics.watch_consumers(self.consumers)
+        if outbox is not None:
+            self.metrics.add("outbox", outbox_poll(lambda: outbox.stats(self.engine)))
+        self.background.append(self.metrics.run)
+
+    def consume(
+        self, subscription: Subscription[E], config: ConsumerConfig | None = None
+    ) -> BatchConsumer[E]:
+        """Run ``subscription`` in this service (started and stopped with it)."""
+        return self.consumers.add(subscription, config)
+
+    async def _ping_kafka(self) -> None:
+        if not await self.broker.ping(timeout=2.0):
+            raise ConnectionError(
+                f"Kafka at {self.settings.kafka_bootstrap_servers} does not answer"
+            )
+
+    async def _ping_opensearch(self) -> None:
+        assert self.opensearch is not None
+        health = await self.opensearch.cluster.health()
+        if health.get("status") not in ("green", "yellow"):
+            raise RuntimeError(f"cluster status {health.get('status')}")
+
+    async def start(self) -> None:
+        if self.migrations_dir is not None and self.migrate_on_start:
+            await run_migrations_async(self.migrations_dir, self.settings.database_url)
+        if self.store is not None:
+            await self.store.ensure_bucket()
+        await self.broker.start()
+        self.consumers.start()
+
+    async def drain(self) -> None:
+        # Consumers first: the batch in progress finishes and its offsets are committed.
+        await self.consumers.stop()
+
+    async def stop(self) -> None:
+        await self.broker.stop()
+        if self.opensearch is not None:
+            await self.opensearch.close()
+        await self.engine.dispose()
+        self.metrics.close()
 
 
 def metrics_router(settings: ServiceSettings) -> APIRouter:

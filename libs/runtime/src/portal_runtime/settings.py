@@ -6,7 +6,9 @@ no usable default outside the local stack: the launcher and docker-compose pass 
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, field_validator
+from typing import Literal, Self
+
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from portal_runtime.ratelimit import parse_rules
@@ -22,11 +24,28 @@ class ServiceSettings(BaseSettings):
     log_json: bool = True
 
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
-    # Consumer tuning, settings so SREs can trade latency for throughput.
-    kafka_max_poll_records: int = 100
-    # Consumers per subscribed topic in this process (each takes some partitions; order per
-    # article is kept because an article's events share a partition).
-    kafka_consumer_concurrency: int = 3
+    # The service's own Kafka principal (kafka_security.py): the broker's ACLs allow it exactly
+    # the topics and consumer groups it uses. PLAINTEXT only for a broker without authentication.
+    kafka_security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = "SCRAM-SHA-512"
+    kafka_username: str = ""
+    kafka_password: SecretStr = SecretStr("")
+    # CA certificates (PEM) that sign the broker's certificate with SASL_SSL; empty: the system's.
+    kafka_ssl_ca_file: str = ""
+    # Consumer batches (portal_runtime.consumer): a handler gets up to this many records...
+    kafka_batch_max_records: int = Field(default=500, ge=1, le=10_000)
+    # ... gathered for at most this long after the first one arrived (latency vs batch size).
+    kafka_batch_max_wait_ms: int = Field(default=20, ge=0, le=10_000)
+    # A batch's slow steps (image fetches, CPU work) run this many at a time, before its
+    # transaction.
+    kafka_batch_slow_step_concurrency: int = Field(default=8, ge=1, le=256)
+    # Processed offsets are committed at most this often (and always before a rebalance).
+    kafka_commit_interval_ms: int = Field(default=200, ge=0, le=60_000)
+    # A revoked partition's batch in progress may finish this long before it is abandoned
+    # (its offsets then stay uncommitted: the next owner gets it again and the inbox absorbs it).
+    kafka_rebalance_drain_s: float = Field(default=10.0, ge=0, le=240)
+    # A consumer that does not poll within this (slow steps included) leaves its group.
+    kafka_max_poll_interval_ms: int = Field(default=300_000, ge=10_000)
     # Outbox rows one relay round publishes (pipelined) before deleting them in one transaction.
     outbox_relay_batch_size: int = Field(default=200, ge=1, le=10_000)
 
@@ -36,13 +55,20 @@ class ServiceSettings(BaseSettings):
     )
     database_pool_size: int = 10
 
+    # Only services that store objects need these; their keys are their own (no default: a
+    # service that stores objects refuses to start without them).
     s3_endpoint: str = "http://127.0.0.1:8333"
-    s3_access_key: str = "portal-local"
-    s3_secret_key: SecretStr = SecretStr("portal-local-secret")
+    s3_access_key: str = ""
+    s3_secret_key: SecretStr = SecretStr("")
     s3_region: str = "us-east-1"
     s3_bucket: str = "portal-media"
 
     opensearch_url: str = "http://127.0.0.1:9200"
+    # The service's own OpenSearch user when the cluster's security plugin is on; and the CA
+    # certificates (PEM) of an https URL (empty: the system's).
+    opensearch_username: str = ""
+    opensearch_password: SecretStr = SecretStr("")
+    opensearch_ca_file: str = ""
     # Per request: a slow cluster fails the call (the consumer retries it later) instead of
     # holding the consumer indefinitely; retries are for refused connections.
     opensearch_timeout_s: float = Field(default=10.0, gt=0)
@@ -53,6 +79,10 @@ class ServiceSettings(BaseSettings):
 
     # OTLP/HTTP endpoint of a collector or trace backend (e.g. http://127.0.0.1:4318); empty = off.
     otel_exporter_otlp_endpoint: str = ""
+    # New traces kept (parent-based: a span follows its parent's decision); 1.0 keeps all.
+    trace_sample_ratio: float = Field(default=1.0, ge=0.0, le=1.0)
+    # A span per SQL statement (off: one span per consumed batch or HTTP request).
+    trace_sql_statements: bool = False
     # Links to one trace: a template with {trace_id} (and {article_id}), e.g. the editors' desk
     # journey page, or a Jaeger UI base URL (then <base>/trace/<id>); empty = no links.
     traces_ui_url: str = ""
@@ -74,6 +104,17 @@ class ServiceSettings(BaseSettings):
     # Proxies whose X-Forwarded-For names the client (IPs or CIDRs, comma-separated, "*" for
     # any). Empty: the peer address is the client and X-Forwarded-For is ignored.
     trusted_proxies: str = ""
+
+    @model_validator(mode="after")
+    def _kafka_credentials_with_sasl(self) -> Self:
+        if self.kafka_security_protocol != "PLAINTEXT" and not (
+            self.kafka_username and self.kafka_password.get_secret_value()
+        ):
+            raise ValueError(
+                f"KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs KAFKA_USERNAME "
+                "and KAFKA_PASSWORD"
+            )
+        return self
 
     @field_validator("rate_limit_per_ip", "rate_limit_per_api_key")
     @classmethod

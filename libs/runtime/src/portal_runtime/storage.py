@@ -24,6 +24,11 @@ tracer = trace.get_tracer(__name__)
 
 class ObjectStore:
     def __init__(self, settings: ServiceSettings, bucket: str | None = None) -> None:
+        if not settings.s3_access_key or not settings.s3_secret_key.get_secret_value():
+            raise ValueError(
+                f"{settings.service_name} stores objects: set S3_ACCESS_KEY and S3_SECRET_KEY "
+                "(its own key, limited to its buckets)"
+            )
         url = urlparse(settings.s3_endpoint)
         self.bucket = bucket or settings.s3_bucket
         self._server = (url.hostname or "", url.port or (443 if url.scheme == "https" else 80))

@@ -1,8 +1,13 @@
 """OpenTelemetry set-up: one tracer provider per process, OTLP/HTTP export when configured.
 
-HTTP spans come from the FastAPI instrumentation, Kafka spans from FastStream's telemetry
-middleware (W3C ``traceparent`` in Kafka headers), database spans from SQLAlchemy's, outgoing
-HTTP from httpx's, object storage and OpenSearch spans from ``storage.py`` and ``opensearch.py``.
+HTTP spans come from the FastAPI instrumentation, Kafka publish spans from FastStream's
+telemetry middleware (W3C ``traceparent`` in Kafka headers), one span per consumed batch from
+``consumer.py`` (linked to each message's own trace context), database statement spans from
+SQLAlchemy's when ``TRACE_SQL_STATEMENTS`` is on, outgoing HTTP from httpx's, object storage and
+OpenSearch spans from ``storage.py`` and ``opensearch.py``.
+
+Sampling is parent-based: a span follows its parent's decision (a partner's request, an upstream
+event), and a new trace is kept with probability ``TRACE_SAMPLE_RATIO`` (1.0 keeps everything).
 Attributes follow the OpenTelemetry semantic conventions (the stable HTTP and database ones),
 plus the portal's own ``portal.article.*`` attributes wherever an article is concerned, so that
 one article's spans can be found by its id in the trace backend.
@@ -16,10 +21,12 @@ from typing import Any
 
 from opentelemetry import propagate, trace
 from opentelemetry.baggage.propagation import W3CBaggagePropagator
+from opentelemetry.context import Context
 from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import ParentBased, Sampler, TraceIdRatioBased
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from portal_contracts.envelope import Envelope
@@ -43,10 +50,22 @@ def resource_for(service: str) -> Resource:
     )
 
 
+def use_stable_conventions() -> None:
+    """The stable HTTP and database conventions (http.request.method, db.system.name, ...),
+    read once per process by the instrumentations before they first instrument anything."""
+    os.environ.setdefault("OTEL_SEMCONV_STABILITY_OPT_IN", "http,database")
+
+
+def sampler_for(ratio: float) -> Sampler:
+    """Parent-based: follow the caller's decision; a new trace is kept with ``ratio``."""
+    return ParentBased(TraceIdRatioBased(min(1.0, max(0.0, ratio))))
+
+
 def setup_tracing(
     service: str,
     otlp_endpoint: str = "",
     extra_processors: tuple[SpanProcessor, ...] = (),
+    sample_ratio: float = 1.0,
 ) -> TracerProvider:
     """Create (once per process) and install the tracer provider for ``service``."""
     global _provider
@@ -54,10 +73,8 @@ def setup_tracing(
         for processor in extra_processors:
             _provider.add_span_processor(processor)
         return _provider
-    # The stable HTTP and database conventions (http.request.method, http.response.status_code,
-    # db.system.name, ...), read once by the instrumentations before they first instrument.
-    os.environ.setdefault("OTEL_SEMCONV_STABILITY_OPT_IN", "http,database")
-    provider = TracerProvider(resource=resource_for(service))
+    use_stable_conventions()
+    provider = TracerProvider(resource=resource_for(service), sampler=sampler_for(sample_ratio))
     if otlp_endpoint:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
@@ -88,11 +105,21 @@ def shutdown_tracing() -> None:
         _provider.force_flush()
 
 
-def current_traceparent() -> dict[str, str]:
-    """The current W3C trace context as headers (used to carry it through the outbox)."""
+def current_traceparent(context: Context | None = None) -> dict[str, str]:
+    """The current (or ``context``'s) W3C trace context as headers, carried through the outbox."""
     carrier: dict[str, str] = {}
-    propagate.inject(carrier)
+    propagate.inject(carrier, context=context)
     return carrier
+
+
+def context_from_headers(headers: tuple[tuple[str, bytes], ...]) -> Context:
+    """The trace context a Kafka message carries in its headers (empty when it has none)."""
+    carrier = {
+        key: value.decode("latin-1")
+        for key, value in headers
+        if key in ("traceparent", "tracestate", "baggage") and value is not None
+    }
+    return propagate.extract(carrier) if carrier else Context()
 
 
 def parse_traceparent(value: str | bytes | None) -> tuple[str, str] | None:

@@ -3,9 +3,22 @@
 from portal_text.vietnamese import (
     fold,
     has_vietnamese_diacritics,
+    needs_tone_placement,
     nfc,
     normalize_tone_placement,
     slugify,
+    written_with_diacritics,
 )
+from portal_text.xml import is_xml_safe, xml_safe
 
-__all__ = ["fold", "has_vietnamese_diacritics", "nfc", "normalize_tone_placement", "slugify"]
+__all__ = [
+    "fold",
+    "has_vietnamese_diacritics",
+    "is_xml_safe",
+    "needs_tone_placement",
+    "nfc",
+    "normalize_tone_placement",
+    "slugify",
+    "written_with_diacritics",
+    "xml_safe",
+]

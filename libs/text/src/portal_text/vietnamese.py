@@ -25,20 +25,54 @@ def nfc(text: str) -> str:
     return unicodedata.normalize("NFC", text)
 
 
-def fold(text: str) -> str:
-    """Remove every diacritic: 'Đảng Cộng sản' -> 'Dang Cong san'."""
+def _fold_by_decomposition(text: str) -> str:
     decomposed = unicodedata.normalize("NFD", text.translate(_FOLD_EXTRA))
     return unicodedata.normalize(
         "NFC", "".join(c for c in decomposed if not unicodedata.combining(c))
     )
 
 
+# Latin (with Vietnamese) and general punctuation: every character there is a starter whose
+# folded form never composes with its neighbour's, so folding one character at a time through
+# a table gives exactly what decomposing the whole text gives, at C speed.
+_OUTSIDE_LATIN = re.compile("[^\u0000-\u024f\u1e00-\u1eff\u2000-\u206f]")
+_FOLD_TABLE = [_fold_by_decomposition(chr(c)) for c in range(0x2070)]
+
+
+def fold(text: str) -> str:
+    """Remove every diacritic: 'Đảng Cộng sản' -> 'Dang Cong san'."""
+    if _OUTSIDE_LATIN.search(text) is None:
+        return text.translate(_FOLD_TABLE)
+    return _fold_by_decomposition(text)
+
+
+_MARK = re.compile(f"[{_TONES}{_MARKS}]")
+
+
 def has_vietnamese_diacritics(text: str) -> bool:
     """True when the text carries any Vietnamese tone or vowel mark, or the letter đ."""
     if "đ" in text or "Đ" in text:
         return True
-    decomposed = unicodedata.normalize("NFD", text)
-    return any(c in _TONES or c in _MARKS for c in decomposed)
+    return _MARK.search(unicodedata.normalize("NFD", text)) is not None
+
+
+# A text counts as written with diacritics when at least this share of its words carry a mark
+# (real Vietnamese is ~75%); a short text needs one marked word. The public website's script
+# (services/web static/js/portal.js) applies the same rule as the reader types.
+MIN_MARKED_SHARE = 0.25
+SHORT_TEXT_WORDS = 4
+_LETTER_WORD = re.compile(r"[^\W\d_]+")
+
+
+def written_with_diacritics(text: str) -> bool:
+    """Whether ``text`` reads as Vietnamese typed with its marks (not "khong dau")."""
+    words = _LETTER_WORD.findall(unicodedata.normalize("NFC", text))
+    if not words:
+        return False
+    marked = sum(1 for w in words if has_vietnamese_diacritics(w))
+    if len(words) < SHORT_TEXT_WORDS:
+        return marked > 0
+    return marked / len(words) >= MIN_MARKED_SHARE
 
 
 def _move_tone(word: str) -> str:
@@ -58,10 +92,29 @@ def _move_tone(word: str) -> str:
     return word
 
 
+# In NFC text only a word ending in a bare o or u followed by a/e (o) or y (u), bare or with a
+# tone mark, can have its tone moved (onto that o or u); every other word is left as it is
+# without looking at it. Linear: only a word's start can begin a match.
+_OPEN_RHYME_WORD = re.compile(
+    "(?<!\\w)\\w*(?:[oO][aàáảãạAÀÁẢÃẠeèéẻẽẹEÈÉẺẼẸ]|[uU][yỳýỷỹỵYỲÝỶỸỴ])(?!\\w)"
+)
+
+
 def normalize_tone_placement(text: str) -> str:
     """NFC text with the tone mark of open oa/oe/uy rhymes on the first vowel."""
     text = nfc(text)
-    return _WORD.sub(lambda m: _move_tone(m.group(0)), text)
+    return _OPEN_RHYME_WORD.sub(lambda m: _move_tone(m.group(0)), text)
+
+
+def needs_tone_placement(text: str) -> bool:
+    """False when ``normalize_tone_placement`` would return ``text`` unchanged for certain:
+    already NFC, no word it could touch (clean Vietnamese text costs two scans)."""
+    return not unicodedata.is_normalized("NFC", text) or _OPEN_RHYME_WORD.search(text) is not None
+
+
+def _normalize_tone_placement_every_word(text: str) -> str:
+    """The definition ``normalize_tone_placement`` keeps (tests compare the two)."""
+    return _WORD.sub(lambda m: _move_tone(m.group(0)), nfc(text))
 
 
 def slugify(text: str, max_length: int = 80) -> str:

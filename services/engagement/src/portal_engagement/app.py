@@ -8,19 +8,14 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from portal_contracts.articles import ArticlePublishedEvent
-from portal_contracts.questions import QuestionAnsweredEvent
-from portal_contracts.submissions import SubmissionModeratedEvent
-from portal_contracts.topics import ARTICLE_PUBLISHED, QUESTION_ANSWERED, SUBMISSION_MODERATED
 from portal_engagement.catalog import apply_catalog, load_catalog
 from portal_engagement.comments import api as comments
 from portal_engagement.db import outbox
 from portal_engagement.dialogues import api as dialogues
 from portal_engagement.dialogues.live import LiveHub
-from portal_engagement.domain import PRODUCER
 from portal_engagement.feedback import api as feedback
 from portal_engagement.forum import api as forum
-from portal_engagement.handlers import answered_handler, article_handler, moderated_handler
+from portal_engagement.handlers import subscriptions
 from portal_engagement.qa import api as qa
 from portal_engagement.screening import load_word_list
 from portal_engagement.settings import Settings
@@ -29,41 +24,17 @@ from portal_engagement.submissions.gate import Gate
 from portal_engagement.submissions.intake import Intake
 from portal_engagement.usecases import Engagement
 from portal_runtime.bodylimit import BodyLimit
-from portal_runtime.kafka import subscribe_events
 from portal_runtime.problems import document_body_limit
 from portal_runtime.ratelimit import RateLimiter
 from portal_runtime.service import Service, serve
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-GROUP = "engagement"
 
 
 def subscribe(service: Service, engagement: Engagement) -> None:
     """Moderation's answers and steps, and which articles are published."""
-    subscribe_events(
-        service.broker,
-        QUESTION_ANSWERED,
-        group=GROUP,
-        producer=PRODUCER,
-        model=QuestionAnsweredEvent,
-        handler=answered_handler(engagement),
-    )
-    subscribe_events(
-        service.broker,
-        SUBMISSION_MODERATED,
-        group=GROUP,
-        producer=PRODUCER,
-        model=SubmissionModeratedEvent,
-        handler=moderated_handler(engagement),
-    )
-    subscribe_events(
-        service.broker,
-        ARTICLE_PUBLISHED,
-        group=GROUP,
-        producer=PRODUCER,
-        model=ArticlePublishedEvent,
-        handler=article_handler(engagement),
-    )
+    for subscription in subscriptions(engagement):
+        service.consume(subscription)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -81,7 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     intake = Intake(
         service.sessions, words, client_salt=settings.client_hash_salt.get_secret_value()
     )
-    engagement = Engagement(service.sessions)
+    engagement = Engagement()
     hub = LiveHub(
         settings.database_url,
         service.sessions,

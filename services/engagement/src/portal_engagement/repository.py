@@ -142,16 +142,19 @@ async def feedback_counts(conn: Executor, document_code: str) -> dict[str | None
 # --- articles (read model of article.published) ---------------------------------------------
 
 
-async def upsert_article(session: AsyncSession, values: dict[str, Any]) -> bool:
-    """Store an article's public state unless a newer revision is already there."""
-    stmt = insert(articles).values(**values)
+async def upsert_articles(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Store articles' public state (at most one row each), each unless a newer revision is
+    already there."""
+    if not rows:
+        return
+    stmt = insert(articles)
     upsert = stmt.on_conflict_do_update(
         index_elements=[articles.c.article_id],
-        set_={k: stmt.excluded[k] for k in values if k != "article_id"}
+        set_={k: stmt.excluded[k] for k in rows[0] if k != "article_id"}
         | {"updated_at": func.now()},
         where=articles.c.revision <= stmt.excluded.revision,
-    ).returning(articles.c.article_id)
-    return (await session.execute(upsert)).first() is not None
+    )
+    await session.execute(upsert, rows)
 
 
 async def get_article(conn: Executor, article_id: str) -> dict[str, Any] | None:
@@ -363,7 +366,8 @@ async def add_dialogue_event(
     await session.execute(select(func.pg_notify(LIVE_CHANNEL, dialogue_code)))
 
 
-async def forum_threads(conn: Executor, topic: str, *, page: int, size: int) -> Page:
+async def forum_threads(conn: Executor, topic: str | None, *, page: int, size: int) -> Page:
+    """Published threads of a topic (every topic: None), latest activity first."""
     replies = (
         select(
             submissions.c.thread_id.label("tid"),
@@ -381,12 +385,10 @@ async def forum_threads(conn: Executor, topic: str, *, page: int, size: int) -> 
             func.coalesce(replies.c.last, submissions.c.published_at).label("last_activity_at"),
         )
         .outerjoin(replies, replies.c.tid == submissions.c.id)
-        .where(
-            submissions.c.kind == "forum_thread",
-            submissions.c.forum_topic == topic,
-            submissions.c.public,
-        )
+        .where(submissions.c.kind == "forum_thread", submissions.c.public)
     )
+    if topic is not None:
+        query = query.where(submissions.c.forum_topic == topic)
     order = (text("last_activity_at DESC"), submissions.c.id)
     return await _page(conn, query, page=page, size=size, order=order)
 

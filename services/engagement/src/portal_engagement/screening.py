@@ -19,14 +19,9 @@ from typing import Any
 
 import yaml
 
-from portal_text import has_vietnamese_diacritics, normalize_tone_placement
+from portal_text import normalize_tone_placement, written_with_diacritics
 
 DEFAULT_WORD_LIST = Path(__file__).parent / "data" / "screening.yaml"
-
-# A text counts as written with diacritics when at least this share of its words carry a mark
-# (real Vietnamese is ~75%); a short text needs one marked word.
-MIN_MARKED_SHARE = 0.25
-SHORT_TEXT_WORDS = 4
 
 FLAG_BANNED = "banned_word"
 FLAG_SUSPECT = "suspect_word"
@@ -37,7 +32,6 @@ HOLDING_FLAGS = frozenset({FLAG_BANNED, FLAG_LINK})
 _CONTROL = re.compile(r"[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f\u200b-\u200f\u202a-\u202e]")
 _SPACES = re.compile(r"[ \t\u00a0]+")
 _BLANK_LINES = re.compile(r"\n{3,}")
-_LETTER_WORD = re.compile(r"[^\W\d_]+")
 _TOKEN = re.compile(r"\w+(?:\.\w+)*")
 _LINK = re.compile(
     r"(?:https?://|ftp://|www\.)\S+"
@@ -57,17 +51,6 @@ def clean_text(value: str, *, multiline: bool) -> str:
         return _SPACES.sub(" ", text.replace("\n", " ")).strip()
     lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
     return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
-
-
-def written_with_diacritics(text: str) -> bool:
-    """Whether ``text`` reads as Vietnamese typed with its marks (not "khong dau")."""
-    words = _LETTER_WORD.findall(text)
-    if not words:
-        return False
-    marked = sum(1 for w in words if has_vietnamese_diacritics(w))
-    if len(words) < SHORT_TEXT_WORDS:
-        return marked > 0
-    return marked / len(words) >= MIN_MARKED_SHARE
 
 
 def _tokens(text: str) -> list[str]:

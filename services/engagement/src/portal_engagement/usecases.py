@@ -10,8 +10,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
 from portal_contracts.articles import ArticlePublishedEvent
 from portal_contracts.questions import QuestionAnsweredEvent
 from portal_contracts.submissions import (
@@ -19,9 +17,7 @@ from portal_contracts.submissions import (
     SubmissionModeratedEvent,
     SubmissionState,
 )
-from portal_contracts.topics import QUESTION_ANSWERED, SUBMISSION_MODERATED
 from portal_engagement import repository as repo
-from portal_engagement.db import outbox
 from portal_engagement.domain import (
     QUESTION_KINDS,
     Current,
@@ -29,10 +25,8 @@ from portal_engagement.domain import (
     answer_applies,
     answer_visible,
 )
-from portal_runtime.kafka import PermanentError
-from portal_runtime.logs import get_logger
-
-log = get_logger(__name__)
+from portal_runtime.batch import Message, newest_per_key
+from portal_runtime.unit_of_work import UnitOfWork
 
 
 def _current(row: dict[str, Any]) -> Current:
@@ -46,25 +40,29 @@ def _current(row: dict[str, Any]) -> Current:
 
 
 class Engagement:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self.sessions = sessions
+    """The batch handlers of moderation's answers and steps and of published articles."""
 
-    async def on_answered(self, event: QuestionAnsweredEvent) -> None:
-        data = event.data
-        async with self.sessions.begin() as session:
-            if not await outbox.first_time(session, event.event_id, QUESTION_ANSWERED.name):
-                return
+    async def on_answered(
+        self, batch: list[Message[QuestionAnsweredEvent]], uow: UnitOfWork
+    ) -> None:
+        """Answers from the desk: the Q&A page, the dialogue transcript and its live stream."""
+        session = await uow.session()
+        for message in batch:  # offset order: a question's answers arrive in revision order
+            data = message.event.data
+            if message.event.subject != data.question_id:
+                uow.reject(message, "subject: is not the question id", "invalid")
+                continue
             row = await repo.lock_submission(session, data.question_id)
             if row is None or SubmissionKind(row["kind"]) not in QUESTION_KINDS:
-                raise PermanentError(
-                    f"question_id: no question {data.question_id} was submitted here", "unknown"
+                uow.reject(
+                    message,
+                    f"question_id: no question {data.question_id} was submitted here",
+                    "unknown",
                 )
+                continue
             current = _current(row)
             if not answer_applies(current, data.revision):
-                log.info(
-                    "stale_answer_ignored", question_id=data.question_id, revision=data.revision
-                )
-                return
+                continue  # an older answer than the one shown
             public = answer_visible(current, data.revision, data.state == "published")
             values: dict[str, Any] = {
                 "answer_revision": data.revision,
@@ -86,26 +84,28 @@ class Engagement:
                     "answer" if public else "withdrawn",
                     payload,
                 )
-        log.info(
-            "answer_received", question_id=data.question_id, revision=data.revision, public=public
-        )
 
-    async def on_moderated(self, event: SubmissionModeratedEvent) -> None:
-        data = event.data
-        async with self.sessions.begin() as session:
-            if not await outbox.first_time(session, event.event_id, SUBMISSION_MODERATED.name):
-                return
+    async def on_moderated(
+        self, batch: list[Message[SubmissionModeratedEvent]], uow: UnitOfWork
+    ) -> None:
+        """Moderation steps: a step on the submitter's status link; posts become public."""
+        session = await uow.session()
+        for message in batch:
+            data = message.event.data
+            if message.event.subject != data.submission_id:
+                uow.reject(message, "subject: is not the submission id", "invalid")
+                continue
             row = await repo.lock_submission(session, data.submission_id)
             if row is None:
-                raise PermanentError(
-                    f"submission_id: no submission {data.submission_id} was made here", "unknown"
+                uow.reject(
+                    message,
+                    f"submission_id: no submission {data.submission_id} was made here",
+                    "unknown",
                 )
+                continue
             after = after_moderation(_current(row), data.revision, data.state)
             if after is None:
-                log.info(
-                    "stale_step_ignored", submission_id=data.submission_id, revision=data.revision
-                )
-                return
+                continue  # an older step than the one recorded
             values: dict[str, Any] = {
                 "state": after.state,
                 "moderation_revision": data.revision,
@@ -138,27 +138,27 @@ class Engagement:
                 await repo.add_dialogue_event(
                     session, code, data.submission_id, "withdrawn", _live_payload({**row, **values})
                 )
-        log.info(
-            "moderation_step_received",
-            submission_id=data.submission_id,
-            state=data.state.value,
-            revision=data.revision,
-        )
 
-    async def on_article(self, event: ArticlePublishedEvent) -> None:
-        data = event.data
-        async with self.sessions.begin() as session:
-            await repo.upsert_article(
-                session,
+    async def on_articles(
+        self, batch: list[Message[ArticlePublishedEvent]], uow: UnitOfWork
+    ) -> None:
+        """Which articles take comments (only public ones): the newest revision of each, kept
+        unless a newer one is already there (one statement for the batch)."""
+        newest = newest_per_key(batch, lambda e: e.data.article_id, lambda e: e.data.revision)
+        await repo.upsert_articles(
+            await uow.session(),
+            [
                 {
-                    "article_id": data.article_id,
-                    "revision": data.revision,
-                    "state": data.state.value,
-                    "slug": data.slug,
-                    "url_path": data.url_path,
-                    "title": data.article.title if data.article else None,
-                },
-            )
+                    "article_id": d.article_id,
+                    "revision": d.revision,
+                    "state": d.state.value,
+                    "slug": d.slug,
+                    "url_path": d.url_path,
+                    "title": d.article.title if d.article else None,
+                }
+                for d in (m.event.data for m in newest.values())
+            ],
+        )
 
 
 def _iso(value: datetime | None) -> str | None:

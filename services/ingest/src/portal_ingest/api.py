@@ -5,6 +5,7 @@ is a 4xx whose ``detail`` says what is wrong and names the field.
 """
 
 # No `from __future__ import annotations`: FastAPI must see the routers' local dependencies.
+import pathlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
@@ -265,7 +266,15 @@ class KafkaCredentialsOut(BaseModel):
     topic: str
     bootstrap_servers: str
     mechanism: str = SCRAM_MECHANISM
-    security_protocol: str = "SASL_PLAINTEXT"
+    security_protocol: str = "SASL_SSL"
+    ssl_ca_pem: str | None = Field(
+        default=None,
+        description="The CA certificate (PEM) to verify the broker with, when the portal's "
+        "own CA signs it; null: a public CA does.",
+    )
+    produce_byte_rate: int = Field(
+        description="Bytes per second this agency may produce; beyond it the broker delays it."
+    )
 
 
 class KafkaAccessOut(BaseModel):
@@ -273,8 +282,15 @@ class KafkaAccessOut(BaseModel):
     topic: str
     bootstrap_servers: str
     mechanism: str = SCRAM_MECHANISM
+    security_protocol: str = "SASL_SSL"
+    ssl_ca_pem: str | None = None
     created_at: datetime
     rotated_at: datetime
+
+
+def _partner_ca(settings: Settings) -> str | None:
+    path = settings.kafka_partner_ca_file
+    return pathlib.Path(path).read_text() if path else None
 
 
 def _source_out(row: repo.SourceRow) -> SourceOut:
@@ -672,8 +688,9 @@ def admin_router(ctx: Context) -> APIRouter:
         summary="Provision (or rotate) the agency's Kafka access",
         description=(
             "Creates the topic partner.<code>.articles, a SCRAM-SHA-512 user with a new random "
-            "password, and ACLs allowing it to write (and describe) exactly that topic. Calling "
-            "it again sets a new password (the old one stops working)."
+            "password, ACLs allowing it to write (and describe) exactly that topic, and its "
+            "produce quota. The listener is SASL_SSL; ssl_ca_pem verifies it. Calling it again "
+            "sets a new password (the old one stops working)."
         ),
         status_code=status.HTTP_201_CREATED,
         response_model=KafkaCredentialsOut,
@@ -686,6 +703,8 @@ def admin_router(ctx: Context) -> APIRouter:
             password=access.password,
             topic=access.topic,
             bootstrap_servers=access.bootstrap_servers,
+            ssl_ca_pem=_partner_ca(ctx.settings),
+            produce_byte_rate=ctx.settings.partner_produce_byte_rate,
         )
 
     @router.get(
@@ -700,6 +719,7 @@ def admin_router(ctx: Context) -> APIRouter:
             username=row.username,
             topic=row.topic,
             bootstrap_servers=ctx.settings.kafka_partner_bootstrap_servers,
+            ssl_ca_pem=_partner_ca(ctx.settings),
             created_at=row.created_at,
             rotated_at=row.rotated_at,
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -14,17 +15,13 @@ from portal_ingest.api import (
     partner_router,
 )
 from portal_ingest.db import outbox
-from portal_ingest.handlers import (
-    make_partner_broker,
-    register_partner_intake,
-    register_status_handlers,
-    run_broker,
-)
+from portal_ingest.handlers import partner_subscription, status_subscription
 from portal_ingest.journey import install_journey
 from portal_ingest.kafka_admin import PartnerKafkaProvisioner
 from portal_ingest.pull.app import PullIntegration
 from portal_ingest.settings import Settings
-from portal_ingest.usecases import Admin, Ingestor, PartnerErrors, StatusTracker
+from portal_ingest.usecases import Admin, Ingestor, StatusTracker
+from portal_runtime.consumer import ConsumerConfig
 from portal_runtime.service import Service, serve
 from portal_runtime.storage import ObjectStore
 
@@ -46,18 +43,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     service.checks["object_store"] = raw_store.ping
 
     ingestor = Ingestor(service.sessions, raw_store, outbox)
-    register_status_handlers(service.broker, StatusTracker(service.sessions, outbox))
+    service.consume(status_subscription(StatusTracker()))
 
-    # Partner topics have their own consumer-only broker: a short metadata refresh picks up
-    # topics provisioned after start, without changing the shared broker's settings.
-    partner_broker = make_partner_broker(settings, service.tracer_provider)
-    register_partner_intake(
-        partner_broker, settings, ingestor, PartnerErrors(service.sessions, outbox)
+    # Partner topics: a consumer of its own (client id ingest-partners), whose short metadata
+    # refresh picks up topics provisioned after start.
+    config = ConsumerConfig.from_settings(settings)
+    partners = service.consume(
+        partner_subscription(settings, ingestor),
+        replace(config, client_id=f"{settings.service_name}-partners"),
     )
-    service.background.append(lambda: run_broker(partner_broker, "partners"))
 
     async def partner_intake_ready() -> None:
-        if not await partner_broker.ping(timeout=2.0):
+        if not partners.started.is_set():
             raise ConnectionError("the partner topics consumer is not connected")
 
     service.checks["partner_intake"] = partner_intake_ready
@@ -75,7 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Cổng TTĐT — Ingest",
         description=(
             "The partner agencies' front door: push articles with an API key (REST) or on the "
-            "agency's own Kafka topic (SASL/SCRAM), follow each item's status, see refused "
+            "agency's own Kafka topic (SASL_SSL, SCRAM), follow each item's status, see refused "
             "messages. Operators manage sources, API keys and Kafka credentials (admin API). "
             "Emits article.ingested."
         ),
@@ -86,7 +83,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     pull.install(app)
     # SREs: each article's journey (admin API), partner topics' consumer lag, review backlog.
     install_journey(service, app)
-    service.metrics.watch_consumers(partner_broker)
     return app
 
 

@@ -1,16 +1,14 @@
-"""Kafka handlers: partner topics (intake) and pipeline events (partner status). Thin: they
-translate messages into use-case calls and decide between retry and dead letter.
+"""Kafka consumers: partner topics (intake) and pipeline events (partner status). Thin: they
+translate messages into use-case calls and rejections into recorded errors.
 """
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any, Protocol
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
 
-from faststream import AckPolicy
-from faststream.kafka import KafkaBroker, KafkaMessage
-from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
-from opentelemetry.trace import TracerProvider
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal_contracts.articles import (
     ArticleNormalizedEvent,
@@ -20,28 +18,32 @@ from portal_contracts.articles import (
     PublishedState,
 )
 from portal_contracts.deadletter import DeadLetterEvent
+from portal_contracts.envelope import Envelope
 from portal_contracts.partner import PartnerArticleMessage
 from portal_contracts.topics import (
     ARTICLE_NORMALIZED,
     ARTICLE_PUBLISHED,
     ARTICLE_REVIEWED,
+    PARTNER_DEAD_LETTERS,
     PARTNER_TOPIC_PATTERN,
     source_of_partner_topic,
 )
 from portal_ingest import domain
+from portal_ingest import repository as repo
 from portal_ingest.settings import Settings
 from portal_ingest.usecases import (
     PRODUCER,
     PartnerError,
     Receipt,
     Refused,
+    StatusChange,
     StatusTracker,
     StorageUnavailable,
 )
-from portal_runtime.kafka import dead_letter_for, is_transient, subscribe_events
-from portal_runtime.logs import get_logger
-
-log = get_logger(__name__)
+from portal_runtime.batch import Message, PermanentError, Record
+from portal_runtime.consumer import Subscription
+from portal_runtime.kafka import dead_letter_for
+from portal_runtime.unit_of_work import Rejection, UnitOfWork
 
 STATUS_GROUP = "ingest"
 
@@ -49,59 +51,54 @@ STATUS_GROUP = "ingest"
 # -- pipeline status --------------------------------------------------------------------------
 
 
-def register_status_handlers(broker: KafkaBroker, tracker: StatusTracker) -> None:
-    async def on_normalized(event: ArticleNormalizedEvent, msg: KafkaMessage) -> None:
-        d = event.data
-        await tracker.apply(
-            event_id=event.event_id,
-            topic=ARTICLE_NORMALIZED.name,
-            article_id=d.article_id,
-            revision=d.revision,
-            status=domain.status_after_normalized(d.action),
+def status_change(event: Envelope) -> StatusChange | None:
+    """What a pipeline event means for the partner-visible status of its article."""
+    if isinstance(event, ArticleNormalizedEvent):
+        n = event.data
+        return StatusChange(
+            article_id=n.article_id,
+            revision=n.revision,
+            status=domain.status_after_normalized(n.action),
             reason=None,
             occurred_at=event.occurred_at,
         )
-
-    async def on_reviewed(event: ArticleReviewedEvent, msg: KafkaMessage) -> None:
-        d = event.data
-        await tracker.apply(
-            event_id=event.event_id,
-            topic=ARTICLE_REVIEWED.name,
-            article_id=d.article_id,
-            revision=d.revision,
-            status=domain.status_after_review(d.decision),
-            reason=d.reason,
-            occurred_at=d.reviewed_at,
+    if isinstance(event, ArticleReviewedEvent):
+        r = event.data
+        return StatusChange(
+            article_id=r.article_id,
+            revision=r.revision,
+            status=domain.status_after_review(r.decision),
+            reason=r.reason,
+            occurred_at=r.reviewed_at,
         )
-
-    async def on_published(event: ArticlePublishedEvent, msg: KafkaMessage) -> None:
-        d = event.data
-        published = d.state is PublishedState.PUBLISHED
-        await tracker.apply(
-            event_id=event.event_id,
-            topic=ARTICLE_PUBLISHED.name,
-            article_id=d.article_id,
-            revision=d.revision,
-            status=domain.status_after_published(d.state),
+    if isinstance(event, ArticlePublishedEvent):
+        p = event.data
+        published = p.state is PublishedState.PUBLISHED
+        return StatusChange(
+            article_id=p.article_id,
+            revision=p.revision,
+            status=domain.status_after_published(p.state),
             reason=None,
-            occurred_at=d.updated_at,
-            public_path=d.url_path if published else None,
+            occurred_at=p.updated_at,
+            public_path=p.url_path if published else None,
             touch_public_path=True,
         )
+    return None
 
-    for spec, model, handler in (
-        (ARTICLE_NORMALIZED, ArticleNormalizedEvent, on_normalized),
-        (ARTICLE_REVIEWED, ArticleReviewedEvent, on_reviewed),
-        (ARTICLE_PUBLISHED, ArticlePublishedEvent, on_published),
-    ):
-        subscribe_events(
-            broker,
-            spec,
-            group=STATUS_GROUP,
-            producer=PRODUCER,
-            model=model,
-            handler=handler,  # type: ignore[arg-type]
-        )
+
+def status_subscription(tracker: StatusTracker) -> Subscription[Envelope]:
+    """article.normalized, .reviewed and .published -> each item's status, one batch at a time
+    over the three topics (one transaction for the lot)."""
+
+    async def handle(batch: list[Message[Envelope]], uow: UnitOfWork) -> None:
+        changes = [c for c in (status_change(m.event) for m in batch) if c is not None]
+        await tracker.apply(await uow.session(), changes)
+
+    return Subscription(
+        group=STATUS_GROUP,
+        topics=[ARTICLE_NORMALIZED, ARTICLE_REVIEWED, ARTICLE_PUBLISHED],
+        handler=handle,
+    )
 
 
 # -- partner Kafka intake ---------------------------------------------------------------------
@@ -115,152 +112,100 @@ class Submitter(Protocol):
     ) -> Receipt: ...
 
 
-class ErrorRecorder(Protocol):
-    """What the intake needs of usecases.PartnerErrors."""
+@dataclass(frozen=True)
+class PartnerMessage:
+    """A partner topic's message: the agency (from the topic, never the payload) and the article."""
 
-    async def record(self, error: PartnerError, dead_letter: DeadLetterEvent) -> None: ...
-
-
-def make_partner_broker(settings: Settings, tracer_provider: TracerProvider | None) -> KafkaBroker:
-    """A consumer-only broker for partner topics, with a short metadata refresh so that a topic
-    provisioned after start is subscribed within seconds (the pattern is re-evaluated then)."""
-    middlewares: list[Any] = []
-    if tracer_provider is not None:
-        middlewares.append(KafkaTelemetryMiddleware(tracer_provider=tracer_provider))
-    return KafkaBroker(
-        settings.kafka_bootstrap_servers,
-        client_id=f"{settings.service_name}-partners",
-        metadata_max_age_ms=settings.partner_metadata_max_age_ms,
-        middlewares=middlewares,
-        logger=None,
-        graceful_timeout=15.0,
-    )
+    source: str
+    message: PartnerArticleMessage
 
 
-async def _raw_body(msg: Any) -> Any:
-    return msg.body  # decoding is ours: bad bytes become a recorded error, not a crash
-
-
-def register_partner_intake(
-    broker: KafkaBroker,
-    settings: Settings,
-    ingestor: Submitter,
-    errors: ErrorRecorder,
-    *,
-    max_attempts: int = 5,
-    retry_backoff_s: float = 0.5,
-    max_backoff_s: float = 30.0,
-) -> None:
-    group = settings.partner_consumer_group
-
-    async def refuse(
-        msg: KafkaMessage,
-        source: str | None,
-        reason: str,
-        error_type: str,
-        revision: int | None = None,
-    ) -> None:
-        record = msg.raw_message
-        assert not isinstance(record, tuple)
-        dead_letter = dead_letter_for(
-            msg,
-            group=group,
-            reason=reason,
-            error_type=error_type,
-            producer=PRODUCER,
-            source=source,
-        )
-        await errors.record(
-            PartnerError(
-                source=source,
-                topic=record.topic,
-                partition=record.partition,
-                offset=record.offset,
-                external_id=domain.external_id_hint(record.value),
-                revision=revision,
-                error_type=error_type,
-                reason=reason,
-            ),
-            dead_letter,
-        )
-
-    async def process(msg: KafkaMessage) -> None:
-        record = msg.raw_message
-        assert not isinstance(record, tuple)
-        source = source_of_partner_topic(record.topic)
-        if source is None:  # the subscription pattern and the registry disagree
-            await refuse(msg, None, f"topic {record.topic} is not a partner topic", "routing")
-            return
-        try:
-            message = domain.parse_partner_message(record.value, settings.max_body_bytes)
-        except domain.InvalidPartnerMessage as exc:
-            await refuse(msg, source, exc.reason, exc.error_type)
-            return
-        try:
-            await ingestor.submit(source, message, Channel.KAFKA, record.value or b"")
-        except Refused as exc:
-            await refuse(msg, source, exc.reason, exc.kind.value, message.revision)
-
-    @broker.subscriber(
-        pattern=PARTNER_TOPIC_PATTERN.pattern,
-        group_id=group,
-        auto_offset_reset="earliest",
-        ack_policy=AckPolicy.ACK,  # commit only after process() returned
-        decoder=_raw_body,
-        max_poll_records=settings.kafka_max_poll_records,
-        title="ingest:partner.<source>.articles",
-        description="Articles partner agencies produce on their own topic (SASL/SCRAM).",
-    )
-    async def on_partner_message(body: Any, msg: KafkaMessage) -> None:
-        attempts = 0
-        while True:
-            try:
-                await process(msg)
-                return
-            except Exception as exc:
-                attempts += 1
-                delay = min(max_backoff_s, retry_backoff_s * 2 ** min(attempts - 1, 10))
-                if is_transient(exc) or isinstance(exc, StorageUnavailable):
-                    # A dependency is down: keep the message (no commit) and try again.
-                    log.warning(
-                        "partner_intake_retry", error=repr(exc), attempt=attempts, delay_s=delay
-                    )
-                elif attempts >= max_attempts:
-                    # A bug, not the partner's fault: still recorded and dead-lettered.
-                    log.exception("partner_intake_failed", attempts=attempts)
-                    record = msg.raw_message
-                    assert not isinstance(record, tuple)
-                    try:
-                        await refuse(
-                            msg,
-                            source_of_partner_topic(record.topic),
-                            f"failed {attempts} times: {type(exc).__name__}: {exc}",
-                            "processing",
-                        )
-                        return
-                    except Exception:
-                        log.exception("partner_error_record_failed")
-                else:
-                    log.exception("partner_intake_error", attempt=attempts)
-                await asyncio.sleep(delay)
-
-
-async def run_broker(broker: KafkaBroker, name: str, retry_s: float = 2.0) -> None:
-    """Run a broker as a background task: start (retrying while Kafka is away), then wait."""
-    while True:
-        try:
-            await broker.start()
-            break
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.warning("broker_start_failed", broker=name, error=repr(exc), retry_in_s=retry_s)
-            try:
-                await broker.stop()
-            except Exception:
-                log.debug("broker_stop_after_failed_start", broker=name, exc_info=True)
-            await asyncio.sleep(retry_s)
+def partner_message(record: Record, max_body_bytes: int) -> PartnerMessage:
+    source = source_of_partner_topic(record.topic)
+    if source is None:  # the subscription pattern and the registry disagree
+        raise PermanentError(f"topic {record.topic} is not a partner topic", "routing")
     try:
-        await asyncio.Event().wait()
-    finally:
-        await broker.stop()
+        message = domain.parse_partner_message(record.value, max_body_bytes)
+    except domain.InvalidPartnerMessage as exc:
+        raise PermanentError(exc.reason, exc.error_type) from exc
+    return PartnerMessage(source, message)
+
+
+def partner_error(rejection: Rejection, group: str) -> tuple[PartnerError, DeadLetterEvent]:
+    """The row the partner sees (``GET /v1/errors``) and the dead letter of one refusal."""
+    record = rejection.record
+    source = source_of_partner_topic(record.topic)
+    dead_letter = dead_letter_for(
+        record,
+        group=group,
+        reason=rejection.reason,
+        error_type=rejection.error_type,
+        producer=PRODUCER,
+        source=source,
+    )
+    error = PartnerError(
+        source=source,
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        external_id=domain.external_id_hint(record.value),
+        revision=rejection.detail.get("revision"),
+        error_type=rejection.error_type,
+        reason=rejection.reason,
+    )
+    return error, dead_letter
+
+
+async def record_partner_errors(
+    uow: UnitOfWork, session: AsyncSession, rejections: Sequence[Rejection]
+) -> None:
+    """Refused partner messages: one row for the partner and one dead letter, together, once
+    per message (a redelivered message is already recorded)."""
+    for rejection in rejections:
+        error, dead_letter = partner_error(rejection, uow.group)
+        inserted = await repo.insert_partner_error(
+            session,
+            source=error.source,
+            topic=error.topic,
+            partition=error.partition,
+            offset=error.offset,
+            external_id=error.external_id,
+            revision=error.revision,
+            error_type=error.error_type,
+            reason=error.reason,
+            failed_at=dead_letter.data.failed_at,
+        )
+        if inserted:
+            uow.emit(PARTNER_DEAD_LETTERS, dead_letter, cause=rejection.message)
+
+
+def partner_subscription(settings: Settings, ingestor: Submitter) -> Subscription[PartnerMessage]:
+    """``partner.<source>.articles``: each agency's own topic, found by pattern (a topic made
+    after start is picked up within ``PARTNER_METADATA_MAX_AGE_MS``)."""
+
+    async def handle(batch: list[Message[PartnerMessage]], uow: UnitOfWork) -> None:
+        # In offset order: an agency's revisions of one article arrive in the order sent.
+        for message in batch:
+            item = message.event
+            try:
+                await ingestor.submit(
+                    item.source, item.message, Channel.KAFKA, message.record.value or b""
+                )
+            except Refused as exc:
+                uow.reject(message, exc.reason, exc.kind.value, revision=item.message.revision)
+            except StorageUnavailable as exc:
+                # The raw archive is away: keep the batch (no commit) and try again.
+                raise ConnectionError(str(exc)) from exc
+
+    def decode(record: Record) -> PartnerMessage:
+        return partner_message(record, settings.max_body_bytes)
+
+    return Subscription(
+        group=settings.partner_consumer_group,
+        pattern=PARTNER_TOPIC_PATTERN.pattern,
+        decode=decode,
+        handler=handle,
+        inbox=False,  # a repeat with unchanged content changes nothing (ingest's own rule)
+        dead_letters=record_partner_errors,
+        metadata_max_age_ms=settings.partner_metadata_max_age_ms,
+    )

@@ -20,7 +20,6 @@ from typing import Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, status
-from faststream.kafka import KafkaMessage
 from pydantic import BaseModel, Field
 from sqlalchemy import (
     BigInteger,
@@ -56,12 +55,14 @@ from portal_contracts.topics import (
 )
 from portal_ingest.db import articles, metadata
 from portal_runtime.auth import admin_guard
+from portal_runtime.batch import Message
 from portal_runtime.clock import utcnow
-from portal_runtime.kafka import subscribe_events
+from portal_runtime.consumer import Subscription
 from portal_runtime.metrics import GaugeValues, declare_gauge, labels
 from portal_runtime.service import Service
 from portal_runtime.settings import ServiceSettings
 from portal_runtime.telemetry import parse_traceparent
+from portal_runtime.unit_of_work import UnitOfWork
 
 JOURNEY_GROUP = "ingest-journey"
 PRODUCER = "ingest"
@@ -249,66 +250,48 @@ def build_stages(
 # -- recording (Kafka) -------------------------------------------------------------------------
 
 
-def _header(msg: KafkaMessage, name: str) -> bytes | None:
-    record = msg.raw_message
-    assert not isinstance(record, tuple)
-    for key, value in record.headers or ():
-        if key == name:
-            return bytes(value) if value is not None else None
-    return None
+def journey_row(message: Message[Envelope]) -> dict[str, Any] | None:
+    """The article_journey row of one event (None for an event that is no journey stage)."""
+    event, record = message.event, message.record
+    stage = stage_of(event)
+    if stage is None:
+        return None
+    context = parse_traceparent(record.header("traceparent"))
+    logged_at = (
+        datetime.fromtimestamp(record.timestamp_ms / 1000, UTC)
+        if record.timestamp_ms is not None and record.timestamp_ms > 0
+        else None
+    )
+    return {
+        "event_id": event.event_id,
+        "article_id": stage.article_id,
+        "revision": stage.revision,
+        "stage": stage.stage,
+        "service": stage.service,
+        "detail": None if stage.detail is None else stage.detail[:2000],
+        "occurred_at": stage.occurred_at,
+        "logged_at": logged_at,
+        "topic": record.topic,
+        "trace_id": None if context is None else context[0],
+        "span_id": None if context is None else context[1],
+    }
 
 
-class JourneyRecorder:
-    def __init__(self, sessions: Sessions) -> None:
-        self.sessions = sessions
-
-    async def record(self, event: Envelope, msg: KafkaMessage) -> None:
-        stage = stage_of(event)
-        if stage is None:
-            return
-        record = msg.raw_message
-        assert not isinstance(record, tuple)
-        context = parse_traceparent(_header(msg, "traceparent"))
-        logged_at = (
-            datetime.fromtimestamp(record.timestamp / 1000, UTC)
-            if record.timestamp is not None and record.timestamp > 0
-            else None
-        )
-        async with self.sessions.begin() as session:
-            await session.execute(
-                insert(article_journey)
-                .values(
-                    event_id=event.event_id,
-                    article_id=stage.article_id,
-                    revision=stage.revision,
-                    stage=stage.stage,
-                    service=stage.service,
-                    detail=None if stage.detail is None else stage.detail[:2000],
-                    occurred_at=stage.occurred_at,
-                    logged_at=logged_at,
-                    topic=record.topic,
-                    trace_id=None if context is None else context[0],
-                    span_id=None if context is None else context[1],
-                )
-                .on_conflict_do_nothing(index_elements=["event_id"])
-            )
+async def record_stages(batch: list[Message[Envelope]], uow: UnitOfWork) -> None:
+    """Every stage of the batch in one statement; a redelivered event is recorded once."""
+    rows = [r for r in map(journey_row, batch) if r is not None]
+    if rows:
+        stmt = insert(article_journey).on_conflict_do_nothing(index_elements=["event_id"])
+        await (await uow.session()).execute(stmt, rows)
 
 
-def register_journey_handlers(service: Service, recorder: JourneyRecorder) -> None:
-    for spec, model in (
-        (ARTICLE_INGESTED, ArticleIngestedEvent),
-        (ARTICLE_NORMALIZED, ArticleNormalizedEvent),
-        (ARTICLE_REVIEWED, ArticleReviewedEvent),
-        (ARTICLE_PUBLISHED, ArticlePublishedEvent),
-    ):
-        subscribe_events(
-            service.broker,
-            spec,
-            group=JOURNEY_GROUP,
-            producer=PRODUCER,
-            model=model,
-            handler=recorder.record,
-        )
+def journey_subscription() -> Subscription[Envelope]:
+    return Subscription(
+        group=JOURNEY_GROUP,
+        topics=[ARTICLE_INGESTED, ARTICLE_NORMALIZED, ARTICLE_REVIEWED, ARTICLE_PUBLISHED],
+        handler=record_stages,
+        inbox=False,  # the journey's own table keeps one row per event id
+    )
 
 
 # -- the admin API -----------------------------------------------------------------------------
@@ -407,6 +390,6 @@ def review_backlog_poll(sessions: Sessions) -> Any:
 
 def install_journey(service: Service, app: FastAPI) -> None:
     """The journey's consumers, admin route and review backlog gauges (called from app.py)."""
-    register_journey_handlers(service, JourneyRecorder(service.sessions))
+    service.consume(journey_subscription())
     service.metrics.add("review_backlog", review_backlog_poll(service.sessions))
     app.include_router(journey_router(service.settings, service.sessions))

@@ -1,8 +1,9 @@
-"""Partner provisioning on the broker: the agency's topic, SCRAM user and ACLs.
+"""Partner provisioning on the broker: the agency's topic, SCRAM user, ACLs and produce quota.
 
 aiokafka's admin client has neither AlterUserScramCredentials nor CreateAcls, so this adapter uses
-kafka-python's (blocking) admin client, in a thread, over the internal listener whose principal
-is a super user. Every step is idempotent, so a failed call can simply be repeated.
+kafka-python's (blocking) admin client, in a thread, as ingest's own principal (its ACLs allow
+creating partner topics and administering partner users). Every step is idempotent, so a failed
+call can simply be repeated.
 """
 
 from __future__ import annotations
@@ -21,10 +22,13 @@ from kafka.admin import (
     ResourceType,
     UserScramCredentialUpsertion,
 )
+from kafka.errors import for_code
+from kafka.protocol.admin import AlterClientQuotasRequest
 
 from portal_contracts.topics import partner_topic
 from portal_ingest.domain import kafka_username, new_kafka_password
 from portal_ingest.settings import Settings
+from portal_runtime.kafka_security import client_options
 
 SCRAM_MECHANISM = "SCRAM-SHA-512"
 _TOPIC_ALREADY_EXISTS = 36
@@ -59,7 +63,7 @@ class PartnerKafkaProvisioner:
 
     def _client(self) -> KafkaAdminClient:
         return KafkaAdminClient(
-            bootstrap_servers=self.settings.kafka_bootstrap_servers,
+            **client_options(self.settings),
             client_id=f"{self.settings.service_name}-provisioning",
             request_timeout_ms=self.settings.kafka_admin_timeout_ms,
         )
@@ -73,6 +77,7 @@ class PartnerKafkaProvisioner:
             self._ensure_topic(admin, grant.topic)
             self._set_password(admin, grant.username, grant.password)
             self._allow_topic(admin, grant.username, grant.topic)
+            self._limit_produce_rate(admin, grant.username, self.settings.partner_produce_byte_rate)
         except ProvisioningError:
             raise
         except Exception as exc:
@@ -129,3 +134,34 @@ class PartnerKafkaProvisioner:
         result: dict[str, Any] = admin.create_acls(acls)
         if result.get("failed"):
             raise ProvisioningError(f"could not create ACLs for {username}: {result['failed']}")
+
+    @staticmethod
+    def _limit_produce_rate(admin: KafkaAdminClient, username: str, byte_rate: int) -> None:
+        """A client quota on the partner's user: the broker throttles (delays) its produce
+        requests beyond ``byte_rate`` bytes per second, so one agency cannot flood the broker."""
+        # kafka-python has the protocol message but no admin method for it (yet).
+        request = AlterClientQuotasRequest(
+            entries=[
+                AlterClientQuotasRequest.EntryData(
+                    entity=[
+                        AlterClientQuotasRequest.EntryData.EntityData(
+                            entity_type="user", entity_name=username
+                        )
+                    ],
+                    ops=[
+                        AlterClientQuotasRequest.EntryData.OpData(
+                            key="producer_byte_rate", value=float(byte_rate), remove=False
+                        )
+                    ],
+                )
+            ],
+            validate_only=False,
+        )
+        manager = admin._manager
+        response: Any = manager.run(manager.send, request)
+        for entry in response.entries:
+            if entry.error_code:
+                raise ProvisioningError(
+                    f"could not set the produce quota of {username}: "
+                    f"{for_code(entry.error_code).__name__} {entry.error_message or ''}".strip()
+                )

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Row, func, select, text, update
+from sqlalchemy import Row, bindparam, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,7 +20,7 @@ from portal_ingest.db import (
     partner_errors,
     sources,
 )
-from portal_ingest.domain import SourceInfo, Status
+from portal_ingest.domain import SourceInfo, Status, StatusState
 
 
 @dataclass(frozen=True)
@@ -360,6 +360,38 @@ async def set_status(
     await session.execute(
         update(articles).where(articles.c.article_id == article_id).values(**values)
     )
+
+
+async def lock_statuses(session: AsyncSession, article_ids: set[str]) -> dict[str, StatusState]:
+    """The status of each known item among ``article_ids``, locked in key order."""
+    if not article_ids:
+        return {}
+    rows = await session.execute(
+        select(articles.c.article_id, articles.c.status_revision, articles.c.status)
+        .where(articles.c.article_id.in_(sorted(article_ids)))
+        .order_by(articles.c.article_id)
+        .with_for_update()
+    )
+    return {r.article_id: StatusState(r.status_revision, Status(r.status)) for r in rows}
+
+
+async def set_statuses(session: AsyncSession, updates: dict[str, dict[str, Any]]) -> None:
+    """Each item's new status (one statement per set of columns)."""
+    shapes: dict[frozenset[str], list[dict[str, Any]]] = {}
+    for article_id, values in updates.items():
+        shapes.setdefault(frozenset(values), []).append({"b_article_id": article_id, **values})
+    for columns, rows in shapes.items():
+        stmt = (
+            update(articles)
+            .where(articles.c.article_id == bindparam("b_article_id"))
+            .values({c: bindparam(c) for c in columns} | {"updated_at": func.now()})
+        )
+        await session.execute(stmt, rows)
+
+
+async def add_histories(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        await session.execute(insert(article_history), rows)
 
 
 async def add_history(

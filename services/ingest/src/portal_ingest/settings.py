@@ -25,8 +25,15 @@ class Settings(ServiceSettings):
     )
     kafka_partner_bootstrap_servers: str = Field(
         default="127.0.0.1:9094",
-        description="The SASL/SCRAM listener partners connect to (handed out with credentials).",
+        description="The SASL_SSL listener partners connect to (handed out with credentials).",
     )
+    kafka_partner_ca_file: str = Field(
+        default="",
+        description="CA certificate (PEM) that signs the partner listener's certificate, handed "
+        "out with credentials so partners can verify the broker; empty: a public CA signs it.",
+    )
+    # Bytes per second one partner may produce; beyond it the broker throttles that partner only.
+    partner_produce_byte_rate: int = Field(default=1024 * 1024, ge=1024)
 
     # A partner request body (or Kafka message value) larger than this is refused (413).
     max_body_bytes: int = Field(default=2 * MIB, ge=1024)

@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -19,9 +18,8 @@ from portal_contracts.articles import (
     Channel,
     article_id_for,
 )
-from portal_contracts.deadletter import DeadLetterEvent
 from portal_contracts.partner import PartnerArticleMessage
-from portal_contracts.topics import ARTICLE_INGESTED, PARTNER_DEAD_LETTERS
+from portal_contracts.topics import ARTICLE_INGESTED
 from portal_ingest import domain
 from portal_ingest import repository as repo
 from portal_ingest.domain import Outcome, Status
@@ -182,7 +180,9 @@ class Ingestor:
             )
             await self.outbox.add(session, ARTICLE_INGESTED.name, event)
         self.outbox.notify()
-        log.info(
+        # One line per partner request; a consumed partner topic logs no line per message.
+        log_accepted = log.info if channel is Channel.REST else log.debug
+        log_accepted(
             "article_ingested",
             article_id=article_id,
             source=source,
@@ -214,92 +214,59 @@ class PartnerError:
     reason: str
 
 
-class PartnerErrors:
-    """Refused partner Kafka messages: one row for the partner and one dead letter, together."""
+@dataclass(frozen=True)
+class StatusChange:
+    """What one pipeline event says about an item's status."""
 
-    def __init__(self, sessions: Sessions, outbox: Outbox) -> None:
-        self.sessions = sessions
-        self.outbox = outbox
-
-    async def record(self, error: PartnerError, dead_letter: DeadLetterEvent) -> None:
-        async with self.sessions.begin() as session:
-            inserted = await repo.insert_partner_error(
-                session,
-                source=error.source,
-                topic=error.topic,
-                partition=error.partition,
-                offset=error.offset,
-                external_id=error.external_id,
-                revision=error.revision,
-                error_type=error.error_type,
-                reason=error.reason,
-                failed_at=dead_letter.data.failed_at,
-            )
-            if inserted:  # a redelivered message is dead-lettered once
-                await self.outbox.add(session, PARTNER_DEAD_LETTERS, dead_letter)
-        self.outbox.notify()
-        log.warning(
-            "partner_message_refused",
-            source=error.source,
-            topic=error.topic,
-            offset=error.offset,
-            error_type=error.error_type,
-            reason=error.reason,
-        )
+    article_id: str
+    revision: int
+    status: Status | None  # None: nothing the partner sees changes
+    reason: str | None
+    occurred_at: datetime
+    public_path: str | None = None
+    touch_public_path: bool = False
 
 
 class StatusTracker:
     """Follows each item through the pipeline for the partner's status view."""
 
-    def __init__(self, sessions: Sessions, outbox: Outbox) -> None:
-        self.sessions = sessions
-        self.outbox = outbox
-
-    async def apply(
-        self,
-        *,
-        event_id: UUID,
-        topic: str,
-        article_id: str,
-        revision: int,
-        status: Status | None,
-        reason: str | None,
-        occurred_at: datetime,
-        public_path: str | None = None,
-        touch_public_path: bool = False,
-    ) -> bool:
-        """Apply one pipeline event once; returns whether the status changed."""
-        async with self.sessions.begin() as session:
-            if not await self.outbox.first_time(session, event_id, topic):
-                return False
-            if status is None:
-                return False
-            await repo.lock_article(session, article_id)
-            article = await repo.get_article(session, article_id)
-            if article is None:
-                return False  # not an item ingest received (e.g. another environment's test)
-            current = domain.StatusState(article.status_revision, article.status)
-            if not domain.should_apply_status(current, revision, status):
-                return False
-            await repo.set_status(
-                session,
-                article_id=article_id,
-                revision=revision,
-                status=status,
-                reason=reason,
-                occurred_at=occurred_at,
-                public_path=public_path,
-                touch_public_path=touch_public_path,
+    async def apply(self, session: AsyncSession, changes: list[StatusChange]) -> int:
+        """Apply pipeline events (once each: the caller's inbox) in the caller's transaction;
+        returns how many items changed. The items are locked in key order; each item's events
+        are checked against the status before them, in the store or earlier in the batch."""
+        relevant = [c for c in changes if c.status is not None]
+        current = await repo.lock_statuses(session, {c.article_id for c in relevant})
+        updates: dict[str, dict[str, object]] = {}
+        history: list[dict[str, object]] = []
+        for change in relevant:
+            assert change.status is not None
+            state = current.get(change.article_id)
+            if state is None:
+                continue  # not an item ingest received (e.g. another environment's test)
+            if not domain.should_apply_status(state, change.revision, change.status):
+                continue
+            current[change.article_id] = domain.StatusState(change.revision, change.status)
+            values = updates.setdefault(change.article_id, {})
+            values.update(
+                status=change.status.value,
+                status_revision=change.revision,
+                status_reason=change.reason,
+                status_at=change.occurred_at,
             )
-            await repo.add_history(
-                session,
-                article_id=article_id,
-                revision=revision,
-                status=status,
-                reason=reason,
-                occurred_at=occurred_at,
+            if change.touch_public_path:
+                values["public_path"] = change.public_path
+            history.append(
+                {
+                    "article_id": change.article_id,
+                    "revision": change.revision,
+                    "status": change.status.value,
+                    "reason": change.reason,
+                    "occurred_at": change.occurred_at,
+                }
             )
-        return True
+        await repo.set_statuses(session, updates)
+        await repo.add_histories(session, history)
+        return len(updates)
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,6 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from portal_contracts.articles import ArticleIngestedEvent, ArticleNormalizedEvent
-from portal_contracts.topics import ARTICLE_INGESTED, ARTICLE_NORMALIZED
 from portal_moderation import api
 from portal_moderation.db import outbox
 from portal_moderation.desk import install_desk
@@ -17,22 +15,16 @@ from portal_moderation.desk.auth import DeskAuth
 from portal_moderation.desk.dashboard_figures import DashboardFigures
 from portal_moderation.desk.deps import DeskDeps
 from portal_moderation.desk.templating import Templates
-from portal_moderation.domain import PRODUCER
-from portal_moderation.handlers import (
-    NormalizedHandler,
-    OriginalsHandler,
-    subscribe_dead_letters,
-)
+from portal_moderation.handlers import dead_letter_subscription, review_subscriptions
 from portal_moderation.jaeger import JaegerQuery
 from portal_moderation.passwords import Passwords
 from portal_moderation.peers import IngestAdmin, SiteDirectory
 from portal_moderation.settings import Settings
 from portal_moderation.submissions import api as submissions_api
 from portal_moderation.submissions.usecases import SubmissionsDesk
-from portal_moderation.submissions_handlers import subscribe_submissions
+from portal_moderation.submissions_handlers import submission_subscriptions
 from portal_moderation.usecases import Accounts, ReviewDesk, SourcesDesk
 from portal_runtime.bodylimit import BodyLimit
-from portal_runtime.kafka import subscribe_events
 from portal_runtime.problems import document_body_limit
 from portal_runtime.service import Service, serve
 
@@ -43,24 +35,11 @@ MAX_BODY_BYTES = 64 * 1024
 def subscribe(service: Service, desk: ReviewDesk, submissions: SubmissionsDesk) -> None:
     """Normalized articles into the queue, originals as received and the pipeline's dead
     letters for the desk, and the public submissions."""
-    subscribe_events(
-        service.broker,
-        ARTICLE_NORMALIZED,
-        group="moderation",
-        producer=PRODUCER,
-        model=ArticleNormalizedEvent,
-        handler=NormalizedHandler(desk),
-    )
-    subscribe_events(
-        service.broker,
-        ARTICLE_INGESTED,
-        group="moderation",
-        producer=PRODUCER,
-        model=ArticleIngestedEvent,
-        handler=OriginalsHandler(desk),
-    )
-    subscribe_dead_letters(service.broker, service.sessions)
-    subscribe_submissions(service.broker, submissions)
+    for subscription in review_subscriptions(desk):
+        service.consume(subscription)
+    service.consume(dead_letter_subscription())
+    for subscription in submission_subscriptions(submissions):
+        service.consume(subscription)
 
 
 def web_desk(
@@ -73,7 +52,7 @@ def web_desk(
     """The web desk's collaborators; its peers (ingest, publishing, Jaeger) are HTTP clients."""
     ingest = IngestAdmin(
         settings.ingest_url,
-        settings.admin_token.get_secret_value(),
+        settings.ingest_admin_token.get_secret_value(),
         timeout_s=settings.peer_timeout_s,
         tracer=service.tracer_provider,
     )

@@ -175,6 +175,8 @@ dead_letters = Table(
     Column("consumer_group", String(255), nullable=True),
     Column("failed_at", DateTime(timezone=True), nullable=False),
     Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # A dead letter's id is stable: a copy the outbox relay sent twice is recorded once.
+    Column("event_id", Uuid, nullable=True, unique=True),
     UniqueConstraint("dlq_topic", "dlq_partition", "dlq_offset", name="uq_dead_letters_position"),
 )
 

@@ -2,8 +2,9 @@
 
 Ingest and normalize dead-letter what they cannot process (``partner.articles.dlq``,
 ``article.ingested.dlq``), and moderation its own (``article.normalized.dlq``). The desk
-records each one once, with the agency it came from when that can be told: the dead letter's
-``source``, else the partner topic it was written to, else the original event's payload.
+records each one once (by its event id, and by its position), with the agency it came from
+when that can be told: the dead letter's ``source``, else the partner topic it was written to,
+else the original event's payload.
 A record that cannot even be read is still recorded (as ``unreadable``): nothing is dropped.
 """
 
@@ -15,20 +16,15 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from portal_contracts import topics
 from portal_contracts.codec import DecodeError, decode
 from portal_contracts.deadletter import DeadLetter, DeadLetterEvent
-from portal_contracts.topics import (
-    ARTICLE_INGESTED,
-    ARTICLE_NORMALIZED,
-    PARTNER_DEAD_LETTERS,
-    source_of_partner_topic,
-)
+from portal_contracts.topics import source_of_partner_topic
 from portal_runtime.clock import utcnow
 
-DEAD_LETTER_TOPICS: tuple[str, ...] = (
-    PARTNER_DEAD_LETTERS,
-    ARTICLE_INGESTED.dead_letter_topic,
-    ARTICLE_NORMALIZED.dead_letter_topic,
+# The registry says which dead-letter topics the desk reads (and the broker allows exactly those).
+DEAD_LETTER_TOPICS: tuple[str, ...] = tuple(
+    t.name for t in topics.DEAD_LETTER_TOPICS if "moderation" in t.consumers
 )
 MAX_REASON = 4000
 
@@ -79,6 +75,7 @@ def record_of(
             "reason": _clip(f"dead letter not readable: {exc.reason}", MAX_REASON),
             "consumer_group": None,
             "failed_at": failed_at,
+            "event_id": None,
         }
     assert isinstance(event, DeadLetterEvent)
     letter = event.data
@@ -96,4 +93,5 @@ def record_of(
         "reason": _clip(letter.reason, MAX_REASON) or "",
         "consumer_group": _clip(letter.consumer_group, 255),
         "failed_at": letter.failed_at,
+        "event_id": event.event_id,
     }

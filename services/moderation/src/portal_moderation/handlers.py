@@ -1,92 +1,54 @@
-"""Kafka handlers of the moderation service: thin, the rules are in ``domain``."""
+"""Kafka consumers of the moderation service: thin, the rules are in ``domain``."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
-from faststream import AckPolicy
-from faststream.kafka import KafkaBroker, KafkaMessage
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
 from portal_contracts.articles import ArticleIngestedEvent, ArticleNormalizedEvent
+from portal_contracts.topics import ARTICLE_INGESTED, ARTICLE_NORMALIZED, topic
 from portal_moderation import repository as repo
 from portal_moderation.deadletters import DEAD_LETTER_TOPICS, record_of
 from portal_moderation.usecases import ReviewDesk
-from portal_runtime.kafka import is_transient
-from portal_runtime.logs import get_logger
+from portal_runtime.batch import Message, Record
+from portal_runtime.consumer import Subscription
+from portal_runtime.unit_of_work import UnitOfWork
 
-log = get_logger(__name__)
-
-
-class NormalizedHandler:
-    """article.normalized -> a review item; trusted sources and retractions emit at once."""
-
-    def __init__(self, desk: ReviewDesk) -> None:
-        self.desk = desk
-
-    async def __call__(self, event: ArticleNormalizedEvent, msg: KafkaMessage) -> None:
-        await self.desk.receive(event)
+GROUP = "moderation"
+DEAD_LETTERS_GROUP = "moderation-deadletters"
 
 
-class OriginalsHandler:
-    """article.ingested -> the article as the partner sent it, shown beside the repaired one."""
-
-    def __init__(self, desk: ReviewDesk) -> None:
-        self.desk = desk
-
-    async def __call__(self, event: ArticleIngestedEvent, msg: KafkaMessage) -> None:
-        await self.desk.keep_original(event)
-
-
-async def _raw(msg: Any) -> Any:
-    return msg.body
+def review_subscriptions(desk: ReviewDesk) -> list[Subscription[Any]]:
+    """article.normalized -> review items (trusted sources and retractions emit at once);
+    article.ingested -> the article as the partner sent it, shown beside the repaired one."""
+    normalized: Subscription[ArticleNormalizedEvent] = Subscription(
+        group=GROUP, topics=[ARTICLE_NORMALIZED], handler=desk.receive
+    )
+    originals: Subscription[ArticleIngestedEvent] = Subscription(
+        group=GROUP, topics=[ARTICLE_INGESTED], handler=desk.keep_originals
+    )
+    return [normalized, originals]
 
 
-def subscribe_dead_letters(
-    broker: KafkaBroker,
-    sessions: async_sessionmaker[AsyncSession],
-    *,
-    group: str = "moderation-deadletters",
-    max_attempts: int = 5,
-) -> None:
-    """Record the pipeline's dead letters (per-source errors on the dashboard).
+def dead_letter_subscription() -> Subscription[dict[str, object]]:
+    """The pipeline's dead letters, recorded for per-source health on the dashboard.
 
-    A dead letter has nowhere further to go, so this consumer never dead-letters: an unreadable
-    record is stored as such, a database outage is retried until it passes, and only a bug
-    (a non-transient error five times over) is logged and skipped.
+    A dead letter has nowhere further to go: an unreadable record is stored as such, a
+    database outage is retried until it passes, and only a bug is logged and skipped.
     """
 
-    @broker.subscriber(
-        *DEAD_LETTER_TOPICS,
-        group_id=group,
-        auto_offset_reset="earliest",
-        ack_policy=AckPolicy.ACK,
-        decoder=_raw,
-        max_poll_records=100,
-        title="moderation:dead-letters",
-    )
-    async def on_dead_letter(body: Any, msg: KafkaMessage) -> None:
-        record = msg.raw_message
-        assert not isinstance(record, tuple)
-        row = record_of(
-            record.topic,
-            record.partition,
-            record.offset,
-            record.value if isinstance(record.value, bytes) else None,
-            record.timestamp,
+    def row(record: Record) -> dict[str, object]:
+        return record_of(
+            record.topic, record.partition, record.offset, record.value, record.timestamp_ms
         )
-        failures = 0
-        while True:
-            try:
-                async with sessions.begin() as session:
-                    await repo.save_dead_letter(session, row)
-                return
-            except Exception as exc:
-                failures += 1
-                if not is_transient(exc) and failures >= max_attempts:
-                    log.exception(
-                        "dead_letter_not_recorded", topic=record.topic, offset=record.offset
-                    )
-                    return
-                await asyncio.sleep(min(30.0, 0.5 * 2 ** min(failures, 6)))
+
+    async def save(batch: list[Message[dict[str, object]]], uow: UnitOfWork) -> None:
+        await repo.save_dead_letters(await uow.session(), [m.event for m in batch])
+
+    return Subscription(
+        group=DEAD_LETTERS_GROUP,
+        topics=[topic(name) for name in DEAD_LETTER_TOPICS],
+        decode=row,
+        handler=save,
+        inbox=False,
+        dead_letter_poison=False,
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -76,6 +77,21 @@ async def get_source(conn: Executor, code: str) -> dict[str, Any] | None:
     return dict(row._mapping) if row else None
 
 
+async def sources_of(
+    conn: Executor, codes: Iterable[str]
+) -> dict[str, tuple[Policy, dict[str, str]]]:
+    """Trust policy and category mapping of each known source among ``codes`` (one query)."""
+    rows = await conn.execute(
+        select(sources.c.code, sources.c.policy, sources.c.categories).where(
+            sources.c.code.in_(sorted(set(codes)))
+        )
+    )
+    return {
+        r.code: (Policy(r.policy) if r.policy else DEFAULT_POLICY, dict(r.categories or {}))
+        for r in rows
+    }
+
+
 async def policy_of(conn: Executor, code: str) -> Policy:
     value = (
         await conn.execute(select(sources.c.policy).where(sources.c.code == code))
@@ -105,6 +121,22 @@ async def lock_item(session: AsyncSession, article_id: str) -> dict[str, Any] | 
         )
     ).first()
     return dict(row._mapping) if row else None
+
+
+async def lock_items(
+    session: AsyncSession, article_ids: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """The items of a batch, locked in key order until the transaction ends (no deadlock
+    between two batches, nor with an editor's decision)."""
+    if not article_ids:
+        return {}
+    rows = await session.execute(
+        select(review_items)
+        .where(review_items.c.article_id.in_(sorted(article_ids)))
+        .order_by(review_items.c.article_id)
+        .with_for_update()
+    )
+    return {r.article_id: dict(r._mapping) for r in rows}
 
 
 async def get_item(conn: Executor, article_id: str) -> dict[str, Any] | None:
@@ -243,6 +275,12 @@ async def add_history(
             decided_at=decided_at,
         )
     )
+
+
+async def add_histories(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Many audit entries (the columns of ``add_history``) in one statement."""
+    if rows:
+        await session.execute(decisions.insert(), list(rows))
 
 
 async def history(conn: Executor, article_id: str) -> list[dict[str, Any]]:
@@ -429,27 +467,45 @@ async def claims_for(conn: Executor, article_ids: list[str], now: datetime) -> d
 # --- originals (as received) ----------------------------------------------------------------
 
 
-async def save_original(session: AsyncSession, data: ArticleIngested) -> None:
-    """Keep the newest revision as received; a retraction keeps the last content."""
-    values: dict[str, Any] = {
-        "source": data.source,
-        "external_id": data.external_id,
-        "revision": data.revision,
-        "action": data.action.value,
-        "channel": data.channel.value,
-        "received_at": data.received_at,
-        "raw_object_key": data.raw_object_key,
-        "updated_at": func.now(),
-    }
-    if data.content is not None:
-        values["content"] = data.content.model_dump(mode="json")
-    stmt = insert(originals).values(article_id=data.article_id, **values)
+async def save_originals(session: AsyncSession, originals_: Sequence[ArticleIngested]) -> None:
+    """Keep each article's newest revision as received (one statement for many articles, at
+    most one revision each); a retraction keeps the last content."""
+    if not originals_:
+        return
+    stmt = insert(originals)
+    new = stmt.excluded
     stmt = stmt.on_conflict_do_update(
         index_elements=[originals.c.article_id],
-        set_=values,
-        where=originals.c.revision < stmt.excluded.revision,
+        set_={
+            "source": new.source,
+            "external_id": new.external_id,
+            "revision": new.revision,
+            "action": new.action,
+            "channel": new.channel,
+            "received_at": new.received_at,
+            "raw_object_key": new.raw_object_key,
+            "updated_at": func.now(),
+            "content": func.coalesce(new.content, originals.c.content),
+        },
+        where=originals.c.revision < new.revision,
     )
-    await session.execute(stmt)
+    await session.execute(
+        stmt,
+        [
+            {
+                "article_id": data.article_id,
+                "source": data.source,
+                "external_id": data.external_id,
+                "revision": data.revision,
+                "action": data.action.value,
+                "channel": data.channel.value,
+                "received_at": data.received_at,
+                "raw_object_key": data.raw_object_key,
+                "content": None if data.content is None else data.content.model_dump(mode="json"),
+            }
+            for data in originals_
+        ],
+    )
 
 
 async def get_original(conn: Executor, article_id: str) -> dict[str, Any] | None:
@@ -462,21 +518,12 @@ async def get_original(conn: Executor, article_id: str) -> dict[str, Any] | None
 # --- dead letters ---------------------------------------------------------------------------
 
 
-async def save_dead_letter(session: AsyncSession, values: dict[str, Any]) -> bool:
-    """Record a dead letter once (by its position in the dead-letter topic)."""
-    stmt = (
-        insert(dead_letters)
-        .values(**values)
-        .on_conflict_do_nothing(
-            index_elements=[
-                dead_letters.c.dlq_topic,
-                dead_letters.c.dlq_partition,
-                dead_letters.c.dlq_offset,
-            ]
-        )
-        .returning(dead_letters.c.id)
-    )
-    return (await session.execute(stmt)).first() is not None
+async def save_dead_letters(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Record dead letters, each once: by its event id (a copy relayed twice) and by its
+    position in the dead-letter topic (a redelivery)."""
+    if not rows:
+        return
+    await session.execute(insert(dead_letters).on_conflict_do_nothing(), list(rows))
 
 
 async def list_dead_letters(

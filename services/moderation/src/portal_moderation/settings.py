@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 
 from portal_runtime.settings import ServiceSettings
 
@@ -27,7 +27,12 @@ class Settings(ServiceSettings):
     ingest_url: str = Field(
         default="http://127.0.0.1:8001",
         description="Ingest's base URL: the sources screen calls its admin API (API keys, "
-        "Kafka credentials, granted sections) server-side with ADMIN_TOKEN.",
+        "Kafka credentials, granted sections) server-side with INGEST_ADMIN_TOKEN.",
+    )
+    ingest_admin_token: SecretStr = Field(
+        default=SecretStr(""),
+        description="Ingest's admin token (each service has its own): the desk administers "
+        "partners through ingest. Empty: those screens say ingest refused.",
     )
     publishing_url: str = Field(
         default="http://127.0.0.1:8004",

@@ -6,7 +6,6 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -14,15 +13,17 @@ from portal_contracts.articles import (
     ArticleAction,
     ArticleIngestedEvent,
     ArticleNormalizedEvent,
+    ArticleReviewedEvent,
     NormalizedArticle,
     ReviewDecision,
 )
-from portal_contracts.topics import ARTICLE_INGESTED, ARTICLE_NORMALIZED, ARTICLE_REVIEWED
+from portal_contracts.topics import ARTICLE_REVIEWED
 from portal_moderation import accounts_repository as accounts_repo
 from portal_moderation import audit_repository as audit_repo
 from portal_moderation import repository as repo
 from portal_moderation.db import outbox
 from portal_moderation.domain import (
+    DEFAULT_POLICY,
     PARTNER_REVIEWER,
     REVIEW_ACTIONS,
     Action,
@@ -48,9 +49,10 @@ from portal_moderation.domain import (
 )
 from portal_moderation.passwords import Passwords
 from portal_moderation.peers import IngestAdmin
+from portal_runtime.batch import Message, by_key, newest_per_key
 from portal_runtime.clock import utcnow
-from portal_runtime.kafka import PermanentError
 from portal_runtime.logs import get_logger
+from portal_runtime.unit_of_work import UnitOfWork
 
 log = get_logger(__name__)
 
@@ -72,61 +74,72 @@ class ReviewDesk:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.sessions = sessions
 
-    async def receive(self, event: ArticleNormalizedEvent) -> None:
-        """A normalised revision enters the desk: queued, auto-published or retracted."""
-        data = event.data
-        if data.action is ArticleAction.UPSERT and data.article is None:
-            raise PermanentError("an upsert without its normalised article")
+    async def receive(self, batch: list[Message[ArticleNormalizedEvent]], uow: UnitOfWork) -> None:
+        """Normalised revisions enter the desk: queued, auto-published or retracted.
+
+        The batch's items are locked in key order; an article's revisions are taken in offset
+        order, each checked against the one before it (in the store or earlier in the batch).
+        """
         now = utcnow()
-        async with self.sessions.begin() as session:
-            if not await outbox.first_time(session, event.event_id, ARTICLE_NORMALIZED.name):
-                return
-            current = await repo.lock_item(session, data.article_id)
-            policy = await repo.policy_of(session, data.source)
-            outcome = on_normalized(repo.status_of(current), data.revision, data.action, policy)
-            if outcome is None:
-                log.info(
-                    "stale_revision_ignored", article_id=data.article_id, revision=data.revision
+        session = await uow.session()
+        groups = by_key(batch, lambda e: e.data.article_id)
+        items = await repo.lock_items(session, list(groups))
+        sources = await repo.sources_of(session, {m.event.data.source for m in batch})
+        history: list[dict[str, Any]] = []
+        for article_id, messages in groups.items():
+            current = items.get(article_id)
+            for message in messages:
+                data = message.event.data
+                if data.action is ArticleAction.UPSERT and data.article is None:
+                    uow.reject(message, "an upsert without its normalised article")
+                    continue
+                policy, categories = sources.get(data.source, (DEFAULT_POLICY, {}))
+                outcome = on_normalized(repo.status_of(current), data.revision, data.action, policy)
+                if outcome is None:
+                    continue  # not newer than what the desk has
+                article = data.article
+                mapped: dict[str, dict[str, Any]] = {}
+                if article is not None:
+                    # The agency's category mapping gives a section the partner did not name.
+                    article, mapped = with_mapped_section(article, categories)
+                await repo.save_incoming(session, data, outcome, decided_at=now, article=article)
+                event_id = None
+                if outcome.decision is not None and outcome.reviewer is not None:
+                    partner = outcome.reviewer == PARTNER_REVIEWER
+                    reviewed = _reviewed(
+                        data.model_dump(
+                            include={"article_id", "source", "external_id", "revision"}
+                        ),
+                        outcome.decision,
+                        outcome.reviewer,
+                        now,
+                        "retracted by the source" if partner else None,
+                        article,
+                    )
+                    uow.emit(ARTICLE_REVIEWED.name, reviewed, cause=message)
+                    event_id = reviewed.event_id
+                history.append(
+                    {
+                        "article_id": data.article_id,
+                        "revision": data.revision,
+                        "action": outcome.decision.value if outcome.decision else "received",
+                        "actor": outcome.reviewer or f"source:{data.source}",
+                        "actor_role": None,
+                        "reason": None,
+                        "decided_at": now,
+                        "event_id": event_id,
+                        "changes": _state_change(current, outcome.state.value) | mapped or None,
+                        "wait_s": None,
+                    }
                 )
-                return
-            article = data.article
-            mapped: dict[str, dict[str, Any]] = {}
-            if article is not None:
-                # The agency's category mapping gives a section the partner did not name.
-                article, mapped = with_mapped_section(
-                    article, await repo.categories_of(session, data.source)
-                )
-            await repo.save_incoming(session, data, outcome, decided_at=now, article=article)
-            event_id = None
-            if outcome.decision is not None and outcome.reviewer is not None:
-                partner = outcome.reviewer == PARTNER_REVIEWER
-                event_id = await _emit_reviewed(
-                    session,
-                    data.model_dump(include={"article_id", "source", "external_id", "revision"}),
-                    outcome.decision,
-                    outcome.reviewer,
-                    now,
-                    "retracted by the source" if partner else None,
-                    article,
-                )
-            await repo.add_history(
-                session,
-                article_id=data.article_id,
-                revision=data.revision,
-                action=outcome.decision.value if outcome.decision else "received",
-                actor=outcome.reviewer or f"source:{data.source}",
-                actor_role=None,
-                decided_at=now,
-                event_id=event_id,
-                changes=_state_change(current, outcome.state.value) | mapped or None,
-            )
-        outbox.notify()
-        log.info(
-            "review_item_received",
-            article_id=data.article_id,
-            revision=data.revision,
-            state=outcome.state.value,
-        )
+                current = {
+                    **(current or {}),
+                    "revision": data.revision,
+                    "state": outcome.state.value,
+                    "published_revision": outcome.published_revision,
+                    "version": (current or {}).get("version", 0) + 1,
+                }
+        await repo.add_histories(session, history)
 
     async def act(
         self,
@@ -172,9 +185,9 @@ class ReviewDesk:
                 await repo.release_claim(session, article_id, editor.username)
             event_id = None
             if outcome.decision is not None:
-                event_id = await _emit_reviewed(
-                    session, row, outcome.decision, editor.username, now, reason, article
-                )
+                reviewed = _reviewed(row, outcome.decision, editor.username, now, reason, article)
+                await outbox.add(session, ARTICLE_REVIEWED.name, reviewed)
+                event_id = reviewed.event_id
             await repo.add_history(
                 session,
                 article_id=article_id,
@@ -228,12 +241,12 @@ class ReviewDesk:
         async with self.sessions.begin() as session:
             await repo.release_claim(session, article_id, editor.username)
 
-    async def keep_original(self, event: ArticleIngestedEvent) -> None:
-        """The article as the partner sent it, kept beside the repaired one (newest wins)."""
-        async with self.sessions.begin() as session:
-            if not await outbox.first_time(session, event.event_id, ARTICLE_INGESTED.name):
-                return
-            await repo.save_original(session, event.data)
+    async def keep_originals(
+        self, batch: list[Message[ArticleIngestedEvent]], uow: UnitOfWork
+    ) -> None:
+        """The articles as the partners sent them, kept beside the repaired ones (newest wins)."""
+        newest = newest_per_key(batch, lambda e: e.data.article_id, lambda e: e.data.revision)
+        await repo.save_originals(await uow.session(), [m.event.data for m in newest.values()])
 
 
 @dataclass(frozen=True)
@@ -510,17 +523,16 @@ def _edited(
     return apply_edits(article, edits)
 
 
-async def _emit_reviewed(
-    session: AsyncSession,
+def _reviewed(
     item: dict[str, Any],
     decision: ReviewDecision,
     reviewer: str,
     now: datetime,
     reason: str | None,
     article: NormalizedArticle | None,
-) -> UUID:
+) -> ArticleReviewedEvent:
     """``article.reviewed`` of a decision on ``item``'s revision (its id, source, external id)."""
-    reviewed = reviewed_event(
+    return reviewed_event(
         article_id=item["article_id"],
         source=item["source"],
         external_id=item["external_id"],
@@ -531,8 +543,6 @@ async def _emit_reviewed(
         reason=reason,
         article=article,
     )
-    await outbox.add(session, ARTICLE_REVIEWED.name, reviewed)
-    return reviewed.event_id
 
 
 def _review_wait(action: Action, row: dict[str, Any], now: datetime) -> float | None:

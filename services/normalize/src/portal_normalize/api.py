@@ -1,5 +1,6 @@
-"""The normalize service's HTTP API for operators (admin token): what was normalised, and
-each source's rules (its categories mapped to portal sections, its time zone)."""
+"""The normalize service's HTTP API: for operators (admin token), what was normalised and
+each source's rules (its categories mapped to portal sections, its time zone); for publishing's
+/media/, an image rendition made on its first request."""
 
 from __future__ import annotations
 
@@ -7,12 +8,14 @@ from datetime import datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Path, Request, status
+from fastapi import APIRouter, Body, Depends, HTTPException, Path, Request, Response, status
 from pydantic import BaseModel, Field, field_validator
 
 from portal_contracts.articles import QualityReport, SectionCode
 from portal_normalize import repository
 from portal_normalize.domain import DEFAULT_TIMEZONE, SourceRules
+from portal_normalize.imaging import ImageRejected
+from portal_normalize.media import MediaService, RenditionsBusy
 from portal_runtime.auth import ADMIN_RESPONSES, admin_guard
 from portal_runtime.settings import ServiceSettings
 
@@ -83,7 +86,7 @@ def _stored(found: repository.StoredRules) -> StoredMapping:
     )
 
 
-def admin_router(settings: ServiceSettings) -> APIRouter:
+def admin_router(settings: ServiceSettings, rules: repository.RulesCache) -> APIRouter:
     router = APIRouter(
         prefix="/admin/v1",
         tags=["admin"],
@@ -113,13 +116,14 @@ def admin_router(settings: ServiceSettings) -> APIRouter:
     async def put_mapping(
         code: SourcePath, request: Request, body: Annotated[SourceMapping, Body()]
     ) -> Any:
-        rules = SourceRules(
+        new_rules = SourceRules(
             categories=body.categories,
             timezone=body.timezone,
             default_section=body.default_section,
         )
         async with request.app.state.service.sessions.begin() as session:
-            stored = await repository.put_rules(session, code, rules)
+            stored = await repository.put_rules(session, code, new_rules)
+        rules.invalidate()
         return _stored(stored)
 
     @router.get(
@@ -134,5 +138,39 @@ def admin_router(settings: ServiceSettings) -> APIRouter:
         if found is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "code: no mapping for this source")
         return _stored(found)
+
+    return router
+
+
+def renditions_router(media: MediaService) -> APIRouter:
+    """No credentials: it only makes the renditions listed for images already stored (each
+    once, then object storage has it), within the image pool's budgets and a queue limit."""
+    router = APIRouter(prefix="/v1", tags=["media"])
+
+    @router.get(
+        "/renditions/{key:path}",
+        summary="A WebP rendition of a stored image, made now if it has not been yet",
+        response_class=Response,
+        responses={
+            200: {"content": {"image/webp": {}}, "description": "The rendition"},
+            404: {"description": "No stored image has this rendition"},
+            422: {"description": "The stored image cannot be rendered (the reason)"},
+            503: {"description": "Too many renditions being made; retry after a moment"},
+        },
+    )
+    async def rendition(key: str) -> Response:
+        try:
+            data = await media.rendition(key)
+        except (RenditionsBusy, ConnectionError) as exc:  # busy, or object storage is down
+            raise HTTPException(503, str(exc), headers={"Retry-After": "2"}) from exc
+        except ImageRejected as exc:
+            raise HTTPException(422, exc.reason) from exc
+        if data is None:
+            raise HTTPException(404, "no stored image has this rendition")
+        return Response(
+            content=data,
+            media_type="image/webp",
+            headers={"Cache-Control": "public, max-age=31536000, immutable"},
+        )
 
     return router

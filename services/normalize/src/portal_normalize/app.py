@@ -7,18 +7,19 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from portal_contracts.articles import ArticleIngestedEvent
-from portal_contracts.topics import ARTICLE_INGESTED
-from portal_normalize.api import admin_router
+from portal_normalize.api import admin_router, renditions_router
 from portal_normalize.db import outbox
 from portal_normalize.fetch import ImageFetcher
-from portal_normalize.handlers import PRODUCER, IngestedHandler
+from portal_normalize.handlers import Ingested
+from portal_normalize.imagepool import ImagePool
 from portal_normalize.media import MediaService
+from portal_normalize.repository import RulesCache
 from portal_normalize.settings import Settings
-from portal_runtime.kafka import subscribe_events
+from portal_runtime.logs import get_logger
 from portal_runtime.service import Service, serve
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+log = get_logger(__name__)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -39,30 +40,34 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         user_agent=settings.image_user_agent,
         allow_hosts=settings.allowed_hosts,
     )
-    media = MediaService(settings, service.store, service.sessions, fetcher)
+    pool = ImagePool(
+        workers=settings.image_workers,
+        memory_mb=settings.image_worker_memory_mb,
+        timeout_s=settings.image_process_timeout_s,
+    )
+    media = MediaService(settings, service.store, service.sessions, fetcher, pool)
 
-    async def close_fetcher_on_shutdown() -> None:
+    async def image_workers() -> None:
         try:
+            try:
+                await pool.warm()
+            except Exception as exc:  # the first image starts them then; say why not now
+                log.warning("image_workers_not_started", error=repr(exc))
             await asyncio.Event().wait()
         finally:
             await fetcher.aclose()
+            await asyncio.to_thread(pool.close)
 
-    service.background.append(close_fetcher_on_shutdown)
-    subscribe_events(
-        service.broker,
-        ARTICLE_INGESTED,
-        group="normalize",
-        producer=PRODUCER,
-        model=ArticleIngestedEvent,
-        handler=IngestedHandler(service.sessions, media, settings),
-    )
+    service.background.append(image_workers)
+    rules = RulesCache(service.sessions)
+    service.consume(Ingested(media, settings, rules).subscription())
     return service.create_app(
         title="Cổng TTĐT — Normalize",
         description=(
             "Repairs markup, Vietnamese encodings and images, maps categories to sections, "
             "links near-duplicates; emits article.normalized."
         ),
-        routers=[admin_router(settings)],
+        routers=[admin_router(settings, rules), renditions_router(media)],
     )
 
 

@@ -59,7 +59,7 @@ image_cache = Table(
     Column("url_hash", String(64), primary_key=True, comment="SHA-256 of the URL."),
     Column("url", Text, nullable=False),
     Column("object_key", Text, nullable=True),
-    Column("sha256", String(64), nullable=True, comment="Of the bytes as fetched."),
+    Column("sha256", String(64), nullable=True, index=True, comment="Of the bytes as fetched."),
     Column("content_type", String(64), nullable=True),
     Column("width", Integer, nullable=True),
     Column("height", Integer, nullable=True),

@@ -44,7 +44,13 @@ from portal_contracts.articles import (
 from portal_contracts.topics import MAX_MESSAGE_BYTES
 from portal_normalize.structure import canonical_structure, video_embed
 from portal_normalize.text_repair import RepairLog, describe, repair_html, repair_text
-from portal_text import fold, has_vietnamese_diacritics, normalize_tone_placement
+from portal_text import (
+    fold,
+    has_vietnamese_diacritics,
+    needs_tone_placement,
+    normalize_tone_placement,
+    xml_safe,
+)
 
 DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
 # Naive source times are Vietnamese local time (UTC+7, no daylight saving) by default.
@@ -95,7 +101,26 @@ _IFRAME = re.compile(r"<iframe([^>]*)>.*?</iframe>", re.DOTALL)
 _LINK_WITHOUT_HREF = re.compile(r'<a rel="[^"]*">(.*?)</a>', re.DOTALL)
 _TAG_OR_TEXT = re.compile(r'(<(?:[^>"]|"[^"]*")*>)')
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0\u200b]+")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Characters XML 1.0 forbids, and DEL: left by no repair (legacy encodings are repaired first).
+_CONTROL = re.compile("[^\t\n\r\u0020-\u007e\u0080-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_CHAR_REF = re.compile(r"&#(?:[xX]([0-9a-fA-F]{1,8})|([0-9]{1,10}));?")
+
+
+def _drop_forbidden_ref(m: re.Match[str]) -> str:
+    code = int(m.group(1), 16) if m.group(1) else int(m.group(2))
+    return "" if code > 0x10FFFF or _CONTROL.match(chr(code)) else m.group(0)
+
+
+def drop_forbidden_refs(raw: str) -> str:
+    """``raw`` markup without numeric character references to characters XML forbids (an
+    HTML parser would decode them to the character, or to U+FFFD for NUL and surrogates)."""
+    return _CHAR_REF.sub(_drop_forbidden_ref, raw) if "&#" in raw else raw
+
+
+def drop_control(raw: str) -> str:
+    """``raw`` markup without the characters XML forbids, raw or as references. Only after
+    the encoding repair: C0 bytes are letters in TCVN3 and VISCII."""
+    return drop_forbidden_refs(_CONTROL.sub("", raw))
 
 
 # --- findings -------------------------------------------------------------------------------
@@ -230,7 +255,7 @@ def _http_base(url: str | None) -> str | None:
 
 def sanitize_html(raw: str, findings: Findings, *, base_url: str | None = None) -> str:
     """Safe HTML on the allow-list, with what was removed recorded in ``findings``."""
-    raw = _CONTROL.sub("", raw)
+    raw = drop_control(raw)
     base = _http_base(base_url)
     census = _MarkupCensus(base)
     try:
@@ -240,7 +265,9 @@ def sanitize_html(raw: str, findings: Findings, *, base_url: str | None = None) 
         pass
     renamed = Counter(m.group(2).lower() for m in _RENAME_TAG.finditer(raw) if not m.group(1))
     prepared = _RENAME_TAG.sub(lambda m: f"<{m.group(1)}{_RENAMES[m.group(2).lower()]}>", raw)
-    cleaned = _make_cleaner(base).clean(prepared)
+    # The sanitiser decodes character references: what XML forbids goes after it, so no
+    # feed, sitemap or page built from the article can be broken by one partner's text.
+    cleaned = xml_safe(_make_cleaner(base).clean(prepared))
     # A link or image whose URL was removed is only clutter; a player keeps no content.
     cleaned = _IMG_WITHOUT_SRC.sub("", cleaned)
     cleaned = _IFRAME.sub(
@@ -300,6 +327,8 @@ def normalize_text(text: str) -> str:
 
 def normalize_html_text(safe_html: str) -> str:
     """Tone placement in text nodes only (never inside tags: URLs stay byte for byte)."""
+    if not needs_tone_placement(safe_html):
+        return safe_html  # clean NFC text with one tone placement already: nothing to do
     parts = _TAG_OR_TEXT.split(safe_html)
     return "".join(p if p.startswith("<") else normalize_text(p) for p in parts)
 
@@ -339,13 +368,13 @@ def html_to_text(fragment: str) -> str:
     for line in lines:
         if line or (out and out[-1]):
             out.append(line)
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(out)).strip()
+    return xml_safe(re.sub(r"\n{3,}", "\n\n", "\n".join(out)).strip())
 
 
 def inline_text(raw: str) -> str:
     """One line of plain text from a field that may carry markup or entities (titles)."""
     text = html_to_text(
-        nh3.clean(_CONTROL.sub("", raw), tags=set(), clean_content_tags={"script", "style"})
+        nh3.clean(drop_control(raw), tags=set(), clean_content_tags={"script", "style"})
     )
     return normalize_text(_SPACES.sub(" ", text.replace("\n", " ")).strip())
 
@@ -528,8 +557,8 @@ def _image_candidates(content: ArticleContent, root: lxml.html.HtmlElement) -> l
     for ref in content.images:
         url = str(ref.url)
         if url not in seen:
-            listed = ref.caption and normalize_text(
-                repair_text(ref.caption, "image caption", RepairLog())
+            listed = ref.caption and xml_safe(
+                normalize_text(repair_text(ref.caption, "image caption", RepairLog()))
             )
             seen[url] = ImageCandidate(url, (listed or "").strip() or None, listed=True)
     for img in root.iter("img"):
@@ -557,6 +586,7 @@ _FAILURE_KIND = {
     "broken_image": "image_broken",
     "unsupported_format": "image_broken",
     "too_many_pixels": "image_broken",
+    "over_budget": "image_broken",
 }
 
 
@@ -644,11 +674,14 @@ def prepare(
     base_url = str(content.canonical_url) if content.canonical_url else None
 
     # 1. Encodings, before anything reads the text.
-    raw_body = repair_html(content.body_html, "body", log)
-    raw_title = repair_html(content.title, "title", log)
-    raw_summary = repair_html(content.summary, "summary", log) if content.summary else None
-    raw_author = repair_html(content.author, "author", log) if content.author else None
-    raw_categories = [repair_html(c, "categories", log) for c in content.categories]
+    def repaired(raw: str, place: str) -> str:
+        return repair_html(drop_forbidden_refs(raw), place, log)
+
+    raw_body = repaired(content.body_html, "body")
+    raw_title = repaired(content.title, "title")
+    raw_summary = repaired(content.summary, "summary") if content.summary else None
+    raw_author = repaired(content.author, "author") if content.author else None
+    raw_categories = [repaired(c, "categories") for c in content.categories]
 
     # 2. Markup: the allow-list, then one canonical structure.
     safe = sanitize_html(raw_body, findings, base_url=base_url)
@@ -865,7 +898,7 @@ def assess(
     if section is None:
         findings.issue("no_section", "no portal section: the partner named none, no rule maps it")
     sample = body_text[:5000]
-    if sum(c.isalpha() for c in sample) >= 40 and not has_vietnamese_diacritics(sample):
+    if _letters_at_least(sample, 40) and not has_vietnamese_diacritics(sample):
         # Vietnamese without any diacritic: often a legacy font encoding or stripped text.
         findings.issue(
             "no_diacritics", "the text has no Vietnamese diacritics (encoding or font problem?)"
@@ -874,6 +907,15 @@ def assess(
         findings.issue("no_published_at", "no publication time at the source", needs_person=False)
     if not summary:
         findings.issue("no_summary", "no summary and no body to take one from")
+
+
+def _letters_at_least(text: str, n: int) -> bool:
+    for c in text:
+        if c.isalpha():
+            n -= 1
+            if n <= 0:
+                return True
+    return False
 
 
 def normalized_data(

@@ -1,11 +1,15 @@
-"""Kafka handlers of the normalize service: thin, the logic is in ``domain``."""
+"""Kafka handlers of the normalize service: thin, the logic is in ``domain``.
+
+article.ingested -> article.normalized, once per event and only for a newer revision. The
+expensive part (text, markup, images) is the subscription's slow step, per message and outside
+the transaction; the batch's transaction claims the revisions, links near-duplicates and queues
+the events together.
+"""
 
 from __future__ import annotations
 
 import asyncio
-
-from faststream.kafka import KafkaMessage
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from dataclasses import dataclass
 
 from portal_contracts.articles import (
     ArticleAction,
@@ -17,7 +21,6 @@ from portal_contracts.articles import (
 from portal_contracts.codec import encode
 from portal_contracts.topics import ARTICLE_INGESTED, ARTICLE_NORMALIZED
 from portal_normalize import repository, similarity
-from portal_normalize.db import outbox
 from portal_normalize.domain import (
     MAX_EVENT_BYTES,
     NO_RULES,
@@ -31,91 +34,99 @@ from portal_normalize.domain import (
 )
 from portal_normalize.media import MediaService
 from portal_normalize.settings import Settings
+from portal_runtime.batch import Message, by_key
+from portal_runtime.consumer import Subscription
 from portal_runtime.kafka import PermanentError
-from portal_runtime.logs import get_logger
-
-log = get_logger(__name__)
+from portal_runtime.unit_of_work import UnitOfWork
 
 PRODUCER = "normalize"
+GROUP = "normalize"
+# An article id is a UUID: its text has this length whatever article it names.
+_ARTICLE_ID_LENGTH = 36
 
 
-class IngestedHandler:
-    """article.ingested -> article.normalized, once per event and only for a newer revision.
+@dataclass(frozen=True)
+class Prepared:
+    """What the slow step made of an upsert: the normalised article and its signature."""
 
-    The expensive part (text, markup, images) runs before the transaction; the transaction
-    claims the revision, links a near-duplicate and writes the event to the outbox together.
-    """
+    result: Normalized
+    signature: tuple[int, ...] | None  # None: too short to compare
+
+
+class Ingested:
+    """The normalize consumer: the slow step per message, then the batch in one transaction."""
 
     def __init__(
-        self,
-        sessions: async_sessionmaker[AsyncSession],
-        media: MediaService | None,
-        settings: Settings,
+        self, media: MediaService | None, settings: Settings, rules: repository.RulesCache
     ) -> None:
-        self.sessions = sessions
         self.media = media
         self.settings = settings
+        self.rules = rules
 
-    async def __call__(self, event: ArticleIngestedEvent, msg: KafkaMessage) -> None:
-        data = event.data
-        async with self.sessions() as session:
-            known = await repository.known_revision(session, data.article_id)
-            stored_rules = await repository.get_rules(session, data.source)
-        if not is_newer(data.revision, known):
-            log.info("stale_revision_ignored", article_id=data.article_id, revision=data.revision)
-            return
-        result: Normalized | None = None
-        signature: tuple[int, ...] | None = None
-        if data.action is ArticleAction.UPSERT:
-            result = await self._normalize(data, stored_rules.rules if stored_rules else NO_RULES)
-            text = similarity.fingerprint_text(result.article.title, result.article.body_text)
-            signature = await asyncio.to_thread(similarity.signature, text)
-
-        async with self.sessions.begin() as session:
-            if not await outbox.first_time(session, event.event_id, ARTICLE_INGESTED.name):
-                return
-            normalized: ArticleNormalized
-            if result is None:
-                await repository.forget_fingerprint(session, data.article_id)
-                normalized = retraction_data(data)
-            else:
-                twin = await repository.link_duplicate(
-                    session, data.article_id, data.source, signature
-                )
-                normalized = upsert_data(data, result, twin.article_id if twin else None)
-            out = ArticleNormalizedEvent(
-                producer=PRODUCER, subject=data.article_id, data=normalized
-            )
-            size = len(encode(out))
-            if size > MAX_EVENT_BYTES:
-                # The broker would refuse it and the outbox relay would stall behind it.
-                raise PermanentError(
-                    f"normalized event of {size} bytes exceeds {MAX_EVENT_BYTES}", "size"
-                )
-            if not await repository.claim_revision(session, normalized, event.event_id):
-                log.info(
-                    "stale_revision_ignored", article_id=data.article_id, revision=data.revision
-                )
-                return
-            await outbox.add(session, ARTICLE_NORMALIZED.name, out)
-        outbox.notify()
-        log.info(
-            "article_normalized",
-            article_id=data.article_id,
-            revision=data.revision,
-            action=data.action.value,
-            score=normalized.quality.score if normalized.quality else None,
-            duplicate_of=normalized.duplicate_of,
+    def subscription(self) -> Subscription[ArticleIngestedEvent]:
+        return Subscription(
+            group=GROUP,
+            topics=[ARTICLE_INGESTED],
+            prepare=self.prepare,
+            handler=self.handle,
         )
 
-    async def _normalize(self, data: ArticleIngested, rules: SourceRules) -> Normalized:
+    async def prepare(self, message: Message[ArticleIngestedEvent]) -> Prepared | None:
+        """Text, markup and images of an upsert (CPU and I/O, outside the transaction)."""
+        data = message.event.data
+        if data.action is not ArticleAction.UPSERT:
+            return None
         if data.content is None:
             raise PermanentError("an upsert without content")
+        rules = await self.rules.get(data.source)
+        result = await self._normalize(data, rules)
+        # The largest the event can be (with a near-duplicate's id): the broker would refuse
+        # a bigger one, and the outbox relay would stall behind it.
+        size = len(encode(_event(upsert_data(data, result, "0" * _ARTICLE_ID_LENGTH))))
+        if size > MAX_EVENT_BYTES:
+            raise PermanentError(
+                f"normalized event of {size} bytes exceeds {MAX_EVENT_BYTES}", "size"
+            )
+        text = similarity.fingerprint_text(result.article.title, result.article.body_text)
+        signature = await asyncio.to_thread(similarity.signature, text)
+        return Prepared(result, signature)
+
+    async def handle(self, batch: list[Message[ArticleIngestedEvent]], uow: UnitOfWork) -> None:
+        session = await uow.session()
+        groups = by_key(batch, lambda e: e.data.article_id)
+        known = await repository.lock_revisions(session, list(groups))
+        claimed: list[tuple[ArticleNormalized, Message[ArticleIngestedEvent]]] = []
+        for article_id, messages in groups.items():
+            for message in messages:  # offset order: a check sees the batch's earlier revisions
+                data = message.event.data
+                if not is_newer(data.revision, known.get(article_id)):
+                    continue
+                prepared: Prepared | None = message.prepared
+                normalized: ArticleNormalized
+                if prepared is None:
+                    await repository.forget_fingerprint(session, article_id)
+                    normalized = retraction_data(data)
+                else:
+                    twin = await repository.link_duplicate(
+                        session, article_id, data.source, prepared.signature
+                    )
+                    normalized = upsert_data(
+                        data, prepared.result, twin.article_id if twin else None
+                    )
+                known[article_id] = data.revision
+                claimed.append((normalized, message))
+                uow.emit(ARTICLE_NORMALIZED.name, _event(normalized), cause=message)
+        await repository.claim_revisions(
+            session, [(normalized, message.event.event_id) for normalized, message in claimed]
+        )
+
+    async def _normalize(self, data: ArticleIngested, rules: SourceRules | None) -> Normalized:
+        assert data.content is not None
         # CPU work on up to 2 MB of HTML: keep the event loop (health, relay) responsive.
         draft = await asyncio.to_thread(
             prepare,
             data.content,
-            rules,
+            rules or NO_RULES,
             received_at=data.received_at,
             max_images=self.settings.image_max_per_article,
         )
@@ -125,3 +136,7 @@ class IngestedHandler:
         return await asyncio.to_thread(
             finish, draft, outcomes, media_base_url=self.settings.media_base_url
         )
+
+
+def _event(normalized: ArticleNormalized) -> ArticleNormalizedEvent:
+    return ArticleNormalizedEvent(producer=PRODUCER, subject=normalized.article_id, data=normalized)

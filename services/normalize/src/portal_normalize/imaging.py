@@ -1,53 +1,63 @@
-"""Image decoding, checks and re-encoding with Pillow (CPU work, no I/O).
+"""Image checks, metadata stripping and renditions with libvips (CPU work, no I/O).
 
+Runs in the image worker pool (``imagepool``), never in the service process itself.
 What a fetched file must pass before the portal serves it:
-* it decodes as an image of an accepted format, whatever the server's content type said;
-* its pixel count is bounded before any pixel is decoded (decompression bombs), and it is
-  not a tracking pixel;
+* its bytes are an image of an accepted format (JPEG, PNG, GIF, WebP, TIFF, BMP), whatever the
+  server's content type said; each format goes to its own loader, never one chosen for it;
+* its pixels are counted from the header before any is decoded: one frame within
+  ``max_pixels`` (decompression bombs), every frame together (width x height x frames) within
+  ``max_total_pixels``, else an animation keeps its first frame only; not a tracking pixel;
 * it decodes completely (a truncated file is broken).
 What is stored:
 * the original without its metadata (EXIF with GPS and camera, XMP, IPTC, comments): JPEG and
   PNG files are stripped losslessly segment by segment (the pixels stay byte for byte, only
   the orientation survives, as a minimal EXIF block); GIF and WebP are re-encoded; BMP and TIFF
   become PNG. Colour profiles are kept so colours stay right;
-* WebP renditions at the configured widths below the original's (the original's own width
-  as the largest when it is narrower than the widest), animated when the original is.
+* WebP renditions at the configured widths below the original's (the original's own width as
+  the largest when it is narrower than the widest), animated when the original is. They are
+  made from the stored original by ``render`` when first asked for, not here: an encode costs
+  many times the checks, and most renditions of most images are never requested.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import re
 import warnings
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
-from PIL import ExifTags, Image, ImageOps, ImageSequence, UnidentifiedImageError
+import pyvips
+from PIL import ExifTags, Image, UnidentifiedImageError
 
-# Decoded format -> (content type, file extension, stored as).
+# Format -> (content type, file extension) of the stored original.
 FORMATS: dict[str, tuple[str, str]] = {
     "JPEG": ("image/jpeg", "jpg"),
     "PNG": ("image/png", "png"),
     "GIF": ("image/gif", "gif"),
     "WEBP": ("image/webp", "webp"),
-    "BMP": ("image/png", "png"),
     "TIFF": ("image/png", "png"),
-    "MPO": ("image/jpeg", "jpg"),  # phone cameras' multi-picture JPEG: its first picture
+    "BMP": ("image/png", "png"),
 }
 MIN_SIDE = 8  # smaller than this is a spacer or tracking pixel, not a picture
-MAX_FRAMES = 120  # animations longer than this keep their original only
+MAX_FRAMES = 120  # longer animations keep their first frame only
+MAX_TOTAL_PIXELS = 100_000_000
 WEBP_QUALITY = 80
-WEBP_METHOD = 3  # encoder effort: 4 is libwebp's default, 3 is ~40% faster for ~1% bigger
-JPEG_QUALITY = 88
+WEBP_EFFORT = 3  # encoder effort: 4 is libwebp's default, 3 is ~40% faster for ~1% bigger
+ORIGINAL_WEBP_QUALITY = 90
+_TALL = 10_000_000  # a height bound that never binds: renditions are fitted to their width
 
 
 class ImageRejected(Exception):
     """The file is not an image the portal will serve; ``code`` is machine-readable."""
 
     def __init__(self, code: str, reason: str) -> None:
-        super().__init__(reason)
+        super().__init__(code, reason)  # both in args: the exception crosses processes
         self.code = code
         self.reason = reason
+
+    def __str__(self) -> str:
+        return self.reason
 
 
 @dataclass(frozen=True)
@@ -56,11 +66,12 @@ class ProcessedImage:
     format: str
     content_type: str
     extension: str
-    width: int
+    width: int  # upright (after the EXIF orientation)
     height: int
     original: bytes
-    renditions: dict[int, bytes] = field(default_factory=dict)
+    rendition_widths: tuple[int, ...] = ()
     animated: bool = False
+    reduced: bool = False  # an animation over the budget, kept as its first frame
 
 
 def _sniff(data: bytes) -> str:
@@ -74,36 +85,84 @@ def _sniff(data: bytes) -> str:
     return "not a recognisable image"
 
 
-def _open(data: bytes, max_pixels: int) -> Image.Image:
+def image_format(data: bytes) -> str | None:
+    """The accepted format the bytes are in, by their signature."""
+    if data.startswith(b"\xff\xd8\xff"):
+        return "JPEG"
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "PNG"
+    if data.startswith((b"GIF87a", b"GIF89a")):
+        return "GIF"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WEBP"
+    if data.startswith((b"II*\x00", b"MM\x00*")):
+        return "TIFF"
+    if data.startswith(b"BM"):
+        return "BMP"
+    return None
+
+
+_LOADERS = {
+    "JPEG": pyvips.Image.jpegload_buffer,
+    "PNG": pyvips.Image.pngload_buffer,
+    "GIF": pyvips.Image.gifload_buffer,
+    "WEBP": pyvips.Image.webpload_buffer,
+    "TIFF": pyvips.Image.tiffload_buffer,
+}
+
+
+def _vips_error(exc: pyvips.Error) -> str:
+    detail = " ".join(str(exc.detail or exc.message).split())
+    return detail[:300]
+
+
+# What libvips says when the worker's address-space limit, not the file, stopped it.
+_OUT_OF_MEMORY = re.compile(r"memory|Error creating thread|Cannot allocate", re.IGNORECASE)
+
+
+def _failed(what: str, exc: pyvips.Error) -> ImageRejected:
+    detail = _vips_error(exc)
+    if _OUT_OF_MEMORY.search(detail):
+        return ImageRejected("over_budget", f"{what}: out of the worker's memory ({detail})")
+    return ImageRejected("broken_image", f"{what}: {detail}")
+
+
+def _load(fmt: str, data: bytes, **options: object) -> pyvips.Image:
+    try:
+        return _LOADERS[fmt](data, **options)
+    except pyvips.Error as exc:
+        raise _failed("cannot read the image", exc) from exc
+
+
+def _decoded(image: pyvips.Image) -> None:
+    """Every pixel decoded: a truncated or corrupt file stops here."""
+    try:
+        image.avg()
+    except pyvips.Error as exc:
+        raise _failed("the image does not decode", exc) from exc
+
+
+def _bmp_as_png(data: bytes, max_pixels: int) -> bytes:
+    """libvips reads no BMP: Pillow checks its size from the header and converts it."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             im = Image.open(io.BytesIO(data))
-    except UnidentifiedImageError as exc:
-        raise ImageRejected("not_an_image", _sniff(data)) from exc
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageRejected("too_many_pixels", f"a decompression bomb: {exc}") from exc
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise ImageRejected("broken_image", f"cannot read the image header: {exc}") from exc
-    if im.format not in FORMATS:
-        raise ImageRejected("unsupported_format", f"{im.format} images are not accepted")
-    width, height = im.size
-    if width * height > max_pixels:
-        raise ImageRejected(
-            "too_many_pixels", f"{width}x{height} is over {max_pixels:,} pixels".replace(",", " ")
-        )
-    if width < MIN_SIDE or height < MIN_SIDE:
-        raise ImageRejected("too_small", f"{width}x{height}: a spacer or tracking pixel")
-    return im
-
-
-def _load(im: Image.Image) -> None:
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            if im.width * im.height > max_pixels:
+                raise ImageRejected("too_many_pixels", _over(im.width, im.height, max_pixels))
             im.load()
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombWarning) as exc:
+    except ImageRejected:
+        raise
+    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning,
+            OSError, SyntaxError, ValueError) as exc:  # fmt: skip
         raise ImageRejected("broken_image", f"the image does not decode: {exc}") from exc
+    out = io.BytesIO()
+    (im if im.mode in ("1", "L", "LA", "P", "RGB", "RGBA") else im.convert("RGBA")).save(out, "PNG")
+    return out.getvalue()
+
+
+def _over(width: int, height: int, limit: int) -> str:
+    return f"{width}x{height} is over {limit:,} pixels".replace(",", " ")
 
 
 # --- lossless metadata stripping -------------------------------------------------------------
@@ -194,84 +253,6 @@ def strip_png(data: bytes) -> bytes:
     raise ValueError("the PNG has no end chunk")
 
 
-def _web_mode(im: Image.Image) -> Image.Image:
-    """RGB or RGBA for WebP and JPEG encoders (palette, CMYK, 16-bit, LA converted)."""
-    if im.mode in ("RGB", "RGBA"):
-        return im
-    if im.mode in ("P", "PA", "LA", "La") or "transparency" in im.info:
-        return im.convert("RGBA")
-    return im.convert("RGB")
-
-
-def _encode_original(
-    im: Image.Image, source: Image.Image, fmt: str, frames: list[Image.Image] | None
-) -> bytes:
-    """Formats without a lossless strip here are re-encoded (GIF, WebP; BMP/TIFF as PNG)."""
-    out = io.BytesIO()
-    icc = source.info.get("icc_profile")
-    extra: dict[str, Any] = {"icc_profile": icc} if icc else {}
-    if fmt == "GIF":
-        params: dict[str, Any] = {"comment": b""}
-        if frames and len(frames) > 1:
-            params |= {
-                "save_all": True,
-                "append_images": frames[1:],
-                "loop": source.info.get("loop", 0),
-                "duration": source.info.get("duration", 100),
-                "disposal": 2,
-            }
-        if "transparency" in source.info:
-            params["transparency"] = source.info["transparency"]
-        (frames[0] if frames else im).save(out, "GIF", **params)
-    elif fmt == "WEBP":
-        if frames and len(frames) > 1:
-            frames[0].save(
-                out,
-                "WEBP",
-                save_all=True,
-                append_images=frames[1:],
-                quality=90,
-                duration=source.info.get("duration", 100),
-                loop=source.info.get("loop", 0),
-            )
-        else:
-            _web_mode(im).save(out, "WEBP", quality=90, method=WEBP_METHOD, **extra)
-    elif fmt == "MPO":
-        _web_mode(im).convert("RGB").save(out, "JPEG", quality=JPEG_QUALITY, **extra)
-    else:  # BMP, TIFF -> PNG
-        png = im if im.mode in ("1", "L", "LA", "P", "RGB", "RGBA") else _web_mode(im)
-        png.save(out, "PNG", **extra)
-    return out.getvalue()
-
-
-def _rendition(
-    current: Image.Image, im: Image.Image, width: int, frames: list[Image.Image] | None
-) -> tuple[bytes, Image.Image]:
-    """WebP at ``width`` (resized from ``current``, the next larger size) and the resized image."""
-    height = max(1, round(im.height * width / im.width))
-    out = io.BytesIO()
-    if frames and len(frames) > 1:
-        resized = [
-            _web_mode(f).resize((width, height), Image.Resampling.LANCZOS, reducing_gap=3.0)
-            for f in frames
-        ]
-        resized[0].save(
-            out,
-            "WEBP",
-            save_all=True,
-            append_images=resized[1:],
-            quality=WEBP_QUALITY,
-            duration=im.info.get("duration", 100),
-            loop=im.info.get("loop", 0),
-        )
-        return out.getvalue(), current
-    small = _web_mode(current)
-    if small.size != (width, height):
-        small = small.resize((width, height), Image.Resampling.LANCZOS, reducing_gap=3.0)
-    small.save(out, "WEBP", quality=WEBP_QUALITY, method=WEBP_METHOD)
-    return out.getvalue(), small
-
-
 def rendition_widths(width: int, widths: tuple[int, ...]) -> list[int]:
     """The configured widths below the image's, and its own width when narrower than all."""
     chosen = [w for w in widths if w < width]
@@ -280,55 +261,106 @@ def rendition_widths(width: int, widths: tuple[int, ...]) -> list[int]:
     return sorted(set(chosen))
 
 
-def process_image(data: bytes, *, max_pixels: int, widths: tuple[int, ...]) -> ProcessedImage:
-    """Check ``data`` and produce what is stored; raises ``ImageRejected`` with the reason."""
+def _field(image: pyvips.Image, name: str, default: int) -> int:
+    return int(image.get(name)) if image.get_typeof(name) != 0 else default
+
+
+def process_image(
+    data: bytes,
+    *,
+    max_pixels: int,
+    widths: tuple[int, ...],
+    max_total_pixels: int = MAX_TOTAL_PIXELS,
+) -> ProcessedImage:
+    """Check ``data`` and make the original to store; raises ``ImageRejected`` with the reason."""
     sha = hashlib.sha256(data).hexdigest()
-    source = _open(data, max_pixels)
-    fmt = source.format or ""
-    orientation = source.getexif().get(ExifTags.Base.Orientation, 1)
-    animated = bool(getattr(source, "is_animated", False)) and fmt in ("GIF", "WEBP")
-    width, height = source.size
-    if orientation in (5, 6, 7, 8):
-        width, height = height, width
-    targets = rendition_widths(width, widths)
-    if fmt == "JPEG" and targets and orientation in (0, 1):
-        # Decode at the smallest DCT scale that still covers the widest rendition.
-        scale = max(targets) / source.width
-        source.draft("RGB", (int(source.width * scale) + 1, int(source.height * scale) + 1))
-    _load(source)  # every byte decoded: a truncated or corrupt file stops here
-    frames: list[Image.Image] | None = None
-    if animated and getattr(source, "n_frames", 1) <= MAX_FRAMES:
+    fmt = image_format(data)
+    if fmt is None:
+        raise ImageRejected("not_an_image", _sniff(data))
+    source = _bmp_as_png(data, max_pixels) if fmt == "BMP" else data
+    header = _load("PNG" if fmt == "BMP" else fmt, source, access="sequential")
+    frames = _field(header, "n-pages", 1) if fmt in ("GIF", "WEBP") else 1
+    width, frame_height = header.width, _field(header, "page-height", header.height)
+    if width * frame_height > max_pixels:
+        raise ImageRejected("too_many_pixels", _over(width, frame_height, max_pixels))
+    if width < MIN_SIDE or frame_height < MIN_SIDE:
+        raise ImageRejected("too_small", f"{width}x{frame_height}: a spacer or tracking pixel")
+    animated = frames > 1
+    reduced = animated and (frames > MAX_FRAMES or width * frame_height * frames > max_total_pixels)
+    if reduced:
+        animated = False
+    orientation = _field(header, "orientation", 1) if fmt in ("JPEG", "TIFF", "WEBP") else 1
+
+    original: bytes
+    if fmt == "JPEG":
+        # Entropy-decoding every scan finds a truncated file; the 1/8 scale skips most work.
+        _decoded(_load(fmt, data, shrink=8, fail_on="truncated", access="sequential"))
         try:
-            frames = [f.copy() for f in ImageSequence.Iterator(source)]
-        except (OSError, ValueError) as exc:
-            raise ImageRejected("broken_image", f"an animation frame is broken: {exc}") from exc
-        source.seek(0)
-    im = ImageOps.exif_transpose(source) if orientation not in (0, 1) else source
-
-    content_type, extension = FORMATS[fmt]
-    try:
-        if fmt == "JPEG":
             original = strip_jpeg(data, orientation)
-        elif fmt == "PNG":
+        except ValueError as exc:
+            raise ImageRejected("broken_image", f"the file's structure is broken: {exc}") from exc
+    elif fmt == "PNG":
+        _decoded(_load(fmt, data, fail_on="truncated", access="sequential"))
+        try:
             original = strip_png(data)
-        else:
-            original = _encode_original(im, source, fmt, frames)
-    except ValueError as exc:
-        raise ImageRejected("broken_image", f"the file's structure is broken: {exc}") from exc
+        except ValueError as exc:
+            raise ImageRejected("broken_image", f"the file's structure is broken: {exc}") from exc
+    else:
+        pages = {"n": -1} if animated else {}
+        image = _load("PNG" if fmt == "BMP" else fmt, source, fail_on="truncated", **pages)
+        image = image.copy_memory() if animated else image
+        _decoded(image)
+        try:
+            if fmt == "GIF":
+                original = image.gifsave_buffer(keep="none")
+            elif fmt == "WEBP":
+                original = image.webpsave_buffer(Q=ORIGINAL_WEBP_QUALITY, keep="icc")
+            else:  # TIFF, BMP -> PNG
+                original = image.pngsave_buffer(keep="icc")
+        except pyvips.Error as exc:
+            raise _failed("cannot re-encode it", exc) from exc
 
-    renditions: dict[int, bytes] = {}
-    current = im
-    for w in sorted(targets, reverse=True):  # each rendition from the next larger one
-        data_w, current = _rendition(current, im, w, frames)
-        renditions[w] = data_w
+    if orientation in (5, 6, 7, 8):
+        width, frame_height = frame_height, width
+    content_type, extension = FORMATS[fmt]
     return ProcessedImage(
         sha256=sha,
-        format={"BMP": "PNG", "TIFF": "PNG", "MPO": "JPEG"}.get(fmt, fmt),
+        format={"BMP": "PNG", "TIFF": "PNG"}.get(fmt, fmt),
         content_type=content_type,
         extension=extension,
         width=width,
-        height=height,
+        height=frame_height,
         original=original,
-        renditions=renditions,
-        animated=frames is not None,
+        rendition_widths=tuple(rendition_widths(width, widths)),
+        animated=animated,
+        reduced=reduced,
     )
+
+
+def render(
+    original: bytes,
+    width: int,
+    *,
+    max_pixels: int,
+    max_total_pixels: int = MAX_TOTAL_PIXELS,
+) -> bytes:
+    """The WebP rendition ``width`` pixels wide of a stored original (upright, animated when
+    the original is, no metadata). The original passed ``process_image``; its budgets are
+    checked again all the same, from the header."""
+    fmt = image_format(original)
+    if fmt not in ("JPEG", "PNG", "GIF", "WEBP"):
+        raise ImageRejected("unsupported_format", "not a stored original")
+    header = _load(fmt, original, access="sequential")
+    frames = _field(header, "n-pages", 1) if fmt in ("GIF", "WEBP") else 1
+    frame_pixels = header.width * _field(header, "page-height", header.height)
+    if frame_pixels > max_pixels:
+        raise ImageRejected("too_many_pixels", "the original is over the pixel budget")
+    animated = 1 < frames <= MAX_FRAMES and frame_pixels * frames <= max_total_pixels
+    try:
+        small = pyvips.Image.thumbnail_buffer(
+            original, width, height=_TALL, size="down", option_string="n=-1" if animated else ""
+        )
+        data: bytes = small.webpsave_buffer(Q=WEBP_QUALITY, effort=WEBP_EFFORT, keep="none")
+    except pyvips.Error as exc:
+        raise _failed("cannot render it", exc) from exc
+    return data

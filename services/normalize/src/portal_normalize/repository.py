@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import delete, func, select, tuple_
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from portal_contracts.articles import ArticleNormalized
 from portal_normalize import similarity
@@ -29,33 +31,33 @@ Executor = AsyncSession | AsyncConnection
 # --- articles ---------------------------------------------------------------------------------
 
 
-async def known_revision(conn: Executor, article_id: str) -> int | None:
-    """The newest revision normalised for the article (a cheap check before fetching images)."""
-    value = (
-        await conn.execute(select(articles.c.revision).where(articles.c.article_id == article_id))
-    ).scalar_one_or_none()
-    return int(value) if value is not None else None
-
-
-async def claim_revision(session: AsyncSession, data: ArticleNormalized, event_id: UUID) -> bool:
-    """Record ``data`` as the article's newest revision; False if an equal or newer one is known.
-
-    One statement, so two consumers racing on the same article cannot both win.
-    """
-    quality = data.quality.model_dump(mode="json") if data.quality else None
-    values = insert(articles).values(
-        article_id=data.article_id,
-        source=data.source,
-        external_id=data.external_id,
-        revision=data.revision,
-        action=data.action.value,
-        event_id=event_id,
-        quality_score=data.quality.score if data.quality else None,
-        quality=quality,
-        duplicate_of=data.duplicate_of,
+async def lock_revisions(session: AsyncSession, article_ids: Sequence[str]) -> dict[str, int]:
+    """The newest revision normalised per article, the rows locked in key order until the
+    transaction ends (a batch's articles; no deadlock between two batches)."""
+    if not article_ids:
+        return {}
+    rows = await session.execute(
+        select(articles.c.article_id, articles.c.revision)
+        .where(articles.c.article_id.in_(sorted(article_ids)))
+        .order_by(articles.c.article_id)
+        .with_for_update()
     )
-    new = values.excluded
-    stmt = values.on_conflict_do_update(
+    return {row.article_id: int(row.revision) for row in rows}
+
+
+async def claim_revisions(
+    session: AsyncSession, claimed: Sequence[tuple[ArticleNormalized, UUID]]
+) -> None:
+    """Record each article's newest revision of the batch (one statement, many rows); an equal
+    or newer revision already stored is kept (two consumers racing cannot both win)."""
+    newest: dict[str, tuple[ArticleNormalized, UUID]] = {}
+    for data, event_id in claimed:
+        newest[data.article_id] = (data, event_id)
+    if not newest:
+        return
+    stmt = insert(articles)
+    new = stmt.excluded
+    stmt = stmt.on_conflict_do_update(
         index_elements=[articles.c.article_id],
         set_={
             "revision": new.revision,
@@ -67,8 +69,24 @@ async def claim_revision(session: AsyncSession, data: ArticleNormalized, event_i
             "normalized_at": func.now(),
         },
         where=articles.c.revision < new.revision,
-    ).returning(articles.c.article_id)
-    return (await session.execute(stmt)).first() is not None
+    )
+    await session.execute(
+        stmt,
+        [
+            {
+                "article_id": data.article_id,
+                "source": data.source,
+                "external_id": data.external_id,
+                "revision": data.revision,
+                "action": data.action.value,
+                "event_id": event_id,
+                "quality_score": data.quality.score if data.quality else None,
+                "quality": data.quality.model_dump(mode="json") if data.quality else None,
+                "duplicate_of": data.duplicate_of,
+            }
+            for data, event_id in newest.values()
+        ],
+    )
 
 
 async def get_article(conn: AsyncConnection, article_id: str) -> dict[str, Any] | None:
@@ -118,6 +136,46 @@ async def get_rules(conn: Executor, code: str) -> StoredRules | None:
     return StoredRules(row.code, rules, row.updated_at)
 
 
+class RulesCache:
+    """Every source's rules in memory, read again after ``ttl_s`` (they change rarely; this
+    instance's own writes drop them at once, another instance's show within the TTL)."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], ttl_s: float = 5.0) -> None:
+        self.sessions = sessions
+        self.ttl_s = ttl_s
+        self._rules: dict[str, SourceRules] = {}
+        self._loaded_at: float | None = None
+        self._generation = 0
+        self._lock = asyncio.Lock()
+
+    def invalidate(self) -> None:
+        self._generation += 1
+        self._loaded_at = None
+
+    def _fresh(self) -> bool:
+        return self._loaded_at is not None and time.monotonic() - self._loaded_at <= self.ttl_s
+
+    async def get(self, code: str) -> SourceRules | None:
+        if not self._fresh():
+            async with self._lock:
+                if not self._fresh():
+                    started, generation = time.monotonic(), self._generation
+                    async with self.sessions() as session:
+                        rows = (await session.execute(select(source_rules))).all()
+                    self._rules = {
+                        row.code: SourceRules(
+                            categories=dict(row.categories),
+                            timezone=row.timezone,
+                            default_section=row.default_section,
+                        )
+                        for row in rows
+                    }
+                    # A write during the read may be missing from it: read again next time.
+                    if generation == self._generation:
+                        self._loaded_at = started
+        return self._rules.get(code)
+
+
 # --- image cache ------------------------------------------------------------------------------
 
 
@@ -153,6 +211,26 @@ async def cached_images(conn: Executor, urls: Iterable[str]) -> dict[str, Cached
         )
         found[url] = CachedImage(outcome, row.fetched_at)
     return found
+
+
+@dataclass(frozen=True)
+class StoredImage:
+    object_key: str | None
+    renditions: dict[int, str]
+
+
+async def image_by_sha(conn: Executor, sha256: str) -> StoredImage | None:
+    """A stored image by the hash of its bytes (any URL it came from)."""
+    row = (
+        await conn.execute(
+            select(image_cache.c.object_key, image_cache.c.renditions)
+            .where(image_cache.c.sha256 == sha256, image_cache.c.object_key.is_not(None))
+            .limit(1)
+        )
+    ).first()
+    if row is None:
+        return None
+    return StoredImage(row.object_key, {int(w): k for w, k in (row.renditions or {}).items()})
 
 
 async def save_images(
@@ -209,82 +287,140 @@ class Twin:
     similarity: float
 
 
+@dataclass(frozen=True)
+class Fingerprinted:
+    """One article of a batch to link: its signature (None: too short to compare)."""
+
+    article_id: str
+    source: str
+    signature: tuple[int, ...] | None
+
+
+# Most articles sharing one band value that a lookup reads: the cost of a lookup stays flat
+# however many articles the index holds and however popular a story gets.
+CANDIDATES_PER_BAND = 8
+
+_CANDIDATES = text(
+    """
+    SELECT k.item, f.article_id, f.signature, f.duplicate_of, f.created_at
+    FROM unnest(CAST(:items AS int[]), CAST(:bands AS smallint[]), CAST(:keys AS bigint[]))
+        AS k(item, band, key)
+    CROSS JOIN LATERAL (
+        SELECT fb.article_id FROM fingerprint_bands AS fb
+        WHERE fb.band = k.band AND fb.key = k.key
+        LIMIT :per_band
+    ) AS c
+    JOIN fingerprints AS f ON f.article_id = c.article_id
+    """
+)
+
+
+async def link_duplicates(
+    session: AsyncSession, batch: Sequence[Fingerprinted]
+) -> list[Twin | None]:
+    """Store each article's fingerprint and return the story it repeats, if any, in order.
+
+    Only a story's first article is in the band index (a repeat links to it, never to another
+    repeat), and a lookup reads at most ``CANDIDATES_PER_BAND`` articles per band value, all
+    for the whole batch in one statement; candidates are then compared on the full signature
+    and the most similar at or above the threshold wins. An article also finds a story that
+    an earlier article of the same batch started.
+    """
+    if not batch:
+        return []
+    ids = list(dict.fromkeys(b.article_id for b in batch))
+    await session.execute(delete(fingerprint_bands).where(fingerprint_bands.c.article_id.in_(ids)))
+    keys = [similarity.bands(b.signature) if b.signature else [] for b in batch]
+    items, bands, values = [], [], []
+    for item, item_keys in enumerate(keys):
+        for band, key in enumerate(item_keys):
+            items.append(item)
+            bands.append(band)
+            values.append(key)
+    found: dict[int, dict[str, tuple[bytes, str | None, float]]] = {}
+    if items:
+        rows = await session.execute(
+            _CANDIDATES,
+            {"items": items, "bands": bands, "keys": values, "per_band": CANDIDATES_PER_BAND},
+        )
+        for row in rows:
+            found.setdefault(row.item, {})[row.article_id] = (
+                row.signature,
+                row.duplicate_of,
+                row.created_at.timestamp(),
+            )
+    twins: list[Twin | None] = []
+    started: dict[tuple[int, int], list[tuple[str, tuple[int, ...]]]] = {}  # in this batch
+    for item, b in enumerate(batch):
+        twin: Twin | None = None
+        if b.signature is not None:
+            scored: list[tuple[float, float, str]] = []  # (score, -time, root)
+            for article_id, (raw, duplicate_of, created) in found.get(item, {}).items():
+                if article_id != b.article_id:
+                    score = similarity.similarity(b.signature, similarity.unpack(raw))
+                    scored.append((score, -created, duplicate_of or article_id))
+            for order, (article_id, sig) in enumerate(
+                dict.fromkeys(
+                    entry for bk in enumerate(keys[item]) for entry in started.get(bk, [])
+                )
+            ):
+                if article_id != b.article_id:
+                    scored.append(
+                        (similarity.similarity(b.signature, sig), -1e12 - order, article_id)
+                    )
+            best = max((s for s in scored if s[0] >= similarity.THRESHOLD), default=None)
+            if best is not None and best[2] != b.article_id:
+                twin = Twin(best[2], round(best[0], 3))
+            if twin is None:
+                for bk in enumerate(keys[item]):
+                    started.setdefault(bk, []).append((b.article_id, b.signature))
+        twins.append(twin)
+
+    fingerprinted = {
+        b.article_id: (b, twin) for b, twin in zip(batch, twins, strict=True)
+    }  # the last of an article in the batch wins
+    gone = [a for a, (b, _) in fingerprinted.items() if b.signature is None]
+    if gone:
+        await session.execute(delete(fingerprints).where(fingerprints.c.article_id.in_(gone)))
+    rows_in = [
+        {
+            "article_id": a,
+            "source": b.source,
+            "signature": similarity.pack(b.signature),
+            "duplicate_of": twin.article_id if twin else None,
+            "similarity": twin.similarity if twin else None,
+        }
+        for a, (b, twin) in fingerprinted.items()
+        if b.signature is not None
+    ]
+    if rows_in:
+        stmt = insert(fingerprints).values(rows_in)
+        # A new revision keeps the article's place in time (the first of a story stays first).
+        await session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[fingerprints.c.article_id],
+                set_={
+                    name: stmt.excluded[name]
+                    for name in ("source", "signature", "duplicate_of", "similarity")
+                },
+            )
+        )
+    band_rows = [
+        {"band": band, "key": key, "article_id": a}
+        for a, (b, twin) in fingerprinted.items()
+        if b.signature is not None and twin is None
+        for band, key in enumerate(similarity.bands(b.signature))
+    ]
+    if band_rows:
+        await session.execute(insert(fingerprint_bands).values(band_rows).on_conflict_do_nothing())
+    return twins
+
+
 async def link_duplicate(
     session: AsyncSession, article_id: str, source: str, signature: tuple[int, ...] | None
 ) -> Twin | None:
-    """Store the article's fingerprint and return the story it repeats, if any.
-
-    Candidates share a band of the signature; the most similar one at or above the threshold
-    wins, and the link goes to the first article of its story (never a chain of duplicates).
-    """
-    await session.execute(
-        delete(fingerprint_bands).where(fingerprint_bands.c.article_id == article_id)
-    )
-    if signature is None:
-        await session.execute(delete(fingerprints).where(fingerprints.c.article_id == article_id))
-        return None
-    keys = similarity.bands(signature)
-    candidates = (
-        (
-            await session.execute(
-                select(fingerprint_bands.c.article_id)
-                .where(
-                    tuple_(fingerprint_bands.c.band, fingerprint_bands.c.key).in_(
-                        list(enumerate(keys))
-                    ),
-                    fingerprint_bands.c.article_id != article_id,
-                )
-                .distinct()
-                .limit(200)
-            )
-        )
-        .scalars()
-        .all()
-    )
-    twin: Twin | None = None
-    if candidates:
-        rows = (
-            await session.execute(
-                select(
-                    fingerprints.c.article_id,
-                    fingerprints.c.signature,
-                    fingerprints.c.duplicate_of,
-                    fingerprints.c.created_at,
-                ).where(fingerprints.c.article_id.in_(candidates))
-            )
-        ).all()
-        scored = [
-            (similarity.similarity(signature, similarity.unpack(r.signature)), r) for r in rows
-        ]
-        scored = [(s, r) for s, r in scored if s >= similarity.THRESHOLD]
-        if scored:
-            best_score, best = max(scored, key=lambda sr: (sr[0], -sr[1].created_at.timestamp()))
-            root = best.duplicate_of or best.article_id
-            if root != article_id:
-                twin = Twin(root, round(best_score, 3))
-    stmt = insert(fingerprints).values(
-        article_id=article_id,
-        source=source,
-        signature=similarity.pack(signature),
-        duplicate_of=twin.article_id if twin else None,
-        similarity=twin.similarity if twin else None,
-    )
-    # A new revision keeps the article's place in time (the first of a story stays first).
-    await session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[fingerprints.c.article_id],
-            set_={
-                name: stmt.excluded[name]
-                for name in ("source", "signature", "duplicate_of", "similarity")
-            },
-        )
-    )
-    await session.execute(
-        insert(fingerprint_bands).values(
-            [{"band": i, "key": k, "article_id": article_id} for i, k in enumerate(keys)]
-        )
-    )
-    return twin
+    """``link_duplicates`` for one article."""
+    return (await link_duplicates(session, [Fingerprinted(article_id, source, signature)]))[0]
 
 
 async def forget_fingerprint(session: AsyncSession, article_id: str) -> None:

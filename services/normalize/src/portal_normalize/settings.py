@@ -24,7 +24,17 @@ class Settings(ServiceSettings):
     image_fetch_timeout_s: float = 15.0
     image_connect_timeout_s: float = 5.0
     image_max_bytes: int = 15 * 1024 * 1024
-    image_max_pixels: int = 40_000_000
+    image_max_pixels: int = 40_000_000  # one frame
+    # Every frame of an animation together (width x height x frames), counted before decoding;
+    # a longer animation keeps its first frame only.
+    image_max_total_pixels: int = 100_000_000
+    # Images are decoded in worker processes, each limited to this much address space; a job
+    # over the time is stopped (its worker killed and replaced).
+    image_workers: int = Field(default=2, ge=1, le=64)
+    image_worker_memory_mb: int = Field(default=1024, ge=128)
+    image_process_timeout_s: float = Field(default=20.0, gt=0)
+    # Renditions made on first request at once; more waiting than this get 503 (retry later).
+    image_render_queue: int = Field(default=32, ge=1)
     image_max_redirects: int = 5
     image_max_per_article: int = 40
     image_fetch_concurrency: int = 4

@@ -14,7 +14,10 @@ new headline or a changed paragraph: ~0.8-1.0; different stories on the same top
 
 from __future__ import annotations
 
+import bisect
+import functools
 import hashlib
+import operator
 import re
 import struct
 
@@ -41,18 +44,25 @@ def _hash(shingle: str) -> int:
     return int.from_bytes(hashlib.blake2b(shingle.encode(), digest_size=8).digest(), "big")
 
 
+# ``_hash`` over many shingles without a Python step per shingle (the same values).
+_blake2b_64 = functools.partial(hashlib.blake2b, digest_size=8)
+_digest = operator.methodcaller("digest")
+_big_endian = functools.partial(int.from_bytes, byteorder="big")
+
+
 def signature(text: str) -> tuple[int, ...] | None:
     """The MinHash signature of ``text``, None when it is too short to compare."""
-    tokens = words(text)
-    shingles = {" ".join(tokens[i : i + SHINGLE]) for i in range(len(tokens) - SHINGLE + 1)}
+    t = words(text)
+    shingles = set(map(" ".join, zip(t, t[1:], t[2:], t[3:], strict=False)))
     if len(shingles) < MIN_SHINGLES:
         return None
+    hashes = sorted(map(_big_endian, map(_digest, map(_blake2b_64, map(str.encode, shingles)))))
+    # The smallest hash of each bin is the first of the sorted hashes at or above its start.
     mins = [_EMPTY] * BINS
-    for shingle in shingles:
-        h = _hash(shingle)
-        b = h >> _BIN_SHIFT
-        if h < mins[b]:
-            mins[b] = h
+    for b in range(BINS):
+        i = bisect.bisect_left(hashes, b << _BIN_SHIFT)
+        if i < len(hashes) and hashes[i] >> _BIN_SHIFT == b:
+            mins[b] = hashes[i]
     # Densification: an empty bin takes the next non-empty bin's value (rotating), offset by
     # the distance so two texts only agree there when they agree on the source bin.
     filled = list(mins)

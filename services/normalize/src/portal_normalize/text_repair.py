@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import functools
 import html
 import re
 import unicodedata
@@ -106,6 +107,7 @@ _RHYMES = frozenset(_RHYMES_TEXT.split())
 _STOP_CODAS = ("c", "ch", "p", "t")
 
 
+@functools.lru_cache(maxsize=65536)  # a pure function of one word; articles repeat words
 def is_vietnamese_syllable(word: str) -> bool:
     """True for one written Vietnamese syllable ("Nghiêng", "quyết", "Đảng"), any case."""
     decomposed = unicodedata.normalize("NFD", word.lower())

@@ -13,7 +13,8 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from portal_publishing import repository as repo
-from portal_publishing.caching import HTML, JSON, RSS, XML, cache_control, cached, strong_etag
+from portal_publishing import surrogate
+from portal_publishing.caching import HTML, JSON, RSS, XML, CachePolicy
 from portal_publishing.domain import CursorError
 from portal_publishing.pagecache import PageCache
 from portal_publishing.schemas import (
@@ -29,6 +30,7 @@ from portal_publishing.schemas import (
 from portal_publishing.settings import Settings
 from portal_publishing.views import NotFound, Retracted, Viewed, Views
 from portal_runtime.auth import admin_guard
+from portal_runtime.httpcache import StoredResponse, StoredResponseAnswer, request_target
 
 Sessions = async_sessionmaker[AsyncSession]
 CodeParam = Annotated[str, Path(max_length=64, description="Section or sub-site code.")]
@@ -55,10 +57,8 @@ def _xml_doc(media: str) -> dict[int | str, dict[str, Any]]:
 
 def build_routers(settings: Settings, sessions: Sessions, pages: PageCache) -> list[APIRouter]:
     views = Views(settings, pages)
-    swr = settings.cache_stale_while_revalidate_s
-    list_cache = cache_control(settings.cache_list_s, swr)
-    article_cache = cache_control(settings.cache_article_s, swr)
-    feed_cache = cache_control(settings.cache_feed_s, swr)
+    policy = CachePolicy.from_settings(settings)
+    list_cache, article_cache, feed_cache = policy.lists, policy.article, policy.feed
 
     async def session() -> AsyncIterator[AsyncSession]:
         async with sessions() as s:
@@ -84,18 +84,12 @@ def build_routers(settings: Settings, sessions: Sessions, pages: PageCache) -> l
         media_type: str = JSON,
     ) -> Response:
         # The representation depends on the target only (path and query), never on headers.
-        key = f"{request.url.path}?{request.url.query}"
+        # Stored pages are normally answered before routing (the service's front); a request
+        # that reaches this point while the page was stored meanwhile is answered the same.
+        key = request_target(request.scope)
         hit = pages.get(key)
         if hit is not None:
-            return cached(
-                request,
-                hit.body,
-                media_type=hit.media_type,
-                cache=cache,
-                last_modified=hit.last_modified,
-                status_code=hit.status_code,
-                etag=hit.etag,
-            )
+            return StoredResponseAnswer(hit)
         token = pages.token()  # before reading: a change from now on is not in this render
         try:
             viewed = await produce()
@@ -109,29 +103,25 @@ def build_routers(settings: Settings, sessions: Sessions, pages: PageCache) -> l
                 slug=exc.slug,
                 retracted_at=exc.retracted_at,
             )
-            viewed = Viewed(gone.model_dump_json().encode(), None, status.HTTP_410_GONE)
+            viewed = Viewed(
+                gone.model_dump_json().encode(),
+                None,
+                status.HTTP_410_GONE,
+                keys=tuple(surrogate.article(exc.article_id)),
+            )
             media_type = JSON
         body = viewed.body
         data = body.model_dump_json().encode() if isinstance(body, BaseModel) else body
-        etag = strong_etag(data)
-        pages.put(
-            key,
-            token,
-            body=data,
-            etag=etag,
-            media_type=media_type,
-            last_modified=viewed.last_modified,
-            status_code=viewed.status_code,
-        )
-        return cached(
-            request,
+        stored = StoredResponse.build(
             data,
             media_type=media_type,
-            cache=cache,
+            cache_control=cache,
+            status=viewed.status_code,
             last_modified=viewed.last_modified,
-            status_code=viewed.status_code,
-            etag=etag,
+            surrogate_keys=viewed.keys,
         )
+        pages.put(key, token, stored)
+        return StoredResponseAnswer(stored)
 
     # --- admin ---------------------------------------------------------------------------------
 

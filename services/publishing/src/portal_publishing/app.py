@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from fastapi import FastAPI
 
-from portal_contracts.articles import ArticleReviewedEvent
-from portal_contracts.topics import ARTICLE_REVIEWED
 from portal_publishing.api import build_routers
 from portal_publishing.db import outbox
-from portal_publishing.handlers import on_article_reviewed
-from portal_publishing.media import media_router
+from portal_publishing.handlers import reviewed_subscription
+from portal_publishing.media import Renditions, media_router
 from portal_publishing.pagecache import PageCache, asyncpg_dsn
 from portal_publishing.rebuild import StoreRebuilder, rebuild_router
 from portal_publishing.settings import Settings
 from portal_runtime.auth import admin_guard
-from portal_runtime.kafka import subscribe_events
+from portal_runtime.kafka_security import client_options
 from portal_runtime.service import Service, serve
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -42,28 +41,33 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Rendered public pages, dropped at every change of the store (pagecache.py).
     pages = PageCache(ttl_s=settings.page_cache_ttl_s, max_bytes=settings.page_cache_max_bytes)
     service.background.append(lambda: pages.run_listener(asyncpg_dsn(settings.database_url)))
-    subscribe_events(
-        service.broker,
-        ARTICLE_REVIEWED,
-        group="publishing",
-        producer="publishing",
-        model=ArticleReviewedEvent,
-        handler=on_article_reviewed(service.sessions, outbox, pages),
-    )
+    service.consume(reviewed_subscription(pages))
     assert service.store is not None
+    renditions = Renditions(settings.normalize_url) if settings.normalize_url else None
+    if renditions is not None:
+        service.background.append(lambda: _close_on_shutdown(renditions))
     return service.create_app(
         title="Cổng TTĐT — Publishing",
         description=DESCRIPTION,
+        # Stored pages are answered before routing: a cache hit costs a dict lookup.
+        stored_responses=pages.get,
         routers=[
             *build_routers(settings, service.sessions, pages),
-            media_router(service.store),
+            media_router(service.store, renditions),
             # Operators: restore the store from article.published (`portal rebuild publishing`).
             rebuild_router(
-                StoreRebuilder(service.sessions, settings.kafka_bootstrap_servers),
+                StoreRebuilder(service.sessions, client_options(settings)),
                 admin_guard(settings),
             ),
         ],
     )
+
+
+async def _close_on_shutdown(renditions: Renditions) -> None:
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await renditions.aclose()
 
 
 def main() -> None:

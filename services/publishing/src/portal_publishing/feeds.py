@@ -1,6 +1,8 @@
 """Rendering of RSS 2.0 feeds, sitemaps and the article page: pure functions, bytes out.
 
 Outputs are deterministic for the same input (no "now" inside), so their ETags are stable.
+Every text passes ``xml_safe``: normalize removes the characters XML forbids, and these
+writers do too, so no stored row (one older than that, or restored) can break a document.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from feedgen.feed import FeedGenerator
 from lxml import etree
 from lxml import html as lxml_html
 from lxml.html import builder as E
+
+from portal_text import xml_safe
 
 SITEMAP_NS = "http://www.sitemaps.org/schemas/sitemap/0.9"
 NEWS_NS = "http://www.google.com/schemas/sitemap-news/0.9"
@@ -48,26 +52,27 @@ def rss(
     """An RSS 2.0 channel; items in the given order (newest first), guid = the article URL."""
     fg = FeedGenerator()
     fg.load_extension("dc", atom=False, rss=True)
-    fg.title(title)
+    fg.title(xml_safe(title))
     # feedgen takes the channel's <link> from the last link() call: "self" must come first.
     fg.link(href=self_url, rel="self")
     fg.link(href=link, rel="alternate")
-    fg.description(description)
+    fg.description(xml_safe(description))
     fg.language(LANGUAGE)
     fg.lastBuildDate(last_build.astimezone(UTC))
     if copyright_:
-        fg.copyright(copyright_)
+        fg.copyright(xml_safe(copyright_))
     for item in items:
         entry = fg.add_entry(order="append")
-        entry.title(item.title)
-        entry.link(href=item.url)
-        entry.guid(item.url, permalink=True)
-        entry.description(item.summary or item.title)
+        title = xml_safe(item.title)
+        entry.title(title)
+        entry.link(href=xml_safe(item.url))
+        entry.guid(xml_safe(item.url), permalink=True)
+        entry.description(xml_safe(item.summary or "") or title)
         entry.pubDate(item.published_at.astimezone(UTC))
         if item.category:
-            entry.category(term=item.category)
+            entry.category(term=xml_safe(item.category))
         if item.author:
-            entry.dc.dc_creator(item.author)
+            entry.dc.dc_creator(xml_safe(item.author))
     body: bytes = fg.rss_str(pretty=False)
     return body
 
@@ -85,7 +90,7 @@ def sitemap_index(entries: Sequence[tuple[str, datetime | None]]) -> bytes:
     root = etree.Element(f"{{{SITEMAP_NS}}}sitemapindex", nsmap={None: SITEMAP_NS})
     for loc, lastmod in entries:
         node = etree.SubElement(root, f"{{{SITEMAP_NS}}}sitemap")
-        etree.SubElement(node, f"{{{SITEMAP_NS}}}loc").text = loc
+        etree.SubElement(node, f"{{{SITEMAP_NS}}}loc").text = xml_safe(loc)
         if lastmod is not None:
             etree.SubElement(node, f"{{{SITEMAP_NS}}}lastmod").text = w3c_datetime(lastmod)
     return _xml(root)
@@ -95,7 +100,7 @@ def urlset(entries: Sequence[tuple[str, datetime]]) -> bytes:
     root = etree.Element(f"{{{SITEMAP_NS}}}urlset", nsmap={None: SITEMAP_NS})
     for loc, lastmod in entries:
         node = etree.SubElement(root, f"{{{SITEMAP_NS}}}url")
-        etree.SubElement(node, f"{{{SITEMAP_NS}}}loc").text = loc
+        etree.SubElement(node, f"{{{SITEMAP_NS}}}loc").text = xml_safe(loc)
         etree.SubElement(node, f"{{{SITEMAP_NS}}}lastmod").text = w3c_datetime(lastmod)
     return _xml(root)
 
@@ -112,15 +117,15 @@ def news_sitemap(items: Sequence[NewsItem], publication_name: str) -> bytes:
     root = etree.Element(f"{{{SITEMAP_NS}}}urlset", nsmap={None: SITEMAP_NS, "news": NEWS_NS})
     for item in items:
         node = etree.SubElement(root, f"{{{SITEMAP_NS}}}url")
-        etree.SubElement(node, f"{{{SITEMAP_NS}}}loc").text = item.url
+        etree.SubElement(node, f"{{{SITEMAP_NS}}}loc").text = xml_safe(item.url)
         news = etree.SubElement(node, f"{{{NEWS_NS}}}news")
         publication = etree.SubElement(news, f"{{{NEWS_NS}}}publication")
-        etree.SubElement(publication, f"{{{NEWS_NS}}}name").text = publication_name
+        etree.SubElement(publication, f"{{{NEWS_NS}}}name").text = xml_safe(publication_name)
         etree.SubElement(publication, f"{{{NEWS_NS}}}language").text = LANGUAGE
         etree.SubElement(news, f"{{{NEWS_NS}}}publication_date").text = w3c_datetime(
             item.published_at
         )
-        etree.SubElement(news, f"{{{NEWS_NS}}}title").text = item.title
+        etree.SubElement(news, f"{{{NEWS_NS}}}title").text = xml_safe(item.title)
     return _xml(root)
 
 
@@ -143,6 +148,8 @@ def article_page(
     site_name: str,
 ) -> bytes:
     """A minimal server-rendered page; the body is normalize's sanitised HTML."""
+    title, body_html, site_name = xml_safe(title), xml_safe(body_html), xml_safe(site_name)
+    section, summary, author = (xml_safe(t) if t else t for t in (section, summary, author))
     body = E.DIV(E.CLASS("noi-dung"))
     if body_html.strip():
         for fragment in lxml_html.fragments_fromstring(body_html):

@@ -1,38 +1,25 @@
-"""Kafka handlers: thin adapters from events to the use cases."""
+"""Kafka consumers: thin adapters from events to the use cases."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
-from faststream.kafka import KafkaMessage
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
 from portal_contracts.articles import ArticleReviewedEvent
-from portal_publishing.domain import InvalidReview
+from portal_contracts.topics import ARTICLE_REVIEWED
 from portal_publishing.pagecache import PageCache
-from portal_publishing.usecases import apply_review
-from portal_runtime.kafka import PermanentError
-from portal_runtime.outbox import Outbox
+from portal_publishing.usecases import apply_reviews
+from portal_runtime.batch import Message
+from portal_runtime.consumer import Subscription
+from portal_runtime.unit_of_work import UnitOfWork
 
-Handler = Callable[[ArticleReviewedEvent, KafkaMessage], Awaitable[None]]
+GROUP = "publishing"
 
 
-def on_article_reviewed(
-    sessions: async_sessionmaker[AsyncSession], outbox: Outbox, pages: PageCache
-) -> Handler:
-    async def handle(event: ArticleReviewedEvent, msg: KafkaMessage) -> None:
-        try:
-            async with sessions() as session:
-                decision = await apply_review(session, outbox, event)
-                if decision is not None and decision.emits:
-                    # A public change: the cached pages end with this commit (pagecache.py).
-                    with pages.writing():
-                        await session.commit()
-                else:
-                    await session.commit()
-        except InvalidReview as exc:
-            raise PermanentError(str(exc), "invalid_review") from exc
-        if decision is not None and decision.emits:
-            outbox.notify()
+def reviewed_subscription(pages: PageCache) -> Subscription[ArticleReviewedEvent]:
+    """article.reviewed -> the published store and article.published."""
 
-    return handle
+    async def handle(batch: list[Message[ArticleReviewedEvent]], uow: UnitOfWork) -> None:
+        if await apply_reviews(batch, uow):
+            # A public change: the cached pages end with this commit (pagecache.py), and the
+            # other instances hear of it from the one NOTIFY the batch's transaction sends.
+            uow.around_commit(pages.writing())
+
+    return Subscription(group=GROUP, topics=[ARTICLE_REVIEWED], handler=handle)

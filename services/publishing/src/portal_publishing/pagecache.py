@@ -1,9 +1,11 @@
 """Server-side cache of the public representations, so repeated reads skip the database.
 
-Every public GET renders bytes from the store; this keeps those bytes (with their ETag,
-Last-Modified and status) per request target, in this process's memory. Entries belong to a
-*generation*: any change of the published store starts a new one, so a read after a change
-never gets an entry rendered before it.
+Every public GET renders bytes from the store; this keeps them as ready-to-send responses
+(``StoredResponse``: the bytes with every header, ETag, Last-Modified, Cache-Control and
+surrogate keys) per request target, in this process's memory, and the service's front answers
+a GET from here before routing (``Service.create_app(stored_responses=pages.get)``). Entries
+belong to a *generation*: any change of the published store starts a new one, so a read after
+a change never gets an entry rendered before it.
 
 How a change reaches every instance:
 
@@ -29,11 +31,11 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import asyncpg
 
+from portal_runtime.httpcache import StoredResponse
 from portal_runtime.logs import get_logger
 
 log = get_logger(__name__)
@@ -41,18 +43,11 @@ log = get_logger(__name__)
 CHANNEL = "publishing_changes"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Entry:
-    body: bytes
-    etag: str
-    media_type: str
-    last_modified: datetime | None
-    status_code: int
+    response: StoredResponse
     expires: float  # on the cache's clock
-
-    @property
-    def size(self) -> int:
-        return len(self.body) + 256  # the key, the headers, the object
+    size: int
 
 
 class PageCache:
@@ -79,7 +74,7 @@ class PageCache:
 
     # --- reads -----------------------------------------------------------------------------
 
-    def get(self, key: str) -> Entry | None:
+    def get(self, key: str) -> StoredResponse | None:
         if not self._usable():
             return None
         entry = self._entries.get(key)
@@ -89,27 +84,17 @@ class PageCache:
             self._drop(key)
             return None
         self._entries.move_to_end(key)
-        return entry
+        return entry.response
 
     def token(self) -> int | None:
         """The generation a render starts in (None: do not store it). Take it before reading."""
         return self.generation if self._usable() else None
 
-    def put(
-        self,
-        key: str,
-        token: int | None,
-        *,
-        body: bytes,
-        etag: str,
-        media_type: str,
-        last_modified: datetime | None,
-        status_code: int,
-    ) -> None:
+    def put(self, key: str, token: int | None, response: StoredResponse) -> None:
         # A change since the render started may be missing from it: keep nothing.
         if token is None or token != self.generation or not self._usable():
             return
-        entry = Entry(body, etag, media_type, last_modified, status_code, self.clock() + self.ttl_s)
+        entry = Entry(response, self.clock() + self.ttl_s, response.size + len(key))
         if entry.size > self.max_bytes // 8:
             return  # one huge document (a full sitemap) must not evict everything else
         self._drop(key)

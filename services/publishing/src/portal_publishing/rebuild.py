@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -130,17 +130,16 @@ class RebuildBusy(RuntimeError):
 
 
 async def read_published(
-    bootstrap_servers: str, topic: str = ARTICLE_PUBLISHED.name
+    kafka: Mapping[str, Any], topic: str = ARTICLE_PUBLISHED.name
 ) -> tuple[dict[str, Latest], ReplayStats]:
-    """Every article's newest state in ``article.published`` up to the end offsets of now."""
+    """Every article's newest state in ``article.published`` up to the end offsets of now.
+    ``kafka``: the service's client options (``kafka_security.client_options``)."""
     latest: dict[str, Latest] = {}
 
     async def load(events: list[ArticlePublishedEvent]) -> None:
         fold(latest, events)
 
-    stats = await replay(
-        bootstrap_servers, topic, ArticlePublishedEvent, load, client_id="publishing-rebuild"
-    )
+    stats = await replay(kafka, topic, ArticlePublishedEvent, load, client_id="publishing-rebuild")
     return latest, stats
 
 
@@ -148,11 +147,11 @@ class StoreRebuilder:
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
-        bootstrap_servers: str,
+        kafka: Mapping[str, Any],
         topic: str = ARTICLE_PUBLISHED.name,
     ) -> None:
         self.sessions = sessions
-        self.bootstrap_servers = bootstrap_servers
+        self.kafka = kafka  # the service's client options (kafka_security.client_options)
         self.topic = topic
         self._lock = asyncio.Lock()
 
@@ -161,7 +160,7 @@ class StoreRebuilder:
             raise RebuildBusy("a rebuild is already running in this instance")
         async with self._lock:
             started = time.perf_counter()
-            latest, stats = await read_published(self.bootstrap_servers, topic=self.topic)
+            latest, stats = await read_published(self.kafka, topic=self.topic)
             skipped = stats.skipped
             restored = unchanged = 0
             items = list(latest.values())

@@ -171,6 +171,33 @@ async def lock_article(session: AsyncSession, article_id: str) -> AnyRow | None:
     return result.first()
 
 
+async def lock_articles(session: AsyncSession, article_ids: Sequence[str]) -> dict[str, AnyRow]:
+    """A batch's articles, locked in key order until the transaction ends."""
+    if not article_ids:
+        return {}
+    result = await session.execute(
+        select(articles)
+        .where(articles.c.article_id.in_(sorted(article_ids)))
+        .order_by(articles.c.article_id)
+        .with_for_update()
+    )
+    return {row.article_id: row for row in result}
+
+
+async def upsert_articles(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Write many articles, one statement per set of columns (each row sets only its own)."""
+    shapes: dict[frozenset[str], list[dict[str, Any]]] = {}
+    for row in rows:
+        shapes.setdefault(frozenset(row), []).append(row)
+    for columns, same in shapes.items():
+        stmt = insert(articles)
+        updates: dict[str, Any] = {k: stmt.excluded[k] for k in columns if k != "article_id"}
+        updates["changed_at"] = func.now()
+        await session.execute(
+            stmt.on_conflict_do_update(index_elements=[articles.c.article_id], set_=updates), same
+        )
+
+
 async def slug_taken(session: AsyncSession, slug: str, article_id: str) -> bool:
     result = await session.execute(
         select(literal(1)).where(articles.c.slug == slug, articles.c.article_id != article_id)

@@ -35,11 +35,16 @@ class Settings(ServiceSettings):
     news_sitemap_hours: int = Field(default=48, ge=1, le=48)  # Google News: last two days
     news_sitemap_max_urls: int = Field(default=1000, ge=1, le=1000)  # Google News limit
 
-    # Cache-Control max-age (seconds) per kind of representation.
+    # Cache-Control (seconds). max-age per kind of representation, for browsers; s-maxage for
+    # the edge cache, which the purger invalidates on every change (so it only bounds how stale
+    # the edge gets while the purger is down); a stale copy may be served while a fresh one is
+    # fetched (stale-while-revalidate), or while this service fails (stale-if-error).
     cache_list_s: int = Field(default=60, ge=0)
     cache_article_s: int = Field(default=300, ge=0)
     cache_feed_s: int = Field(default=300, ge=0)
+    cache_edge_s: int = Field(default=300, ge=0)
     cache_stale_while_revalidate_s: int = Field(default=600, ge=0)
+    cache_stale_if_error_s: int = Field(default=86_400, ge=0)
     # Rendered public pages kept in this process (pagecache.py): invalidated by every change of
     # the store, expired after the TTL (0 turns the cache off), LRU beyond the size.
     page_cache_ttl_s: float = Field(default=60.0, ge=0)
@@ -49,6 +54,10 @@ class Settings(ServiceSettings):
     # this is not a secret worth guarding; it makes tampering detectable (400). Set the same
     # value on every replica so cursors survive load balancing and restarts.
     cursor_key: SecretStr = SecretStr("portal-publishing-cursor")
+
+    # normalize's HTTP API: it makes an image's renditions on their first request. Unset, a
+    # rendition not yet stored is 404.
+    normalize_url: str | None = None
 
     admin_max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
 

@@ -1,6 +1,9 @@
-"""Use cases: apply a review decision to the published store and queue the resulting event."""
+"""Use cases: apply review decisions to the published store and queue the resulting events."""
 
 from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -14,7 +17,7 @@ from portal_contracts.articles import (
 from portal_contracts.topics import ARTICLE_PUBLISHED
 from portal_publishing import repository as repo
 from portal_publishing.domain import (
-    Decision,
+    InvalidReview,
     Outcome,
     Stored,
     decide,
@@ -24,70 +27,113 @@ from portal_publishing.domain import (
     make_slug,
     url_path_for,
 )
+from portal_runtime.batch import Message, by_key
 from portal_runtime.logs import get_logger
-from portal_runtime.outbox import Outbox
+from portal_runtime.unit_of_work import UnitOfWork
 
 log = get_logger(__name__)
 
 PRODUCER = "publishing"
 
 
-async def apply_review(
-    session: AsyncSession, outbox: Outbox, event: ArticleReviewedEvent
-) -> Decision | None:
-    """Apply one article.reviewed event in the caller's transaction.
+class _Changes:
+    """What one batch does to the store: each article's row as it stands after its earlier
+    reviews in the batch, the lists it touched, and the slugs it gave out."""
 
-    Returns None for an event already processed, else the decision taken. Raises
-    ``domain.InvalidReview`` for a decision that can never be applied.
+    def __init__(self, rows: dict[str, SimpleNamespace]) -> None:
+        self.rows = rows
+        self.writes: dict[str, dict[str, Any]] = {}
+        self.scopes: set[str] = set()
+        self.slugs: dict[str, str] = {}  # slug -> article id, given out in this batch
+
+    def write(self, article_id: str, values: dict[str, Any]) -> None:
+        self.writes.setdefault(article_id, {"article_id": article_id}).update(values)
+        row = self.rows.get(article_id)
+        if row is None:
+            row = self.rows[article_id] = SimpleNamespace(**_EMPTY_ROW)
+        vars(row).update(values)
+
+
+# The columns the rules read, for an article the store does not have yet.
+_EMPTY_ROW: dict[str, Any] = {
+    "revision": None,
+    "state": None,
+    "fingerprint": None,
+    "slug": None,
+    "source": None,
+    "section": None,
+    "published_at": None,
+    "updated_at": None,
+    "retracted_at": None,
+    "external_id": None,
+}
+
+
+async def apply_reviews(batch: list[Message[ArticleReviewedEvent]], uow: UnitOfWork) -> bool:
+    """Apply a batch of article.reviewed events in the unit of work's transaction.
+
+    The batch's articles are locked in key order; each article's reviews are applied in offset
+    order, each seeing the ones before it; the store is written once per article, the changed
+    lists touched once per batch. A decision that can never be applied is rejected (dead
+    letter). Returns whether the public store changed.
     """
-    if not await outbox.first_time(session, event.event_id, event.type):
-        return None
-    review = event.data
-    row = await repo.lock_article(session, review.article_id)
-    stored = (
-        Stored(revision=row.revision, state=PublishedState(row.state), fingerprint=row.fingerprint)
-        if row is not None
-        else None
-    )
-    fp = fingerprint(review.source, review.article) if review.article is not None else None
-    decision = decide(stored, review, fp)
-    log.info(
-        "review_applied",
-        article_id=review.article_id,
-        revision=review.revision,
-        decision=review.decision.value,
-        outcome=decision.outcome.value,
-        reason=decision.reason,
-    )
+    session = await uow.session()
+    groups = by_key(batch, lambda e: e.data.article_id)
+    stored_rows = await repo.lock_articles(session, list(groups))
+    changes = _Changes({k: SimpleNamespace(**r._mapping) for k, r in stored_rows.items()})
+    public = False
+    for article_id, messages in groups.items():
+        for message in messages:
+            event = message.event
+            review = event.data
+            row = changes.rows.get(article_id)
+            stored = (
+                Stored(
+                    revision=row.revision,
+                    state=PublishedState(row.state),
+                    fingerprint=row.fingerprint,
+                )
+                if row is not None and row.revision is not None
+                else None
+            )
+            fp = fingerprint(review.source, review.article) if review.article is not None else None
+            try:
+                decision = decide(stored, review, fp)
+            except InvalidReview as exc:
+                uow.reject(message, str(exc), "invalid_review")
+                continue
+            if decision.outcome == Outcome.IGNORE:
+                continue
+            if decision.outcome == Outcome.TOMBSTONE:
+                _remember_retraction(changes, event, row if stored is not None else None)
+                continue
+            if decision.outcome == Outcome.RETRACT:
+                assert row is not None
+                published = _retract(changes, event, row)
+            else:
+                assert review.article is not None and fp is not None
+                published = await _publish(
+                    session, changes, event, row if stored is not None else None, review.article, fp
+                )
+            public = True
+            uow.emit(
+                ARTICLE_PUBLISHED.name,
+                ArticlePublishedEvent(producer=PRODUCER, subject=review.article_id, data=published),
+                cause=message,
+            )
+    await repo.upsert_articles(session, list(changes.writes.values()))
+    await repo.touch(session, changes.scopes)
+    return public
 
-    if decision.outcome == Outcome.IGNORE:
-        return decision
-    if decision.outcome == Outcome.TOMBSTONE:
-        await _remember_retraction(session, event, row)
-        return decision
-    if decision.outcome == Outcome.RETRACT:
-        assert row is not None
-        published = await _retract(session, event, row)
-    else:
-        assert review.article is not None and fp is not None
-        published = await _publish(session, event, row, review.article, fp)
-    await outbox.add(
-        session,
-        ARTICLE_PUBLISHED.name,
-        ArticlePublishedEvent(producer=PRODUCER, subject=review.article_id, data=published),
-    )
-    return decision
 
-
-async def _remember_retraction(
-    session: AsyncSession, event: ArticleReviewedEvent, row: repo.AnyRow | None
+def _remember_retraction(
+    changes: _Changes, event: ArticleReviewedEvent, row: SimpleNamespace | None
 ) -> None:
     """Nothing public changes; keep the newest revision so older decisions stay ignored."""
     review = event.data
-    await repo.upsert_article(
-        session,
+    changes.write(
+        review.article_id,
         {
-            "article_id": review.article_id,
             "source": review.source,
             "external_id": review.external_id,
             "revision": review.revision,
@@ -99,16 +145,16 @@ async def _remember_retraction(
     )
 
 
-async def _retract(
-    session: AsyncSession, event: ArticleReviewedEvent, row: repo.AnyRow
+def _retract(
+    changes: _Changes, event: ArticleReviewedEvent, row: SimpleNamespace
 ) -> ArticlePublished:
     review = event.data
     updated_at = later(row.updated_at, review.reviewed_at)
-    await repo.upsert_article(
-        session,
+    source, section, slug, published_at = row.source, row.section, row.slug, row.published_at
+    changes.write(
+        review.article_id,
         {
-            "article_id": review.article_id,
-            "source": row.source,
+            "source": source,
             "external_id": row.external_id,
             "revision": review.revision,
             "state": PublishedState.RETRACTED.value,
@@ -123,15 +169,15 @@ async def _retract(
             "last_event_id": event.event_id,
         },
     )
-    await repo.touch(session, _scopes(row.source, row.section))
+    changes.scopes.update(_scopes(source, section))
     return ArticlePublished(
         article_id=review.article_id,
-        source=row.source,
+        source=source,
         revision=review.revision,
         state=PublishedState.RETRACTED,
-        slug=row.slug,
-        url_path=url_path_for(row.slug),
-        published_at=row.published_at,
+        slug=slug,
+        url_path=url_path_for(slug),
+        published_at=published_at,
         updated_at=updated_at,
         article=None,
     )
@@ -139,8 +185,9 @@ async def _retract(
 
 async def _publish(
     session: AsyncSession,
+    changes: _Changes,
     event: ArticleReviewedEvent,
-    row: repo.AnyRow | None,
+    row: SimpleNamespace | None,
     article: NormalizedArticle,
     fp: str,
 ) -> ArticlePublished:
@@ -149,13 +196,16 @@ async def _publish(
     if row is not None and row.slug:
         slug = row.slug
     else:
-        slug = await _new_slug(session, review.article_id, article)
+        slug = await _new_slug(session, changes, review.article_id, article)
     published_at = (row.published_at if row is not None else None) or review.reviewed_at
     updated_at = review.reviewed_at if row is None else later(row.updated_at, review.reviewed_at)
-    await repo.upsert_article(
-        session,
+    # Both the old and the new section/sub-site lists change when an article moves.
+    changes.scopes.update(_scopes(review.source, article.section))
+    if row is not None:
+        changes.scopes.update(_scopes(row.source, row.section))
+    changes.write(
+        review.article_id,
         {
-            "article_id": review.article_id,
             "source": review.source,
             "external_id": review.external_id,
             "revision": review.revision,
@@ -177,11 +227,6 @@ async def _publish(
             "last_event_id": event.event_id,
         },
     )
-    # Both the old and the new section/sub-site lists change when an article moves.
-    scopes = _scopes(review.source, article.section)
-    if row is not None:
-        scopes += _scopes(row.source, row.section)
-    await repo.touch(session, scopes)
     return ArticlePublished(
         article_id=review.article_id,
         source=review.source,
@@ -202,8 +247,14 @@ def _scopes(source: str, section: str | None) -> list[str]:
     return scopes
 
 
-async def _new_slug(session: AsyncSession, article_id: str, article: NormalizedArticle) -> str:
+async def _new_slug(
+    session: AsyncSession, changes: _Changes, article_id: str, article: NormalizedArticle
+) -> str:
     slug = make_slug(article.title, article_id)
-    if await repo.slug_taken(session, slug, article_id):
+    given = changes.slugs.get(slug)
+    if (given is not None and given != article_id) or (
+        given is None and await repo.slug_taken(session, slug, article_id)
+    ):
         slug = fallback_slug(article.title, article_id)
+    changes.slugs[slug] = article_id
     return slug

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal_contracts.articles import MediaRef, PublishedState
-from portal_publishing import feeds
+from portal_publishing import feeds, surrogate
 from portal_publishing import repository as repo
 from portal_publishing.domain import (
     Cursor,
@@ -45,10 +45,11 @@ class NotFound(LookupError):
 
 
 class Retracted(Exception):
-    def __init__(self, slug: str, retracted_at: datetime | None) -> None:
+    def __init__(self, slug: str, retracted_at: datetime | None, article_id: str) -> None:
         super().__init__(slug)
         self.slug = slug
         self.retracted_at = retracted_at
+        self.article_id = article_id
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class Viewed:
     body: Any
     last_modified: datetime | None
     status_code: int = 200
+    keys: tuple[str, ...] = ()  # surrogate keys of what it shows (surrogate.py)
 
 
 @dataclass(frozen=True)
@@ -157,7 +159,7 @@ class Views:
 
     async def site(self, session: AsyncSession) -> Viewed:
         state = await self._site_state(session)
-        return Viewed(state.site.out(), state.changed)
+        return Viewed(state.site.out(), state.changed, keys=tuple(surrogate.site()))
 
     async def home(self, session: AsyncSession) -> Viewed:
         changed = await repo.last_changed(session, [repo.SITE_SCOPE, repo.ARTICLES_SCOPE])
@@ -188,7 +190,11 @@ class Views:
                     leaders.append(
                         LeaderPage(section=section, articles=[self.summary(r, site) for r in rows])
                     )
-        return Viewed(Home(blocks=blocks, leaders=leaders), changed)
+        shown = [a.article_id for b in blocks for a in b.articles]
+        shown += [a.article_id for page in leaders for a in page.articles]
+        return Viewed(
+            Home(blocks=blocks, leaders=leaders), changed, keys=tuple(surrogate.home(shown))
+        )
 
     def _section(self, site: repo.Site, code: str) -> SectionOut:
         section = site.section(code)
@@ -215,6 +221,7 @@ class Views:
         return Viewed(
             SectionArticles(section=section, items=items, next_cursor=next_cursor, limit=size),
             changed,
+            keys=tuple(surrogate.section_list(code, (i.article_id for i in items))),
         )
 
     async def subsite_articles(
@@ -248,6 +255,7 @@ class Views:
                 limit=size,
             ),
             changed,
+            keys=tuple(surrogate.subsite_list(code, (i.article_id for i in items))),
         )
 
     async def _article_row(self, session: AsyncSession, slug: str) -> tuple[repo.AnyRow, repo.Site]:
@@ -255,7 +263,7 @@ class Views:
         if row is None:
             raise NotFound(f"article {slug!r} does not exist")
         if row.state == PublishedState.RETRACTED.value:
-            raise Retracted(slug, row.retracted_at)
+            raise Retracted(slug, row.retracted_at, row.article_id)
         return row, await self._site(session)
 
     async def article(self, session: AsyncSession, slug: str) -> Viewed:
@@ -271,13 +279,18 @@ class Views:
             canonical_url=content.get("canonical_url"),
         )
         changed = row.changed_at if site_changed is None else max(row.changed_at, site_changed)
-        return Viewed(full, changed)
+        return Viewed(full, changed, keys=tuple(surrogate.article(row.article_id)))
 
     async def article_html(self, session: AsyncSession, slug: str) -> Viewed:
         try:
             row, site = await self._article_row(session, slug)
-        except Retracted:
-            return Viewed(feeds.gone_page(self.settings.publication_name), None, status_code=410)
+        except Retracted as gone:
+            return Viewed(
+                feeds.gone_page(self.settings.publication_name),
+                None,
+                status_code=410,
+                keys=tuple(surrogate.article(gone.article_id)),
+            )
         content = row.article or {}
         body = feeds.article_page(
             title=row.title,
@@ -289,7 +302,7 @@ class Views:
             author=row.author,
             site_name=self.settings.publication_name,
         )
-        return Viewed(body, row.changed_at)
+        return Viewed(body, row.changed_at, keys=tuple(surrogate.article(row.article_id)))
 
     # --- feeds and sitemaps ------------------------------------------------------------------
 
@@ -321,7 +334,8 @@ class Views:
             description=f"Tin mới nhất chuyên mục {section.name}",
             last_build=changed or _EPOCH,
         )
-        return Viewed(body, changed)
+        listed = surrogate.section_list(code, (r.article_id for r in rows))
+        return Viewed(body, changed, keys=tuple(surrogate.feed(listed)))
 
     async def subsite_feed(self, session: AsyncSession, code: str) -> Viewed:
         changed = await repo.last_changed(session, [repo.SITE_SCOPE, repo.subsite_scope(code)])
@@ -337,7 +351,8 @@ class Views:
             description=f"Tin mới nhất chuyên trang {subsite.name}",
             last_build=changed or _EPOCH,
         )
-        return Viewed(body, changed)
+        listed = surrogate.subsite_list(code, (r.article_id for r in rows))
+        return Viewed(body, changed, keys=tuple(surrogate.feed(listed)))
 
     async def sitemap_index(self, session: AsyncSession) -> Viewed:
         changed = await repo.last_changed(session, [repo.ARTICLES_SCOPE])
@@ -348,14 +363,15 @@ class Views:
         if not entries:
             entries.append((f"{self.base_url}/sitemaps/articles-1.xml", None))
         entries.append((f"{self.base_url}/sitemaps/news.xml", changed))
-        return Viewed(feeds.sitemap_index(entries), changed)
+        return Viewed(feeds.sitemap_index(entries), changed, keys=tuple(surrogate.sitemap()))
 
     async def sitemap_articles(self, session: AsyncSession, n: int) -> Viewed:
         changed = await repo.last_changed(session, [repo.ARTICLES_SCOPE])
         rows = await repo.sitemap_chunk(session, n, self.settings.sitemap_urls_per_file)
         if not rows and n > 1:
             raise NotFound(f"sitemap articles-{n} does not exist")
-        return Viewed(feeds.urlset([(self.url(r.slug), r.updated_at) for r in rows]), changed)
+        urls = feeds.urlset([(self.url(r.slug), r.updated_at) for r in rows])
+        return Viewed(urls, changed, keys=tuple(surrogate.sitemap()))
 
     async def news_sitemap(self, session: AsyncSession, now: datetime | None = None) -> Viewed:
         since = (now or datetime.now(UTC)) - timedelta(hours=self.settings.news_sitemap_hours)
@@ -366,7 +382,8 @@ class Views:
         ]
         # Its content also changes as time passes (items age out), so Last-Modified is omitted
         # there: only the ETag validates it.
-        return Viewed(feeds.news_sitemap(items, self.settings.publication_name), None)
+        news = feeds.news_sitemap(items, self.settings.publication_name)
+        return Viewed(news, None, keys=tuple(surrogate.sitemap()))
 
 
 _EPOCH = datetime(2023, 3, 28, tzinfo=UTC)  # the portal's launch; lastBuildDate of an empty feed

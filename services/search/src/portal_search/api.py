@@ -7,10 +7,11 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 from aiokafka.errors import KafkaError
-from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response, status
 from opensearchpy.exceptions import TransportError
 from pydantic import BaseModel, ConfigDict, Field
 
+from portal_runtime.httpcache import StoredResponse, StoredResponseAnswer, request_target
 from portal_runtime.logs import get_logger
 from portal_runtime.replay import ReplayStalled
 from portal_search.domain import (
@@ -18,7 +19,9 @@ from portal_search.domain import (
     MAX_FILTER_VALUES,
     MAX_PAGE_SIZE,
     MAX_QUERY_CHARS,
+    MAX_RELATED,
     SearchValidationError,
+    build_related_body,
     build_search_body,
     parse_response,
     parse_search,
@@ -72,6 +75,24 @@ class SearchResponse(_FromAttributes):
     facets: dict[str, list[FacetBucketOut]] = Field(
         description="Counts by 'section' and 'source'. Each facet applies the query, the date "
         "range and the other facet's filter, not its own (so every choice stays visible)."
+    )
+
+
+class RelatedOut(_FromAttributes):
+    article_id: str
+    title: str = Field(description="Plain text (escape it when rendering).")
+    summary: str = Field(description="Plain text (escape it when rendering).")
+    url_path: str
+    slug: str
+    section: str | None
+    source: str
+    published_at: str = Field(description="UTC, ISO 8601.")
+
+
+class RelatedResponse(BaseModel):
+    article_id: str
+    items: list[RelatedOut] = Field(
+        description="Best first; empty when the article is unknown or has no neighbours."
     )
 
 
@@ -131,6 +152,7 @@ def public_router(index: ArticleIndex, results: ResultCache) -> APIRouter:
         },
     )
     async def search(
+        request: Request,
         q: str = Query(
             "", max_length=MAX_QUERY_CHARS, description="Words to find; empty lists newest."
         ),
@@ -178,6 +200,43 @@ def public_router(index: ArticleIndex, results: ResultCache) -> APIRouter:
         body = build_search_body(query)
         # The OpenSearch request is the normalised search: equal searches share an answer.
         key = json.dumps(body, sort_keys=True, ensure_ascii=False)
+        token = results.token()
+
+        async def ask_opensearch() -> bytes:
+            raw = await index.search(body)
+            return (
+                SearchResponse.model_validate(parse_response(raw, query)).model_dump_json().encode()
+            )
+
+        try:
+            answer = await results.answer(key, ask_opensearch)
+        except (TransportError, OSError) as exc:
+            raise _unavailable(exc) from exc
+        # Kept ready to send for this exact request target too (answered in the front).
+        stored = StoredResponse.build(answer, media_type="application/json", cache_control=None)
+        results.keep_response(request_target(request.scope), token, stored)
+        return StoredResponseAnswer(stored)
+
+    @router.get(
+        "/v1/articles/{article_id}/related",
+        response_model=RelatedResponse,
+        summary="Published articles related to one article",
+        description=(
+            "Articles about the same things (their words weigh by how rare they are across the "
+            "portal), best first; never the article itself. For 'related items' on an article "
+            "page."
+        ),
+        responses={
+            422: {"model": ValidationResponse, "description": "A parameter is invalid"},
+            503: {"model": ErrorOut, "description": "OpenSearch does not answer"},
+        },
+    )
+    async def related(
+        article_id: str = Path(max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$"),
+        size: int = Query(5, ge=1, le=MAX_RELATED),
+    ) -> Response:
+        body = build_related_body(article_id, index=index.alias, size=size)
+        key = json.dumps(body, sort_keys=True, ensure_ascii=False)
         answer = results.get(key)
         if answer is None:
             token = results.token()
@@ -185,8 +244,13 @@ def public_router(index: ArticleIndex, results: ResultCache) -> APIRouter:
                 raw = await index.search(body)
             except (TransportError, OSError) as exc:
                 raise _unavailable(exc) from exc
-            found = SearchResponse.model_validate(parse_response(raw, query))
-            answer = found.model_dump_json().encode()
+            items = [
+                RelatedOut.model_validate(
+                    {k: hit["_source"].get(k) for k in RelatedOut.model_fields}
+                )
+                for hit in raw.get("hits", {}).get("hits", [])
+            ]
+            answer = RelatedResponse(article_id=article_id, items=items).model_dump_json().encode()
             results.put(key, token, answer)
         return Response(answer, media_type="application/json")
 

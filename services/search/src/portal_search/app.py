@@ -12,20 +12,16 @@ from fastapi import FastAPI
 from opensearchpy.exceptions import ConnectionError as OpenSearchConnectionError
 from opensearchpy.exceptions import TransportError
 
-from portal_contracts.articles import ArticlePublishedEvent
-from portal_contracts.questions import QuestionAnsweredEvent
-from portal_contracts.topics import ARTICLE_PUBLISHED, QUESTION_ANSWERED
 from portal_runtime.auth import admin_guard
-from portal_runtime.kafka import subscribe_events
 from portal_runtime.logs import get_logger
 from portal_runtime.service import Service, serve
 from portal_search.api import admin_router, public_router
 from portal_search.db import outbox
-from portal_search.handlers import article_published_handler
+from portal_search.handlers import published_subscription
 from portal_search.index import ArticleIndex, SearchUnavailable
 from portal_search.questions import (
+    answered_subscription,
     make_question_index,
-    question_answered_handler,
     questions_router,
 )
 from portal_search.questions_rebuild import QuestionsRebuilder, questions_admin_router
@@ -83,29 +79,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ttl_s=settings.search_cache_ttl_s, max_entries=settings.search_cache_max_entries
     )
 
-    subscribe_events(
-        service.broker,
-        ARTICLE_PUBLISHED,
-        group="search",
-        producer="search",
-        model=ArticlePublishedEvent,
-        handler=article_published_handler(
-            index, max_body_chars=settings.index_max_body_chars, results=results
-        ),
+    service.consume(
+        published_subscription(index, max_body_chars=settings.index_max_body_chars, results=results)
     )
 
     # Answered questions: their own alias, the same analysers and versioning.
     questions = make_question_index(
         service.opensearch, shards=settings.index_shards, replicas=settings.index_replicas
     )
-    subscribe_events(
-        service.broker,
-        QUESTION_ANSWERED,
-        group="search",
-        producer="search",
-        model=QuestionAnsweredEvent,
-        handler=question_answered_handler(questions),
-    )
+    service.consume(answered_subscription(questions))
 
     async def alias_check() -> None:
         if await index.current_index() is None:
@@ -116,6 +98,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = service.create_app(
         title="Cổng TTĐT — Search",
         description="OpenSearch read model and the public search API.",
+        # Searches answered a moment ago are answered again before routing (resultcache.py).
+        stored_responses=results.response,
         routers=[
             public_router(index, results),
             questions_router(questions),

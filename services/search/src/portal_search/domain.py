@@ -421,6 +421,38 @@ def build_search_body(query: SearchQuery) -> dict[str, Any]:
     return body
 
 
+MAX_RELATED = 12
+RELATED_FIELDS = ("title", "summary", "body_text")
+
+
+def build_related_body(article_id: str, *, index: str, size: int) -> dict[str, Any]:
+    """Published articles about the same things as ``article_id`` (OpenSearch more_like_this on
+    its indexed text), best first; the article itself and retracted ones never."""
+    return {
+        "size": size,
+        "_source": SOURCE_FIELDS,
+        "query": {
+            "bool": {
+                "must": [
+                    {
+                        "more_like_this": {
+                            "fields": list(RELATED_FIELDS),
+                            "like": [{"_index": index, "_id": article_id}],
+                            # A small portal still finds neighbours: rare terms weigh most.
+                            "min_term_freq": 1,
+                            "min_doc_freq": 1,
+                            "max_query_terms": 30,
+                            "minimum_should_match": "10%",
+                        }
+                    }
+                ],
+                "filter": [{"term": {"state": PUBLISHED}}],
+                "must_not": [{"ids": {"values": [article_id]}}],
+            }
+        },
+    }
+
+
 def _sort(query: SearchQuery) -> list[Any]:
     # article_id last: a stable order, so pages never repeat or skip a hit.
     if query.sort == "relevance" and query.q:

@@ -1,48 +1,67 @@
-"""Kafka handlers: thin, the rules live in ``domain`` and the writes in ``index``.
+"""Kafka consumers: thin, the rules live in ``domain`` and the writes in ``index``.
 
 Idempotent by article id + revision through OpenSearch external versioning (a repeat rewrites
 the same version; an older revision is refused by OpenSearch and counted as stale). No inbox row
 is written: the effect lives in OpenSearch, not in the database, and is idempotent by itself.
+A batch is one ``_bulk`` request (the newest revision of each article in it).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
-from faststream.kafka import KafkaMessage
+from typing import Any
 
 from portal_contracts.articles import ArticlePublishedEvent
-from portal_runtime.kafka import PermanentError
-from portal_runtime.logs import get_logger
-from portal_search.domain import InvalidEvent, document_for
-from portal_search.index import ArticleIndex
+from portal_contracts.topics import ARTICLE_PUBLISHED
+from portal_runtime.batch import Message, newest_per_key
+from portal_runtime.consumer import Subscription
+from portal_runtime.unit_of_work import UnitOfWork
+from portal_search.domain import IndexOp, InvalidEvent, document_for
+from portal_search.index import ArticleIndex, IndexRefused
 from portal_search.resultcache import ResultCache
 
-log = get_logger(__name__)
+GROUP = "search"
 
 
-def article_published_handler(
+async def index_batch(
+    index: ArticleIndex,
+    ops: list[tuple[Message[Any], IndexOp]],
+    uow: UnitOfWork,
+    results: ResultCache | None = None,
+) -> None:
+    """Write a batch's documents in one ``_bulk``; a document refused for good is rejected."""
+    outcomes = await index.write_many([op for _, op in ops])
+    written = False
+    for (message, _), outcome in zip(ops, outcomes, strict=True):
+        if isinstance(outcome, IndexRefused):
+            uow.reject(message, str(outcome), "index")
+        written = written or outcome == "written"
+    if written and results is not None:
+        uow.after_commit(results.changed)  # cached answers may lack them (or still show them)
+
+
+def published_subscription(
     index: ArticleIndex, *, max_body_chars: int, results: ResultCache | None = None
-) -> Callable[[ArticlePublishedEvent, KafkaMessage], Awaitable[None]]:
-    async def handle(event: ArticlePublishedEvent, msg: KafkaMessage) -> None:
-        data = event.data
-        if event.subject != data.article_id:
-            raise PermanentError(
-                f"subject {event.subject!r} is not the article id {data.article_id!r}", "invalid"
-            )
-        try:
-            op = document_for(data, max_body_chars=max_body_chars)
-        except InvalidEvent as exc:
-            raise PermanentError(str(exc), "invalid") from exc
-        outcome = await index.write(op)
-        if results is not None and outcome == "written":
-            results.changed()  # cached answers may lack it (or still show it)
-        log.info(
-            "article_indexed",
-            article_id=data.article_id,
-            revision=data.revision,
-            state=data.state.value,
-            outcome=outcome,
+) -> Subscription[ArticlePublishedEvent]:
+    async def handle(batch: list[Message[ArticlePublishedEvent]], uow: UnitOfWork) -> None:
+        valid: dict[int, IndexOp] = {}
+        for message in batch:
+            event, data = message.event, message.event.data
+            if event.subject != data.article_id:
+                uow.reject(
+                    message,
+                    f"subject {event.subject!r} is not the article id {data.article_id!r}",
+                    "invalid",
+                )
+                continue
+            try:
+                valid[id(message)] = document_for(data, max_body_chars=max_body_chars)
+            except InvalidEvent as exc:
+                uow.reject(message, str(exc), "invalid")
+        newest = newest_per_key(
+            [m for m in batch if id(m) in valid],
+            lambda e: e.data.article_id,
+            lambda e: e.data.revision,
         )
+        await index_batch(index, [(m, valid[id(m)]) for m in newest.values()], uow, results)
 
-    return handle
+    return Subscription(group=GROUP, topics=[ARTICLE_PUBLISHED], handler=handle, inbox=False)

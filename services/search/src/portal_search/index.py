@@ -14,13 +14,12 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from opensearchpy import AsyncOpenSearch
+from opensearchpy.exceptions import ConnectionError as OpenSearchConnectionError
 from opensearchpy.exceptions import (
-    ConflictError,
     NotFoundError,
     RequestError,
     TransportError,
 )
-from opensearchpy.exceptions import ConnectionError as OpenSearchConnectionError
 
 from portal_runtime.clock import utcnow
 from portal_runtime.logs import get_logger
@@ -36,6 +35,10 @@ _RETRYABLE_STATUSES = {429, 502, 503, 504}
 
 class SearchUnavailable(ConnectionError):
     """OpenSearch cannot take the request now. A ConnectionError, so the runtime retries it."""
+
+
+class IndexRefused(Exception):
+    """OpenSearch refused one document for good (a mapping error): not worth retrying."""
 
 
 class IndexBusy(RuntimeError):
@@ -163,49 +166,85 @@ class ArticleIndex:
     # ---------------------------------------------------------------- writes
 
     async def write(self, op: IndexOp) -> WriteOutcome:
-        """Apply one live event: to the index being built (if any), then to the alias.
+        """Apply one live event (``write_many`` of one)."""
+        (outcome,) = await self.write_many([op])
+        if isinstance(outcome, IndexRefused):
+            raise outcome
+        return outcome
+
+    async def write_many(self, ops: list[IndexOp]) -> list[WriteOutcome | IndexRefused]:
+        """Apply live events with ``_bulk``: to the index being built (if any), then to the
+        alias; one outcome per op, in order.
 
         The order matters: if the rebuild swaps the alias between the two writes, the second
         write already lands in the new index; if it swapped before the first, the building alias
-        is gone (404, ignored) and the alias write lands in the new index. Either way the new
-        index has the event.
+        is gone (ignored) and the alias write lands in the new index. Either way the new index
+        has the events. A 200 whose items failed is not a success: each item is looked at. A
+        version conflict means a newer revision is there (stale, the desired state); OpenSearch
+        busy or failing over raises ``SearchUnavailable`` (the batch is retried, the versions
+        make the repeat harmless); an item OpenSearch refuses for good is an ``IndexRefused``.
         """
-        await self._write_one(self.building_alias, op, missing_ok=True)
-        outcome = await self._write_one(self.alias, op)
-        assert outcome is not None  # only a missing_ok write may find no target
-        return outcome
+        if not ops:
+            return []
+        await self._bulk(self.building_alias, ops, missing_ok=True)
+        outcomes = await self._bulk(self.alias, ops)
+        assert outcomes is not None  # only a missing_ok write may find no target
+        return outcomes
 
-    async def _write_one(
-        self, target: str, op: IndexOp, *, missing_ok: bool = False
-    ) -> WriteOutcome | None:
-        try:
-            result = await self.client.index(
-                index=target,
-                id=op.article_id,
-                body=op.body,
-                version=op.version,
-                version_type="external_gte",
-                # Never let a write create an index named like the alias.
-                require_alias=True,
-                # No building alias is the normal case: no exception, no warning in the log.
-                ignore=[404] if missing_ok else [],
+    async def _bulk(
+        self, target: str, ops: list[IndexOp], *, missing_ok: bool = False
+    ) -> list[WriteOutcome | IndexRefused] | None:
+        lines: list[dict[str, Any]] = []
+        for op in ops:
+            lines.append(
+                {
+                    "index": {
+                        "_index": target,
+                        "_id": op.article_id,
+                        "version": op.version,
+                        "version_type": "external_gte",
+                    }
+                }
             )
-            if missing_ok and result.get("status") == 404:
-                return None
-        except ConflictError:
-            # A newer revision is already there: that is the desired state, not an error.
-            return "stale"
-        except NotFoundError:
-            if target == self.alias:
-                # The alias vanished (deleted by hand?): recreate it, then retry the message.
-                await self.ensure()
-                raise SearchUnavailable(f"alias {target!r} was missing; recreated") from None
-            raise
+            lines.append(op.body)
+        try:
+            # require_alias: never let a write create an index named like the alias.
+            result = await self.client.bulk(body=lines, require_alias=True)
         except TransportError as exc:
             if _unavailable(exc):
                 raise SearchUnavailable(f"OpenSearch unavailable: {exc}") from exc
             raise
-        return "written"
+        outcomes: list[WriteOutcome | IndexRefused] = []
+        missing = 0
+        for item in result.get("items", []):
+            outcome = item.get("index", {})
+            status = int(outcome.get("status", 500))
+            error = outcome.get("error")
+            error_type = str(error.get("type", "")) if isinstance(error, dict) else str(error)
+            if status < 300:
+                outcomes.append("written")
+            elif status == 409:
+                outcomes.append("stale")
+            elif status == 404 and error_type == "index_not_found_exception":
+                missing += 1
+                outcomes.append("stale")
+            elif status in _RETRYABLE_STATUSES or status >= 500:
+                raise SearchUnavailable(f"bulk item refused for now ({status}): {error}")
+            else:
+                outcomes.append(
+                    IndexRefused(f"OpenSearch refused the document ({status}): {error}")
+                )
+        if len(outcomes) != len(ops):
+            raise SearchUnavailable(f"bulk answered {len(outcomes)} items for {len(ops)}")
+        if missing:
+            if missing_ok:
+                return None  # no build in progress: the normal case
+            if target != self.alias:
+                raise RuntimeError(f"{target!r} points at no index (the build was abandoned)")
+            # The alias vanished (deleted by hand?): recreate it, then retry the batch.
+            await self.ensure()
+            raise SearchUnavailable(f"alias {target!r} was missing; recreated")
+        return outcomes
 
     async def bulk_write(self, ops: list[IndexOp]) -> BulkStats:
         """Write many events into the index being built, with the same versioning.
@@ -215,38 +254,12 @@ class ArticleIndex:
         """
         if not ops:
             return BulkStats(0, 0)
-        lines: list[dict[str, Any]] = []
-        for op in ops:
-            lines.append(
-                {
-                    "index": {
-                        "_index": self.building_alias,
-                        "_id": op.article_id,
-                        "version": op.version,
-                        "version_type": "external_gte",
-                    }
-                }
-            )
-            lines.append(op.body)
-        try:
-            result = await self.client.bulk(body=lines, require_alias=True)
-        except TransportError as exc:
-            if _unavailable(exc):
-                raise SearchUnavailable(f"OpenSearch unavailable: {exc}") from exc
-            raise
-        written = stale = 0
-        for item in result.get("items", []):
-            outcome = item.get("index", {})
-            status = int(outcome.get("status", 500))
-            if status < 300:
-                written += 1
-            elif status == 409:
-                stale += 1
-            elif status in _RETRYABLE_STATUSES:
-                raise SearchUnavailable(f"bulk item refused: {outcome.get('error')}")
-            else:
-                raise RuntimeError(f"bulk write to the new index failed: {outcome.get('error')}")
-        return BulkStats(written, stale)
+        outcomes = await self._bulk(self.building_alias, ops)
+        assert outcomes is not None
+        refused = [o for o in outcomes if isinstance(o, IndexRefused)]
+        if refused:
+            raise RuntimeError(f"bulk write to the new index failed: {refused[0]}")
+        return BulkStats(outcomes.count("written"), outcomes.count("stale"))
 
     # ---------------------------------------------------------------- reads
 

@@ -9,20 +9,21 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, status
-from faststream.kafka import KafkaMessage
 from opensearchpy import AsyncOpenSearch
 from opensearchpy.exceptions import TransportError
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from portal_contracts.questions import QuestionAnswered, QuestionAnsweredEvent
-from portal_runtime.kafka import PermanentError
+from portal_contracts.topics import QUESTION_ANSWERED
+from portal_runtime.batch import Message, newest_per_key
+from portal_runtime.consumer import Subscription
 from portal_runtime.logs import get_logger
+from portal_runtime.unit_of_work import UnitOfWork
 from portal_search.domain import (
     CODE_PATTERN,
     EXACT_BOOST,
@@ -39,6 +40,7 @@ from portal_search.domain import (
     normalize_query,
     pick_fragments,
 )
+from portal_search.handlers import index_batch
 from portal_search.index import ArticleIndex
 from portal_text import has_vietnamese_diacritics
 
@@ -150,22 +152,22 @@ def question_document(data: QuestionAnswered) -> IndexOp:
     )
 
 
-def question_answered_handler(
-    index: QuestionIndex,
-) -> Callable[[QuestionAnsweredEvent, KafkaMessage], Awaitable[None]]:
-    async def handle(event: QuestionAnsweredEvent, msg: KafkaMessage) -> None:
-        if event.subject != event.data.question_id:
-            raise PermanentError("subject: is not the question id", "invalid")
-        outcome = await index.write(question_document(event.data))
-        log.info(
-            "question_indexed",
-            question_id=event.data.question_id,
-            revision=event.data.revision,
-            state=event.data.state,
-            outcome=outcome,
+def answered_subscription(index: QuestionIndex) -> Subscription[QuestionAnsweredEvent]:
+    """question.answered -> the questions index (one ``_bulk`` per batch, versioned)."""
+
+    async def handle(batch: list[Message[QuestionAnsweredEvent]], uow: UnitOfWork) -> None:
+        valid: list[Message[QuestionAnsweredEvent]] = []
+        for message in batch:
+            if message.event.subject != message.event.data.question_id:
+                uow.reject(message, "subject: is not the question id", "invalid")
+            else:
+                valid.append(message)
+        newest = newest_per_key(valid, lambda e: e.data.question_id, lambda e: e.data.revision)
+        await index_batch(
+            index, [(m, question_document(m.event.data)) for m in newest.values()], uow
         )
 
-    return handle
+    return Subscription(group="search", topics=[QUESTION_ANSWERED], handler=handle, inbox=False)
 
 
 # --- the public search ----------------------------------------------------------------------

@@ -21,6 +21,7 @@ from pydantic import BaseModel
 
 from portal_contracts.questions import QuestionAnsweredEvent
 from portal_contracts.topics import QUESTION_ANSWERED
+from portal_runtime.kafka_security import client_options
 from portal_runtime.logs import get_logger
 from portal_runtime.replay import ReplayStalled, ReplayStats, replay
 from portal_search.index import IndexBusy
@@ -47,7 +48,7 @@ async def _replay(settings: Settings, index: QuestionIndex) -> ReplayStats:
         await index.bulk_write([question_document(e.data) for e in events])
 
     return await replay(
-        settings.kafka_bootstrap_servers,
+        client_options(settings),
         QUESTION_ANSWERED.name,
         QuestionAnsweredEvent,
         load,

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from portal_contracts.articles import ArticlePublishedEvent
 from portal_contracts.topics import ARTICLE_PUBLISHED
+from portal_runtime.kafka_security import client_options
 from portal_runtime.logs import get_logger
 from portal_runtime.replay import replay
 from portal_search.domain import IndexOp, InvalidEvent, document_for
@@ -69,7 +70,7 @@ class Rebuilder:
 
         try:
             stats = await replay(
-                self.settings.kafka_bootstrap_servers,
+                client_options(self.settings),
                 ARTICLE_PUBLISHED.name,
                 ArticlePublishedEvent,
                 load,

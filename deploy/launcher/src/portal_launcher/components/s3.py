@@ -2,12 +2,15 @@
 
 One `weed server` process runs master, volume server, filer and S3 gateway; production talks to
 MinIO or another S3 service through the same client code.
+
+Identities (``s3.json``, mode 0600): the launcher's administrator, and one per service that uses
+object storage, whose actions are scoped to its own buckets (``BUCKET_GRANTS``); a service with
+no buckets has no S3 identity at all. Keys are the data folder's secrets.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sysconfig
@@ -18,6 +21,7 @@ import urllib3
 from minio import Minio
 from minio.error import S3Error
 
+from portal_launcher.credentials import service_secrets, stack_secrets, write_private
 from portal_launcher.process import Component, ComponentFailed
 from portal_launcher.settings import StackSettings
 
@@ -41,20 +45,67 @@ def weed_binary() -> Path:
     return Path(found)
 
 
-def s3_client(settings: StackSettings, *, timeout_s: float | None = None) -> Minio:
-    """A MinIO client for the stack's gateway; with timeout_s, a quick one that never retries."""
+def bucket_grants(settings: StackSettings) -> dict[str, dict[str, tuple[str, ...]]]:
+    """Service -> bucket -> the S3 actions it may take there (SeaweedFS action names).
+
+    Ingest archives partner payloads; normalize stores images (and checks what it stored);
+    publishing serves them. The other services use no object storage.
+    """
+    return {
+        "ingest": {settings.s3_raw_bucket: ("Read", "Write", "List")},
+        "normalize": {settings.s3_bucket: ("Read", "Write", "List")},
+        "publishing": {settings.s3_bucket: ("Read",)},
+    }
+
+
+def s3_client(
+    settings: StackSettings,
+    *,
+    timeout_s: float | None = None,
+    access_key: str | None = None,
+    secret_key: str | None = None,
+) -> Minio:
+    """A MinIO client for the stack's gateway, as the administrator unless keys are given; with
+    timeout_s, a quick one that never retries."""
     http_client = None
     if timeout_s is not None:
         http_client = urllib3.PoolManager(
             timeout=urllib3.Timeout(connect=timeout_s, read=timeout_s), retries=False
         )
+    if access_key is None or secret_key is None:
+        admin = stack_secrets(settings)
+        access_key, secret_key = admin.s3_admin_access_key, admin.s3_admin_secret_key
     return Minio(
         settings.s3_endpoint.removeprefix("http://"),
-        access_key=settings.s3_access_key,
-        secret_key=settings.s3_secret_key,
+        access_key=access_key,
+        secret_key=secret_key,
         secure=False,
         http_client=http_client,
     )
+
+
+def identities(settings: StackSettings) -> list[dict[str, object]]:
+    """SeaweedFS's identities: the administrator, then each service scoped to its buckets."""
+    admin = stack_secrets(settings)
+    out: list[dict[str, object]] = [
+        {
+            "name": "portal-admin",
+            "credentials": [
+                {"accessKey": admin.s3_admin_access_key, "secretKey": admin.s3_admin_secret_key}
+            ],
+            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+        }
+    ]
+    for service, buckets in bucket_grants(settings).items():
+        own = service_secrets(settings, service)
+        out.append(
+            {
+                "name": service,
+                "credentials": [{"accessKey": own.s3_access_key, "secretKey": own.s3_secret_key}],
+                "actions": [f"{a}:{b}" for b, actions in buckets.items() for a in actions],
+            }
+        )
+    return out
 
 
 class S3Component(Component):
@@ -73,17 +124,8 @@ class S3Component(Component):
 
     def prepare(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        # Rewritten on every start so that changed keys in the settings take effect.
-        identity = {
-            "name": "portal-local",
-            "credentials": [
-                {"accessKey": self.settings.s3_access_key, "secretKey": self.settings.s3_secret_key}
-            ],
-            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
-        }
-        fd = os.open(self.config_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump({"identities": [identity]}, f, indent=2)
+        # Rewritten on every start so that changed grants take effect.
+        write_private(self.config_file, json.dumps({"identities": identities(self.settings)}))
 
     def command(self) -> list[str]:
         s = self.settings

@@ -60,6 +60,20 @@ async def topics(gate: GateDep) -> Any:
 
 
 @router.get(
+    "/threads",
+    response_model=ThreadPage,
+    summary="Published threads of every topic, latest activity first",
+    **READ,
+)
+async def latest_threads(gate: GateDep, page: PageQuery = 1, size: SizeQuery = 20) -> Any:
+    async with gate.intake.sessions() as session:
+        found = await repo.forum_threads(session, None, page=page, size=size)
+    return ThreadPage(
+        items=[thread_out(r) for r in found.items], total=found.total, page=page, size=size
+    )
+
+
+@router.get(
     "/topics/{code}/threads",
     response_model=ThreadPage,
     summary="Published threads of a topic, latest activity first",

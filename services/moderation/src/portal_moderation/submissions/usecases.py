@@ -12,7 +12,6 @@ from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from portal_contracts.envelope import Envelope
 from portal_contracts.questions import QuestionSubmittedEvent
 from portal_contracts.submissions import (
     SubmissionKind,
@@ -22,10 +21,7 @@ from portal_contracts.submissions import (
 )
 from portal_contracts.topics import (
     QUESTION_ANSWERED,
-    QUESTION_SUBMITTED,
     SUBMISSION_MODERATED,
-    SUBMISSION_REPORTED,
-    SUBMISSION_SUBMITTED,
 )
 from portal_moderation.db import outbox
 from portal_moderation.domain import Editor, Role
@@ -45,9 +41,10 @@ from portal_moderation.submissions.domain import (
     decide_sub,
     moderated_event,
 )
+from portal_runtime.batch import Message
 from portal_runtime.clock import utcnow
-from portal_runtime.kafka import PermanentError
 from portal_runtime.logs import get_logger
+from portal_runtime.unit_of_work import UnitOfWork
 
 log = get_logger(__name__)
 
@@ -73,84 +70,90 @@ class SubmissionsDesk:
 
     # ---------------------------------------------------------------- incoming
 
-    async def _receive(self, event: Envelope, topic: str, values: dict[str, Any]) -> None:
-        async with self.sessions.begin() as session:
-            if not await outbox.first_time(session, event.event_id, topic):
-                return
-            flags = values.get("flags") or []
-            inserted = await repo.insert_item(
+    async def _receive(self, session: AsyncSession, values: dict[str, Any]) -> None:
+        flags = values.get("flags") or []
+        inserted = await repo.insert_item(
+            session,
+            {**values, "state": SubState.PENDING.value, "revision": 0, "flagged": bool(flags)},
+        )
+        if inserted:
+            await repo.add_decision(
                 session,
-                {**values, "state": SubState.PENDING.value, "revision": 0, "flagged": bool(flags)},
+                {
+                    "submission_id": values["id"],
+                    "revision": 0,
+                    "action": "received",
+                    "actor": "public",
+                    "reason": ", ".join(flags) or None,
+                },
             )
-            if inserted:
-                await repo.add_decision(
-                    session,
-                    {
-                        "submission_id": values["id"],
-                        "revision": 0,
-                        "action": "received",
-                        "actor": "public",
-                        "reason": ", ".join(flags) or None,
-                    },
-                )
-        log.info("submission_queued", submission_id=values["id"], kind=values["kind"], flags=flags)
 
-    async def receive_question(self, event: QuestionSubmittedEvent) -> None:
-        data = event.data
-        if event.subject != data.question_id:
-            raise PermanentError("subject: is not the question id", "invalid")
-        await self._receive(
-            event,
-            QUESTION_SUBMITTED.name,
-            {
-                "id": data.question_id,
-                "kind": data.kind,
-                "reference": data.reference,
-                "flags": data.screening_flags,
-                "topic": data.topic,
-                "agency": data.agency,
-                "context_id": data.dialogue_id,
-                "context_title": data.context_title,
-                "title": data.title,
-                "body": data.body,
-                "author": data.asker_display_name,
-                "submitted_at": data.submitted_at,
-            },
-        )
+    async def receive_questions(
+        self, batch: list[Message[QuestionSubmittedEvent]], uow: UnitOfWork
+    ) -> None:
+        session = await uow.session()
+        for message in batch:
+            event, data = message.event, message.event.data
+            if event.subject != data.question_id:
+                uow.reject(message, "subject: is not the question id", "invalid")
+                continue
+            await self._receive(
+                session,
+                {
+                    "id": data.question_id,
+                    "kind": data.kind,
+                    "reference": data.reference,
+                    "flags": data.screening_flags,
+                    "topic": data.topic,
+                    "agency": data.agency,
+                    "context_id": data.dialogue_id,
+                    "context_title": data.context_title,
+                    "title": data.title,
+                    "body": data.body,
+                    "author": data.asker_display_name,
+                    "submitted_at": data.submitted_at,
+                },
+            )
 
-    async def receive_post(self, event: SubmissionSubmittedEvent) -> None:
-        data = event.data
-        if event.subject != data.submission_id:
-            raise PermanentError("subject: is not the submission id", "invalid")
-        await self._receive(
-            event,
-            SUBMISSION_SUBMITTED.name,
-            {
-                "id": data.submission_id,
-                "kind": data.kind,
-                "reference": data.reference,
-                "flags": data.screening_flags,
-                "context_id": data.context_id,
-                "context_title": data.context_title,
-                "section_id": data.section_id,
-                "section_title": data.section_title,
-                "title": data.title,
-                "body": data.body,
-                "author": data.author_display_name,
-                "submitted_at": data.submitted_at,
-            },
-        )
+    async def receive_posts(
+        self, batch: list[Message[SubmissionSubmittedEvent]], uow: UnitOfWork
+    ) -> None:
+        session = await uow.session()
+        for message in batch:
+            event, data = message.event, message.event.data
+            if event.subject != data.submission_id:
+                uow.reject(message, "subject: is not the submission id", "invalid")
+                continue
+            await self._receive(
+                session,
+                {
+                    "id": data.submission_id,
+                    "kind": data.kind,
+                    "reference": data.reference,
+                    "flags": data.screening_flags,
+                    "context_id": data.context_id,
+                    "context_title": data.context_title,
+                    "section_id": data.section_id,
+                    "section_title": data.section_title,
+                    "title": data.title,
+                    "body": data.body,
+                    "author": data.author_display_name,
+                    "submitted_at": data.submitted_at,
+                },
+            )
 
-    async def receive_report(self, event: SubmissionReportedEvent) -> None:
-        data = event.data
-        async with self.sessions.begin() as session:
-            if not await outbox.first_time(session, event.event_id, SUBMISSION_REPORTED.name):
-                return
+    async def receive_reports(
+        self, batch: list[Message[SubmissionReportedEvent]], uow: UnitOfWork
+    ) -> None:
+        session = await uow.session()
+        for message in batch:
+            data = message.event.data
             row = await repo.lock_item(session, data.submission_id)
             if row is None or SubmissionKind(row["kind"]) not in POST_KINDS:
-                raise PermanentError(
-                    f"submission_id: no post {data.submission_id} in the desk", "unknown"
+                uow.reject(
+                    message, f"submission_id: no post {data.submission_id} in the desk", "unknown"
                 )
+                continue
             await repo.add_report(
                 session,
                 {
@@ -161,7 +164,6 @@ class SubmissionsDesk:
                     "reported_at": data.reported_at,
                 },
             )
-        log.info("post_report_queued", submission_id=data.submission_id, reason=data.reason.value)
 
     # ---------------------------------------------------------------- decisions
 

@@ -1,0 +1,644 @@
+"""The one way a service consumes Kafka: in batches, one transaction per batch, then offsets.
+
+A service declares a ``Subscription`` (its group, topics, handler) and ``Service.consume``
+runs it. For each batch (up to ``KAFKA_BATCH_MAX_RECORDS`` records, gathered for at most
+``KAFKA_BATCH_MAX_WAIT_MS`` after the first):
+
+1. every record is decoded and validated; bad bytes become a dead letter (reason + bytes);
+2. the subscription's slow step (``prepare``: image fetches, CPU work) runs per message,
+   outside any transaction, ``KAFKA_BATCH_SLOW_STEP_CONCURRENCY`` at a time;
+3. one transaction (``UnitOfWork``): the inbox insert of the batch's event ids (those already
+   processed are dropped), the handler (state read and locked in key order, bulk writes,
+   events queued), the dead letters and events as one multi-row outbox insert; commit;
+4. the offsets of the batch's partitions, committed at most every ``KAFKA_COMMIT_INTERVAL_MS``
+   and always before the partitions are given up.
+
+A dependency failure (database, Kafka, OpenSearch down) retries the batch with backoff and never
+dead-letters. Any other failure splits the batch until the message at fault is alone, which is
+dead-lettered by itself (``batch.apply_in_order``). A rebalance waits up to
+``KAFKA_REBALANCE_DRAIN_S`` for the batch in progress, commits what is done and gives the
+partitions up; a batch still running after that is abandoned: it finishes, but never commits
+offsets of partitions no longer this consumer's (their new owner gets the messages again, and
+the inbox, or the handler's own idempotency, absorbs them).
+
+Telemetry: one span per batch, a child of the messages' trace when they all share one (a
+quiet pipeline: one article's trace shows every stage), else a root; either way it links to each
+message's own trace context, and the events it causes travel in their message's trace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.trace import Link, SpanKind, Status, StatusCode
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from portal_contracts.codec import DecodeError, decode
+from portal_contracts.envelope import Envelope
+from portal_contracts.topics import TopicSpec
+from portal_runtime.batch import (
+    Entry,
+    Message,
+    PermanentError,
+    Record,
+    Refused,
+    RetryPolicy,
+    apply_in_order,
+    trace_ids,
+)
+from portal_runtime.kafka import is_transient
+from portal_runtime.kafka_security import client_options
+from portal_runtime.logs import get_logger
+from portal_runtime.metrics import MESSAGE_RETRIES, MESSAGES_PROCESSED, PROCESSING_DURATION
+from portal_runtime.outbox import Outbox
+from portal_runtime.settings import ServiceSettings
+from portal_runtime.telemetry import article_attributes, context_from_headers
+from portal_runtime.unit_of_work import DeadLetterWriter, UnitOfWork
+
+log = get_logger(__name__)
+tracer = trace.get_tracer(__name__)
+
+E = TypeVar("E")
+
+Handler = Callable[[list[Message[E]], UnitOfWork], Awaitable[None]]
+Prepare = Callable[[Message[E]], Awaitable[Any]]
+Decoder = Callable[[Record], E]
+
+MAX_LINKS = 128  # the SDK's default limit of links per span
+
+
+@dataclass(frozen=True)
+class Subscription(Generic[E]):
+    """What one consumer group of a service consumes, and what it does with a batch.
+
+    ``topics`` are decoded as their contract's event (``TopicSpec.model``); a ``pattern``
+    subscription (partner topics) brings its own ``decode``, which raises ``PermanentError``
+    or ``DecodeError`` for a record it refuses.
+    """
+
+    group: str
+    handler: Handler[E]
+    topics: Sequence[TopicSpec] = ()
+    pattern: str | None = None
+    decode: Decoder[E] | None = None
+    # The slow step of one message, before the transaction (its result: ``message.prepared``).
+    prepare: Prepare[E] | None = None
+    # Drop messages whose event id this service processed before (needs envelope events).
+    inbox: bool = True
+    # Where rejections go (default: ``<topic>.dlq`` through the outbox, once per record).
+    dead_letters: DeadLetterWriter | None = None
+    # False for a consumer of dead letters: a message it cannot handle is logged and skipped.
+    dead_letter_poison: bool = True
+    # Refreshes topic metadata this often (a pattern picks up new topics within it).
+    metadata_max_age_ms: int = 300_000
+
+    @property
+    def name(self) -> str:
+        return self.pattern or ",".join(t.name for t in self.topics)
+
+    def decoder(self) -> Decoder[E]:
+        if self.decode is not None:
+            return self.decode
+        models = {t.name: t.model for t in self.topics}
+
+        def by_contract(record: Record) -> Any:
+            return decode(record.value, expected=models[record.topic])
+
+        return by_contract
+
+
+@dataclass(frozen=True)
+class ConsumerConfig:
+    """The settings a consumer runs with (from ``ServiceSettings``)."""
+
+    bootstrap_servers: str
+    client_id: str
+    producer: str  # the service name, as dead letters name it
+    max_records: int = 500
+    max_wait_s: float = 0.02
+    slow_step_concurrency: int = 8
+    commit_interval_s: float = 0.2
+    drain_s: float = 10.0
+    max_poll_interval_ms: int = 300_000
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    # How the service signs in (kafka_security.client_options, without the address).
+    security: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_settings(cls, settings: ServiceSettings) -> ConsumerConfig:
+        return cls(
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            client_id=settings.service_name,
+            producer=settings.service_name,
+            max_records=settings.kafka_batch_max_records,
+            max_wait_s=settings.kafka_batch_max_wait_ms / 1000,
+            slow_step_concurrency=settings.kafka_batch_slow_step_concurrency,
+            commit_interval_s=settings.kafka_commit_interval_ms / 1000,
+            drain_s=settings.kafka_rebalance_drain_s,
+            max_poll_interval_ms=settings.kafka_max_poll_interval_ms,
+            security={
+                k: v for k, v in client_options(settings).items() if k != "bootstrap_servers"
+            },
+        )
+
+
+def record_of(raw: Any) -> Record:
+    """Our ``Record`` of an aiokafka ``ConsumerRecord``."""
+    return Record(
+        topic=raw.topic,
+        partition=raw.partition,
+        offset=raw.offset,
+        key=raw.key,
+        value=raw.value,
+        headers=tuple((k, bytes(v) if v is not None else b"") for k, v in raw.headers or ()),
+        timestamp_ms=raw.timestamp,
+    )
+
+
+class BatchConsumer(Generic[E]):
+    """One consumer of a group in this process, running a ``Subscription`` (a background task)."""
+
+    def __init__(
+        self,
+        subscription: Subscription[E],
+        config: ConsumerConfig,
+        sessions: async_sessionmaker[AsyncSession],
+        outbox: Outbox,
+        units_of_work: Callable[[], UnitOfWork] | None = None,
+    ) -> None:
+        self.sub = subscription
+        self._units_of_work = units_of_work
+        self.config = config
+        self.sessions = sessions
+        self.outbox = outbox
+        self.consumer: AIOKafkaConsumer | None = None
+        self.started = asyncio.Event()
+        self._decode = subscription.decoder()
+        self._stopping = False
+        self._inflight: asyncio.Event | None = None  # set when the batch in progress is done
+        self._pending: dict[TopicPartition, int] = {}  # processed, not yet committed
+        self._last_commit = time.monotonic()
+        self._slots = asyncio.Semaphore(config.slow_step_concurrency)
+        self._rejected_in_attempts: set[int] = set()  # entries a handler rejected (committed)
+        self._batch_topics: list[str] = []
+
+    # --- running --------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Consume until stopped; survives Kafka being away (at start and later)."""
+        delay = self.config.retry.backoff_s
+        try:
+            while not self._stopping:
+                try:
+                    await self._start()
+                    delay = self.config.retry.backoff_s
+                    await self._loop()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    log.warning(
+                        "consumer_restarting", group=self.sub.group, error=repr(exc), delay_s=delay
+                    )
+                    await self._close()
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, self.config.retry.max_backoff_s)
+        finally:
+            await self._close()
+
+    async def stop(self) -> None:
+        """Finish the batch in progress, commit its offsets and leave the group."""
+        self._stopping = True
+
+    async def _start(self) -> None:
+        if self.consumer is not None:
+            return
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.config.bootstrap_servers,
+            **self.config.security,
+            client_id=self.config.client_id,
+            group_id=self.sub.group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=self.config.max_records,
+            max_poll_interval_ms=self.config.max_poll_interval_ms,
+            metadata_max_age_ms=self.sub.metadata_max_age_ms,
+        )
+        listener = _Rebalance(self)
+        if self.sub.pattern is not None:
+            consumer.subscribe(pattern=self.sub.pattern, listener=listener)
+        else:
+            consumer.subscribe(topics=[t.name for t in self.sub.topics], listener=listener)
+        try:
+            await consumer.start()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await consumer.stop()
+            raise
+        self.consumer = consumer
+        self.started.set()
+
+    async def _close(self) -> None:
+        consumer, self.consumer = self.consumer, None
+        self.started.clear()
+        if consumer is None:
+            return
+        with contextlib.suppress(Exception):
+            await self._commit(consumer, force=True)
+        with contextlib.suppress(Exception):
+            await consumer.stop()
+
+    async def _loop(self) -> None:
+        assert self.consumer is not None
+        consumer = self.consumer
+        while not self._stopping:
+            records = await self._poll(consumer)
+            if records:
+                done = asyncio.Event()
+                self._inflight = done
+                try:
+                    records = await self.process(records)
+                    for r in records:
+                        tp = TopicPartition(r.topic, r.partition)
+                        self._pending[tp] = max(self._pending.get(tp, 0), r.offset + 1)
+                finally:
+                    done.set()
+                    self._inflight = None
+            await self._commit(consumer)
+
+    async def _poll(self, consumer: AIOKafkaConsumer) -> list[Record]:
+        """Up to ``max_records`` records, gathered for at most ``max_wait_s`` after the first."""
+        wait_s = 1.0
+        if self._pending:  # wake in time to commit what is processed
+            left = self.config.commit_interval_s - (time.monotonic() - self._last_commit)
+            wait_s = max(0.0, min(wait_s, left))
+        fetched = await consumer.getmany(
+            timeout_ms=int(wait_s * 1000), max_records=self.config.max_records
+        )
+        raw = [r for records in fetched.values() for r in records]
+        if raw and len(raw) < self.config.max_records and self.config.max_wait_s > 0:
+            deadline = time.monotonic() + self.config.max_wait_s
+            while len(raw) < self.config.max_records and not self._stopping:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                more = await consumer.getmany(
+                    timeout_ms=max(1, int(left * 1000)),
+                    max_records=self.config.max_records - len(raw),
+                )
+                raw.extend(r for records in more.values() for r in records)
+        raw.sort(key=lambda r: (r.topic, r.partition, r.offset))
+        return [record_of(r) for r in raw]
+
+    async def _commit(self, consumer: AIOKafkaConsumer, *, force: bool = False) -> None:
+        if not self._pending:
+            return
+        if not force and time.monotonic() - self._last_commit < self.config.commit_interval_s:
+            return
+        await self._commit_partitions(consumer, set(self._pending))
+
+    async def _commit_partitions(
+        self, consumer: AIOKafkaConsumer, partitions: Iterable[TopicPartition]
+    ) -> None:
+        """Commit the processed offsets of ``partitions`` that are still this consumer's."""
+        assigned = consumer.assignment()
+        offsets: dict[TopicPartition, int] = {}
+        for tp in partitions:
+            offset = self._pending.pop(tp, None)
+            if offset is not None and tp in assigned:
+                offsets[tp] = offset
+        self._last_commit = time.monotonic()
+        if not offsets:
+            return
+        try:
+            await consumer.commit(offsets)
+        except KafkaError as exc:
+            # Rebalanced meanwhile (or the coordinator moved): whoever owns them now starts
+            # from the last commit, and absorbs what it gets again.
+            log.warning("offset_commit_failed", group=self.sub.group, error=repr(exc))
+
+    async def on_revoked(self, revoked: set[TopicPartition]) -> None:
+        """Before the group rebalances: let the batch in progress finish (bounded), commit."""
+        inflight = self._inflight
+        if inflight is not None and not inflight.is_set():
+            try:
+                await asyncio.wait_for(inflight.wait(), timeout=self.config.drain_s)
+            except TimeoutError:
+                log.warning(
+                    "batch_abandoned_on_rebalance",
+                    group=self.sub.group,
+                    partitions=sorted(f"{tp.topic}/{tp.partition}" for tp in revoked),
+                )
+        consumer = self.consumer
+        if consumer is not None:
+            await self._commit_partitions(consumer, [tp for tp in self._pending if tp in revoked])
+
+    # --- one batch ------------------------------------------------------------------------
+
+    def _entry(self, record: Record) -> Entry:
+        try:
+            event = self._decode(record)
+        except DecodeError as exc:
+            return Refused(record, exc.reason, exc.error_type)
+        except PermanentError as exc:
+            return Refused(record, exc.reason, exc.error_type)
+        return Message(record, event, context_from_headers(record.headers))
+
+    async def process(self, records: Sequence[Record]) -> list[Record]:
+        """Apply one batch; returns the records done (a slow step over its time leaves the
+        rest to the next poll)."""
+        started = time.perf_counter()
+        self._batch_topics = sorted({r.topic for r in records})
+        entries = [self._entry(r) for r in records]
+        messages = [e for e in entries if isinstance(e, Message)]
+        with self._span(entries, messages) as span:
+            if self.sub.prepare is not None and messages:
+                entries = await self._prepare_all(entries)
+            applied = await apply_in_order(
+                entries,
+                self._attempt,
+                self._dead_letter,
+                is_transient=is_transient,
+                policy=self.config.retry,
+                on_failure=self._failed,
+            )
+            refused = {id(e) for e, _, _ in applied.dead_lettered}
+            refused.update(id(e) for e in entries if isinstance(e, Refused))
+            refused.update(self._rejected_in_attempts)
+            self._rejected_in_attempts.clear()
+            if refused:
+                span.set_attribute("portal.batch.dead_letters", len(refused))
+        seconds = time.perf_counter() - started
+        for entry in entries:
+            outcome = "dead_letter" if id(entry) in refused else "ok"
+            labels = {
+                "topic": entry.record.topic,
+                "consumer_group": self.sub.group,
+                "outcome": outcome,
+            }
+            PROCESSING_DURATION.record(seconds, labels)
+            MESSAGES_PROCESSED.add(1, labels)
+        log.debug(
+            "batch_processed",
+            group=self.sub.group,
+            records=len(records),
+            dead_letters=len(refused),
+            seconds=round(seconds, 4),
+        )
+        return [e.record for e in entries]
+
+    async def _prepare_all(self, entries: list[Entry]) -> list[Entry]:
+        """The slow steps of a batch, within a time that keeps the consumer in its group: what
+        is not done by then is left for the next poll (the partition is rewound to it)."""
+        tasks = [asyncio.create_task(self._prepare(e)) for e in entries]
+        budget_s = self.config.max_poll_interval_ms / 1000 / 3
+        _, pending = await asyncio.wait(tasks, timeout=budget_s)
+        if pending and len(pending) == len(tasks):  # never stall: the first one finishes
+            _, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        if not pending:
+            return [t.result() for t in tasks]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        cut: dict[TopicPartition, int] = {}
+        for entry, task in zip(entries, tasks, strict=True):
+            if task in pending:
+                tp = TopicPartition(entry.record.topic, entry.record.partition)
+                cut[tp] = min(cut.get(tp, entry.record.offset), entry.record.offset)
+        kept: list[Entry] = []
+        for entry, task in zip(entries, tasks, strict=True):
+            tp = TopicPartition(entry.record.topic, entry.record.partition)
+            if tp not in cut or entry.record.offset < cut[tp]:
+                kept.append(task.result())
+        consumer = self.consumer
+        for tp, offset in cut.items():
+            if consumer is not None:
+                with contextlib.suppress(Exception):  # revoked meanwhile: its owner reads it
+                    consumer.seek(tp, offset)
+        log.warning(
+            "slow_steps_over_budget",
+            group=self.sub.group,
+            done=len(kept),
+            left_for_next_poll=len(entries) - len(kept),
+            budget_s=round(budget_s, 1),
+        )
+        return kept
+
+    async def _prepare(self, entry: Entry) -> Entry:
+        if not isinstance(entry, Message) or self.sub.prepare is None:
+            return entry
+        failures = 0
+        while True:
+            try:
+                async with self._slots:
+                    entry.prepared = await self.sub.prepare(entry)
+                return entry
+            except asyncio.CancelledError:
+                raise
+            except PermanentError as exc:
+                return Refused(entry.record, exc.reason, exc.error_type)
+            except Exception as exc:
+                failures += 1
+                transient = is_transient(exc)
+                self._failed(exc, failures, transient)
+                if not transient and failures >= self.config.retry.max_attempts:
+                    return Refused(
+                        entry.record,
+                        f"failed {failures} times: {type(exc).__name__}: {exc}",
+                        "processing",
+                    )
+                await asyncio.sleep(self.config.retry.delay(failures))
+
+    def _uow(self) -> UnitOfWork:
+        if self._units_of_work is not None:
+            return self._units_of_work()
+        return UnitOfWork(
+            self.sessions,
+            self.outbox,
+            group=self.sub.group,
+            producer=self.config.producer,
+            dead_letters=self.sub.dead_letters,
+        )
+
+    async def _attempt(self, part: Sequence[Entry]) -> None:
+        uow = self._uow()
+        try:
+            for entry in part:
+                if isinstance(entry, Refused):
+                    uow.reject(entry.record, entry.reason, entry.error_type)
+            messages: list[Message[E]] = [e for e in part if isinstance(e, Message)]
+            if self.sub.inbox and messages:
+                messages = await uow.first_time(messages)
+            if messages:
+                await self.sub.handler(messages, uow)
+            await uow.commit()
+        except BaseException:
+            await uow.rollback()
+            raise
+        for rejection in uow.rejections:
+            if rejection.message is not None:
+                self._rejected_in_attempts.add(id(rejection.message))
+            _log_dead_letter(self.sub.group, rejection.record, rejection.reason)
+
+    async def _dead_letter(self, entry: Entry, reason: str, error_type: str) -> None:
+        if not self.sub.dead_letter_poison:
+            log.error(
+                "message_skipped",
+                group=self.sub.group,
+                topic=entry.record.topic,
+                partition=entry.record.partition,
+                offset=entry.record.offset,
+                reason=reason,
+            )
+            return
+        uow = self._uow()
+        try:
+            uow.reject(entry if isinstance(entry, Message) else entry.record, reason, error_type)
+            await uow.commit()
+        except BaseException:
+            await uow.rollback()
+            raise
+        _log_dead_letter(self.sub.group, entry.record, reason)
+
+    def _failed(self, exc: BaseException, failures: int, transient: bool) -> None:
+        for topic in self._batch_topics:
+            MESSAGE_RETRIES.add(
+                1,
+                {
+                    "topic": topic,
+                    "consumer_group": self.sub.group,
+                    "error_type": "transient" if transient else "error",
+                },
+            )
+        span = trace.get_current_span()
+        span.record_exception(exc)
+        if transient:
+            log.warning(
+                "batch_retry_after_dependency_failure",
+                group=self.sub.group,
+                attempt=failures,
+                error=repr(exc),
+            )
+        else:
+            log.warning(
+                "batch_attempt_failed", group=self.sub.group, attempt=failures, error=repr(exc)
+            )
+
+    @contextlib.contextmanager
+    def _span(self, entries: Sequence[Entry], messages: Sequence[Message[Any]]) -> Any:
+        links = []
+        for m in messages[:MAX_LINKS]:
+            ctx = trace.get_current_span(m.context).get_span_context()
+            if ctx.is_valid:
+                attrs = article_attributes(m.event) if isinstance(m.event, Envelope) else {}
+                links.append(Link(ctx, attributes=attrs or None))
+        traces = trace_ids(messages)
+        # One trace (a quiet pipeline, or one article's events): the batch is a step of it.
+        parent = messages[0].context if len(traces) == 1 else Context()
+        topics = sorted({e.record.topic for e in entries})
+        attributes: dict[str, Any] = {
+            "messaging.system": "kafka",
+            "messaging.operation.type": "process",
+            "messaging.operation.name": "process",
+            "messaging.consumer.group.name": self.sub.group,
+            "messaging.destination.name": topics[0] if len(topics) == 1 else ",".join(topics),
+            "messaging.batch.message_count": len(entries),
+        }
+        articles = {
+            tuple(sorted(article_attributes(m.event).items()))
+            for m in messages
+            if isinstance(m.event, Envelope)
+        }
+        if len(articles) == 1:
+            attributes.update(dict(next(iter(articles))))
+        with tracer.start_as_current_span(
+            f"{attributes['messaging.destination.name']} process",
+            context=parent,
+            kind=SpanKind.CONSUMER,
+            links=links,
+            attributes=attributes,
+        ) as span:
+            yield span
+            if span.is_recording() and any(isinstance(e, Refused) for e in entries):
+                span.set_status(Status(StatusCode.ERROR, "dead letters in the batch"))
+
+
+def _log_dead_letter(group: str, record: Record, reason: str) -> None:
+    log.warning(
+        "dead_lettered",
+        group=group,
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        reason=reason[:500],
+    )
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, owner: BatchConsumer[Any]) -> None:
+        self.owner = owner
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self.owner.on_revoked(set(revoked))
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        log.info(
+            "partitions_assigned",
+            group=self.owner.sub.group,
+            partitions=len(assigned),
+        )
+
+
+class Consumers:
+    """The batch consumers of one service process (started and stopped with it)."""
+
+    def __init__(
+        self,
+        config: ConsumerConfig,
+        sessions: async_sessionmaker[AsyncSession],
+        outbox: Outbox | None,
+    ) -> None:
+        self.config = config
+        self.sessions = sessions
+        self.outbox = outbox
+        self.all: list[BatchConsumer[Any]] = []
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def add(
+        self, subscription: Subscription[E], config: ConsumerConfig | None = None
+    ) -> BatchConsumer[E]:
+        assert self.outbox is not None, "a consuming service needs its outbox (dead letters)"
+        consumer = BatchConsumer(subscription, config or self.config, self.sessions, self.outbox)
+        self.all.append(consumer)
+        return consumer
+
+    def kafka_consumers(self) -> Iterable[AIOKafkaConsumer]:
+        """The started aiokafka consumers (for the lag gauges)."""
+        return [c.consumer for c in self.all if c.consumer is not None]
+
+    def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(c.run(), name=f"consumer-{c.sub.group}-{c.sub.name}")
+            for c in self.all
+        ]
+
+    async def stop(self, timeout_s: float = 15.0) -> None:
+        for consumer in self.all:
+            await consumer.stop()
+        if not self._tasks:
+            return
+        _, pending = await asyncio.wait(self._tasks, timeout=timeout_s)
+        for task in pending:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks = []

@@ -1,0 +1,1 @@
+"""The public portal website (server-rendered Vietnamese HTML over the public APIs)."""

@@ -1,0 +1,3 @@
+from portal_web.app import main
+
+main()
