@@ -31,6 +31,7 @@ from portal_contracts.articles import (
 from portal_contracts.codec import encode
 from portal_contracts.topics import TopicSpec, dead_letter_topic
 from portal_launcher.components.kafka import admin_client_options, admin_service_settings
+from portal_launcher.credentials import stack_secrets
 from portal_launcher.settings import StackSettings
 from portal_runtime.batch import Message
 from portal_runtime.consumer import Subscription
@@ -65,15 +66,20 @@ async def topic(stack_settings: StackSettings) -> AsyncIterator[TopicSpec]:
 
 
 async def _fresh_database(settings: StackSettings, name: str) -> str:
+    password = stack_secrets(settings).postgres_password
     conn = await asyncpg.connect(
-        host=settings.host, port=settings.postgres_port, user="postgres", database="postgres"
+        host=settings.host,
+        port=settings.postgres_port,
+        user="postgres",
+        password=password,
+        database="postgres",
     )
     try:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await conn.execute(f'CREATE DATABASE "{name}"')
     finally:
         await conn.close()
-    return settings.database_url(name)
+    return settings.database_url(name, "postgres", password)
 
 
 def _event(i: int) -> ArticleIngestedEvent:
