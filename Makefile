@@ -20,9 +20,11 @@ run: install
 test: install
 	bash deploy/run-tests.sh
 
+# Jaeger (the trace backend) is built only when traces are asked for (PORTAL_STACK_TRACES=1),
+# or by the first test that needs it.
 install: system-deps $(UV) node_modules/.installed
 	$(UV) sync --all-packages --frozen
-	$(UV) run --no-sync portal stack prepare --with-traces
+	$(UV) run --no-sync portal stack prepare
 
 # npm tooling of the website's browser tests and benchmark (axe-core, Lighthouse): package.json
 node_modules/.installed: package.json package-lock.json

@@ -8,15 +8,18 @@ stack if it does not answer, and stops only what it started.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
+from uuid import UUID
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from sqlalchemy import text
 
 from portal_contracts.codec import encode
 from portal_contracts.envelope import Envelope
@@ -147,3 +150,26 @@ async def _positions_reached(consumer: AIOKafkaConsumer, end: dict[Any, int]) ->
 @pytest.fixture(scope="session")
 def kafka_events(stack_settings: StackSettings) -> KafkaEvents:
     return KafkaEvents(kafka_admin(stack_settings))
+
+
+# -- a service's inbox: wait until it has handled an event ---------------------------------------
+
+
+async def wait_processed(app: Any, event_id: UUID, *, timeout_s: float = 60.0) -> None:
+    """Wait until the service of ``app`` (an app ``Service.create_app`` made) has recorded
+    ``event_id`` in its inbox: the event's effect, or its being ignored as stale, is committed.
+    A test shows that a late event changed nothing this way, never by sleeping."""
+    query = text("SELECT 1 FROM processed_events WHERE event_id = :id")
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        async with app.state.service.engine.connect() as conn:
+            if (await conn.execute(query, {"id": event_id})).first() is not None:
+                return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"event {event_id} was not processed within {timeout_s:g} s")
+
+
+@pytest.fixture(scope="session")
+def processed() -> Callable[..., Any]:
+    """``await processed(app, event_id)``: see ``wait_processed``."""
+    return wait_processed

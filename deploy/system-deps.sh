@@ -3,8 +3,9 @@
 # a Java 17 runtime (Kafka 4 and OpenSearch 2.19), Maven (resolves their jars), Go (builds the
 # Jaeger trace backend), Chromium (the browser tests of the desk and the website), Node.js and
 # npm (axe-core and Lighthouse for the website, from package.json), promtool (alert rules),
-# Varnish with varnish-modules (the edge cache and its xkey module) and nginx and wrk (the load
-# benchmark's static-file baseline and its load generator).
+# Varnish with varnish-modules (the edge cache and its xkey module), nginx and wrk (the load
+# benchmark's static-file baseline and its load generator) and glibc's charmaps (the legacy
+# Vietnamese encoding tables are tested against them).
 set -euo pipefail
 need=()
 if ! ls /usr/lib/jvm/*17* >/dev/null 2>&1 && ! java -version 2>&1 | grep -q '"17\.'; then
@@ -20,6 +21,8 @@ command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 # nginx: the load benchmark serves the same responses as static files for comparison.
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
 command -v wrk >/dev/null 2>&1 || need+=(wrk)
+# glibc's charmaps: the tests check the TCVN3 and VISCII tables against them.
+[ -f /usr/share/i18n/charmaps/VISCII.gz ] || need+=(locales)
 # The edge cache: varnishd and its xkey module (surrogate-key purges).
 command -v varnishd >/dev/null 2>&1 || [ -x /usr/sbin/varnishd ] || need+=(varnish)
 ls /usr/lib/*/varnish/vmods/libvmod_xkey.so >/dev/null 2>&1 || need+=(varnish-modules)

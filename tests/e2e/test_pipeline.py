@@ -11,6 +11,7 @@ import base64
 import io
 import json
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,8 +24,12 @@ from lxml import etree
 from PIL import Image
 
 from portal_contracts.articles import ArticleIngested, ArticleIngestedEvent, article_id_for
+from portal_contracts.codec import decode
 from portal_contracts.topics import (
     ARTICLE_INGESTED,
+    ARTICLE_NORMALIZED,
+    ARTICLE_PUBLISHED,
+    ARTICLE_REVIEWED,
     MAX_MESSAGE_BYTES,
     PARTNER_DEAD_LETTERS,
     partner_topic,
@@ -193,6 +198,11 @@ def test_update_revises_everywhere_and_retract_removes_everywhere(portal: Portal
     assert article is not None
     slug = article["slug"]
 
+    portal.wait_for(
+        lambda: all(slug in listing for listing in _feeds(portal)),
+        what="listed in the section's RSS and the news sitemap",
+    )
+
     gone = portal.http.delete(
         portal.url("ingest", f"/v1/articles/{ext}"), headers={"Authorization": f"Bearer {key}"}
     )
@@ -204,10 +214,19 @@ def test_update_revises_everywhere_and_retract_removes_everywhere(portal: Portal
         what="retracted page",
     )
     portal.wait_for(lambda: article_id not in _search_ids(portal, ext), what="removed from search")
-    rss = portal.http.get(portal.url("publishing", "/rss/sections/xay-dung-dang.xml")).text
-    sitemap = portal.http.get(portal.url("publishing", "/sitemaps/news.xml")).text
-    assert slug not in rss
-    assert slug not in sitemap
+    portal.wait_for(
+        lambda: not any(slug in listing for listing in _feeds(portal)),
+        what="gone from the RSS and the news sitemap",
+    )
+
+
+def _feeds(portal: Portal) -> tuple[str, str]:
+    """The section's RSS and the news sitemap, as a reader gets them (both must answer)."""
+    rss = portal.http.get(portal.url("publishing", "/rss/sections/xay-dung-dang.xml"))
+    sitemap = portal.http.get(portal.url("publishing", "/sitemaps/news.xml"))
+    assert rss.status_code == 200, rss.text
+    assert sitemap.status_code == 200, sitemap.text
+    return rss.text, sitemap.text
 
 
 def test_older_revision_never_overwrites_a_newer_one(portal: Portal) -> None:
@@ -220,6 +239,101 @@ def test_older_revision_never_overwrites_a_newer_one(portal: Portal) -> None:
     article_id = r3.json()["article_id"]
     portal.wait_for(lambda: _published_article(portal, article_id), what="published")
     assert _published_article(portal, article_id)["title"] == f"Bản số ba {ext}"  # type: ignore[index]
+
+
+# Each stage's input and what it emits: a late, older revision on any input emits nothing.
+STAGES = (
+    (ARTICLE_INGESTED.name, ARTICLE_NORMALIZED.name),  # normalize
+    (ARTICLE_NORMALIZED.name, ARTICLE_REVIEWED.name),  # moderation
+    (ARTICLE_REVIEWED.name, ARTICLE_PUBLISHED.name),  # publishing
+    (ARTICLE_PUBLISHED.name, None),  # search
+)
+
+
+def _revisions(kafka_events: Any, topic: str, article_id: str, skip: set[str]) -> list[int]:
+    """The revisions of the article's events on ``topic``, in log order (``skip``: event ids)."""
+    found = asyncio.run(kafka_events.read(topic, article_id))
+    return [e["data"]["revision"] for e in found if e["event_id"] not in skip]
+
+
+def test_a_late_older_revision_changes_nothing_at_any_stage(
+    portal: Portal, kafka_events: Any
+) -> None:
+    key = portal.api_key(TRUSTED)
+    ext = _unique("nd-late")
+    titles = {n: f"Bản số {n} {ext}" for n in (1, 2, 3)}
+    first = _push(portal, key, ext, _content(titles[1], section="tin-hoat-dong"))
+    article_id = first.json()["article_id"]
+    assert (
+        _push(portal, key, ext, _content(titles[2], section="tin-hoat-dong")).json()["revision"]
+        == 2
+    )
+    portal.wait_for(
+        lambda: [h["title"] for h in _search(portal, ext)["hits"]] == [titles[2]],
+        what="revision 2 public and indexed",
+    )
+
+    # Revision 1's events arrive again at every stage, after revision 2 (a late redelivery).
+    injected: set[str] = set()
+    for topic, _ in STAGES:
+        raw = asyncio.run(kafka_events.read(topic, article_id))
+        [old] = [e for e in raw if e["data"]["revision"] == 1][:1]
+        late = decode(json.dumps({**old, "event_id": str(uuid.uuid4())}).encode())
+        injected.add(str(late.event_id))
+        asyncio.run(kafka_events.produce(topic, late))
+
+    # Revision 3 follows on every stage's partition: once it is everywhere, so are the late ones.
+    assert (
+        _push(portal, key, ext, _content(titles[3], section="tin-hoat-dong")).json()["revision"]
+        == 3
+    )
+    portal.wait_for(
+        lambda: [h["title"] for h in _search(portal, ext)["hits"]] == [titles[3]],
+        what="revision 3 public and indexed",
+    )
+    assert (_published_article(portal, article_id) or {}).get("title") == titles[3]
+    for _, emitted in STAGES:
+        if emitted is not None:
+            assert _revisions(kafka_events, emitted, article_id, injected) == [1, 2, 3], emitted
+    # The partner's status followed the revisions forward only.
+    status = portal.wait_for(
+        lambda: (s := _status(portal, key, ext))["status_revision"] == 3 and s,
+        what="status of revision 3",
+    )
+    assert status["status"] == "published"
+    seen = [h["revision"] for h in status["history"]]
+    assert seen == sorted(seen), status["history"]
+
+
+def test_two_concurrent_pushes_of_one_article_end_with_the_newer_everywhere(
+    portal: Portal, kafka_events: Any
+) -> None:
+    key = portal.api_key(TRUSTED)
+    ext = _unique("nd-race")
+    titles = [f"Bản {letter} {ext}" for letter in ("A", "B")]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        answers = list(
+            pool.map(
+                lambda t: _push(portal, key, ext, _content(t, section="tin-hoat-dong")), titles
+            )
+        )
+    assert [a.status_code for a in answers] == [202, 202], [a.text for a in answers]
+    # One after the other, whatever the race: revisions 1 and 2, and the second one wins.
+    by_revision = {a.json()["revision"]: title for a, title in zip(answers, titles, strict=True)}
+    assert sorted(by_revision) == [1, 2]
+    article_id = answers[0].json()["article_id"]
+    portal.wait_for(
+        lambda: [h["title"] for h in _search(portal, ext)["hits"]] == [by_revision[2]],
+        what="the newer push public and indexed",
+    )
+    assert (_published_article(portal, article_id) or {}).get("title") == by_revision[2]
+    published = _revisions(kafka_events, ARTICLE_PUBLISHED.name, article_id, set())
+    assert published == sorted(published) and published[-1] == 2
+    status = portal.wait_for(
+        lambda: (s := _status(portal, key, ext))["status_revision"] == 2 and s,
+        what="status of revision 2",
+    )
+    assert (status["status"], status["revision"]) == ("published", 2)
 
 
 def test_agency_cannot_touch_another_agencys_content(portal: Portal) -> None:

@@ -56,6 +56,7 @@ BODY = "Tôi xin hỏi về thủ tục cấp giấy chứng nhận quyền sử
 
 @dataclass
 class Stack:
+    app: Any
     http: httpx.AsyncClient
     producer: AIOKafkaProducer
     kafka: dict[str, Any]  # the stack's operator
@@ -117,6 +118,7 @@ async def stack(stack_settings: StackSettings) -> AsyncIterator[Stack]:
                 ) as http,
             ):
                 yield Stack(
+                    app,
                     http,
                     producer,
                     kafka_admin(stack_settings),
@@ -193,25 +195,24 @@ async def test_the_submitted_event_carries_no_contact_details(stack: Stack) -> N
     )
 
 
-async def test_steps_are_applied_once_and_older_ones_ignored(stack: Stack) -> None:
+async def test_steps_are_applied_once_and_older_ones_ignored(stack: Stack, processed: Any) -> None:
     receipt = await _ask(stack)
     qid = receipt["id"]
     accepted = _step(qid, 1, SubmissionState.ACCEPTED)
+    late = _step(qid, 2, SubmissionState.REJECTED, reason="x")
     await stack.publish(SUBMISSION_MODERATED.name, accepted)
     await stack.publish(SUBMISSION_MODERATED.name, accepted)  # redelivered: same event id
     await stack.publish(
         SUBMISSION_MODERATED.name, _step(qid, 3, SubmissionState.ROUTED, agency="bo-y-te")
     )
-    await stack.publish(
-        SUBMISSION_MODERATED.name, _step(qid, 2, SubmissionState.REJECTED, reason="x")
-    )
+    await stack.publish(SUBMISSION_MODERATED.name, late)
 
     async def steps() -> list[str]:
         body = (await stack.http.get(receipt["status_path"])).json()
         return [s["state"] for s in body["steps"]]
 
     await eventually(lambda: _has(steps, "routed"), "routed step")
-    await asyncio.sleep(1)  # let the late, older step arrive: it must change nothing
+    await processed(stack.app, late.event_id)  # the late, older step: it changed nothing
     assert await steps() == ["received", "accepted", "routed"]
     status = (await stack.http.get(receipt["status_path"])).json()
     assert status["state"] == "routed" and status["about"]["agency"] == "bo-y-te"
@@ -221,17 +222,20 @@ async def _has(get: Callable[[], Awaitable[list[str]]], value: str) -> bool:
     return value in await get()
 
 
-async def test_an_answer_publishes_and_a_late_older_answer_never_overwrites(stack: Stack) -> None:
+async def test_an_answer_publishes_and_a_late_older_answer_never_overwrites(
+    stack: Stack, processed: Any
+) -> None:
     qid = (await _ask(stack))["id"]
+    late = _answer(qid, 4)
     await stack.publish(QUESTION_ANSWERED.name, _answer(qid, 5))
-    await stack.publish(QUESTION_ANSWERED.name, _answer(qid, 4))
+    await stack.publish(QUESTION_ANSWERED.name, late)
 
     async def public() -> dict[str, Any] | None:
         resp = await stack.http.get(f"/v1/qa/questions/{qid}")
         return resp.json() if resp.status_code == 200 else None
 
     page = await eventually(public, "public answer")
-    await asyncio.sleep(1)
+    await processed(stack.app, late.event_id)
     page = await public()
     assert page is not None and page["answer_html"] == "<p>Trả lời lần 5.</p>"
     # A withdrawal hides it.
@@ -326,6 +330,53 @@ async def test_comments_follow_the_article_public_state(stack: Stack) -> None:
     await stack.publish(ARTICLE_PUBLISHED.name, _article(article_id, 2, PublishedState.RETRACTED))
     await eventually(refused, "comments closed on a retracted article")
     assert (await stack.http.get(f"/v1/articles/{article_id}/comments")).status_code == 404
+
+
+async def test_comments_are_screened_like_every_submission(stack: Stack) -> None:
+    article_id = str(uuid.uuid4())
+    path = f"/v1/articles/{article_id}/comments"
+
+    async def post(body: str, **extra: Any) -> httpx.Response:
+        return await stack.http.post(path, json={"body": body, **extra})
+
+    async def open_for_comments() -> bool:
+        return (await stack.http.get(path)).status_code == 200
+
+    await stack.publish(ARTICLE_PUBLISHED.name, _article(article_id, 1, PublishedState.PUBLISHED))
+    await eventually(open_for_comments, "comments open")
+
+    # Vietnamese with diacritics goes through, held for nobody.
+    fine = await post("Bài viết rất thiết thực, cảm ơn tác giả.")
+    assert fine.status_code == 202, fine.text
+    assert fine.json()["held_for_review"] is False and fine.json()["kind"] == "comment"
+
+    # Without diacritics, or too short: refused, naming the field and why.
+    bare = await post("Bai viet rat hay, cam on tac gia nhieu lam.")
+    assert bare.status_code == 422
+    [problem] = bare.json()["detail"]
+    assert problem["loc"] == ["body", "body"] and "diacritics" in problem["msg"]
+    short = await post("Ừ")
+    assert short.status_code == 422 and short.json()["detail"][0]["loc"] == ["body", "body"]
+
+    # A banned word or a link: received, but held until an editor looks; a suspect word only
+    # flags it. The flags travel to the desk with the comment.
+    banned = await post("Viết cái đéo gì thế này, chán quá.")
+    link = await post("Xem thêm bài này tại https://tin-gia.example.com nhé.")
+    suspect = await post("Bài này nói về các thế lực phản động, rất cần thiết.")
+    for resp, held in ((banned, True), (link, True), (suspect, False)):
+        assert resp.status_code == 202, resp.text
+        assert resp.json()["held_for_review"] is held
+    for resp, flag in ((banned, "banned_word:"), (link, "link:"), (suspect, "suspect_word:")):
+        [raw] = await stack.read(SUBMISSION_SUBMITTED.name, resp.json()["id"])
+        flags = decode(raw).data.screening_flags  # type: ignore[attr-defined]
+        assert any(f.startswith(flag) for f in flags), flags
+
+    # The spam trap: answered like any receipt, stored nowhere (a stored comment's status link
+    # works as soon as its receipt is out, as the first one's does).
+    assert (await stack.http.get(fine.json()["status_path"])).status_code == 200
+    trap = await post("Bài viết rất thiết thực, cảm ơn tác giả.", website="http://spam")
+    assert trap.status_code == 202
+    assert (await stack.http.get(trap.json()["status_path"])).status_code == 404
 
 
 async def test_nul_in_text_and_an_unreadable_body_are_422_naming_the_field(stack: Stack) -> None:

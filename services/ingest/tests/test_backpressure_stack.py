@@ -14,8 +14,10 @@ from typing import Any
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+from sqlalchemy import select
 
 from portal_ingest.app import create_app
+from portal_ingest.db import articles
 from portal_ingest.settings import Settings
 
 from .conftest import Ingest
@@ -73,8 +75,9 @@ async def test_a_flooding_partner_gets_429_while_another_partner_is_served(
 
     served = [await limited.http.get("/v1/articles", headers=flood_headers) for _ in range(5)]
     assert [r.status_code for r in served] == [200] * 5
+    flood_id, other_id = f"flood-{uuid.uuid4().hex[:8]}", f"ok-{uuid.uuid4().hex[:8]}"
     refused = await limited.http.put(
-        f"/v1/articles/flood-{uuid.uuid4().hex[:8]}",
+        f"/v1/articles/{flood_id}",
         content=_article(),
         headers={**flood_headers, "Content-Type": "application/json"},
     )
@@ -88,12 +91,24 @@ async def test_a_flooding_partner_gets_429_while_another_partner_is_served(
     # The other agency, from the same address, is still served, pushes included.
     assert (await limited.http.get("/v1/articles", headers=other_headers)).status_code == 200
     pushed = await limited.http.put(
-        f"/v1/articles/ok-{uuid.uuid4().hex[:8]}",
+        f"/v1/articles/{other_id}",
         content=_article(),
         headers={**other_headers, "Content-Type": "application/json"},
     )
     assert pushed.status_code == 202, pushed.text
-    # The refused push left nothing behind; operators are never limited.
+
+    # What was accepted is stored; the refused push left nothing behind.
+    async with limited.app.state.service.sessions() as session:
+        stored = await session.execute(
+            select(articles.c.source, articles.c.external_id).where(
+                articles.c.external_id.in_([other_id, flood_id])
+            )
+        )
+        kept = {row.external_id for row in stored}
+    assert other_id in kept
+    assert flood_id not in kept
+
+    # Operators are never limited.
     listed = await limited.http.get(
         f"/admin/v1/sources/{flooder}/api-keys", headers=limited.admin_headers
     )

@@ -197,13 +197,14 @@ async def test_malformed_message_is_dead_lettered_listed_and_the_next_one_proces
         await producer.stop()
 
     # The valid message after the bad ones is processed.
-    await read_events(
+    processed = await read_events(
         ingest.kafka,
         ARTICLE_INGESTED.name,
         lambda e: e.subject == article_id_for(source, external_id),
         want=1,
         timeout_s=45,
     )
+    assert len(processed) == 1, "the valid message after the refused ones was not ingested"
 
     errors = await _wait_errors(ingest, headers, 4)
     by_offset = sorted(errors, key=lambda e: e["offset"])
@@ -224,7 +225,11 @@ async def test_malformed_message_is_dead_lettered_listed_and_the_next_one_proces
     def ours(e: Envelope) -> bool:
         return isinstance(e, DeadLetterEvent) and e.data.original_topic == creds["topic"]
 
-    letters = await read_events(ingest.kafka, PARTNER_DEAD_LETTERS, ours, want=4)
+    letters = await read_events(ingest.kafka, PARTNER_DEAD_LETTERS, ours, want=4, settle_s=1.0)
+    # One dead letter per refused message, each at the offset its error names.
+    assert sorted(e.data.original_offset for e in letters) == [  # type: ignore[attr-defined]
+        e["offset"] for e in by_offset
+    ]
     first = min(letters, key=lambda e: e.data.original_offset)  # type: ignore[attr-defined]
     assert isinstance(first, DeadLetterEvent)
     assert first.data.original_value() == bad_bytes

@@ -17,8 +17,9 @@ from portal_contracts.articles import (
 from portal_contracts.codec import encode
 from portal_contracts.deadletter import DeadLetter, DeadLetterEvent
 from portal_contracts.topics import ARTICLE_INGESTED, PARTNER_DEAD_LETTERS
-from portal_moderation import charts, present
 from portal_moderation.deadletters import record_of
+from portal_moderation.desk import charts, present
+from portal_moderation.desk.auth import csrf_for, csrf_matches, safe_next
 from portal_moderation.domain import (
     Action,
     Claim,
@@ -32,7 +33,6 @@ from portal_moderation.domain import (
     Role,
     apply_edits,
     authorize_page,
-    bucket_of,
     claim_by_other,
     decide,
     flags_of,
@@ -42,7 +42,6 @@ from portal_moderation.domain import (
     with_mapped_section,
 )
 from portal_moderation.peers import site_from
-from portal_moderation.webauth import csrf_for, csrf_matches, safe_next
 
 NOW = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
 
@@ -197,10 +196,6 @@ def test_category_mapping_ignores_case_spacing_and_unicode_form() -> None:
 
 
 def test_age_buckets() -> None:
-    assert bucket_of(timedelta(minutes=5)) == "lt1h"
-    assert bucket_of(timedelta(hours=5)) == "1h-6h"
-    assert bucket_of(timedelta(days=2)) == "1d-3d"
-    assert bucket_of(timedelta(days=30)) == "gt7d"
     oldest, newest = received_between("1h-6h", NOW)
     assert oldest == NOW - timedelta(hours=6) and newest == NOW - timedelta(hours=1)
     assert received_between("gt7d", NOW) == (None, NOW - timedelta(days=7))

@@ -9,15 +9,14 @@ from typing import Any
 
 import pytest
 
-from portal_moderation.domain import Editor, Role
-from portal_moderation.journeys import (
+from portal_moderation.desk.journey_view import (
     MAX_TRACES,
     article_id_of,
     gap_text,
     journey_view,
     may_see_journey,
 )
-from portal_moderation.waterfall import (
+from portal_moderation.desk.waterfall import (
     MIN_BAR,
     SCALE,
     TraceFormatError,
@@ -26,6 +25,7 @@ from portal_moderation.waterfall import (
     valid_trace_id,
     waterfall_from_otlp,
 )
+from portal_moderation.domain import Editor, Role
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 ARTICLE = "0d5c1b7e-8f0a-5c3e-9b1d-2a4f6e8c0b13"

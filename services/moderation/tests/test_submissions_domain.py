@@ -10,7 +10,7 @@ from portal_contracts.codec import decode, encode
 from portal_contracts.questions import QuestionAnsweredEvent
 from portal_contracts.submissions import SubmissionKind, SubmissionState
 from portal_moderation.domain import Editor, Forbidden, Role
-from portal_moderation.submissions_domain import (
+from portal_moderation.submissions.domain import (
     SubAction,
     SubConflict,
     SubInvalid,

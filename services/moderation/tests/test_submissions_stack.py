@@ -128,15 +128,17 @@ def question(**kw: Any) -> QuestionSubmittedEvent:
     )
 
 
-async def test_a_redelivered_question_is_queued_once(desk: Desk) -> None:
+async def test_a_redelivered_question_is_queued_once(desk: Desk, processed: Any) -> None:
     event = question(screening_flags=["link:bit.ly/x"])
-    await desk.events.produce(QUESTION_SUBMITTED.name, event, event)
+    # The same question once more under another event id, after the redelivery: the marker.
+    again = event.model_copy(update={"event_id": uuid.uuid4()})
+    await desk.events.produce(QUESTION_SUBMITTED.name, event, event, again)
     editor = await desk.token("editor")
     item = await desk.wait_item(editor, event.data.question_id)
     assert item["state"] == "pending" and item["flagged"] is True
     assert item["reference"] == "HD-2026-000001"
     assert item["may"] == ["approve", "reject", "route"]
-    await asyncio.sleep(1)
+    await processed(desk.app, again.event_id)
     item = await desk.wait_item(editor, event.data.question_id)
     assert [h["action"] for h in item["history"]] == ["received"]
 

@@ -32,7 +32,7 @@ from portal_launcher.components.kafka import admin_client_options
 from portal_launcher.components.varnish import VarnishComponent
 from portal_launcher.credentials import admin_token
 from portal_launcher.seed import SEED_DIR, load_seed
-from portal_launcher.services import PURGER, service_port
+from portal_launcher.services import PURGER, WEBSITE, service_port
 from portal_launcher.settings import StackSettings
 
 pytestmark = pytest.mark.stack
@@ -134,6 +134,15 @@ class Portal:
 
         await wait_for(reached, what="the edge to see publishing up")
 
+    async def edge_reaches_website(self) -> None:
+        """Until the edge's health probes see the website (it renders /bai-viet/ pages)."""
+
+        async def reached() -> bool:
+            resp = await self.edge(f"/bai-viet/probe-{uuid.uuid4().hex}")
+            return resp.status_code == 404
+
+        await wait_for(reached, what="the edge to see the website up")
+
     async def cached_at_edge(self, path: str) -> httpx.Response:
         """Until a second request is answered from the edge's copy (a purge of an earlier event
         that the purger is still catching up with may drop the first copy)."""
@@ -153,9 +162,9 @@ def titles(resp: httpx.Response) -> list[str]:
 @pytest.fixture(scope="module")
 async def portal(stack_settings: StackSettings) -> AsyncIterator[Portal]:
     assert VarnishComponent(stack_settings).is_running(), "the stack runs no edge"
-    # The website answers the article pages (/bai-viet/) behind the edge; it reads search and
-    # engagement too.
-    wanted = ("publishing", PURGER, "web", "search", "engagement")
+    # Publishing, its purger, and the website with the APIs it reads (it is ready only when
+    # they answer): the edge sends article pages to the website.
+    wanted = ("publishing", PURGER, "search", "engagement", WEBSITE)
     started = [p for p in launcher.services(stack_settings, wanted) if not p.is_running()]
     if started:
         launcher.services_up(stack_settings, tuple(p.service for p in started), say=lambda _: None)
@@ -171,6 +180,9 @@ async def portal(stack_settings: StackSettings) -> AsyncIterator[Portal]:
             subsites.append({"code": SUBSITE, "name": f"Chuyên trang {RUN}", "kind": "province"})
             token = admin_token(stack_settings, "publishing")
             portal = Portal(stack_settings, producer, http)
+            # The edge's health probes mark a just-started origin healthy a probe or two later.
+            await portal.edge_reaches_origin()
+            await portal.edge_reaches_website()
             resp = await http.put(
                 f"{portal.origin}/admin/v1/site",
                 json={

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import DefaultPartitioner
 from asgi_lifespan import LifespanManager
 from opensearchpy import AsyncOpenSearch
 
@@ -47,6 +48,20 @@ class Client:
         await self.producer.send_and_wait(
             QUESTION_ANSWERED.name, encode(event), key=event.subject.encode()
         )
+
+    async def marker_after(self, qid: str) -> None:
+        """Publish a made-up question on ``qid``'s partition and wait until it is found: every
+        event for ``qid`` sent before it has been handled by then (one partition, one order)."""
+        partitions = sorted(await self.producer.partitions_for(QUESTION_ANSWERED.name))
+        partition = DefaultPartitioner()(qid.encode(), partitions, partitions)
+        marker, w = str(uuid.uuid4()), word()
+        await self.producer.send_and_wait(
+            QUESTION_ANSWERED.name,
+            encode(answered(marker, 1, w)),
+            key=marker.encode(),
+            partition=partition,
+        )
+        await self.until([marker], q=w)
 
     async def ids(self, **params: Any) -> list[str]:
         resp = await self.http.get("/v1/questions/search", params=params)
@@ -134,8 +149,9 @@ async def test_older_revisions_never_win_and_withdrawal_removes(client: Client) 
     await client.publish(answered(qid, 3, w))
     await client.publish(answered(qid, 2, w_old))
     await client.until([qid], q=w)
-    await asyncio.sleep(1)
+    await client.marker_after(qid)  # the late revision 2 has been handled by now
     assert await client.ids(q=w_old) == []
+    assert await client.ids(q=w) == [qid]
     await client.publish(answered(qid, 4, w, state="withdrawn"))
     await client.until([], q=w)
 

@@ -191,8 +191,7 @@ def up(with_traces: bool = _WITH_TRACES) -> None:
     started = time.monotonic()
     try:
         stack.stack_up(settings)
-        stack.migrate(settings)
-        stack.services_up(settings)
+        stack.services_up(settings)  # each service migrates its own database as it starts
         creds = seed.seed(settings, demo=True)
     except (ComponentFailed, RuntimeError, ValueError) as exc:
         _fail(exc)

@@ -62,108 +62,119 @@ def _kafka_channel_binding(spec: TopicSpec) -> dict[str, Any]:
     }
 
 
-def asyncapi() -> dict[str, Any]:
-    schemas: dict[str, Any] = {}
-    messages: dict[str, Any] = {}
-    channels: dict[str, Any] = {}
-    operations: dict[str, Any] = {}
+TRACE_HEADERS = {
+    "type": "object",
+    "properties": {
+        "traceparent": {"type": "string", "description": "W3C trace context of the producer."},
+        "tracestate": {"type": "string"},
+    },
+}
 
-    def add_model(model: type[Any], mode: str = "serialization") -> str:
+
+class _AsyncApi:
+    """The AsyncAPI document, built one topic at a time."""
+
+    def __init__(self) -> None:
+        self.schemas: dict[str, Any] = {}
+        self.messages: dict[str, Any] = {}
+        self.channels: dict[str, Any] = {}
+        self.operations: dict[str, Any] = {}
+
+    def add_model(self, model: type[Any], mode: str = "serialization") -> str:
         schema = model.model_json_schema(ref_template=_REF, mode=mode)
         for name, sub in schema.pop("$defs", {}).items():
-            schemas[name] = sub
-        schemas[model.__name__] = schema
+            self.schemas[name] = sub
+        self.schemas[model.__name__] = schema
         return model.__name__
 
-    trace_headers = {
-        "type": "object",
-        "properties": {
-            "traceparent": {"type": "string", "description": "W3C trace context of the producer."},
-            "tracestate": {"type": "string"},
-        },
-    }
-
-    for spec in ALL_TOPICS:
-        name = add_model(spec.model)
-        messages.setdefault(
+    def add_topic(self, spec: TopicSpec) -> None:
+        name = self.add_model(spec.model)
+        self.messages.setdefault(
             name,
             {
                 "name": spec.model.EVENT_TYPE,
                 "title": name,
                 "contentType": "application/json",
-                "headers": trace_headers,
+                "headers": TRACE_HEADERS,
                 "payload": {"$ref": _REF.format(model=name)},
                 "bindings": {"kafka": {"key": {"type": "string", "description": spec.key}}},
             },
         )
         cid = _channel_id(spec.name)
-        channels[cid] = {
+        self.channels[cid] = {
             "address": spec.name,
             "description": spec.description,
             "messages": {name: {"$ref": f"#/components/messages/{name}"}},
             "bindings": _kafka_channel_binding(spec),
         }
-        for service in spec.producers:
-            operations[f"{service}_sends_{cid}"] = {
-                "action": "send",
-                "channel": {"$ref": f"#/channels/{cid}"},
-                "summary": f"{service} publishes {spec.name}",
-            }
-        for service in spec.consumers:
-            operations[f"{service}_receives_{cid}"] = {
-                "action": "receive",
-                "channel": {"$ref": f"#/channels/{cid}"},
-                "summary": f"{service} consumes {spec.name}",
-            }
+        for action, services in (("send", spec.producers), ("receive", spec.consumers)):
+            verb = "publishes" if action == "send" else "consumes"
+            for service in services:
+                self.operations[f"{service}_{action}s_{cid}"] = {
+                    "action": action,
+                    "channel": {"$ref": f"#/channels/{cid}"},
+                    "summary": f"{service} {verb} {spec.name}",
+                }
         for service in spec.readers:
-            operations[f"{service}_replays_{cid}"] = {
+            self.operations[f"{service}_replays_{cid}"] = {
                 "action": "receive",
                 "channel": {"$ref": f"#/channels/{cid}"},
                 "summary": f"{service} reads all of {spec.name} to rebuild its store",
             }
 
-    partner = add_model(PartnerArticleMessage, mode="validation")
-    messages[partner] = {
-        "name": "partner.article",
-        "title": partner,
-        "contentType": "application/json",
-        "payload": {"$ref": _REF.format(model=partner)},
-        "bindings": {"kafka": {"key": {"type": "string", "description": "external_id"}}},
-    }
-    channels["partner_source_articles"] = {
-        "address": "partner.{source}.articles",
-        "description": (
-            "One topic per partner agency, on the SASL_SSL listener (SCRAM-SHA-512); an agency "
-            "can write only its own. The source is taken from the topic, never from the payload."
-        ),
-        "parameters": {"source": {"description": "The agency's source code."}},
-        "messages": {partner: {"$ref": f"#/components/messages/{partner}"}},
-    }
-    for service in PARTNER_TOPIC_CONSUMERS:
-        operations[f"{service}_receives_partner_source_articles"] = {
-            "action": "receive",
-            "channel": {"$ref": "#/channels/partner_source_articles"},
-            "summary": f"{service} consumes every partner topic",
+    def add_partner_topics(self) -> None:
+        partner = self.add_model(PartnerArticleMessage, mode="validation")
+        self.messages[partner] = {
+            "name": "partner.article",
+            "title": partner,
+            "contentType": "application/json",
+            "payload": {"$ref": _REF.format(model=partner)},
+            "bindings": {"kafka": {"key": {"type": "string", "description": "external_id"}}},
+        }
+        self.channels["partner_source_articles"] = {
+            "address": "partner.{source}.articles",
+            "description": (
+                "One topic per partner agency, on the SASL_SSL listener (SCRAM-SHA-512); an agency "
+                "can write only its own. The source is taken from the topic, never from the payload."
+            ),
+            "parameters": {"source": {"description": "The agency's source code."}},
+            "messages": {partner: {"$ref": f"#/components/messages/{partner}"}},
+        }
+        for service in PARTNER_TOPIC_CONSUMERS:
+            self.operations[f"{service}_receives_partner_source_articles"] = {
+                "action": "receive",
+                "channel": {"$ref": "#/channels/partner_source_articles"},
+                "summary": f"{service} consumes every partner topic",
+            }
+
+    def document(self) -> dict[str, Any]:
+        return {
+            "asyncapi": "3.0.0",
+            "info": {
+                "title": "Party e-portal events",
+                "version": "1.0.0",
+                "description": (
+                    "Kafka topics of the portal. Every value is a JSON event envelope; trace "
+                    "context travels in the W3C traceparent header. Article events are keyed by "
+                    "article id."
+                ),
+            },
+            "defaultContentType": "application/json",
+            "channels": dict(sorted(self.channels.items())),
+            "operations": dict(sorted(self.operations.items())),
+            "components": {
+                "messages": dict(sorted(self.messages.items())),
+                "schemas": dict(sorted(self.schemas.items())),
+            },
         }
 
-    return {
-        "asyncapi": "3.0.0",
-        "info": {
-            "title": "Party e-portal events",
-            "version": "1.0.0",
-            "description": (
-                "Kafka topics of the portal. Every value is a JSON event envelope; trace context "
-                "travels in the W3C traceparent header. Article events are keyed by article id."
-            ),
-        },
-        "defaultContentType": "application/json",
-        "channels": dict(sorted(channels.items())),
-        "operations": dict(sorted(operations.items())),
-        "components": {
-            "messages": dict(sorted(messages.items())),
-            "schemas": dict(sorted(schemas.items())),
-        },
-    }
+
+def asyncapi() -> dict[str, Any]:
+    doc = _AsyncApi()
+    for spec in ALL_TOPICS:
+        doc.add_topic(spec)
+    doc.add_partner_topics()
+    return doc.document()
 
 
 def render() -> dict[str, str]:

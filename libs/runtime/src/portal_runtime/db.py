@@ -1,7 +1,8 @@
 """The service's own PostgreSQL database: async engine, sessions and Alembic migrations.
 
 Each service keeps its migrations in ``src/portal_<service>/migrations`` and calls
-``run_migrations`` at start-up (and the launcher calls it before `make run` starts services).
+``run_migrations`` at start-up, as its own database role (`portal migrate` runs them all without
+starting the services).
 """
 
 from __future__ import annotations

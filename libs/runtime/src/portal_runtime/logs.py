@@ -1,5 +1,5 @@
 """Structured JSON logs that carry the service name, the current trace and span ids, and the
-article id when the current span concerns one article (``telemetry.tag_article``)."""
+article id when the current span concerns one article (``telemetry.tag_event``)."""
 
 from __future__ import annotations
 

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import prometheus_client
+import uvicorn
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from opensearchpy import AsyncOpenSearch
@@ -329,3 +330,14 @@ def metrics_router(settings: ServiceSettings) -> APIRouter:
         )
 
     return router
+
+
+def serve(app: FastAPI, settings: ServiceSettings) -> None:
+    """Run a service's app on ``HTTP_HOST:HTTP_PORT`` until it is stopped."""
+    uvicorn.run(
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,
+        proxy_headers=False,  # X-Forwarded-For only from TRUSTED_PROXIES (Service.create_app)
+    )

@@ -133,11 +133,6 @@ def parse_traceparent(value: str | bytes | None) -> tuple[str, str] | None:
     return match.group(1), match.group(2)
 
 
-def current_trace_id() -> str | None:
-    ctx = trace.get_current_span().get_span_context()
-    return format(ctx.trace_id, "032x") if ctx.is_valid else None
-
-
 def article_attributes(event: Envelope) -> dict[str, str | int]:
     """``portal.article.*`` attributes of an article event (empty for any other event)."""
     data: Any = getattr(event, "data", None)
@@ -154,25 +149,9 @@ def article_attributes(event: Envelope) -> dict[str, str | int]:
     return attrs
 
 
-def tag_article(
-    article_id: str,
-    source: str | None = None,
-    revision: int | None = None,
-    span: trace.Span | None = None,
-) -> None:
-    """Mark the current span (or ``span``) as concerning one article, so it can be found by id."""
-    target = span or trace.get_current_span()
-    if not target.is_recording():
-        return
-    target.set_attribute(ARTICLE_ID, article_id)
-    if source is not None:
-        target.set_attribute(ARTICLE_SOURCE, source)
-    if revision is not None:
-        target.set_attribute(ARTICLE_REVISION, revision)
-
-
 def tag_event(event: Envelope, span: trace.Span | None = None) -> None:
-    """``tag_article`` from an event, when it is about an article."""
+    """Mark the current span (or ``span``) as concerning the event's article, if it is about one
+    (so the article's spans can be found by its id)."""
     attrs = article_attributes(event)
     target = span or trace.get_current_span()
     if attrs and target.is_recording():

@@ -6,33 +6,35 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-import uvicorn
 from fastapi import FastAPI
 
-from portal_engagement.api import (
-    Gate,
-    admin_router,
-    comments_router,
-    dialogues_router,
-    feedback_router,
-    forum_router,
-    qa_router,
-    status_router,
-)
 from portal_engagement.catalog import apply_catalog, load_catalog
+from portal_engagement.comments import api as comments
 from portal_engagement.db import outbox
+from portal_engagement.dialogues import api as dialogues
+from portal_engagement.dialogues.live import LiveHub
+from portal_engagement.feedback import api as feedback
+from portal_engagement.forum import api as forum
 from portal_engagement.handlers import subscriptions
-from portal_engagement.live import LiveHub
+from portal_engagement.qa import api as qa
 from portal_engagement.screening import load_word_list
-from portal_engagement.services import Engagement
 from portal_engagement.settings import Settings
-from portal_runtime.auth import admin_guard
+from portal_engagement.submissions import api as submissions
+from portal_engagement.submissions.gate import Gate
+from portal_engagement.submissions.intake import Intake
+from portal_engagement.usecases import Engagement
 from portal_runtime.bodylimit import BodyLimit
 from portal_runtime.problems import document_body_limit
 from portal_runtime.ratelimit import RateLimiter
-from portal_runtime.service import Service
+from portal_runtime.service import Service, serve
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def subscribe(service: Service, engagement: Engagement) -> None:
+    """Moderation's answers and steps, and which articles are published."""
+    for subscription in subscriptions(engagement):
+        service.consume(subscription)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -47,9 +49,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Data files are read now: a broken word list stops the start, not the first submission.
     words = load_word_list(settings.screening_words_path)
     catalog = load_catalog(settings.catalog_path) if settings.catalog_path else None
-    engagement = Engagement(
+    intake = Intake(
         service.sessions, words, client_salt=settings.client_hash_salt.get_secret_value()
     )
+    engagement = Engagement()
     hub = LiveHub(
         settings.database_url,
         service.sessions,
@@ -57,10 +60,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_streams_per_client=settings.max_live_streams_per_ip,
     )
     service.background.append(hub.run)
-    gate = Gate(engagement, RateLimiter(), settings)
+    gate = Gate(intake, RateLimiter(), settings)
 
-    for subscription in subscriptions(engagement):
-        service.consume(subscription)
+    subscribe(service, engagement)
 
     app = service.create_app(
         title="Cổng TTĐT — Engagement",
@@ -72,13 +74,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "through a private status link. Contact details are never published."
         ),
         routers=[
-            qa_router(gate),
-            dialogues_router(gate, hub),
-            feedback_router(gate),
-            forum_router(gate),
-            comments_router(gate),
-            status_router(gate),
-            admin_router(gate, admin_guard(settings)),
+            qa.router,
+            dialogues.router,
+            feedback.router,
+            forum.router,
+            comments.router,
+            submissions.router,
+            submissions.admin_router,
+            dialogues.admin_router,
+            feedback.admin_router,
         ],
     )
     app.state.engagement = engagement
@@ -101,13 +105,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def main() -> None:
     settings = Settings()
-    uvicorn.run(
-        create_app(settings),
-        host=settings.http_host,
-        port=settings.http_port,
-        log_config=None,
-        proxy_headers=False,  # X-Forwarded-For only from TRUSTED_PROXIES (Service.create_app)
-    )
+    serve(create_app(settings), settings)
 
 
 if __name__ == "__main__":

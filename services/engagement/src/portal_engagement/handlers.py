@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from portal_contracts.topics import ARTICLE_PUBLISHED, QUESTION_ANSWERED, SUBMISSION_MODERATED
-from portal_engagement.services import Engagement
+from portal_engagement.usecases import Engagement
 from portal_runtime.consumer import Subscription
 
 GROUP = "engagement"

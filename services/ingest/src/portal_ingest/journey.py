@@ -56,6 +56,7 @@ from portal_contracts.topics import (
 from portal_ingest.db import articles, metadata
 from portal_runtime.auth import admin_guard
 from portal_runtime.batch import Message
+from portal_runtime.clock import utcnow
 from portal_runtime.consumer import Subscription
 from portal_runtime.metrics import GaugeValues, declare_gauge, labels
 from portal_runtime.service import Service
@@ -376,7 +377,7 @@ def review_backlog_poll(sessions: Sessions) -> Any:
                     .group_by(articles.c.source)
                 )
             ).all()
-        now = datetime.now(UTC)
+        now = utcnow()
         counts: GaugeValues = {}
         ages: GaugeValues = {}
         for source, count, oldest in rows:

@@ -23,6 +23,7 @@ from portal_contracts import topics
 from portal_contracts.codec import DecodeError, decode
 from portal_contracts.deadletter import DeadLetter, DeadLetterEvent
 from portal_contracts.topics import source_of_partner_topic
+from portal_runtime.clock import utcnow
 
 # The registry says which dead-letter topics the desk reads (and the broker allows exactly those).
 DEAD_LETTER_TOPICS: tuple[str, ...] = tuple(
@@ -66,9 +67,7 @@ def record_of(
     try:
         event = decode(value, expected=DeadLetterEvent)
     except DecodeError as exc:
-        failed_at = (
-            datetime.fromtimestamp(timestamp_ms / 1000, UTC) if timestamp_ms else datetime.now(UTC)
-        )
+        failed_at = datetime.fromtimestamp(timestamp_ms / 1000, UTC) if timestamp_ms else utcnow()
         return {
             **position,
             "original_topic": None,

@@ -477,10 +477,3 @@ def received_between(code: str, now: datetime) -> tuple[datetime | None, datetim
     bucket = age_bucket(code)
     oldest = now - bucket.upper if bucket.upper is not None else None
     return oldest, now - bucket.lower
-
-
-def bucket_of(age: timedelta) -> str:
-    for bucket in AGE_BUCKETS:
-        if age >= bucket.lower and (bucket.upper is None or age < bucket.upper):
-            return bucket.code
-    return AGE_BUCKETS[0].code  # a clock a little ahead: the youngest bucket

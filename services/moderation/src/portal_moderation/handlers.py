@@ -8,7 +8,7 @@ from portal_contracts.articles import ArticleIngestedEvent, ArticleNormalizedEve
 from portal_contracts.topics import ARTICLE_INGESTED, ARTICLE_NORMALIZED, topic
 from portal_moderation import repository as repo
 from portal_moderation.deadletters import DEAD_LETTER_TOPICS, record_of
-from portal_moderation.services import ReviewDesk
+from portal_moderation.usecases import ReviewDesk
 from portal_runtime.batch import Message, Record
 from portal_runtime.consumer import Subscription
 from portal_runtime.unit_of_work import UnitOfWork

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from portal_moderation.waterfall import valid_trace_id
+from portal_moderation.desk.waterfall import valid_trace_id
 from portal_runtime.logs import get_logger
 
 log = get_logger(__name__)

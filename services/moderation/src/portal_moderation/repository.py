@@ -17,15 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from portal_contracts.articles import ArticleIngested, ArticleNormalized, NormalizedArticle
 from portal_moderation.db import (
-    admin_audit,
     dead_letters,
     decisions,
     item_claims,
     originals,
     review_items,
-    sessions,
     sources,
-    users,
 )
 from portal_moderation.domain import (
     DEFAULT_POLICY,
@@ -36,7 +33,6 @@ from portal_moderation.domain import (
     ItemStatus,
     Outcome,
     Policy,
-    Role,
     flags_of,
 )
 
@@ -101,102 +97,6 @@ async def policy_of(conn: Executor, code: str) -> Policy:
         await conn.execute(select(sources.c.policy).where(sources.c.code == code))
     ).scalar_one_or_none()
     return Policy(value) if value else DEFAULT_POLICY
-
-
-# --- users and sessions ---------------------------------------------------------------------
-
-
-async def get_user(
-    conn: Executor, username: str, *, for_update: bool = False
-) -> dict[str, Any] | None:
-    query = select(users).where(users.c.username == username)
-    if for_update:
-        query = query.with_for_update()
-    row = (await conn.execute(query)).first()
-    return dict(row._mapping) if row else None
-
-
-async def list_users(conn: Executor) -> list[dict[str, Any]]:
-    rows = await conn.execute(select(users).order_by(users.c.username))
-    return [dict(r._mapping) for r in rows]
-
-
-async def save_user(
-    session: AsyncSession, username: str, values: dict[str, Any], *, exists: bool
-) -> bool:
-    """Create or update a user; True if it was created."""
-    if exists:
-        # A plain UPDATE: an INSERT ... ON CONFLICT checks NOT NULL (password_hash) on the row it
-        # proposes before it sees the conflict, so an update without a new password would fail.
-        await session.execute(
-            update(users)
-            .where(users.c.username == username)
-            .values(**values, updated_at=func.now())
-        )
-        return False
-    new = insert(users).values(username=username, **values)
-    stmt = new.on_conflict_do_update(
-        index_elements=[users.c.username], set_={**values, "updated_at": func.now()}
-    ).returning((users.c.created_at == users.c.updated_at).label("created"))
-    return bool((await session.execute(stmt)).scalar_one())
-
-
-async def set_login_state(
-    session: AsyncSession, username: str, failures: int, locked_until: datetime | None
-) -> None:
-    await session.execute(
-        update(users)
-        .where(users.c.username == username)
-        .values(failed_logins=failures, locked_until=locked_until)
-    )
-
-
-async def set_password_hash(session: AsyncSession, username: str, password_hash: str) -> None:
-    await session.execute(
-        update(users).where(users.c.username == username).values(password_hash=password_hash)
-    )
-
-
-async def create_session(
-    session: AsyncSession, token_hash: str, username: str, expires_at: datetime
-) -> None:
-    await session.execute(
-        sessions.insert().values(token_hash=token_hash, username=username, expires_at=expires_at)
-    )
-    # Expired sessions of this user are of no use: tidy them on the way.
-    await session.execute(
-        delete(sessions).where(sessions.c.username == username, sessions.c.expires_at < func.now())
-    )
-
-
-async def editor_for_token(conn: Executor, token_hash: str, now: datetime) -> Editor | None:
-    row = (
-        await conn.execute(
-            select(users.c.username, users.c.role, users.c.source, users.c.display_name)
-            .select_from(sessions.join(users, sessions.c.username == users.c.username))
-            .where(
-                sessions.c.token_hash == token_hash,
-                sessions.c.expires_at > now,
-                users.c.active.is_(True),
-            )
-        )
-    ).first()
-    if row is None:
-        return None
-    return Editor(
-        username=row.username,
-        role=Role(row.role),
-        source=row.source,
-        display_name=row.display_name,
-    )
-
-
-async def delete_session(session: AsyncSession, token_hash: str) -> None:
-    await session.execute(delete(sessions).where(sessions.c.token_hash == token_hash))
-
-
-async def delete_sessions_of(session: AsyncSession, username: str) -> None:
-    await session.execute(delete(sessions).where(sessions.c.username == username))
 
 
 # --- review items ---------------------------------------------------------------------------
@@ -634,80 +534,3 @@ async def list_dead_letters(
         query = query.where(dead_letters.c.source == source)
     rows = await conn.execute(query.limit(limit))
     return [dict(r._mapping) for r in rows]
-
-
-# --- the audit log --------------------------------------------------------------------------
-
-
-async def add_admin_audit(
-    session: AsyncSession, *, actor: str, action: str, target: str, details: dict[str, Any] | None
-) -> None:
-    await session.execute(
-        admin_audit.insert().values(actor=actor, action=action, target=target, details=details)
-    )
-
-
-@dataclass(frozen=True)
-class AuditFilter:
-    actor: str | None = None
-    item: str | None = None  # article id, external id or words of the title
-    action: str | None = None
-    source: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
-
-
-async def search_decisions(
-    conn: Executor, filters: AuditFilter, *, before_id: int | None, limit: int
-) -> list[dict[str, Any]]:
-    """Decisions newest first, with the item's title and source (keyset on the id)."""
-    query = select(
-        decisions,
-        review_items.c.title,
-        review_items.c.source,
-        review_items.c.external_id,
-    ).select_from(
-        decisions.outerjoin(review_items, review_items.c.article_id == decisions.c.article_id)
-    )
-    if filters.actor:
-        query = query.where(decisions.c.actor == filters.actor)
-    if filters.action:
-        query = query.where(decisions.c.action == filters.action)
-    if filters.source:
-        query = query.where(review_items.c.source == filters.source)
-    if filters.item:
-        query = query.where(
-            or_(
-                decisions.c.article_id == filters.item,
-                review_items.c.external_id == filters.item,
-                review_items.c.title.ilike(like_pattern(filters.item), escape="\\"),
-            )
-        )
-    if filters.since is not None:
-        query = query.where(decisions.c.decided_at >= filters.since)
-    if filters.until is not None:
-        query = query.where(decisions.c.decided_at < filters.until)
-    if before_id is not None:
-        query = query.where(decisions.c.id < before_id)
-    rows = await conn.execute(query.order_by(decisions.c.id.desc()).limit(limit))
-    return [dict(r._mapping) for r in rows]
-
-
-async def search_admin_audit(
-    conn: Executor, *, actor: str | None, target: str | None, before_id: int | None, limit: int
-) -> list[dict[str, Any]]:
-    query = select(admin_audit)
-    if actor:
-        query = query.where(admin_audit.c.actor == actor)
-    if target:
-        query = query.where(admin_audit.c.target.ilike(like_pattern(target), escape="\\"))
-    if before_id is not None:
-        query = query.where(admin_audit.c.id < before_id)
-    rows = await conn.execute(query.order_by(admin_audit.c.id.desc()).limit(limit))
-    return [dict(r._mapping) for r in rows]
-
-
-async def actors(conn: Executor) -> list[str]:
-    """Everyone who appears in the audit log (editors, and policy/partner pseudo-actors)."""
-    rows = await conn.execute(select(decisions.c.actor).distinct().order_by(decisions.c.actor))
-    return [r.actor for r in rows]

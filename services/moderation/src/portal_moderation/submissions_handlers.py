@@ -1,11 +1,11 @@
-"""Kafka consumers of the submissions desk: thin, the rules are in ``submissions_domain``."""
+"""Kafka consumers of the submissions desk: thin, the rules are in ``submissions.domain``."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from portal_contracts.topics import QUESTION_SUBMITTED, SUBMISSION_REPORTED, SUBMISSION_SUBMITTED
-from portal_moderation.submissions_service import SubmissionsDesk
+from portal_moderation.submissions.usecases import SubmissionsDesk
 from portal_runtime.consumer import Subscription
 
 GROUP = "moderation"

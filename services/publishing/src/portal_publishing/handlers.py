@@ -5,7 +5,7 @@ from __future__ import annotations
 from portal_contracts.articles import ArticleReviewedEvent
 from portal_contracts.topics import ARTICLE_REVIEWED
 from portal_publishing.pagecache import PageCache
-from portal_publishing.services import apply_reviews
+from portal_publishing.usecases import apply_reviews
 from portal_runtime.batch import Message
 from portal_runtime.consumer import Subscription
 from portal_runtime.unit_of_work import UnitOfWork

@@ -22,19 +22,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from fastapi import APIRouter, Depends, HTTPException, status
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from portal_contracts.articles import ArticlePublishedEvent, PublishedState
-from portal_contracts.codec import DecodeError, decode
 from portal_contracts.topics import ARTICLE_PUBLISHED
 from portal_publishing import repository as repo
 from portal_publishing.domain import fingerprint
 from portal_runtime.logs import get_logger
+from portal_runtime.replay import ReplayStats, TopicMissing, replay
 
 log = get_logger(__name__)
 
@@ -131,73 +129,18 @@ class RebuildBusy(RuntimeError):
     pass
 
 
-class LogMissing(RuntimeError):
-    """The topic to replay does not exist (yet): nothing to rebuild from."""
-
-
 async def read_published(
-    kafka: Mapping[str, Any], stall_timeout_s: float = 60.0, topic: str = ARTICLE_PUBLISHED.name
-) -> tuple[dict[str, Latest], int, int]:
-    """Every article's newest state in ``article.published`` up to the end offsets of now."""
-    consumer = AIOKafkaConsumer(
-        **kafka,
-        client_id="publishing-rebuild",
-        group_id=None,  # no group: the live consumer's offsets are never touched
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-    )
-    await consumer.start()
+    kafka: Mapping[str, Any], topic: str = ARTICLE_PUBLISHED.name
+) -> tuple[dict[str, Latest], ReplayStats]:
+    """Every article's newest state in ``article.published`` up to the end offsets of now.
+    ``kafka``: the service's client options (``kafka_security.client_options``)."""
     latest: dict[str, Latest] = {}
-    messages = skipped = 0
-    try:
-        tps = [TopicPartition(topic, p) for p in await _partitions(kafka, topic)]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        end = await consumer.end_offsets(tps)
-        pending = {tp for tp in tps if await consumer.position(tp) < end[tp]}
-        last_progress = time.monotonic()
-        while pending:
-            batches = await consumer.getmany(*pending, timeout_ms=1000, max_records=500)
-            events: list[ArticlePublishedEvent] = []
-            for tp, records in batches.items():
-                for record in records:
-                    if record.offset >= end[tp]:
-                        continue  # after the snapshot: the live path has it
-                    messages += 1
-                    try:
-                        event = decode(record.value, expected=ArticlePublishedEvent)
-                    except DecodeError:
-                        skipped += 1
-                        continue
-                    assert isinstance(event, ArticlePublishedEvent)
-                    events.append(event)
-            fold(latest, events)
-            if batches:
-                last_progress = time.monotonic()
-            for tp in list(pending):
-                if await consumer.position(tp) >= end[tp]:
-                    pending.discard(tp)
-            if pending and time.monotonic() - last_progress > stall_timeout_s:
-                raise TimeoutError(f"replay of {topic} made no progress")
-    finally:
-        await consumer.stop()
-    return latest, messages, skipped
 
+    async def load(events: list[ArticlePublishedEvent]) -> None:
+        fold(latest, events)
 
-async def _partitions(kafka: Mapping[str, Any], topic: str) -> list[int]:
-    admin = AIOKafkaAdminClient(**kafka, client_id="publishing-rebuild")
-    await admin.start()
-    try:
-        (described,) = await admin.describe_topics([topic])
-    finally:
-        await admin.close()
-    parts = sorted(int(p["partition"]) for p in described.get("partitions", []))
-    if described.get("error_code") or not parts:
-        raise LogMissing(
-            f"topic {topic} does not exist yet: nothing was published on this cluster, "
-            "or the topic was lost; create it (portal stack up) and retry"
-        )
-    return parts
+    stats = await replay(kafka, topic, ArticlePublishedEvent, load, client_id="publishing-rebuild")
+    return latest, stats
 
 
 class StoreRebuilder:
@@ -217,7 +160,8 @@ class StoreRebuilder:
             raise RebuildBusy("a rebuild is already running in this instance")
         async with self._lock:
             started = time.perf_counter()
-            latest, messages, skipped = await read_published(self.kafka, topic=self.topic)
+            latest, stats = await read_published(self.kafka, topic=self.topic)
+            skipped = stats.skipped
             restored = unchanged = 0
             items = list(latest.values())
             for i in range(0, len(items), batch):
@@ -225,7 +169,7 @@ class StoreRebuilder:
                     r, u, s = await self._apply(session, items[i : i + batch])
                 restored, unchanged, skipped = restored + r, unchanged + u, skipped + s
             result = RebuildResult(
-                replayed=messages,
+                replayed=stats.messages,
                 articles=len(latest),
                 restored=restored,
                 unchanged=unchanged,
@@ -297,12 +241,12 @@ def rebuild_router(rebuilder: StoreRebuilder, guard: Callable[..., None]) -> API
             result = await rebuilder.run()
         except RebuildBusy as exc:
             raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
-        except LogMissing as exc:
+        except TopicMissing as exc:
             log.warning("rebuild_log_missing", error=str(exc))
             raise HTTPException(
                 status.HTTP_503_SERVICE_UNAVAILABLE, str(exc), headers={"Retry-After": "60"}
             ) from exc
-        except (KafkaError, OSError, TimeoutError) as exc:
+        except (KafkaError, OSError, TimeoutError) as exc:  # ReplayStalled is a TimeoutError
             log.warning("rebuild_unavailable", error=repr(exc))
             raise HTTPException(503, "Kafka or the database is unavailable, retry later") from exc
         return RebuildOut(**result.__dict__)

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from portal_runtime.httpcache import StoredResponse, StoredResponseAnswer, request_target
 from portal_runtime.logs import get_logger
+from portal_runtime.replay import ReplayStalled
 from portal_search.domain import (
     DEFAULT_PAGE_SIZE,
     MAX_FILTER_VALUES,
@@ -27,7 +28,6 @@ from portal_search.domain import (
 )
 from portal_search.index import ArticleIndex, IndexBusy
 from portal_search.rebuild import Rebuilder
-from portal_search.replay import ReplayStalled
 from portal_search.resultcache import ResultCache
 
 log = get_logger(__name__)

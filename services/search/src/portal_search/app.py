@@ -8,14 +8,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-import uvicorn
 from fastapi import FastAPI
 from opensearchpy.exceptions import ConnectionError as OpenSearchConnectionError
 from opensearchpy.exceptions import TransportError
 
 from portal_runtime.auth import admin_guard
 from portal_runtime.logs import get_logger
-from portal_runtime.service import Service
+from portal_runtime.service import Service, serve
 from portal_search.api import admin_router, public_router
 from portal_search.db import outbox
 from portal_search.handlers import published_subscription
@@ -84,12 +83,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         published_subscription(index, max_body_chars=settings.index_max_body_chars, results=results)
     )
 
-    # --- answered questions (issue 6): their own alias, the same analysers and versioning
+    # Answered questions: their own alias, the same analysers and versioning.
     questions = make_question_index(
         service.opensearch, shards=settings.index_shards, replicas=settings.index_replicas
     )
     service.consume(answered_subscription(questions))
-    # --- end of the answered questions wiring
 
     async def alias_check() -> None:
         if await index.current_index() is None:
@@ -104,7 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         stored_responses=results.response,
         routers=[
             public_router(index, results),
-            questions_router(questions),  # issue 6: answered questions
+            questions_router(questions),
             questions_admin_router(QuestionsRebuilder(questions, settings), admin_guard(settings)),
             admin_router(index, rebuilder, admin_guard(settings)),
         ],
@@ -114,7 +112,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # The alias must exist before the consumer writes through it.
         await _ensure_index(index)
-        await _ensure_index(questions)  # issue 6: answered questions
+        await _ensure_index(questions)
         async with service.lifespan(app):
             yield
 
@@ -124,13 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def main() -> None:
     settings = Settings()
-    uvicorn.run(
-        create_app(settings),
-        host=settings.http_host,
-        port=settings.http_port,
-        log_config=None,
-        proxy_headers=False,  # X-Forwarded-For only from TRUSTED_PROXIES (Service.create_app)
-    )
+    serve(create_app(settings), settings)
 
 
 if __name__ == "__main__":

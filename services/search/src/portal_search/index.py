@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 from opensearchpy import AsyncOpenSearch
@@ -22,6 +21,7 @@ from opensearchpy.exceptions import (
     TransportError,
 )
 
+from portal_runtime.clock import utcnow
 from portal_runtime.logs import get_logger
 from portal_search.domain import PUBLISHED, IndexOp, index_definition
 
@@ -88,7 +88,7 @@ class ArticleIndex:
     # ---------------------------------------------------------------- names and layout
 
     def new_index_name(self) -> str:
-        return f"{self.alias}-v{datetime.now(UTC).strftime('%Y%m%d%H%M%S%f')}"
+        return f"{self.alias}-v{utcnow().strftime('%Y%m%d%H%M%S%f')}"
 
     async def _targets(self, alias: str) -> list[str]:
         try:
@@ -293,7 +293,7 @@ class ArticleIndex:
         """Create a new physical index and mark it as being built (the building alias)."""
         other = await self.building_index()
         if other is not None:
-            age_s = (datetime.now(UTC).timestamp() * 1000 - await self._creation_ms(other)) / 1000
+            age_s = (utcnow().timestamp() * 1000 - await self._creation_ms(other)) / 1000
             if age_s < stale_after_s:
                 raise IndexBusy(f"index {other} is being built by another reindex")
             log.warning("search_abandoned_build_removed", index=other, age_s=round(age_s))

@@ -14,20 +14,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 from fastapi import APIRouter, Depends, HTTPException, status
 from opensearchpy.exceptions import TransportError
 from pydantic import BaseModel
 
-from portal_contracts.codec import DecodeError, decode
 from portal_contracts.questions import QuestionAnsweredEvent
 from portal_contracts.topics import QUESTION_ANSWERED
 from portal_runtime.kafka_security import client_options
 from portal_runtime.logs import get_logger
+from portal_runtime.replay import ReplayStalled, ReplayStats, replay
 from portal_search.index import IndexBusy
 from portal_search.questions import QuestionIndex, question_document
-from portal_search.replay import ReplayStalled, _partitions
 from portal_search.settings import Settings
 
 log = get_logger(__name__)
@@ -43,59 +41,21 @@ class QuestionsRebuilt:
     took_ms: int
 
 
-async def _replay(settings: Settings, index: QuestionIndex) -> tuple[int, int]:
+async def _replay(settings: Settings, index: QuestionIndex) -> ReplayStats:
     """Write every question.answered event up to the current end offsets into the new index."""
-    client_id = "search-questions-reindex"
-    topic = QUESTION_ANSWERED.name
-    tps = [
-        TopicPartition(topic, p)
-        for p in await _partitions(client_options(settings), topic, client_id)
-    ]
-    consumer = AIOKafkaConsumer(
-        **client_options(settings),
-        client_id=client_id,
-        group_id=None,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        max_poll_records=settings.reindex_batch_size,
+
+    async def load(events: list[QuestionAnsweredEvent]) -> None:
+        await index.bulk_write([question_document(e.data) for e in events])
+
+    return await replay(
+        client_options(settings),
+        QUESTION_ANSWERED.name,
+        QuestionAnsweredEvent,
+        load,
+        client_id="search-questions-reindex",
+        batch_size=settings.reindex_batch_size,
+        stall_timeout_s=settings.reindex_stall_timeout_s,
     )
-    await consumer.start()
-    messages = skipped = 0
-    try:
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        begin = await consumer.beginning_offsets(tps)
-        end = await consumer.end_offsets(tps)
-        pending = {tp for tp in tps if end[tp] > begin[tp]}
-        last_progress = time.monotonic()
-        while pending:
-            batches = await consumer.getmany(*pending, timeout_ms=1000)
-            ops = []
-            for tp, records in batches.items():
-                for record in records:
-                    if record.offset >= end[tp]:
-                        continue  # after the snapshot: the live consumer writes it
-                    messages += 1
-                    try:
-                        event = decode(record.value, expected=QuestionAnsweredEvent)
-                    except DecodeError:
-                        skipped += 1
-                        continue
-                    assert isinstance(event, QuestionAnsweredEvent)
-                    ops.append(question_document(event.data))
-            await index.bulk_write(ops)
-            if batches:
-                last_progress = time.monotonic()
-            for tp in list(pending):
-                if await consumer.position(tp) >= end[tp]:
-                    pending.discard(tp)
-            if pending and time.monotonic() - last_progress > settings.reindex_stall_timeout_s:
-                raise ReplayStalled(
-                    f"no progress on {topic} for {settings.reindex_stall_timeout_s}s"
-                )
-    finally:
-        await consumer.stop()
-    return messages, skipped
 
 
 class QuestionsRebuilder:
@@ -112,7 +72,7 @@ class QuestionsRebuilder:
             await self.index.ensure()
             new = await self.index.start_build(stale_after_s=self.settings.reindex_stale_after_s)
             try:
-                replayed, skipped = await _replay(self.settings, self.index)
+                stats = await _replay(self.settings, self.index)
                 await self.index.finish_build(new)
                 old = await self.index.current_index()
                 await self.index.swap(new, old)
@@ -126,8 +86,8 @@ class QuestionsRebuilder:
                 index=new,
                 previous_index=old,
                 documents=await self.index.count(new),
-                replayed=replayed,
-                skipped=skipped,
+                replayed=stats.messages,
+                skipped=stats.skipped,
                 took_ms=round((time.perf_counter() - started) * 1000),
             )
             log.info("questions_reindex_done", **result.__dict__)

@@ -15,11 +15,12 @@ import time
 from dataclasses import dataclass
 
 from portal_contracts.articles import ArticlePublishedEvent
+from portal_contracts.topics import ARTICLE_PUBLISHED
 from portal_runtime.kafka_security import client_options
 from portal_runtime.logs import get_logger
+from portal_runtime.replay import replay
 from portal_search.domain import IndexOp, InvalidEvent, document_for
 from portal_search.index import ArticleIndex, IndexBusy
-from portal_search.replay import replay_published
 from portal_search.settings import Settings
 
 log = get_logger(__name__)
@@ -68,9 +69,12 @@ class Rebuilder:
             await self.index.bulk_write(ops)
 
         try:
-            stats = await replay_published(
+            stats = await replay(
                 client_options(self.settings),
+                ARTICLE_PUBLISHED.name,
+                ArticlePublishedEvent,
                 load,
+                client_id="search-reindex",
                 batch_size=self.settings.reindex_batch_size,
                 stall_timeout_s=self.settings.reindex_stall_timeout_s,
             )

@@ -1,8 +1,8 @@
 """The trace backend of the local stack: Jaeger v2 (an OpenTelemetry Collector distribution).
 
-Built once from the Go module proxy (`deploy/jaeger/go.mod` pins the version; the binary is cached
-in the user's cache folder, shared by every checkout: ~/.cache/portal/jaeger, or
-PORTAL_JAEGER_CACHE). One process receives OTLP from the services (traces and
+Built once from the Go module proxy (`deploy/jaeger/go.mod` pins the version). The binary is kept in
+the user's cache folder, shared by every checkout (~/.cache/portal/jaeger, or PORTAL_JAEGER_CACHE),
+under a name keyed by go.mod and go.sum (see build_cache). One process receives OTLP from the services (traces and
 metrics), keeps traces in Badger under the stack's data folder (they survive restarts, 72 h), and
 serves Jaeger's query API (and the Jaeger UI when a build of its assets is present: the UI is not
 part of the Go module and is not published to any package registry, so none ships here). The OTLP metrics it receives are re-exposed for Prometheus
@@ -18,21 +18,21 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tarfile
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from portal_launcher.build_cache import USER_CACHE, inputs_key, publish, staging_dir
 from portal_launcher.process import Component, ComponentFailed
 from portal_launcher.settings import REPO_ROOT
 
 JAEGER_VERSION = "v1.76.0"  # Jaeger v2.13.0; keep equal to the version in deploy/jaeger/go.mod
 JAEGER_PACKAGE = "github.com/jaegertracing/jaeger/cmd/jaeger"
 MODULE_DIR = REPO_ROOT / "deploy" / "jaeger"
-BIN_DIR = Path(
-    os.environ.get("PORTAL_JAEGER_CACHE", str(Path.home() / ".cache" / "portal" / "jaeger"))
-)
+BIN_DIR = Path(os.environ.get("PORTAL_JAEGER_CACHE") or USER_CACHE / "jaeger")
 # The Jaeger UI is not part of the Go module (release binaries embed it at build time). An
 # operator may place a build of jaeger-ui at the same version here; it is served when present.
 UI_ARCHIVE = BIN_DIR / f"jaeger-ui-{JAEGER_VERSION}.tar.gz"
@@ -40,8 +40,13 @@ SPAN_TTL = "72h"
 _BUILD_TIMEOUT_S = 1800.0
 
 
+def module_key() -> str:
+    """Key of what the build reads: the tool module's go.mod and go.sum."""
+    return inputs_key(MODULE_DIR, [MODULE_DIR / "go.mod", MODULE_DIR / "go.sum"])
+
+
 def jaeger_binary() -> Path:
-    return BIN_DIR / f"jaeger-{JAEGER_VERSION}"
+    return BIN_DIR / f"jaeger-{JAEGER_VERSION}-{module_key()}"
 
 
 def ui_assets_dir() -> Path:
@@ -59,8 +64,16 @@ def build_jaeger(log: Path | None = None) -> Path:
         raise ComponentFailed(
             "building Jaeger needs Go (Debian's golang-go; deploy/system-deps.sh installs it)"
         )
-    BIN_DIR.mkdir(parents=True, exist_ok=True)
-    partial = binary.with_suffix(".partial")
+    print(
+        f"jaeger: building the trace backend ({JAEGER_PACKAGE} {JAEGER_VERSION}) from the Go "
+        f"module proxy, because traces were asked for (--with-traces, PORTAL_STACK_TRACES=1, or "
+        f"a test of traces). Once per machine, a few minutes; cached in {BIN_DIR}.",
+        file=sys.stderr,
+        flush=True,
+    )
+    # go build writes its output itself: give it a fresh folder of its own next to the cache entry.
+    staged = staging_dir(binary)
+    partial = staged / "jaeger"
     out = log.open("ab") if log is not None else subprocess.DEVNULL
     try:
         result = subprocess.run(
@@ -76,10 +89,11 @@ def build_jaeger(log: Path | None = None) -> Path:
         if log is not None and hasattr(out, "close"):
             out.close()
     if result.returncode != 0 or not partial.is_file():
-        partial.unlink(missing_ok=True)
+        shutil.rmtree(staged, ignore_errors=True)
         where = f"; see {log}" if log is not None else ""
         raise ComponentFailed(f"go build {JAEGER_PACKAGE} failed (exit {result.returncode}){where}")
-    partial.rename(binary)
+    publish(partial, binary)
+    shutil.rmtree(staged, ignore_errors=True)
     return binary
 
 
@@ -90,13 +104,14 @@ def unpack_ui() -> Path | None:
         return target
     if not UI_ARCHIVE.is_file():
         return None
-    partial = target.with_name(target.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    with tarfile.open(UI_ARCHIVE) as archive:
-        archive.extractall(partial, filter="data")
-    shutil.rmtree(target, ignore_errors=True)
-    partial.rename(target)
+    partial = staging_dir(target)
+    try:
+        with tarfile.open(UI_ARCHIVE) as archive:
+            archive.extractall(partial, filter="data")
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    publish(partial, target)
     return target
 
 

@@ -19,14 +19,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import concurrent.futures
-import hashlib
 import logging
 import os
 import re
 import shutil
 import socket
 import subprocess
-import tempfile
 import uuid
 from collections.abc import Awaitable, Iterable, Mapping
 from pathlib import Path
@@ -49,6 +47,7 @@ from kafka.admin import (
 )
 from kafka.protocol.admin import DescribeClientQuotasRequest
 
+from portal_launcher.build_cache import USER_CACHE, inputs_key, publish, staging_file
 from portal_launcher.credentials import stack_secrets, write_private
 from portal_launcher.kafka_acls import Grant, all_grants, principal
 from portal_launcher.process import Component, ComponentFailed
@@ -58,9 +57,8 @@ from portal_launcher.tls import CA_CERT, ensure_server_cert
 KAFKA_JVM_DIR = REPO_ROOT / "deploy" / "jvm" / "kafka"
 KAFKA_POM = KAFKA_JVM_DIR / "pom.xml"
 KAFKA_LOG4J2 = KAFKA_JVM_DIR / "log4j2.properties"
-# target/ is git-ignored: the resolved classpath is a per-machine cache keyed by the pom's hash.
-_CLASSPATH_CACHE = KAFKA_JVM_DIR / "target" / "classpath.txt"
-_CLASSPATH_KEY = KAFKA_JVM_DIR / "target" / "classpath.pom-sha256"
+# The resolved classpath is kept per machine, keyed by the pom (every checkout shares it).
+_CLASSPATH_DIR = USER_CACHE / "kafka"
 
 # Kafka 4.x brokers need Java 17+; the machine's default `java` may be another JDK.
 _DEFAULT_JAVA_HOME = Path("/usr/lib/jvm/java-17-openjdk-amd64")
@@ -117,16 +115,15 @@ def _java() -> str:
     return str(java_home() / "bin" / "java")
 
 
-def _pom_hash() -> str:
-    return hashlib.sha256(KAFKA_POM.read_bytes()).hexdigest()
+def classpath_file() -> Path:
+    """Where the classpath resolved from the current pom is kept."""
+    return _CLASSPATH_DIR / f"classpath-{inputs_key(KAFKA_JVM_DIR, [KAFKA_POM])}.txt"
 
 
 def _cached_classpath() -> list[str] | None:
     """The cached classpath if it belongs to the current pom and every jar is still there."""
     try:
-        if _CLASSPATH_KEY.read_text().strip() != _pom_hash():
-            return None
-        jars = [j for j in _CLASSPATH_CACHE.read_text().strip().split(os.pathsep) if j]
+        jars = [j for j in classpath_file().read_text().strip().split(os.pathsep) if j]
     except FileNotFoundError:
         return None
     if not jars or not all(Path(j).is_file() for j in jars):
@@ -144,10 +141,8 @@ def kafka_classpath() -> list[str]:
         raise ComponentFailed(
             "Maven (`mvn`) is needed to fetch the Kafka jars; apt-get install maven"
         )
-    _CLASSPATH_CACHE.parent.mkdir(parents=True, exist_ok=True)
-    # Unique temporary names and atomic renames: two stacks may resolve at the same time.
-    fd, tmp = tempfile.mkstemp(prefix="classpath.", suffix=".tmp", dir=_CLASSPATH_CACHE.parent)
-    os.close(fd)
+    target = classpath_file()
+    tmp = staging_file(target)
     env = {**os.environ, "JAVA_HOME": str(java_home())}
     proc = subprocess.run(
         [mvn, "-q", "-B", "-f", str(KAFKA_POM), "dependency:build-classpath",
@@ -155,17 +150,14 @@ def kafka_classpath() -> list[str]:
         env=env, capture_output=True, text=True, timeout=900, check=False,
     )  # fmt: skip
     if proc.returncode != 0:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise ComponentFailed(
             f"mvn could not resolve {KAFKA_POM}:\n{(proc.stdout + proc.stderr)[-3000:]}"
         )
-    key_tmp = Path(tmp + ".key")
-    key_tmp.write_text(_pom_hash())
-    os.replace(tmp, _CLASSPATH_CACHE)
-    os.replace(key_tmp, _CLASSPATH_KEY)
+    publish(tmp, target)
     jars = _cached_classpath()
     if jars is None:
-        raise ComponentFailed(f"mvn wrote no usable classpath to {_CLASSPATH_CACHE}")
+        raise ComponentFailed(f"mvn wrote no usable classpath to {classpath_file()}")
     return jars
 
 

@@ -3,8 +3,9 @@
 deploy/jvm/opensearch/ is a small Maven project: the server jar, the module plugins
 (transport-netty4, analysis-common, mapper-extras, lang-painless) and a launcher class,
 ``vn.portal.stack.OpenSearchNode``, that passes those modules to the node as classpath plugins.
-``mvn package`` leaves the launcher jar and every dependency in its git-ignored target/; the build
-is redone only when the pom or a source file changes.
+``mvn package`` leaves the launcher jar and every dependency in the checkout's git-ignored target/;
+they are then kept in the user's cache (``~/.cache/portal/opensearch/<hash of the pom and src/>``,
+see build_cache) and run from there, so another checkout of the same sources builds nothing.
 
 Layout under ``<data_dir>/opensearch/``: ``home/`` (path.home), ``data/`` (indices, kept across
 restarts), ``logs/``, ``tmp/`` and the process log ``opensearch.log``.
@@ -13,7 +14,6 @@ restarts), ``logs/``, ``tmp/`` and the process log ``opensearch.log``.
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import os
 import shutil
 import subprocess
@@ -21,15 +21,14 @@ from pathlib import Path
 
 import httpx
 
+from portal_launcher.build_cache import USER_CACHE, inputs_key, publish, staging_dir
 from portal_launcher.process import Component, ComponentFailed
 from portal_launcher.settings import REPO_ROOT
 
 OPENSEARCH_JVM_DIR = REPO_ROOT / "deploy" / "jvm" / "opensearch"
 _POM = OPENSEARCH_JVM_DIR / "pom.xml"
 _TARGET = OPENSEARCH_JVM_DIR / "target"
-_JAR = _TARGET / "opensearch-node.jar"
-_LIB = _TARGET / "lib"
-_BUILD_KEY = _TARGET / "build.sha256"
+_JAR_NAME = "opensearch-node.jar"
 _MAIN_CLASS = "vn.portal.stack.OpenSearchNode"
 
 # OpenSearch 2.19 runs on Java 17 (3.x would need 21); the default `java` may be another JDK.
@@ -51,40 +50,40 @@ def java_home() -> Path:
     )
 
 
-def _sources_hash() -> str:
-    """Hash of everything the build reads: the pom and every file under src/."""
-    h = hashlib.sha256()
-    files = [_POM, *sorted(p for p in (OPENSEARCH_JVM_DIR / "src").rglob("*") if p.is_file())]
-    for f in files:
-        h.update(str(f.relative_to(OPENSEARCH_JVM_DIR)).encode() + b"\0")
-        h.update(f.read_bytes() + b"\0")
-    return h.hexdigest()
+def sources_key() -> str:
+    """Key of everything the build reads: the pom and every file under src/."""
+    sources = (OPENSEARCH_JVM_DIR / "src").rglob("*")
+    return inputs_key(OPENSEARCH_JVM_DIR, [_POM, *(p for p in sources if p.is_file())])
+
+
+def build_dir(key: str) -> Path:
+    """Where the build of the sources with this key is kept: the jar and ``lib/``."""
+    return USER_CACHE / "opensearch" / key
 
 
 def _is_built(key: str) -> bool:
-    try:
-        return _BUILD_KEY.read_text().strip() == key and _JAR.is_file() and any(_LIB.glob("*.jar"))
-    except FileNotFoundError:
-        return False
+    built = build_dir(key)
+    return (built / _JAR_NAME).is_file() and any((built / "lib").glob("*.jar"))
 
 
-def build_node_jar() -> None:
-    """`mvn package` the launcher, unless target/ already holds the build of these sources."""
-    key = _sources_hash()
+def build_node_jar() -> Path:
+    """The folder with the launcher jar and its ``lib/``: `mvn package` and keep the result,
+    unless this machine already holds the build of these sources."""
+    key = sources_key()
     if _is_built(key):
-        return
+        return build_dir(key)
     mvn = shutil.which("mvn")
     if mvn is None:
         raise ComponentFailed("Maven (`mvn`) is needed to build OpenSearch; apt-get install maven")
     _TARGET.mkdir(parents=True, exist_ok=True)
-    # Two stacks (make run, make test) may start at once: one builds, the other waits for it.
+    # Two stacks of this checkout (make run, make test) may start at once: one builds in target/,
+    # the other waits for it. Other checkouts build in their own target/.
     with (_TARGET / ".build.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if _is_built(key):
-            return
-        _BUILD_KEY.unlink(missing_ok=True)
+            return build_dir(key)
         # copy-dependencies never deletes: jars of an older pom would end up on the classpath.
-        shutil.rmtree(_LIB, ignore_errors=True)
+        shutil.rmtree(_TARGET / "lib", ignore_errors=True)
         proc = subprocess.run(
             [mvn, "-q", "-B", "-f", str(_POM), "package"],
             env={**os.environ, "JAVA_HOME": str(java_home())},
@@ -93,7 +92,15 @@ def build_node_jar() -> None:
         if proc.returncode != 0:
             output = (proc.stdout + proc.stderr)[-3000:]
             raise ComponentFailed(f"mvn package failed for {_POM}:\n{output}")
-        _BUILD_KEY.write_text(key)
+        staged = staging_dir(build_dir(key))
+        try:
+            shutil.copy2(_TARGET / _JAR_NAME, staged / _JAR_NAME)
+            shutil.copytree(_TARGET / "lib", staged / "lib")
+        except BaseException:
+            shutil.rmtree(staged, ignore_errors=True)
+            raise
+        publish(staged, build_dir(key))
+    return build_dir(key)
 
 
 class OpenSearchComponent(Component):
@@ -125,6 +132,7 @@ class OpenSearchComponent(Component):
 
     def command(self) -> list[str]:
         s = self.settings
+        built = build_dir(sources_key())
         return [
             str(java_home() / "bin" / "java"),
             f"-Xms{s.opensearch_heap}",
@@ -145,7 +153,7 @@ class OpenSearchComponent(Component):
             "-Dio.netty.noKeySetOptimization=true",
             "-Dio.netty.recycler.maxCapacityPerThread=0",
             "-cp",
-            f"{_JAR}{os.pathsep}{_LIB}/*",
+            f"{built / _JAR_NAME}{os.pathsep}{built / 'lib'}/*",
             _MAIN_CLASS,
             f"-Epath.home={self.home_dir}",
             f"-Epath.data={self.data_path}",

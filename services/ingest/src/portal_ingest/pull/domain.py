@@ -325,13 +325,6 @@ def breaker_after(
     return replace(breaker, failures=failures)
 
 
-def breaker_trial(breaker: Breaker, now: datetime, lease_s: float) -> Breaker:
-    """An open breaker whose cool-down ended lets one trial poll through (half-open)."""
-    return replace(
-        breaker, state=BreakerState.HALF_OPEN, open_until=now + timedelta(seconds=lease_s)
-    )
-
-
 # -- poll outcomes and errors -----------------------------------------------------------------
 
 

@@ -293,53 +293,16 @@ class Fetcher:
         current = url
         redirects: list[str] = []
         started = time.monotonic()
+        headers = {"Accept": accept}
+        if etag:
+            headers["If-None-Match"] = etag
+        if last_modified:
+            headers["If-Modified-Since"] = last_modified
         for _hop in range(self.settings.feed_max_redirects + 1):
             where = f"redirect to {current}" if redirects else current
-            try:
-                check_url(current, self.policy)
-            except UrlRefused as exc:
-                raise FetchError(
-                    ErrorKind.ADDRESS_REFUSED, f"{where} refused: {exc}", url=current
-                ) from exc
-            if obey_robots:
-                allowed, why = await self.robots_allows(current)
-                if not allowed:
-                    raise FetchError(ErrorKind.ROBOTS, why or "robots.txt disallows", url=current)
-            await self._pace(current)
-            headers = {"Accept": accept}
-            if etag:
-                headers["If-None-Match"] = etag
-            if last_modified:
-                headers["If-Modified-Since"] = last_modified
-            try:
-                async with asyncio.timeout(self.settings.feed_request_timeout_s):
-                    result = await self._request(current, headers, max_bytes)
-            except AddressRefused as exc:
-                raise FetchError(
-                    ErrorKind.ADDRESS_REFUSED, f"{where} refused: {exc}", url=current
-                ) from exc
-            except TimeoutError as exc:
-                raise FetchError(
-                    ErrorKind.TIMEOUT,
-                    f"{where}: no complete answer within {self.settings.feed_request_timeout_s:g} s",
-                    url=current,
-                    retryable=True,
-                ) from exc
-            except httpx.TimeoutException as exc:
-                raise FetchError(
-                    ErrorKind.TIMEOUT,
-                    f"{where}: timed out ({type(exc).__name__})",
-                    url=current,
-                    retryable=True,
-                ) from exc
-            except httpx.TransportError as exc:
-                raise FetchError(
-                    ErrorKind.CONNECTION,
-                    f"{where}: {type(exc).__name__}: {exc}"[:500],
-                    url=current,
-                    retryable=True,
-                ) from exc
-            status, resp_headers, body = result
+            status, resp_headers, body = await self._hop(
+                current, where, headers, max_bytes, obey_robots
+            )
             if status in REDIRECT_STATUSES:
                 location = resp_headers.get("location")
                 if not location:
@@ -383,6 +346,39 @@ class Fetcher:
             url=current,
         )
 
+    async def _hop(
+        self, url: str, where: str, headers: dict[str, str], max_bytes: int, obey_robots: bool
+    ) -> tuple[int, httpx.Headers, bytes]:
+        """One request of a chain of redirects: the address checked, robots.txt asked, the
+        site paced; every failure a ``FetchError`` naming ``where``."""
+        try:
+            check_url(url, self.policy)
+        except UrlRefused as exc:
+            raise FetchError(ErrorKind.ADDRESS_REFUSED, f"{where} refused: {exc}", url=url) from exc
+        if obey_robots:
+            allowed, why = await self.robots_allows(url)
+            if not allowed:
+                raise FetchError(ErrorKind.ROBOTS, why or "robots.txt disallows", url=url)
+        await self._pace(url)
+        timeout_s = self.settings.feed_request_timeout_s
+        try:
+            async with asyncio.timeout(timeout_s):
+                try:
+                    return await self._request(url, headers, max_bytes)
+                finally:
+                    self._answered(url)
+        except AddressRefused as exc:
+            raise FetchError(ErrorKind.ADDRESS_REFUSED, f"{where} refused: {exc}", url=url) from exc
+        except TimeoutError as exc:
+            message = f"{where}: no complete answer within {timeout_s:g} s"
+            raise FetchError(ErrorKind.TIMEOUT, message, url=url, retryable=True) from exc
+        except httpx.TimeoutException as exc:
+            message = f"{where}: timed out ({type(exc).__name__})"
+            raise FetchError(ErrorKind.TIMEOUT, message, url=url, retryable=True) from exc
+        except httpx.TransportError as exc:
+            message = f"{where}: {type(exc).__name__}: {exc}"[:500]
+            raise FetchError(ErrorKind.CONNECTION, message, url=url, retryable=True) from exc
+
     async def _request(
         self, url: str, headers: dict[str, str], max_bytes: int
     ) -> tuple[int, httpx.Headers, bytes]:
@@ -421,6 +417,13 @@ class Fetcher:
             wait = self._last_request.get(origin, 0.0) + delay - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
+            self._last_request[origin] = time.monotonic()
+
+    def _answered(self, url: str) -> None:
+        """The delay counts from the end of the site's answer: a slow answer (or one slow to
+        arrive) never brings the next request closer to it than the delay."""
+        origin = origin_of(url)
+        if origin in self._last_request:
             self._last_request[origin] = time.monotonic()
 
     async def _robots_for(self, origin: str) -> _Robots:

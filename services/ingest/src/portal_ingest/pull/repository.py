@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -13,7 +13,6 @@ from sqlalchemy import (
     bindparam,
     delete,
     func,
-    literal_column,
     or_,
     select,
     text,
@@ -23,15 +22,15 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from portal_ingest.db import articles, partner_errors, sources
+from portal_ingest.db import sources
 from portal_ingest.pull.db import (
-    feed_backfills,
     feed_connectors,
     feed_fetch_log,
     feed_items,
     pull_sources,
 )
 from portal_ingest.pull.domain import Breaker, BreakerState, ItemState
+from portal_runtime.clock import utcnow
 
 
 @dataclass(frozen=True)
@@ -123,22 +122,6 @@ class FetchLogRow:
     counts: dict[str, int]
 
 
-@dataclass(frozen=True)
-class BackfillRow:
-    id: int
-    source: str
-    connector_id: int | None
-    date_from: date
-    date_to: date
-    state: str
-    requested_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-    lease_until: datetime | None
-    counts: dict[str, int]
-    last_error: str | None
-
-
 def _pull_source(row: Row[Any]) -> PullSourceRow:
     m = row._mapping
     return PullSourceRow(
@@ -169,12 +152,6 @@ def _item(row: Row[Any]) -> ItemRow:
     m["state"] = ItemState(m["state"])
     m["categories"] = list(m["categories"] or [])
     return ItemRow(**m)
-
-
-def _backfill(row: Row[Any]) -> BackfillRow:
-    m = dict(row._mapping)
-    m["counts"] = dict(m["counts"] or {})
-    return BackfillRow(**m)
 
 
 # -- per-source pull state --------------------------------------------------------------------
@@ -257,13 +234,6 @@ async def list_all_connectors(session: AsyncSession) -> list[ConnectorRow]:
         )
     ).all()
     return [_connector(r) for r in rows]
-
-
-async def get_connector(session: AsyncSession, connector_id: int) -> ConnectorRow | None:
-    row = (
-        await session.execute(select(feed_connectors).where(feed_connectors.c.id == connector_id))
-    ).first()
-    return None if row is None else _connector(row)
 
 
 # Statements of every poll, built once (constructing them costs more than running them).
@@ -417,7 +387,7 @@ async def finish_poll(session: AsyncSession, connector_id: int, values: dict[str
         {
             **values,
             "lease_until": None,
-            "updated_at": datetime.now(UTC),
+            "updated_at": utcnow(),
             "b_connector_id": connector_id,
         },
     )
@@ -539,20 +509,6 @@ async def list_items(
     return [_item(r) for r in rows]
 
 
-async def item_state_counts(
-    session: AsyncSession, source: str | None = None
-) -> dict[str, dict[str, int]]:
-    query = select(feed_items.c.source, feed_items.c.state, func.count()).group_by(
-        feed_items.c.source, feed_items.c.state
-    )
-    if source is not None:
-        query = query.where(feed_items.c.source == source)
-    out: dict[str, dict[str, int]] = {}
-    for src, state, n in (await session.execute(query)).all():
-        out.setdefault(src, {})[state] = int(n)
-    return out
-
-
 # -- fetch log --------------------------------------------------------------------------------
 
 
@@ -567,228 +523,10 @@ async def prune_fetch_log(session: AsyncSession, before: datetime) -> int:
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-async def fetch_stats(
-    session: AsyncSession, since: datetime, source: str | None = None
-) -> dict[str, tuple[int, int]]:
-    """Per source: (polls, failed polls) since ``since``."""
-    errors = func.count().filter(feed_fetch_log.c.outcome == "error")
-    query = (
-        select(feed_fetch_log.c.source, func.count(), errors)
-        .where(feed_fetch_log.c.started_at >= since)
-        .group_by(feed_fetch_log.c.source)
-    )
-    if source is not None:
-        query = query.where(feed_fetch_log.c.source == source)
-    return {s: (int(n), int(e)) for s, n, e in (await session.execute(query)).all()}
-
-
-async def recent_errors(session: AsyncSession, source: str, limit: int) -> list[FetchLogRow]:
-    rows = (
-        await session.execute(
-            select(feed_fetch_log)
-            .where(feed_fetch_log.c.source == source, feed_fetch_log.c.outcome == "error")
-            .order_by(feed_fetch_log.c.id.desc())
-            .limit(limit)
-        )
-    ).all()
-    return [_log(r) for r in rows]
-
-
-async def last_errors(session: AsyncSession) -> dict[str, FetchLogRow]:
-    """The latest failed poll of every source."""
-    rows = (
-        await session.execute(
-            select(feed_fetch_log)
-            .distinct(feed_fetch_log.c.source)
-            .where(feed_fetch_log.c.outcome == "error")
-            .order_by(feed_fetch_log.c.source, feed_fetch_log.c.id.desc())
-        )
-    ).all()
-    return {r.source: _log(r) for r in rows}
-
-
-def _log(row: Row[Any]) -> FetchLogRow:
-    m = dict(row._mapping)
-    m["warnings"] = list(m["warnings"] or [])
-    m["counts"] = dict(m["counts"] or {})
-    return FetchLogRow(**m)
-
-
-# -- what arrived (every channel) -------------------------------------------------------------
-
-
-async def arrivals(session: AsyncSession) -> dict[str, tuple[datetime | None, datetime | None]]:
-    """Per source: (newest first arrival of an article, newest revision)."""
-    rows = (
-        await session.execute(
-            select(
-                articles.c.source, func.max(articles.c.created_at), func.max(articles.c.updated_at)
-            ).group_by(articles.c.source)
-        )
-    ).all()
-    return {s: (c, u) for s, c, u in rows}
-
-
-async def arrivals_of(
-    session: AsyncSession, source: str
-) -> tuple[datetime | None, datetime | None]:
-    row = (
-        await session.execute(
-            select(func.max(articles.c.created_at), func.max(articles.c.updated_at)).where(
-                articles.c.source == source
-            )
-        )
-    ).one()
-    return row[0], row[1]
-
-
-async def items_per_section_day(
-    session: AsyncSession, *, since: datetime, zone: str, source: str | None = None
-) -> dict[str, dict[tuple[str | None, date], int]]:
-    """Articles that first arrived since ``since``, per source, section and local day."""
-    day = func.date(func.timezone(zone, articles.c.created_at)).label("day")
-    query = (
-        select(articles.c.source, articles.c.section, day, func.count())
-        .where(articles.c.created_at >= since)
-        .group_by(articles.c.source, articles.c.section, literal_column("day"))
-    )
-    if source is not None:
-        query = query.where(articles.c.source == source)
-    out: dict[str, dict[tuple[str | None, date], int]] = {}
-    for src, section, d, n in (await session.execute(query)).all():
-        out.setdefault(src, {})[(section, d)] = int(n)
-    return out
-
-
-async def partner_error_counts(
-    session: AsyncSession, since: datetime, source: str | None = None
-) -> dict[str, int]:
-    query = (
-        select(partner_errors.c.source, func.count())
-        .where(partner_errors.c.failed_at >= since, partner_errors.c.source.is_not(None))
-        .group_by(partner_errors.c.source)
-    )
-    if source is not None:
-        query = query.where(partner_errors.c.source == source)
-    return {s: int(n) for s, n in (await session.execute(query)).all()}
-
-
 async def local_today(session: AsyncSession, zone: str) -> date:
     value = (await session.execute(select(func.date(func.timezone(zone, func.now()))))).scalar_one()
     assert isinstance(value, date)
     return value
-
-
-# -- backfills --------------------------------------------------------------------------------
-
-
-async def insert_backfill(
-    session: AsyncSession,
-    *,
-    source: str,
-    connector_id: int | None,
-    date_from: date,
-    date_to: date,
-) -> BackfillRow:
-    row = (
-        await session.execute(
-            insert(feed_backfills)
-            .values(
-                source=source,
-                connector_id=connector_id,
-                date_from=date_from,
-                date_to=date_to,
-                state="queued",
-            )
-            .returning(*feed_backfills.c)
-        )
-    ).one()
-    return _backfill(row)
-
-
-async def get_backfill(session: AsyncSession, source: str, backfill_id: int) -> BackfillRow | None:
-    row = (
-        await session.execute(
-            select(feed_backfills).where(
-                feed_backfills.c.source == source, feed_backfills.c.id == backfill_id
-            )
-        )
-    ).first()
-    return None if row is None else _backfill(row)
-
-
-async def list_backfills(session: AsyncSession, source: str, limit: int) -> list[BackfillRow]:
-    rows = (
-        await session.execute(
-            select(feed_backfills)
-            .where(feed_backfills.c.source == source)
-            .order_by(feed_backfills.c.id.desc())
-            .limit(limit)
-        )
-    ).all()
-    return [_backfill(r) for r in rows]
-
-
-async def claim_backfill(
-    session: AsyncSession, *, now: datetime, lease_s: float, exclude_sources: Collection[str]
-) -> BackfillRow | None:
-    """The oldest queued backfill (or a running one whose worker vanished), leased."""
-    query = (
-        select(feed_backfills)
-        .where(
-            or_(
-                feed_backfills.c.state == "queued",
-                and_(feed_backfills.c.state == "running", feed_backfills.c.lease_until < now),
-            )
-        )
-        .order_by(feed_backfills.c.id)
-        .limit(1)
-        .with_for_update(skip_locked=True)
-    )
-    if exclude_sources:
-        query = query.where(feed_backfills.c.source.not_in(list(exclude_sources)))
-    row = (await session.execute(query)).first()
-    if row is None:
-        return None
-    await session.execute(
-        update(feed_backfills)
-        .where(feed_backfills.c.id == row.id)
-        .values(
-            state="running",
-            started_at=func.coalesce(feed_backfills.c.started_at, now),
-            lease_until=now + timedelta(seconds=lease_s),
-        )
-    )
-    return _backfill(row)
-
-
-async def update_backfill(session: AsyncSession, backfill_id: int, values: dict[str, Any]) -> None:
-    await session.execute(
-        update(feed_backfills).where(feed_backfills.c.id == backfill_id).values(**values)
-    )
-
-
-async def backfill_state(session: AsyncSession, backfill_id: int) -> str | None:
-    value = (
-        await session.execute(
-            select(feed_backfills.c.state).where(feed_backfills.c.id == backfill_id)
-        )
-    ).scalar_one_or_none()
-    return None if value is None else str(value)
-
-
-async def cancel_backfill(session: AsyncSession, source: str, backfill_id: int) -> bool:
-    result = await session.execute(
-        update(feed_backfills)
-        .where(
-            feed_backfills.c.source == source,
-            feed_backfills.c.id == backfill_id,
-            feed_backfills.c.state.in_(["queued", "running"]),
-        )
-        .values(state="cancelled", finished_at=func.now(), lease_until=None)
-        .returning(feed_backfills.c.id)
-    )
-    return result.first() is not None
 
 
 async def ping(session: AsyncSession) -> None:

@@ -8,23 +8,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from portal_ingest.pull import backfill_repository as backfills
 from portal_ingest.pull import repository as repo
 from portal_ingest.pull.domain import ConnectorKind, ErrorKind, Outcome
-from portal_ingest.pull.poller import Counts, Poller, PollReport
+from portal_ingest.pull.poller import Poller
+from portal_ingest.pull.report import Counts, PollReport
 from portal_ingest.settings import Settings
+from portal_runtime.clock import utcnow
 from portal_runtime.logs import get_logger
 
 log = get_logger(__name__)
 
 Sessions = async_sessionmaker[AsyncSession]
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class Scheduler:
@@ -122,7 +121,7 @@ class Scheduler:
     async def tick_backfills(self) -> None:
         while len(self.backfills) < self.settings.max_running_backfills:
             async with self.sessions.begin() as session:
-                job = await repo.claim_backfill(
+                job = await backfills.claim_backfill(
                     session,
                     now=utcnow(),
                     lease_s=self.settings.feed_lease_s,
@@ -141,7 +140,7 @@ class Scheduler:
 
         return done
 
-    async def _backfill(self, job: repo.BackfillRow) -> None:
+    async def _backfill(self, job: backfills.BackfillRow) -> None:
         heartbeat = asyncio.create_task(self._keep_lease(job.id))
         total = Counts()
         errors: list[str] = []
@@ -160,7 +159,7 @@ class Scheduler:
 
             async def cancelled() -> bool:
                 async with self.sessions() as session:
-                    return await repo.backfill_state(session, job.id) == "cancelled"
+                    return await backfills.backfill_state(session, job.id) == "cancelled"
 
             for connector in connectors:
                 report = PollReport(connector.id, job.source, connector.url, "backfill", utcnow())
@@ -178,7 +177,7 @@ class Scheduler:
                 total.add(report.counts)
                 await self._log(report)
                 async with self.sessions.begin() as session:
-                    await repo.update_backfill(session, job.id, {"counts": total.as_dict()})
+                    await backfills.update_backfill(session, job.id, {"counts": total.as_dict()})
                 if await cancelled():
                     state = "cancelled"
                     break
@@ -191,8 +190,8 @@ class Scheduler:
         finally:
             heartbeat.cancel()
         async with self.sessions.begin() as session:
-            current = await repo.backfill_state(session, job.id)
-            await repo.update_backfill(
+            current = await backfills.backfill_state(session, job.id)
+            await backfills.update_backfill(
                 session,
                 job.id,
                 {
@@ -210,7 +209,7 @@ class Scheduler:
             await asyncio.sleep(self.settings.feed_lease_s / 3)
             try:
                 async with self.sessions.begin() as session:
-                    await repo.update_backfill(
+                    await backfills.update_backfill(
                         session,
                         backfill_id,
                         {"lease_until": utcnow() + timedelta(seconds=self.settings.feed_lease_s)},

@@ -6,53 +6,41 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from portal_contracts.articles import ArticleContent
 from portal_ingest import domain as ingest_domain
 from portal_ingest import repository as ingest_repo
+from portal_ingest.pull import backfill_repository as backfills
 from portal_ingest.pull import domain
 from portal_ingest.pull import repository as repo
 from portal_ingest.pull.addresses import UrlRefused, check_url
 from portal_ingest.pull.domain import (
-    Breaker,
     Connector,
-    ConnectorHealth,
     ConnectorKind,
     ItemState,
-    Outcome,
 )
 from portal_ingest.pull.parse import FeedItem
-from portal_ingest.pull.poller import Poller, PollReport
+from portal_ingest.pull.poller import Poller
+from portal_ingest.pull.report import PollReport
 from portal_ingest.pull.scheduler import Scheduler
-from portal_ingest.pull.views import (
+from portal_ingest.pull.schemas import (
     BackfillIn,
     BackfillOut,
-    BreakerOut,
-    ConnectorHealthOut,
     ConnectorOut,
-    DayCount,
     FeedsIn,
     FeedsOut,
     FetchNowOut,
-    HealthOverviewOut,
-    HealthTotals,
     ItemOut,
     ItemPage,
-    ItemProblemOut,
     PollOut,
-    ProblemOut,
     PullStateOut,
-    SectionHealthOut,
-    SourceHealthOut,
-    SourceHealthSummaryOut,
-    WarningOut,
 )
+from portal_ingest.pull.store import connector_of
 from portal_ingest.settings import Settings
 from portal_ingest.usecases import RefusalKind, Refused
+from portal_runtime.clock import utcnow
 from portal_runtime.logs import get_logger
 
 log = get_logger(__name__)
@@ -76,29 +64,6 @@ class InvalidConfig(Exception):
         self.problems = problems
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def _connector_out(row: repo.ConnectorRow) -> ConnectorOut:
-    return ConnectorOut(
-        id=row.id,
-        kind=ConnectorKind(row.kind),
-        url=row.url,
-        categories=row.categories,
-        section=row.section,
-        interval_s=row.interval_s,
-        fetch_full_page=row.fetch_full_page,
-        retract_missing=row.retract_missing,
-        enabled=row.enabled,
-        lookback_days=row.lookback_days,
-        next_fetch_at=row.next_fetch_at,
-        last_fetch_at=row.last_fetch_at,
-        last_success_at=row.last_success_at,
-        last_outcome=Outcome(row.last_outcome) if row.last_outcome else None,
-    )
-
-
 def _poll_out(report: PollReport) -> PollOut:
     return PollOut(
         connector_id=report.connector_id,
@@ -110,44 +75,6 @@ def _poll_out(report: PollReport) -> PollOut:
         warnings=report.warnings,
         counts=report.counts.as_dict(),
         duration_ms=report.duration_ms,
-    )
-
-
-def _item_out(row: repo.ItemRow) -> ItemOut:
-    return ItemOut(
-        id=row.id,
-        external_id=row.external_id,
-        article_id=row.article_id,
-        connector_id=row.connector_id,
-        url=row.url,
-        title=row.title,
-        categories=row.categories,
-        section=row.section,
-        state=row.state,
-        reason=row.reason,
-        attempts=row.attempts,
-        revision=row.revision,
-        published_at=row.published_at,
-        first_seen_at=row.first_seen_at,
-        last_seen_at=row.last_seen_at,
-        missing_since=row.missing_since,
-        updated_at=row.updated_at,
-    )
-
-
-def _backfill_out(row: repo.BackfillRow) -> BackfillOut:
-    return BackfillOut(
-        id=row.id,
-        source=row.source,
-        connector_id=row.connector_id,
-        date_from=row.date_from,
-        date_to=row.date_to,
-        state=row.state,
-        requested_at=row.requested_at,
-        started_at=row.started_at,
-        finished_at=row.finished_at,
-        counts=row.counts,
-        last_error=row.last_error,
     )
 
 
@@ -183,7 +110,7 @@ class PullAdmin:
             source=code,
             categories=pull.categories if pull else {},
             paused=pull.paused if pull else False,
-            connectors=[_connector_out(r) for r in rows],
+            connectors=[ConnectorOut.model_validate(r) for r in rows],
             released_held_items=released,
         )
 
@@ -282,7 +209,7 @@ class PullAdmin:
     ) -> Connector:
         row = rows.get(item.connector_id) if item.connector_id is not None else None
         if row is not None:
-            return Poller.connector(row, pull.categories if pull else {})
+            return connector_of(row, pull.categories if pull else {})
         # Its connector was removed: the source-wide mapping still applies.
         return Connector(
             id=item.connector_id or 0,
@@ -388,7 +315,7 @@ class PullAdmin:
                     )
             elif not sitemaps:
                 raise PullConflict(f"source '{code}' has no sitemap connector to backfill from")
-            row = await repo.insert_backfill(
+            row = await backfills.insert_backfill(
                 session,
                 source=code,
                 connector_id=body.connector_id,
@@ -397,29 +324,32 @@ class PullAdmin:
             )
         log.info("backfill_requested", source=code, backfill=row.id)
         self.scheduler.wake()
-        return _backfill_out(row)
+        return BackfillOut.model_validate(row)
 
     async def list_backfills(self, code: str) -> list[BackfillOut]:
         async with self.sessions() as session:
             await self._source(session, code)
-            return [_backfill_out(r) for r in await repo.list_backfills(session, code, 100)]
+            return [
+                BackfillOut.model_validate(r)
+                for r in await backfills.list_backfills(session, code, 100)
+            ]
 
     async def get_backfill(self, code: str, backfill_id: int) -> BackfillOut:
         async with self.sessions() as session:
             await self._source(session, code)
-            row = await repo.get_backfill(session, code, backfill_id)
+            row = await backfills.get_backfill(session, code, backfill_id)
         if row is None:
             raise Refused(RefusalKind.NOT_FOUND, f"source '{code}' has no backfill {backfill_id}")
-        return _backfill_out(row)
+        return BackfillOut.model_validate(row)
 
     async def cancel_backfill(self, code: str, backfill_id: int) -> BackfillOut:
         async with self.sessions.begin() as session:
             await self._source(session, code)
-            if await repo.get_backfill(session, code, backfill_id) is None:
+            if await backfills.get_backfill(session, code, backfill_id) is None:
                 raise Refused(
                     RefusalKind.NOT_FOUND, f"source '{code}' has no backfill {backfill_id}"
                 )
-            await repo.cancel_backfill(session, code, backfill_id)
+            await backfills.cancel_backfill(session, code, backfill_id)
         return await self.get_backfill(code, backfill_id)
 
     # -- items -----------------------------------------------------------------------------------
@@ -433,7 +363,7 @@ class PullAdmin:
                 session, code, states=states or list(ItemState), before_id=before_id, limit=limit
             )
         return ItemPage(
-            items=[_item_out(r) for r in rows],
+            items=[ItemOut.model_validate(r) for r in rows],
             next_cursor=ingest_domain.encode_cursor(rows[-1].id) if len(rows) == limit else None,
         )
 
@@ -480,252 +410,4 @@ class PullAdmin:
         async with self.sessions() as session:
             released = await repo.get_item_by_id(session, code, item_id)
         assert released is not None
-        return _item_out(released)
-
-
-# -- integration health -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Facts:
-    """Everything health needs about the sources, read in a few grouped queries."""
-
-    sources: list[ingest_repo.SourceRow]
-    pull: dict[str, repo.PullSourceRow]
-    connectors: dict[str, list[repo.ConnectorRow]]
-    stats: dict[str, tuple[int, int]]
-    last_errors: dict[str, repo.FetchLogRow]
-    arrivals: dict[str, tuple[datetime | None, datetime | None]]
-    items: dict[str, dict[str, int]]
-    partner_errors: dict[str, int]
-    per_day: dict[str, dict[tuple[str | None, date], int]]
-    days: list[date]
-
-
-def _problem(row: repo.FetchLogRow) -> ProblemOut:
-    return ProblemOut(
-        at=row.started_at,
-        connector_id=row.connector_id,
-        url=row.url,
-        kind=row.error_kind,
-        http_status=row.http_status,
-        message=row.message,
-    )
-
-
-def _connector_problem(row: repo.ConnectorRow) -> ProblemOut | None:
-    if row.last_error_at is None:
-        return None
-    return ProblemOut(
-        at=row.last_error_at,
-        connector_id=row.id,
-        url=row.url,
-        kind=row.last_error_kind,
-        http_status=row.last_http_status,
-        message=row.last_error,
-    )
-
-
-class PullHealth:
-    def __init__(self, settings: Settings, sessions: Sessions) -> None:
-        self.settings = settings
-        self.sessions = sessions
-
-    async def _facts(self, code: str | None, days: int, window_hours: int) -> _Facts:
-        now = utcnow()
-        since = now - timedelta(hours=window_hours)
-        zone = self.settings.source_time_zone
-        async with self.sessions() as session:
-            today = await repo.local_today(session, zone)
-            day_list = domain.local_days(today, days)
-            start, _ = domain.local_range(day_list[0], today, zone)
-            if code is not None:
-                src = await ingest_repo.get_source(session, code)
-                if src is None:
-                    raise Refused(RefusalKind.NOT_FOUND, f"unknown source '{code}'")
-                srcs = [src]
-                pull_row = await repo.get_pull_source(session, code)
-                pull = {code: pull_row} if pull_row else {}
-                connectors = {code: await repo.list_connectors(session, code)}
-                last_errors = {e.source: e for e in await repo.recent_errors(session, code, 1)}
-                arrivals = {code: await repo.arrivals_of(session, code)}
-            else:
-                srcs = await ingest_repo.list_sources(session)
-                pull = await repo.list_pull_sources(session)
-                connectors = {}
-                for row in await repo.list_all_connectors(session):
-                    connectors.setdefault(row.source, []).append(row)
-                last_errors = await repo.last_errors(session)
-                arrivals = await repo.arrivals(session)
-            stats = await repo.fetch_stats(session, since, code)
-            items = await repo.item_state_counts(session, code)
-            partner = await repo.partner_error_counts(session, since, code)
-            per_day = await repo.items_per_section_day(session, since=start, zone=zone, source=code)
-        return _Facts(
-            srcs, pull, connectors, stats, last_errors, arrivals, items, partner, per_day, day_list
-        )
-
-    def _summary(
-        self, facts: _Facts, src: ingest_repo.SourceRow, window_hours: int, now: datetime
-    ) -> tuple[dict[str, object], list[domain.SectionSeries]]:
-        pull = facts.pull.get(src.code)
-        breaker = pull.breaker if pull else Breaker()
-        connectors = facts.connectors.get(src.code, [])
-        fetches, errors = facts.stats.get(src.code, (0, 0))
-        rate = domain.error_rate(fetches, errors)
-        state = domain.source_state(
-            active=src.active,
-            paused=bool(pull and pull.paused),
-            breaker=breaker,
-            now=now,
-            connectors=[
-                ConnectorHealth(
-                    c.enabled,
-                    Outcome(c.last_outcome) if c.last_outcome else None,
-                    bool(c.last_warnings),
-                )
-                for c in connectors
-            ],
-            error_rate=rate,
-        )
-        last_error = facts.last_errors.get(src.code)
-        first, newest = facts.arrivals.get(src.code, (None, None))
-        items = facts.items.get(src.code, {})
-        series = domain.section_series(
-            facts.per_day.get(src.code, {}),
-            days=facts.days,
-            sections=list(src.sections),
-            standard=self.settings.standard_sections,
-        )
-        summary: dict[str, object] = {
-            "source": src.code,
-            "name": src.name,
-            "kind": src.kind,
-            "active": src.active,
-            "state": state,
-            "mode": "pull" if connectors else "push",
-            "paused": bool(pull and pull.paused),
-            "breaker": BreakerOut(
-                state=breaker.state.value,
-                consecutive_failures=breaker.failures,
-                open_until=breaker.open_until,
-            ),
-            "last_fetch_at": max(
-                (c.last_fetch_at for c in connectors if c.last_fetch_at), default=None
-            ),
-            "last_success_at": max(
-                (c.last_success_at for c in connectors if c.last_success_at), default=None
-            ),
-            "last_new_item_at": first,
-            "last_item_at": newest,
-            "window_hours": window_hours,
-            "fetches": fetches,
-            "errors": errors,
-            "error_rate": rate,
-            "last_error": _problem(last_error) if last_error else None,
-            "warnings": sum(len(c.last_warnings) for c in connectors),
-            "held_items": items.get(ItemState.HELD.value, 0),
-            "failed_items": items.get(ItemState.FAILED.value, 0),
-            "partner_errors": facts.partner_errors.get(src.code, 0),
-            "items_in_days": sum(s.total for s in series),
-            "standard_sections_without_items": [
-                s.section for s in series if s.standard and s.total == 0 and s.section
-            ],
-        }
-        return summary, series
-
-    async def overview(self, *, days: int, window_hours: int) -> HealthOverviewOut:
-        facts = await self._facts(None, days, window_hours)
-        now = utcnow()
-        summaries = [
-            SourceHealthSummaryOut.model_validate(self._summary(facts, src, window_hours, now)[0])
-            for src in facts.sources
-        ]
-        by_state: dict[str, int] = {}
-        for s in summaries:
-            by_state[s.state.value] = by_state.get(s.state.value, 0) + 1
-        return HealthOverviewOut(
-            generated_at=now,
-            window_hours=window_hours,
-            days=days,
-            totals=HealthTotals(
-                sources=len(summaries),
-                pull_sources=sum(1 for s in summaries if s.mode == "pull"),
-                by_state=by_state,
-                held_items=sum(s.held_items for s in summaries),
-                failed_items=sum(s.failed_items for s in summaries),
-            ),
-            sources=summaries,
-        )
-
-    async def source(self, code: str, *, days: int, window_hours: int) -> SourceHealthOut:
-        facts = await self._facts(code, days, window_hours)
-        now = utcnow()
-        src = facts.sources[0]
-        summary, series = self._summary(facts, src, window_hours, now)
-        pull = facts.pull.get(code)
-        connectors = facts.connectors.get(code, [])
-        async with self.sessions() as session:
-            recent = await repo.recent_errors(session, code, 20)
-            problems = await repo.list_items(
-                session,
-                code,
-                states=[ItemState.FAILED, ItemState.REFUSED, ItemState.HELD],
-                before_id=None,
-                limit=20,
-            )
-        return SourceHealthOut.model_validate(
-            {
-                **summary,
-                "paused_at": pull.paused_at if pull else None,
-                "paused_reason": pull.paused_reason if pull else None,
-                "days": days,
-                "items": facts.items.get(code, {}),
-                "recent_errors": [_problem(r) for r in recent],
-                "warning_list": [
-                    WarningOut(connector_id=c.id, url=c.url, message=w)
-                    for c in connectors
-                    for w in c.last_warnings
-                ],
-                "item_problems": [
-                    ItemProblemOut(
-                        id=i.id,
-                        url=i.url,
-                        title=i.title,
-                        state=i.state,
-                        reason=i.reason,
-                        attempts=i.attempts,
-                        updated_at=i.updated_at,
-                    )
-                    for i in problems
-                ],
-                "connectors": [
-                    ConnectorHealthOut(
-                        id=c.id,
-                        kind=ConnectorKind(c.kind),
-                        url=c.url,
-                        enabled=c.enabled,
-                        interval_s=c.interval_s,
-                        next_fetch_at=c.next_fetch_at,
-                        last_fetch_at=c.last_fetch_at,
-                        last_success_at=c.last_success_at,
-                        last_outcome=Outcome(c.last_outcome) if c.last_outcome else None,
-                        last_http_status=c.last_http_status,
-                        consecutive_failures=c.consecutive_failures,
-                        conditional=bool(c.etag or c.last_modified),
-                        last_error=_connector_problem(c),
-                        warnings=c.last_warnings,
-                    )
-                    for c in connectors
-                ],
-                "sections": [
-                    SectionHealthOut(
-                        section=s.section,
-                        standard=s.standard,
-                        total=s.total,
-                        days=[DayCount(date=d, count=n) for d, n in s.per_day],
-                    )
-                    for s in series
-                ],
-            }
-        )
+        return ItemOut.model_validate(released)

@@ -1,4 +1,4 @@
-import portal_moderation.submissions_db  # noqa: F401 - registers the submissions tables
+import portal_moderation.submissions.db  # noqa: F401 - registers the submissions tables
 from portal_moderation.db import metadata
 from portal_runtime.migrations_env import run_env
 

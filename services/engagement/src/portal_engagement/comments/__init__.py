@@ -1,0 +1,1 @@
+"""Comments on published articles: pre-moderated, listed once approved; readers report them."""
