@@ -5,6 +5,7 @@ the local launcher uses; and each service gets only its own credentials, from th
 from __future__ import annotations
 
 import importlib
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,15 @@ SECRETS = ("KAFKA_PASSWORD", "ADMIN_TOKEN", "S3_SECRET_KEY", "OPENSEARCH_PASSWOR
 # What the public reaches: the partner API and Kafka listener, the desk, the read APIs, Grafana,
 # The website (8007) and the edge in front of it (6081) are the readers' way in.
 PUBLIC_PORTS = {"8001", "8003", "8004", "8005", "8006", "8007", "6081", "9094", "3000"}
+
+
+@pytest.fixture(autouse=True)
+def _no_per_process_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The launcher's environment as configured, without a test session's own overrides
+    (PORTAL_<SERVICE>_<NAME>, e.g. the e2e image server's allowed host)."""
+    for key in list(os.environ):
+        if key.startswith("PORTAL_") and not key.startswith("PORTAL_STACK_"):
+            monkeypatch.delenv(key)
 
 
 def _interpolated(value: str) -> str:

@@ -32,3 +32,8 @@ def test_whatever_remains_makes_well_formed_xml(text: str) -> None:
     root = etree.Element("t")
     root.text = xml_safe(text)  # lxml refuses any character XML forbids
     assert etree.fromstring(etree.tostring(root, encoding="UTF-8")).tag == "t"
+
+
+def test_a_missing_value_is_the_empty_text() -> None:
+    assert xml_safe(None) == ""
+    assert xml_safe("") == ""

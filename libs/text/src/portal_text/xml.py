@@ -13,9 +13,10 @@ import re
 XML_FORBIDDEN = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
-def xml_safe(text: str) -> str:
-    """``text`` without the characters XML 1.0 forbids (decode entities before calling)."""
-    return XML_FORBIDDEN.sub("", text)
+def xml_safe(text: str | None) -> str:
+    """``text`` without the characters XML 1.0 forbids (decode entities before calling); a
+    missing value is the empty text (a feed is never broken by one incomplete row)."""
+    return XML_FORBIDDEN.sub("", text) if text else ""
 
 
 def is_xml_safe(text: str) -> bool:

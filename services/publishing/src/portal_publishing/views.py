@@ -376,9 +376,11 @@ class Views:
     async def news_sitemap(self, session: AsyncSession, now: datetime | None = None) -> Viewed:
         since = (now or datetime.now(UTC)) - timedelta(hours=self.settings.news_sitemap_hours)
         rows = await repo.published_since(session, since, self.settings.news_sitemap_max_urls)
+        # A news entry needs its title: a row without one is left out, not a broken sitemap.
         items = [
             feeds.NewsItem(url=self.url(r.slug), title=r.title, published_at=r.published_at)
             for r in rows
+            if r.title
         ]
         # Its content also changes as time passes (items age out), so Last-Modified is omitted
         # there: only the ETag validates it.
