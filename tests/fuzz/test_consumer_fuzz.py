@@ -85,9 +85,13 @@ UNPROCESSED = {"decode", "schema", "validation", "size", "processing"}
 JOURNEY_TOPICS = {"article.ingested", "article.normalized", "article.reviewed", "article.published"}
 
 
-# A service's consumer group of one topic, where it is not named after the service: publishing
-# consumes article.published in its edge purger (python -m portal_publishing.purger).
-TOPIC_GROUPS = {("publishing", "article.published"): ("publishing-edge-purger",)}
+# A service's consumer groups of one topic, where they are not its groups in GROUPS: publishing
+# consumes article.published in its edge purger (python -m portal_publishing.purger); ingest
+# reads article.ingested only for the journey (ingest-journey, added below), not for statuses.
+TOPIC_GROUPS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("publishing", "article.published"): ("publishing-edge-purger",),
+    ("ingest", "article.ingested"): (),
+}
 
 
 def groups_of(spec: TopicSpec) -> list[str]:
