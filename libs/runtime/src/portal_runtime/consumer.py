@@ -137,7 +137,7 @@ class ConsumerConfig:
     def from_settings(cls, settings: ServiceSettings) -> ConsumerConfig:
         return cls(
             bootstrap_servers=settings.kafka_bootstrap_servers,
-            client_id=settings.service_name,
+            client_id=settings.instance_id,  # group members name their process
             producer=settings.service_name,
             max_records=settings.kafka_batch_max_records,
             max_wait_s=settings.kafka_batch_max_wait_ms / 1000,

@@ -6,6 +6,8 @@ no usable default outside the local stack: the launcher and docker-compose pass 
 
 from __future__ import annotations
 
+import os
+import socket
 from typing import Literal, Self
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -18,6 +20,11 @@ class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
 
     service_name: str = Field(default="portal", description="Name in traces, logs and Kafka.")
+    # Which process of the service this is (several run side by side): the pod name in
+    # Kubernetes, `<service>-<n>` on the local stack; empty: `<service>-<host>-<pid>`. It names
+    # the process in logs (`instance`), telemetry (`service.instance.id`) and as its Kafka
+    # client id, so a consumer group's members say which process holds which partitions.
+    service_instance_id: str = ""
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     log_level: str = "INFO"
@@ -109,6 +116,21 @@ class ServiceSettings(BaseSettings):
     # Proxies whose X-Forwarded-For names the client (IPs or CIDRs, comma-separated, "*" for
     # any). Empty: the peer address is the client and X-Forwarded-For is ignored.
     trusted_proxies: str = ""
+
+    # -- graceful shutdown (portal_runtime.serve) ----------------------------------------------
+    # After SIGTERM the process keeps serving HTTP this long with /readyz answering 503, so load
+    # balancers stop sending it requests before it closes its port; its consumers leave their
+    # groups at once. 0 locally; a few seconds behind a load balancer (Kubernetes).
+    shutdown_delay_s: float = Field(default=0.0, ge=0, le=120)
+    # What is in progress then gets this long to finish (batches, the outbox relay's queue).
+    shutdown_drain_s: float = Field(default=15.0, gt=0, le=600)
+
+    @property
+    def instance_id(self) -> str:
+        return (
+            self.service_instance_id
+            or f"{self.service_name}-{socket.gethostname().split('.')[0]}-{os.getpid()}"
+        )
 
     @model_validator(mode="after")
     def _kafka_credentials_with_sasl(self) -> Self:

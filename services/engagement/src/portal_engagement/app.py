@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-import uvicorn
 from fastapi import FastAPI
 
 from portal_engagement.api import (
@@ -30,6 +29,7 @@ from portal_runtime.auth import admin_guard
 from portal_runtime.bodylimit import BodyLimit
 from portal_runtime.problems import document_body_limit
 from portal_runtime.ratelimit import RateLimiter
+from portal_runtime.serve import serve
 from portal_runtime.service import Service
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -101,13 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def main() -> None:
     settings = Settings()
-    uvicorn.run(
-        create_app(settings),
-        host=settings.http_host,
-        port=settings.http_port,
-        log_config=None,
-        proxy_headers=False,  # X-Forwarded-For only from TRUSTED_PROXIES (Service.create_app)
-    )
+    serve(create_app(settings), settings)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-import uvicorn
 from fastapi import FastAPI
 
 from portal_ingest.api import (
@@ -26,6 +25,7 @@ from portal_ingest.usecases import Admin, Ingestor, StatusTracker
 from portal_runtime.admission import AdmissionWindow, Hop, PipelineGate
 from portal_runtime.consumer import ConsumerConfig
 from portal_runtime.kafka_security import client_options
+from portal_runtime.serve import serve
 from portal_runtime.service import Service
 from portal_runtime.storage import ObjectStore
 
@@ -108,13 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def main() -> None:
     settings = Settings()
-    uvicorn.run(
-        create_app(settings),
-        host=settings.http_host,
-        port=settings.http_port,
-        log_config=None,
-        proxy_headers=False,  # X-Forwarded-For only from TRUSTED_PROXIES (Service.create_app)
-    )
+    serve(create_app(settings), settings)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,6 @@ import asyncio
 from datetime import timedelta
 from pathlib import Path
 
-import uvicorn
 from fastapi import FastAPI
 
 from portal_moderation.api import admin_router, auth_router, items_router
@@ -27,6 +26,7 @@ from portal_moderation.web import DeskDeps, install_desk
 from portal_moderation.webauth import DeskAuth
 from portal_runtime.bodylimit import BodyLimit
 from portal_runtime.problems import document_body_limit
+from portal_runtime.serve import serve
 from portal_runtime.service import Service
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -120,13 +120,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def main() -> None:
     settings = Settings()
-    uvicorn.run(
-        create_app(settings),
-        host=settings.http_host,
-        port=settings.http_port,
-        log_config=None,
-        proxy_headers=False,  # X-Forwarded-For only from TRUSTED_PROXIES (Service.create_app)
-    )
+    serve(create_app(settings), settings)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-import uvicorn
 from fastapi import FastAPI
 
 from portal_normalize.api import admin_router, renditions_router
@@ -17,6 +16,7 @@ from portal_normalize.media import MediaService
 from portal_normalize.repository import RulesCache
 from portal_normalize.settings import Settings
 from portal_runtime.logs import get_logger
+from portal_runtime.serve import serve
 from portal_runtime.service import Service
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -74,13 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def main() -> None:
     settings = Settings()
-    uvicorn.run(
-        create_app(settings),
-        host=settings.http_host,
-        port=settings.http_port,
-        log_config=None,
-        proxy_headers=False,  # X-Forwarded-For only from TRUSTED_PROXIES (Service.create_app)
-    )
+    serve(create_app(settings), settings)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-import uvicorn
 from fastapi import FastAPI
 
 from portal_publishing.api import build_routers
@@ -17,6 +16,7 @@ from portal_publishing.rebuild import StoreRebuilder, rebuild_router
 from portal_publishing.settings import Settings
 from portal_runtime.auth import admin_guard
 from portal_runtime.kafka_security import client_options
+from portal_runtime.serve import serve
 from portal_runtime.service import Service
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -73,13 +73,7 @@ async def _close_on_shutdown(renditions: Renditions) -> None:
 
 def main() -> None:
     settings = Settings()
-    uvicorn.run(
-        create_app(settings),
-        host=settings.http_host,
-        port=settings.http_port,
-        log_config=None,
-        proxy_headers=False,  # X-Forwarded-For only from TRUSTED_PROXIES (Service.create_app)
-    )
+    serve(create_app(settings), settings)
 
 
 if __name__ == "__main__":

@@ -8,13 +8,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-import uvicorn
 from fastapi import FastAPI
 from opensearchpy.exceptions import ConnectionError as OpenSearchConnectionError
 from opensearchpy.exceptions import TransportError
 
 from portal_runtime.auth import admin_guard
 from portal_runtime.logs import get_logger
+from portal_runtime.serve import serve
 from portal_runtime.service import Service
 from portal_search.api import admin_router, public_router
 from portal_search.db import outbox
@@ -124,13 +124,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def main() -> None:
     settings = Settings()
-    uvicorn.run(
-        create_app(settings),
-        host=settings.http_host,
-        port=settings.http_port,
-        log_config=None,
-        proxy_headers=False,  # X-Forwarded-For only from TRUSTED_PROXIES (Service.create_app)
-    )
+    serve(create_app(settings), settings)
 
 
 if __name__ == "__main__":
