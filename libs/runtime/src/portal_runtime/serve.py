@@ -2,14 +2,15 @@
 
 On the first signal the process:
 
-1. fails its readiness at once (``/readyz`` answers 503 ``draining``) and starts draining
-   (``HttpService.begin_shutdown``): its consumers finish or abandon their batch, commit what is
-   durable and leave their groups, so their partitions move to the other instances within
-   seconds; then the outbox relay sends what is ready and stops between two rounds;
+1. fails its readiness at once (``/readyz`` answers 503 ``draining``) and gives up its shared
+   work (``HttpService.begin_shutdown``): its consumers finish or abandon their batch, commit
+   what is durable and leave their groups, so their partitions move to the other instances
+   within seconds;
 2. keeps serving HTTP for ``SHUTDOWN_DELAY_S`` (0 locally; behind a load balancer, long enough
    for it to see the failed readiness), then closes its port and lets requests in progress end;
-3. ends the app's lifespan: waits for the drain (bounded by ``SHUTDOWN_DRAIN_S``), stops the
-   background jobs, closes its clients and flushes its telemetry.
+3. ends the app's lifespan (``HttpService.drain``, bounded by ``SHUTDOWN_DRAIN_S``): the outbox
+   relay sends what this process committed and stops between two rounds; the background jobs
+   stop, the clients close and the telemetry is flushed.
 
 A second signal exits at once.
 """

@@ -119,21 +119,26 @@ class HttpService:
         self.checks: dict[str, Check] = {}
         # Set once shutdown begins (SIGTERM): /readyz answers 503 from then on.
         self.draining = False
-        self._drained: asyncio.Task[None] | None = None
+        self._leaving: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Before the app serves and its background jobs start."""
 
     def begin_shutdown(self) -> asyncio.Task[None]:
-        """Shutdown begins (SIGTERM; ``serve.py``): readiness fails from now on and ``drain``
+        """Shutdown begins (SIGTERM; ``serve.py``): readiness fails from now on and ``leave``
         starts at once, while HTTP may still be served a little longer. Idempotent."""
         self.draining = True
-        if self._drained is None:
-            self._drained = asyncio.create_task(self.drain(), name="drain")
-        return self._drained
+        if self._leaving is None:
+            self._leaving = asyncio.create_task(self.leave(), name="leave")
+        return self._leaving
+
+    async def leave(self) -> None:
+        """At the start of shutdown: give up the work this process shares with the other
+        instances (consumer groups), so that they take it over at once."""
 
     async def drain(self) -> None:
-        """At shutdown, before the background jobs are cancelled (work in progress ends)."""
+        """After HTTP stopped, before the background jobs are cancelled (work in progress
+        ends)."""
 
     async def stop(self) -> None:
         """After the app stopped serving and the background jobs ended."""
@@ -151,6 +156,7 @@ class HttpService:
             started = time.monotonic()
             with contextlib.suppress(Exception):
                 await self.begin_shutdown()
+            await self.drain()
             for task in tasks:
                 task.cancel()
             for task in tasks:
@@ -311,19 +317,20 @@ class Service(HttpService):
         await self.broker.start()
         self.consumers.start()
 
-    async def drain(self) -> None:
-        # Consumers first: the batch in progress finishes, its offsets are committed and the
-        # consumers leave their groups (their partitions move to the other instances at once).
-        budget = self.settings.shutdown_drain_s
+    async def leave(self) -> None:
+        # The batch in progress finishes, its offsets are committed and the consumers leave
+        # their groups: their partitions move to the other instances at once.
         started = time.monotonic()
-        await self.consumers.stop(timeout_s=budget)
+        await self.consumers.stop(timeout_s=self.settings.shutdown_drain_s)
         log.info("consumers_stopped", seconds=round(time.monotonic() - started, 2))
-        # Then the relay sends what this process committed (its last batches' events) and
-        # stops between two rounds: a row is never left sent but not deleted, which another
-        # instance would send again.
+
+    async def drain(self) -> None:
+        await self.consumers.stop(timeout_s=self.settings.shutdown_drain_s)  # if not yet
+        # HTTP has stopped: the relay sends what this process committed (its last requests'
+        # and batches' events) and stops between two rounds, so no row is left sent but not
+        # deleted (another instance would send it again).
         if self.relay is not None:
-            left = max(1.0, budget - (time.monotonic() - started))
-            flushed = await self.relay.stop(timeout_s=left)
+            flushed = await self.relay.stop(timeout_s=self.settings.shutdown_drain_s)
             log.info("outbox_relay_stopped", flushed=flushed)
 
     async def stop(self) -> None:
