@@ -241,7 +241,7 @@ class Service(HttpService):
         self.sessions = make_sessionmaker(self.engine)
         self.consumers = Consumers(ConsumerConfig.from_settings(settings), self.sessions, outbox)
         self.migrations_dir = migrations_dir
-        self.migrate_on_start = migrate_on_start
+        self.migrate_on_start = migrate_on_start and settings.migrate_on_start
         self.outbox = outbox
         self.store = ObjectStore(settings) if uses_object_store else None
         self.opensearch = (

@@ -66,6 +66,9 @@ class ServiceSettings(BaseSettings):
         description="SQLAlchemy async URL of this service's own database.",
     )
     database_pool_size: int = 10
+    # Upgrade the database when the process starts; false where a deployment migrates once
+    # before its rollout (`python -m portal_runtime.migrate <service>`, the Helm chart's Job).
+    migrate_on_start: bool = True
 
     # Only services that store objects need these; their keys are their own (no default: a
     # service that stores objects refuses to start without them).
