@@ -53,6 +53,9 @@ class ServiceSettings(BaseSettings):
     kafka_rebalance_drain_s: float = Field(default=10.0, ge=0, le=240)
     # A consumer that does not poll within this (slow steps included) leaves its group.
     kafka_max_poll_interval_ms: int = Field(default=300_000, ge=10_000)
+    # Heartbeats tell a consumer that its group rebalances (another instance left or joined):
+    # its partitions move within about this long. Under a third of the session timeout (10 s).
+    kafka_heartbeat_interval_ms: int = Field(default=1_000, ge=100, le=3_000)
     # Outbox rows one relay round publishes (pipelined) before deleting them in one transaction.
     outbox_relay_batch_size: int = Field(default=200, ge=1, le=10_000)
     # Rows committed by this process reach the relay at once; the table is read this often for
