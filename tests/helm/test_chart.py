@@ -76,11 +76,12 @@ def _check(value: Any, type_name: str, path: str) -> None:
     """``value`` fits the OpenAPI type ``type_name`` of the client (recursively)."""
     if value is None:
         return
-    if type_name.startswith("list["):
+    lowered = type_name.lower()
+    if lowered.startswith("list["):  # list[V1Container] or List[V1Container]
         assert isinstance(value, list), f"{path}: expected a list, got {value!r}"
         for i, item in enumerate(value):
             _check(item, type_name[5:-1], f"{path}[{i}]")
-    elif type_name.startswith("dict("):
+    elif lowered.startswith(("dict(", "dict[")):  # dict(str, str) or Dict[str, str]
         assert isinstance(value, dict), f"{path}: expected a map, got {value!r}"
         inner = type_name[5:-1].split(", ", 1)[1]
         for key, item in value.items():
