@@ -1,6 +1,6 @@
-"""Scale-out: two instances of every service share the work while a partner keeps pushing; each
-instance is restarted in turn (SIGTERM, as a rolling release does), then consumers are scaled up
-and down mid-stream. Afterwards nothing acknowledged is lost or doubled:
+"""Scale-out: two instances of every service share the work while a partner keeps pushing; a
+release rolls out (SIGTERM to one instance of every service at once, each started again and
+serving before the next instance goes), then consumers are scaled up and down mid-stream. Afterwards nothing acknowledged is lost or doubled:
 
 - every acknowledged article is public, on every publishing instance, exactly once at its
   newest revision, and searchable exactly once with that revision's title;
@@ -80,13 +80,19 @@ class Report:
 def _holdings(
     assigned: dict[str, list[Assigned]], ids: set[str]
 ) -> dict[tuple[str, str], set[int]]:
-    """(group, topic) -> partitions that the instances ``ids`` hold."""
+    """(group, topic) -> partitions that the instances ``ids`` hold, in groups that are stable
+    (a rebalancing group's assignments are the past's)."""
     out: dict[tuple[str, str], set[int]] = defaultdict(set)
     for client, items in assigned.items():
         if client in ids:
             for a in items:
-                out[(a.group, a.topic)].update(a.partitions)
+                if a.state == "Stable":
+                    out[(a.group, a.topic)].update(a.partitions)
     return out
+
+
+def _stable(assigned: dict[str, list[Assigned]], ids: set[str]) -> bool:
+    return all(a.state == "Stable" for client in ids for a in assigned.get(client, []))
 
 
 def _peers(portal: Portal, service: str) -> list[ServiceProcess]:
@@ -97,52 +103,81 @@ def _peers(portal: Portal, service: str) -> list[ServiceProcess]:
     ]
 
 
-def _sigterm(portal: Portal, proc: ServiceProcess, report: Report) -> None:
-    """SIGTERM ``proc``; measure until the others hold every partition it held, and until it
-    exited."""
-    kafka = admin_client_options(portal.settings)
-    others = {p.instance_id for p in _peers(portal, proc.service)} - {proc.instance_id}
-    before = group_assignments(kafka)
-    mine = _holdings(before, {proc.instance_id})
-    wanted = {key: mine[key] | theirs for key, theirs in _holdings(before, others).items()}
-    for key, parts in mine.items():
-        wanted.setdefault(key, parts)
-    pid = proc.pid()
-    assert pid is not None, f"{proc.name} is not running"
-    child = psutil.Process(pid)
-    started = time.monotonic()
-    os.kill(pid, signal.SIGTERM)
-    measured = bool(mine and others)  # else nothing moves: it consumes alone, or nothing
-    moved_s: float | None = None if measured else 0.0
+@dataclass
+class _Leaving:
+    """A SIGTERMed instance being watched: what it held and who must hold it after."""
+
+    proc: ServiceProcess
+    child: psutil.Process
+    others: set[str]
+    wanted: dict[tuple[str, str], set[int]]
+    moved_s: float | None = None
     exited_s: float | None = None
-    while moved_s is None or exited_s is None:
+
+
+def _sigterm(portal: Portal, procs: list[ServiceProcess], report: Report) -> None:
+    """SIGTERM ``procs`` together (each the only one of its service); measure, for each, until
+    the other instances hold every partition it held, and until it exited."""
+    kafka = admin_client_options(portal.settings)
+    ids = {p.instance_id for proc in procs for p in _peers(portal, proc.service)}
+
+    def stable_assignments() -> dict[str, list[Assigned]] | None:
+        assigned = group_assignments(kafka)
+        return assigned if _stable(assigned, ids) else None
+
+    before = portal.wait_for(
+        stable_assignments, timeout_s=120, what="the groups stable before the SIGTERM"
+    )
+    leaving: list[_Leaving] = []
+    for proc in procs:
+        others = {p.instance_id for p in _peers(portal, proc.service)} - {proc.instance_id}
+        mine = _holdings(before, {proc.instance_id})
+        wanted = {key: mine[key] | theirs for key, theirs in _holdings(before, others).items()}
+        for key, parts in mine.items():
+            wanted.setdefault(key, parts)
+        pid = proc.pid()
+        assert pid is not None, f"{proc.name} is not running"
+        # Nothing moves when it consumes alone, or nothing.
+        moved = None if mine and others else -1.0
+        leaving.append(_Leaving(proc, psutil.Process(pid), others, wanted, moved_s=moved))
+    started = time.monotonic()
+    for item in leaving:
+        os.kill(item.child.pid, signal.SIGTERM)
+    while any(i.moved_s is None or i.exited_s is None for i in leaving):
         elapsed = time.monotonic() - started
         if elapsed > MOVE_TIMEOUT_S:
+            late = [i for i in leaving if i.moved_s is None or i.exited_s is None]
             raise AssertionError(
-                f"{proc.name}: partitions not moved ({moved_s}) or process not exited "
-                f"({exited_s}) {MOVE_TIMEOUT_S:.0f}s after SIGTERM; log:\n{proc.log_tail()}"
+                "after SIGTERM, partitions not moved or process not exited within "
+                f"{MOVE_TIMEOUT_S:.0f}s: "
+                + "; ".join(f"{i.proc.name} moved={i.moved_s} exited={i.exited_s}" for i in late)
+                + f"\nlog of {late[0].proc.name}:\n{late[0].proc.log_tail()}"
             )
-        if exited_s is None and _gone(child):
-            exited_s = elapsed
-        if moved_s is None:
-            now = group_assignments(kafka)
-            held = _holdings(now, others)
-            if proc.instance_id not in now and all(
-                held.get(key, set()) >= parts for key, parts in wanted.items()
-            ):
-                moved_s = elapsed
+        now = group_assignments(kafka) if any(i.moved_s is None for i in leaving) else {}
+        for item in leaving:
+            if item.exited_s is None and _gone(item.child):
+                item.exited_s = elapsed
+            if item.moved_s is None:
+                held = _holdings(now, item.others)
+                if item.proc.instance_id not in now and all(
+                    held.get(key, set()) >= parts for key, parts in item.wanted.items()
+                ):
+                    item.moved_s = elapsed
         time.sleep(0.05)
-    with contextlib.suppress(psutil.Error):
-        child.wait(timeout=10)  # reaped (it is this test's child when the fixture started it)
-    proc.stop()  # only forgets its pid file: the process is gone
-    if not measured:
-        report.say(f"scale: SIGTERM {proc.instance_id}: exited after {exited_s:.2f}s")
-        return
-    report.moves.append(Move(proc.instance_id, moved_s, exited_s))
-    report.say(
-        f"scale: SIGTERM {proc.instance_id}: its partitions consumed by "
-        f"{','.join(sorted(others))} after {moved_s:.2f}s; exited after {exited_s:.2f}s"
-    )
+    for item in leaving:
+        with contextlib.suppress(psutil.Error):
+            item.child.wait(timeout=10)  # reaped (this test's child when the fixture started it)
+        item.proc.stop()  # only forgets its pid file: the process is gone
+        assert item.moved_s is not None and item.exited_s is not None
+        if item.moved_s < 0:
+            report.say(f"scale: SIGTERM {item.proc.instance_id}: exited after {item.exited_s:.2f}s")
+            continue
+        report.moves.append(Move(item.proc.instance_id, item.moved_s, item.exited_s))
+        report.say(
+            f"scale: SIGTERM {item.proc.instance_id}: its partitions consumed by "
+            f"{','.join(sorted(item.others))} after {item.moved_s:.2f}s; "
+            f"exited after {item.exited_s:.2f}s"
+        )
 
 
 def _gone(child: psutil.Process) -> bool:
@@ -166,10 +201,13 @@ def _wait_serving(portal: Portal, procs: list[ServiceProcess]) -> None:
     portal.wait_for(settled, timeout_s=120, what=f"{[p.name for p in procs]} holding partitions")
 
 
-def _restart(portal: Portal, proc: ServiceProcess, report: Report) -> None:
-    _sigterm(portal, proc, report)
-    proc.start()
-    _wait_serving(portal, [proc])
+def _restart(portal: Portal, procs: list[ServiceProcess], report: Report) -> None:
+    """A step of a rollout: ``procs`` (one instance of each service) stopped with SIGTERM, started
+    again, serving again."""
+    _sigterm(portal, procs, report)
+    for proc in procs:
+        proc.start()
+    _wait_serving(portal, procs)
 
 
 # -- what readers see --------------------------------------------------------------------------
@@ -325,18 +363,18 @@ def test_rolling_restart_and_scaling_lose_and_double_nothing(
             pushing_since = time.time()
             stream.start()
             stream.wait_progress(10 / len(stream.plan))
-            # A rolling restart of every process, one instance at a time.
-            for name in PROCESSES:
-                for proc in launcher.services(settings, (name,)):
-                    _restart(portal, proc, report)
+            # A rolling restart of every process, one instance of each at a time (as a release
+            # rolls every Deployment at once, each one pod after the other).
+            for n in range(1, INSTANCES + 1):
+                wave = [process(settings, name, n) for name in PROCESSES]
+                _restart(portal, [p for p in wave if p.is_running()], report)
             # Scale up mid-stream, let the new instances take partitions and work a while,
             # then scale down again (their partitions move back).
             launcher.services_up(settings, instances=SCALED_UP, say=lambda _: None)
             _wait_serving(portal, [p for n in SCALED_UP for p in launcher.services(settings, (n,))])
             done = stream.progress()
             stream.wait_progress(done + 20 / len(stream.plan), timeout_s=180)
-            for name, count in SCALED_UP.items():
-                _sigterm(portal, process(settings, name, count), report)
+            _sigterm(portal, [process(settings, n, c) for n, c in SCALED_UP.items()], report)
             stream.wait_progress(stream.progress() + 10 / len(stream.plan), timeout_s=180)
             stream.stop()
             stream.join()

@@ -106,6 +106,7 @@ class Assigned:
     group: str
     topic: str
     partitions: tuple[int, ...]
+    state: str = "Stable"  # the group's; another while it rebalances
 
 
 def group_assignments(kafka: Mapping[str, Any]) -> dict[str, list[Assigned]]:
@@ -124,7 +125,12 @@ def group_assignments(kafka: Mapping[str, Any]) -> dict[str, list[Assigned]]:
             assignment = member.get("member_assignment") or {}
             for item in assignment.get("assigned_partitions") or []:
                 out.setdefault(member["client_id"], []).append(
-                    Assigned(group, item["topic"], tuple(sorted(item["partitions"])))
+                    Assigned(
+                        group,
+                        item["topic"],
+                        tuple(sorted(item["partitions"])),
+                        str(info.get("group_state") or ""),
+                    )
                 )
     return out
 
