@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from tests.chaos.report import RESULTS
-from tests.e2e.conftest import partner_images, portal  # noqa: F401 - the e2e fixtures
+from tests.e2e.conftest import partner_images, portal  # noqa: F401 - the e2e tests' fixtures
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -36,6 +36,9 @@ class PartnerStream:
     update_every: int = 3  # after every few new articles, a new revision of an earlier one
     pace_s: float = 0.15
     give_up_s: float = 180.0  # per request: past this the platform did not recover
+    # Other instances of ingest: a request refused by one (restarting) goes to the next, as a
+    # load balancer would send it.
+    other_urls: tuple[str, ...] = ()
     acked: dict[str, Acked] = field(default_factory=dict)  # external id -> newest 2xx
     requests_acked: int = 0
     retries: int = 0
@@ -44,6 +47,9 @@ class PartnerStream:
     def __post_init__(self) -> None:
         self.plan = self._plan()
         self._done = 0
+        self._stop = threading.Event()
+        self._urls = (self.base_url, *self.other_urls)
+        self._next_url = 0
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name=f"partner-{self.marker}")
 
@@ -92,6 +98,10 @@ class PartnerStream:
                 raise AssertionError(f"the partner stream did not reach {fraction:.0%}")
             time.sleep(0.05)
 
+    def stop(self) -> None:
+        """Push nothing after the request in progress (the plan is cut short there)."""
+        self._stop.set()
+
     def join(self, timeout_s: float = 300.0) -> None:
         self._thread.join(timeout_s)
         if self._thread.is_alive():
@@ -103,18 +113,20 @@ class PartnerStream:
     def _run(self) -> None:
         with OutsideClient(timeout=15.0) as http:
             for ext, version in self.plan:
+                if self._stop.is_set():
+                    return
                 self._push(http, ext, version)
                 with self._lock:
                     self._done += 1
-                time.sleep(self.pace_s)
+                self._stop.wait(self.pace_s)
 
     def _push(self, http: httpx.Client, ext: str, version: int) -> None:
-        url = f"{self.base_url}/v1/articles/{ext}"
         body = self._body(ext, version)
         headers = {"Authorization": f"Bearer {self.api_key}"}
         deadline = time.monotonic() + self.give_up_s
         backoff = 0.2
         while True:
+            url = f"{self._urls[self._next_url]}/v1/articles/{ext}"
             try:
                 resp = http.put(url, json=body, headers=headers)
             except httpx.TransportError as exc:
@@ -136,5 +148,9 @@ class PartnerStream:
                 self.failures.append(f"PUT {ext} v{version}: gave up after {problem}")
                 return
             self.retries += 1
+            if len(self._urls) > 1:  # another instance takes it at once
+                self._next_url = (self._next_url + 1) % len(self._urls)
+                if self._next_url != 0:
+                    continue
             time.sleep(backoff)
             backoff = min(backoff * 2, 2.0)

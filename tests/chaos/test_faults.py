@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import socket
 import time
 import uuid
 from collections import Counter, defaultdict
@@ -34,8 +33,7 @@ from portal_contracts.codec import encode
 from portal_contracts.topics import ARTICLE_PUBLISHED, ARTICLE_REVIEWED
 from portal_launcher import stack as launcher
 from portal_launcher.components.kafka import admin_client_options
-from portal_launcher.services import BACKENDS, SERVICES, ServiceProcess
-from portal_launcher.settings import StackSettings
+from portal_launcher.services import BACKENDS, SERVICES, process
 from tests.chaos.partner import PartnerStream
 from tests.chaos.report import RESULTS, Counts
 from tests.e2e.conftest import Portal
@@ -374,23 +372,6 @@ def test_a_poison_message_in_a_busy_batch_is_dead_lettered_once(
 # -- a rebalance: a second instance joins mid-stream, then leaves --------------------------------
 
 
-class SecondInstance(ServiceProcess):
-    """Another process of a service, on a port of its own, in the same consumer groups."""
-
-    def __init__(self, settings: StackSettings, service: str) -> None:
-        super().__init__(settings, service)
-        self.name = f"service-{service}-2"
-        with socket.socket() as probe:
-            probe.bind((settings.host, 0))
-            self.port = probe.getsockname()[1]
-
-    def environment(self) -> dict[str, str]:
-        return {**super().environment(), "HTTP_PORT": str(self.port)}
-
-    def endpoint(self) -> str:
-        return f"http://{self.settings.host}:{self.port}"
-
-
 @pytest.mark.timeout(600)  # a second process starts: minutes on a busy machine
 @pytest.mark.parametrize("service", ["normalize", "publishing"])
 def test_a_second_instance_joining_and_leaving_mid_stream(
@@ -398,7 +379,7 @@ def test_a_second_instance_joining_and_leaving_mid_stream(
 ) -> None:
     started = time.monotonic()
     stream = _stream(portal, articles=ARTICLES * 3)
-    second = SecondInstance(portal.settings, service)
+    second = process(portal.settings, service, 2)  # same settings, its own port
     try:
         stream.wait_progress(1 / 10)
         # A trickle while the second process starts (slowly, on a busy machine), so that it

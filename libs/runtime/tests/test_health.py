@@ -46,3 +46,21 @@ async def test_unavailable_names_the_failing_dependency() -> None:
     assert "connection refused" in body["checks"]["kafka"]["error"]
     assert body["checks"]["opensearch"]["error"].startswith("TimeoutError")
     assert live.status_code == 200  # alive even when a dependency is down
+
+
+async def test_readiness_fails_at_once_when_the_process_drains() -> None:
+    state = {"draining": False}
+    app = FastAPI()
+    app.include_router(
+        health_router("demo", {"kafka": _ok}, timeout_s=0.2, draining=lambda: state["draining"])
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        before = await client.get("/readyz")
+        state["draining"] = True
+        during = await client.get("/readyz")
+        live = await client.get("/healthz")
+    assert before.status_code == 200
+    assert during.status_code == 503
+    assert during.json()["status"] == "draining"
+    assert live.status_code == 200  # alive while it finishes its work

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 from datetime import UTC, datetime
 
 import pytest
@@ -20,14 +21,17 @@ from portal_contracts.articles import (
 )
 from portal_contracts.deadletter import DeadLetter, DeadLetterEvent
 from portal_runtime import logs
+from portal_runtime.consumer import ConsumerConfig
 from portal_runtime.metrics import MetricsPoller, labels
 from portal_runtime.opensearch import operation_of
+from portal_runtime.settings import ServiceSettings
 from portal_runtime.telemetry import (
     ARTICLE_ID,
     ARTICLE_REVISION,
     ARTICLE_SOURCE,
     article_attributes,
     parse_traceparent,
+    resource_for,
     tag_event,
 )
 
@@ -102,6 +106,24 @@ def test_logs_inside_an_article_span_carry_the_article_id(
     assert len(inside["trace_id"]) == 32 and len(inside["span_id"]) == 16
     assert inside["service"] == "unit"
     assert "article_id" not in outside and "trace_id" not in outside
+
+
+def test_each_process_names_its_instance_in_logs_telemetry_and_kafka(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    settings = ServiceSettings(service_name="normalize", service_instance_id="normalize-2")
+    assert settings.instance_id == "normalize-2"
+    assert ConsumerConfig.from_settings(settings).client_id == "normalize-2"
+    assert resource_for("normalize", settings.instance_id).attributes["service.instance.id"] == (
+        "normalize-2"
+    )
+    logs.configure_logging("normalize", "INFO", json=True, instance=settings.instance_id)
+    logging.getLogger("unit").info("named")
+    line = next(json.loads(out) for out in capsys.readouterr().out.splitlines() if '"named"' in out)
+    assert (line["service"], line["instance"]) == ("normalize", "normalize-2")
+    # Unset (a process started by hand): the service, the host and the pid, unique per process.
+    unnamed = ServiceSettings(service_name="normalize").instance_id
+    assert unnamed.startswith("normalize-") and unnamed.endswith(f"-{os.getpid()}")
 
 
 @pytest.mark.parametrize(

@@ -379,3 +379,69 @@ async def read_now(kafka: dict[str, Any], topic: str, keys: set[bytes] | None) -
     finally:
         await consumer.stop()
     return found
+
+
+async def test_two_relays_on_one_outbox_send_each_row_once(rig: Rig) -> None:
+    """Another instance's relay polls the same table with no grace while this one is handed
+    every row: they race for the same rows, and the row lock lets each go out once."""
+    topic = await new_topic(rig.kafka, partitions=3)
+    other = Outbox(rig.outbox.table, rig.outbox.inbox)  # the other instance's (empty) queue
+    events = [ingested("relay-test") for _ in range(300)]
+    async with rig.relay(poll_interval_s=0.05, poll_grace_s=0, batch=20):
+        relay_b = OutboxRelay(
+            other,
+            rig.engine,
+            rig.broker,
+            producer="relay-b",
+            poll_interval_s=0.05,
+            poll_grace_s=0,
+            batch=20,
+        )
+        task_b = asyncio.create_task(relay_b.run())
+        try:
+            for start in range(0, len(events), 10):
+                await rig.commit(*((topic, e) for e in events[start : start + 10]))
+            records = await read(rig.kafka, topic, len(events))
+            await rig.emptied()
+        finally:
+            assert await relay_b.stop(timeout_s=30)
+            await task_b
+    seen = [decode(r.value).event_id for r in records]
+    assert sorted(seen) == sorted(e.event_id for e in events)  # every one, none twice
+    assert len(await read(rig.kafka, topic, len(events))) == len(events)  # and nothing after
+
+
+async def test_a_stopping_relay_sends_what_it_was_handed_then_stops_between_rounds(
+    rig: Rig,
+) -> None:
+    topic = await new_topic(rig.kafka)
+    relay = OutboxRelay(rig.outbox, rig.engine, rig.broker, poll_interval_s=3600, batch=7)
+    task = asyncio.create_task(relay.run())
+    events = [ingested("relay-test") for _ in range(40)]
+    await rig.commit(*((topic, e) for e in events))  # handed over: 6 rounds of 7
+    assert await relay.stop(timeout_s=30)
+    await asyncio.wait_for(task, timeout=5)  # it ended on its own
+    records = await read(rig.kafka, topic, len(events))
+    assert [decode(r.value).event_id for r in records] == [e.event_id for e in events]
+    assert await rig.rows(rig.outbox.table) == []
+    # Stopped: what is committed now waits in the table for the next relay.
+    await rig.commit((topic, ingested("relay-test")))
+    assert len(await rig.rows(rig.outbox.table)) == 1
+
+
+async def test_two_relays_taking_the_same_rows_at_once_send_them_once(rig: Rig) -> None:
+    topic = await new_topic(rig.kafka)
+    for _ in range(30):  # rows neither relay was handed (another instance's, before a restart)
+        await rig.insert_behind_its_back(topic, b"k", b'{"n": 1}')
+    relays = [
+        OutboxRelay(Outbox(rig.outbox.table, rig.outbox.inbox), rig.engine, rig.broker)
+        for _ in range(2)
+    ]
+    for relay in relays:
+        assert await relay.poll(grace=False) == 30  # both queued all 30
+    first, second = await asyncio.gather(*(relay.send_round() for relay in relays))
+    # One locked the rows and sent them; the other waited for its commit and found them gone.
+    assert first.sent + second.sent == 30
+    assert first.gone + second.gone == 30
+    assert len(await read(rig.kafka, topic, 30)) == 30
+    assert await rig.rows(rig.outbox.table) == []

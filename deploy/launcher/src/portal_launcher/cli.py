@@ -5,7 +5,7 @@ portal down                    stops everything this data folder started
 portal stack up [--with-traces]|down|status|logs
                                --with-traces (or PORTAL_STACK_TRACES=1) also runs Jaeger, the
                                trace backend, and the services send it their traces and metrics
-portal services up|down
+portal services up [--instances normalize=3,publishing=2]|down
 portal migrate
 portal lag [--group G] [--json]  consumer lag per group, topic and partition
 portal dlq list [TOPIC] | redrive TOPIC [--group G] [--reason-contains S] [--dry-run]
@@ -30,12 +30,21 @@ from typing import Any
 import typer
 
 from portal_launcher import ops, ops_http, ops_kafka, seed, stack
+from portal_launcher.components.helm import build_helm
 from portal_launcher.components.jaeger import JaegerComponent
 from portal_launcher.components.kafka import admin_client_options, partner_ca_file
 from portal_launcher.components.varnish import purge_edge
 from portal_launcher.credentials import secrets_dir
 from portal_launcher.process import ComponentFailed
-from portal_launcher.services import BACKENDS, PROCESSES, WEBSITE, service_port
+from portal_launcher.services import (
+    BACKENDS,
+    INSTANCE_PORT_OFFSET,
+    INSTANCE_PORT_STRIDE,
+    PROCESSES,
+    WEBSITE,
+    parse_instances,
+    service_port,
+)
 from portal_launcher.settings import StackSettings
 from portal_launcher.tls import ensure_server_cert
 from portal_runtime.kafka_security import client_options
@@ -88,11 +97,14 @@ def stack_up(with_traces: bool = _WITH_TRACES) -> None:
 
 @stack_app.command("prepare")
 def stack_prepare(with_traces: bool = _WITH_TRACES) -> None:
-    """Fetch and build what the stack runs (Kafka and OpenSearch jars, Jaeger with traces)."""
+    """Fetch and build what the stack runs (Kafka and OpenSearch jars, Jaeger with traces) and
+    the tools its tests use (Helm)."""
     try:
         for comp in stack.infrastructure(_settings(with_traces)):
             comp.install()
             typer.echo(f"  {comp.name}: installed")
+        # The Kubernetes chart's tool (deploy/helm), for its tests.
+        typer.echo(f"  helm: {build_helm()}")
     except ComponentFailed as exc:
         _fail(exc)
 
@@ -107,10 +119,10 @@ def stack_down() -> None:
 def stack_status() -> None:
     """What runs, where, which version, and whether it answers."""
     rows = stack.status(_settings())
-    typer.echo(f"{'component':<20} {'pid':>8}  {'endpoint':<28} {'version':<12} state")
+    typer.echo(f"{'component':<24} {'pid':>8}  {'endpoint':<28} {'version':<12} state")
     for r in rows:
         pid = str(r.pid) if r.pid else "-"
-        typer.echo(f"{r.name:<20} {pid:>8}  {r.endpoint:<28} {r.version:<12} {r.detail}")
+        typer.echo(f"{r.name:<24} {pid:>8}  {r.endpoint:<28} {r.version:<12} {r.detail}")
 
 
 @stack_app.command("logs")
@@ -135,11 +147,19 @@ def stack_logs(
 @services_app.command("up")
 def services_up(
     only: list[str] = typer.Option(list(PROCESSES), "--only", help="Start only these services"),
+    instances: str = typer.Option(
+        "",
+        "--instances",
+        help="Instances per service, e.g. normalize=3,publishing=2 (others: 1). Instance n >= 2 "
+        f"listens on the service's port + {INSTANCE_PORT_OFFSET} + "
+        f"{INSTANCE_PORT_STRIDE}*(n-2); running instances beyond the count are stopped.",
+    ),
 ) -> None:
     """Start the services (the stack must be up) and wait for /readyz."""
     try:
-        stack.services_up(_settings(), tuple(only))
-    except ComponentFailed as exc:
+        counts = parse_instances(instances)
+        stack.services_up(_settings(), tuple(only), instances=counts)
+    except (ComponentFailed, ValueError) as exc:
         _fail(exc)
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from kafka import KafkaAdminClient
 
 from portal_contracts.codec import DecodeError, decode
 from portal_contracts.deadletter import DeadLetter, DeadLetterEvent
@@ -96,6 +97,51 @@ async def consumer_lag(kafka: Mapping[str, Any], group: str | None = None) -> li
     for g, c in committed.items():
         rows += lag_rows(g, c, begins, ends)
     return rows
+
+
+@dataclass(frozen=True)
+class Assigned:
+    """Partitions a consumer group gave one member (a consumer of a service process)."""
+
+    group: str
+    topic: str
+    partitions: tuple[int, ...]
+    state: str = "Stable"  # the group's; another while it rebalances
+
+
+def group_assignments(kafka: Mapping[str, Any]) -> dict[str, list[Assigned]]:
+    """Every consumer group's current assignment, by member client id (a service process names
+    its consumers by its instance id: ``SERVICE_INSTANCE_ID``). Read with kafka-python, whose
+    DescribeGroups speaks the versions of Kafka 4 (aiokafka's fails to decode them)."""
+    admin = KafkaAdminClient(**kafka, client_id=CLIENT_ID)
+    try:
+        groups = [g["group_id"] for g in admin.list_groups()]
+        described = admin.describe_groups(groups) if groups else {}
+    finally:
+        admin.close()
+    out: dict[str, list[Assigned]] = {}
+    for group, info in described.items():
+        for member in info.get("members") or []:
+            assignment = member.get("member_assignment") or {}
+            for item in assignment.get("assigned_partitions") or []:
+                out.setdefault(member["client_id"], []).append(
+                    Assigned(
+                        group,
+                        item["topic"],
+                        tuple(sorted(item["partitions"])),
+                        str(info.get("group_state") or ""),
+                    )
+                )
+    return out
+
+
+def describe_assignment(assigned: Iterable[Assigned]) -> str:
+    """``group: topic[0,1,2]`` per group and topic, for `portal stack status`."""
+    return "; ".join(
+        f"{a.group}: {a.topic}[{','.join(map(str, a.partitions))}]"
+        for a in sorted(assigned, key=lambda a: (a.group, a.topic))
+        if a.partitions
+    )
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,15 @@ PROCESSES: tuple[str, ...] = (*SERVICES, PURGER)
 # The Kafka users, each with its own ACLs (the purger signs in as publishing).
 KAFKA_PRINCIPALS: tuple[str, ...] = BACKENDS
 
+# Several instances of a process (`portal services up --instances normalize=3`) share its
+# settings; instance 1 listens on the process's own port, instance n >= 2 on
+# port + INSTANCE_PORT_OFFSET + INSTANCE_PORT_STRIDE * (n - 2): with the default ports normalize's
+# instances answer on 8002, 8402, 8412, …; with a port base B, on B+42, B+442, B+452, … (below the
+# next stack's B+1000, clear of the component tests' B+100..B+358).
+INSTANCE_PORT_OFFSET = 400
+INSTANCE_PORT_STRIDE = 10
+MAX_INSTANCES = 20
+
 
 def kafka_environment(settings: StackSettings, name: str) -> dict[str, str]:
     """How the process ``name`` signs in to the stack's Kafka: its own SCRAM user."""
@@ -58,9 +67,48 @@ def kafka_environment(settings: StackSettings, name: str) -> dict[str, str]:
     }
 
 
-def service_port(settings: StackSettings, name: str) -> int:
-    port: int = getattr(settings, f"{name}_port")
-    return port
+def service_port(settings: StackSettings, name: str, instance: int = 1) -> int:
+    """The HTTP port of ``instance`` (1, 2, …) of the process ``name``."""
+    port: int = getattr(settings, f"{name.replace('-', '_')}_port")
+    if not 1 <= instance <= MAX_INSTANCES:
+        raise ValueError(f"instance {instance} of {name}: instances are 1..{MAX_INSTANCES}")
+    if instance == 1:
+        return port
+    return port + INSTANCE_PORT_OFFSET + INSTANCE_PORT_STRIDE * (instance - 2)
+
+
+def instance_id(name: str, instance: int) -> str:
+    """How instance ``instance`` of ``name`` names itself (logs, telemetry, Kafka client id)."""
+    return f"{name}-{instance}"
+
+
+def running_instances(settings: StackSettings, name: str) -> list[int]:
+    """Instance 1 and every other instance of ``name`` this data folder has a pid file for."""
+    found = {1}
+    prefix = f"service-{name}-"
+    if settings.data_dir.is_dir():
+        for folder in settings.data_dir.glob(f"{prefix}*"):
+            number = folder.name[len(prefix) :]
+            if number.isdigit() and (folder / "pid").exists():
+                found.add(int(number))
+    return sorted(found)
+
+
+def parse_instances(text: str) -> dict[str, int]:
+    """``normalize=3,publishing=2`` -> {"normalize": 3, "publishing": 2}; a clear error else."""
+    counts: dict[str, int] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, number = part.partition("=")
+        name = name.strip()
+        if not sep or not number.strip().isdigit():
+            raise ValueError(f"{part!r}: expected SERVICE=COUNT, e.g. normalize=3")
+        if name not in PROCESSES:
+            raise ValueError(f"{name!r} is not a service; one of: {', '.join(PROCESSES)}")
+        count = int(number)
+        if not 1 <= count <= MAX_INSTANCES:
+            raise ValueError(f"{name}={count}: between 1 and {MAX_INSTANCES} instances")
+        counts[name] = count
+    return counts
 
 
 def service_environment(settings: StackSettings, name: str) -> dict[str, str]:
@@ -191,19 +239,39 @@ def _service_specific(settings: StackSettings, name: str) -> dict[str, str]:
 
 
 class ServiceProcess(Component):
-    def __init__(self, settings: StackSettings, service: str) -> None:
+    """Instance ``instance`` of a service: the same settings as the others but its port and its
+    instance id. Instance 1 is `service-<name>`, the others `service-<name>-<n>`."""
+
+    def __init__(self, settings: StackSettings, service: str, instance: int = 1) -> None:
         super().__init__(settings)
         self.service = service
-        self.name = f"service-{service}"
+        self.instance = instance
+        self.name = f"service-{service}" if instance == 1 else f"service-{service}-{instance}"
+
+    @property
+    def instance_id(self) -> str:
+        return instance_id(self.service, self.instance)
+
+    @property
+    def port(self) -> int:
+        return service_port(self.settings, self.service, self.instance)
 
     def command(self) -> list[str]:
         return [sys.executable, "-m", f"portal_{self.service}"]
 
+    def _settings_environment(self) -> dict[str, str]:
+        return service_environment(self.settings, self.service)
+
     def environment(self) -> dict[str, str]:
-        return {**os.environ, **service_environment(self.settings, self.service)}
+        return {
+            **os.environ,
+            **self._settings_environment(),
+            "HTTP_PORT": str(self.port),
+            "SERVICE_INSTANCE_ID": self.instance_id,
+        }
 
     def endpoint(self) -> str:
-        return f"http://{self.settings.host}:{service_port(self.settings, self.service)}"
+        return f"http://{self.settings.host}:{self.port}"
 
     def probe(self) -> bool:
         return httpx.get(f"{self.endpoint()}/readyz", timeout=3.0).status_code == 200
@@ -215,6 +283,8 @@ class ServiceProcess(Component):
             return f"not answering ({type(exc).__name__})"
         if resp.status_code == 200:
             return "ready"
+        if resp.json().get("status") == "draining":
+            return "draining (shutting down)"
         failing = [k for k, v in resp.json().get("checks", {}).items() if not v.get("ok")]
         return f"unavailable: {', '.join(failing)}"
 
@@ -225,19 +295,18 @@ class ServiceProcess(Component):
 class EdgePurgerProcess(ServiceProcess):
     """Publishing's edge purger: `python -m portal_publishing.purger`."""
 
-    def __init__(self, settings: StackSettings) -> None:
-        super().__init__(settings, PURGER)
+    def __init__(self, settings: StackSettings, instance: int = 1) -> None:
+        super().__init__(settings, PURGER, instance)
 
     def command(self) -> list[str]:
         return [sys.executable, "-m", "portal_publishing.purger"]
 
-    def environment(self) -> dict[str, str]:
-        return {**os.environ, **purger_environment(self.settings)}
-
-    def endpoint(self) -> str:
-        return f"http://{self.settings.host}:{self.settings.edge_purger_port}"
+    def _settings_environment(self) -> dict[str, str]:
+        return purger_environment(self.settings)
 
 
-def process(settings: StackSettings, name: str) -> ServiceProcess:
-    """The process of one of PROCESSES."""
-    return EdgePurgerProcess(settings) if name == PURGER else ServiceProcess(settings, name)
+def process(settings: StackSettings, name: str, instance: int = 1) -> ServiceProcess:
+    """Instance ``instance`` of one of PROCESSES."""
+    if name == PURGER:
+        return EdgePurgerProcess(settings, instance)
+    return ServiceProcess(settings, name, instance)

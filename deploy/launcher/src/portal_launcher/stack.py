@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from portal_contracts.topics import ALL_TOPICS
 from portal_launcher.components.jaeger import JaegerComponent
 from portal_launcher.components.kafka import (
     KafkaComponent,
+    admin_client_options,
     ensure_service_access,
     ensure_topics,
 )
@@ -19,6 +21,7 @@ from portal_launcher.components.postgres import PostgresComponent
 from portal_launcher.components.s3 import S3Component
 from portal_launcher.components.varnish import VarnishComponent
 from portal_launcher.credentials import service_secrets
+from portal_launcher.ops_kafka import Assigned, describe_assignment, group_assignments
 from portal_launcher.process import Component, ComponentFailed
 from portal_launcher.services import (
     BACKENDS,
@@ -26,6 +29,7 @@ from portal_launcher.services import (
     PROCESSES,
     ServiceProcess,
     process,
+    running_instances,
     service_environment,
 )
 from portal_launcher.settings import StackSettings
@@ -54,8 +58,19 @@ def optional_components(settings: StackSettings) -> list[Component]:
     return [JaegerComponent(settings)]
 
 
-def services(settings: StackSettings, only: tuple[str, ...] = PROCESSES) -> list[ServiceProcess]:
-    return [process(settings, name) for name in only]
+def services(
+    settings: StackSettings,
+    only: tuple[str, ...] = PROCESSES,
+    instances: Mapping[str, int] | None = None,
+) -> list[ServiceProcess]:
+    """The processes of ``only``: ``instances[name]`` instances of a service named there, else
+    every instance it has (instance 1 and the others this data folder runs)."""
+    out: list[ServiceProcess] = []
+    for name in only:
+        count = (instances or {}).get(name)
+        numbers = range(1, count + 1) if count else running_instances(settings, name)
+        out.extend(process(settings, name, n) for n in numbers)
+    return out
 
 
 @dataclass
@@ -123,9 +138,19 @@ def migrate(settings: StackSettings, say: Say = print) -> None:
 
 
 def services_up(
-    settings: StackSettings, only: tuple[str, ...] = PROCESSES, say: Say = print
+    settings: StackSettings,
+    only: tuple[str, ...] = PROCESSES,
+    say: Say = print,
+    instances: Mapping[str, int] | None = None,
 ) -> None:
-    _start_all(list(services(settings, only)), say)
+    """Start ``only`` (``instances[name]`` instances of those named there, one of the others),
+    and stop the instances beyond the count asked for (a scale-down: SIGTERM, drained)."""
+    counts = {name: (instances or {}).get(name, 1) for name in only}
+    _start_all(list[Component](services(settings, only, counts)), say)
+    for name, count in (instances or {}).items():
+        for n in running_instances(settings, name):
+            if n > count and process(settings, name, n).stop():
+                say(f"  {process(settings, name, n).name}: stopped (scaled to {count})")
 
 
 def services_down(settings: StackSettings, say: Say = print) -> None:
@@ -137,6 +162,11 @@ def services_down(settings: StackSettings, say: Say = print) -> None:
 def status(settings: StackSettings) -> list[Status]:
     out: list[Status] = []
     optional = [c for c in optional_components(settings) if c.is_running()]
+    kafka = KafkaComponent(settings)
+    assigned: dict[str, list[Assigned]] = {}
+    if kafka.is_running():
+        with contextlib.suppress(Exception):  # partitions are a bonus; the table comes first
+            assigned = group_assignments(admin_client_options(settings))
     for comp in [*infrastructure(settings), *optional, *services(settings)]:
         running = comp.is_running()
         version, detail = "", "stopped"
@@ -148,6 +178,9 @@ def status(settings: StackSettings) -> list[Status]:
             detail = "answering" if ok else "not answering"
             if isinstance(comp, ServiceProcess):
                 detail = comp.readiness()
+                held = assigned.get(comp.instance_id)
+                if held:
+                    detail += "; " + describe_assignment(held)
             try:
                 version = comp.version() if ok else ""
             except Exception as exc:

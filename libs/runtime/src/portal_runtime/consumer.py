@@ -129,6 +129,7 @@ class ConsumerConfig:
     commit_interval_s: float = 0.2
     drain_s: float = 10.0
     max_poll_interval_ms: int = 300_000
+    heartbeat_interval_ms: int = 1_000
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     # How the service signs in (kafka_security.client_options, without the address).
     security: Mapping[str, Any] = field(default_factory=dict)
@@ -137,7 +138,7 @@ class ConsumerConfig:
     def from_settings(cls, settings: ServiceSettings) -> ConsumerConfig:
         return cls(
             bootstrap_servers=settings.kafka_bootstrap_servers,
-            client_id=settings.service_name,
+            client_id=settings.instance_id,  # group members name their process
             producer=settings.service_name,
             max_records=settings.kafka_batch_max_records,
             max_wait_s=settings.kafka_batch_max_wait_ms / 1000,
@@ -145,6 +146,7 @@ class ConsumerConfig:
             commit_interval_s=settings.kafka_commit_interval_ms / 1000,
             drain_s=settings.kafka_rebalance_drain_s,
             max_poll_interval_ms=settings.kafka_max_poll_interval_ms,
+            heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
             security={
                 k: v for k, v in client_options(settings).items() if k != "bootstrap_servers"
             },
@@ -230,6 +232,7 @@ class BatchConsumer(Generic[E]):
             auto_offset_reset="earliest",
             max_poll_records=self.config.max_records,
             max_poll_interval_ms=self.config.max_poll_interval_ms,
+            heartbeat_interval_ms=self.config.heartbeat_interval_ms,
             metadata_max_age_ms=self.sub.metadata_max_age_ms,
         )
         listener = _Rebalance(self)

@@ -38,7 +38,14 @@ async def _run(check: Check, timeout_s: float) -> CheckResult:
         )
 
 
-def health_router(service: str, checks: Mapping[str, Check], timeout_s: float = 3.0) -> APIRouter:
+def health_router(
+    service: str,
+    checks: Mapping[str, Check],
+    timeout_s: float = 3.0,
+    draining: Callable[[], bool] = lambda: False,
+) -> APIRouter:
+    """``draining``: true once the process shuts down; /readyz then fails at once, so load
+    balancers stop sending it requests while it finishes what it has."""
     router = APIRouter(tags=["health"])
 
     @router.get("/healthz", summary="The process is alive")
@@ -49,9 +56,17 @@ def health_router(service: str, checks: Mapping[str, Check], timeout_s: float = 
         "/readyz",
         summary="Every dependency answers",
         response_model=Readiness,
-        responses={503: {"model": Readiness, "description": "A dependency does not answer"}},
+        responses={
+            503: {
+                "model": Readiness,
+                "description": "A dependency does not answer, or the process shuts down",
+            }
+        },
     )
     async def readyz() -> JSONResponse:
+        if draining():
+            body = Readiness(status="draining", service=service, checks={})
+            return JSONResponse(body.model_dump(), status_code=503)
         names = list(checks)
         results = await asyncio.gather(*(_run(checks[n], timeout_s) for n in names))
         by_name = dict(zip(names, results, strict=True))

@@ -99,7 +99,7 @@ def make_broker(
     broker = KafkaBroker(
         settings.kafka_bootstrap_servers,
         security=broker_security(settings),
-        client_id=settings.service_name,
+        client_id=settings.instance_id,
         acks="all",
         enable_idempotence=True,
         max_request_size=MAX_MESSAGE_BYTES + 64 * 1024,  # the message plus headers and framing

@@ -31,7 +31,9 @@ def _add_article_id(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
-def configure_logging(service: str, level: str = "INFO", json: bool = True) -> None:
+def configure_logging(
+    service: str, level: str = "INFO", json: bool = True, instance: str = ""
+) -> None:
     """Route stdlib and structlog records through one JSON renderer on stdout."""
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
@@ -40,7 +42,11 @@ def configure_logging(service: str, level: str = "INFO", json: bool = True) -> N
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         _add_trace_ids,
         _add_article_id,
-        lambda _, __, ev: {**ev, "service": service},
+        lambda _, __, ev: {
+            **ev,
+            "service": service,
+            **({"instance": instance} if instance else {}),
+        },
     ]
     renderer: Any = (
         structlog.processors.JSONRenderer(ensure_ascii=False)

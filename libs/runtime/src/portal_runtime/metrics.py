@@ -121,7 +121,7 @@ OUTBOX_DEAD = "portal.outbox.dead"
 OUTBOX_WAITING = "portal.outbox.relay.waiting"
 
 
-def setup_metrics(service: str, otlp_endpoint: str = "") -> MeterProvider:
+def setup_metrics(service: str, otlp_endpoint: str = "", instance_id: str = "") -> MeterProvider:
     """Create (once per process) and install the meter provider for ``service``.
 
     The OTLP export interval is the standard ``OTEL_METRIC_EXPORT_INTERVAL`` (ms, default 60 s).
@@ -142,7 +142,7 @@ def setup_metrics(service: str, otlp_endpoint: str = "") -> MeterProvider:
         )
     seconds = ExplicitBucketHistogramAggregation(SECONDS_BUCKETS)
     provider = MeterProvider(
-        resource=resource_for(service),
+        resource=resource_for(service, instance_id),
         metric_readers=readers,
         # FastStream's histograms are in seconds but carry no bucket advice.
         views=[View(instrument_name="messaging.*.duration", aggregation=seconds)],

@@ -145,7 +145,8 @@ class Outbox:
         self.table = outbox
         self.inbox = inbox
         metadata = outbox.metadata
-        self.dead = metadata.tables.get("outbox_dead") or outbox_dead_table(metadata)
+        dead = metadata.tables.get("outbox_dead")  # a Table has no truth value
+        self.dead = dead if dead is not None else outbox_dead_table(metadata)
         self.max_message_bytes = max_message_bytes
         # What the relay knows it has to send; filled at commit and by polling.
         self.queue = RelayQueue(capacity=queue_capacity)

@@ -126,6 +126,9 @@ class OutboxRelay:
         self.pacing_check_s = pacing_check_s
         self._cursor = 0  # the poller's position in the table (ids), wrapping at the end
         self._renew = False
+        self._stopping = False
+        self._stopped = asyncio.Event()
+        self._running = False
 
     # -- polling -----------------------------------------------------------------------------
 
@@ -368,8 +371,31 @@ class OutboxRelay:
 
     # -- the loop ----------------------------------------------------------------------------
 
+    async def stop(self, timeout_s: float = 15.0) -> bool:
+        """Send what is queued and ready (this process's last commits), then stop between two
+        rounds, never inside one. True when it stopped within ``timeout_s``; else the caller
+        cancels it (a round cut short is rolled back: its rows are sent again, by whoever relays
+        next, at least once as always)."""
+        self._stopping = True
+        self.outbox.wake.set()
+        if not self._running:
+            return True
+        try:
+            await asyncio.wait_for(self._stopped.wait(), timeout=timeout_s)
+        except TimeoutError:
+            return False
+        return True
+
     async def run(self) -> None:
-        """Relay for ever; survives database and broker outages."""
+        """Relay until stopped; survives database and broker outages."""
+        self._running = True
+        try:
+            await self._run()
+        finally:
+            self._running = False
+            self._stopped.set()
+
+    async def _run(self) -> None:
         backoff = 0.5
         first_poll_done = False
         next_poll = 0.0
@@ -378,7 +404,8 @@ class OutboxRelay:
                 # Cleared before looking: a hand-over from now on wakes the wait below.
                 self.outbox.wake.clear()
                 now = time.monotonic()
-                if now >= next_poll or (self.outbox.spilled and len(self.queue) < self.batch):
+                polling = now >= next_poll or (self.outbox.spilled and len(self.queue) < self.batch)
+                if polling and not self._stopping:
                     # The first poll after a start takes every row: they are all ours now.
                     await self.poll(grace=first_poll_done)
                     first_poll_done = True
@@ -400,11 +427,17 @@ class OutboxRelay:
                         self._renew = True
                 if result.sent or result.set_aside or result.gone:
                     continue
+                if self._stopping:
+                    # Nothing more is ready: what waits (retries, paced bulk rows) is the
+                    # other instances' to send, after the poll grace.
+                    return
                 await self._wait(next_poll)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 log.warning("outbox_relay_failed", error=repr(exc), retry_in_s=backoff)
+                if self._stopping:
+                    return
                 renew = isinstance(exc, FATAL_PRODUCER_ERRORS)
                 self._renew = self._renew or renew
                 await asyncio.sleep(backoff)

@@ -27,13 +27,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
 import prometheus_client
-import uvicorn
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from opensearchpy import AsyncOpenSearch
@@ -63,6 +63,7 @@ from portal_runtime.outbox import Outbox
 from portal_runtime.overload import Overload, OverloadPolicy
 from portal_runtime.problems import STANDARD, ValidationShape, install_problem_handlers
 from portal_runtime.ratelimit import RateLimiter
+from portal_runtime.relay import OutboxRelay
 from portal_runtime.settings import ServiceSettings
 from portal_runtime.storage import ObjectStore
 from portal_runtime.telemetry import instrument_http_clients, setup_tracing, shutdown_tracing
@@ -99,27 +100,45 @@ class HttpService:
         self, settings: ServiceSettings, *, span_processors: tuple[SpanProcessor, ...] = ()
     ) -> None:
         self.settings = settings
-        configure_logging(settings.service_name, settings.log_level, settings.log_json)
+        instance = settings.instance_id
+        configure_logging(settings.service_name, settings.log_level, settings.log_json, instance)
         self.tracer_provider = setup_tracing(
             settings.service_name,
             settings.otel_exporter_otlp_endpoint,
             span_processors,
             sample_ratio=settings.trace_sample_ratio,
+            instance_id=instance,
         )
         self.meter_provider = setup_metrics(
-            settings.service_name, settings.otel_exporter_otlp_endpoint
+            settings.service_name, settings.otel_exporter_otlp_endpoint, instance
         )
         instrument_http_clients()
         self.background: list[Background] = []
         # Counters of the per-client rate limits of this instance's HTTP API (overload.py).
         self.limiter = RateLimiter()
         self.checks: dict[str, Check] = {}
+        # Set once shutdown begins (SIGTERM): /readyz answers 503 from then on.
+        self.draining = False
+        self._leaving: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Before the app serves and its background jobs start."""
 
+    def begin_shutdown(self) -> asyncio.Task[None]:
+        """Shutdown begins (SIGTERM; ``serve.py``): readiness fails from now on and ``leave``
+        starts at once, while HTTP may still be served a little longer. Idempotent."""
+        self.draining = True
+        if self._leaving is None:
+            self._leaving = asyncio.create_task(self.leave(), name="leave")
+        return self._leaving
+
+    async def leave(self) -> None:
+        """At the start of shutdown: give up the work this process shares with the other
+        instances (consumer groups), so that they take it over at once."""
+
     async def drain(self) -> None:
-        """At shutdown, before the background jobs are cancelled (work in progress ends)."""
+        """After HTTP stopped, before the background jobs are cancelled (work in progress
+        ends)."""
 
     async def stop(self) -> None:
         """After the app stopped serving and the background jobs ended."""
@@ -134,6 +153,9 @@ class HttpService:
         try:
             yield
         finally:
+            started = time.monotonic()
+            with contextlib.suppress(Exception):
+                await self.begin_shutdown()
             await self.drain()
             for task in tasks:
                 task.cancel()
@@ -141,6 +163,7 @@ class HttpService:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
             await self.stop()
+            log.info("service_stopped", drain_s=round(time.monotonic() - started, 2))
             shutdown_tracing()
             shutdown_metrics()
 
@@ -163,7 +186,9 @@ class HttpService:
         # Every 422 in one documented shape (problems.py).
         install_problem_handlers(app, validation)
         app.add_exception_handler(EventTooLarge, _event_too_large)
-        app.include_router(health_router(self.settings.service_name, self.checks))
+        app.include_router(
+            health_router(self.settings.service_name, self.checks, draining=lambda: self.draining)
+        )
         app.include_router(metrics_router(self.settings))
         for router in routers:
             app.include_router(router)
@@ -216,7 +241,7 @@ class Service(HttpService):
         self.sessions = make_sessionmaker(self.engine)
         self.consumers = Consumers(ConsumerConfig.from_settings(settings), self.sessions, outbox)
         self.migrations_dir = migrations_dir
-        self.migrate_on_start = migrate_on_start
+        self.migrate_on_start = migrate_on_start and settings.migrate_on_start
         self.outbox = outbox
         self.store = ObjectStore(settings) if uses_object_store else None
         self.opensearch = (
@@ -241,18 +266,9 @@ class Service(HttpService):
             self.checks["opensearch"] = self._ping_opensearch
         # Pacing of the outbox relay's bulk lane (admission.py); a service may set its own.
         self.relay_admission: Admission | None = None
+        self.relay: OutboxRelay | None = None
         if outbox is not None:
-            self.background.append(
-                lambda: outbox.run_relay(
-                    self.engine,
-                    self.broker,
-                    batch=settings.outbox_relay_batch_size,
-                    producer=settings.service_name,
-                    admission=self.relay_admission,
-                    poll_interval_s=settings.outbox_poll_interval_s,
-                    poll_grace_s=settings.outbox_poll_grace_s,
-                )
-            )
+            self.background.append(lambda: self._run_relay(outbox))
         self.metrics = MetricsPoller(
             settings.metrics_poll_interval_s, kafka_options=client_options(settings)
         )
@@ -267,6 +283,19 @@ class Service(HttpService):
     ) -> BatchConsumer[E]:
         """Run ``subscription`` in this service (started and stopped with it)."""
         return self.consumers.add(subscription, config)
+
+    async def _run_relay(self, outbox: Outbox) -> None:
+        self.relay = OutboxRelay(
+            outbox,
+            self.engine,
+            self.broker,
+            batch=self.settings.outbox_relay_batch_size,
+            producer=self.settings.service_name,
+            admission=self.relay_admission,
+            poll_interval_s=self.settings.outbox_poll_interval_s,
+            poll_grace_s=self.settings.outbox_poll_grace_s,
+        )
+        await self.relay.run()
 
     async def _ping_kafka(self) -> None:
         if not await self.broker.ping(timeout=2.0):
@@ -288,9 +317,21 @@ class Service(HttpService):
         await self.broker.start()
         self.consumers.start()
 
+    async def leave(self) -> None:
+        # The batch in progress finishes, its offsets are committed and the consumers leave
+        # their groups: their partitions move to the other instances at once.
+        started = time.monotonic()
+        await self.consumers.stop(timeout_s=self.settings.shutdown_drain_s)
+        log.info("consumers_stopped", seconds=round(time.monotonic() - started, 2))
+
     async def drain(self) -> None:
-        # Consumers first: the batch in progress finishes and its offsets are committed.
-        await self.consumers.stop()
+        await self.consumers.stop(timeout_s=self.settings.shutdown_drain_s)  # if not yet
+        # HTTP has stopped: the relay sends what this process committed (its last requests'
+        # and batches' events) and stops between two rounds, so no row is left sent but not
+        # deleted (another instance would send it again).
+        if self.relay is not None:
+            flushed = await self.relay.stop(timeout_s=self.settings.shutdown_drain_s)
+            log.info("outbox_relay_stopped", flushed=flushed)
 
     async def stop(self) -> None:
         await self.broker.stop()
@@ -330,14 +371,3 @@ def metrics_router(settings: ServiceSettings) -> APIRouter:
         )
 
     return router
-
-
-def serve(app: FastAPI, settings: ServiceSettings) -> None:
-    """Run a service's app on ``HTTP_HOST:HTTP_PORT`` until it is stopped."""
-    uvicorn.run(
-        app,
-        host=settings.http_host,
-        port=settings.http_port,
-        log_config=None,
-        proxy_headers=False,  # X-Forwarded-For only from TRUSTED_PROXIES (Service.create_app)
-    )

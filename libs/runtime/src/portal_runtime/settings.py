@@ -6,6 +6,8 @@ no usable default outside the local stack: the launcher and docker-compose pass 
 
 from __future__ import annotations
 
+import os
+import socket
 from typing import Literal, Self
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -18,6 +20,11 @@ class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
 
     service_name: str = Field(default="portal", description="Name in traces, logs and Kafka.")
+    # Which process of the service this is (several run side by side): the pod name in
+    # Kubernetes, `<service>-<n>` on the local stack; empty: `<service>-<host>-<pid>`. It names
+    # the process in logs (`instance`), telemetry (`service.instance.id`) and as its Kafka
+    # client id, so a consumer group's members say which process holds which partitions.
+    service_instance_id: str = ""
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     log_level: str = "INFO"
@@ -46,6 +53,9 @@ class ServiceSettings(BaseSettings):
     kafka_rebalance_drain_s: float = Field(default=10.0, ge=0, le=240)
     # A consumer that does not poll within this (slow steps included) leaves its group.
     kafka_max_poll_interval_ms: int = Field(default=300_000, ge=10_000)
+    # Heartbeats tell a consumer that its group rebalances (another instance left or joined):
+    # its partitions move within about this long. Under a third of the session timeout (10 s).
+    kafka_heartbeat_interval_ms: int = Field(default=1_000, ge=100, le=3_000)
     # Outbox rows one relay round publishes (pipelined) before deleting them in one transaction.
     outbox_relay_batch_size: int = Field(default=200, ge=1, le=10_000)
     # Rows committed by this process reach the relay at once; the table is read this often for
@@ -59,6 +69,9 @@ class ServiceSettings(BaseSettings):
         description="SQLAlchemy async URL of this service's own database.",
     )
     database_pool_size: int = 10
+    # Upgrade the database when the process starts; false where a deployment migrates once
+    # before its rollout (`python -m portal_runtime.migrate <service>`, the Helm chart's Job).
+    migrate_on_start: bool = True
 
     # Only services that store objects need these; their keys are their own (no default: a
     # service that stores objects refuses to start without them).
@@ -109,6 +122,21 @@ class ServiceSettings(BaseSettings):
     # Proxies whose X-Forwarded-For names the client (IPs or CIDRs, comma-separated, "*" for
     # any). Empty: the peer address is the client and X-Forwarded-For is ignored.
     trusted_proxies: str = ""
+
+    # -- graceful shutdown (portal_runtime.serve) ----------------------------------------------
+    # After SIGTERM the process keeps serving HTTP this long with /readyz answering 503, so load
+    # balancers stop sending it requests before it closes its port; its consumers leave their
+    # groups at once. 0 locally; a few seconds behind a load balancer (Kubernetes).
+    shutdown_delay_s: float = Field(default=0.0, ge=0, le=120)
+    # What is in progress then gets this long to finish (batches, the outbox relay's queue).
+    shutdown_drain_s: float = Field(default=15.0, gt=0, le=600)
+
+    @property
+    def instance_id(self) -> str:
+        return (
+            self.service_instance_id
+            or f"{self.service_name}-{socket.gethostname().split('.')[0]}-{os.getpid()}"
+        )
 
     @model_validator(mode="after")
     def _kafka_credentials_with_sasl(self) -> Self:

@@ -40,14 +40,15 @@ _provider: TracerProvider | None = None
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$")
 
 
-def resource_for(service: str) -> Resource:
-    return Resource.create(
-        {
-            "service.name": service,
-            "service.namespace": "portal",
-            "deployment.environment.name": os.environ.get("DEPLOYMENT_ENVIRONMENT", "local"),
-        }
-    )
+def resource_for(service: str, instance_id: str = "") -> Resource:
+    attributes = {
+        "service.name": service,
+        "service.namespace": "portal",
+        "deployment.environment.name": os.environ.get("DEPLOYMENT_ENVIRONMENT", "local"),
+    }
+    if instance_id:  # which of the service's processes (several run side by side)
+        attributes["service.instance.id"] = instance_id
+    return Resource.create(attributes)
 
 
 def use_stable_conventions() -> None:
@@ -66,6 +67,7 @@ def setup_tracing(
     otlp_endpoint: str = "",
     extra_processors: tuple[SpanProcessor, ...] = (),
     sample_ratio: float = 1.0,
+    instance_id: str = "",
 ) -> TracerProvider:
     """Create (once per process) and install the tracer provider for ``service``."""
     global _provider
@@ -74,7 +76,9 @@ def setup_tracing(
             _provider.add_span_processor(processor)
         return _provider
     use_stable_conventions()
-    provider = TracerProvider(resource=resource_for(service), sampler=sampler_for(sample_ratio))
+    provider = TracerProvider(
+        resource=resource_for(service, instance_id), sampler=sampler_for(sample_ratio)
+    )
     if otlp_endpoint:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 

@@ -26,7 +26,8 @@ from portal_engagement.usecases import Engagement
 from portal_runtime.bodylimit import BodyLimit
 from portal_runtime.problems import document_body_limit
 from portal_runtime.ratelimit import RateLimiter
-from portal_runtime.service import Service, serve
+from portal_runtime.serve import serve
+from portal_runtime.service import Service
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 

@@ -25,7 +25,8 @@ from portal_ingest.usecases import Admin, Ingestor, StatusTracker
 from portal_runtime.admission import AdmissionWindow, Hop, PipelineGate
 from portal_runtime.consumer import ConsumerConfig
 from portal_runtime.kafka_security import client_options
-from portal_runtime.service import Service, serve
+from portal_runtime.serve import serve
+from portal_runtime.service import Service
 from portal_runtime.storage import ObjectStore
 
 MIGRATIONS = Path(__file__).parent / "migrations"

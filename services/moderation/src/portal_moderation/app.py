@@ -26,7 +26,8 @@ from portal_moderation.submissions_handlers import submission_subscriptions
 from portal_moderation.usecases import Accounts, ReviewDesk, SourcesDesk
 from portal_runtime.bodylimit import BodyLimit
 from portal_runtime.problems import document_body_limit
-from portal_runtime.service import Service, serve
+from portal_runtime.serve import serve
+from portal_runtime.service import Service
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 MAX_BODY_BYTES = 64 * 1024

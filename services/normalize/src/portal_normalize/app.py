@@ -16,7 +16,8 @@ from portal_normalize.media import MediaService
 from portal_normalize.repository import RulesCache
 from portal_normalize.settings import Settings
 from portal_runtime.logs import get_logger
-from portal_runtime.service import Service, serve
+from portal_runtime.serve import serve
+from portal_runtime.service import Service
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 log = get_logger(__name__)

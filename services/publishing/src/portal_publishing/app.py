@@ -16,7 +16,8 @@ from portal_publishing.rebuild import StoreRebuilder, rebuild_router
 from portal_publishing.settings import Settings
 from portal_runtime.auth import admin_guard
 from portal_runtime.kafka_security import client_options
-from portal_runtime.service import Service, serve
+from portal_runtime.serve import serve
+from portal_runtime.service import Service
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 

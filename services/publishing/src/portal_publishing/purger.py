@@ -19,7 +19,6 @@ import asyncio
 import time
 
 import httpx
-import uvicorn
 from fastapi import FastAPI
 from pydantic import Field, SecretStr
 
@@ -32,6 +31,7 @@ from portal_runtime.batch import Message
 from portal_runtime.consumer import Subscription
 from portal_runtime.logs import get_logger
 from portal_runtime.metrics import SECONDS_BUCKETS, meter
+from portal_runtime.serve import serve
 from portal_runtime.service import Service
 from portal_runtime.settings import ServiceSettings
 from portal_runtime.unit_of_work import UnitOfWork
@@ -155,13 +155,7 @@ def create_app(settings: PurgerSettings | None = None) -> FastAPI:
 
 def main() -> None:
     settings = PurgerSettings()
-    uvicorn.run(
-        create_app(settings),
-        host=settings.http_host,
-        port=settings.http_port,
-        log_config=None,
-        proxy_headers=False,
-    )
+    serve(create_app(settings), settings)
 
 
 if __name__ == "__main__":

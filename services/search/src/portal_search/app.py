@@ -14,7 +14,8 @@ from opensearchpy.exceptions import TransportError
 
 from portal_runtime.auth import admin_guard
 from portal_runtime.logs import get_logger
-from portal_runtime.service import Service, serve
+from portal_runtime.serve import serve
+from portal_runtime.service import Service
 from portal_search.api import admin_router, public_router
 from portal_search.db import outbox
 from portal_search.handlers import published_subscription

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.responses import Response
 
 from portal_runtime.bodylimit import BodyLimit
+from portal_runtime.serve import serve
 from portal_runtime.service import HttpService
 from portal_web.apis import Apis
 from portal_web.assets import Assets
@@ -94,13 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def main() -> None:
     settings = Settings()
-    uvicorn.run(
-        create_app(settings),
-        host=settings.http_host,
-        port=settings.http_port,
-        log_config=None,
-        proxy_headers=False,  # X-Forwarded-For only from TRUSTED_PROXIES (HttpService)
-    )
+    serve(create_app(settings), settings)
 
 
 if __name__ == "__main__":
