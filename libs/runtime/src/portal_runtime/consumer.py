@@ -74,6 +74,8 @@ Prepare = Callable[[Message[E]], Awaitable[Any]]
 Decoder = Callable[[Record], E]
 
 MAX_LINKS = 128  # the SDK's default limit of links per span
+# The longest one step of closing a consumer (last commit, leaving the group) may take.
+_CLOSE_STEP_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -254,10 +256,13 @@ class BatchConsumer(Generic[E]):
         self.started.clear()
         if consumer is None:
             return
+        # Each step bounded: a client stuck on a broker that went away (or in a join) must
+        # not hold the process past its shutdown grace; the group's session timeout then
+        # frees its partitions, and the uncommitted tail is absorbed by the inbox.
         with contextlib.suppress(Exception):
-            await self._commit(consumer, force=True)
+            await asyncio.wait_for(self._commit(consumer, force=True), timeout=_CLOSE_STEP_S)
         with contextlib.suppress(Exception):
-            await consumer.stop()
+            await asyncio.wait_for(consumer.stop(), timeout=_CLOSE_STEP_S)
 
     async def _loop(self) -> None:
         assert self.consumer is not None
@@ -641,7 +646,10 @@ class Consumers:
         _, pending = await asyncio.wait(self._tasks, timeout=timeout_s)
         for task in pending:
             task.cancel()
+        if pending:  # a cancelled consumer still closes its client (bounded by _CLOSE_STEP_S)
+            await asyncio.wait(pending, timeout=2 * _CLOSE_STEP_S + 1)
         for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+            if task.done():
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    task.result()
         self._tasks = []

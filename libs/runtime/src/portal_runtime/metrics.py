@@ -152,9 +152,10 @@ def setup_metrics(service: str, otlp_endpoint: str = "", instance_id: str = "") 
     return provider
 
 
-def shutdown_metrics() -> None:
+def shutdown_metrics(timeout_s: float = 5.0) -> None:
+    # Bounded like shutdown_tracing: the last export is best effort.
     if _provider is not None:
-        _provider.force_flush()
+        _provider.force_flush(timeout_millis=int(timeout_s * 1000))
 
 
 def labels(**values: str | int) -> Labels:

@@ -104,9 +104,11 @@ def instrument_http_clients() -> None:
         instrumentor.instrument()
 
 
-def shutdown_tracing() -> None:
+def shutdown_tracing(timeout_s: float = 5.0) -> None:
+    # Bounded: an unreachable collector must not hold a stopping process past its grace
+    # period (the exporter would retry for 30 s by default).
     if _provider is not None:
-        _provider.force_flush()
+        _provider.force_flush(timeout_millis=int(timeout_s * 1000))
 
 
 def current_traceparent(context: Context | None = None) -> dict[str, str]:
