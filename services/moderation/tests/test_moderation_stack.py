@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+from sqlalchemy import func, select
 
 from portal_contracts.articles import (
     ArticleAction,
@@ -29,6 +30,7 @@ from portal_contracts.topics import ARTICLE_NORMALIZED, ARTICLE_REVIEWED
 from portal_launcher.services import service_environment
 from portal_launcher.settings import StackSettings
 from portal_moderation.app import create_app
+from portal_moderation.db import sign_in_failures
 from portal_moderation.settings import Settings
 
 pytestmark = pytest.mark.stack
@@ -625,6 +627,33 @@ async def test_a_successful_sign_in_clears_that_names_failures_from_that_address
     # The count started again: another limit - 1 mistakes still leave the right password in.
     assert [await attempt("doan-sai-mat-khau") for _ in range(limit - 1)] == [401] * (limit - 1)
     assert await attempt(password) == 200
+
+
+async def test_failures_older_than_the_window_are_pruned(desk: Desk) -> None:
+    sessions = desk.app.state.accounts.sessions
+    window = desk.app.state.accounts.limits.window
+    old, recent = _address()["X-Forwarded-For"], _address()
+    async with sessions.begin() as session:
+        await session.execute(
+            sign_in_failures.insert().values(
+                address=old, username="ai-do", failed_at=datetime.now(UTC) - window * 2
+            )
+        )
+
+    async def rows_from(address: str) -> int:
+        async with sessions() as session:
+            query = select(func.count()).where(sign_in_failures.c.address == address)
+            return int((await session.execute(query)).scalar_one())
+
+    assert await rows_from(old) == 1
+    wrong = await desk.http.post(
+        "/v1/auth/token",
+        json={"username": "ai-do", "password": "doan-sai-mat-khau"},
+        headers=recent,
+    )
+    assert wrong.status_code == 401
+    assert await rows_from(recent["X-Forwarded-For"]) == 1
+    assert await rows_from(old) == 0
 
 
 async def test_bad_requests_get_4xx_naming_the_field(desk: Desk) -> None:
