@@ -297,6 +297,22 @@ async def test_repeated_wrong_passwords_throttle_that_address_not_the_account(
         assert (await sign_in(elsewhere, password)).status_code == 303
 
 
+async def test_a_name_with_a_nul_character_is_refused_with_422(desk: Desk) -> None:
+    _, password = await desk.account("editor")
+    async with desk.client(address=_address()) as http:
+        form = await http.get("/desk/login")
+        resp = await http.post(
+            "/desk/login",
+            data={
+                "username": "bien\x00tap",
+                "password": password,
+                "csrf_token": csrf_in(form.text),
+            },
+        )
+        assert resp.status_code == 422
+        assert "Nhập tên đăng nhập" in resp.text
+
+
 async def test_a_decision_without_a_valid_csrf_token_is_refused(desk: Desk) -> None:
     source = await desk.source()
     article_id = await desk.normalized(source)

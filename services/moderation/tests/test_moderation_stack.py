@@ -629,6 +629,19 @@ async def test_a_successful_sign_in_clears_that_names_failures_from_that_address
     assert await attempt(password) == 200
 
 
+async def test_an_overlong_forwarded_address_is_counted_not_a_server_error(desk: Desk) -> None:
+    username, password = await desk.account("editor")
+    odd = {"X-Forwarded-For": "k" * 300}
+    right = await desk.http.post(
+        "/v1/auth/token", json={"username": username, "password": password}, headers=odd
+    )
+    assert right.status_code == 200, right.text
+    wrong = await desk.http.post(
+        "/v1/auth/token", json={"username": username, "password": "doan-sai-mat-khau"}, headers=odd
+    )
+    assert wrong.status_code == 401
+
+
 async def test_failures_older_than_the_window_are_pruned(desk: Desk) -> None:
     sessions = desk.app.state.accounts.sessions
     window = desk.app.state.accounts.limits.window

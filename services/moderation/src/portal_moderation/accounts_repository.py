@@ -51,9 +51,14 @@ async def save_user(
     return bool((await session.execute(stmt)).scalar_one())
 
 
-async def set_password_hash(session: AsyncSession, username: str, password_hash: str) -> None:
+async def set_password_hash(
+    session: AsyncSession, username: str, password_hash: str, *, replacing: str
+) -> None:
+    """A rehash of the same password: never over a password changed meanwhile."""
     await session.execute(
-        update(users).where(users.c.username == username).values(password_hash=password_hash)
+        update(users)
+        .where(users.c.username == username, users.c.password_hash == replacing)
+        .values(password_hash=password_hash)
     )
 
 

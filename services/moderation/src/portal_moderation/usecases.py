@@ -356,6 +356,7 @@ class Accounts:
         Failures count per address and per (name, address), never per account: a stranger's
         attempts under an editor's name do not stop that editor signing in from elsewhere.
         """
+        address = address[:64]  # a trusted proxy's X-Forwarded-For is the client's own text
         now = utcnow()
         limits = self.limits
         since = now - limits.window
@@ -390,7 +391,9 @@ class Accounts:
             else:
                 await accounts_repo.clear_sign_in_failures(session, address, username)
                 if verified.new_hash:
-                    await accounts_repo.set_password_hash(session, username, verified.new_hash)
+                    await accounts_repo.set_password_hash(
+                        session, username, verified.new_hash, replacing=user["password_hash"]
+                    )
                 token = secrets.token_urlsafe(32)
                 expires_at = now + self.session_ttl
                 await accounts_repo.create_session(

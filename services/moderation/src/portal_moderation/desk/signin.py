@@ -56,7 +56,13 @@ async def login(request: Request, who: AnyonePost, deps: Deps) -> Response:
             username=username[:64],
         )
 
-    if not username or not password or len(username) > 64 or len(password) > MAX_LENGTH:
+    if (
+        not username
+        or not password
+        or len(username) > 64
+        or len(password) > MAX_LENGTH
+        or "\x00" in username
+    ):
         return refused(422, "Nhập tên đăng nhập và mật khẩu.")
     try:
         issued = await deps.accounts.sign_in(
