@@ -97,3 +97,26 @@ def test_a_missing_secret_is_added_without_changing_the_others(tmp_path: Path) -
 def test_no_default_secrets_in_the_stack_settings() -> None:
     fields = StackSettings.model_fields
     assert not [name for name in fields if "password" in name or "secret" in name]
+
+
+def test_engagement_gets_a_client_address_salt_of_its_own_data_folder(tmp_path: Path) -> None:
+    from portal_launcher.services import service_environment
+
+    first = StackSettings(data_dir=tmp_path / "a")
+    salt = service_environment(first, "engagement")["CLIENT_HASH_SALT"]
+    assert len(salt) >= 40
+    assert service_environment(first, "engagement")["CLIENT_HASH_SALT"] == salt
+    assert (
+        service_environment(StackSettings(data_dir=tmp_path / "b"), "engagement")[
+            "CLIENT_HASH_SALT"
+        ]
+        != salt
+    )
+    # Beside engagement's other secrets, which it does not disturb.
+    assert service_secrets(first, "engagement") == service_secrets(first, "engagement")
+    assert (
+        json.loads((tmp_path / "a" / "secrets" / "engagement.json").read_text())["client_hash_salt"]
+        == salt
+    )
+    assert _mode(tmp_path / "a" / "secrets" / "engagement.json") == 0o600
+    assert "CLIENT_HASH_SALT" not in service_environment(first, "search")

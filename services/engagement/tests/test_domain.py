@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from pydantic import ValidationError
 
 from portal_contracts.submissions import SubmissionKind, SubmissionState
 from portal_engagement.domain import (
@@ -26,6 +27,7 @@ from portal_engagement.domain import (
     token_digest,
     validate_times,
 )
+from portal_engagement.settings import Settings
 
 NOW = datetime(2026, 3, 28, 3, 0, tzinfo=UTC)
 
@@ -159,3 +161,14 @@ def test_title_from_body_cuts_at_a_word() -> None:
     title = title_from_body(body, max_chars=40)
     assert len(title) <= 41 and title.endswith("…") and not title.endswith(" …")
     assert title_from_body("Ngắn gọn\nphần sau") == "Ngắn gọn"
+
+
+@pytest.mark.parametrize("salt", [None, "", "ngan-qua"])
+def test_the_service_refuses_to_start_without_a_real_client_address_salt(
+    salt: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CLIENT_HASH_SALT", raising=False)
+    assert Settings(client_hash_salt="m" * 16).client_hash_salt.get_secret_value() == "m" * 16
+    values = {} if salt is None else {"client_hash_salt": salt}
+    with pytest.raises(ValidationError, match="client_hash_salt"):
+        Settings(**values)

@@ -52,6 +52,10 @@ pytestmark = pytest.mark.stack
 MAX_FAILURES = 3
 
 
+def _address() -> str:
+    return ".".join(["10", *(str(secrets.randbelow(256)) for _ in range(3))])
+
+
 def csrf_in(html: str) -> str:
     match = re.search(r'name="csrf_token" value="([^"]+)"', html)
     assert match, "no CSRF token in the page"
@@ -64,9 +68,13 @@ class Desk:
     admin_token: str
     events: Any
 
-    def client(self, scheme: str = "http") -> httpx.AsyncClient:
+    def client(self, scheme: str = "http", address: str | None = None) -> httpx.AsyncClient:
+        """A client; with ``address``, one the app sees as that address (loopback is a trusted
+        proxy), so its failed sign-ins throttle no other test."""
         return httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=self.app), base_url=f"{scheme}://mod"
+            transport=httpx.ASGITransport(app=self.app),
+            base_url=f"{scheme}://mod",
+            headers={"X-Forwarded-For": address} if address else None,
         )
 
     def admin(self) -> dict[str, str]:
@@ -264,28 +272,45 @@ async def test_sign_in_without_the_csrf_token_is_refused(desk: Desk) -> None:
         assert "desk_session" not in resp.headers.get("set-cookie", "")
 
 
-async def test_repeated_wrong_passwords_lock_the_account(desk: Desk) -> None:
+async def test_repeated_wrong_passwords_throttle_that_address_not_the_account(
+    desk: Desk,
+) -> None:
     username, password = await desk.account("editor")
-    async with desk.client() as http:
+
+    async def sign_in(http: httpx.AsyncClient, secret: str) -> httpx.Response:
+        form = await http.get("/desk/login")
+        return await http.post(
+            "/desk/login",
+            data={"username": username, "password": secret, "csrf_token": csrf_in(form.text)},
+        )
+
+    async with desk.client(address=_address()) as http:
         for _ in range(MAX_FAILURES):
-            form = await http.get("/desk/login")
-            wrong = await http.post(
-                "/desk/login",
-                data={
-                    "username": username,
-                    "password": "sai-mat-khau",
-                    "csrf_token": csrf_in(form.text),
-                },
-            )
+            wrong = await sign_in(http, "sai-mat-khau")
             assert wrong.status_code == 401
             assert "không đúng" in wrong.text
+        throttled = await sign_in(http, password)
+        assert throttled.status_code == 429
+        assert "sai quá nhiều lần" in throttled.text
+        assert int(throttled.headers["Retry-After"]) > 0
+    async with desk.client(address=_address()) as elsewhere:
+        assert (await sign_in(elsewhere, password)).status_code == 303
+
+
+async def test_a_name_with_a_nul_character_is_refused_with_422(desk: Desk) -> None:
+    _, password = await desk.account("editor")
+    async with desk.client(address=_address()) as http:
         form = await http.get("/desk/login")
-        locked = await http.post(
+        resp = await http.post(
             "/desk/login",
-            data={"username": username, "password": password, "csrf_token": csrf_in(form.text)},
+            data={
+                "username": "bien\x00tap",
+                "password": password,
+                "csrf_token": csrf_in(form.text),
+            },
         )
-        assert locked.status_code == 429
-        assert "tạm khóa" in locked.text
+        assert resp.status_code == 422
+        assert "Nhập tên đăng nhập" in resp.text
 
 
 async def test_a_decision_without_a_valid_csrf_token_is_refused(desk: Desk) -> None:

@@ -17,13 +17,14 @@ from portal_moderation.domain import (
     ItemStatus,
     Policy,
     Role,
-    after_failed_login,
+    SignInLimits,
     apply_edits,
     authorize,
     decide,
-    locked_out,
     on_normalized,
     reviewed_event,
+    sign_in_throttled_until,
+    throttled_until,
     token_digest,
     visible_source,
 )
@@ -250,20 +251,57 @@ def test_reviewed_event_carries_the_article_only_when_published() -> None:
 # --- accounts -------------------------------------------------------------------------------
 
 
-def test_account_locks_after_repeated_failures() -> None:
+WINDOW = timedelta(minutes=15)
+LIMITS = SignInLimits(per_name_and_address=3, per_address=5, window=WINDOW)
+
+
+def test_sign_ins_go_ahead_below_the_limits() -> None:
     now = datetime.now(UTC)
-    failures, locked = 0, None
-    for _ in range(4):
-        failures, locked = after_failed_login(
-            failures, now, max_failures=5, lockout=timedelta(minutes=15)
-        )
-        assert locked is None
-    failures, locked = after_failed_login(
-        failures, now, max_failures=5, lockout=timedelta(minutes=15)
+    two = [now - timedelta(minutes=1), now - timedelta(minutes=2)]
+    assert sign_in_throttled_until(LIMITS, by_address=two, by_name_and_address=two, now=now) is None
+    assert throttled_until(two * 2, limit=5, window=WINDOW, now=now) is None
+
+
+def test_a_name_tried_too_often_from_one_address_waits_for_the_window_to_slide() -> None:
+    now = datetime.now(UTC)
+    failures = [now - timedelta(minutes=m) for m in (1, 5, 9)]
+    until = sign_in_throttled_until(
+        LIMITS, by_address=failures, by_name_and_address=failures, now=now
     )
-    assert locked == now + timedelta(minutes=15)
-    assert locked_out(locked, now + timedelta(minutes=14))
-    assert not locked_out(locked, now + timedelta(minutes=16))
+    # The third-newest failure (9 minutes ago) leaves the 15-minute window in 6 minutes.
+    assert until == now - timedelta(minutes=9) + WINDOW
+    assert throttled_until(failures, limit=3, window=WINDOW, now=until) is None
+
+
+def test_many_names_from_one_address_hit_the_per_address_limit() -> None:
+    now = datetime.now(UTC)
+    spraying = [now - timedelta(seconds=s) for s in range(5)]
+    until = sign_in_throttled_until(LIMITS, by_address=spraying, by_name_and_address=[], now=now)
+    assert until == now - timedelta(seconds=4) + WINDOW
+
+
+def test_the_later_of_the_two_throttles_wins() -> None:
+    now = datetime.now(UTC)
+    by_name = [now - timedelta(minutes=m) for m in (1, 2, 3)]
+    by_address = [now - timedelta(minutes=m) for m in (1, 2, 3, 4, 10)]
+    until = sign_in_throttled_until(
+        LIMITS, by_address=by_address, by_name_and_address=by_name, now=now
+    )
+    assert until == now - timedelta(minutes=3) + WINDOW
+
+
+def test_failures_older_than_the_window_do_not_count() -> None:
+    now = datetime.now(UTC)
+    old = [now - WINDOW - timedelta(seconds=s) for s in range(10)]
+    assert sign_in_throttled_until(LIMITS, by_address=old, by_name_and_address=old, now=now) is None
+
+
+def test_a_per_address_limit_of_zero_is_no_limit() -> None:
+    now = datetime.now(UTC)
+    many = [now - timedelta(seconds=s) for s in range(100)]
+    off = SignInLimits(per_name_and_address=3, per_address=0, window=WINDOW)
+    assert sign_in_throttled_until(off, by_address=many, by_name_and_address=[], now=now) is None
+    assert throttled_until(many, limit=0, window=WINDOW, now=now) is None
 
 
 def test_token_digest_is_stable_and_not_the_token() -> None:

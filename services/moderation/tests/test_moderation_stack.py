@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+from sqlalchemy import func, select
 
 from portal_contracts.articles import (
     ArticleAction,
@@ -29,6 +30,7 @@ from portal_contracts.topics import ARTICLE_NORMALIZED, ARTICLE_REVIEWED
 from portal_launcher.services import service_environment
 from portal_launcher.settings import StackSettings
 from portal_moderation.app import create_app
+from portal_moderation.db import sign_in_failures
 from portal_moderation.settings import Settings
 
 pytestmark = pytest.mark.stack
@@ -538,18 +540,133 @@ async def test_every_422_has_the_documented_shape(desk: Desk) -> None:
         assert problem["loc"][-1] == field and problem["msg"] and problem["type"]
 
 
-async def test_repeated_wrong_passwords_lock_the_account(desk: Desk) -> None:
+def _address() -> dict[str, str]:
+    """A client address of its own (loopback is a trusted proxy here), so one test's failed
+    sign-ins throttle nobody else."""
+    octets = (str(secrets.randbelow(256)) for _ in range(3))
+    return {"X-Forwarded-For": ".".join(["10", *octets])}
+
+
+async def test_wrong_sign_ins_under_many_names_from_one_address_get_429_before_hashing(
+    desk: Desk,
+) -> None:
+    accounts = desk.app.state.accounts
+    limit = accounts.limits.per_address
+    assert limit > 0
     username, password = await desk.account("editor")
-    for _ in range(10):  # login_max_failures
+    spray = _address()
+    statuses: list[int] = []
+    hashes_at_limit = 0
+    for n in range(50):
         resp = await desk.http.post(
-            "/v1/auth/token", json={"username": username, "password": "doan-sai-mat-khau"}
+            "/v1/auth/token",
+            json={"username": f"ten-{secrets.token_hex(4)}", "password": "doan-sai-mat-khau"},
+            headers=spray,
+        )
+        statuses.append(resp.status_code)
+        if n == limit - 1:
+            hashes_at_limit = accounts.passwords.hashes_run
+        if resp.status_code == 429:
+            assert int(resp.headers["Retry-After"]) > 0
+    assert statuses == [401] * limit + [429] * (50 - limit)
+    # Refused before any password was checked: not one hash after the limit.
+    assert accounts.passwords.hashes_run == hashes_at_limit
+    # Even the right password waits from there; from another address it works.
+    blocked = await desk.http.post(
+        "/v1/auth/token", json={"username": username, "password": password}, headers=spray
+    )
+    assert blocked.status_code == 429
+    assert accounts.passwords.hashes_run == hashes_at_limit
+    elsewhere = await desk.http.post(
+        "/v1/auth/token", json={"username": username, "password": password}, headers=_address()
+    )
+    assert elsewhere.status_code == 200, elsewhere.text
+
+
+async def test_a_strangers_wrong_sign_ins_do_not_lock_the_editor_out(desk: Desk) -> None:
+    username, password = await desk.account("editor")
+    editor, stranger = _address(), _address()
+    first = await desk.http.post(
+        "/v1/auth/token", json={"username": username, "password": password}, headers=editor
+    )
+    assert first.status_code == 200, first.text
+    limit = desk.app.state.accounts.limits.per_name_and_address
+    for _ in range(limit):
+        resp = await desk.http.post(
+            "/v1/auth/token",
+            json={"username": username, "password": "doan-sai-mat-khau"},
+            headers=stranger,
         )
         assert resp.status_code == 401
-    locked = await desk.http.post(
-        "/v1/auth/token", json={"username": username, "password": password}
+    throttled = await desk.http.post(
+        "/v1/auth/token", json={"username": username, "password": password}, headers=stranger
     )
-    assert locked.status_code == 429
-    assert int(locked.headers["Retry-After"]) > 0
+    assert throttled.status_code == 429
+    assert 0 < int(throttled.headers["Retry-After"]) <= 15 * 60  # login_lockout_minutes
+    again = await desk.http.post(
+        "/v1/auth/token", json={"username": username, "password": password}, headers=editor
+    )
+    assert again.status_code == 200, again.text
+
+
+async def test_a_successful_sign_in_clears_that_names_failures_from_that_address(
+    desk: Desk,
+) -> None:
+    username, password = await desk.account("editor")
+    here = _address()
+    limit = desk.app.state.accounts.limits.per_name_and_address
+
+    async def attempt(secret: str) -> int:
+        resp = await desk.http.post(
+            "/v1/auth/token", json={"username": username, "password": secret}, headers=here
+        )
+        return resp.status_code
+
+    assert [await attempt("doan-sai-mat-khau") for _ in range(limit - 1)] == [401] * (limit - 1)
+    assert await attempt(password) == 200
+    # The count started again: another limit - 1 mistakes still leave the right password in.
+    assert [await attempt("doan-sai-mat-khau") for _ in range(limit - 1)] == [401] * (limit - 1)
+    assert await attempt(password) == 200
+
+
+async def test_an_overlong_forwarded_address_is_counted_not_a_server_error(desk: Desk) -> None:
+    username, password = await desk.account("editor")
+    odd = {"X-Forwarded-For": "k" * 300}
+    right = await desk.http.post(
+        "/v1/auth/token", json={"username": username, "password": password}, headers=odd
+    )
+    assert right.status_code == 200, right.text
+    wrong = await desk.http.post(
+        "/v1/auth/token", json={"username": username, "password": "doan-sai-mat-khau"}, headers=odd
+    )
+    assert wrong.status_code == 401
+
+
+async def test_failures_older_than_the_window_are_pruned(desk: Desk) -> None:
+    sessions = desk.app.state.accounts.sessions
+    window = desk.app.state.accounts.limits.window
+    old, recent = _address()["X-Forwarded-For"], _address()
+    async with sessions.begin() as session:
+        await session.execute(
+            sign_in_failures.insert().values(
+                address=old, username="ai-do", failed_at=datetime.now(UTC) - window * 2
+            )
+        )
+
+    async def rows_from(address: str) -> int:
+        async with sessions() as session:
+            query = select(func.count()).where(sign_in_failures.c.address == address)
+            return int((await session.execute(query)).scalar_one())
+
+    assert await rows_from(old) == 1
+    wrong = await desk.http.post(
+        "/v1/auth/token",
+        json={"username": "ai-do", "password": "doan-sai-mat-khau"},
+        headers=recent,
+    )
+    assert wrong.status_code == 401
+    assert await rows_from(recent["X-Forwarded-For"]) == 1
+    assert await rows_from(old) == 0
 
 
 async def test_bad_requests_get_4xx_naming_the_field(desk: Desk) -> None:

@@ -419,6 +419,12 @@ async def test_approved_article_appears_everywhere_and_is_announced(h: Harness) 
     assert url in await news_urls(h)
     page = await h.get(f"/bai-viet/{slug}")
     assert page.status_code == 200 and title in page.text
+    # No script may run on the page, whatever an article holds; the first answer and the
+    # stored one alike.
+    for answer in (page, await h.get(f"/bai-viet/{slug}")):
+        assert answer.headers["x-content-type-options"] == "nosniff"
+        csp = answer.headers["content-security-policy"]
+        assert "default-src 'none'" in csp and "script-src" not in csp
 
     events = await h.published_events(aid)
     assert len(events) == 1

@@ -146,7 +146,7 @@ def service_secrets(settings: StackSettings, service: str) -> ServiceSecrets:
 
 def named_secret(settings: StackSettings, owner: str, name: str) -> str:
     """One more secret of ``owner`` (a process or a component), in ``<owner>.json`` beside its
-    others: the website's CSRF key, the edge's purge token."""
+    others: the website's CSRF key, the edge's purge token, engagement's client-address salt."""
     _check_owner(owner)
     return _load_or_create(_prepare(settings) / f"{owner}.json", {name: new_secret()})[name]
 

@@ -235,6 +235,9 @@ def _service_specific(settings: StackSettings, name: str) -> dict[str, str]:
         }
     if name == "search":
         return {"OPENSEARCH_URL": settings.opensearch_url}
+    if name == "engagement":
+        # Readers' addresses are stored only as salted digests (report de-duplication).
+        return {"CLIENT_HASH_SALT": named_secret(settings, name, "client_hash_salt")}
     return {}
 
 

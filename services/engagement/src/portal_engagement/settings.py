@@ -40,9 +40,20 @@ class Settings(ServiceSettings):
     live_poll_s: float = Field(default=10.0, gt=0)
     live_grace_minutes: float = Field(default=30.0, ge=0)
 
-    # Salt of the hashed client addresses kept for report de-duplication.
-    client_hash_salt: SecretStr = SecretStr("")
+    # Salt of the hashed client addresses kept for report de-duplication. Required: without a
+    # secret salt the 2^32 IPv4 digests are reversed in minutes.
+    client_hash_salt: SecretStr = Field(
+        description="Secret salt of the stored client-address digests (at least 16 characters; "
+        "the same on every instance). No default: the service refuses to start without it.",
+    )
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+
+    @field_validator("client_hash_salt")
+    @classmethod
+    def _long_enough(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value()) < 16:
+            raise ValueError("CLIENT_HASH_SALT must be a secret of at least 16 characters")
+        return value
 
     @field_validator(
         "rate_limit_submit_per_ip",

@@ -10,7 +10,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from portal_moderation.db import sessions, users
+from portal_moderation.db import sessions, sign_in_failures, users
 from portal_moderation.domain import Editor, Role
 
 Executor = AsyncSession | AsyncConnection
@@ -51,19 +51,14 @@ async def save_user(
     return bool((await session.execute(stmt)).scalar_one())
 
 
-async def set_login_state(
-    session: AsyncSession, username: str, failures: int, locked_until: datetime | None
+async def set_password_hash(
+    session: AsyncSession, username: str, password_hash: str, *, replacing: str
 ) -> None:
+    """A rehash of the same password: never over a password changed meanwhile."""
     await session.execute(
         update(users)
-        .where(users.c.username == username)
-        .values(failed_logins=failures, locked_until=locked_until)
-    )
-
-
-async def set_password_hash(session: AsyncSession, username: str, password_hash: str) -> None:
-    await session.execute(
-        update(users).where(users.c.username == username).values(password_hash=password_hash)
+        .where(users.c.username == username, users.c.password_hash == replacing)
+        .values(password_hash=password_hash)
     )
 
 
@@ -107,3 +102,46 @@ async def delete_session(session: AsyncSession, token_hash: str) -> None:
 
 async def delete_sessions_of(session: AsyncSession, username: str) -> None:
     await session.execute(delete(sessions).where(sessions.c.username == username))
+
+
+# --- failed sign-ins, per client address ----------------------------------------------------
+
+
+async def recent_sign_in_failures(
+    conn: Executor,
+    address: str,
+    *,
+    username: str | None,
+    since: datetime,
+    limit: int,
+) -> list[datetime]:
+    """The newest ``limit`` failures from ``address`` since ``since`` (of one name, if given)."""
+    if limit <= 0:
+        return []
+    query = select(sign_in_failures.c.failed_at).where(
+        sign_in_failures.c.address == address, sign_in_failures.c.failed_at > since
+    )
+    if username is not None:
+        query = query.where(sign_in_failures.c.username == username)
+    rows = await conn.execute(query.order_by(sign_in_failures.c.failed_at.desc()).limit(limit))
+    return list(rows.scalars())
+
+
+async def record_sign_in_failure(
+    session: AsyncSession, address: str, username: str, now: datetime, *, keep_since: datetime
+) -> None:
+    """Record a failure; failures that left the window are of no use, so they go on the way."""
+    await session.execute(
+        sign_in_failures.insert().values(address=address, username=username, failed_at=now)
+    )
+    await session.execute(
+        delete(sign_in_failures).where(sign_in_failures.c.failed_at <= keep_since)
+    )
+
+
+async def clear_sign_in_failures(session: AsyncSession, address: str, username: str) -> None:
+    await session.execute(
+        delete(sign_in_failures).where(
+            sign_in_failures.c.address == address, sign_in_failures.c.username == username
+        )
+    )

@@ -6,6 +6,7 @@ from the bearer token (``CurrentEditor``); the submissions API (``submissions.ap
 
 # No `from __future__ import annotations`: FastAPI reads the routes' annotations.
 import json
+import math
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs
@@ -225,19 +226,26 @@ _CREDENTIALS_SCHEMA = {
         413: {"description": "Body larger than 4 KiB"},
         415: {"description": "Neither JSON nor a form"},
         422: {"description": "Username or password missing, or not JSON / a form"},
-        429: {"description": "Too many failed sign-ins: the account is locked for a while"},
+        429: {
+            "description": "Too many failed sign-ins from this address (under this name or "
+            "any): refused without checking the password; Retry-After says when to try again"
+        },
+        503: {"description": "Too many sign-ins at once; Retry-After says when to try again"},
     },
 )
 async def token(request: Request, accounts: AccountsDep) -> Any:
     credentials = await _read_credentials(request)
     try:
         issued = await accounts.sign_in(
-            credentials.username, credentials.password.get_secret_value()
+            credentials.username,
+            credentials.password.get_secret_value(),
+            # The peer, or the address a trusted proxy names (TRUSTED_PROXIES).
+            request.client.host if request.client else "unknown",
         )
     except SignInRefused as exc:
-        if exc.locked_until is not None:
-            left = exc.locked_until - datetime.now(exc.locked_until.tzinfo)
-            retry = max(1, int(left.total_seconds()))
+        if exc.retry_at is not None:
+            left = exc.retry_at - datetime.now(exc.retry_at.tzinfo)
+            retry = max(1, math.ceil(left.total_seconds()))
             raise HTTPException(429, exc.reason, headers={"Retry-After": str(retry)}) from exc
         raise _unauthorized(exc.reason) from exc
     return TokenOut(

@@ -6,7 +6,8 @@ import asyncio
 from datetime import timedelta
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from starlette.responses import JSONResponse, Response
 
 from portal_moderation import api
 from portal_moderation.db import outbox
@@ -15,9 +16,10 @@ from portal_moderation.desk.auth import DeskAuth
 from portal_moderation.desk.dashboard_figures import DashboardFigures
 from portal_moderation.desk.deps import DeskDeps
 from portal_moderation.desk.templating import Templates
+from portal_moderation.domain import SignInLimits
 from portal_moderation.handlers import dead_letter_subscription, review_subscriptions
 from portal_moderation.jaeger import JaegerQuery
-from portal_moderation.passwords import Passwords
+from portal_moderation.passwords import HashingBusy, Passwords
 from portal_moderation.peers import IngestAdmin, SiteDirectory
 from portal_moderation.settings import Settings
 from portal_moderation.submissions import api as submissions_api
@@ -88,10 +90,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     desk = ReviewDesk(service.sessions)
     accounts = Accounts(
         service.sessions,
-        Passwords(),
+        Passwords(at_once=settings.password_hashes_at_once, wait_s=settings.password_wait_s),
         session_ttl=timedelta(hours=settings.session_ttl_hours),
-        max_failures=settings.login_max_failures,
-        lockout=timedelta(minutes=settings.login_lockout_minutes),
+        limits=SignInLimits(
+            per_name_and_address=settings.login_max_failures,
+            per_address=settings.login_max_failures_per_address,
+            window=timedelta(minutes=settings.login_lockout_minutes),
+        ),
     )
     submissions = SubmissionsDesk(service.sessions)
     subscribe(service, desk, submissions)
@@ -105,6 +110,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.review_desk = desk
     app.state.accounts = accounts
+    app.add_exception_handler(HashingBusy, _hashing_busy)
     app.state.submissions_desk = submissions
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
     document_body_limit(app, MAX_BODY_BYTES)
@@ -132,3 +138,11 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+async def _hashing_busy(request: Request, exc: Exception) -> Response:
+    """Every password-hashing slot is taken: the client tries again shortly (no unbounded queue)."""
+    assert isinstance(exc, HashingBusy)
+    return JSONResponse(
+        {"detail": str(exc)}, status_code=503, headers={"Retry-After": str(exc.retry_after_s)}
+    )

@@ -56,12 +56,23 @@ users = Table(
     Column("display_name", String(200), nullable=False),
     Column("source", String(64), nullable=True, comment="Only for agency_publisher."),
     Column("active", Boolean, nullable=False, server_default="true"),
-    Column("failed_logins", Integer, nullable=False, server_default="0"),
-    Column("locked_until", DateTime(timezone=True), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     CheckConstraint("role IN ('admin', 'chief_editor', 'editor', 'agency_publisher')", name="role"),
     CheckConstraint("(role = 'agency_publisher') = (source IS NOT NULL)", name="source"),
+)
+
+# Failed sign-ins, counted per client address and per (name, address) over a sliding window
+# before any password is hashed. The name is whatever was typed: it need not be an account.
+sign_in_failures = Table(
+    "sign_in_failures",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("address", String(64), nullable=False),
+    Column("username", String(64), nullable=False),
+    Column("failed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_sign_in_failures_address", "address", "username", "failed_at"),
+    Index("ix_sign_in_failures_failed_at", "failed_at"),
 )
 
 # Bearer sessions: only a SHA-256 digest of the random token is stored.

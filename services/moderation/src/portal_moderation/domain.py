@@ -324,18 +324,54 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def locked_out(locked_until: datetime | None, now: datetime) -> bool:
-    return locked_until is not None and now < locked_until
+@dataclass(frozen=True)
+class SignInLimits:
+    """Failed sign-ins allowed within ``window`` before the next attempt is refused unhashed.
+
+    ``per_name_and_address`` counts one name tried from one address, so a stranger elsewhere
+    cannot lock an editor out; ``per_address`` counts every name tried from one address
+    (password spraying), 0 to disable it.
+    """
+
+    per_name_and_address: int
+    per_address: int
+    window: timedelta
 
 
-def after_failed_login(
-    failures: int, now: datetime, *, max_failures: int, lockout: timedelta
-) -> tuple[int, datetime | None]:
-    """Count a failed sign-in; lock the account for ``lockout`` after ``max_failures``."""
-    failures += 1
-    if failures >= max_failures:
-        return 0, now + lockout
-    return failures, None
+def throttled_until(
+    recent_failures: Sequence[datetime], *, limit: int, window: timedelta, now: datetime
+) -> datetime | None:
+    """When the sliding window lets the next attempt through, or None if it may go now.
+
+    With ``limit`` failures inside the window, the next attempt waits until the ``limit``-th
+    newest of them leaves the window. ``limit`` 0: no limit.
+    """
+    if limit <= 0:
+        return None
+    inside = sorted((t for t in recent_failures if t > now - window), reverse=True)
+    if len(inside) < limit:
+        return None
+    return inside[limit - 1] + window
+
+
+def sign_in_throttled_until(
+    limits: SignInLimits,
+    *,
+    by_address: Sequence[datetime],
+    by_name_and_address: Sequence[datetime],
+    now: datetime,
+) -> datetime | None:
+    """The later of the two throttles' ends, or None when a sign-in may be checked now."""
+    ends = [
+        throttled_until(by_address, limit=limits.per_address, window=limits.window, now=now),
+        throttled_until(
+            by_name_and_address,
+            limit=limits.per_name_and_address,
+            window=limits.window,
+            now=now,
+        ),
+    ]
+    return max((end for end in ends if end is not None), default=None)
 
 
 # --- the web desk ---------------------------------------------------------------------------

@@ -18,10 +18,31 @@ class Settings(ServiceSettings):
     rate_limit_per_api_key: str = "1200/minute"
 
     session_ttl_hours: float = Field(default=12.0, gt=0, description="Editors' sign-in lifetime.")
+    # Sign-in throttling (README, for editors): failures are counted per client address over a
+    # sliding window, before any password is hashed; an account itself is never locked.
     login_max_failures: int = Field(
-        default=10, ge=1, description="Failed sign-ins in a row before an account is locked."
+        default=10,
+        ge=1,
+        description="Failed sign-ins under one name from one address, within the window, before "
+        "that address is refused for that name.",
     )
-    login_lockout_minutes: float = Field(default=15.0, gt=0)
+    login_max_failures_per_address: int = Field(
+        default=20,
+        ge=0,
+        description="Failed sign-ins under any names from one address, within the window, "
+        "before that address is refused. 0: no per-address limit.",
+    )
+    login_lockout_minutes: float = Field(
+        default=15.0, gt=0, description="The sliding window of the two limits above."
+    )
+    password_hashes_at_once: int = Field(
+        default=4, ge=1, description="Password hashes (64 MiB each) computed at once."
+    )
+    password_wait_s: float = Field(
+        default=2.0,
+        gt=0,
+        description="How long a sign-in waits for a hashing slot before 503 with Retry-After.",
+    )
 
     # The editors' web desk.
     ingest_url: str = Field(

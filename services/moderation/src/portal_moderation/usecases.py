@@ -36,14 +36,14 @@ from portal_moderation.domain import (
     ItemStatus,
     Policy,
     Role,
-    after_failed_login,
+    SignInLimits,
     apply_edits,
     authorize,
     authorize_page,
     decide,
-    locked_out,
     on_normalized,
     reviewed_event,
+    sign_in_throttled_until,
     token_digest,
     with_mapped_section,
 )
@@ -62,12 +62,12 @@ class NotFound(Exception):
 
 
 class SignInRefused(Exception):
-    """Wrong credentials (401) or, with ``locked_until``, a locked account (429)."""
+    """Wrong credentials (401) or, with ``retry_at``, too many failures from the address (429)."""
 
-    def __init__(self, reason: str, locked_until: datetime | None = None) -> None:
+    def __init__(self, reason: str, retry_at: datetime | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
-        self.locked_until = locked_until
+        self.retry_at = retry_at
 
 
 class ReviewDesk:
@@ -288,14 +288,12 @@ class Accounts:
         passwords: Passwords,
         *,
         session_ttl: timedelta,
-        max_failures: int,
-        lockout: timedelta,
+        limits: SignInLimits,
     ) -> None:
         self.sessions = sessions
         self.passwords = passwords
         self.session_ttl = session_ttl
-        self.max_failures = max_failures
-        self.lockout = lockout
+        self.limits = limits
 
     async def save_user(
         self,
@@ -342,7 +340,7 @@ class Accounts:
                 "active": active,
             }
             if new_hash is not None:
-                values.update(password_hash=new_hash, failed_logins=0, locked_until=None)
+                values.update(password_hash=new_hash)
             created = await accounts_repo.save_user(
                 session, username, values, exists=existing is not None
             )
@@ -352,48 +350,58 @@ class Accounts:
         assert user is not None
         return user, created
 
-    async def sign_in(self, username: str, password: str) -> IssuedToken:
+    async def sign_in(self, username: str, password: str, address: str) -> IssuedToken:
+        """Check a password, unless ``address`` failed too often lately (no hash is spent then).
+
+        Failures count per address and per (name, address), never per account: a stranger's
+        attempts under an editor's name do not stop that editor signing in from elsewhere.
+        """
+        address = address[:64]  # a trusted proxy's X-Forwarded-For is the client's own text
         now = utcnow()
-        refused: SignInRefused | None = None
+        limits = self.limits
+        since = now - limits.window
+        async with self.sessions() as session:
+            retry_at = sign_in_throttled_until(
+                limits,
+                by_address=await accounts_repo.recent_sign_in_failures(
+                    session, address, username=None, since=since, limit=limits.per_address
+                ),
+                by_name_and_address=await accounts_repo.recent_sign_in_failures(
+                    session,
+                    address,
+                    username=username,
+                    since=since,
+                    limit=limits.per_name_and_address,
+                ),
+                now=now,
+            )
+            user = None if retry_at else await accounts_repo.get_user(session, username)
+        if retry_at is not None:
+            log.info("editor_sign_in_throttled", username=username, address=address)
+            raise SignInRefused("too many failed sign-ins; try again later", retry_at=retry_at)
+        usable = user is not None and user["active"]
+        verified = await self.passwords.verify(
+            user["password_hash"] if user is not None and usable else None, password
+        )
         async with self.sessions.begin() as session:
-            user = await accounts_repo.get_user(session, username, for_update=True)
-            if user is not None and locked_out(user["locked_until"], now):
-                refused = SignInRefused(
-                    "too many failed sign-ins for this account; try again later",
-                    locked_until=user["locked_until"],
+            if user is None or not verified.ok:
+                await accounts_repo.record_sign_in_failure(
+                    session, address, username, utcnow(), keep_since=since
                 )
             else:
-                usable = user is not None and user["active"]
-                verified = await self.passwords.verify(
-                    user["password_hash"] if user is not None and usable else None, password
-                )
-                if user is None or not verified.ok:
-                    if user is not None:
-                        # Committed with the refusal: the count must survive the 401.
-                        failures, locked_until = after_failed_login(
-                            user["failed_logins"],
-                            now,
-                            max_failures=self.max_failures,
-                            lockout=self.lockout,
-                        )
-                        await accounts_repo.set_login_state(
-                            session, username, failures, locked_until
-                        )
-                    refused = SignInRefused("username or password wrong")
-                else:
-                    if user["failed_logins"] or user["locked_until"]:
-                        await accounts_repo.set_login_state(session, username, 0, None)
-                    if verified.new_hash:
-                        await accounts_repo.set_password_hash(session, username, verified.new_hash)
-                    token = secrets.token_urlsafe(32)
-                    expires_at = now + self.session_ttl
-                    await accounts_repo.create_session(
-                        session, token_digest(token), username, expires_at
+                await accounts_repo.clear_sign_in_failures(session, address, username)
+                if verified.new_hash:
+                    await accounts_repo.set_password_hash(
+                        session, username, verified.new_hash, replacing=user["password_hash"]
                     )
-        if refused is not None:
-            log.info("editor_sign_in_refused", username=username, reason=refused.reason)
-            raise refused
-        assert user is not None
+                token = secrets.token_urlsafe(32)
+                expires_at = now + self.session_ttl
+                await accounts_repo.create_session(
+                    session, token_digest(token), username, expires_at
+                )
+        if user is None or not verified.ok:
+            log.info("editor_sign_in_refused", username=username, address=address)
+            raise SignInRefused("username or password wrong")
         editor = Editor(username=username, role=Role(user["role"]), source=user["source"])
         log.info("editor_signed_in", username=username, role=editor.role.value)
         return IssuedToken(token=token, expires_at=expires_at, editor=editor)

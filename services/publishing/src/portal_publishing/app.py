@@ -13,11 +13,12 @@ from portal_publishing.handlers import reviewed_subscription
 from portal_publishing.media import Renditions, media_router
 from portal_publishing.pagecache import PageCache, asyncpg_dsn
 from portal_publishing.rebuild import StoreRebuilder, rebuild_router
+from portal_publishing.security_headers import SecurityHeaders
 from portal_publishing.settings import Settings
 from portal_runtime.auth import admin_guard
 from portal_runtime.kafka_security import client_options
 from portal_runtime.serve import serve
-from portal_runtime.service import Service
+from portal_runtime.service import Service, ServiceApp
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -47,7 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     renditions = Renditions(settings.normalize_url) if settings.normalize_url else None
     if renditions is not None:
         service.background.append(lambda: _close_on_shutdown(renditions))
-    return service.create_app(
+    app = service.create_app(
         title="Cổng TTĐT — Publishing",
         description=DESCRIPTION,
         # Stored pages are answered before routing: a cache hit costs a dict lookup.
@@ -62,6 +63,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ),
         ],
     )
+    # Outermost: stored pages and refusals carry the headers too.
+    assert isinstance(app, ServiceApp)
+    app.front_layers.insert(0, SecurityHeaders)
+    return app
 
 
 async def _close_on_shutdown(renditions: Renditions) -> None:

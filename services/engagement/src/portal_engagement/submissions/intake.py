@@ -148,7 +148,7 @@ class Intake:
         sessions: async_sessionmaker[AsyncSession],
         words: WordList,
         *,
-        client_salt: str = "",
+        client_salt: str,
     ) -> None:
         self.sessions = sessions
         self.words = words

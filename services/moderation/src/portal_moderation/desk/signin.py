@@ -1,6 +1,8 @@
 """Signing in and out of the desk; the desk's home sends each visitor to the right page."""
 
 # No `from __future__ import annotations`: FastAPI reads the routes' annotations.
+import math
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -10,7 +12,7 @@ from portal_moderation.desk import present
 from portal_moderation.desk.auth import DESK_PREFIX, form_value, is_htmx, safe_next
 from portal_moderation.desk.deps import Anyone, AnyonePost, Deps, SignedPost
 from portal_moderation.desk.templating import NavLink
-from portal_moderation.passwords import MAX_LENGTH
+from portal_moderation.passwords import MAX_LENGTH, HashingBusy
 from portal_moderation.usecases import SignInRefused
 
 router = APIRouter(prefix=DESK_PREFIX, include_in_schema=False)
@@ -54,18 +56,33 @@ async def login(request: Request, who: AnyonePost, deps: Deps) -> Response:
             username=username[:64],
         )
 
-    if not username or not password or len(username) > 64 or len(password) > MAX_LENGTH:
+    if (
+        not username
+        or not password
+        or len(username) > 64
+        or len(password) > MAX_LENGTH
+        or "\x00" in username
+    ):
         return refused(422, "Nhập tên đăng nhập và mật khẩu.")
     try:
-        issued = await deps.accounts.sign_in(username, password)
+        issued = await deps.accounts.sign_in(
+            username, password, request.client.host if request.client else "unknown"
+        )
     except SignInRefused as exc:
-        if exc.locked_until is not None:
-            return refused(
+        if exc.retry_at is not None:
+            page = refused(
                 429,
-                "Tài khoản tạm khóa do đăng nhập sai nhiều lần. Thử lại sau "
-                f"{present.local_time(exc.locked_until)}.",
+                "Đăng nhập sai quá nhiều lần từ địa chỉ này. Vui lòng thử lại sau "
+                f"{present.local_time(exc.retry_at)}.",
             )
+            left = (exc.retry_at - datetime.now(exc.retry_at.tzinfo)).total_seconds()
+            page.headers["Retry-After"] = str(max(1, math.ceil(left)))
+            return page
         return refused(401, "Tên đăng nhập hoặc mật khẩu không đúng.")
+    except HashingBusy as exc:
+        page = refused(503, "Hệ thống đang bận. Vui lòng thử lại sau ít giây.")
+        page.headers["Retry-After"] = str(exc.retry_after_s)
+        return page
     response = RedirectResponse(target, status_code=303)
     deps.auth.start_session(response, request, issued.token)
     return response
