@@ -176,6 +176,31 @@ def _answer(question_id: str, revision: int, state: str = "published") -> Questi
     )
 
 
+async def test_an_idempotency_key_replayed_with_other_content_is_refused(stack: Stack) -> None:
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+    form = {
+        "topic": "dat-dai-nha-o",
+        "title": "Cấp sổ đỏ lần đầu",
+        "body": BODY,
+        "email": f"nguoi-{uuid.uuid4().hex[:8]}@example.vn",
+    }
+    first = await stack.http.post("/v1/qa/questions", json=form, headers=key)
+    assert first.status_code == 202, first.text
+    # The same request again (a retry): the same submission, a fresh link.
+    retry = await stack.http.post("/v1/qa/questions", json=form, headers=key)
+    assert retry.status_code == 202, retry.text
+    assert retry.json()["id"] == first.json()["id"] and retry.json()["repeated"] is True
+    # The key with another text, or the same text from someone else: 409, nothing of the first.
+    other_text = {**form, "body": BODY + " Xin cảm ơn."}
+    other_person = {**form, "email": "nguoi-khac@example.vn"}
+    for replay in (other_text, other_person):
+        resp = await stack.http.post("/v1/qa/questions", json=replay, headers=key)
+        assert resp.status_code == 409, resp.text
+        assert "Idempotency-Key" in resp.json()["detail"]
+        for secret in (first.json()["id"], first.json()["reference"]):
+            assert secret not in resp.text
+
+
 async def test_the_submitted_event_carries_no_contact_details(stack: Stack) -> None:
     receipt = await _ask(
         stack, email="rieng.tu@example.vn", phone="0912 000 111", display_name="Lan"
