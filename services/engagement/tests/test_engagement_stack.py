@@ -19,6 +19,9 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from asgi_lifespan import LifespanManager
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
 
 from portal_contracts.articles import (
     ArticlePublished,
@@ -47,6 +50,7 @@ from portal_engagement.app import create_app
 from portal_launcher.components.kafka import admin_client_options as kafka_admin
 from portal_launcher.services import service_environment
 from portal_launcher.settings import StackSettings
+from portal_runtime.telemetry import setup_tracing
 
 pytestmark = pytest.mark.stack
 
@@ -199,6 +203,27 @@ async def test_an_idempotency_key_replayed_with_other_content_is_refused(stack: 
         assert "Idempotency-Key" in resp.json()["detail"]
         for secret in (first.json()["id"], first.json()["reference"]):
             assert secret not in resp.text
+
+
+async def test_the_status_link_token_never_reaches_a_span(stack: Stack) -> None:
+    exporter = InMemorySpanExporter()
+    processor = SimpleSpanProcessor(exporter)
+    setup_tracing("engagement", extra_processors=(processor,))  # the app's own provider
+    try:
+        receipt = await _ask(stack)
+        token = receipt["status_token"]
+        resp = await stack.http.get(receipt["status_path"])
+        assert resp.status_code == 200 and resp.json()["reference"] == receipt["reference"]
+    finally:
+        processor.shutdown()
+    spans = [s for s in exporter.get_finished_spans() if s.kind is SpanKind.SERVER]
+    status_spans = [
+        s for s in spans if (s.attributes or {}).get("http.route") == "/v1/status/{token}"
+    ]
+    assert status_spans, [s.name for s in spans]
+    for span in exporter.get_finished_spans():
+        assert token not in span.name
+        assert token not in repr(dict(span.attributes or {})), span.name
 
 
 async def test_the_submitted_event_carries_no_contact_details(stack: Stack) -> None:
