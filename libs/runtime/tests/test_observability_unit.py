@@ -248,3 +248,65 @@ async def test_a_batch_is_one_span_linked_to_each_message_and_events_keep_their_
     assert format(span.context.trace_id, "032x") == one
     [(_, _, headers)] = ledger.events
     assert parse_traceparent(headers["traceparent"]) == (one, format(span.context.span_id, "016x"))
+
+
+TOKEN = "Zq3kP9vX7mN2bL5cR8tY1wE4uI6oA0sD"
+
+
+async def test_a_finished_request_span_holds_no_private_status_token() -> None:
+    import httpx
+    from fastapi import FastAPI
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.trace import SpanKind
+
+    from portal_runtime.telemetry import scrub_span
+
+    app = FastAPI()
+
+    @app.get("/v1/status/{token}")
+    async def status_page(token: str) -> dict[str, bool]:
+        return {"found": token == TOKEN}  # the route itself still gets the token
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    FastAPIInstrumentor.instrument_app(
+        app, tracer_provider=provider, server_request_hook=scrub_span
+    )
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://portal"
+    ) as client:
+        resp = await client.get(f"/v1/status/{TOKEN}?moi=1")
+    assert resp.json() == {"found": True}
+    [span] = [s for s in exporter.get_finished_spans() if s.kind is SpanKind.SERVER]
+    attributes = dict(span.attributes or {})
+    assert attributes["http.route"] == "/v1/status/{token}"
+    # The stable conventions name it url.path, the older ones http.target.
+    path = attributes.get("url.path", attributes.get("http.target"))
+    assert path == "/v1/status/[redacted]"
+    assert TOKEN not in repr(attributes) and TOKEN not in span.name
+
+
+def test_client_spans_and_log_lines_hold_no_private_status_token(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from portal_runtime.telemetry import scrub_private_paths, scrub_span
+
+    url = f"http://engagement:8000/v1/status/{TOKEN}"
+    span = TracerProvider().get_tracer("unit").start_span("GET", attributes={"url.full": url})
+    scrub_span(span)
+    span.end()
+    assert span.attributes == {"url.full": "http://engagement:8000/v1/status/[redacted]"}
+    page = f"/gui-y-kien/trang-thai/{TOKEN}?moi=1"
+    assert scrub_private_paths(page) == "/gui-y-kien/trang-thai/[redacted]?moi=1"
+    assert scrub_private_paths("/trang-thai/{token}") == "/trang-thai/{token}"
+
+    logs.configure_logging("unit", "INFO", json=True)
+    logging.getLogger("httpx").info('HTTP Request: GET %s "HTTP/1.1 200 OK"', url)
+    [line] = [
+        json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")
+    ]
+    assert "/v1/status/[redacted]" in line["event"]
+    assert TOKEN not in json.dumps(line)

@@ -19,6 +19,9 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from asgi_lifespan import LifespanManager
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
 
 from portal_contracts.articles import (
     ArticlePublished,
@@ -47,6 +50,7 @@ from portal_engagement.app import create_app
 from portal_launcher.components.kafka import admin_client_options as kafka_admin
 from portal_launcher.services import service_environment
 from portal_launcher.settings import StackSettings
+from portal_runtime.telemetry import setup_tracing
 
 pytestmark = pytest.mark.stack
 
@@ -174,6 +178,52 @@ def _answer(question_id: str, revision: int, state: str = "published") -> Questi
             answered_at=now,
         ),
     )
+
+
+async def test_an_idempotency_key_replayed_with_other_content_is_refused(stack: Stack) -> None:
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+    form = {
+        "topic": "dat-dai-nha-o",
+        "title": "Cấp sổ đỏ lần đầu",
+        "body": BODY,
+        "email": f"nguoi-{uuid.uuid4().hex[:8]}@example.vn",
+    }
+    first = await stack.http.post("/v1/qa/questions", json=form, headers=key)
+    assert first.status_code == 202, first.text
+    # The same request again (a retry): the same submission, a fresh link.
+    retry = await stack.http.post("/v1/qa/questions", json=form, headers=key)
+    assert retry.status_code == 202, retry.text
+    assert retry.json()["id"] == first.json()["id"] and retry.json()["repeated"] is True
+    # The key with another text, or the same text from someone else: 409, nothing of the first.
+    other_text = {**form, "body": BODY + " Xin cảm ơn."}
+    other_person = {**form, "email": "nguoi-khac@example.vn"}
+    for replay in (other_text, other_person):
+        resp = await stack.http.post("/v1/qa/questions", json=replay, headers=key)
+        assert resp.status_code == 409, resp.text
+        assert "Idempotency-Key" in resp.json()["detail"]
+        for secret in (first.json()["id"], first.json()["reference"]):
+            assert secret not in resp.text
+
+
+async def test_the_status_link_token_never_reaches_a_span(stack: Stack) -> None:
+    exporter = InMemorySpanExporter()
+    processor = SimpleSpanProcessor(exporter)
+    setup_tracing("engagement", extra_processors=(processor,))  # the app's own provider
+    try:
+        receipt = await _ask(stack)
+        token = receipt["status_token"]
+        resp = await stack.http.get(receipt["status_path"])
+        assert resp.status_code == 200 and resp.json()["reference"] == receipt["reference"]
+    finally:
+        processor.shutdown()
+    spans = [s for s in exporter.get_finished_spans() if s.kind is SpanKind.SERVER]
+    status_spans = [
+        s for s in spans if (s.attributes or {}).get("http.route") == "/v1/status/{token}"
+    ]
+    assert status_spans, [s.name for s in spans]
+    for span in exporter.get_finished_spans():
+        assert token not in span.name
+        assert token not in repr(dict(span.attributes or {})), span.name
 
 
 async def test_the_submitted_event_carries_no_contact_details(stack: Stack) -> None:

@@ -7,6 +7,7 @@ import pytest
 from portal_engagement.screening import (
     DEFAULT_WORD_LIST,
     FLAG_BANNED,
+    FLAG_BANNED_VARIANT,
     FLAG_LINK,
     FLAG_SUSPECT,
     TextField,
@@ -128,10 +129,70 @@ def test_clean_text_is_nfc_one_tone_placement_no_controls() -> None:
 def test_the_shipped_word_list_loads_and_has_both_kinds() -> None:
     words = load_word_list(DEFAULT_WORD_LIST)
     assert len(words.banned) > 10 and len(words.suspect) > 5
-    banned, _ = words.find("Đồ óc chó")
-    assert banned == ["óc chó"]
+    assert words.find("Đồ óc chó").banned == ["óc chó"]
+    # Its abbreviations are read as the words they stand for.
+    assert words.find("dmcs").banned_variants == ["đụ mẹ (du me)"]
 
 
 def test_a_malformed_word_list_is_refused() -> None:
     with pytest.raises(ValueError, match="banned"):
         WordList.from_mapping({"banned": "đéo"})
+
+
+FOLDING = WordList.from_mapping(
+    {
+        "banned": ["đéo", "địt", "cặc", "vãi lồn", "đ.m"],
+        "suspect": ["phản động"],
+        "abbreviations": {"vl": "vãi lồn"},
+    }
+)
+
+
+@pytest.mark.parametrize(
+    ("written", "variant"),
+    [
+        ("deo", "đéo (deo)"),  # no diacritics
+        ("DEO", "đéo (deo)"),
+        ("đ.é.o", None),  # dots inside the word, marks as in the list: the word itself
+        ("d.e.o", "đéo (deo)"),
+        ("d1t", "địt (d1t)"),  # a digit for a letter
+        ("diiiit", "địt (diiiit)"),  # letters repeated
+        ("vai lon", "vãi lồn (vai lon)"),  # a phrase, folded word by word
+        ("vãi l0n", "vãi lồn (vãi l0n)"),  # half as written, half folded
+        ("vl", "vãi lồn (vai lon)"),  # an abbreviation spelled out
+        ("d.m", "đ.m (dm)"),
+        ("đm", None),
+        ("dm", "đ.m (dm)"),
+    ],
+)
+def test_banned_words_written_around_the_list_are_held_as_variants(
+    written: str, variant: str | None
+) -> None:
+    result = screen([TextField("body", f"{GOOD} Cái {written} gì thế.")], FOLDING)
+    assert result.accepted  # held for an editor, never refused
+    assert result.held
+    if variant is None:
+        assert any(f.startswith(f"{FLAG_BANNED}:") for f in result.flags), result.flags
+    else:
+        assert result.flags == [f"{FLAG_BANNED_VARIANT}:{variant}"]
+
+
+def test_words_written_with_other_marks_are_other_words() -> None:
+    # "các" folds like "cặc", "đeo" like "đéo", "vải lộn" like "vãi lồn": all ordinary Vietnamese.
+    result = screen(
+        [TextField("body", f"Các đồng chí đeo huy hiệu, vải lộn trái. Năm 2026. {GOOD}")],
+        FOLDING,
+    )
+    assert result.accepted and result.flags == []
+    assert not result.held
+
+
+def test_suspect_words_are_flagged_once_folded_too_without_holding() -> None:
+    result = screen([TextField("body", f"{GOOD} Luận điệu phan dong.")], FOLDING)
+    assert result.flags == [f"{FLAG_SUSPECT}:phản động"]
+    assert not result.held
+
+
+def test_a_malformed_abbreviation_list_is_refused() -> None:
+    with pytest.raises(ValueError, match="abbreviations"):
+        WordList.from_mapping({"banned": ["đéo"], "abbreviations": ["vl"]})

@@ -12,7 +12,7 @@ import pytest
 
 from portal_contracts.articles import ArticleAction, Channel
 from portal_contracts.partner import PartnerArticleMessage
-from portal_ingest.domain import Status
+from portal_ingest.domain import INTERNAL_FAILURE_REASON, Status, partner_reason
 from portal_ingest.handlers import partner_error, partner_subscription
 from portal_ingest.settings import Settings
 from portal_ingest.usecases import Receipt, RefusalKind, Refused, StorageUnavailable
@@ -98,7 +98,20 @@ async def test_a_bug_is_retried_a_few_times_then_recorded() -> None:
     ledger = await _run(ingestor, VALID)
     [rejection] = ledger.rejections
     assert rejection.error_type == "processing"
-    assert "ValueError: boom" in rejection.reason
+    error, letter = partner_error(rejection, "ingest-partners")
+    # Operators read what went wrong in the dead letter; the partner reads a generic reason.
+    assert "ValueError: boom" in letter.data.reason
+    assert (error.error_type, error.reason) == ("processing", INTERNAL_FAILURE_REASON)
+    assert "boom" not in error.reason and "ValueError" not in error.reason
+
+
+def test_every_domain_refusal_keeps_its_reason_for_the_partner() -> None:
+    for kind in RefusalKind:
+        assert partner_reason(kind.value, "revision 1 is stale") == "revision 1 is stale"
+    assert partner_reason("validation", "content.title: Field required") == (
+        "content.title: Field required"
+    )
+    assert partner_reason("routing", "topic x is not a partner topic") == INTERNAL_FAILURE_REASON
 
 
 @pytest.mark.parametrize("topic", ["partner.UPPER.articles", "partner.x.articles.dlq"])

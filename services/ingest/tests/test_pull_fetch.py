@@ -190,6 +190,32 @@ async def test_timeout_is_retried_then_reported(
     assert len(server.hits(_uid(request))) == 2  # one retry
 
 
+async def test_one_deadline_covers_every_redirect_hop(
+    server: FeedServer, request: pytest.FixtureRequest
+) -> None:
+    base = _uid(request)
+    fetcher = Fetcher(_settings(server, feed_retries=0, feed_request_timeout_s=1.0))
+    try:
+        # Two quick hops fit in the budget.
+        server.route(f"{base}-quick-0", status=302, location=server.url(f"{base}-quick-1"))
+        server.route(f"{base}-quick-1", body=b"ok", delay_s=0.2)
+        done = await _get(fetcher, server.url(f"{base}-quick-0"))
+        assert done.body == b"ok" and len(done.redirects) == 1
+        # Each hop alone is well within the timeout; together they are not.
+        for i in range(3):
+            server.route(
+                f"{base}-{i}", status=302, location=server.url(f"{base}-{i + 1}"), delay_s=0.45
+            )
+        server.route(f"{base}-3", body=b"late", delay_s=0.45)
+        with pytest.raises(FetchError) as err:
+            await _get(fetcher, server.url(f"{base}-0"))
+        assert err.value.kind is ErrorKind.TIMEOUT
+        assert "every redirect included" in err.value.message
+        assert not server.hits(f"{base}-3")  # the budget ran out before the last hop
+    finally:
+        await fetcher.aclose()
+
+
 async def test_server_error_is_retried_client_error_is_not(
     fetcher: Fetcher, server: FeedServer, request: pytest.FixtureRequest
 ) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import UTC, datetime
 
 import pytest
@@ -21,6 +23,7 @@ from portal_moderation.submissions.domain import (
     authorize_sub,
     check_answer,
     decide_sub,
+    feedback_csv,
 )
 
 EDITOR = Editor("bientap", Role.EDITOR)
@@ -161,3 +164,25 @@ def test_the_answer_event_round_trips() -> None:
     decoded = decode(encode(event), expected=QuestionAnsweredEvent)
     assert isinstance(decoded, QuestionAnsweredEvent)
     assert decoded.data.kind == "dialogue" and decoded.data.dialogue_id == "doi-thoai-1"
+
+
+def test_the_feedback_csv_never_hands_a_spreadsheet_a_formula() -> None:
+    row = {
+        "reference": "GY-1",
+        "section_id": "",
+        "section_title": "Toàn văn",
+        "submitted_at": "2026-01-01T00:00:00+00:00",
+        "state": "accepted",
+        "author": "@SUM(A1:A9)",
+        "flags": "",
+        "feedback": "Đề nghị sửa điều 3.",
+    }
+    attacks = ['=HYPERLINK("http://x")', "+1+2", "-2+3", "@cmd", "\t=1", "\r=1"]
+    records = [row] + [{**row, "feedback": a} for a in attacks]
+    parsed = list(csv.DictReader(io.StringIO(feedback_csv(records).lstrip("\ufeff"))))
+    # Ordinary text is exported as written.
+    assert parsed[0]["feedback"] == "Đề nghị sửa điều 3."
+    assert parsed[0]["reference"] == "GY-1"
+    # A cell a spreadsheet would run starts with an apostrophe, the text kept after it.
+    assert [r["feedback"] for r in parsed[1:]] == ["'" + a for a in attacks]
+    assert {r["author"] for r in parsed} == {"'@SUM(A1:A9)"}

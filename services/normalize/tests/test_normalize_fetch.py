@@ -235,6 +235,32 @@ async def test_a_slow_server_times_out(server: ImageServer) -> None:
         await f.aclose()
 
 
+async def test_one_deadline_covers_every_redirect_hop(server: ImageServer) -> None:
+    data = jpeg(32, 32)
+    f = fetcher(allow=frozenset({server.host}), timeout_s=1.0)
+    try:
+        # A quick redirect fits in the time allowed.
+        server.add("/deadline/quick", status=302, headers={"Location": "/deadline/ok.jpg"})
+        server.add("/deadline/ok.jpg", data, delay_s=0.2)
+        got = await f.fetch(server.url("/deadline/quick"))
+        assert got.data == data and got.redirects == 1
+        # Each hop alone is well within the timeout; together they are not.
+        for i in range(3):
+            server.add(
+                f"/deadline/{i}",
+                status=302,
+                headers={"Location": f"/deadline/{i + 1}"},
+                delay_s=0.45,
+            )
+        server.add("/deadline/3", data, delay_s=0.45)
+        with pytest.raises(FetchError) as caught:
+            await f.fetch(server.url("/deadline/0"))
+        assert caught.value.code == "timeout"
+        assert "/deadline/3" not in server.hits  # the time ran out before the last hop
+    finally:
+        await f.aclose()
+
+
 async def test_http_errors_are_reported(server: ImageServer, allowed: ImageFetcher) -> None:
     with pytest.raises(FetchError, match="HTTP 404"):
         await allowed.fetch(server.url("/missing.jpg"))

@@ -1,16 +1,18 @@
 """Structured JSON logs that carry the service name, the current trace and span ids, and the
-article id when the current span concerns one article (``telemetry.tag_event``)."""
+article id when the current span concerns one article (``telemetry.tag_event``). Private status
+tokens in any logged text (an httpx or access log line with a status link) are redacted."""
 
 from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
 from opentelemetry import trace
 
-from portal_runtime.telemetry import ARTICLE_ID
+from portal_runtime.telemetry import ARTICLE_ID, scrub_private_paths
 
 
 def _add_trace_ids(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
@@ -29,6 +31,10 @@ def _add_article_id(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
     if attributes and ARTICLE_ID in attributes:
         event["article_id"] = attributes[ARTICLE_ID]
     return event
+
+
+def _scrub_private_paths(_: Any, __: str, event: MutableMapping[str, Any]) -> dict[str, Any]:
+    return {k: scrub_private_paths(v) if isinstance(v, str) else v for k, v in event.items()}
 
 
 def configure_logging(
@@ -66,6 +72,7 @@ def configure_logging(
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                 structlog.processors.format_exc_info,
+                _scrub_private_paths,
                 renderer,
             ],
         )

@@ -66,7 +66,12 @@ from portal_runtime.ratelimit import RateLimiter
 from portal_runtime.relay import OutboxRelay
 from portal_runtime.settings import ServiceSettings
 from portal_runtime.storage import ObjectStore
-from portal_runtime.telemetry import instrument_http_clients, setup_tracing, shutdown_tracing
+from portal_runtime.telemetry import (
+    instrument_http_clients,
+    scrub_span,
+    setup_tracing,
+    shutdown_tracing,
+)
 
 log = get_logger(__name__)
 
@@ -200,6 +205,7 @@ class HttpService:
             # One server span per request: the per-message "http send"/"http receive" spans
             # doubled the tracing cost of every request and say nothing the server span does not.
             exclude_spans=["receive", "send"],
+            server_request_hook=scrub_span,
         )
         # Backpressure (rate limits, in-flight cap) sees the client address the proxy headers
         # name, so the proxies' layer runs first; stored responses are served within the limits.

@@ -36,6 +36,13 @@ ARTICLE_ID = "portal.article.id"
 ARTICLE_SOURCE = "portal.article.source"
 ARTICLE_REVISION = "portal.article.revision"
 
+# Path segments that are secrets: a private status link ("/v1/status/<token>" on engagement,
+# ".../trang-thai/<token>" on the website) lets whoever has it follow a submission. They are
+# replaced in span attributes and log lines; the route template keeps its "{token}".
+_PRIVATE_PATH = re.compile(r"(/(?:v1/status|trang-thai)/)(?!\{token\})[^/?#\s\"']+")
+REDACTED = "[redacted]"
+_URL_ATTRIBUTES = ("url.path", "url.full", "url.original", "http.target", "http.url")
+
 _provider: TracerProvider | None = None
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$")
 
@@ -95,13 +102,37 @@ def setup_tracing(
     return provider
 
 
+def scrub_private_paths(text: str) -> str:
+    """``text`` with every private status token replaced by ``[redacted]``."""
+    return _PRIVATE_PATH.sub(rf"\g<1>{REDACTED}", text)
+
+
+def scrub_span(span: trace.Span, *_: Any) -> None:
+    """Replace private tokens in a live span's URL attributes and name (an instrumentation
+    hook: it runs after the instrumentation set them, before the span ends)."""
+    if not span.is_recording():
+        return
+    attributes = getattr(span, "attributes", None) or {}
+    for key in _URL_ATTRIBUTES:
+        value = attributes.get(key)
+        if isinstance(value, str) and (clean := scrub_private_paths(value)) != value:
+            span.set_attribute(key, clean)
+    name = getattr(span, "name", None)
+    if isinstance(name, str) and (clean := scrub_private_paths(name)) != name:
+        span.update_name(clean)
+
+
+async def _scrub_span_async(span: trace.Span, *_: Any) -> None:
+    scrub_span(span)
+
+
 def instrument_http_clients() -> None:
     """Outgoing HTTP calls (httpx: peers, feeds, images) become client spans, once per process."""
     from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 
     instrumentor = HTTPXClientInstrumentor()
     if not instrumentor.is_instrumented_by_opentelemetry:
-        instrumentor.instrument()
+        instrumentor.instrument(request_hook=scrub_span, async_request_hook=_scrub_span_async)
 
 
 def shutdown_tracing(timeout_s: float = 5.0) -> None:

@@ -120,6 +120,8 @@ submissions = Table(
     Column("answer_revision", Integer, nullable=True),
     Column("reports", Integer, nullable=False, server_default="0"),
     Column("idempotency_hash", String(64), nullable=True, unique=True),
+    # What was sent with the Idempotency-Key: a replay must match it (else 409).
+    Column("content_hash", String(64), nullable=True),
     Column("submitted_at", DateTime(timezone=True), nullable=False),
     Column("published_at", DateTime(timezone=True), nullable=True),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),

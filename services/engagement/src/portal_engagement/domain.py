@@ -9,8 +9,10 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Literal
@@ -71,6 +73,13 @@ def token_digest(token: str) -> str:
 
 def idempotency_digest(kind: SubmissionKind, context: str, key: str) -> str:
     return hashlib.sha256(f"{kind.value}\x00{context}\x00{key}".encode()).hexdigest()
+
+
+def content_digest(fields: Mapping[str, object]) -> str:
+    """What a submission says and who sent it (contact details included): a request that
+    replays an Idempotency-Key must carry the same, or it is someone else's or another text."""
+    canonical = json.dumps(fields, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 # --- contact details ------------------------------------------------------------------------

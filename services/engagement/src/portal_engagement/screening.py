@@ -5,6 +5,11 @@
   (the portal publishes only "tiếng Việt có dấu").
 * Flags (stored and sent to the editors, the submitter is told it is held for review): banned
   words, links; suspect words are flagged without holding.
+* Words are matched as written and on folded text too (no diacritics, đ→d, digits and symbols
+  read as the letters they stand for, repeated letters once, dots inside a word dropped, common
+  abbreviations spelled out), so "dit", "l0n", "lồnnn" or "đ.é.o" are caught. A word written
+  with other marks ("các" is not "cặc") is another word and does not match. A folded match may
+  be innocent ("lon bia"), so it is only ever held for an editor, flagged as a variant.
 The word lists are data (``data/screening.yaml``), loaded by :func:`load_word_list`.
 """
 
@@ -12,27 +17,40 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from portal_text import normalize_tone_placement, written_with_diacritics
+from portal_text import (
+    fold,
+    has_vietnamese_diacritics,
+    normalize_tone_placement,
+    written_with_diacritics,
+)
 
 DEFAULT_WORD_LIST = Path(__file__).parent / "data" / "screening.yaml"
 
 FLAG_BANNED = "banned_word"
+FLAG_BANNED_VARIANT = "banned_variant"  # matched only once folded: "<term> (as written)"
 FLAG_SUSPECT = "suspect_word"
 FLAG_LINK = "link"
 # Flags that hold a submission for review (told to the submitter); others only inform editors.
-HOLDING_FLAGS = frozenset({FLAG_BANNED, FLAG_LINK})
+HOLDING_FLAGS = frozenset({FLAG_BANNED, FLAG_BANNED_VARIANT, FLAG_LINK})
 
 _CONTROL = re.compile(r"[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f\u200b-\u200f\u202a-\u202e]")
 _SPACES = re.compile(r"[ \t\u00a0]+")
 _BLANK_LINES = re.compile(r"\n{3,}")
 _TOKEN = re.compile(r"\w+(?:\.\w+)*")
+# Inside a word: letters, digits and the symbols used in place of letters ("l0n", "d@m", "đ.m").
+_LOOSE_TOKEN = re.compile(r"[\w@$]+(?:[.*][\w@$]+)*")
+# Digits and symbols read as letters, only inside a word that also has a letter ("2026" stays).
+_LOOKALIKES = str.maketrans(
+    {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s"}
+)
+_REPEATS = re.compile(r"(.)\1+")
 _LINK = re.compile(
     r"(?:https?://|ftp://|www\.)\S+"
     r"|\b[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9-]+)*\."
@@ -57,12 +75,62 @@ def _tokens(text: str) -> list[str]:
     return _TOKEN.findall(normalize_tone_placement(unicodedata.normalize("NFC", text)).lower())
 
 
+def _undotted(word: str) -> str:
+    return word.replace(".", "").replace("*", "")
+
+
+def fold_word(word: str) -> str:
+    """One word as screening compares it once folded: "Đ.é.o" -> "deo", "l0nnn" -> "lon"."""
+    word = _undotted(unicodedata.normalize("NFC", word).lower())
+    if any(c.isalpha() for c in word):
+        word = word.translate(_LOOKALIKES)
+    return _REPEATS.sub(r"\1", fold(word))
+
+
+@dataclass(frozen=True)
+class _Word:
+    """One word of the text: as written, folded, and whether it may stand for a marked word."""
+
+    written: str  # without dots inside ("đ.é.o" is "đéo")
+    folded: str
+    loose: bool  # written without marks (or spelled out from an abbreviation)
+
+
+def _words(text: str, abbreviations: Mapping[str, tuple[str, ...]]) -> list[_Word]:
+    nfc = normalize_tone_placement(unicodedata.normalize("NFC", text)).lower()
+    words: list[_Word] = []
+    for raw in _LOOSE_TOKEN.findall(nfc):
+        written = _undotted(raw.strip("@$"))
+        folded = fold_word(raw)
+        if not folded:
+            continue
+        loose = not has_vietnamese_diacritics(raw)
+        if loose and folded in abbreviations:
+            words += [_Word("", part, True) for part in abbreviations[folded]]
+        else:
+            words.append(_Word(written, folded, loose))
+    return words
+
+
+@dataclass(frozen=True)
+class Found:
+    """The terms of a word list found in a text (as written in the list)."""
+
+    banned: list[str] = field(default_factory=list)
+    banned_variants: list[str] = field(default_factory=list)  # "<term> (<as written>)"
+    suspect: list[str] = field(default_factory=list)
+
+
 @dataclass(frozen=True)
 class WordList:
-    """Banned and suspect terms, each a tuple of tokens matched as whole words in a row."""
+    """Banned and suspect terms, each a tuple of tokens matched as whole words in a row.
+
+    ``abbreviations`` spells out a folded abbreviation ("vl") as folded words ("vai", "lon").
+    """
 
     banned: tuple[tuple[str, ...], ...] = ()
     suspect: tuple[tuple[str, ...], ...] = ()
+    abbreviations: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> WordList:
@@ -73,23 +141,63 @@ class WordList:
             out = [tuple(_tokens(t)) for t in raw]
             return tuple(dict.fromkeys(t for t in out if t))
 
-        return cls(banned=terms("banned"), suspect=terms("suspect"))
+        raw_abbr = data.get("abbreviations") or {}
+        if not isinstance(raw_abbr, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in raw_abbr.items()
+        ):
+            raise ValueError("abbreviations: must map an abbreviation to the words it stands for")
+        abbreviations = {
+            fold_word(k): tuple(fold_word(w) for w in _tokens(v)) for k, v in raw_abbr.items()
+        }
+        return cls(banned=terms("banned"), suspect=terms("suspect"), abbreviations=abbreviations)
 
-    def find(self, text: str) -> tuple[list[str], list[str]]:
-        """The banned and the suspect terms found in ``text`` (as written in the list)."""
-        tokens = _tokens(text)
-        if not tokens:
-            return [], []
+    def find(self, text: str) -> Found:
+        """The banned and suspect terms in ``text``, as written or once folded."""
+        words = _words(text, self.abbreviations)
+        if not words:
+            return Found()
 
-        def found(terms: Iterable[tuple[str, ...]]) -> list[str]:
-            hits = []
-            for term in terms:
-                n = len(term)
-                if any(tuple(tokens[i : i + n]) == term for i in range(len(tokens) - n + 1)):
-                    hits.append(" ".join(term))
-            return hits
+        def forms(term: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+            return tuple(_undotted(p) for p in term), tuple(fold_word(p) for p in term)
 
-        return found(self.banned), found(self.suspect)
+        def at(i: int, exact: tuple[str, ...], folded: tuple[str, ...] | None) -> bool:
+            if i + len(exact) > len(words):
+                return False
+            for k, word in enumerate(words[i : i + len(exact)]):
+                if word.written == exact[k]:
+                    continue
+                # A word written with other marks is another word ("các" is not "cặc").
+                if folded is None or not (word.loose and word.folded == folded[k]):
+                    return False
+            return True
+
+        # Only the positions whose word could begin the term are tried (one pass over the text).
+        starts: dict[str, list[int]] = {}
+        for i, word in enumerate(words):
+            starts.setdefault(word.written, []).append(i)
+            if word.loose and word.folded != word.written:
+                starts.setdefault(word.folded, []).append(i)
+
+        def first(term: tuple[str, ...], *, folding: bool) -> int | None:
+            exact, folded = forms(term)
+            candidates = starts.get(exact[0], [])
+            if folding:
+                candidates = sorted({*candidates, *starts.get(folded[0], [])})
+            return next((i for i in candidates if at(i, exact, folded if folding else None)), None)
+
+        found = Found()
+        for term in self.banned:
+            name = " ".join(term)
+            if first(term, folding=False) is not None:
+                found.banned.append(name)
+            elif (at_word := first(term, folding=True)) is not None:
+                seen = words[at_word : at_word + len(term)]
+                written = " ".join(w.written or w.folded for w in seen)
+                found.banned_variants.append(f"{name} ({written[:60]})")
+        for term in self.suspect:
+            if first(term, folding=True) is not None:
+                found.suspect.append(" ".join(term))
+        return found
 
 
 def load_word_list(path: Path = DEFAULT_WORD_LIST) -> WordList:
@@ -171,9 +279,10 @@ def screen(fields: list[TextField], words: WordList, *, check_diacritics: bool =
     flags: list[str] = []
     if not problems:
         everything = "\n".join(v for v in cleaned.values() if v)
-        banned, suspect = words.find(everything)
-        flags += [f"{FLAG_BANNED}:{t}" for t in banned]
-        flags += [f"{FLAG_SUSPECT}:{t}" for t in suspect]
+        found = words.find(everything)
+        flags += [f"{FLAG_BANNED}:{t}" for t in found.banned]
+        flags += [f"{FLAG_BANNED_VARIANT}:{t}" for t in found.banned_variants]
+        flags += [f"{FLAG_SUSPECT}:{t}" for t in found.suspect]
         links = _LINK.findall(everything)
         if links:
             flags.append(f"{FLAG_LINK}:{links[0][:100]}")

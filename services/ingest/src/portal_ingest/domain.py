@@ -241,6 +241,32 @@ class InvalidPartnerMessage(ValueError):
         self.error_type = error_type
 
 
+# Refusals whose reason helps the partner fix the message: what they sent, or what the portal
+# decided about it. Anything else is the portal's own failure (a bug, a routing slip): its detail
+# (exception text, internal names) stays with the operators, in the dead letter and the log.
+PARTNER_FACING_ERRORS = frozenset(
+    {
+        "decode",
+        "size",
+        "validation",
+        "forbidden",
+        "not_found",
+        "stale_revision",
+        "revision_conflict",
+        "too_large",
+    }
+)
+INTERNAL_FAILURE_REASON = (
+    "the portal could not process this message because of an internal error; operators have "
+    "the details (quote the topic, partition and offset); sending it again is safe"
+)
+
+
+def partner_reason(error_type: str, reason: str) -> str:
+    """The reason a partner reads in ``GET /v1/errors`` for a refusal of this type."""
+    return reason if error_type in PARTNER_FACING_ERRORS else INTERNAL_FAILURE_REASON
+
+
 def parse_partner_message(value: bytes | None, max_bytes: int) -> PartnerArticleMessage:
     """A partner topic's message value as a PartnerArticleMessage; precise reason otherwise."""
     if value is None:

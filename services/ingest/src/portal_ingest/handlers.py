@@ -132,7 +132,10 @@ def partner_message(record: Record, max_body_bytes: int) -> PartnerMessage:
 
 
 def partner_error(rejection: Rejection, group: str) -> tuple[PartnerError, DeadLetterEvent]:
-    """The row the partner sees (``GET /v1/errors``) and the dead letter of one refusal."""
+    """The row the partner sees (``GET /v1/errors``) and the dead letter of one refusal.
+
+    The dead letter (read by operators) keeps the full reason; the partner's row says only
+    "internal error" for a failure that is the portal's own."""
     record = rejection.record
     source = source_of_partner_topic(record.topic)
     dead_letter = dead_letter_for(
@@ -151,7 +154,7 @@ def partner_error(rejection: Rejection, group: str) -> tuple[PartnerError, DeadL
         external_id=domain.external_id_hint(record.value),
         revision=rejection.detail.get("revision"),
         error_type=rejection.error_type,
-        reason=rejection.reason,
+        reason=domain.partner_reason(rejection.error_type, rejection.reason),
     )
     return error, dead_letter
 

@@ -29,6 +29,7 @@ from portal_engagement.submissions.intake import (
     Closed,
     Contact,
     Intake,
+    KeyReused,
     NotFound,
     Receipt,
     Refused,
@@ -168,7 +169,7 @@ class Gate:
             raise problems(exc) from exc
         except NotFound as exc:
             raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
-        except Closed as exc:
+        except (Closed, KeyReused) as exc:
             raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
         return receipt_out(receipt)
 

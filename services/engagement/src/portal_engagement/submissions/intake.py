@@ -1,6 +1,7 @@
 """Storing a screened submission: with its outgoing event in one transaction (the outbox), its
 contact details in their own table and never in the event, a private status link, and
-idempotency (the same Idempotency-Key stores nothing new)."""
+idempotency (the same Idempotency-Key with the same content stores nothing new; with other
+content, or from someone else, it is refused)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from portal_engagement.domain import (
     RECEIVED,
     REPORTABLE_KINDS,
     client_digest,
+    content_digest,
     idempotency_digest,
     new_status_token,
     reference,
@@ -55,6 +57,11 @@ class NotFound(Exception):
 
 class Closed(Exception):
     """What the submission is about takes none now: a dialogue ended, a deadline passed (409)."""
+
+
+class KeyReused(Exception):
+    """The Idempotency-Key was used before with other content or by someone else (409): the
+    answer never names that submission nor gives a link to it."""
 
 
 @dataclass(frozen=True)
@@ -192,7 +199,23 @@ class Intake:
         async with self.sessions.begin() as session:
             now = utcnow()
             context = await target.load(session, now)
+            columns = target.columns(context)
+            content = content_digest(
+                {
+                    "title": text.title,
+                    "body": text.body,
+                    "display_name": text.display_name,
+                    "email": contact.email,
+                    "phone": contact.phone,
+                    **columns,
+                }
+            )
             if digest is not None and (existing := await repo.by_idempotency(session, digest)):
+                if existing["content_hash"] != content:
+                    raise KeyReused(
+                        "this Idempotency-Key was already used for another submission: "
+                        "send a new key with new content"
+                    )
                 # A retried request: the same submission, and a fresh link to follow it.
                 await repo.add_token(session, token_digest(token), existing["id"])
                 return Receipt(
@@ -222,8 +245,9 @@ class Intake:
                     "body": text.body,
                     "display_name": text.display_name,
                     "idempotency_hash": digest,
+                    "content_hash": content if digest is not None else None,
                     "submitted_at": now,
-                    **target.columns(context),
+                    **columns,
                 },
             )
             if contact.email or contact.phone:

@@ -29,7 +29,8 @@ IdempotencyKey = Annotated[
         pattern=r"^[A-Za-z0-9_.:-]{8,100}$",
         description=(
             "Optional, e.g. a UUID the form generates once: sending the same submission again "
-            "with the same key stores nothing new (a retry after a network error is safe)."
+            "with the same key stores nothing new (a retry after a network error is safe). "
+            "The same key with other content or other contact details is refused with 409."
         ),
     ),
 ]
@@ -93,7 +94,11 @@ class PageMeta(BaseModel):
 
 SUBMIT_ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorOut, "description": "What it is about does not exist or is not public"},
-    409: {"model": ErrorOut, "description": "Closed: the dialogue ended, the deadline passed"},
+    409: {
+        "model": ErrorOut,
+        "description": "Closed: the dialogue ended, the deadline passed; or the "
+        "Idempotency-Key was used before with other content",
+    },
     413: {"model": ErrorOut, "description": "Body too large"},
     422: {
         "model": ErrorOut,

@@ -3,7 +3,8 @@
 * Address safety: every connection resolves the host first and refuses any internal address
   (addresses.py) at connect time, so every redirect hop and every DNS answer is checked and
   the checked address is the one connected to (no DNS rebinding between check and use).
-* Limits: connect/read timeouts plus a total time per request, a size limit while reading
+* Limits: connect/read timeouts plus a total time per request (one budget for the whole chain
+  of redirects, so a slow server cannot stretch it hop by hop), a size limit while reading
   (decompressed bytes count), a bounded number of redirects.
 * Politeness: a clear User-Agent, robots.txt (urllib.robotparser, RFC 9309 rules for errors),
   a least delay between requests to one site (raised by Crawl-delay), conditional requests,
@@ -13,11 +14,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import random
 import socket
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -171,6 +173,25 @@ class Response:
         return self.status == 304
 
 
+class _Budget:
+    """The time one fetch may spend on the network, shared by all its redirect hops."""
+
+    def __init__(self, total_s: float) -> None:
+        self.total_s = total_s
+        self.spent_s = 0.0
+
+    def left(self) -> float:
+        return max(self.total_s - self.spent_s, 0.0)
+
+    @contextlib.contextmanager
+    def spending(self) -> Iterator[None]:
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            self.spent_s += time.monotonic() - started
+
+
 def origin_of(url: str) -> str:
     parts = urlsplit(url)
     port = parts.port or default_port(parts.scheme)
@@ -298,10 +319,12 @@ class Fetcher:
             headers["If-None-Match"] = etag
         if last_modified:
             headers["If-Modified-Since"] = last_modified
+        # Time spent waiting on the network, over every hop (pacing and robots.txt aside).
+        budget = _Budget(self.settings.feed_request_timeout_s)
         for _hop in range(self.settings.feed_max_redirects + 1):
             where = f"redirect to {current}" if redirects else current
             status, resp_headers, body = await self._hop(
-                current, where, headers, max_bytes, obey_robots
+                current, where, headers, max_bytes, obey_robots, budget
             )
             if status in REDIRECT_STATUSES:
                 location = resp_headers.get("location")
@@ -347,7 +370,13 @@ class Fetcher:
         )
 
     async def _hop(
-        self, url: str, where: str, headers: dict[str, str], max_bytes: int, obey_robots: bool
+        self,
+        url: str,
+        where: str,
+        headers: dict[str, str],
+        max_bytes: int,
+        obey_robots: bool,
+        budget: _Budget,
     ) -> tuple[int, httpx.Headers, bytes]:
         """One request of a chain of redirects: the address checked, robots.txt asked, the
         site paced; every failure a ``FetchError`` naming ``where``."""
@@ -360,17 +389,19 @@ class Fetcher:
             if not allowed:
                 raise FetchError(ErrorKind.ROBOTS, why or "robots.txt disallows", url=url)
         await self._pace(url)
-        timeout_s = self.settings.feed_request_timeout_s
         try:
-            async with asyncio.timeout(timeout_s):
-                try:
-                    return await self._request(url, headers, max_bytes)
-                finally:
-                    self._answered(url)
+            with budget.spending():
+                async with asyncio.timeout(budget.left()):
+                    try:
+                        return await self._request(url, headers, max_bytes)
+                    finally:
+                        self._answered(url)
         except AddressRefused as exc:
             raise FetchError(ErrorKind.ADDRESS_REFUSED, f"{where} refused: {exc}", url=url) from exc
         except TimeoutError as exc:
-            message = f"{where}: no complete answer within {timeout_s:g} s"
+            message = (
+                f"{where}: no complete answer within {budget.total_s:g} s (every redirect included)"
+            )
             raise FetchError(ErrorKind.TIMEOUT, message, url=url, retryable=True) from exc
         except httpx.TimeoutException as exc:
             message = f"{where}: timed out ({type(exc).__name__})"

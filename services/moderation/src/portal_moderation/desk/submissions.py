@@ -75,6 +75,7 @@ ACTION_LABELS = {
 }
 FLAG_LABELS = {
     "banned_word": "Từ cấm",
+    "banned_variant": "Có thể là từ cấm (viết biến thể)",
     "suspect_word": "Từ cần xem xét",
     "link": "Có đường link",
 }

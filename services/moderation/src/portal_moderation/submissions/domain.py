@@ -363,10 +363,22 @@ def feedback_records(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
     ]
 
 
+# A spreadsheet reads a cell starting with one of these as a formula (OWASP "CSV injection").
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: str) -> str:
+    """The cell as text a spreadsheet shows, never runs: a formula start gets a leading "'"."""
+    return "'" + value if value.startswith(_FORMULA_STARTS) else value
+
+
 def feedback_csv(records: list[dict[str, str]]) -> str:
-    """CSV with a BOM, so spreadsheet programs read the Vietnamese text as UTF-8."""
+    """CSV with a BOM, so spreadsheet programs read the Vietnamese text as UTF-8.
+
+    Every cell is written spreadsheet-safe: the public writes the feedback and the author name.
+    """
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(FEEDBACK_COLUMNS))
     writer.writeheader()
-    writer.writerows(records)
+    writer.writerows({k: spreadsheet_safe(v) for k, v in r.items()} for r in records)
     return "\ufeff" + buffer.getvalue()

@@ -22,7 +22,9 @@ class SubmissionOut(BaseModel):
     state: SubState
     revision: int = Field(description="Send it back with an action (the optimistic lock).")
     reference: str | None = Field(description="The acknowledgement number the submitter got.")
-    flags: list[str] = Field(description="Screening: banned_word:…, suspect_word:…, link:…")
+    flags: list[str] = Field(
+        description="Screening: banned_word:…, banned_variant:…, suspect_word:…, link:…"
+    )
     flagged: bool
     topic: str | None
     agency: str | None = Field(description="The agency the asker addressed.")
