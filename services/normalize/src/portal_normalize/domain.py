@@ -219,6 +219,71 @@ def _generated_summary(body_html: str, body_text: str) -> str:
 # --- the whole article ------------------------------------------------------------------------
 
 
+def _safe_body(raw_body: str, base_url: str | None, findings: Findings) -> str:
+    """The body through the allow-list, in one canonical structure, NFC with one tone placement."""
+    safe = sanitize_html(raw_body, findings, base_url=base_url)
+    structured, reshaped = canonical_structure(safe)
+    if reshaped:
+        findings.repaired(
+            "structure_canonical", f"structure made canonical: {describe_counts(reshaped)}"
+        )
+    body_html = normalize_html_text(structured)
+    if body_html != structured:
+        findings.repaired("text_normalized", "body normalised to NFC and one tone placement")
+    return body_html
+
+
+def _clean_title(raw_title: str, findings: Findings) -> str:
+    """The title as one line of plain text, with what changed reported."""
+    title = inline_text(raw_title)
+    stripped_title = raw_title.strip()
+    if title != stripped_title:
+        if normalize_text(stripped_title) == title:
+            findings.repaired("text_normalized", "title normalised to NFC and one tone placement")
+        else:
+            findings.repaired(
+                "title_cleaned", "markup, entities or extra spaces removed from the title"
+            )
+    return title
+
+
+def _section(
+    section: str | None, categories: list[str], rules: SourceRules, findings: Findings
+) -> str | None:
+    """The partner's section, else the one its categories map to, else the source's default."""
+    if section is None:
+        mapped = rules.section_for(categories)
+        if mapped is not None:
+            section = mapped[0]
+            findings.repaired(
+                "section_mapped", f"section {section!r} from the category {mapped[1]!r}"
+            )
+        elif rules.default_section:
+            section = rules.default_section
+            findings.repaired("section_default", f"the source's default section {section!r}")
+    return section
+
+
+def _report_text_repair(log: RepairLog, findings: Findings) -> None:
+    """What the encoding repair fixed, and what it could not."""
+    for code, message in describe(log):
+        findings.repaired(code, message)
+    if log.unknown:
+        samples = "; ".join(repr(s) for s in log.unknown_samples)
+        where = ", ".join(log.unknown)
+        findings.issue(
+            "unknown_encoding",
+            f"text that is neither Vietnamese nor a known encoding remains in {where}: {samples}",
+        )
+    if log.replacement_chars:
+        total = sum(log.replacement_chars.values())
+        findings.issue(
+            "lost_characters",
+            f"{total} characters were lost before the text reached us (shown as \ufffd) in "
+            + ", ".join(log.replacement_chars),
+        )
+
+
 def prepare(
     content: ArticleContent,
     rules: SourceRules = NO_RULES,
@@ -241,29 +306,11 @@ def prepare(
     raw_author = repaired(content.author, "author") if content.author else None
     raw_categories = [repaired(c, "categories") for c in content.categories]
 
-    # 2. Markup: the allow-list, then one canonical structure.
-    safe = sanitize_html(raw_body, findings, base_url=base_url)
-    structured, reshaped = canonical_structure(safe)
-    if reshaped:
-        findings.repaired(
-            "structure_canonical", f"structure made canonical: {describe_counts(reshaped)}"
-        )
-
-    # 3. NFC and one tone placement.
-    body_html = normalize_html_text(structured)
-    if body_html != structured:
-        findings.repaired("text_normalized", "body normalised to NFC and one tone placement")
+    # 2. Markup: the allow-list, then one canonical structure; 3. NFC and one tone placement.
+    body_html = _safe_body(raw_body, base_url, findings)
 
     # 4. Metadata.
-    title = inline_text(raw_title)
-    stripped_title = raw_title.strip()
-    if title != stripped_title:
-        if normalize_text(stripped_title) == title:
-            findings.repaired("text_normalized", "title normalised to NFC and one tone placement")
-        else:
-            findings.repaired(
-                "title_cleaned", "markup, entities or extra spaces removed from the title"
-            )
+    title = _clean_title(raw_title, findings)
     author = clean_author(raw_author)
     root = lxml.html.fragment_fromstring(body_html or "<p></p>", create_parent="div")
     if author is None and (byline := _byline(root)) is not None:
@@ -279,17 +326,7 @@ def prepare(
         findings.repaired("summary_generated", "no summary from the partner: taken from the body")
 
     categories = [c for c in (inline_text(c) for c in raw_categories) if c]
-    section = content.section
-    if section is None:
-        mapped = rules.section_for(categories)
-        if mapped is not None:
-            section = mapped[0]
-            findings.repaired(
-                "section_mapped", f"section {section!r} from the category {mapped[1]!r}"
-            )
-        elif rules.default_section:
-            section = rules.default_section
-            findings.repaired("section_default", f"the source's default section {section!r}")
+    section = _section(content.section, categories, rules, findings)
 
     zone = rules.zone()
     published_at = to_utc(content.published_at, zone)
@@ -300,22 +337,7 @@ def prepare(
             needs_person=False,
         )
 
-    for code, message in describe(log):
-        findings.repaired(code, message)
-    if log.unknown:
-        samples = "; ".join(repr(s) for s in log.unknown_samples)
-        where = ", ".join(log.unknown)
-        findings.issue(
-            "unknown_encoding",
-            f"text that is neither Vietnamese nor a known encoding remains in {where}: {samples}",
-        )
-    if log.replacement_chars:
-        total = sum(log.replacement_chars.values())
-        findings.issue(
-            "lost_characters",
-            f"{total} characters were lost before the text reached us (shown as \ufffd) in "
-            + ", ".join(log.replacement_chars),
-        )
+    _report_text_repair(log, findings)
 
     candidates = image_candidates(content, root)
     over = max(0, len(candidates) - max_images)
