@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -45,9 +47,12 @@ async def _values(kafka: dict[str, Any], topic: str, count: int) -> list[bytes]:
         await consumer.stop()
 
 
-async def test_a_producer_refused_for_good_is_renewed_and_publishes_again(
+@asynccontextmanager
+async def _producer_with_a_gap(
     stack_settings: StackSettings,
-) -> None:
+) -> AsyncIterator[tuple[dict[str, Any], str, KafkaBroker]]:
+    """A fresh topic holding b"one", and a broker whose producer has the sequence gap a batch
+    lost during a broker restart leaves behind."""
     kafka, operator = _operator(stack_settings)
     topic = f"test.renewal.{uuid.uuid4().hex[:8]}"
     admin = AIOKafkaAdminClient(**kafka)
@@ -63,19 +68,25 @@ async def test_a_producer_refused_for_good_is_renewed_and_publishes_again(
     await broker.start()
     try:
         await broker.publish(b"one", topic=topic, key=b"k")
-        # The gap a batch lost during a broker restart leaves behind.
         producer = broker.config.broker_config.producer._producer.producer  # type: ignore[attr-defined]
         producer._txn_manager.increment_sequence_number(TopicPartition(topic, 0), 3)
+        yield kafka, topic, broker
+    finally:
+        await broker.stop()
+        await admin.delete_topics([topic])
+        await admin.close()
+
+
+async def test_a_producer_refused_for_good_is_renewed_and_publishes_again(
+    stack_settings: StackSettings,
+) -> None:
+    async with _producer_with_a_gap(stack_settings) as (kafka, topic, broker):
         with pytest.raises(FATAL_PRODUCER_ERRORS):
             await asyncio.wait_for(broker.publish(b"refused", topic=topic, key=b"k"), 30)
 
         await renew_producer(broker)
         await asyncio.wait_for(broker.publish(b"two", topic=topic, key=b"k"), 30)
         assert await _values(kafka, topic, 2) == [b"one", b"two"]
-    finally:
-        await broker.stop()
-        await admin.delete_topics([topic])
-        await admin.close()
 
 
 async def test_publish_event_renews_a_refused_producer_and_sends(
@@ -83,24 +94,7 @@ async def test_publish_event_renews_a_refused_producer_and_sends(
 ) -> None:
     """Dead letters go out through ``publish_event`` directly (not the outbox): after the same
     fault the event is still delivered, once."""
-    kafka, operator = _operator(stack_settings)
-    topic = f"test.renewal.{uuid.uuid4().hex[:8]}"
-    admin = AIOKafkaAdminClient(**kafka)
-    await admin.start()
-    await admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
-    broker = KafkaBroker(
-        operator.kafka_bootstrap_servers,
-        security=broker_security(operator),
-        acks="all",
-        enable_idempotence=True,
-        logger=None,
-    )
-    await broker.start()
-    try:
-        await broker.publish(b"one", topic=topic, key=b"k")
-        producer = broker.config.broker_config.producer._producer.producer  # type: ignore[attr-defined]
-        producer._txn_manager.increment_sequence_number(TopicPartition(topic, 0), 3)
-
+    async with _producer_with_a_gap(stack_settings) as (kafka, topic, broker):
         letter = DeadLetterEvent(
             producer="test",
             subject=f"{topic}/0/0",
@@ -119,7 +113,3 @@ async def test_publish_event_renews_a_refused_producer_and_sends(
         values = await _values(kafka, topic, 2)
         assert values[0] == b"one"
         assert decode(values[1], DeadLetterEvent).event_id == letter.event_id
-    finally:
-        await broker.stop()
-        await admin.delete_topics([topic])
-        await admin.close()

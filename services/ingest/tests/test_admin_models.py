@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from portal_ingest.api import SourceIn
+from portal_ingest.admin_api import SourceIn
 
 
 def test_source_name_with_nul_is_refused() -> None:

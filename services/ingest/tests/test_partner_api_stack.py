@@ -15,9 +15,10 @@ from fastapi import FastAPI
 from portal_contracts.articles import ArticleIngestedEvent, article_id_for
 from portal_contracts.envelope import Envelope
 from portal_contracts.topics import ARTICLE_INGESTED
-from portal_ingest.api import Context, install_error_handlers, partner_router
+from portal_ingest.api import Context, install_error_handlers
 from portal_ingest.db import outbox
 from portal_ingest.kafka_admin import PartnerKafkaProvisioner
+from portal_ingest.partner_api import partner_router
 from portal_ingest.usecases import Admin, Ingestor
 from portal_runtime.storage import ObjectStore
 

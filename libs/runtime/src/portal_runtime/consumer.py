@@ -31,9 +31,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Generic
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
@@ -42,117 +41,39 @@ from opentelemetry.context import Context
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from portal_contracts.codec import DecodeError, decode
+from portal_contracts.codec import DecodeError
 from portal_contracts.envelope import Envelope
-from portal_contracts.topics import TopicSpec
 from portal_runtime.batch import (
     Entry,
     Message,
     PermanentError,
     Record,
     Refused,
-    RetryPolicy,
     apply_in_order,
     trace_ids,
 )
 from portal_runtime.kafka import is_transient
-from portal_runtime.kafka_security import client_options
 from portal_runtime.logs import get_logger
 from portal_runtime.metrics import MESSAGE_RETRIES, MESSAGES_PROCESSED, PROCESSING_DURATION
 from portal_runtime.outbox import Outbox
-from portal_runtime.settings import ServiceSettings
+from portal_runtime.subscription import ConsumerConfig as ConsumerConfig
+from portal_runtime.subscription import Decoder as Decoder
+from portal_runtime.subscription import E
+from portal_runtime.subscription import Handler as Handler
+from portal_runtime.subscription import Prepare as Prepare
+from portal_runtime.subscription import Subscription as Subscription
 from portal_runtime.telemetry import article_attributes, context_from_headers
-from portal_runtime.unit_of_work import DeadLetterWriter, UnitOfWork
+from portal_runtime.unit_of_work import UnitOfWork
 
 log = get_logger(__name__)
+
+
 tracer = trace.get_tracer(__name__)
 
-E = TypeVar("E")
-
-Handler = Callable[[list[Message[E]], UnitOfWork], Awaitable[None]]
-Prepare = Callable[[Message[E]], Awaitable[Any]]
-Decoder = Callable[[Record], E]
 
 MAX_LINKS = 128  # the SDK's default limit of links per span
 # The longest one step of closing a consumer (last commit, leaving the group) may take.
 _CLOSE_STEP_S = 10.0
-
-
-@dataclass(frozen=True)
-class Subscription(Generic[E]):
-    """What one consumer group of a service consumes, and what it does with a batch.
-
-    ``topics`` are decoded as their contract's event (``TopicSpec.model``); a ``pattern``
-    subscription (partner topics) brings its own ``decode``, which raises ``PermanentError``
-    or ``DecodeError`` for a record it refuses.
-    """
-
-    group: str
-    handler: Handler[E]
-    topics: Sequence[TopicSpec] = ()
-    pattern: str | None = None
-    decode: Decoder[E] | None = None
-    # The slow step of one message, before the transaction (its result: ``message.prepared``).
-    prepare: Prepare[E] | None = None
-    # Drop messages whose event id this service processed before (needs envelope events).
-    inbox: bool = True
-    # Where rejections go (default: ``<topic>.dlq`` through the outbox, once per record).
-    dead_letters: DeadLetterWriter | None = None
-    # False for a consumer of dead letters: a message it cannot handle is logged and skipped.
-    dead_letter_poison: bool = True
-    # Refreshes topic metadata this often (a pattern picks up new topics within it).
-    metadata_max_age_ms: int = 300_000
-
-    @property
-    def name(self) -> str:
-        return self.pattern or ",".join(t.name for t in self.topics)
-
-    def decoder(self) -> Decoder[E]:
-        if self.decode is not None:
-            return self.decode
-        models = {t.name: t.model for t in self.topics}
-
-        def by_contract(record: Record) -> Any:
-            return decode(record.value, expected=models[record.topic])
-
-        return by_contract
-
-
-@dataclass(frozen=True)
-class ConsumerConfig:
-    """The settings a consumer runs with (from ``ServiceSettings``)."""
-
-    bootstrap_servers: str
-    client_id: str
-    producer: str  # the service name, as dead letters name it
-    max_records: int = 500
-    max_wait_s: float = 0.02
-    slow_step_concurrency: int = 8
-    commit_interval_s: float = 0.2
-    drain_s: float = 10.0
-    max_poll_interval_ms: int = 300_000
-    heartbeat_interval_ms: int = 1_000
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
-    # How the service signs in (kafka_security.client_options, without the address).
-    security: Mapping[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def from_settings(cls, settings: ServiceSettings) -> ConsumerConfig:
-        return cls(
-            bootstrap_servers=settings.kafka_bootstrap_servers,
-            client_id=settings.instance_id,  # group members name their process
-            producer=settings.service_name,
-            max_records=settings.kafka_batch_max_records,
-            max_wait_s=settings.kafka_batch_max_wait_ms / 1000,
-            slow_step_concurrency=settings.kafka_batch_slow_step_concurrency,
-            commit_interval_s=settings.kafka_commit_interval_ms / 1000,
-            drain_s=settings.kafka_rebalance_drain_s,
-            max_poll_interval_ms=settings.kafka_max_poll_interval_ms,
-            heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
-            security={
-                k: v for k, v in client_options(settings).items() if k != "bootstrap_servers"
-            },
-        )
 
 
 def record_of(raw: Any) -> Record:

@@ -7,18 +7,14 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from portal_ingest.api import (
-    VALIDATION,
-    Context,
-    admin_router,
-    install_error_handlers,
-    partner_router,
-)
+from portal_ingest.admin_api import admin_router
+from portal_ingest.api import VALIDATION, Context, install_error_handlers
 from portal_ingest.db import outbox
 from portal_ingest.fairness import BurstDetector
 from portal_ingest.handlers import partner_subscription, status_subscription
 from portal_ingest.journey import install_journey
 from portal_ingest.kafka_admin import PartnerKafkaProvisioner
+from portal_ingest.partner_api import partner_router
 from portal_ingest.pull.app import PullIntegration
 from portal_ingest.settings import Settings
 from portal_ingest.usecases import Admin, Ingestor, StatusTracker

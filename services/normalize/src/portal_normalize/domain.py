@@ -20,16 +20,12 @@ The steps, in order, on a ``Findings`` collector that becomes the quality report
 from __future__ import annotations
 
 import re
-from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
-from html.parser import HTMLParser
-from urllib.parse import urljoin, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import lxml.html
-import nh3
 
 from portal_contracts.articles import (
     ArticleAction,
@@ -38,356 +34,48 @@ from portal_contracts.articles import (
     ArticleNormalized,
     MediaRef,
     NormalizedArticle,
-    QualityIssue,
     QualityReport,
 )
 from portal_contracts.topics import MAX_MESSAGE_BYTES
-from portal_normalize.structure import canonical_structure, video_embed
-from portal_normalize.text_repair import RepairLog, describe, repair_html, repair_text
+from portal_normalize.article_images import (
+    FAILURE_KIND,
+    ImageCandidate,
+    choose_lead,
+    image_candidates,
+    rewrite_images,
+)
+from portal_normalize.article_images import ImageOutcome as ImageOutcome
+from portal_normalize.findings import Findings as Findings
+from portal_normalize.markup_rules import ALLOWED_ATTRIBUTES as ALLOWED_ATTRIBUTES
+from portal_normalize.markup_rules import ALLOWED_TAGS as ALLOWED_TAGS
+from portal_normalize.markup_rules import drop_forbidden_refs
+from portal_normalize.plain_text import cut_at_word as cut_at_word
+from portal_normalize.plain_text import html_to_text as html_to_text
+from portal_normalize.plain_text import inline_text, normalize_html_text, normalize_text
+from portal_normalize.sanitize import describe_counts
+from portal_normalize.sanitize import sanitize_html as sanitize_html
+from portal_normalize.structure import canonical_structure
+from portal_normalize.text_repair import RepairLog, describe, repair_html
 from portal_text import (
     fold,
     has_vietnamese_diacritics,
-    needs_tone_placement,
-    normalize_tone_placement,
-    xml_safe,
 )
 
 DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
+
+
 # Naive source times are Vietnamese local time (UTC+7, no daylight saving) by default.
 VIETNAM_TZ = timezone(timedelta(hours=7), DEFAULT_TIMEZONE)
 
-SUMMARY_CHARS = 300
+
 TITLE_MAX_CHARS = 200
+
+
 SHORT_BODY_CHARS = 200
-LEAD_MIN_WIDTH = 300  # narrower body images are icons or logos, not a lead picture
+
+
 # Below the portal's Kafka message limit: a bigger event would block the outbox relay.
 MAX_EVENT_BYTES = MAX_MESSAGE_BYTES - 64 * 1024
-
-# --- the allow-list -------------------------------------------------------------------------
-
-_TEXT_TAGS = {"h2", "h3", "h4", "h5", "h6", "p", "br", "strong", "em", "b", "i", "u"}
-_BLOCK_TAGS = {"blockquote", "ul", "ol", "li", "figure", "figcaption"}
-_TABLE_TAGS = {"table", "caption", "thead", "tbody", "tfoot", "tr", "th", "td"}
-# iframe: only allow-listed video players survive (their src is rewritten to the canonical
-# player URL; any other src is removed, and then the iframe).
-ALLOWED_TAGS: frozenset[str] = frozenset(
-    _TEXT_TAGS | _BLOCK_TAGS | _TABLE_TAGS | {"a", "img", "iframe"}
-)
-ALLOWED_ATTRIBUTES: dict[str, set[str]] = {
-    "a": {"href"},
-    "img": {"src", "alt"},
-    "iframe": {"src"},
-    "th": {"colspan", "rowspan"},
-    "td": {"colspan", "rowspan"},
-}
-# Elements whose content is dropped with them (code, styles, embedded documents, vector
-# graphics that can carry handlers); other disallowed elements keep their text.
-_CODE_TAGS = {"script", "style", "noscript", "template", "xml", "head", "title"}
-_EMBED_TAGS = {"frame", "frameset", "object", "embed", "applet", "svg", "math"}
-_MEDIA_FORM_TAGS = {"canvas", "audio", "video", "form", "select", "textarea", "button"}
-DROP_WITH_CONTENT: frozenset[str] = frozenset(_CODE_TAGS | _EMBED_TAGS | _MEDIA_FORM_TAGS)
-LINK_SCHEMES = frozenset({"http", "https", "mailto"})
-IMAGE_SCHEMES = frozenset({"http", "https"})
-LINK_REL = "noopener noreferrer nofollow"
-
-# Legacy layout markup mapped onto the allow-list before sanitising, so paragraphs and the
-# document outline survive (the page's own h1 is the title).
-_RENAMES = {"div": "p", "h1": "h2", "center": "p"}
-_RENAME_TAG = re.compile(r"<(/?)(div|h1|center)(?=[\s/>])[^>]*>", re.IGNORECASE)
-_EMPTY_PARAGRAPH = re.compile(r"<p>(?:\s|&nbsp;|\u00a0|<br>)*</p>")
-# nh3's output quotes attributes with '"' and escapes '>' inside them, so these are exact.
-_IMG_WITHOUT_SRC = re.compile(r"<img(?![^>]*\ssrc=)[^>]*>")
-_IFRAME = re.compile(r"<iframe([^>]*)>.*?</iframe>", re.DOTALL)
-_LINK_WITHOUT_HREF = re.compile(r'<a rel="[^"]*">(.*?)</a>', re.DOTALL)
-_TAG_OR_TEXT = re.compile(r'(<(?:[^>"]|"[^"]*")*>)')
-_SPACES = re.compile(r"[ \t\r\f\v\u00a0\u200b]+")
-# Characters XML 1.0 forbids, and DEL: left by no repair (legacy encodings are repaired first).
-_CONTROL = re.compile("[^\t\n\r\u0020-\u007e\u0080-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-_CHAR_REF = re.compile(r"&#(?:[xX]([0-9a-fA-F]{1,8})|([0-9]{1,10}));?")
-
-
-def _drop_forbidden_ref(m: re.Match[str]) -> str:
-    code = int(m.group(1), 16) if m.group(1) else int(m.group(2))
-    return "" if code > 0x10FFFF or _CONTROL.match(chr(code)) else m.group(0)
-
-
-def drop_forbidden_refs(raw: str) -> str:
-    """``raw`` markup without numeric character references to characters XML forbids (an
-    HTML parser would decode them to the character, or to U+FFFD for NUL and surrogates)."""
-    return _CHAR_REF.sub(_drop_forbidden_ref, raw) if "&#" in raw else raw
-
-
-def drop_control(raw: str) -> str:
-    """``raw`` markup without the characters XML forbids, raw or as references. Only after
-    the encoding repair: C0 bytes are letters in TCVN3 and VISCII."""
-    return drop_forbidden_refs(_CONTROL.sub("", raw))
-
-
-# --- findings -------------------------------------------------------------------------------
-
-
-@dataclass
-class Findings:
-    """What the steps repaired and what they could not: becomes the QualityReport."""
-
-    repairs: list[QualityIssue] = field(default_factory=list)
-    issues: list[QualityIssue] = field(default_factory=list)
-
-    def repaired(self, code: str, message: str) -> None:
-        self.repairs.append(QualityIssue(code=code, message=message, needs_person=False))
-
-    def issue(self, code: str, message: str, *, needs_person: bool = True) -> None:
-        self.issues.append(QualityIssue(code=code, message=message, needs_person=needs_person))
-
-    def report(self) -> QualityReport:
-        return QualityReport(
-            score=quality_score(self.repairs, self.issues),
-            repairs=list(self.repairs),
-            issues=list(self.issues),
-        )
-
-
-def quality_score(repairs: list[QualityIssue], issues: list[QualityIssue]) -> float:
-    """1 is clean. A kind of problem for a person costs most (three missing images are one
-    kind: the editor looks once); automatic repairs cost a little."""
-    score = 1.0
-    score -= 0.25 * len({i.code for i in issues if i.needs_person})
-    score -= 0.1 * len({i.code for i in issues if not i.needs_person})
-    score -= min(0.2, 0.05 * len({r.code for r in repairs}))
-    return round(max(0.0, min(1.0, score)), 2)
-
-
-# --- markup ---------------------------------------------------------------------------------
-
-
-class _MarkupCensus(HTMLParser):
-    """Counts what the sanitiser will remove, so the report can say what was repaired."""
-
-    def __init__(self, base_url: str | None) -> None:
-        super().__init__(convert_charrefs=True)
-        self.base_url = base_url
-        self.removed_elements: Counter[str] = Counter()
-        self.removed_attributes: Counter[str] = Counter()
-        self.unsafe_urls = 0
-        self.videos = 0
-        self.inline_images = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "iframe":
-            if video_embed(dict(attrs).get("src") or "") is None:
-                self.removed_elements["iframe"] += 1
-            else:
-                self.videos += 1
-            return
-        if tag not in ALLOWED_TAGS:
-            self.removed_elements[tag] += 1
-        if tag == "img" and (dict(attrs).get("src") or "").strip().lower().startswith("data:"):
-            self.inline_images += 1
-        allowed = ALLOWED_ATTRIBUTES.get(tag, set()) if tag in ALLOWED_TAGS else set()
-        for name, value in attrs:
-            if name.startswith("on"):
-                self.removed_attributes["event handler"] += 1
-            elif name not in allowed:
-                self.removed_attributes[name] += 1
-            elif (
-                name in ("href", "src")
-                and name in allowed
-                and not _url_allowed(tag, value or "", base_url=self.base_url)
-            ):
-                self.unsafe_urls += 1
-
-    handle_startendtag = handle_starttag
-
-
-def _scheme(url: str) -> str:
-    return urlsplit(url).scheme.lower()
-
-
-def _url_allowed(tag: str, url: str, *, base_url: str | None) -> bool:
-    url = url.strip()
-    if not url:
-        return False
-    scheme = _scheme(url)
-    if not scheme:
-        return base_url is not None and not url.startswith("#")
-    return scheme in (IMAGE_SCHEMES if tag == "img" else LINK_SCHEMES)
-
-
-def _make_cleaner(base_url: str | None) -> nh3.Cleaner:
-    def resolve_relative(url: str) -> str | None:
-        # A partner's relative link points into its own site; without a base it is dead.
-        if base_url is None or url.startswith("#"):
-            return None
-        return urljoin(base_url, url)
-
-    def check_attribute(tag: str, name: str, value: str) -> str | None:
-        # nh3 calls this after its own scheme check and before resolving relative URLs:
-        # keep images to http/https (no mailto:), leave relative URLs to resolve_relative.
-        if tag == "iframe":
-            return video_embed(value) if name == "src" else None
-        if name in ("href", "src"):
-            scheme = _scheme(value)
-            if not scheme:
-                return value
-            return value if scheme in (IMAGE_SCHEMES if tag == "img" else LINK_SCHEMES) else None
-        if name == "alt":
-            return normalize_text(value)
-        if name in ("colspan", "rowspan"):
-            return value if value.isdigit() and 0 < int(value) <= 100 else None
-        return value
-
-    return nh3.Cleaner(
-        tags=set(ALLOWED_TAGS),
-        clean_content_tags=set(DROP_WITH_CONTENT),
-        attributes={tag: set(names) for tag, names in ALLOWED_ATTRIBUTES.items()},
-        attribute_filter=check_attribute,
-        strip_comments=True,
-        link_rel=LINK_REL,
-        url_schemes=set(LINK_SCHEMES),
-        url_relative=resolve_relative,
-        generic_attribute_prefixes=set(),
-    )
-
-
-def _http_base(url: str | None) -> str | None:
-    return url if url and _scheme(url) in ("http", "https") else None
-
-
-def sanitize_html(raw: str, findings: Findings, *, base_url: str | None = None) -> str:
-    """Safe HTML on the allow-list, with what was removed recorded in ``findings``."""
-    raw = drop_control(raw)
-    base = _http_base(base_url)
-    census = _MarkupCensus(base)
-    try:
-        census.feed(raw)
-        census.close()
-    except Exception:  # noqa: S110 - the census only feeds the report; nh3 does the cleaning
-        pass
-    renamed = Counter(m.group(2).lower() for m in _RENAME_TAG.finditer(raw) if not m.group(1))
-    prepared = _RENAME_TAG.sub(lambda m: f"<{m.group(1)}{_RENAMES[m.group(2).lower()]}>", raw)
-    # The sanitiser decodes character references: what XML forbids goes after it, so no
-    # feed, sitemap or page built from the article can be broken by one partner's text.
-    cleaned = xml_safe(_make_cleaner(base).clean(prepared))
-    # A link or image whose URL was removed is only clutter; a player keeps no content.
-    cleaned = _IMG_WITHOUT_SRC.sub("", cleaned)
-    cleaned = _IFRAME.sub(
-        lambda m: f"<iframe{m.group(1)}></iframe>" if " src=" in m.group(1) else "", cleaned
-    )
-    cleaned = _LINK_WITHOUT_HREF.sub(r"\1", cleaned)
-    cleaned = _EMPTY_PARAGRAPH.sub("", cleaned).strip()
-
-    for tag in ("div", "h1", "center"):
-        census.removed_elements.pop(tag, None)
-    if census.removed_elements:
-        findings.repaired(
-            "markup_removed",
-            f"disallowed elements removed: {_describe(census.removed_elements)}",
-        )
-    if census.removed_attributes:
-        findings.repaired(
-            "attributes_removed",
-            f"disallowed attributes removed: {_describe(census.removed_attributes)}",
-        )
-    if census.unsafe_urls:
-        findings.repaired(
-            "unsafe_url_removed",
-            f"unsafe or unresolvable link/image URLs removed: {census.unsafe_urls}",
-        )
-    if renamed:
-        findings.repaired(
-            "layout_mapped",
-            f"layout markup mapped onto paragraphs and headings: {_describe(renamed)}",
-        )
-    if census.videos:
-        findings.repaired("video_embedded", f"video players kept: {census.videos}")
-    if census.inline_images:
-        # Pictures pasted into the HTML itself (data: URLs) cannot be served safely as such.
-        findings.issue(
-            "image_inline_dropped",
-            f"{census.inline_images} images embedded in the HTML (data: URLs) were dropped: "
-            "the partner should send them as image files",
-        )
-    return cleaned
-
-
-def _describe(counter: Counter[str], limit: int = 6) -> str:
-    parts = [name if n == 1 else f"{name} x{n}" for name, n in counter.most_common(limit)]
-    if len(counter) > limit:
-        parts.append("...")
-    return ", ".join(parts)
-
-
-# --- text -----------------------------------------------------------------------------------
-
-
-def normalize_text(text: str) -> str:
-    """NFC with the portal's one tone-mark placement."""
-    return normalize_tone_placement(text)
-
-
-def normalize_html_text(safe_html: str) -> str:
-    """Tone placement in text nodes only (never inside tags: URLs stay byte for byte)."""
-    if not needs_tone_placement(safe_html):
-        return safe_html  # clean NFC text with one tone placement already: nothing to do
-    parts = _TAG_OR_TEXT.split(safe_html)
-    return "".join(p if p.startswith("<") else normalize_text(p) for p in parts)
-
-
-_BLOCKS = frozenset(ALLOWED_TAGS - {"br", "strong", "em", "b", "i", "u", "a", "img", "th", "td"})
-
-
-class _TextExtractor(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in _BLOCKS:
-            self.parts.append("\n\n")
-        elif tag == "br":
-            self.parts.append("\n")
-        elif tag in ("td", "th"):
-            self.parts.append(" ")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in _BLOCKS:
-            self.parts.append("\n\n")
-
-    def handle_data(self, data: str) -> None:
-        self.parts.append(data)
-
-
-def html_to_text(fragment: str) -> str:
-    """Plain text of safe HTML: one paragraph per block, spaces collapsed."""
-    parser = _TextExtractor()
-    parser.feed(fragment)
-    parser.close()
-    text = "".join(parser.parts)
-    lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
-    out: list[str] = []
-    for line in lines:
-        if line or (out and out[-1]):
-            out.append(line)
-    return xml_safe(re.sub(r"\n{3,}", "\n\n", "\n".join(out)).strip())
-
-
-def inline_text(raw: str) -> str:
-    """One line of plain text from a field that may carry markup or entities (titles)."""
-    text = html_to_text(
-        nh3.clean(drop_control(raw), tags=set(), clean_content_tags={"script", "style"})
-    )
-    return normalize_text(_SPACES.sub(" ", text.replace("\n", " ")).strip())
-
-
-def cut_at_word(text: str, limit: int = SUMMARY_CHARS) -> str:
-    """At most ``limit`` characters ending at a word boundary, with an ellipsis if cut."""
-    text = _SPACES.sub(" ", text.replace("\n", " ")).strip()
-    if len(text) <= limit:
-        return text
-    cut = text[: limit - 1]
-    if " " in cut and not text[limit - 1].isspace():
-        cut = cut.rsplit(" ", 1)[0]
-    return cut.rstrip(" ,;:.-–—") + "…"
 
 
 # --- source rules -----------------------------------------------------------------------------
@@ -457,30 +145,6 @@ class Normalized:
     quality: QualityReport
 
 
-@dataclass(frozen=True)
-class ImageCandidate:
-    url: str
-    caption: str | None
-    listed: bool  # in the partner's image list (else only referenced by the body)
-
-
-@dataclass(frozen=True)
-class ImageOutcome:
-    """What became of one image: stored (object key, size, renditions) or a failure."""
-
-    url: str
-    object_key: str | None = None
-    width: int | None = None
-    height: int | None = None
-    renditions: Mapping[int, str] = field(default_factory=dict)
-    code: str | None = None
-    reason: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.object_key is not None
-
-
 @dataclass
 class Draft:
     """The article repaired and sanitised, its images listed but not yet fetched."""
@@ -503,9 +167,13 @@ class Draft:
 
 # "(ĐCSVN) - ", "TTXVN – ", "(Chinhphu.vn) — " at the start of a body: not summary material.
 _DATELINE = re.compile(r"^\s*(?:\([^()\n]{2,40}\)|[A-ZĐ][A-ZĐ.]{2,20})\s*[-–—]\s+")
+
+
 _AUTHOR_PREFIX = re.compile(
     r"^\s*(?:bài(?:,| và)? ảnh|tin(?:,| và)? ảnh|bài|tác giả|ảnh)\s*:\s*", re.IGNORECASE
 )
+
+
 _NAME_WORD = re.compile(r"^[A-ZĐÀ-Ỹ][\wÀ-ỹđĐ.'-]*$")
 
 
@@ -548,117 +216,72 @@ def _generated_summary(body_html: str, body_text: str) -> str:
     return cut_at_word(text)
 
 
-# --- images in the body -----------------------------------------------------------------------
-
-
-def _image_candidates(content: ArticleContent, root: lxml.html.HtmlElement) -> list[ImageCandidate]:
-    """The partner's image list, then the body's images, once each."""
-    seen: dict[str, ImageCandidate] = {}
-    for ref in content.images:
-        url = str(ref.url)
-        if url not in seen:
-            listed = ref.caption and xml_safe(
-                normalize_text(repair_text(ref.caption, "image caption", RepairLog()))
-            )
-            seen[url] = ImageCandidate(url, (listed or "").strip() or None, listed=True)
-    for img in root.iter("img"):
-        url = img.get("src")
-        if not url or url in seen:
-            continue
-        caption: str | None = None
-        figure = img.getparent()
-        while figure is not None and figure.tag not in ("figure", "div"):
-            figure = figure.getparent()
-        if figure is not None and figure.tag == "figure":
-            captions = figure.findall("figcaption")
-            if captions:
-                caption = " ".join(captions[0].text_content().split()) or None
-        seen[url] = ImageCandidate(url, caption or img.get("alt") or None, listed=False)
-    return list(seen.values())
-
-
-_FAILURE_KIND = {
-    "refused_address": "image_refused",
-    "refused_scheme": "image_refused",
-    "refused_credentials": "image_refused",
-    "bad_url": "image_refused",
-    "not_an_image": "image_broken",
-    "broken_image": "image_broken",
-    "unsupported_format": "image_broken",
-    "too_many_pixels": "image_broken",
-    "over_budget": "image_broken",
-}
-
-
-def _sizes_attribute() -> str:
-    return "(max-width: 768px) 100vw, 768px"
-
-
-def rewrite_images(
-    body_html: str, stored: Mapping[str, ImageOutcome], media_base_url: str
-) -> tuple[str, int]:
-    """The body with every image on the portal's stored copy (renditions in ``srcset``);
-    images not stored are removed, with a figure or link left empty by that. Returns the body
-    and how many images were removed."""
-    if "<img" not in body_html:
-        return body_html, 0
-    root = lxml.html.fragment_fromstring(body_html, create_parent="div")
-    removed = 0
-    for img in list(root.iter("img")):
-        outcome = stored.get(img.get("src") or "")
-        if outcome is None or outcome.object_key is None:
-            parent = img.getparent()
-            img.drop_tree()
-            removed += 1
-            # A link or figure that only held the picture goes with it.
-            while parent is not None and parent is not root and parent.tag in ("a", "figure"):
-                if parent.xpath(".//img|.//iframe") or (
-                    parent.tag == "a" and " ".join(parent.text_content().split())
-                ):
-                    break
-                grand = parent.getparent()
-                parent.drop_tree()
-                parent = grand
-            continue
-        alt = img.get("alt")
-        img.attrib.clear()
-        img.set("src", media_base_url + outcome.object_key)
-        if outcome.renditions:
-            img.set(
-                "srcset",
-                ", ".join(
-                    f"{media_base_url}{key} {width}w"
-                    for width, key in sorted(outcome.renditions.items())
-                ),
-            )
-            img.set("sizes", _sizes_attribute())
-        if outcome.width and outcome.height:
-            img.set("width", str(outcome.width))
-            img.set("height", str(outcome.height))
-        if alt:
-            img.set("alt", alt)
-        img.set("loading", "lazy")
-        img.set("decoding", "async")
-    out = (root.text or "") + "".join(lxml.html.tostring(c, encoding="unicode") for c in root)
-    return out.strip(), removed
-
-
-def choose_lead(candidates: list[ImageCandidate], stored: Mapping[str, ImageOutcome]) -> str | None:
-    """The partner's first listed image that was stored, else the first body image big
-    enough to lead (no icons, logos or banners)."""
-    for c in candidates:
-        if c.listed and (o := stored.get(c.url)) is not None and o.ok:
-            return c.url
-    for c in candidates:
-        o = stored.get(c.url)
-        if o is None or not o.ok or not o.width or not o.height:
-            continue
-        if o.width >= LEAD_MIN_WIDTH and 0.33 <= o.height / o.width <= 2.5:
-            return c.url
-    return None
-
-
 # --- the whole article ------------------------------------------------------------------------
+
+
+def _safe_body(raw_body: str, base_url: str | None, findings: Findings) -> str:
+    """The body through the allow-list, in one canonical structure, NFC with one tone placement."""
+    safe = sanitize_html(raw_body, findings, base_url=base_url)
+    structured, reshaped = canonical_structure(safe)
+    if reshaped:
+        findings.repaired(
+            "structure_canonical", f"structure made canonical: {describe_counts(reshaped)}"
+        )
+    body_html = normalize_html_text(structured)
+    if body_html != structured:
+        findings.repaired("text_normalized", "body normalised to NFC and one tone placement")
+    return body_html
+
+
+def _clean_title(raw_title: str, findings: Findings) -> str:
+    """The title as one line of plain text, with what changed reported."""
+    title = inline_text(raw_title)
+    stripped_title = raw_title.strip()
+    if title != stripped_title:
+        if normalize_text(stripped_title) == title:
+            findings.repaired("text_normalized", "title normalised to NFC and one tone placement")
+        else:
+            findings.repaired(
+                "title_cleaned", "markup, entities or extra spaces removed from the title"
+            )
+    return title
+
+
+def _section(
+    section: str | None, categories: list[str], rules: SourceRules, findings: Findings
+) -> str | None:
+    """The partner's section, else the one its categories map to, else the source's default."""
+    if section is None:
+        mapped = rules.section_for(categories)
+        if mapped is not None:
+            section = mapped[0]
+            findings.repaired(
+                "section_mapped", f"section {section!r} from the category {mapped[1]!r}"
+            )
+        elif rules.default_section:
+            section = rules.default_section
+            findings.repaired("section_default", f"the source's default section {section!r}")
+    return section
+
+
+def _report_text_repair(log: RepairLog, findings: Findings) -> None:
+    """What the encoding repair fixed, and what it could not."""
+    for code, message in describe(log):
+        findings.repaired(code, message)
+    if log.unknown:
+        samples = "; ".join(repr(s) for s in log.unknown_samples)
+        where = ", ".join(log.unknown)
+        findings.issue(
+            "unknown_encoding",
+            f"text that is neither Vietnamese nor a known encoding remains in {where}: {samples}",
+        )
+    if log.replacement_chars:
+        total = sum(log.replacement_chars.values())
+        findings.issue(
+            "lost_characters",
+            f"{total} characters were lost before the text reached us (shown as \ufffd) in "
+            + ", ".join(log.replacement_chars),
+        )
 
 
 def prepare(
@@ -683,27 +306,11 @@ def prepare(
     raw_author = repaired(content.author, "author") if content.author else None
     raw_categories = [repaired(c, "categories") for c in content.categories]
 
-    # 2. Markup: the allow-list, then one canonical structure.
-    safe = sanitize_html(raw_body, findings, base_url=base_url)
-    structured, reshaped = canonical_structure(safe)
-    if reshaped:
-        findings.repaired("structure_canonical", f"structure made canonical: {_describe(reshaped)}")
-
-    # 3. NFC and one tone placement.
-    body_html = normalize_html_text(structured)
-    if body_html != structured:
-        findings.repaired("text_normalized", "body normalised to NFC and one tone placement")
+    # 2. Markup: the allow-list, then one canonical structure; 3. NFC and one tone placement.
+    body_html = _safe_body(raw_body, base_url, findings)
 
     # 4. Metadata.
-    title = inline_text(raw_title)
-    stripped_title = raw_title.strip()
-    if title != stripped_title:
-        if normalize_text(stripped_title) == title:
-            findings.repaired("text_normalized", "title normalised to NFC and one tone placement")
-        else:
-            findings.repaired(
-                "title_cleaned", "markup, entities or extra spaces removed from the title"
-            )
+    title = _clean_title(raw_title, findings)
     author = clean_author(raw_author)
     root = lxml.html.fragment_fromstring(body_html or "<p></p>", create_parent="div")
     if author is None and (byline := _byline(root)) is not None:
@@ -719,17 +326,7 @@ def prepare(
         findings.repaired("summary_generated", "no summary from the partner: taken from the body")
 
     categories = [c for c in (inline_text(c) for c in raw_categories) if c]
-    section = content.section
-    if section is None:
-        mapped = rules.section_for(categories)
-        if mapped is not None:
-            section = mapped[0]
-            findings.repaired(
-                "section_mapped", f"section {section!r} from the category {mapped[1]!r}"
-            )
-        elif rules.default_section:
-            section = rules.default_section
-            findings.repaired("section_default", f"the source's default section {section!r}")
+    section = _section(content.section, categories, rules, findings)
 
     zone = rules.zone()
     published_at = to_utc(content.published_at, zone)
@@ -740,24 +337,9 @@ def prepare(
             needs_person=False,
         )
 
-    for code, message in describe(log):
-        findings.repaired(code, message)
-    if log.unknown:
-        samples = "; ".join(repr(s) for s in log.unknown_samples)
-        where = ", ".join(log.unknown)
-        findings.issue(
-            "unknown_encoding",
-            f"text that is neither Vietnamese nor a known encoding remains in {where}: {samples}",
-        )
-    if log.replacement_chars:
-        total = sum(log.replacement_chars.values())
-        findings.issue(
-            "lost_characters",
-            f"{total} characters were lost before the text reached us (shown as \ufffd) in "
-            + ", ".join(log.replacement_chars),
-        )
+    _report_text_repair(log, findings)
 
-    candidates = _image_candidates(content, root)
+    candidates = image_candidates(content, root)
     over = max(0, len(candidates) - max_images)
     assess(findings, content, title=title, body_text=body_text, summary=summary, section=section)
     return Draft(
@@ -849,7 +431,7 @@ def report_images(findings: Findings, draft: Draft, outcomes: Mapping[str, Image
         if o.code == "too_small":
             pixels += 1
             continue
-        kind = _FAILURE_KIND.get(o.code or "", "image_missing")
+        kind = FAILURE_KIND.get(o.code or "", "image_missing")
         findings.issue(kind, f"{c.url}: {o.reason or o.code}")
     if pixels:
         findings.repaired("tracking_pixel_removed", f"spacer or tracking images removed: {pixels}")

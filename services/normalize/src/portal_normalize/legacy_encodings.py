@@ -1,0 +1,211 @@
+"""Vietnamese 8-bit font encodings seen through Windows-1252: the signs of them and their decoders."""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import re
+import unicodedata
+from collections.abc import Callable
+from enum import StrEnum
+
+from portal_normalize.legacy_tables import TCVN_C0, TCVN_HIGH, VISCII_C0, VISCII_HIGH, VNI
+from portal_normalize.vietnamese_words import VIETNAMESE_LETTERS, token_score
+
+
+class Encoding(StrEnum):
+    TCVN3 = "tcvn3"
+    VNI = "vni"
+    VISCII = "viscii"
+    WINDOWS_1258 = "windows_1258"
+    UTF8_MOJIBAKE = "utf8_mojibake"
+
+
+LABELS: dict[Encoding, str] = {
+    Encoding.TCVN3: "TCVN3/ABC (.VnTime fonts)",
+    Encoding.VNI: "VNI-Windows (VNI fonts)",
+    Encoding.VISCII: "VISCII",
+    Encoding.WINDOWS_1258: "Windows-1258 read as Windows-1252",
+    Encoding.UTF8_MOJIBAKE: "UTF-8 read as Windows-1252/Latin-1",
+}
+
+
+# --- characters that correct Vietnamese text does not use ------------------------------------
+
+# Punctuation common in correct text: never a sign of an encoding problem by itself.
+COMMON_PUNCTUATION = frozenset("\u00a0“”‘’–—…•€™")
+
+
+_WS = " \t\n\r\f\v"
+
+
+def _is_evidence(ch: str) -> bool:
+    o = ord(ch)
+    if o < 0x80:
+        return o < 0x20 and ch not in _WS
+    if ch in COMMON_PUNCTUATION or ch in VIETNAMESE_LETTERS:
+        return False
+    # Latin-1 and the Windows-1252 extras (what 8-bit font text looks like), C1 controls.
+    return o < 0x100 or ch in CP1252_TO_BYTE
+
+
+CP1252_TO_BYTE: dict[str, int] = {}
+
+
+for _b in range(0x80, 0xA0):
+    with contextlib.suppress(UnicodeDecodeError):
+        CP1252_TO_BYTE[bytes([_b]).decode("cp1252")] = _b
+
+
+BYTE_CHARS = "".join(chr(o) for o in range(0x100)) + "".join(CP1252_TO_BYTE)
+
+
+_EVIDENCE_CHARS = "".join(c for c in BYTE_CHARS if _is_evidence(c)) + "\ufffd"
+
+
+_EVIDENCE = re.compile("[" + re.escape(_EVIDENCE_CHARS) + "]")
+
+
+ENCODABLE = re.compile("[" + re.escape(BYTE_CHARS) + "]*")
+
+
+def _c1_as_bytes(err: UnicodeError) -> tuple[bytes, int]:
+    """Encode error handler: C1 controls (Latin-1 readings of 0x80..0x9F) are their byte."""
+    assert isinstance(err, UnicodeEncodeError)
+    chunk = err.object[err.start : err.end]
+    if all(0x80 <= ord(c) < 0xA0 for c in chunk):
+        return chunk.encode("latin-1"), err.end
+    raise err
+
+
+codecs.register_error("portal-c1", _c1_as_bytes)
+
+
+def as_bytes(text: str) -> bytes | None:
+    """The bytes a Windows-1252 (or Latin-1) reading turned into ``text``, None if impossible."""
+    try:
+        return text.encode("cp1252", "portal-c1")
+    except UnicodeEncodeError:
+        return None
+
+
+# VNI spellings no correct Vietnamese word contains: a tone or vowel mark byte after a vowel
+# where Vietnamese puts the mark on that vowel ("saùch", "Tuyeân", "aê"); "uâ" (tuần),
+# "oá" (hoá), "uê" (quê), "iá" (giá) are real and not listed.
+_VNI_DIGRAPH = re.compile(
+    "[aeiouy][\u00f9\u00f5]|[ae][\u00e1\u00e0\u00e3\u00e9\u00e8\u00fa]|[aeo]\u00e2|a\u00ea",
+    re.IGNORECASE,
+)
+
+
+def has_evidence(text: str) -> bool:
+    """True when ``text`` holds a character (or VNI spelling) correct Vietnamese does not use."""
+    return _EVIDENCE.search(text) is not None or _VNI_DIGRAPH.search(text) is not None
+
+
+# --- decoders ---------------------------------------------------------------------------------
+
+
+def _charmap(high: str, c0: dict[int, str], keep_windows_punctuation: bool) -> str:
+    table = [chr(b) for b in range(0x80)]
+    for b, ch in c0.items():
+        table[b] = ch
+    table += list(high)
+    if keep_windows_punctuation:
+        # The ABC (TCVN3) fonts keep Windows punctuation at 0x80..0x9F (quotes, dashes).
+        for ch, b in CP1252_TO_BYTE.items():
+            table[b] = ch
+    return "".join(table)
+
+
+_TCVN3_TABLE = _charmap(TCVN_HIGH, TCVN_C0, keep_windows_punctuation=True)
+
+
+_TCVN_VN1_TABLE = _charmap(TCVN_HIGH, TCVN_C0, keep_windows_punctuation=False)
+
+
+_VISCII_TABLE = _charmap(VISCII_HIGH, VISCII_C0, keep_windows_punctuation=False)
+
+
+def _decode_charmap(token: str, table: str) -> str | None:
+    raw = as_bytes(token)
+    if raw is None:
+        return None
+    try:
+        text, _ = codecs.charmap_decode(raw, "strict", table)
+    except UnicodeDecodeError:
+        return None
+    return unicodedata.normalize("NFC", text)
+
+
+def _decode_tcvn3(token: str) -> str | None:
+    text = _decode_charmap(token, _TCVN3_TABLE)
+    if text is None or not any(ch in CP1252_TO_BYTE or 0x80 <= ord(ch) < 0xA0 for ch in token):
+        return text
+    # Bytes 0x80..0x9F are capitals in VN1 and punctuation in the ABC fonts: the word decides.
+    vn1 = _decode_charmap(token, _TCVN_VN1_TABLE)
+    if vn1 is not None and token_score(vn1, token) > token_score(text, token):
+        return vn1
+    return text
+
+
+def _decode_viscii(token: str) -> str | None:
+    return _decode_charmap(token, _VISCII_TABLE)
+
+
+def _decode_windows_1258(token: str) -> str | None:
+    raw = as_bytes(token)
+    if raw is None:
+        return None
+    try:
+        return unicodedata.normalize("NFC", raw.decode("cp1258"))
+    except UnicodeDecodeError:
+        return None
+
+
+# Two-character spellings match in any case ("Aù" is a capital typed before a small mark);
+# the letter takes the case of its base. Single bytes (ơ ư đ and the i letters) are exact.
+_VNI_PAIRS = {k.lower(): v.lower() for k, v in VNI.items() if len(k) == 2}
+
+
+_VNI_SINGLES = {k: v for k, v in VNI.items() if len(k) == 1}
+
+
+_VNI_PATTERN = re.compile(
+    "|".join(re.escape(k) for k in _VNI_PAIRS) + "|[" + re.escape("".join(_VNI_SINGLES)) + "]",
+    re.IGNORECASE,
+)
+
+
+_VNI_MARKS = frozenset(k[1] for k in VNI if len(k) == 2)
+
+
+def _vni_letter(m: re.Match[str]) -> str:
+    spelling = m.group(0)
+    if len(spelling) == 1:
+        return _VNI_SINGLES.get(spelling, spelling)
+    letter = _VNI_PAIRS[spelling.lower()]
+    return letter.upper() if spelling[0].isupper() else letter
+
+
+def _decode_vni(token: str) -> str | None:
+    parts: list[str] = []
+    pos = 0
+    for m in _VNI_PATTERN.finditer(token):
+        gap = token[pos : m.start()]
+        if any(ch in _VNI_MARKS for ch in gap):
+            return None  # a mark byte that follows no vowel: not VNI
+        parts += [gap, _vni_letter(m)]
+        pos = m.end()
+    tail = token[pos:]
+    if any(ch in _VNI_MARKS for ch in tail):
+        return None
+    return "".join([*parts, tail])
+
+
+DECODERS: dict[Encoding, Callable[[str], str | None]] = {
+    Encoding.TCVN3: _decode_tcvn3,
+    Encoding.VNI: _decode_vni,
+    Encoding.VISCII: _decode_viscii,
+    Encoding.WINDOWS_1258: _decode_windows_1258,
+}

@@ -1,0 +1,96 @@
+"""An article's text: NFC with one tone-mark placement, plain text from safe HTML, cut at a word."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+
+import nh3
+
+from portal_normalize.markup_rules import ALLOWED_TAGS, drop_control
+from portal_text import (
+    needs_tone_placement,
+    normalize_tone_placement,
+    xml_safe,
+)
+
+SUMMARY_CHARS = 300
+
+
+_TAG_OR_TEXT = re.compile(r'(<(?:[^>"]|"[^"]*")*>)')
+
+
+_SPACES = re.compile(r"[ \t\r\f\v\u00a0\u200b]+")
+
+
+# --- text -----------------------------------------------------------------------------------
+
+
+def normalize_text(text: str) -> str:
+    """NFC with the portal's one tone-mark placement."""
+    return normalize_tone_placement(text)
+
+
+def normalize_html_text(safe_html: str) -> str:
+    """Tone placement in text nodes only (never inside tags: URLs stay byte for byte)."""
+    if not needs_tone_placement(safe_html):
+        return safe_html  # clean NFC text with one tone placement already: nothing to do
+    parts = _TAG_OR_TEXT.split(safe_html)
+    return "".join(p if p.startswith("<") else normalize_text(p) for p in parts)
+
+
+_BLOCKS = frozenset(ALLOWED_TAGS - {"br", "strong", "em", "b", "i", "u", "a", "img", "th", "td"})
+
+
+class _TextExtractor(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _BLOCKS:
+            self.parts.append("\n\n")
+        elif tag == "br":
+            self.parts.append("\n")
+        elif tag in ("td", "th"):
+            self.parts.append(" ")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _BLOCKS:
+            self.parts.append("\n\n")
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data)
+
+
+def html_to_text(fragment: str) -> str:
+    """Plain text of safe HTML: one paragraph per block, spaces collapsed."""
+    parser = _TextExtractor()
+    parser.feed(fragment)
+    parser.close()
+    text = "".join(parser.parts)
+    lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
+    out: list[str] = []
+    for line in lines:
+        if line or (out and out[-1]):
+            out.append(line)
+    return xml_safe(re.sub(r"\n{3,}", "\n\n", "\n".join(out)).strip())
+
+
+def inline_text(raw: str) -> str:
+    """One line of plain text from a field that may carry markup or entities (titles)."""
+    text = html_to_text(
+        nh3.clean(drop_control(raw), tags=set(), clean_content_tags={"script", "style"})
+    )
+    return normalize_text(_SPACES.sub(" ", text.replace("\n", " ")).strip())
+
+
+def cut_at_word(text: str, limit: int = SUMMARY_CHARS) -> str:
+    """At most ``limit`` characters ending at a word boundary, with an ellipsis if cut."""
+    text = _SPACES.sub(" ", text.replace("\n", " ")).strip()
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    if " " in cut and not text[limit - 1].isspace():
+        cut = cut.rsplit(" ", 1)[0]
+    return cut.rstrip(" ,;:.-–—") + "…"
