@@ -7,6 +7,7 @@ import hashlib
 import io
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -150,7 +151,14 @@ def test_a_data_folder_from_before_service_roles_is_secured_on_start(stack: Stac
     stack.sql("normalize", "CREATE TABLE legacy_items (id serial PRIMARY KEY, body text)")
     stack.sql("normalize", "CREATE FUNCTION legacy_fn() RETURNS int LANGUAGE sql AS 'SELECT 1'")
     stack.pg.hba_file.write_text("local all all trust\nhost all all 127.0.0.1/32 trust\n")
+    loaded = stack.sql("postgres", "SELECT pg_conf_load_time() AS t")[0]["t"]
     stack.sql("postgres", "SELECT pg_reload_conf()")
+    # The reload is asynchronous (a signal to the postmaster): wait until a new connection
+    # shows it, or the superuser could lose its password while sign-ins still need one.
+    deadline = time.monotonic() + 30
+    while stack.sql("postgres", "SELECT pg_conf_load_time() AS t")[0]["t"] <= loaded:
+        assert time.monotonic() < deadline, "PostgreSQL did not reload pg_hba.conf"
+        time.sleep(0.05)
     stack.sql("postgres", "ALTER ROLE postgres PASSWORD NULL")
 
     stack.pg.after_ready()
