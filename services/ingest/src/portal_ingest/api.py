@@ -115,6 +115,7 @@ _REFUSAL_STATUS = {
     RefusalKind.STALE: status.HTTP_409_CONFLICT,
     RefusalKind.CONFLICT: status.HTTP_409_CONFLICT,
     RefusalKind.TOO_LARGE: status.HTTP_413_CONTENT_TOO_LARGE,
+    RefusalKind.INVALID: status.HTTP_422_UNPROCESSABLE_CONTENT,
 }
 
 

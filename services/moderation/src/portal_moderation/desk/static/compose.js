@@ -1,0 +1,51 @@
+// The compose form's rich text editor (Quill, vendored through npm by `make install`).
+// Without JavaScript the form keeps its plain textarea of HTML; with it, the editor edits
+// the same field, and pictures put into the body are uploaded as the agency's images.
+(function () {
+  "use strict";
+  function start() {
+    var form = document.getElementById("compose-form");
+    var holder = document.getElementById("editor");
+    var field = document.getElementById("body_html");
+    if (!form || !holder || !field || typeof window.Quill === "undefined") return;
+    var imagesUrl = form.getAttribute("data-images-url");
+    var tools = [
+      [{ header: [2, 3, false] }],
+      ["bold", "italic", "underline"],
+      [{ list: "ordered" }, { list: "bullet" }],
+      ["blockquote", "link"].concat(imagesUrl ? ["image"] : []),
+      ["clean"]
+    ];
+    holder.hidden = false;
+    field.hidden = true;
+    var quill = new window.Quill(holder, { theme: "snow", modules: { toolbar: tools } });
+    quill.clipboard.dangerouslyPasteHTML(field.value || "");
+    if (imagesUrl) {
+      quill.getModule("toolbar").addHandler("image", function () {
+        var input = document.createElement("input");
+        input.type = "file";
+        input.accept = "image/png,image/jpeg,image/gif,image/webp";
+        input.addEventListener("change", function () {
+          if (!input.files || !input.files[0]) return;
+          var data = new FormData();
+          data.append("image", input.files[0]);
+          var token = form.querySelector("input[name=csrf_token]").value;
+          fetch(imagesUrl, { method: "POST", body: data, headers: { "X-CSRF-Token": token }, credentials: "same-origin" })
+            .then(function (resp) { return resp.json().then(function (body) { return [resp.ok, body]; }); })
+            .then(function (answer) {
+              if (!answer[0]) { window.alert(answer[1].detail || "Không tải được ảnh."); return; }
+              var at = (quill.getSelection(true) || { index: quill.getLength() }).index;
+              quill.insertEmbed(at, "image", answer[1].url, "user");
+            })
+            .catch(function () { window.alert("Không tải được ảnh."); });
+        });
+        input.click();
+      });
+    }
+    form.addEventListener("submit", function () {
+      field.value = quill.getLength() > 1 ? quill.getSemanticHTML() : "";
+    });
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
+})();
