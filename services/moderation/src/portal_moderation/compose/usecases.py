@@ -121,8 +121,7 @@ class Composer:
     ) -> Draft:
         """Create (``draft_id`` None, for ``source``) or update a draft; nothing is sent yet."""
         fields = rules.clean_fields(fields)
-        async with self.sessions() as session:
-            current = None if draft_id is None else await self._own(session, editor, draft_id)
+        current = None if draft_id is None else await self.get(editor, draft_id)
         target = current.source if current else rules.writing_source(editor, source)
         rules.check_section(fields.section, await self.sections_of(target), target)
         values = {k: v for k, v in asdict(fields).items()}
