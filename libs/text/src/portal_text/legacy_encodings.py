@@ -7,7 +7,7 @@ import codecs
 import contextlib
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from enum import StrEnum
 from typing import NamedTuple
 
@@ -268,3 +268,17 @@ def decode_in_font(text: str, hint: Hint) -> str:
 
     out = _TOKEN.sub(word, text)
     return out.upper() if hint.upper else out
+
+
+def decode_pieces_in_font(pieces: Sequence[str], hint: Hint) -> list[str]:
+    """Consecutive pieces of text under one legacy font (split where the formatting changes),
+    each decoded with the font's encoding. A VNI letter is a base letter and a mark byte, and an
+    editor may split the two: a mark byte that starts a piece goes back to the letter before."""
+    out = list(pieces)
+    if hint.encoding is Encoding.VNI:
+        for i in range(1, len(out)):
+            marks = len(out[i]) - len(out[i].lstrip("".join(_VNI_MARKS)))
+            if marks and out[i - 1][-1:].isalpha():
+                out[i - 1] += out[i][:marks]
+                out[i] = out[i][marks:]
+    return [decode_in_font(piece, hint) for piece in out]
