@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import random
 import re
 import zipfile
 
@@ -285,3 +286,21 @@ def test_xml_with_entities_is_refused() -> None:
     with pytest.raises(WordImportError) as refused:
         import_docx(_replace_part(data, "word/styles.xml", bomb))
     assert "forbidden XML construct" in refused.value.reason
+
+
+def test_damaged_documents_give_a_reason_or_an_article_never_another_error() -> None:
+    data = sample_docx()
+    rng = random.Random(18)
+    outcomes = {"imported": 0, "refused": 0}
+    for _ in range(60):
+        damaged = bytearray(data)
+        for _ in range(rng.randint(1, 8)):
+            damaged[rng.randrange(len(damaged))] = rng.randrange(256)
+        try:
+            import_docx(bytes(damaged))
+            outcomes["imported"] += 1
+        except WordImportError as refused:
+            assert refused.reason
+            outcomes["refused"] += 1
+    # Damage in the zip's directory or compressed parts is refused; elsewhere it may not matter.
+    assert outcomes["refused"] > 0

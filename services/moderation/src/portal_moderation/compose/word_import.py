@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import posixpath
 import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -60,6 +61,9 @@ _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # old .doc, and Office's encry
 
 _OFFICE_DOCUMENT = "/officeDocument"
 
+# What reading a damaged zip entry raises (bad CRC, bad deflate data, unknown compression).
+_DAMAGED = (zipfile.BadZipFile, zlib.error, NotImplementedError, OSError, EOFError, ValueError)
+
 
 class WordImportError(ValueError):
     """The bytes are not a Word document this import accepts; ``reason`` says why."""
@@ -96,7 +100,7 @@ def _open_package(data: bytes) -> zipfile.ZipFile:
     try:
         package = zipfile.ZipFile(io.BytesIO(data))
         infos = package.infolist()
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError) as exc:
+    except (zipfile.LargeZipFile, ValueError, *_DAMAGED) as exc:
         raise WordImportError("not a Word document (.docx): not a zip package") from exc
     if len(infos) > MAX_PARTS:
         raise WordImportError("document has too many parts")
@@ -112,7 +116,7 @@ def _read(package: zipfile.ZipFile, name: str) -> bytes | None:
         return package.read(name)
     except KeyError:
         return None
-    except (zipfile.BadZipFile, NotImplementedError, OSError, EOFError) as exc:
+    except _DAMAGED as exc:
         raise WordImportError(f"damaged document part: {name}") from exc
 
 
@@ -186,7 +190,7 @@ class _ImageCollector:
         try:
             with image.open() as stream:
                 data = stream.read(self.max_image_bytes + 1)
-        except (KeyError, OSError, zipfile.BadZipFile, EOFError):
+        except (KeyError, *_DAMAGED):
             return self._drop("image missing from the document dropped")
         if len(data) > self.max_image_bytes:
             return self._drop("image over size limit dropped")
@@ -222,7 +226,10 @@ def import_docx(
         fixed, repaired = repair_legacy_fonts(document_xml, _read(package, _styles_part(main)))
         for encoding, runs in repaired.items():
             warnings.append(f"text in {LABELS[encoding]} converted to Unicode ({runs} runs)")
-        docx = _with_part(package, main, fixed) if fixed is not document_xml else data
+        try:
+            docx = _with_part(package, main, fixed) if fixed is not document_xml else data
+        except _DAMAGED as exc:
+            raise WordImportError("damaged document") from exc
     collector = _ImageCollector(max_images, max_image_bytes, warnings)
     convert_image: Callable[[Any], list[Any]] = mammoth.images.img_element(collector)
     try:
@@ -232,7 +239,7 @@ def import_docx(
             convert_image=convert_image,
             include_embedded_style_map=False,
         )
-    except (KeyError, ValueError, zipfile.BadZipFile, IndexError, AttributeError) as exc:
+    except Exception as exc:  # mammoth's errors on odd documents are not one type
         raise WordImportError("unreadable Word document") from exc
     warnings += sorted({m.message for m in result.messages if m.type == "error"})
     root = parse(result.value)
