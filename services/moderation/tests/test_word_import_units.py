@@ -9,6 +9,9 @@ import zipfile
 
 import docx
 import pytest
+from docx.opc.constants import RELATIONSHIP_TYPE
+from docx.oxml import OxmlElement
+from docx.oxml.ns import qn
 
 from portal_moderation.compose.word_import import WordImportError, import_docx
 
@@ -197,6 +200,29 @@ def test_markup_has_no_style_class_font_or_script() -> None:
         assert forbidden not in body
     sample = import_docx(sample_docx()).body_html
     assert re.findall(r"\s([a-z-]+)=", sample) == ["src"]  # the image's src, nothing else
+
+
+def _add_link(paragraph: docx.text.paragraph.Paragraph, url: str, text: str, font: str) -> None:
+    rel = paragraph.part.relate_to(url, RELATIONSHIP_TYPE.HYPERLINK, is_external=True)
+    link = OxmlElement("w:hyperlink")
+    link.set(qn("r:id"), rel)
+    run = paragraph.add_run(text)
+    run.font.name = font
+    link.append(run._r)
+    paragraph._p.append(link)
+
+
+def test_links_keep_a_safe_address_and_their_legacy_font_text_is_repaired() -> None:
+    document = docx.Document()
+    document.add_heading("Tiêu đề", level=1)
+    _add_link(document.add_paragraph(), "https://dangcongsan.vn/", tcvn3("Đảng bộ tỉnh"), ".VnTime")
+    _add_link(document.add_paragraph(), "javascript:alert(1)", "bấm vào đây", "Times New Roman")
+
+    body = import_docx(_save(document)).body_html
+
+    assert '<p><a href="https://dangcongsan.vn/">Đảng bộ tỉnh</a></p>' in body
+    assert "<p>bấm vào đây</p>" in body
+    assert "javascript" not in body
 
 
 # --- images refused ---------------------------------------------------------------------------

@@ -107,14 +107,14 @@ def _paragraphs(root: ET.Element) -> Iterator[ET.Element]:
     yield from root.iter(f"{_W}p")
 
 
-def _own_runs(paragraph: ET.Element) -> Iterator[ET.Element]:
-    """The paragraph's runs, in hyperlinks and fields too, not those of nested paragraphs
-    (text boxes), which are paragraphs of their own."""
-    for child in paragraph:
+def _own_runs(parent: ET.Element) -> Iterator[ET.Element]:
+    """The paragraph's runs, in hyperlinks, fields and content controls too, but not those of
+    paragraphs nested in it (a text box's), which are paragraphs of their own."""
+    for child in parent:
         if child.tag == f"{_W}r":
             yield child
-        elif child.tag != f"{_W}p" and child.tag != f"{_W}pPr":
-            yield from child.iter(f"{_W}r")
+        elif child.tag not in (f"{_W}p", f"{_W}pPr"):
+            yield from _own_runs(child)
 
 
 def _repair_group(texts: list[ET.Element], hint: Hint) -> bool:
