@@ -17,6 +17,9 @@ import pytest
 from PIL import Image, ImageDraw
 
 from portal_contracts.articles import article_id_for
+from portal_launcher.components.s3 import s3_client
+
+from .docx_samples import TABLE, expected_unicode_sentence, sample_docx
 
 from .test_desk_browser import (
     OTHER_AGENCY,
@@ -254,3 +257,46 @@ def test_rejected_goes_back_with_the_reason_and_the_resubmitted_revision_is_appr
     status = stack.partner_status_by_id(PRE_REVIEW, article_id)
     assert sorted(r["revision"] for r in status["revisions"]) == [1, 2]
     assert [h["status"] for h in status["history"] if h["revision"] == 1][-1] == "rejected"
+
+
+def test_a_word_document_in_tcvn3_with_a_table_and_an_image_is_published_as_unicode(
+    stack: Stack, page: Any, tmp_path: Any
+) -> None:
+    document = tmp_path / "bao-cao-tong-ket.docx"
+    document.write_bytes(sample_docx())
+    username, password = stack.account("agency_publisher", PRE_REVIEW)
+    sign_in(page, stack, username, password)
+    page.goto(stack.url("moderation", "/desk/compose"))
+    page.get_by_role("link", name="Nhập từ tệp Word").click()
+    page.locator("input[name=document]").set_input_files(str(document))
+    page.get_by_role("button", name="Nhập").click()
+    page.locator(".flash.ok", has_text="Đã nhập tệp Word").wait_for()
+    page.locator("#editor .ql-editor").wait_for()
+    assert expected_unicode_sentence in page.locator("#editor").inner_text()
+    assert "TCVN3" in page.locator("#import-notes").inner_text()
+    DESK_SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(DESK_SHOTS / "import.png"), full_page=True)
+    # The writer reviews it, picks the section and submits.
+    page.get_by_label("Chuyên mục").select_option("ct-tin-tuc-hoat-dong")
+    draft_id = submit_form(page)
+    article_id = article_id_for(PRE_REVIEW, f"desk-{draft_id}")
+
+    editor_name, editor_password = stack.account("editor")
+    page.context.clear_cookies()
+    sign_in(page, stack, editor_name, editor_password)
+    approve_in_desk(page, stack, article_id, 1)
+
+    public = wait_for(lambda: stack.public_article(PRE_REVIEW, article_id), "public article")
+    assert expected_unicode_sentence in public["body_text"]
+    assert "<table" in public["body_html"]
+    for row in TABLE:
+        for cell in row:
+            assert cell in public["body_text"]
+    stored = [i for i in public["images"] if i.get("object_key")]
+    assert len(stored) == 1, public["images"]
+    key = stored[0]["object_key"]
+    assert f"/media/{key}" in public["body_html"]
+    found = s3_client(stack.settings).stat_object(stack.settings.s3_bucket, key)
+    assert found.size and found.size > 0
+    media = stack.http.get(stack.url("publishing", f"/media/{key}"))
+    assert media.status_code == 200 and media.headers["content-type"] == "image/png"

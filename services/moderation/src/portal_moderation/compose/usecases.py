@@ -8,6 +8,7 @@ partner's does. Every write is in the audit log with who did it.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -17,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from portal_contracts.articles import article_id_for
 from portal_moderation import audit_repository as audit_repo
 from portal_moderation.compose import repository as drafts_repo
-from portal_moderation.compose import rules
+from portal_moderation.compose import rules, word_import
 from portal_moderation.compose.rules import DraftFields, DraftState
 from portal_moderation.domain import Editor, Forbidden
 from portal_moderation.peers import IngestAdmin
@@ -228,6 +229,34 @@ class Composer:
                 },
             )
         return await self.get(editor, draft_id)
+
+    async def import_docx(
+        self, editor: Editor, source: str | None, data: bytes
+    ) -> tuple[Draft, tuple[str, ...]]:
+        """A draft from a Word document: its images stored like uploads (through ingest), the
+        body citing them; the import's warnings for the writer to check."""
+        source = rules.writing_source(editor, source)
+        await self.sections_of(source)
+        document = await asyncio.to_thread(word_import.import_docx, data)
+        body = document.body_html
+        for image in document.images:
+            stored = await self.ingest.desk_image(source, image.data)
+            body = body.replace(f'"cid:{image.name}"', f'"{stored["url"]}"')
+        draft = await self.save(
+            editor, None, DraftFields(title=document.title, body_html=body), source=source
+        )
+        await self._audit(
+            editor,
+            "docx_imported",
+            f"draft:{draft.draft_id}",
+            {
+                "source": source,
+                "images": len(document.images),
+                "warnings": list(document.warnings),
+                "bytes": len(data),
+            },
+        )
+        return draft, document.warnings
 
     async def _audit(
         self, editor: Editor, action: str, target: str, details: dict[str, Any]

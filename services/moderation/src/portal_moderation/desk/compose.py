@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from portal_moderation.compose.rules import DraftFields, InvalidDraft, writing_source
 from portal_moderation.compose.usecases import Draft
+from portal_moderation.compose.word_import import WordImportError
 from portal_moderation.desk import forms, present
 from portal_moderation.desk.auth import DESK_PREFIX, Visitor, form_value
 from portal_moderation.desk.deps import Deps, DeskDeps, Signed, SignedPost, on_page
@@ -30,6 +31,7 @@ NAV: NavLink | None = page_link(DeskPage.COMPOSE, "Viết bài", "g w")
 
 DraftIdPath = Annotated[str, Path(pattern=r"^[0-9a-f-]{36}$")]
 IMAGE_MAX_BYTES = 5 * 1024 * 1024
+DOCUMENT_MAX_BYTES = 10 * 1024 * 1024
 DONE_MESSAGES = {
     "saved": "Đã lưu bản thảo.",
     "submitted": "Đã gửi bài. Bài vào hàng chờ duyệt như tin của mọi cơ quan.",
@@ -76,6 +78,7 @@ async def _form_page(
     source: str,
     draft: Draft | None,
     message: str | None = None,
+    warnings: tuple[str, ...] = (),
 ) -> Response:
     site = await deps.sites.site()
     sections = await deps.composer.sections_of(source)
@@ -92,6 +95,7 @@ async def _form_page(
         fields=draft.fields if draft else DraftFields(title=""),
         review=review,
         message=message,
+        warnings=warnings,
         draft_labels=present.DRAFT_STATE_LABELS,
     )
 
@@ -181,6 +185,51 @@ async def _save_and_act(
 @router.post("/new")
 async def create(request: Request, who: SignedPost, deps: Deps) -> Response:
     return await _save_and_act(request, who, deps, None)
+
+
+@router.get("/import")
+async def import_form(request: Request, who: Signed, deps: Deps) -> Response:
+    editor = on_page(who, DeskPage.COMPOSE)
+    return deps.templates.render(
+        request,
+        who,
+        "compose_import.html",
+        active="compose",
+        names=await deps.source_names(),
+        choose_source=editor.role is not Role.AGENCY_PUBLISHER,
+        source=forms.code(request.query_params.get("source"), "cơ quan") or editor.source,
+    )
+
+
+@router.post("/import")
+async def import_document(request: Request, who: SignedPost, deps: Deps) -> Response:
+    """A .docx becomes a draft (body, images); the page shows it with the import's notes."""
+    editor = on_page(who, DeskPage.COMPOSE)
+    form = await request.form()
+    upload = form.get("document")
+    if not isinstance(upload, UploadFile) or not upload.filename:
+        raise DeskError(422, "Chưa chọn tệp Word (.docx).", "document: required")
+    data = await upload.read(DOCUMENT_MAX_BYTES + 1)
+    if len(data) > DOCUMENT_MAX_BYTES:
+        raise DeskError(413, "Tệp lớn quá 10 MB.", "document: larger than 10 MiB")
+    try:
+        draft, warnings = await deps.composer.import_docx(
+            editor, forms.code(form_value(form, "source"), "cơ quan"), data
+        )
+        return await _form_page(
+            request,
+            who,
+            deps,
+            editor,
+            source=draft.source,
+            draft=draft,
+            message="Đã nhập tệp Word thành bản thảo. Hãy kiểm tra lại trước khi gửi duyệt.",
+            warnings=warnings,
+        )
+    except WordImportError as exc:
+        raise DeskError(422, f"Không nhập được tệp Word: {exc.reason}", exc.reason) from exc
+    except REFUSALS as exc:
+        raise _refusal(exc) from exc
 
 
 @router.get("/{draft_id}")

@@ -18,8 +18,12 @@
     ];
     holder.hidden = false;
     field.hidden = true;
-    var quill = new window.Quill(holder, { theme: "snow", modules: { toolbar: tools } });
+    var quill = new window.Quill(holder, { theme: "snow", modules: { toolbar: tools, table: true } });
     quill.clipboard.dangerouslyPasteHTML(field.value || "");
+    // The field keeps the markup as saved (an imported document's tables and figures) until
+    // the writer changes the text in the editor.
+    var changed = false;
+    quill.on("text-change", function (delta, old, source) { if (source === "user") changed = true; });
     if (imagesUrl) {
       quill.getModule("toolbar").addHandler("image", function () {
         var input = document.createElement("input");
@@ -43,7 +47,7 @@
       });
     }
     form.addEventListener("submit", function () {
-      field.value = quill.getLength() > 1 ? quill.getSemanticHTML() : "";
+      if (changed) field.value = quill.getLength() > 1 ? quill.getSemanticHTML() : "";
     });
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
