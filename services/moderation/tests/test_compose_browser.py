@@ -20,7 +20,6 @@ from portal_contracts.articles import article_id_for
 from portal_launcher.components.s3 import s3_client
 
 from .docx_samples import TABLE, expected_unicode_sentence, sample_docx
-
 from .test_desk_browser import (
     OTHER_AGENCY,
     PRE_REVIEW,
