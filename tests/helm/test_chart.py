@@ -272,6 +272,8 @@ def test_network_policies_allow_only_the_architectures_flows(values: str) -> Non
 
     assert inbound("publishing") == {"edge", "web", "moderation"}
     assert inbound("normalize") == {"publishing"}
+    assert inbound("ingest") == {"moderation", "normalize"}  # the desk; its uploaded images
+    assert outbound("normalize") == {"ingest"}
     assert inbound("web") == {"edge"}
     assert inbound("edge") == {"edge-purger"}
     assert inbound("edge-purger") == set()
