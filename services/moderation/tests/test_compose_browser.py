@@ -53,6 +53,12 @@ def photo_png(tmp_path: Any, name: str = "anh-hoi-nghi.png") -> Any:
     return path
 
 
+def photo_png_bytes() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (320, 200), (30, 90, 200)).save(out, "PNG")
+    return out.getvalue()
+
+
 def draft_id_of(page: Any) -> str:
     match = re.search(r"/desk/compose/([0-9a-f-]{36})", page.url)
     assert match, page.url
@@ -171,9 +177,16 @@ def test_agency_cannot_write_for_another_agency_or_an_ungranted_section(
     other_name, other_password = stack.account("agency_publisher", OTHER_AGENCY)
     sign_in(page, stack, other_name, other_password)
     page.goto(stack.url("moderation", "/desk/compose/new"))
-    page.get_by_label("Tiêu đề").fill(f"Tin của Bộ Y tế {uuid.uuid4().hex[:6]}")
-    page.get_by_role("button", name="Lưu bản thảo").click()
-    page.locator(".flash.ok", has_text="Đã lưu bản thảo").wait_for()
+    others_title = f"Tin của Bộ Y tế {uuid.uuid4().hex[:6]}"
+    page.get_by_label("Tiêu đề").fill(others_title)
+    page.locator("#editor .ql-editor").click()
+    page.keyboard.type("Bộ Y tế hướng dẫn phòng bệnh mùa đông.")
+    page.get_by_role("button", name="Xem trước").click()
+    page.locator("#preview h1").wait_for()
+    assert page.locator("#preview h1").inner_text() == others_title
+    body = page.frame_locator("#preview iframe").locator("body")
+    assert "phòng bệnh mùa đông" in body.inner_text()
+    page.get_by_role("link", name="Quay lại sửa bài").click()
     others_draft = draft_id_of(page)
 
     username, password = stack.account("agency_publisher", PRE_REVIEW)
@@ -193,6 +206,21 @@ def test_agency_cannot_write_for_another_agency_or_an_ungranted_section(
         multipart={**fields, "section": "ct-xay-dung-dang"},
     )
     assert own.status == 200 and "Đã lưu bản thảo" in own.text()
+    own_draft = re.search(r"/desk/compose/([0-9a-f-]{36})", own.url)
+    assert own_draft is not None
+    png = {"name": "anh.png", "mimeType": "image/png", "buffer": photo_png_bytes()}
+    inline = page.request.post(
+        stack.url("moderation", f"/desk/compose/{own_draft.group(1)}/images"),
+        multipart={"image": png},
+        headers={"X-CSRF-Token": token},
+    )
+    assert inline.status == 201 and "/v1/desk-media/tp-ha-noi/" in inline.json()["url"]
+    not_an_image = page.request.post(
+        stack.url("moderation", f"/desk/compose/{own_draft.group(1)}/images"),
+        multipart={"image": {**png, "buffer": b"<svg onload=alert(1)>"}},
+        headers={"X-CSRF-Token": token},
+    )
+    assert not_an_image.status == 422
 
     crafted = [
         ("/desk/compose/new", {**fields, "source": OTHER_AGENCY}),
@@ -200,6 +228,7 @@ def test_agency_cannot_write_for_another_agency_or_an_ungranted_section(
         (f"/desk/compose/{others_draft}", fields),
         (f"/desk/compose/{others_draft}", {**fields, "do": "submit"}),
         (f"/desk/compose/{others_draft}/retract", {"csrf_token": token}),
+        (f"/desk/compose/{others_draft}/images", {"csrf_token": token, "image": png}),
     ]
     for path, form in crafted:
         resp = page.request.post(stack.url("moderation", path), multipart=form)
@@ -257,6 +286,26 @@ def test_rejected_goes_back_with_the_reason_and_the_resubmitted_revision_is_appr
     assert sorted(r["revision"] for r in status["revisions"]) == [1, 2]
     assert [h["status"] for h in status["history"] if h["revision"] == 1][-1] == "rejected"
 
+    # The agency edits the published article: a new revision waits for review while the
+    # approved one stays public; then it retracts the article and it leaves the public site.
+    page.context.clear_cookies()
+    sign_in(page, stack, username, password)
+    page.goto(stack.url("moderation", f"/desk/compose/{draft_id}"))
+    page.get_by_label("Tóm tắt (sapo)").fill(f"Bản cập nhật {word}")
+    submit_form(page)
+    wait_for(
+        lambda: (stack.moderation_item(article_id) or {}).get("revision") == 3,
+        "revision 3 in review",
+    )
+    assert stack.public_article(PRE_REVIEW, article_id)["title"] == revised  # type: ignore[index]
+    page.get_by_role("button", name="Gỡ bài").click()
+    page.locator(".flash.ok", has_text="Đã gỡ bài").wait_for()
+    wait_for(lambda: stack.public_article(PRE_REVIEW, article_id) is None, "retracted")
+    wait_for(
+        lambda: stack.partner_status_by_id(PRE_REVIEW, article_id)["status"] == "retracted",
+        "ingest's status retracted",
+    )
+
 
 def test_a_word_document_in_tcvn3_with_a_table_and_an_image_is_published_as_unicode(
     stack: Stack, page: Any, tmp_path: Any
@@ -272,7 +321,8 @@ def test_a_word_document_in_tcvn3_with_a_table_and_an_image_is_published_as_unic
     page.locator(".flash.ok", has_text="Đã nhập tệp Word").wait_for()
     page.locator("#editor .ql-editor").wait_for()
     assert expected_unicode_sentence in page.locator("#editor").inner_text()
-    assert "TCVN3" in page.locator("#import-notes").inner_text()
+    notes = page.locator("#import-notes").inner_text()
+    assert "TCVN3" in notes and "Unicode" in notes
     DESK_SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(DESK_SHOTS / "import.png"), full_page=True)
     # The writer reviews it, picks the section and submits.

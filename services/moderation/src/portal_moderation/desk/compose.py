@@ -7,6 +7,7 @@ that the account writes only for its own agency and that agency's sections.
 """
 
 # No `from __future__ import annotations`: FastAPI reads the routes' annotations.
+import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
@@ -64,6 +65,17 @@ def _refusal(exc: Exception) -> DeskError:
     if exc.status == 403:
         return DeskError(403, "Dịch vụ tiếp nhận từ chối: không được đăng vào đây.", exc.detail)
     return DeskError(422, f"Dịch vụ tiếp nhận từ chối: {exc.detail}", exc.detail)
+
+
+_LEGACY_NOTE = re.compile(r"^text in (.+) converted to Unicode \((\d+) runs?\)$")
+
+
+def import_note(warning: str) -> str:
+    """An import warning for the writer, in Vietnamese where it is a known one."""
+    found = _LEGACY_NOTE.match(warning)
+    if found:
+        return f"Chữ gõ bằng phông cũ {found.group(1)} đã được chuyển sang Unicode ({found.group(2)} đoạn)."
+    return warning
 
 
 REFUSALS = (Forbidden, NotFound, InvalidDraft, PeerUnavailable, PeerRefused)
@@ -224,7 +236,7 @@ async def import_document(request: Request, who: SignedPost, deps: Deps) -> Resp
             source=draft.source,
             draft=draft,
             message="Đã nhập tệp Word thành bản thảo. Hãy kiểm tra lại trước khi gửi duyệt.",
-            warnings=warnings,
+            warnings=tuple(import_note(w) for w in warnings),
         )
     except WordImportError as exc:
         raise DeskError(422, f"Không nhập được tệp Word: {exc.reason}", exc.reason) from exc
