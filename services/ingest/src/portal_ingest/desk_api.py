@@ -75,7 +75,12 @@ def desk_router(ctx: Context, images: DeskImages) -> APIRouter:
         summary="Submit an article written in the desk for the agency (a new revision)",
         status_code=status.HTTP_202_ACCEPTED,
         response_model=ArticleReceiptOut,
-        responses={200: {"model": ArticleReceiptOut}, 409: {"model": Problem}},
+        responses={
+            200: {"model": ArticleReceiptOut, "description": "Same content already received"},
+            409: {"model": Problem},
+            413: {"model": Problem, "description": "The article is too large to pass on"},
+            503: {"model": Problem, "description": "Storage unavailable; retry later"},
+        },
     )
     async def put_article(
         code: SourceCodePath,
@@ -98,7 +103,12 @@ def desk_router(ctx: Context, images: DeskImages) -> APIRouter:
         summary="Retract an article written in the desk",
         status_code=status.HTTP_202_ACCEPTED,
         response_model=ArticleReceiptOut,
-        responses={200: {"model": ArticleReceiptOut}, 404: {"model": Problem}},
+        responses={
+            200: {"model": ArticleReceiptOut, "description": "Already retracted"},
+            404: {"model": Problem},
+            409: {"model": Problem},
+            503: {"model": Problem},
+        },
     )
     async def retract_article(
         code: SourceCodePath,
@@ -121,6 +131,14 @@ def desk_router(ctx: Context, images: DeskImages) -> APIRouter:
         status_code=status.HTTP_201_CREATED,
         response_model=DeskImageOut,
         responses={413: {"model": Problem}, 503: {"model": Problem}},
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+                },
+            }
+        },
     )
     async def upload_image(code: SourceCodePath, request: Request) -> DeskImageOut:
         limit = ctx.settings.desk_image_max_bytes
@@ -151,7 +169,15 @@ def desk_media_router(images: DeskImages) -> APIRouter:
     @router.get(
         "/{code}/{name}",
         summary="An image uploaded in the desk (what normalize fetches)",
-        responses={404: {"model": Problem}},
+        response_class=Response,
+        responses={
+            200: {
+                "description": "The image",
+                "content": {t: {} for t in ("image/png", "image/jpeg", "image/gif", "image/webp")},
+            },
+            404: {"model": Problem},
+            503: {"model": Problem},
+        },
     )
     async def media(code: SourceCodePath, name: MediaName) -> Response:
         found = await images.read(code, name)

@@ -47,7 +47,8 @@
       });
     }
     form.addEventListener("submit", function () {
-      if (changed) field.value = quill.getLength() > 1 ? quill.getSemanticHTML() : "";
+      // Quill 2.0's semantic HTML writes every space as &nbsp; (quill#4509): spaces again.
+      if (changed) field.value = quill.getLength() > 1 ? quill.getSemanticHTML().replace(/&nbsp;/g, " ") : "";
     });
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
