@@ -175,7 +175,10 @@ async def _save_and_act(
     try:
         current = await deps.composer.get(editor, draft_id) if draft_id else None
         source = current.source if current else form_value(form, "source")
-        lead = form_value(form, "lead_image_url") or None
+        # The lead image is one uploaded here: the one kept, a new one, or none.
+        lead = current.fields.lead_image_url if current else None
+        if form_value(form, "remove_lead_image"):
+            lead = None
         image = await _uploaded(form, "lead_image")
         if image is not None:
             stored = await deps.composer.upload_image(editor, source or None, image)

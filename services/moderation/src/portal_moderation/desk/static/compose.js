@@ -47,7 +47,7 @@
       });
     }
     form.addEventListener("submit", function () {
-      // Quill 2.0's semantic HTML writes every space as &nbsp; (quill#4509): spaces again.
+      // Quill 2.0 writes every space of its semantic HTML as &nbsp;: ordinary spaces again.
       if (changed) field.value = quill.getLength() > 1 ? quill.getSemanticHTML().replace(/&nbsp;/g, " ") : "";
     });
   }
