@@ -130,7 +130,14 @@ def desk_router(ctx: Context, images: DeskImages) -> APIRouter:
         summary="Upload an image for the agency's articles (the request body is the file)",
         status_code=status.HTTP_201_CREATED,
         response_model=DeskImageOut,
-        responses={413: {"model": Problem}, 503: {"model": Problem}},
+        responses={
+            413: {"model": Problem},
+            415: {
+                "model": Problem,
+                "description": "Empty, not an image, broken or too many pixels",
+            },
+            503: {"model": Problem},
+        },
         openapi_extra={
             "requestBody": {
                 "required": True,

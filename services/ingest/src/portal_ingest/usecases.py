@@ -46,7 +46,7 @@ class RefusalKind(StrEnum):
     STALE = "stale_revision"
     CONFLICT = "revision_conflict"
     TOO_LARGE = "too_large"  # the event it would make is over the broker's limit
-    INVALID = "invalid"  # e.g. an uploaded file that is not an acceptable image
+    UNSUPPORTED_MEDIA = "unsupported_media"  # an upload that is not an acceptable image
 
 
 class Refused(Exception):
@@ -452,7 +452,7 @@ class DeskImages:
                 max_pixels=self.settings.desk_image_max_pixels,
             )
         except desk_images.ImageRefused as exc:
-            raise Refused(RefusalKind.INVALID, exc.reason) from exc
+            raise Refused(RefusalKind.UNSUPPORTED_MEDIA, exc.reason) from exc
         key = desk_images.object_key(source, image.name)
         try:
             await self.raw_store.put(key, data, image.content_type)
