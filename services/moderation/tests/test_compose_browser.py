@@ -8,6 +8,7 @@ Screenshots of the compose page (and the Word import) go to artifacts/screenshot
 
 from __future__ import annotations
 
+import html
 import io
 import re
 import uuid
@@ -19,7 +20,7 @@ from PIL import Image, ImageDraw
 from portal_contracts.articles import article_id_for
 from portal_launcher.components.s3 import s3_client
 
-from .docx_samples import TABLE, expected_unicode_sentence, sample_docx
+from .docx_samples import TABLE, expected_unicode_sentence, sample_docx, tcvn3
 from .test_desk_browser import (
     OTHER_AGENCY,
     PRE_REVIEW,
@@ -349,3 +350,34 @@ def test_a_word_document_in_tcvn3_with_a_table_and_an_image_is_published_as_unic
     assert found.size and found.size > 0
     media = stack.http.get(stack.url("publishing", f"/media/{key}"))
     assert media.status_code == 200 and media.headers["content-type"] == "image/png"
+
+
+PASTE = """([markup]) => {
+  const data = new DataTransfer();
+  data.setData("text/html", markup);
+  data.setData("text/plain", "");
+  const paste = new ClipboardEvent("paste", {clipboardData: data, bubbles: true, cancelable: true});
+  document.querySelector("#editor .ql-editor").dispatchEvent(paste);
+}"""
+
+
+def test_text_pasted_from_word_in_a_legacy_font_is_repaired_in_the_editor(
+    stack: Stack, page: Any
+) -> None:
+    username, password = stack.account("agency_publisher", PRE_REVIEW)
+    sign_in(page, stack, username, password)
+    page.goto(stack.url("moderation", "/desk/compose/new"))
+    page.locator("#editor .ql-editor").click()
+    legacy = html.escape(tcvn3(expected_unicode_sentence))
+    markup = (
+        f'<p class=MsoNormal><span style="font-family:.VnTime">{legacy}</span>'
+        '<span style="font-family:Arial"> và văn bản Unicode giữ nguyên.</span></p>'
+    )
+    page.evaluate(PASTE, [markup])
+    editor = page.locator("#editor .ql-editor")
+    wait_for(lambda: expected_unicode_sentence in editor.inner_text(), "the pasted text repaired")
+    assert "văn bản Unicode giữ nguyên" in editor.inner_text()
+    page.get_by_label("Tiêu đề").fill(f"Bài dán từ Word {uuid.uuid4().hex[:6]}")
+    page.get_by_role("button", name="Lưu bản thảo").click()
+    page.locator(".flash.ok", has_text="Đã lưu bản thảo").wait_for()
+    assert expected_unicode_sentence in page.locator("#editor .ql-editor").inner_text()

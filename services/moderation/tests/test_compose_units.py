@@ -113,3 +113,23 @@ async def test_the_use_cases_refuse_before_touching_anything() -> None:
     with pytest.raises(Forbidden):
         await composer.list_for(AGENCY, "bo-y-te")
     assert ingest.uploads == []
+
+
+def test_text_pasted_in_a_legacy_font_is_decoded_by_its_font() -> None:
+    from portal_moderation.compose.pasted_text import TooMuchText, repair_runs
+
+    from .docx_samples import expected_unicode_sentence, tcvn3, vni
+
+    legacy = tcvn3(expected_unicode_sentence)
+    texts, repaired = repair_runs(
+        [
+            (".VnTime", legacy),
+            ("Times New Roman", "Hội nghị"),  # Unicode font: left alone
+            ("VNI-Times", vni("Đảng bộ")),
+            ("'.VnTime'", "Đảng ủy"),  # cannot be font bytes: Unicode whatever the font says
+        ]
+    )
+    assert texts == [expected_unicode_sentence, "Hội nghị", "Đảng bộ", "Đảng ủy"]
+    assert repaired == 2
+    with pytest.raises(TooMuchText):
+        repair_runs([("Arial", "x")] * 5001)

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Path, Request
 from starlette.datastructures import UploadFile
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
+from portal_moderation.compose import pasted_text
 from portal_moderation.compose.rules import DraftFields, InvalidDraft, writing_source
 from portal_moderation.compose.usecases import Draft
 from portal_moderation.compose.word_import import WordImportError
@@ -200,6 +201,19 @@ async def _save_and_act(
 @router.post("/new")
 async def create(request: Request, who: SignedPost, deps: Deps) -> Response:
     return await _save_and_act(request, who, deps, None)
+
+
+@router.post("/legacy-text")
+async def legacy_text(request: Request, who: SignedPost, deps: Deps) -> Response:
+    """Text runs pasted into the editor with their fonts -> the runs in Unicode (JSON)."""
+    on_page(who, DeskPage.COMPOSE)
+    try:
+        body = await request.json()
+        runs = [(str(r["font"])[:200], str(r["text"])) for r in body["runs"]]
+        texts, repaired = pasted_text.repair_runs(runs)
+    except (ValueError, KeyError, TypeError) as exc:
+        return JSONResponse({"detail": f"runs: {exc}"}, status_code=422)
+    return JSONResponse({"texts": texts, "repaired": repaired})
 
 
 @router.get("/import")

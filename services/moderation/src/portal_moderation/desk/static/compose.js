@@ -46,6 +46,40 @@
         input.click();
       });
     }
+    // Pasted from Word: text typed in a legacy font (.VnTime, VNI-Times) is repaired by the
+    // server's repair code before it enters the editor (captured before Quill's own paste).
+    var legacyUrl = form.getAttribute("data-legacy-url");
+    var LEGACY = /font-family:[^;"]*(\.vn|vni)|face="?(\.vn|vni)/i;
+    holder.addEventListener("paste", function (e) {
+      var html = e.clipboardData && e.clipboardData.getData("text/html");
+      if (!legacyUrl || !html || !LEGACY.test(html)) return;
+      e.preventDefault();
+      e.stopPropagation();
+      var doc = new DOMParser().parseFromString(html, "text/html");
+      var runs = [];
+      var walker = doc.createTreeWalker(doc.body, NodeFilter.SHOW_TEXT);
+      for (var node = walker.nextNode(); node; node = walker.nextNode()) {
+        var font = "";
+        for (var el = node.parentElement; el && !font; el = el.parentElement) {
+          font = (el.style && el.style.fontFamily) || el.getAttribute("face") || "";
+        }
+        runs.push({ node: node, font: font });
+      }
+      var at = (quill.getSelection(true) || { index: quill.getLength() }).index;
+      var token = form.querySelector("input[name=csrf_token]").value;
+      fetch(legacyUrl, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "X-CSRF-Token": token },
+        body: JSON.stringify({ runs: runs.map(function (r) { return { font: r.font, text: r.node.nodeValue }; }) })
+      })
+        .then(function (resp) { return resp.ok ? resp.json() : { texts: null }; })
+        .then(function (answer) {
+          if (answer.texts) answer.texts.forEach(function (text, i) { runs[i].node.nodeValue = text; });
+          quill.clipboard.dangerouslyPasteHTML(at, doc.body.innerHTML, "user");
+        })
+        .catch(function () { quill.clipboard.dangerouslyPasteHTML(at, html, "user"); });
+    }, true);
     form.addEventListener("submit", function () {
       // Quill 2.0 writes every space of its semantic HTML as &nbsp;: ordinary spaces again.
       if (changed) field.value = quill.getLength() > 1 ? quill.getSemanticHTML().replace(/&nbsp;/g, " ") : "";
