@@ -370,7 +370,9 @@ def test_text_pasted_from_word_in_a_legacy_font_is_repaired_in_the_editor(
     page.locator("#editor .ql-editor").click()
     legacy = html.escape(tcvn3(expected_unicode_sentence))
     markup = (
-        f'<p class=MsoNormal><span style="font-family:.VnTime">{legacy}</span>'
+        # As Word puts it on the clipboard: the font's name quoted, with Office's own styles.
+        f"<p class=MsoNormal><span style='font-family:\".VnTime\";mso-bidi-font-family:Arial'>"
+        f"{legacy}</span>"
         '<span style="font-family:Arial"> và văn bản Unicode giữ nguyên.</span></p>'
     )
     page.evaluate(PASTE, [markup])

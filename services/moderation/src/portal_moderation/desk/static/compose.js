@@ -49,7 +49,7 @@
     // Pasted from Word: text typed in a legacy font (.VnTime, VNI-Times) is repaired by the
     // server's repair code before it enters the editor (captured before Quill's own paste).
     var legacyUrl = form.getAttribute("data-legacy-url");
-    var LEGACY = /font-family:[^;"]*(\.vn|vni)|face="?(\.vn|vni)/i;
+    var LEGACY = /(font-family|face)[^>]{0,40}?(\.vn|vni)/i;
     holder.addEventListener("paste", function (e) {
       var html = e.clipboardData && e.clipboardData.getData("text/html");
       if (!legacyUrl || !html || !LEGACY.test(html)) return;
@@ -61,7 +61,9 @@
       for (var node = walker.nextNode(); node; node = walker.nextNode()) {
         var font = "";
         for (var el = node.parentElement; el && !font; el = el.parentElement) {
-          font = (el.style && el.style.fontFamily) || el.getAttribute("face") || "";
+          // Read from the attribute: ".VnTime" unquoted is no valid CSS, so el.style drops it.
+          var style = /font-family\s*:\s*([^;]+)/i.exec(el.getAttribute("style") || "");
+          font = (style && style[1].trim()) || el.getAttribute("face") || "";
         }
         runs.push({ node: node, font: font });
       }
