@@ -383,3 +383,34 @@ def test_text_pasted_from_word_in_a_legacy_font_is_repaired_in_the_editor(
     page.get_by_role("button", name="Lưu bản thảo").click()
     page.locator(".flash.ok", has_text="Đã lưu bản thảo").wait_for()
     assert expected_unicode_sentence in page.locator("#editor .ql-editor").inner_text()
+
+
+def test_a_file_that_is_not_a_word_document_is_refused_with_a_reason(
+    stack: Stack, page: Any, tmp_path: Any
+) -> None:
+    username, password = stack.account("agency_publisher", PRE_REVIEW)
+    sign_in(page, stack, username, password)
+    page.goto(stack.url("moderation", "/desk/compose/import"))
+    good = tmp_path / "bao-cao.docx"
+    good.write_bytes(sample_docx())
+    bad = tmp_path / "bao-cao-hong.docx"
+    bad.write_bytes(b"PK\x03\x04 not really a zip")
+    page.locator("input[name=document]").set_input_files(str(bad))
+    page.get_by_role("button", name="Nhập").click()
+    assert "Không nhập được tệp Word" in page.locator("main").inner_text()
+    refused = page.request.post(
+        stack.url("moderation", "/desk/compose/import"),
+        multipart={
+            "csrf_token": csrf_of(page),
+            "document": {
+                "name": bad.name,
+                "mimeType": "application/zip",
+                "buffer": bad.read_bytes(),
+            },
+        },
+    )
+    assert refused.status == 422 and "not a zip package" in refused.text()
+    page.goto(stack.url("moderation", "/desk/compose/import"))
+    page.locator("input[name=document]").set_input_files(str(good))
+    page.get_by_role("button", name="Nhập").click()
+    page.locator(".flash.ok", has_text="Đã nhập tệp Word").wait_for()
