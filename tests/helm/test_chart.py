@@ -251,6 +251,20 @@ def test_databases_are_migrated_once_before_the_rollout(values: str) -> None:
         assert {"name": "MIGRATE_ON_START", "value": "false"} in env
 
 
+@pytest.mark.parametrize("values", list(VALUES))
+def test_normalize_fetches_the_desks_images_from_ingest_and_nothing_else_internal(
+    values: str,
+) -> None:
+    def env(name: str) -> dict[str, str]:
+        container = _of(values, "Deployment")[name]["spec"]["template"]["spec"]["containers"][0]
+        return {e["name"]: e.get("value", "") for e in container["env"]}
+
+    base = env("ingest")["DESK_MEDIA_BASE_URL"]
+    allowed = env("normalize")["IMAGE_FETCH_ALLOW_HOSTS"]
+    assert base == f"http://{allowed}/v1/desk-media/"
+    assert allowed.split(":")[0].endswith("ingest")
+
+
 def _peers(rule: dict[str, Any]) -> set[str]:
     return {
         p["podSelector"]["matchLabels"]["app.kubernetes.io/name"]
