@@ -292,8 +292,12 @@ def test_rejected_goes_back_with_the_reason_and_the_resubmitted_revision_is_appr
     page.context.clear_cookies()
     sign_in(page, stack, username, password)
     page.goto(stack.url("moderation", f"/desk/compose/{draft_id}"))
+    assert page.locator("#unsent").count() == 0
     page.get_by_label("Tóm tắt (sapo)").fill(f"Bản cập nhật {word}")
+    page.get_by_role("button", name="Lưu bản thảo").click()
+    page.locator("#unsent").wait_for()  # saved, not yet sent: the public has the older text
     submit_form(page)
+    assert page.locator("#unsent").count() == 0
     wait_for(
         lambda: (stack.moderation_item(article_id) or {}).get("revision") == 3,
         "revision 3 in review",

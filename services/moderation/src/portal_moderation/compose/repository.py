@@ -3,7 +3,6 @@ and the editors' last reason)."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, func, select
@@ -28,12 +27,15 @@ async def update_draft(session: AsyncSession, draft_id: str, values: dict[str, A
 
 
 async def mark_submitted(
-    session: AsyncSession, draft_id: str, *, state: str, revision: int, at: datetime
+    session: AsyncSession, draft_id: str, *, state: str, revision: int
 ) -> None:
+    # The database's clock, as every save's: "changed since submitted" compares the two.
     await session.execute(
         drafts.update()
         .where(drafts.c.draft_id == draft_id)
-        .values(state=state, submitted_revision=revision, submitted_at=at)
+        .values(
+            state=state, submitted_revision=revision, submitted_at=func.now(), updated_at=func.now()
+        )
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -39,6 +39,12 @@ class Draft:
     submitted_revision: int | None
     updated_by: str
     updated_at: datetime
+    submitted_at: datetime | None = None
+
+    @property
+    def unsent_changes(self) -> bool:
+        """Saved since it was last submitted: the public (or the queue) has an older text."""
+        return self.submitted_at is not None and self.updated_at > self.submitted_at
 
 
 def _draft(row: dict[str, Any]) -> Draft:
@@ -60,6 +66,7 @@ def _draft(row: dict[str, Any]) -> Draft:
         submitted_revision=row["submitted_revision"],
         updated_by=row["updated_by"],
         updated_at=row["updated_at"],
+        submitted_at=row["submitted_at"],
     )
 
 
@@ -180,7 +187,6 @@ class Composer:
                 draft_id,
                 state=DraftState.SUBMITTED.value,
                 revision=int(receipt["revision"]),
-                at=datetime.now(UTC),
             )
             await audit_repo.add_admin_audit(
                 session,
@@ -215,7 +221,6 @@ class Composer:
                 draft_id,
                 state=DraftState.RETRACTED.value,
                 revision=int(receipt["revision"]),
-                at=datetime.now(UTC),
             )
             await audit_repo.add_admin_audit(
                 session,
