@@ -264,16 +264,26 @@ def test_rejected_goes_back_with_the_reason_and_the_resubmitted_revision_is_appr
     page.locator("[data-focus=reject]").fill(reason)
     page.get_by_role("button", name="Từ chối").click()
     page.locator(".flash.ok", has_text="Đã từ chối").first.wait_for()
+    # The editor sends it back to the agency with a comment (from the agency's articles).
+    comment = f"Đề nghị bổ sung ảnh và danh sách đại biểu {word}"
+    page.goto(stack.url("moderation", f"/desk/compose/{draft_id}"))
+    page.get_by_label("Ý kiến gửi đơn vị").fill(comment)
+    page.get_by_role("button", name="Gửi lại cho đơn vị").click()
+    page.locator(".flash.ok", has_text="Đã trả bài về đơn vị").wait_for()
 
-    # Back at the agency: its list and the article show the editor's reason.
+    # Back at the agency: its list and the article show the editor's reason and comment.
     page.context.clear_cookies()
     sign_in(page, stack, username, password)
     page.goto(stack.url("moderation", "/desk/compose"))
     row = page.locator(f"#draft-{draft_id}")
     assert reason in row.locator(".reason").inner_text()
     assert "Đã từ chối" in row.inner_text()
+    row_text = row.inner_text()
     page.goto(stack.url("moderation", f"/desk/compose/{draft_id}"))
     assert reason in page.locator("#rejection").inner_text()
+    assert comment in page.locator("#editor-comment").inner_text()
+    assert comment in row_text
+    assert page.get_by_role("button", name="Gửi lại cho đơn vị").count() == 0  # editors only
     revised = f"{title}: sáng 4/12 tại Hội trường Thành ủy"
     page.get_by_label("Tiêu đề").fill(revised)
     submit_form(page)

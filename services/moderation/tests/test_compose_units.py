@@ -133,3 +133,13 @@ def test_text_pasted_in_a_legacy_font_is_decoded_by_its_font() -> None:
     assert repaired == 2
     with pytest.raises(TooMuchText):
         repair_runs([("Arial", "x")] * 5001)
+
+
+def test_only_an_editor_sends_a_rejected_article_back_with_a_comment() -> None:
+    assert rules.check_send_back(EDITOR, "bo-y-te", "rejected", "  Bổ sung ảnh  ") == "Bổ sung ảnh"
+    with pytest.raises(Forbidden):
+        rules.check_send_back(AGENCY, "tp-ha-noi", "rejected", "Tự duyệt")
+    with pytest.raises(InvalidDraft, match="state"):
+        rules.check_send_back(EDITOR, "bo-y-te", "pending", "Bổ sung ảnh")
+    with pytest.raises(InvalidDraft, match="comment"):
+        rules.check_send_back(EDITOR, "bo-y-te", "rejected", "   ")

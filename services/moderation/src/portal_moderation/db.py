@@ -226,6 +226,9 @@ drafts = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("submitted_at", DateTime(timezone=True), nullable=True),
+    Column("editor_comment", Text, nullable=True, comment="An editor's word on a rejection."),
+    Column("comment_by", String(64), nullable=True),
+    Column("comment_at", DateTime(timezone=True), nullable=True),
     CheckConstraint("state IN ('draft', 'submitted', 'retracted')", name="state"),
     Index("ix_drafts_source_updated", "source", "updated_at"),
 )

@@ -34,8 +34,22 @@ async def mark_submitted(
         drafts.update()
         .where(drafts.c.draft_id == draft_id)
         .values(
-            state=state, submitted_revision=revision, submitted_at=func.now(), updated_at=func.now()
+            state=state,
+            submitted_revision=revision,
+            submitted_at=func.now(),
+            updated_at=func.now(),
+            editor_comment=None,  # a new revision answers the editors' last word
+            comment_by=None,
+            comment_at=None,
         )
+    )
+
+
+async def set_comment(session: AsyncSession, draft_id: str, comment: str, by: str) -> None:
+    await session.execute(
+        drafts.update()
+        .where(drafts.c.draft_id == draft_id)
+        .values(editor_comment=comment, comment_by=by, comment_at=func.now())
     )
 
 

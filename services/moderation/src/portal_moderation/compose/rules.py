@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from portal_contracts.articles import ArticleContent, ImageRef
 from portal_contracts.codec import describe_validation_error
-from portal_moderation.domain import Editor, Forbidden, Role
+from portal_moderation.domain import Action, Editor, Forbidden, Role, authorize
 
 
 class DraftState(StrEnum):
@@ -36,7 +36,14 @@ class InvalidDraft(ValueError):
         self.message = message
 
 
-LIMITS = {"title": 500, "summary": 5000, "author": 300, "body_html": 2_000_000, "caption": 1000}
+LIMITS = {
+    "title": 500,
+    "summary": 5000,
+    "author": 300,
+    "body_html": 2_000_000,
+    "caption": 1000,
+    "comment": 2000,
+}
 
 
 @dataclass(frozen=True)
@@ -130,6 +137,18 @@ def new_draft_id() -> str:
 def external_id_for(draft_id: str) -> str:
     """The agency's own id of the article in ingest: one per draft, for all its revisions."""
     return f"desk-{draft_id}"
+
+
+def check_send_back(editor: Editor, source: str, review_state: str | None, comment: str) -> str:
+    """An editor (one who may reject) sends a rejected article back to its agency with a
+    comment; the comment, trimmed."""
+    authorize(editor, Action.REJECT, source)
+    if review_state != "rejected":
+        raise InvalidDraft("state", "only a rejected article is sent back to its agency")
+    comment = comment.strip()
+    if not comment or len(comment) > LIMITS["comment"]:
+        raise InvalidDraft("comment", f"required, at most {LIMITS['comment']} characters")
+    return comment
 
 
 def may_submit(state: DraftState) -> bool:

@@ -40,6 +40,8 @@ class Draft:
     updated_by: str
     updated_at: datetime
     submitted_at: datetime | None = None
+    editor_comment: str | None = None
+    comment_by: str | None = None
 
     @property
     def unsent_changes(self) -> bool:
@@ -67,6 +69,8 @@ def _draft(row: dict[str, Any]) -> Draft:
         updated_by=row["updated_by"],
         updated_at=row["updated_at"],
         submitted_at=row["submitted_at"],
+        editor_comment=row["editor_comment"],
+        comment_by=row["comment_by"],
     )
 
 
@@ -208,6 +212,24 @@ class Composer:
             revision=receipt["revision"],
             by=editor.username,
         )
+        return await self.get(editor, draft_id)
+
+    async def send_back(self, editor: Editor, draft_id: str, comment: str) -> Draft:
+        """An editor sends a rejected article back to its agency with a comment."""
+        draft = await self.get(editor, draft_id)
+        review = await self.review_of(editor, draft)
+        comment = rules.check_send_back(
+            editor, draft.source, review["state"] if review else None, comment
+        )
+        async with self.sessions.begin() as session:
+            await drafts_repo.set_comment(session, draft_id, comment, editor.username)
+            await audit_repo.add_admin_audit(
+                session,
+                actor=editor.username,
+                action="draft_sent_back",
+                target=f"article:{draft.article_id}",
+                details={"source": draft.source, "draft": draft_id, "comment": comment},
+            )
         return await self.get(editor, draft_id)
 
     async def retract(self, editor: Editor, draft_id: str) -> Draft:

@@ -38,6 +38,7 @@ DONE_MESSAGES = {
     "saved": "Đã lưu bản thảo.",
     "submitted": "Đã gửi bài. Bài vào hàng chờ duyệt như tin của mọi cơ quan.",
     "retracted": "Đã gỡ bài.",
+    "sent_back": "Đã trả bài về đơn vị kèm ý kiến.",
 }
 FIELD_NAMES = {
     "title": "Tiêu đề",
@@ -47,6 +48,8 @@ FIELD_NAMES = {
     "caption": "Chú thích ảnh",
     "source": "Cơ quan",
     "article": "Bài viết",
+    "comment": "Ý kiến",
+    "state": "Trạng thái",
 }
 
 
@@ -110,6 +113,7 @@ async def _form_page(
         message=message,
         warnings=warnings,
         draft_labels=present.DRAFT_STATE_LABELS,
+        may_send_back=editor.role is not Role.AGENCY_PUBLISHER,
     )
 
 
@@ -296,6 +300,19 @@ async def preview(request: Request, draft_id: DraftIdPath, who: Signed, deps: De
         section_name=site.name_of(draft.fields.section),
         source_name=(await deps.source_names()).get(draft.source, draft.source),
     )
+
+
+@router.post("/{draft_id}/send-back")
+async def send_back(
+    request: Request, draft_id: DraftIdPath, who: SignedPost, deps: Deps
+) -> Response:
+    editor = on_page(who, DeskPage.COMPOSE)
+    form = await request.form()
+    try:
+        await deps.composer.send_back(editor, draft_id, form_value(form, "comment") or "")
+    except REFUSALS as exc:
+        raise _refusal(exc) from exc
+    return RedirectResponse(f"{COMPOSE_PREFIX}/{draft_id}?done=sent_back", status_code=303)
 
 
 @router.post("/{draft_id}/retract")

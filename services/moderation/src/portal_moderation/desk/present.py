@@ -79,6 +79,7 @@ ADMIN_ACTION_LABELS = {
     "draft_retracted": "Gỡ bài đã gửi",
     "desk_image_uploaded": "Tải ảnh lên",
     "docx_imported": "Nhập từ tệp Word",
+    "draft_sent_back": "Trả bài về đơn vị kèm ý kiến",
 }
 DRAFT_STATE_LABELS = {
     "draft": "Bản thảo",

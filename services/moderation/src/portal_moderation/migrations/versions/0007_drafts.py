@@ -41,6 +41,9 @@ def upgrade() -> None:
             "updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
         ),
         sa.Column("submitted_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("editor_comment", sa.Text(), nullable=True),
+        sa.Column("comment_by", sa.String(64), nullable=True),
+        sa.Column("comment_at", sa.DateTime(timezone=True), nullable=True),
         sa.CheckConstraint(
             "state IN ('draft', 'submitted', 'retracted')", name=op.f("ck_drafts_state")
         ),
