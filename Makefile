@@ -26,9 +26,13 @@ install: system-deps $(UV) node_modules/.installed
 	$(UV) sync --all-packages --frozen
 	$(UV) run --no-sync portal stack prepare
 
-# npm tooling of the website's browser tests and benchmark (axe-core, Lighthouse): package.json
+# npm packages (package.json): the browser tests' and benchmark's tooling (axe-core,
+# Lighthouse), and the desk's rich text editor (Quill), copied into the desk's static assets.
+DESK_VENDOR := services/moderation/src/portal_moderation/desk/static/vendor
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
+	mkdir -p $(DESK_VENDOR)
+	cp node_modules/quill/dist/quill.js node_modules/quill/dist/quill.snow.css $(DESK_VENDOR)/
 	touch $@
 
 # Java 17 and Maven run Kafka and OpenSearch; installed from Debian's packages when missing.

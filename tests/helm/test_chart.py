@@ -251,6 +251,20 @@ def test_databases_are_migrated_once_before_the_rollout(values: str) -> None:
         assert {"name": "MIGRATE_ON_START", "value": "false"} in env
 
 
+@pytest.mark.parametrize("values", list(VALUES))
+def test_normalize_fetches_the_desks_images_from_ingest_and_nothing_else_internal(
+    values: str,
+) -> None:
+    def env(name: str) -> dict[str, str]:
+        container = _of(values, "Deployment")[name]["spec"]["template"]["spec"]["containers"][0]
+        return {e["name"]: e.get("value", "") for e in container["env"]}
+
+    base = env("ingest")["DESK_MEDIA_BASE_URL"]
+    allowed = env("normalize")["IMAGE_FETCH_ALLOW_HOSTS"]
+    assert base == f"http://{allowed}/v1/desk-media/"
+    assert allowed.split(":")[0].endswith("ingest")
+
+
 def _peers(rule: dict[str, Any]) -> set[str]:
     return {
         p["podSelector"]["matchLabels"]["app.kubernetes.io/name"]
@@ -272,6 +286,8 @@ def test_network_policies_allow_only_the_architectures_flows(values: str) -> Non
 
     assert inbound("publishing") == {"edge", "web", "moderation"}
     assert inbound("normalize") == {"publishing"}
+    assert inbound("ingest") == {"moderation", "normalize"}  # the desk; its uploaded images
+    assert outbound("normalize") == {"ingest"}
     assert inbound("web") == {"edge"}
     assert inbound("edge") == {"edge-purger"}
     assert inbound("edge-purger") == set()

@@ -126,6 +126,17 @@ class Stack:
         data: dict[str, Any] = resp.json()
         return data
 
+    def partner_status_by_id(self, source: str, article_id: str) -> dict[str, Any]:
+        resp = self.http.get(
+            self.url("ingest", f"/v1/articles/by-id/{article_id}"),
+            headers={"Authorization": f"Bearer {self.key(source)}"},
+        )
+        if resp.status_code == 404:
+            return {"revisions": [], "history": []}
+        assert resp.status_code == 200, resp.text
+        data: dict[str, Any] = resp.json()
+        return data
+
     def public_article(self, source: str, article_id: str) -> dict[str, Any] | None:
         listing = self.http.get(self.url("publishing", f"/v1/subsites/{source}/articles"))
         for item in listing.json().get("items", []):

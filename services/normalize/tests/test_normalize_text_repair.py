@@ -13,7 +13,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from portal_normalize import text_repair
-from portal_normalize.legacy_tables import TCVN_C0, TCVN_HIGH, VISCII_C0, VISCII_HIGH, VNI
 from portal_normalize.text_repair import (
     VIETNAMESE_LETTERS,
     Encoding,
@@ -27,6 +26,7 @@ from portal_normalize.text_repair import (
     undo_utf8_mojibake,
 )
 from portal_text import normalize_tone_placement
+from portal_text.legacy_tables import TCVN_C0, TCVN_HIGH, VISCII_C0, VISCII_HIGH, VNI
 
 CORPUS = Path(__file__).parent / "corpus"
 CHARMAPS = Path("/usr/share/i18n/charmaps")

@@ -216,7 +216,14 @@ def _service_specific(settings: StackSettings, name: str) -> dict[str, str]:
             "S3_RAW_BUCKET": settings.s3_raw_bucket,
             "KAFKA_PARTNER_BOOTSTRAP_SERVERS": settings.kafka_sasl_bootstrap,
             "KAFKA_PARTNER_CA_FILE": str(partner_ca_file(settings)),
+            # Images uploaded in the desk, as normalize fetches them.
+            "DESK_MEDIA_BASE_URL": (
+                f"http://{settings.host}:{settings.ingest_port}/v1/desk-media/"
+            ),
         }
+    if name == "normalize":
+        # The one internal server normalize may fetch images from: ingest's desk uploads.
+        return {"IMAGE_FETCH_ALLOW_HOSTS": f"{settings.host}:{settings.ingest_port}"}
     if name == "moderation":
         # The desk calls ingest's admin API (keys, Kafka credentials) and links to public pages.
         return {

@@ -64,6 +64,7 @@ class Channel(StrEnum):
     REST = "rest"
     KAFKA = "kafka"
     FEED = "feed"
+    DESK = "desk"  # written in the portal's desk by the agency (or an editor for it)
 
 
 class ImageRef(Payload):

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from portal_ingest.admin_api import admin_router
 from portal_ingest.api import VALIDATION, Context, install_error_handlers
 from portal_ingest.db import outbox
+from portal_ingest.desk_api import desk_media_router, desk_router
 from portal_ingest.fairness import BurstDetector
 from portal_ingest.handlers import partner_subscription, status_subscription
 from portal_ingest.journey import install_journey
@@ -17,7 +18,7 @@ from portal_ingest.kafka_admin import PartnerKafkaProvisioner
 from portal_ingest.partner_api import partner_router
 from portal_ingest.pull.app import PullIntegration
 from portal_ingest.settings import Settings
-from portal_ingest.usecases import Admin, Ingestor, StatusTracker
+from portal_ingest.usecases import Admin, DeskImages, Ingestor, StatusTracker
 from portal_runtime.admission import AdmissionWindow, Hop, PipelineGate
 from portal_runtime.consumer import ConsumerConfig
 from portal_runtime.kafka_security import client_options
@@ -84,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ingestor=ingestor,
         admin=Admin(settings, service.sessions, PartnerKafkaProvisioner(settings)),
     )
+    desk_images = DeskImages(settings, service.sessions, raw_store)
     app = service.create_app(
         title="Cổng TTĐT — Ingest",
         description=(
@@ -92,7 +94,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "messages. Operators manage sources, API keys and Kafka credentials (admin API). "
             "Emits article.ingested."
         ),
-        routers=[partner_router(ctx), admin_router(ctx), pull.router()],
+        routers=[
+            partner_router(ctx),
+            admin_router(ctx),
+            pull.router(),
+            # The desk channel: agencies writing in moderation's desk, and their images.
+            desk_router(ctx, desk_images),
+            desk_media_router(desk_images),
+        ],
         validation=VALIDATION,
     )
     install_error_handlers(app, settings)

@@ -76,6 +76,15 @@ class Settings(ServiceSettings):
     bulk_lane_max_window: int = Field(default=5000, ge=1)
     bulk_lane_measure_interval_s: float = Field(default=0.5, gt=0)
 
+    # -- the desk channel (desk_api.py): articles written in the portal's desk ----------------
+    desk_media_base_url: str = Field(
+        default="http://127.0.0.1:8001/v1/desk-media/",
+        description="Where normalize fetches the images uploaded in the desk (this service's "
+        "/v1/desk-media/ as normalize reaches it; normalize must allow that host).",
+    )
+    desk_image_max_bytes: int = Field(default=5 * MIB, ge=1024)
+    desk_image_max_pixels: int = Field(default=40_000_000, ge=10_000)
+
     # Page size bounds of the partner listing endpoints.
     page_size_default: int = 50
     page_size_max: int = 200

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
+from minio.error import S3Error
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from portal_contracts.articles import (
@@ -21,7 +22,7 @@ from portal_contracts.articles import (
 )
 from portal_contracts.partner import PartnerArticleMessage
 from portal_contracts.topics import ARTICLE_INGESTED
-from portal_ingest import domain
+from portal_ingest import desk_images, domain
 from portal_ingest import repository as repo
 from portal_ingest.domain import Outcome, Status
 from portal_ingest.fairness import BurstDetector
@@ -45,6 +46,7 @@ class RefusalKind(StrEnum):
     STALE = "stale_revision"
     CONFLICT = "revision_conflict"
     TOO_LARGE = "too_large"  # the event it would make is over the broker's limit
+    UNSUPPORTED_MEDIA = "unsupported_media"  # an upload that is not an acceptable image
 
 
 class Refused(Exception):
@@ -424,3 +426,54 @@ class Admin:
         if row is None:
             raise Refused(RefusalKind.NOT_FOUND, f"source '{code}' has no Kafka credentials yet")
         return row
+
+
+class DeskImages:
+    """Images uploaded in the desk for an agency's article: checked, archived by content."""
+
+    def __init__(self, settings: Settings, sessions: Sessions, raw_store: ObjectStore) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self.raw_store = raw_store
+
+    async def upload(self, source: str, data: bytes) -> tuple[desk_images.CheckedImage, str]:
+        """Check and store ``data`` for ``source``; the image and the URL articles cite.
+        Raises ``Refused`` (unknown or inactive source, not an acceptable image) or
+        ``StorageUnavailable``."""
+        async with self.sessions() as session:
+            src = await repo.get_source(session, source)
+        refusal = domain.source_refusal(None if src is None else src.info(), source)
+        if refusal is not None:
+            raise Refused(RefusalKind.FORBIDDEN, refusal)
+        try:
+            image = desk_images.check_image(
+                data,
+                max_bytes=self.settings.desk_image_max_bytes,
+                max_pixels=self.settings.desk_image_max_pixels,
+            )
+        except desk_images.ImageRefused as exc:
+            raise Refused(RefusalKind.UNSUPPORTED_MEDIA, exc.reason) from exc
+        key = desk_images.object_key(source, image.name)
+        try:
+            await self.raw_store.put(key, data, image.content_type)
+        except Exception as exc:
+            log.warning("desk_image_store_failed", key=key, error=repr(exc))
+            raise StorageUnavailable(f"object storage unavailable: {exc}") from exc
+        log.info("desk_image_stored", source=source, key=key, bytes=len(data))
+        url = desk_images.public_url(self.settings.desk_media_base_url, source, image.name)
+        return image, url
+
+    async def read(self, source: str, name: str) -> tuple[bytes, str] | None:
+        """An uploaded image's bytes and content type; None when there is none by that name."""
+        match = desk_images.MEDIA_NAME.match(name)
+        if match is None:
+            return None
+        try:
+            data = await self.raw_store.get(desk_images.object_key(source, name))
+        except S3Error as exc:
+            if exc.code in ("NoSuchKey", "NoSuchObject", "NotFound"):
+                return None
+            raise StorageUnavailable(f"object storage unavailable: {exc}") from exc
+        except Exception as exc:
+            raise StorageUnavailable(f"object storage unavailable: {exc}") from exc
+        return data, desk_images.CONTENT_TYPES[match.group(2)]

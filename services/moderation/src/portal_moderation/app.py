@@ -10,9 +10,11 @@ from fastapi import FastAPI, Request
 from starlette.responses import JSONResponse, Response
 
 from portal_moderation import api
+from portal_moderation.compose.usecases import Composer
 from portal_moderation.db import outbox
 from portal_moderation.desk import install_desk
 from portal_moderation.desk.auth import DeskAuth
+from portal_moderation.desk.compose import COMPOSE_PREFIX
 from portal_moderation.desk.dashboard_figures import DashboardFigures
 from portal_moderation.desk.deps import DeskDeps
 from portal_moderation.desk.templating import Templates
@@ -33,6 +35,8 @@ from portal_runtime.service import Service
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 MAX_BODY_BYTES = 64 * 1024
+# The compose pages take an article's body, an image or a Word document.
+COMPOSE_MAX_BODY_BYTES = 12 * 1024 * 1024
 
 
 def subscribe(service: Service, desk: ReviewDesk, submissions: SubmissionsDesk) -> None:
@@ -75,6 +79,7 @@ def web_desk(
         jaeger=JaegerQuery(settings.jaeger_query_url, timeout_s=settings.jaeger_timeout_s),
         figures=DashboardFigures(service.sessions),
         claim_ttl=timedelta(minutes=settings.claim_minutes),
+        composer=Composer(service.sessions, ingest),
     )
 
 
@@ -112,7 +117,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.accounts = accounts
     app.add_exception_handler(HashingBusy, _hashing_busy)
     app.state.submissions_desk = submissions
-    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=MAX_BODY_BYTES,
+        larger={COMPOSE_PREFIX: COMPOSE_MAX_BODY_BYTES},
+    )
     document_body_limit(app, MAX_BODY_BYTES)
 
     # The editors' web desk (/desk) on the same use cases as the API.

@@ -202,3 +202,33 @@ admin_audit = Table(
     Column("details", JSONB, nullable=True),
     Column("at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
+
+# Articles written in the desk for an agency: the draft being edited, and once submitted, the
+# article it became in the pipeline (ingest's id) and the last revision sent.
+drafts = Table(
+    "drafts",
+    metadata,
+    Column("draft_id", String(64), primary_key=True),
+    Column("source", String(64), nullable=False),
+    Column("external_id", String(200), nullable=False, unique=True),
+    Column("article_id", String(64), nullable=False, unique=True),
+    Column("state", String(16), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("summary", Text, nullable=True),
+    Column("section", String(64), nullable=True),
+    Column("author", String(300), nullable=True),
+    Column("body_html", Text, nullable=False),
+    Column("lead_image_url", Text, nullable=True),
+    Column("lead_caption", Text, nullable=True),
+    Column("submitted_revision", Integer, nullable=True),
+    Column("created_by", String(64), nullable=False),
+    Column("updated_by", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("submitted_at", DateTime(timezone=True), nullable=True),
+    Column("editor_comment", Text, nullable=True, comment="An editor's word on a rejection."),
+    Column("comment_by", String(64), nullable=True),
+    Column("comment_at", DateTime(timezone=True), nullable=True),
+    CheckConstraint("state IN ('draft', 'submitted', 'retracted')", name="state"),
+    Index("ix_drafts_source_updated", "source", "updated_at"),
+)

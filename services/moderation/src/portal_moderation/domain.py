@@ -383,6 +383,7 @@ class DeskPage(StrEnum):
     AUDIT = "audit"
     SOURCES = "sources"
     USERS = "users"
+    COMPOSE = "compose"
 
 
 # Agency publishers see the queue and the dashboard, both narrowed to their own source.
@@ -392,6 +393,8 @@ PAGE_ROLES: dict[DeskPage, frozenset[Role]] = {
     DeskPage.AUDIT: frozenset({Role.ADMIN, Role.CHIEF_EDITOR}),
     DeskPage.SOURCES: frozenset({Role.ADMIN}),
     DeskPage.USERS: frozenset({Role.ADMIN}),
+    # Agencies write for their own sub-site; editors may write for any agency.
+    DeskPage.COMPOSE: frozenset(Role),
 }
 
 

@@ -46,10 +46,17 @@ def _client(
 
 
 async def _call(
-    client: httpx.AsyncClient, method: str, path: str, *, json: Any = None, name: str
+    client: httpx.AsyncClient,
+    method: str,
+    path: str,
+    *,
+    json: Any = None,
+    content: bytes | None = None,
+    params: dict[str, str] | None = None,
+    name: str,
 ) -> httpx.Response:
     try:
-        resp = await client.request(method, path, json=json)
+        resp = await client.request(method, path, json=json, content=content, params=params)
     except httpx.HTTPError as exc:
         log.warning("peer_unavailable", peer=name, path=path, error=repr(exc))
         raise PeerUnavailable(f"{name} does not answer: {type(exc).__name__}") from exc
@@ -143,6 +150,36 @@ class IngestAdmin:
     async def grant_kafka(self, code: str) -> dict[str, Any]:
         data: dict[str, Any] = await self._json("POST", f"{self._src(code)}/kafka-credentials")
         return data
+
+    # -- the desk channel: an agency's article written in the desk, submitted as that agency --
+
+    def _desk(self, code: str) -> str:
+        return f"/admin/v1/desk/sources/{quote(code, safe='')}"
+
+    async def desk_submit(
+        self, code: str, external_id: str, content: dict[str, Any], written_by: str
+    ) -> dict[str, Any]:
+        """A new revision of the agency's article (ingest's receipt: article id, revision)."""
+        path = f"{self._desk(code)}/articles/{quote(external_id, safe='')}"
+        body = {"content": content, "written_by": written_by}
+        data: dict[str, Any] = await self._json("PUT", path, body)
+        return data
+
+    async def desk_retract(self, code: str, external_id: str, written_by: str) -> dict[str, Any]:
+        path = f"{self._desk(code)}/articles/{quote(external_id, safe='')}"
+        resp = await _call(
+            self.http, "DELETE", path, params={"written_by": written_by}, name="ingest"
+        )
+        data: dict[str, Any] = resp.json()
+        return data
+
+    async def desk_image(self, code: str, data: bytes) -> dict[str, Any]:
+        """Store an uploaded image for the agency; its public URL, size and type."""
+        resp = await _call(
+            self.http, "POST", f"{self._desk(code)}/images", content=data, name="ingest"
+        )
+        found: dict[str, Any] = resp.json()
+        return found
 
     async def journey(self, article_id: str) -> dict[str, Any] | None:
         """Every stage one article passed, with times and trace ids (None: no such article)."""

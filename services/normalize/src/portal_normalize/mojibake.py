@@ -7,13 +7,13 @@ import re
 import unicodedata
 from collections.abc import Iterator
 
-from portal_normalize.legacy_encodings import (
+from portal_text.legacy_encodings import (
     BYTE_CHARS,
     COMMON_PUNCTUATION,
     CP1252_TO_BYTE,
     as_bytes,
 )
-from portal_normalize.vietnamese_words import EDGE_PUNCT, VIETNAMESE_LETTERS, is_vietnamese_syllable
+from portal_text.vietnamese_words import EDGE_PUNCT, VIETNAMESE_LETTERS, is_vietnamese_syllable
 
 # --- UTF-8 mojibake ---------------------------------------------------------------------------
 

@@ -34,29 +34,18 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from importlib import resources
-from typing import NamedTuple
 
-from portal_normalize.legacy_encodings import _TCVN_VN1_TABLE as _TCVN_VN1_TABLE
-from portal_normalize.legacy_encodings import _VISCII_TABLE as _VISCII_TABLE
-from portal_normalize.legacy_encodings import DECODERS, ENCODABLE, LABELS, has_evidence
-from portal_normalize.legacy_encodings import Encoding as Encoding
-from portal_normalize.legacy_encodings import _decode_charmap as _decode_charmap
 from portal_normalize.mojibake import MOJIBAKE_HINT
 from portal_normalize.mojibake import undo_utf8_mojibake as undo_utf8_mojibake
-from portal_normalize.vietnamese_words import EDGE_PUNCT, token_score, word_core
-from portal_normalize.vietnamese_words import VIETNAMESE_LETTERS as VIETNAMESE_LETTERS
-from portal_normalize.vietnamese_words import is_vietnamese_syllable as is_vietnamese_syllable
-
-
-class Hint(NamedTuple):
-    """What a font named in the markup says about the text it wraps."""
-
-    encoding: Encoding | None  # None: a Unicode font (or no font) was named
-    upper: bool = False  # ".VnTimeH": the TCVN3 capitals font shows small letters as capitals
-
-
-NO_HINT = Hint(None)
-
+from portal_text.legacy_encodings import _TCVN_VN1_TABLE as _TCVN_VN1_TABLE
+from portal_text.legacy_encodings import _VISCII_TABLE as _VISCII_TABLE
+from portal_text.legacy_encodings import DECODERS, ENCODABLE, LABELS, NO_HINT, Hint, has_evidence
+from portal_text.legacy_encodings import Encoding as Encoding
+from portal_text.legacy_encodings import _decode_charmap as _decode_charmap
+from portal_text.legacy_encodings import font_hint as font_hint
+from portal_text.vietnamese_words import EDGE_PUNCT, token_score, word_core
+from portal_text.vietnamese_words import VIETNAMESE_LETTERS as VIETNAMESE_LETTERS
+from portal_text.vietnamese_words import is_vietnamese_syllable as is_vietnamese_syllable
 
 # A plain vowel followed by a Latin-1 accented vowel: VNI's base + mark ("BAÙO", "caùc"), and
 # also correct words ("hoà", "quá", "giáo"), so the words themselves are checked.
@@ -306,20 +295,6 @@ _FONT_FAMILY = re.compile(r"font-family\s*:\s*([^;]+)", re.IGNORECASE)
 LEGACY_FONT = re.compile(
     r"(?:face\s*=\s*|font-family\s*:\s*)[\"']?\s*(?:\.vn|vn[a-z]|viscii)", re.IGNORECASE
 )
-
-
-def font_hint(family: str) -> Hint:
-    """The encoding a font family implies: the first family named is the author's choice."""
-    first = family.split(",")[0].strip().strip("'\"").strip()
-    low = first.lower()
-    if low.startswith("vni"):
-        return Hint(Encoding.VNI)  # VNI-Times, VNI-Helve, VNI Aptima ...
-    if low.startswith(".vn") or re.match(r"vn[a-z]", low):
-        # The ABC capitals fonts end in "H": .VnTimeH, .VnArialH, .VnCentury SchoolbookH.
-        return Hint(Encoding.TCVN3, upper=len(first) > 4 and first.endswith("H"))
-    if "viscii" in low:
-        return Hint(Encoding.VISCII)
-    return NO_HINT
 
 
 def _hint_of(tag: str, attrs: list[tuple[str, str | None]]) -> Hint | None:

@@ -18,7 +18,7 @@ import subprocess
 import unicodedata
 from pathlib import Path
 
-from portal_normalize.legacy_tables import VNI
+from portal_text.legacy_tables import VNI
 
 HERE = Path(__file__).parent
 

@@ -20,6 +20,7 @@ from fastapi.staticfiles import StaticFiles
 from portal_moderation.desk import (
     accounts,
     audit,
+    compose,
     dashboard,
     item,
     journey,
@@ -34,7 +35,18 @@ from portal_moderation.desk.errors import install_error_pages
 from portal_moderation.desk.templating import STATIC_DIR, DeskHeaders
 
 # In the order of the navigation.
-PAGES = (signin, queue, item, dashboard, audit, sources, accounts, journey, submissions)
+PAGES = (
+    signin,
+    queue,
+    item,
+    compose,
+    dashboard,
+    audit,
+    sources,
+    accounts,
+    journey,
+    submissions,
+)
 
 
 def install_desk(app: FastAPI, deps: DeskDeps) -> None:

@@ -13,6 +13,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from portal_moderation import repository as repo
+from portal_moderation.compose.usecases import Composer
 from portal_moderation.desk.auth import DeskAuth, NotSignedIn, Visitor
 from portal_moderation.desk.dashboard_figures import DashboardFigures
 from portal_moderation.desk.errors import forbidden
@@ -36,6 +37,7 @@ class DeskDeps:
     jaeger: JaegerQuery
     figures: DashboardFigures
     claim_ttl: timedelta
+    composer: Composer
 
     async def source_names(self) -> dict[str, str]:
         async with self.desk.sessions() as session:

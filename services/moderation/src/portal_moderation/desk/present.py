@@ -74,6 +74,17 @@ ADMIN_ACTION_LABELS = {
     "kafka_granted": "Cấp/đổi mật khẩu Kafka",
     "user_created": "Tạo tài khoản",
     "user_updated": "Sửa tài khoản",
+    "draft_saved": "Lưu bản thảo",
+    "draft_submitted": "Gửi bài (phiên bản mới)",
+    "draft_retracted": "Gỡ bài đã gửi",
+    "desk_image_uploaded": "Tải ảnh lên",
+    "docx_imported": "Nhập từ tệp Word",
+    "draft_sent_back": "Trả bài về đơn vị kèm ý kiến",
+}
+DRAFT_STATE_LABELS = {
+    "draft": "Bản thảo",
+    "submitted": "Đã gửi",
+    "retracted": "Đã gỡ",
 }
 FIELD_LABELS = {
     "title": "Tiêu đề",

@@ -1,4 +1,5 @@
-"""Vietnamese 8-bit font encodings seen through Windows-1252: the signs of them and their decoders."""
+"""Vietnamese 8-bit font encodings seen through Windows-1252: the signs of them, their decoders
+and what a font name says about them."""
 
 from __future__ import annotations
 
@@ -6,11 +7,12 @@ import codecs
 import contextlib
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from enum import StrEnum
+from typing import NamedTuple
 
-from portal_normalize.legacy_tables import TCVN_C0, TCVN_HIGH, VISCII_C0, VISCII_HIGH, VNI
-from portal_normalize.vietnamese_words import VIETNAMESE_LETTERS, token_score
+from portal_text.legacy_tables import TCVN_C0, TCVN_HIGH, VISCII_C0, VISCII_HIGH, VNI
+from portal_text.vietnamese_words import VIETNAMESE_LETTERS, token_score
 
 
 class Encoding(StrEnum):
@@ -209,3 +211,74 @@ DECODERS: dict[Encoding, Callable[[str], str | None]] = {
     Encoding.VISCII: _decode_viscii,
     Encoding.WINDOWS_1258: _decode_windows_1258,
 }
+
+
+# --- fonts ------------------------------------------------------------------------------------
+
+
+class Hint(NamedTuple):
+    """What a font named in the markup says about the text it wraps."""
+
+    encoding: Encoding | None  # None: a Unicode font (or no font) was named
+    upper: bool = False  # ".VnTimeH": the TCVN3 capitals font shows small letters as capitals
+
+
+NO_HINT = Hint(None)
+
+
+def font_hint(family: str) -> Hint:
+    """The encoding a font family implies: the first family named is the author's choice."""
+    first = family.split(",")[0].strip().strip("'\"").strip()
+    low = first.lower()
+    if low.startswith("vni"):
+        return Hint(Encoding.VNI)  # VNI-Times, VNI-Helve, VNI Aptima ...
+    if low.startswith(".vn") or re.match(r"vn[a-z]", low):
+        # The ABC capitals fonts end in "H": .VnTimeH, .VnArialH, .VnCentury SchoolbookH.
+        return Hint(Encoding.TCVN3, upper=len(first) > 4 and first.endswith("H"))
+    if "viscii" in low:
+        return Hint(Encoding.VISCII)
+    return NO_HINT
+
+
+_TOKEN = re.compile(r"[^ \t\n\r\f\v]+")
+
+
+def could_be_font_bytes(text: str) -> bool:
+    """True when every character of ``text`` could be an 8-bit font byte seen through
+    Windows-1252; Unicode Vietnamese letters outside Latin-1 (ạ, ơ, đ ...) cannot."""
+    return ENCODABLE.fullmatch(text) is not None
+
+
+def decode_in_font(text: str, hint: Hint) -> str:
+    """``text`` typed in a legacy font, decoded with the encoding the font names.
+
+    The font is taken at its word: no detection. Words the encoding cannot decode are kept as
+    they are; a Unicode font (no encoding) leaves the text alone.
+    """
+    if hint.encoding is None:
+        return text
+    decode = DECODERS[hint.encoding]
+
+    def word(m: re.Match[str]) -> str:
+        token = m.group(0)
+        if token.isascii() and token.isprintable():
+            return token  # the same in every encoding
+        decoded = decode(token)
+        return token if decoded is None else decoded
+
+    out = _TOKEN.sub(word, text)
+    return out.upper() if hint.upper else out
+
+
+def decode_pieces_in_font(pieces: Sequence[str], hint: Hint) -> list[str]:
+    """Consecutive pieces of text under one legacy font (split where the formatting changes),
+    each decoded with the font's encoding. A VNI letter is a base letter and a mark byte, and an
+    editor may split the two: a mark byte that starts a piece goes back to the letter before."""
+    out = list(pieces)
+    if hint.encoding is Encoding.VNI:
+        for i in range(1, len(out)):
+            marks = len(out[i]) - len(out[i].lstrip("".join(_VNI_MARKS)))
+            if marks and out[i - 1][-1:].isalpha():
+                out[i - 1] += out[i][:marks]
+                out[i] = out[i][marks:]
+    return [decode_in_font(piece, hint) for piece in out]

@@ -1,4 +1,4 @@
-"""Writes src/portal_normalize/legacy_tables.py from the encodings' definitions.
+"""Writes src/portal_text/legacy_tables.py from the encodings' definitions.
 
 * TCVN 5712:1993 (VN1, the superset of the ABC/TCVN3 ".VnTime" fonts) and VISCII (RFC 1456):
   glibc's charmaps (localedata/charmaps/TCVN5712-1, VISCII), installed on Debian under
@@ -11,7 +11,7 @@
   0xEA (+tone: 0xE9, 0xE8, 0xFA, 0xFC, 0xEB); single bytes for ơ 0xF4, ư 0xF6, đ 0xF1 and the
   i-letters í 0xED, ì 0xEC, ỉ 0xE6, ĩ 0xF3, ị 0xF2, ỵ 0xEE; capitals 0x20 lower.
 
-Run: uv run --no-sync python services/normalize/tools/make_legacy_tables.py
+Run: uv run --no-sync python libs/text/tools/make_legacy_tables.py
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import unicodedata
 from pathlib import Path
 
 CHARMAPS = Path("/usr/share/i18n/charmaps")
-OUT = Path(__file__).resolve().parents[1] / "src" / "portal_normalize" / "legacy_tables.py"
+OUT = Path(__file__).resolve().parents[1] / "src" / "portal_text" / "legacy_tables.py"
 _LINE = re.compile(r"^<U([0-9A-F]{4})>\s+/x([0-9a-f]{2})\s")
 
 
