@@ -25,7 +25,7 @@ class ApiDeps:
     cache: CachePolicy
 
 
-def api_deps(request: Request) -> ApiDeps:
+async def api_deps(request: Request) -> ApiDeps:
     deps: ApiDeps = request.app.state.api
     return deps
 

@@ -22,7 +22,7 @@ class ApiDeps:
     rebuilder: Rebuilder
 
 
-def api_deps(request: Request) -> ApiDeps:
+async def api_deps(request: Request) -> ApiDeps:
     deps: ApiDeps = request.app.state.api
     return deps
 

@@ -11,7 +11,7 @@ from fastapi import Depends, Request
 from portal_web.pages import Web
 
 
-def website(request: Request) -> Web:
+async def website(request: Request) -> Web:
     web: Web = request.app.state.web
     return web
 
