@@ -37,12 +37,15 @@ from portal_launcher.components.kafka import admin_client_options
 from portal_launcher.services import service_environment
 from portal_launcher.settings import StackSettings
 from portal_runtime.testing import drive, record_for
-from portal_search.api import public_router
+from portal_search import api
 from portal_search.app import create_app
+from portal_search.deps import ApiDeps
 from portal_search.domain import document_for
 from portal_search.handlers import published_subscription
 from portal_search.index import ArticleIndex
+from portal_search.rebuild import Rebuilder
 from portal_search.resultcache import ResultCache
+from portal_search.settings import Settings
 from portal_text import slugify
 
 pytestmark = pytest.mark.stack
@@ -543,7 +546,8 @@ async def test_a_cached_search_shows_what_this_instance_indexes(stack: Stack) ->
     index = ArticleIndex(client)
     results = ResultCache(ttl_s=3600, max_entries=100)
     app = FastAPI()
-    app.include_router(public_router(index, results))
+    app.include_router(api.public)
+    app.state.api = ApiDeps(index=index, results=results, rebuilder=Rebuilder(index, Settings()))
     consumer = published_subscription(index, max_body_chars=10_000, results=results)
 
     async def handle(published: ArticlePublishedEvent) -> None:

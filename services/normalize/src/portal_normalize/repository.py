@@ -315,6 +315,12 @@ _CANDIDATES = text(
 )
 
 
+# What a lookup found per item of a batch: article id -> (packed signature, the story it
+# repeats, created at as a timestamp).
+Candidates = dict[int, dict[str, tuple[bytes, str | None, float]]]
+Band = tuple[int, int]  # (band number, band value)
+
+
 async def link_duplicates(
     session: AsyncSession, batch: Sequence[Fingerprinted]
 ) -> list[Twin | None]:
@@ -331,13 +337,20 @@ async def link_duplicates(
     ids = list(dict.fromkeys(b.article_id for b in batch))
     await session.execute(delete(fingerprint_bands).where(fingerprint_bands.c.article_id.in_(ids)))
     keys = [similarity.bands(b.signature) if b.signature else [] for b in batch]
+    twins = _match_batch(batch, keys, await _candidates(session, keys))
+    await _store_fingerprints(session, batch, twins)
+    return twins
+
+
+async def _candidates(session: AsyncSession, keys: list[list[int]]) -> Candidates:
+    """The stored first articles sharing a band value with each item, in one statement."""
     items, bands, values = [], [], []
     for item, item_keys in enumerate(keys):
         for band, key in enumerate(item_keys):
             items.append(item)
             bands.append(band)
             values.append(key)
-    found: dict[int, dict[str, tuple[bytes, str | None, float]]] = {}
+    found: Candidates = {}
     if items:
         rows = await session.execute(
             _CANDIDATES,
@@ -349,36 +362,66 @@ async def link_duplicates(
                 row.duplicate_of,
                 row.created_at.timestamp(),
             )
+    return found
+
+
+def _match_batch(
+    batch: Sequence[Fingerprinted], keys: list[list[int]], found: Candidates
+) -> list[Twin | None]:
+    """Each item's twin among the stored candidates and the stories started earlier in the
+    batch (an item that finds none starts a story)."""
     twins: list[Twin | None] = []
-    started: dict[tuple[int, int], list[tuple[str, tuple[int, ...]]]] = {}  # in this batch
+    started: dict[Band, list[tuple[str, tuple[int, ...]]]] = {}  # in this batch
     for item, b in enumerate(batch):
         twin: Twin | None = None
         if b.signature is not None:
-            scored: list[tuple[float, float, str]] = []  # (score, -time, root)
-            for article_id, (raw, duplicate_of, created) in found.get(item, {}).items():
-                if article_id != b.article_id:
-                    score = similarity.similarity(b.signature, similarity.unpack(raw))
-                    scored.append((score, -created, duplicate_of or article_id))
-            for order, (article_id, sig) in enumerate(
-                dict.fromkeys(
-                    entry for bk in enumerate(keys[item]) for entry in started.get(bk, [])
-                )
-            ):
-                if article_id != b.article_id:
-                    scored.append(
-                        (similarity.similarity(b.signature, sig), -1e12 - order, article_id)
-                    )
-            best = max((s for s in scored if s[0] >= similarity.THRESHOLD), default=None)
-            if best is not None and best[2] != b.article_id:
-                twin = Twin(best[2], round(best[0], 3))
+            twin = _best_twin(
+                b, b.signature, found.get(item, {}), _started_with(keys[item], started)
+            )
             if twin is None:
                 for bk in enumerate(keys[item]):
                     started.setdefault(bk, []).append((b.article_id, b.signature))
         twins.append(twin)
+    return twins
 
-    fingerprinted = {
-        b.article_id: (b, twin) for b, twin in zip(batch, twins, strict=True)
-    }  # the last of an article in the batch wins
+
+def _started_with(
+    item_keys: list[int], started: dict[Band, list[tuple[str, tuple[int, ...]]]]
+) -> list[tuple[str, tuple[int, ...]]]:
+    """The stories started earlier in the batch that share a band with the item, in order."""
+    return list(
+        dict.fromkeys(entry for bk in enumerate(item_keys) for entry in started.get(bk, []))
+    )
+
+
+def _best_twin(
+    b: Fingerprinted,
+    signature: tuple[int, ...],
+    stored: dict[str, tuple[bytes, str | None, float]],
+    in_batch: list[tuple[str, tuple[int, ...]]],
+) -> Twin | None:
+    """The most similar candidate at or above the threshold (ties: the older story; a story
+    started in this batch is newer than any stored one)."""
+    scored: list[tuple[float, float, str]] = []  # (score, -time, root)
+    for article_id, (raw, duplicate_of, created) in stored.items():
+        if article_id != b.article_id:
+            score = similarity.similarity(signature, similarity.unpack(raw))
+            scored.append((score, -created, duplicate_of or article_id))
+    for order, (article_id, sig) in enumerate(in_batch):
+        if article_id != b.article_id:
+            scored.append((similarity.similarity(signature, sig), -1e12 - order, article_id))
+    best = max((s for s in scored if s[0] >= similarity.THRESHOLD), default=None)
+    if best is not None and best[2] != b.article_id:
+        return Twin(best[2], round(best[0], 3))
+    return None
+
+
+async def _store_fingerprints(
+    session: AsyncSession, batch: Sequence[Fingerprinted], twins: list[Twin | None]
+) -> None:
+    """Upsert each article's fingerprint (the last of an article in the batch wins), drop those
+    now too short to compare, and index the bands of each story's first article."""
+    fingerprinted = {b.article_id: (b, twin) for b, twin in zip(batch, twins, strict=True)}
     gone = [a for a, (b, _) in fingerprinted.items() if b.signature is None]
     if gone:
         await session.execute(delete(fingerprints).where(fingerprints.c.article_id.in_(gone)))
@@ -413,7 +456,6 @@ async def link_duplicates(
     ]
     if band_rows:
         await session.execute(insert(fingerprint_bands).values(band_rows).on_conflict_do_nothing())
-    return twins
 
 
 async def link_duplicate(

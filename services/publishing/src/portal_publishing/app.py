@@ -5,16 +5,19 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
-from portal_publishing.api import build_routers
+from portal_publishing import api
+from portal_publishing.caching import CachePolicy
 from portal_publishing.db import outbox
+from portal_publishing.deps import ApiDeps
 from portal_publishing.handlers import reviewed_subscription
 from portal_publishing.media import Renditions, media_router
 from portal_publishing.pagecache import PageCache, asyncpg_dsn
 from portal_publishing.rebuild import StoreRebuilder, rebuild_router
 from portal_publishing.security_headers import SecurityHeaders
 from portal_publishing.settings import Settings
+from portal_publishing.views import Views
 from portal_runtime.auth import admin_guard
 from portal_runtime.kafka_security import client_options
 from portal_runtime.serve import serve
@@ -54,7 +57,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Stored pages are answered before routing: a cache hit costs a dict lookup.
         stored_responses=pages.get,
         routers=[
-            *build_routers(settings, service.sessions, pages),
+            _admin_api(settings),
+            api.public,
+            api.documents,
             media_router(service.store, renditions),
             # Operators: restore the store from article.published (`portal rebuild publishing`).
             rebuild_router(
@@ -63,10 +68,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ),
         ],
     )
+    # What the routes get (deps.py).
+    app.state.api = ApiDeps(
+        sessions=service.sessions,
+        pages=pages,
+        views=Views(settings, pages),
+        cache=CachePolicy.from_settings(settings),
+    )
     # Outermost: stored pages and refusals carry the headers too.
     assert isinstance(app, ServiceApp)
     app.front_layers.insert(0, SecurityHeaders)
     return app
+
+
+def _admin_api(settings: Settings) -> APIRouter:
+    """The admin routes with their body limit (also bounds chunked bodies: Starlette answers
+    413)."""
+    admin = APIRouter(max_body_size=settings.admin_max_body_bytes)
+    admin.include_router(api.admin)
+    return admin
 
 
 async def _close_on_shutdown(renditions: Renditions) -> None:

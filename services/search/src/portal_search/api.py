@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any, Literal
 
 from aiokafka.errors import KafkaError
@@ -11,24 +10,25 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Res
 from opensearchpy.exceptions import TransportError
 from pydantic import BaseModel, ConfigDict, Field
 
+from portal_runtime.auth import require_admin
 from portal_runtime.httpcache import StoredResponse, StoredResponseAnswer, request_target
 from portal_runtime.logs import get_logger
 from portal_runtime.replay import ReplayStalled
+from portal_search.deps import Deps
 from portal_search.domain import (
     DEFAULT_PAGE_SIZE,
     MAX_FILTER_VALUES,
     MAX_PAGE_SIZE,
     MAX_QUERY_CHARS,
     MAX_RELATED,
+    SearchQuery,
     SearchValidationError,
     build_related_body,
     build_search_body,
     parse_response,
     parse_search,
 )
-from portal_search.index import ArticleIndex, IndexBusy
-from portal_search.rebuild import Rebuilder
-from portal_search.resultcache import ResultCache
+from portal_search.index import IndexBusy
 
 log = get_logger(__name__)
 
@@ -133,173 +133,179 @@ def _unavailable(exc: Exception) -> HTTPException:
     return HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "search is unavailable, retry later")
 
 
-def public_router(index: ArticleIndex, results: ResultCache) -> APIRouter:
-    router = APIRouter(tags=["search"])
+# --- public ------------------------------------------------------------------------------------
 
-    @router.get(
-        "/v1/search",
-        response_model=SearchResponse,
-        summary="Search published articles",
-        description=(
-            "Full-text search over titles, summaries and bodies, with or without Vietnamese "
-            "diacritics ('dang cong san' finds 'Đảng Cộng sản'); words typed with their marks "
-            "rank matches with the same marks higher. Both tone-mark placements ('hoà'/'hòa') "
-            "match alike. Without `q`, lists the newest articles matching the filters."
-        ),
-        responses={
-            422: {"model": ValidationResponse, "description": "A parameter is invalid"},
-            503: {"model": ErrorOut, "description": "OpenSearch does not answer"},
-        },
-    )
-    async def search(
-        request: Request,
-        q: str = Query(
-            "", max_length=MAX_QUERY_CHARS, description="Words to find; empty lists newest."
-        ),
-        section: list[str] = Query(
-            default_factory=list,
-            description=f"Section code(s) to keep (repeat for several, at most "
-            f"{MAX_FILTER_VALUES}).",
-        ),
-        source: list[str] = Query(
-            default_factory=list, description="Source (agency) code(s) to keep (repeatable)."
-        ),
-        from_: str | None = Query(
-            None,
-            alias="from",
-            max_length=40,
-            description="Published at or after: ISO date or date-time; no zone = Vietnam time.",
-        ),
-        to: str | None = Query(
-            None,
-            max_length=40,
-            description="Published at or before; a bare date includes that whole day.",
-        ),
-        sort: Literal["relevance", "date"] = Query(
-            "relevance", description="'relevance' (newest first without q) or 'date'."
-        ),
-        page: int = Query(1, ge=1, le=10_000),
-        size: int = Query(DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE),
-    ) -> Response:
-        try:
-            query = parse_search(
-                q=q,
-                sections=section,
-                sources=source,
-                date_from=from_,
-                date_to=to,
-                sort=sort,
-                page=page,
-                size=size,
-            )
-        except SearchValidationError as exc:
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT,
-                detail=[p.as_detail() for p in exc.problems],
-            ) from None
-        body = build_search_body(query)
-        # The OpenSearch request is the normalised search: equal searches share an answer.
-        key = json.dumps(body, sort_keys=True, ensure_ascii=False)
-        token = results.token()
-
-        async def ask_opensearch() -> bytes:
-            raw = await index.search(body)
-            return (
-                SearchResponse.model_validate(parse_response(raw, query)).model_dump_json().encode()
-            )
-
-        try:
-            answer = await results.answer(key, ask_opensearch)
-        except (TransportError, OSError) as exc:
-            raise _unavailable(exc) from exc
-        # Kept ready to send for this exact request target too (answered in the front).
-        stored = StoredResponse.build(answer, media_type="application/json", cache_control=None)
-        results.keep_response(request_target(request.scope), token, stored)
-        return StoredResponseAnswer(stored)
-
-    @router.get(
-        "/v1/articles/{article_id}/related",
-        response_model=RelatedResponse,
-        summary="Published articles related to one article",
-        description=(
-            "Articles about the same things (their words weigh by how rare they are across the "
-            "portal), best first; never the article itself. For 'related items' on an article "
-            "page."
-        ),
-        responses={
-            422: {"model": ValidationResponse, "description": "A parameter is invalid"},
-            503: {"model": ErrorOut, "description": "OpenSearch does not answer"},
-        },
-    )
-    async def related(
-        article_id: str = Path(max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$"),
-        size: int = Query(5, ge=1, le=MAX_RELATED),
-    ) -> Response:
-        body = build_related_body(article_id, index=index.alias, size=size)
-        key = json.dumps(body, sort_keys=True, ensure_ascii=False)
-        answer = results.get(key)
-        if answer is None:
-            token = results.token()
-            try:
-                raw = await index.search(body)
-            except (TransportError, OSError) as exc:
-                raise _unavailable(exc) from exc
-            items = [
-                RelatedOut.model_validate(
-                    {k: hit["_source"].get(k) for k in RelatedOut.model_fields}
-                )
-                for hit in raw.get("hits", {}).get("hits", [])
-            ]
-            answer = RelatedResponse(article_id=article_id, items=items).model_dump_json().encode()
-            results.put(key, token, answer)
-        return Response(answer, media_type="application/json")
-
-    return router
+public = APIRouter(tags=["search"])
 
 
-def admin_router(
-    index: ArticleIndex, rebuilder: Rebuilder, guard: Callable[..., None]
-) -> APIRouter:
-    router = APIRouter(prefix="/admin/v1", tags=["admin"], dependencies=[Depends(guard)])
-    auth_errors: dict[int | str, dict[str, Any]] = {
-        401: {"model": ErrorOut, "description": "Admin token missing or wrong"},
-        503: {"model": ErrorOut, "description": "Admin API not configured or OpenSearch down"},
-    }
+@public.get(
+    "/v1/search",
+    response_model=SearchResponse,
+    summary="Search published articles",
+    description=(
+        "Full-text search over titles, summaries and bodies, with or without Vietnamese "
+        "diacritics ('dang cong san' finds 'Đảng Cộng sản'); words typed with their marks "
+        "rank matches with the same marks higher. Both tone-mark placements ('hoà'/'hòa') "
+        "match alike. Without `q`, lists the newest articles matching the filters."
+    ),
+    responses={
+        422: {"model": ValidationResponse, "description": "A parameter is invalid"},
+        503: {"model": ErrorOut, "description": "OpenSearch does not answer"},
+    },
+)
+async def search(
+    request: Request,
+    deps: Deps,
+    q: str = Query(
+        "", max_length=MAX_QUERY_CHARS, description="Words to find; empty lists newest."
+    ),
+    section: list[str] = Query(
+        default_factory=list,
+        description=f"Section code(s) to keep (repeat for several, at most {MAX_FILTER_VALUES}).",
+    ),
+    source: list[str] = Query(
+        default_factory=list, description="Source (agency) code(s) to keep (repeatable)."
+    ),
+    from_: str | None = Query(
+        None,
+        alias="from",
+        max_length=40,
+        description="Published at or after: ISO date or date-time; no zone = Vietnam time.",
+    ),
+    to: str | None = Query(
+        None,
+        max_length=40,
+        description="Published at or before; a bare date includes that whole day.",
+    ),
+    sort: Literal["relevance", "date"] = Query(
+        "relevance", description="'relevance' (newest first without q) or 'date'."
+    ),
+    page: int = Query(1, ge=1, le=10_000),
+    size: int = Query(DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE),
+) -> Response:
+    try:
+        query = parse_search(
+            q=q,
+            sections=section,
+            sources=source,
+            date_from=from_,
+            date_to=to,
+            sort=sort,
+            page=page,
+            size=size,
+        )
+    except SearchValidationError as exc:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail=[p.as_detail() for p in exc.problems],
+        ) from None
+    token = deps.results.token()
+    answer = await _search_answer(deps, query)
+    # Kept ready to send for this exact request target too (answered in the front).
+    stored = StoredResponse.build(answer, media_type="application/json", cache_control=None)
+    deps.results.keep_response(request_target(request.scope), token, stored)
+    return StoredResponseAnswer(stored)
 
-    @router.get(
-        "/index",
-        response_model=IndexInfoOut,
-        summary="The alias, the index behind it and its counts",
-        responses=auth_errors,
-    )
-    async def index_info() -> IndexInfoOut:
-        try:
-            info = await index.info()
-        except (TransportError, OSError) as exc:
-            raise _unavailable(exc) from exc
-        return IndexInfoOut(**info.__dict__)
 
-    @router.post(
-        "/reindex",
-        response_model=ReindexOut,
-        summary="Rebuild the index from article.published, with no downtime",
-        description=(
-            "Creates a new physical index, replays the compacted article.published topic into "
-            "it while live events are written to both, then moves the alias atomically and "
-            "deletes the old index. Searches keep working throughout. Answers when done."
-        ),
-        responses={
-            **auth_errors,
-            409: {"model": ErrorOut, "description": "A reindex is already running"},
-        },
-    )
-    async def reindex() -> ReindexOut:
-        try:
-            result = await rebuilder.run()
-        except IndexBusy as exc:
-            raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
-        except (TransportError, OSError, KafkaError, ReplayStalled) as exc:
-            raise _unavailable(exc) from exc
-        return ReindexOut(**result.__dict__)
+async def _search_answer(deps: Deps, query: SearchQuery) -> bytes:
+    """The answer's JSON, shared by equal searches (the OpenSearch request is the normalised
+    search)."""
+    body = build_search_body(query)
+    key = json.dumps(body, sort_keys=True, ensure_ascii=False)
 
-    return router
+    async def ask_opensearch() -> bytes:
+        raw = await deps.index.search(body)
+        return SearchResponse.model_validate(parse_response(raw, query)).model_dump_json().encode()
+
+    try:
+        return await deps.results.answer(key, ask_opensearch)
+    except (TransportError, OSError) as exc:
+        raise _unavailable(exc) from exc
+
+
+@public.get(
+    "/v1/articles/{article_id}/related",
+    response_model=RelatedResponse,
+    summary="Published articles related to one article",
+    description=(
+        "Articles about the same things (their words weigh by how rare they are across the "
+        "portal), best first; never the article itself. For 'related items' on an article "
+        "page."
+    ),
+    responses={
+        422: {"model": ValidationResponse, "description": "A parameter is invalid"},
+        503: {"model": ErrorOut, "description": "OpenSearch does not answer"},
+    },
+)
+async def related(
+    deps: Deps,
+    article_id: str = Path(max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$"),
+    size: int = Query(5, ge=1, le=MAX_RELATED),
+) -> Response:
+    body = build_related_body(article_id, index=deps.index.alias, size=size)
+    key = json.dumps(body, sort_keys=True, ensure_ascii=False)
+    answer = deps.results.get(key)
+    if answer is None:
+        token = deps.results.token()
+        answer = await _related_answer(deps, article_id, body)
+        deps.results.put(key, token, answer)
+    return Response(answer, media_type="application/json")
+
+
+async def _related_answer(deps: Deps, article_id: str, body: dict[str, Any]) -> bytes:
+    try:
+        raw = await deps.index.search(body)
+    except (TransportError, OSError) as exc:
+        raise _unavailable(exc) from exc
+    items = [
+        RelatedOut.model_validate({k: hit["_source"].get(k) for k in RelatedOut.model_fields})
+        for hit in raw.get("hits", {}).get("hits", [])
+    ]
+    return RelatedResponse(article_id=article_id, items=items).model_dump_json().encode()
+
+
+# --- admin -------------------------------------------------------------------------------------
+
+admin = APIRouter(prefix="/admin/v1", tags=["admin"], dependencies=[Depends(require_admin)])
+_AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorOut, "description": "Admin token missing or wrong"},
+    503: {"model": ErrorOut, "description": "Admin API not configured or OpenSearch down"},
+}
+
+
+@admin.get(
+    "/index",
+    response_model=IndexInfoOut,
+    summary="The alias, the index behind it and its counts",
+    responses=_AUTH_ERRORS,
+)
+async def index_info(deps: Deps) -> IndexInfoOut:
+    try:
+        info = await deps.index.info()
+    except (TransportError, OSError) as exc:
+        raise _unavailable(exc) from exc
+    return IndexInfoOut(**info.__dict__)
+
+
+@admin.post(
+    "/reindex",
+    response_model=ReindexOut,
+    summary="Rebuild the index from article.published, with no downtime",
+    description=(
+        "Creates a new physical index, replays the compacted article.published topic into "
+        "it while live events are written to both, then moves the alias atomically and "
+        "deletes the old index. Searches keep working throughout. Answers when done."
+    ),
+    responses={
+        **_AUTH_ERRORS,
+        409: {"model": ErrorOut, "description": "A reindex is already running"},
+    },
+)
+async def reindex(deps: Deps) -> ReindexOut:
+    try:
+        result = await deps.rebuilder.run()
+    except IndexBusy as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+    except (TransportError, OSError, KafkaError, ReplayStalled) as exc:
+        raise _unavailable(exc) from exc
+    return ReindexOut(**result.__dict__)

@@ -16,8 +16,9 @@ from portal_runtime.auth import admin_guard
 from portal_runtime.logs import get_logger
 from portal_runtime.serve import serve
 from portal_runtime.service import Service
-from portal_search.api import admin_router, public_router
+from portal_search import api
 from portal_search.db import outbox
+from portal_search.deps import ApiDeps
 from portal_search.handlers import published_subscription
 from portal_search.index import ArticleIndex, SearchUnavailable
 from portal_search.questions import (
@@ -102,12 +103,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Searches answered a moment ago are answered again before routing (resultcache.py).
         stored_responses=results.response,
         routers=[
-            public_router(index, results),
+            api.public,
             questions_router(questions),
             questions_admin_router(QuestionsRebuilder(questions, settings), admin_guard(settings)),
-            admin_router(index, rebuilder, admin_guard(settings)),
+            api.admin,
         ],
     )
+
+    app.state.api = ApiDeps(index=index, results=results, rebuilder=rebuilder)  # deps.py
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

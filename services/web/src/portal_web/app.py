@@ -11,15 +11,13 @@ from starlette.responses import Response
 from portal_runtime.bodylimit import BodyLimit
 from portal_runtime.serve import serve
 from portal_runtime.service import HttpService
+from portal_web import engaging, reading, submitting
 from portal_web.apis import Apis
 from portal_web.assets import Assets
 from portal_web.csrf import Csrf
-from portal_web.engaging import engaging_router
 from portal_web.pages import NOT_FOUND, PageError, Web
-from portal_web.reading import reading_router
 from portal_web.security import SecurityHeaders
 from portal_web.settings import Settings
-from portal_web.submitting import submitting_router
 from portal_web.templating import Templates
 
 # FastAPI's own pages: an HTML website has no OpenAPI document to offer its readers.
@@ -69,7 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = service.create_app(
         title="Cổng TTĐT — Website",
         description="The public portal website (HTML).",
-        routers=[reading_router(web), engaging_router(web), submitting_router(web)],
+        routers=[reading.router, engaging.router, submitting.router],
     )
     app.router.routes = [r for r in app.router.routes if getattr(r, "path", "") not in _API_DOCS]
 
@@ -88,7 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, not_found)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)
-    app.state.web = web
+    app.state.web = web  # what every route gets (deps.py)
     return app
 
 
