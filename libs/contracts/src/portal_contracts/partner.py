@@ -25,6 +25,7 @@ class PartnerArticleMessage(Payload):
     revision: int | None = Field(
         default=None,
         ge=1,
+        le=2_147_483_647,  # stored as a PostgreSQL integer
         description=(
             "The partner's revision number. When given, an older revision arriving after a newer "
             "one is ignored; when omitted, the portal numbers revisions in arrival order."
