@@ -254,6 +254,7 @@ PARTNER_FACING_ERRORS = frozenset(
         "stale_revision",
         "revision_conflict",
         "too_large",
+        "unsupported_media",
     }
 )
 INTERNAL_FAILURE_REASON = (
