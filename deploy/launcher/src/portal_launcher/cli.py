@@ -30,7 +30,6 @@ from typing import Any
 import typer
 
 from portal_launcher import ops, ops_http, ops_kafka, seed, stack
-from portal_launcher.components.helm import build_helm
 from portal_launcher.components.jaeger import JaegerComponent
 from portal_launcher.components.kafka import admin_client_options, partner_ca_file
 from portal_launcher.components.varnish import purge_edge
@@ -97,14 +96,11 @@ def stack_up(with_traces: bool = _WITH_TRACES) -> None:
 
 @stack_app.command("prepare")
 def stack_prepare(with_traces: bool = _WITH_TRACES) -> None:
-    """Fetch and build what the stack runs (Kafka and OpenSearch jars, Jaeger with traces) and
-    the tools its tests use (Helm)."""
+    """Fetch and build what the stack runs (Kafka and OpenSearch jars, Jaeger with traces)."""
     try:
         for comp in stack.infrastructure(_settings(with_traces)):
             comp.install()
             typer.echo(f"  {comp.name}: installed")
-        # The Kubernetes chart's tool (deploy/helm), for its tests.
-        typer.echo(f"  helm: {build_helm()}")
     except ComponentFailed as exc:
         _fail(exc)
 

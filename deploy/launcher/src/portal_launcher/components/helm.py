@@ -1,6 +1,7 @@
 """Helm, the chart's tool (deploy/helm/portal): built once from the Go module proxy at a pinned
-version and cached in the user's cache folder, shared by every checkout (~/.cache/portal/helm, or
-PORTAL_HELM_CACHE), like Jaeger. `make install` builds it; the chart's tests run it.
+version and cached in the user's cache folder, shared by every checkout (`~/.cache/portal/helm`,
+or under `PORTAL_CACHE`, or `PORTAL_HELM_CACHE`), like Jaeger. Only the chart's tests need it, so
+the first of them builds it (minutes, once per machine); `make run` never does.
 """
 
 from __future__ import annotations
@@ -10,11 +11,12 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from portal_launcher.build_cache import USER_CACHE
 from portal_launcher.process import ComponentFailed
 
 HELM_VERSION = "v4.3.2"
 HELM_PACKAGE = "helm.sh/helm/v4/cmd/helm"
-BIN_DIR = Path(os.environ.get("PORTAL_HELM_CACHE", str(Path.home() / ".cache" / "portal" / "helm")))
+BIN_DIR = Path(os.environ.get("PORTAL_HELM_CACHE") or USER_CACHE / "helm")
 _BUILD_TIMEOUT_S = 1800.0
 
 
