@@ -22,8 +22,11 @@ test: install
 
 # Jaeger (the trace backend) is built only when traces are asked for (PORTAL_STACK_TRACES=1),
 # or by the first test that needs it.
+# Bytecode is compiled once here: every process then starts from .pyc files (several seconds of
+# CPU less per service start, and on machines with PYTHONDONTWRITEBYTECODE, on every start).
 install: system-deps $(UV) node_modules/.installed
-	$(UV) sync --all-packages --frozen
+	$(UV) sync --all-packages --frozen --compile-bytecode
+	$(UV) run --no-sync python -m compileall -q -j 0 libs/*/src services/*/src deploy/launcher/src
 	$(UV) run --no-sync portal stack prepare
 
 # npm packages (package.json): the browser tests' and benchmark's tooling (axe-core,
