@@ -15,11 +15,12 @@ from fastapi import FastAPI
 from portal_contracts.articles import ArticleIngestedEvent, article_id_for
 from portal_contracts.envelope import Envelope
 from portal_contracts.topics import ARTICLE_INGESTED
-from portal_ingest.api import Context, install_error_handlers
+from portal_ingest import partner_api
+from portal_ingest.api import install_error_handlers
 from portal_ingest.db import outbox
+from portal_ingest.deps import ApiDeps
 from portal_ingest.kafka_admin import PartnerKafkaProvisioner
-from portal_ingest.partner_api import partner_router
-from portal_ingest.usecases import Admin, Ingestor
+from portal_ingest.usecases import Admin, DeskImages, Ingestor
 from portal_runtime.storage import ObjectStore
 
 from .conftest import Ingest, read_events
@@ -417,14 +418,15 @@ async def test_raw_archive_down_is_503_and_nothing_is_stored(ingest: Ingest) -> 
         settings.model_copy(update={"s3_endpoint": "http://127.0.0.1:9"}),
         bucket=settings.s3_raw_bucket,
     )
-    ctx = Context(
+    app = FastAPI()
+    app.include_router(partner_api.router)
+    app.state.api = ApiDeps(
         settings=settings,
         sessions=sessions,
         ingestor=Ingestor(sessions, dead_store, outbox),
         admin=Admin(settings, sessions, PartnerKafkaProvisioner(settings)),
+        desk_images=DeskImages(settings, sessions, dead_store),
     )
-    app = FastAPI()
-    app.include_router(partner_router(ctx))
     install_error_handlers(app, settings)
     external_id = f"s3-{uuid.uuid4().hex[:8]}"
 
