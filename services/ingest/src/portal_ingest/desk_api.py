@@ -22,7 +22,7 @@ from portal_contracts.articles import ArticleAction, ArticleContent, Channel
 from portal_contracts.partner import PartnerArticleMessage
 from portal_ingest.api import _INVALID, ExternalId, Problem, SourceCodePath
 from portal_ingest.deps import Deps, DeskService
-from portal_ingest.partner_api import ArticleReceiptOut, receipt_answer
+from portal_ingest.partner_api import RETRACT_RESPONSES, ArticleReceiptOut, receipt_answer
 
 
 class DeskArticleIn(BaseModel):
@@ -91,12 +91,7 @@ async def put_article(
     summary="Retract an article written in the desk",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=ArticleReceiptOut,
-    responses={
-        200: {"model": ArticleReceiptOut, "description": "Already retracted"},
-        404: {"model": Problem},
-        409: {"model": Problem},
-        503: {"model": Problem},
-    },
+    responses=RETRACT_RESPONSES,
 )
 async def retract_article(
     deps: Deps,

@@ -200,6 +200,14 @@ def _page_size(settings: Settings, limit: int | None) -> int:
 
 router = APIRouter(prefix="/v1", tags=["partner"], responses=_ERRORS)
 
+# What a retraction may answer besides 202, whichever channel asks for it.
+RETRACT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"model": ArticleReceiptOut, "description": "Already retracted"},
+    404: {"model": Problem},
+    409: {"model": Problem},
+    503: {"model": Problem},
+}
+
 
 @router.get("/me", summary="The agency this key belongs to", response_model=SourceSelfOut)
 async def me(who: Partner, deps: Deps) -> SourceSelfOut:
@@ -341,12 +349,7 @@ async def put_article(
     description="A new revision with action 'retract'; every read model removes the article.",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=ArticleReceiptOut,
-    responses={
-        200: {"model": ArticleReceiptOut, "description": "Already retracted"},
-        404: {"model": Problem},
-        409: {"model": Problem},
-        503: {"model": Problem},
-    },
+    responses=RETRACT_RESPONSES,
 )
 async def retract_article(
     who: Partner,
