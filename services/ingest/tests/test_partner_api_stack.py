@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -407,6 +408,44 @@ async def test_admin_upserts_sources(ingest: Ingest) -> None:
     assert any(s["code"] == code for s in listed)
     assert bad.status_code == 422
     assert bad.json()["errors"][0]["field"] == "code"
+
+
+async def test_a_page_over_the_bound_is_refused_naming_limit(ingest: Ingest) -> None:
+    """The documented bound (200), and a lower one a deployment set (PAGE_SIZE_MAX): each
+    refuses a larger page with the same 422, and answers one at the bound."""
+    _, headers = await ingest.partner()
+    at_bound = await ingest.http.get("/v1/articles?limit=200", headers=headers)
+    over = await ingest.http.get("/v1/articles?limit=201", headers=headers)
+    wired = ingest.app.state.api
+    lowered = ingest.settings.model_copy(update={"page_size_max": 2})
+    ingest.app.state.api = replace(wired, settings=lowered)
+    try:
+        at_lowered = await ingest.http.get("/v1/errors?limit=2", headers=headers)
+        over_lowered = await ingest.http.get("/v1/errors?limit=3", headers=headers)
+    finally:
+        ingest.app.state.api = wired
+
+    assert at_bound.status_code == 200, at_bound.text
+    assert over.status_code == 422
+    assert over.json()["errors"] == [
+        {
+            "field": "limit",
+            "message": "Input should be less than or equal to 200",
+            "type": "less_than_equal",
+        }
+    ]
+    assert at_lowered.status_code == 200, at_lowered.text
+    assert over_lowered.status_code == 422
+    assert over_lowered.json() == {
+        "detail": "limit: Input should be less than or equal to 2",
+        "errors": [
+            {
+                "field": "limit",
+                "message": "Input should be less than or equal to 2",
+                "type": "less_than_equal",
+            }
+        ],
+    }
 
 
 async def test_raw_archive_down_is_503_and_nothing_is_stored(ingest: Ingest) -> None:
