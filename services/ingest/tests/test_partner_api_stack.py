@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -15,11 +16,12 @@ from fastapi import FastAPI
 from portal_contracts.articles import ArticleIngestedEvent, article_id_for
 from portal_contracts.envelope import Envelope
 from portal_contracts.topics import ARTICLE_INGESTED
-from portal_ingest.api import Context, install_error_handlers
+from portal_ingest import partner_api
+from portal_ingest.api import install_error_handlers
 from portal_ingest.db import outbox
+from portal_ingest.deps import ApiDeps
 from portal_ingest.kafka_admin import PartnerKafkaProvisioner
-from portal_ingest.partner_api import partner_router
-from portal_ingest.usecases import Admin, Ingestor
+from portal_ingest.usecases import Admin, DeskImages, Ingestor
 from portal_runtime.storage import ObjectStore
 
 from .conftest import Ingest, read_events
@@ -408,6 +410,44 @@ async def test_admin_upserts_sources(ingest: Ingest) -> None:
     assert bad.json()["errors"][0]["field"] == "code"
 
 
+async def test_a_page_over_the_bound_is_refused_naming_limit(ingest: Ingest) -> None:
+    """The documented bound (200), and a lower one a deployment set (PAGE_SIZE_MAX): each
+    refuses a larger page with the same 422, and answers one at the bound."""
+    _, headers = await ingest.partner()
+    at_bound = await ingest.http.get("/v1/articles?limit=200", headers=headers)
+    over = await ingest.http.get("/v1/articles?limit=201", headers=headers)
+    wired = ingest.app.state.api
+    lowered = ingest.settings.model_copy(update={"page_size_max": 2})
+    ingest.app.state.api = replace(wired, settings=lowered)
+    try:
+        at_lowered = await ingest.http.get("/v1/errors?limit=2", headers=headers)
+        over_lowered = await ingest.http.get("/v1/errors?limit=3", headers=headers)
+    finally:
+        ingest.app.state.api = wired
+
+    assert at_bound.status_code == 200, at_bound.text
+    assert over.status_code == 422
+    assert over.json()["errors"] == [
+        {
+            "field": "limit",
+            "message": "Input should be less than or equal to 200",
+            "type": "less_than_equal",
+        }
+    ]
+    assert at_lowered.status_code == 200, at_lowered.text
+    assert over_lowered.status_code == 422
+    assert over_lowered.json() == {
+        "detail": "limit: Input should be less than or equal to 2",
+        "errors": [
+            {
+                "field": "limit",
+                "message": "Input should be less than or equal to 2",
+                "type": "less_than_equal",
+            }
+        ],
+    }
+
+
 async def test_raw_archive_down_is_503_and_nothing_is_stored(ingest: Ingest) -> None:
     """The partner API wired to an S3 endpoint that does not answer: 503, no revision kept."""
     _, headers = await ingest.partner()
@@ -417,14 +457,15 @@ async def test_raw_archive_down_is_503_and_nothing_is_stored(ingest: Ingest) -> 
         settings.model_copy(update={"s3_endpoint": "http://127.0.0.1:9"}),
         bucket=settings.s3_raw_bucket,
     )
-    ctx = Context(
+    app = FastAPI()
+    app.include_router(partner_api.router)
+    app.state.api = ApiDeps(
         settings=settings,
         sessions=sessions,
         ingestor=Ingestor(sessions, dead_store, outbox),
         admin=Admin(settings, sessions, PartnerKafkaProvisioner(settings)),
+        desk_images=DeskImages(settings, sessions, dead_store),
     )
-    app = FastAPI()
-    app.include_router(partner_router(ctx))
     install_error_handlers(app, settings)
     external_id = f"s3-{uuid.uuid4().hex[:8]}"
 

@@ -1,20 +1,21 @@
 """The admin API: sources, their API keys and their partner Kafka access."""
 
+# No `from __future__ import annotations`: FastAPI reads the routes' annotations.
 import pathlib
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Response, status
+from fastapi import APIRouter, Path, Response, status
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from portal_contracts.articles import (
     SectionCode,
 )
 from portal_ingest import repository as repo
-from portal_ingest.api import _INVALID, SOURCE_CODE_PATTERN, Context, Problem, SourceCodePath
+from portal_ingest.api import _INVALID, SOURCE_CODE_PATTERN, Problem, SourceCodePath
+from portal_ingest.deps import AdminToken, Deps
 from portal_ingest.kafka_admin import SCRAM_MECHANISM
 from portal_ingest.settings import Settings
-from portal_runtime.auth import admin_guard
 
 # -- models: admin API ------------------------------------------------------------------------
 
@@ -131,116 +132,124 @@ def _key_out(row: repo.ApiKeyRow) -> ApiKeyOut:
 # -- admin API --------------------------------------------------------------------------------
 
 
-def admin_router(ctx: Context) -> APIRouter:
-    router = APIRouter(
-        prefix="/admin/v1",
-        tags=["admin"],
-        dependencies=[Depends(admin_guard(ctx.settings))],
-        max_body_size=ctx.settings.max_body_bytes,
-        responses={
-            401: {"model": Problem, "description": "Admin token missing or wrong"},
-            **_INVALID,
-        },
+router = APIRouter(
+    prefix="/admin/v1",
+    tags=["admin"],
+    dependencies=[AdminToken],
+    responses={
+        401: {"model": Problem, "description": "Admin token missing or wrong"},
+        **_INVALID,
+    },
+)
+
+
+@router.put(
+    "/sources/{code}",
+    summary="Create or replace a partner agency (source)",
+    response_model=SourceOut,
+    responses={201: {"model": SourceOut, "description": "Created"}},
+)
+async def put_source(
+    deps: Deps, code: SourceCodePath, body: SourceIn, response: Response
+) -> SourceOut:
+    row, created = await deps.admin.put_source(
+        code, name=body.name, kind=body.kind, sections=body.sections, active=body.active
+    )
+    if created:
+        response.status_code = status.HTTP_201_CREATED
+    return _source_out(row)
+
+
+@router.get("/sources", summary="Every partner agency", response_model=list[SourceOut])
+async def list_sources(deps: Deps) -> list[SourceOut]:
+    return [_source_out(r) for r in await deps.admin.list_sources()]
+
+
+@router.get(
+    "/sources/{code}",
+    summary="One partner agency",
+    response_model=SourceOut,
+    responses={404: {"model": Problem}},
+)
+async def get_source(deps: Deps, code: SourceCodePath) -> SourceOut:
+    return _source_out(await deps.admin.get_source(code))
+
+
+@router.post(
+    "/sources/{code}/api-keys",
+    summary="Issue an API key (the plaintext is in this answer only)",
+    status_code=status.HTTP_201_CREATED,
+    response_model=IssuedApiKeyOut,
+    responses={404: {"model": Problem}},
+)
+async def issue_key(
+    deps: Deps, code: SourceCodePath, body: ApiKeyIn | None = None
+) -> IssuedApiKeyOut:
+    issued = await deps.admin.issue_api_key(code, None if body is None else body.label)
+    return IssuedApiKeyOut(**_key_out(issued.row).model_dump(), api_key=issued.token)
+
+
+@router.get(
+    "/sources/{code}/api-keys",
+    summary="The agency's API keys (metadata only)",
+    response_model=list[ApiKeyOut],
+    responses={404: {"model": Problem}},
+)
+async def list_keys(deps: Deps, code: SourceCodePath) -> list[ApiKeyOut]:
+    return [_key_out(k) for k in await deps.admin.list_api_keys(code)]
+
+
+@router.delete(
+    "/sources/{code}/api-keys/{key_id}",
+    summary="Revoke an API key (rotation: issue a new key, then revoke the old one)",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={404: {"model": Problem}},
+)
+async def revoke_key(
+    deps: Deps, code: SourceCodePath, key_id: Annotated[str, Path(max_length=32)]
+) -> Response:
+    await deps.admin.revoke_api_key(code, key_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/sources/{code}/kafka-credentials",
+    summary="Provision (or rotate) the agency's Kafka access",
+    description=(
+        "Creates the topic partner.<code>.articles, a SCRAM-SHA-512 user with a new random "
+        "password, ACLs allowing it to write (and describe) exactly that topic, and its "
+        "produce quota. The listener is SASL_SSL; ssl_ca_pem verifies it. Calling it again "
+        "sets a new password (the old one stops working)."
+    ),
+    status_code=status.HTTP_201_CREATED,
+    response_model=KafkaCredentialsOut,
+    responses={404: {"model": Problem}, 503: {"model": Problem}},
+)
+async def grant_kafka(deps: Deps, code: SourceCodePath) -> KafkaCredentialsOut:
+    access = await deps.admin.grant_kafka(code)
+    return KafkaCredentialsOut(
+        username=access.username,
+        password=access.password,
+        topic=access.topic,
+        bootstrap_servers=access.bootstrap_servers,
+        ssl_ca_pem=_partner_ca(deps.settings),
+        produce_byte_rate=deps.settings.partner_produce_byte_rate,
     )
 
-    @router.put(
-        "/sources/{code}",
-        summary="Create or replace a partner agency (source)",
-        response_model=SourceOut,
-        responses={201: {"model": SourceOut, "description": "Created"}},
+
+@router.get(
+    "/sources/{code}/kafka-credentials",
+    summary="The agency's Kafka user and topic (never the password)",
+    response_model=KafkaAccessOut,
+    responses={404: {"model": Problem}},
+)
+async def kafka_access(deps: Deps, code: SourceCodePath) -> KafkaAccessOut:
+    row = await deps.admin.kafka_access(code)
+    return KafkaAccessOut(
+        username=row.username,
+        topic=row.topic,
+        bootstrap_servers=deps.settings.kafka_partner_bootstrap_servers,
+        ssl_ca_pem=_partner_ca(deps.settings),
+        created_at=row.created_at,
+        rotated_at=row.rotated_at,
     )
-    async def put_source(code: SourceCodePath, body: SourceIn, response: Response) -> SourceOut:
-        row, created = await ctx.admin.put_source(
-            code, name=body.name, kind=body.kind, sections=body.sections, active=body.active
-        )
-        if created:
-            response.status_code = status.HTTP_201_CREATED
-        return _source_out(row)
-
-    @router.get("/sources", summary="Every partner agency", response_model=list[SourceOut])
-    async def list_sources() -> list[SourceOut]:
-        return [_source_out(r) for r in await ctx.admin.list_sources()]
-
-    @router.get(
-        "/sources/{code}",
-        summary="One partner agency",
-        response_model=SourceOut,
-        responses={404: {"model": Problem}},
-    )
-    async def get_source(code: SourceCodePath) -> SourceOut:
-        return _source_out(await ctx.admin.get_source(code))
-
-    @router.post(
-        "/sources/{code}/api-keys",
-        summary="Issue an API key (the plaintext is in this answer only)",
-        status_code=status.HTTP_201_CREATED,
-        response_model=IssuedApiKeyOut,
-        responses={404: {"model": Problem}},
-    )
-    async def issue_key(code: SourceCodePath, body: ApiKeyIn | None = None) -> IssuedApiKeyOut:
-        issued = await ctx.admin.issue_api_key(code, None if body is None else body.label)
-        return IssuedApiKeyOut(**_key_out(issued.row).model_dump(), api_key=issued.token)
-
-    @router.get(
-        "/sources/{code}/api-keys",
-        summary="The agency's API keys (metadata only)",
-        response_model=list[ApiKeyOut],
-        responses={404: {"model": Problem}},
-    )
-    async def list_keys(code: SourceCodePath) -> list[ApiKeyOut]:
-        return [_key_out(k) for k in await ctx.admin.list_api_keys(code)]
-
-    @router.delete(
-        "/sources/{code}/api-keys/{key_id}",
-        summary="Revoke an API key (rotation: issue a new key, then revoke the old one)",
-        status_code=status.HTTP_204_NO_CONTENT,
-        responses={404: {"model": Problem}},
-    )
-    async def revoke_key(
-        code: SourceCodePath, key_id: Annotated[str, Path(max_length=32)]
-    ) -> Response:
-        await ctx.admin.revoke_api_key(code, key_id)
-        return Response(status_code=status.HTTP_204_NO_CONTENT)
-
-    @router.post(
-        "/sources/{code}/kafka-credentials",
-        summary="Provision (or rotate) the agency's Kafka access",
-        description=(
-            "Creates the topic partner.<code>.articles, a SCRAM-SHA-512 user with a new random "
-            "password, ACLs allowing it to write (and describe) exactly that topic, and its "
-            "produce quota. The listener is SASL_SSL; ssl_ca_pem verifies it. Calling it again "
-            "sets a new password (the old one stops working)."
-        ),
-        status_code=status.HTTP_201_CREATED,
-        response_model=KafkaCredentialsOut,
-        responses={404: {"model": Problem}, 503: {"model": Problem}},
-    )
-    async def grant_kafka(code: SourceCodePath) -> KafkaCredentialsOut:
-        access = await ctx.admin.grant_kafka(code)
-        return KafkaCredentialsOut(
-            username=access.username,
-            password=access.password,
-            topic=access.topic,
-            bootstrap_servers=access.bootstrap_servers,
-            ssl_ca_pem=_partner_ca(ctx.settings),
-            produce_byte_rate=ctx.settings.partner_produce_byte_rate,
-        )
-
-    @router.get(
-        "/sources/{code}/kafka-credentials",
-        summary="The agency's Kafka user and topic (never the password)",
-        response_model=KafkaAccessOut,
-        responses={404: {"model": Problem}},
-    )
-    async def kafka_access(code: SourceCodePath) -> KafkaAccessOut:
-        row = await ctx.admin.kafka_access(code)
-        return KafkaAccessOut(
-            username=row.username,
-            topic=row.topic,
-            bootstrap_servers=ctx.settings.kafka_partner_bootstrap_servers,
-            ssl_ca_pem=_partner_ca(ctx.settings),
-            created_at=row.created_at,
-            rotated_at=row.rotated_at,
-        )
-
-    return router

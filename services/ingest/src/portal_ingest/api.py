@@ -1,11 +1,11 @@
-"""What the HTTP APIs share: the request context, problem answers and the error handlers.
+"""What the HTTP APIs share: path parameters, problem answers and the error handlers.
 
-The routes are in ``partner_api`` (the partner push API, /v1, API keys) and ``admin_api``
-(the operators' admin API, /admin/v1). Thin routers: they authenticate, validate, call a use
+The routes are in ``partner_api`` (the partner push API, /v1, API keys), ``admin_api`` (the
+operators' admin API, /admin/v1) and ``desk_api`` (the desk channel); what they get through
+FastAPI's dependencies is in ``deps``. Thin routers: they authenticate, validate, call a use
 case and shape the answer. Every refusal is a 4xx whose ``detail`` says what is wrong and names the field.
 """
 
-from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Path, Request, Response, status
@@ -16,14 +16,7 @@ from starlette.exceptions import HTTPException
 
 from portal_ingest.kafka_admin import ProvisioningError
 from portal_ingest.settings import Settings
-from portal_ingest.usecases import (
-    Admin,
-    Ingestor,
-    RefusalKind,
-    Refused,
-    Sessions,
-    StorageUnavailable,
-)
+from portal_ingest.usecases import RefusalKind, Refused, StorageUnavailable
 from portal_runtime.kafka import is_transient
 from portal_runtime.logs import get_logger
 from portal_runtime.problems import FieldError, ValidationShape, http_problem
@@ -57,14 +50,6 @@ SourceCodePath = Annotated[
         description="Code of the partner agency, e.g. 'tp-ha-noi'.",
     ),
 ]
-
-
-@dataclass(frozen=True)
-class Context:
-    settings: Settings
-    sessions: Sessions
-    ingestor: Ingestor
-    admin: Admin
 
 
 class Problem(BaseModel):

@@ -5,17 +5,16 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
-from portal_ingest.admin_api import admin_router
-from portal_ingest.api import VALIDATION, Context, install_error_handlers
+from portal_ingest import admin_api, desk_api, partner_api
+from portal_ingest.api import VALIDATION, install_error_handlers
 from portal_ingest.db import outbox
-from portal_ingest.desk_api import desk_media_router, desk_router
+from portal_ingest.deps import ApiDeps
 from portal_ingest.fairness import BurstDetector
 from portal_ingest.handlers import partner_subscription, status_subscription
 from portal_ingest.journey import install_journey
 from portal_ingest.kafka_admin import PartnerKafkaProvisioner
-from portal_ingest.partner_api import partner_router
 from portal_ingest.pull.app import PullIntegration
 from portal_ingest.settings import Settings
 from portal_ingest.usecases import Admin, DeskImages, Ingestor, StatusTracker
@@ -27,6 +26,13 @@ from portal_runtime.service import Service
 from portal_runtime.storage import ObjectStore
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+DESCRIPTION = (
+    "The partner agencies' front door: push articles with an API key (REST) or on the "
+    "agency's own Kafka topic (SASL_SSL, SCRAM), follow each item's status, see refused "
+    "messages. Operators manage sources, API keys and Kafka credentials (admin API). "
+    "Emits article.ingested."
+)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -43,9 +49,46 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     service.store = raw_store
     service.checks["object_store"] = raw_store.ping
 
-    # Fairness between agencies: a backfill or a burst takes the bulk lane, which the relay
-    # lets into the pipeline only as fast as the pipeline drains (docs/pipeline.md).
+    # Fairness between agencies: a backfill or a burst takes the bulk lane.
     lanes = BurstDetector(settings.burst_items, settings.burst_window_s)
+    _admit_bulk_lane(settings, service)
+    ingestor = Ingestor(service.sessions, raw_store, outbox, lanes)
+    service.consume(status_subscription(StatusTracker()))
+    _consume_partner_topics(settings, service, ingestor)
+
+    # Feeds and sitemaps of partner sites that cannot push: the same Ingestor, channel=feed.
+    pull = PullIntegration(settings, service, ingestor)
+
+    app = service.create_app(
+        title="Cổng TTĐT — Ingest",
+        description=DESCRIPTION,
+        routers=[
+            _body_limited(settings, partner_api.router, admin_api.router),
+            pull.router(),
+            # The desk channel: agencies writing in moderation's desk, and their images.
+            desk_api.router,
+            desk_api.media_router,
+        ],
+        validation=VALIDATION,
+    )
+    # What the routes get (deps.py).
+    app.state.api = ApiDeps(
+        settings=settings,
+        sessions=service.sessions,
+        ingestor=ingestor,
+        admin=Admin(settings, service.sessions, PartnerKafkaProvisioner(settings)),
+        desk_images=DeskImages(settings, service.sessions, raw_store),
+    )
+    install_error_handlers(app, settings)
+    pull.install(app)
+    # SREs: each article's journey (admin API), partner topics' consumer lag, review backlog.
+    install_journey(service, app)
+    return app
+
+
+def _admit_bulk_lane(settings: Settings, service: Service) -> None:
+    """The relay lets the bulk lane into the pipeline only as fast as the pipeline drains
+    (docs/pipeline.md)."""
     gate = PipelineGate(
         client_options(settings),
         [Hop.parse(h) for h in settings.bulk_lane_hops],
@@ -59,11 +102,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     service.relay_admission = gate
     service.background.append(gate.run)
     service.metrics.add("bulk_lane", gate.gauges)
-    ingestor = Ingestor(service.sessions, raw_store, outbox, lanes)
-    service.consume(status_subscription(StatusTracker()))
 
-    # Partner topics: a consumer of its own (client id ingest-partners), whose short metadata
-    # refresh picks up topics provisioned after start.
+
+def _consume_partner_topics(settings: Settings, service: Service, ingestor: Ingestor) -> None:
+    """Partner topics: a consumer of its own (client id ingest-partners), whose short metadata
+    refresh picks up topics provisioned after start; readiness waits for it."""
     config = ConsumerConfig.from_settings(settings)
     partners = service.consume(
         partner_subscription(settings, ingestor),
@@ -76,39 +119,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     service.checks["partner_intake"] = partner_intake_ready
 
-    # Feeds and sitemaps of partner sites that cannot push: the same Ingestor, channel=feed.
-    pull = PullIntegration(settings, service, ingestor)
 
-    ctx = Context(
-        settings=settings,
-        sessions=service.sessions,
-        ingestor=ingestor,
-        admin=Admin(settings, service.sessions, PartnerKafkaProvisioner(settings)),
-    )
-    desk_images = DeskImages(settings, service.sessions, raw_store)
-    app = service.create_app(
-        title="Cổng TTĐT — Ingest",
-        description=(
-            "The partner agencies' front door: push articles with an API key (REST) or on the "
-            "agency's own Kafka topic (SASL_SSL, SCRAM), follow each item's status, see refused "
-            "messages. Operators manage sources, API keys and Kafka credentials (admin API). "
-            "Emits article.ingested."
-        ),
-        routers=[
-            partner_router(ctx),
-            admin_router(ctx),
-            pull.router(),
-            # The desk channel: agencies writing in moderation's desk, and their images.
-            desk_router(ctx, desk_images),
-            desk_media_router(desk_images),
-        ],
-        validation=VALIDATION,
-    )
-    install_error_handlers(app, settings)
-    pull.install(app)
-    # SREs: each article's journey (admin API), partner topics' consumer lag, review backlog.
-    install_journey(service, app)
-    return app
+def _body_limited(settings: Settings, *routers: APIRouter) -> APIRouter:
+    """``routers`` with the request body limit (also bounds chunked bodies: Starlette answers
+    413)."""
+    limited = APIRouter(max_body_size=settings.max_body_bytes)
+    for router in routers:
+        limited.include_router(router)
+    return limited
 
 
 def main() -> None:

@@ -10,19 +10,19 @@ original and the status are the partner channels' own.
 they illustrate) to normalize, which fetches and stores them as it does any partner image.
 """
 
+# No `from __future__ import annotations`: FastAPI reads the routes' annotations.
 import json
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+from fastapi import APIRouter, Path, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
 from portal_contracts.articles import ArticleAction, ArticleContent, Channel
 from portal_contracts.partner import PartnerArticleMessage
-from portal_ingest.api import _INVALID, Context, ExternalId, Problem, SourceCodePath
-from portal_ingest.partner_api import ArticleReceiptOut
-from portal_ingest.usecases import DeskImages, Receipt
-from portal_runtime.auth import admin_guard
+from portal_ingest.api import _INVALID, ExternalId, Problem, SourceCodePath
+from portal_ingest.deps import Deps, DeskService
+from portal_ingest.partner_api import RETRACT_RESPONSES, ArticleReceiptOut, receipt_answer
 
 
 class DeskArticleIn(BaseModel):
@@ -43,162 +43,142 @@ class DeskImageOut(BaseModel):
     bytes: int
 
 
-def _receipt(r: Receipt) -> ArticleReceiptOut:
-    return ArticleReceiptOut(
-        article_id=r.article_id,
-        external_id=r.external_id,
-        revision=r.revision,
-        action=r.action,
-        status=r.status,
-        duplicate=r.duplicate,
-        received_at=r.received_at,
-    )
-
-
 MediaName = Annotated[str, Path(max_length=80, pattern=r"^[0-9a-f]{64}\.(png|jpg|gif|webp)$")]
 
 
-def desk_router(ctx: Context, images: DeskImages) -> APIRouter:
-    router = APIRouter(
-        prefix="/admin/v1/desk/sources/{code}",
-        tags=["desk"],
-        dependencies=[Depends(admin_guard(ctx.settings))],
-        responses={
-            401: {"model": Problem, "description": "Admin token missing or wrong"},
-            403: {"model": Problem, "description": "Source inactive or section not allowed"},
-            **_INVALID,
-        },
-    )
+router = APIRouter(
+    prefix="/admin/v1/desk/sources/{code}",
+    tags=["desk"],
+    dependencies=[DeskService],
+    responses={
+        401: {"model": Problem, "description": "Admin token missing or wrong"},
+        403: {"model": Problem, "description": "Source inactive or section not allowed"},
+        **_INVALID,
+    },
+)
 
-    @router.put(
-        "/articles/{external_id:path}",
-        summary="Submit an article written in the desk for the agency (a new revision)",
-        status_code=status.HTTP_202_ACCEPTED,
-        response_model=ArticleReceiptOut,
-        responses={
-            200: {"model": ArticleReceiptOut, "description": "Same content already received"},
-            409: {"model": Problem},
-            413: {"model": Problem, "description": "The article is too large to pass on"},
-            503: {"model": Problem, "description": "Storage unavailable; retry later"},
-        },
-    )
-    async def put_article(
-        code: SourceCodePath,
-        external_id: ExternalId,
-        body: DeskArticleIn,
-        request: Request,
-        response: Response,
-    ) -> ArticleReceiptOut:
-        raw = await request.body()  # archived as received, with who submitted it
-        message = PartnerArticleMessage(
-            external_id=external_id, action=ArticleAction.UPSERT, content=body.content
-        )
-        receipt = await ctx.ingestor.submit(code, message, Channel.DESK, raw)
-        if receipt.duplicate:
-            response.status_code = status.HTTP_200_OK
-        return _receipt(receipt)
 
-    @router.delete(
-        "/articles/{external_id:path}",
-        summary="Retract an article written in the desk",
-        status_code=status.HTTP_202_ACCEPTED,
-        response_model=ArticleReceiptOut,
-        responses={
-            200: {"model": ArticleReceiptOut, "description": "Already retracted"},
-            404: {"model": Problem},
-            409: {"model": Problem},
-            503: {"model": Problem},
-        },
+@router.put(
+    "/articles/{external_id:path}",
+    summary="Submit an article written in the desk for the agency (a new revision)",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=ArticleReceiptOut,
+    responses={
+        200: {"model": ArticleReceiptOut, "description": "Same content already received"},
+        409: {"model": Problem},
+        413: {"model": Problem, "description": "The article is too large to pass on"},
+        503: {"model": Problem, "description": "Storage unavailable; retry later"},
+    },
+)
+async def put_article(
+    deps: Deps,
+    code: SourceCodePath,
+    external_id: ExternalId,
+    body: DeskArticleIn,
+    request: Request,
+    response: Response,
+) -> ArticleReceiptOut:
+    raw = await request.body()  # archived as received, with who submitted it
+    message = PartnerArticleMessage(
+        external_id=external_id, action=ArticleAction.UPSERT, content=body.content
     )
-    async def retract_article(
-        code: SourceCodePath,
-        external_id: ExternalId,
-        response: Response,
-        written_by: Annotated[str, Query(min_length=1, max_length=64)],
-    ) -> ArticleReceiptOut:
-        message = PartnerArticleMessage(external_id=external_id, action=ArticleAction.RETRACT)
-        # No body: the archived record is the retraction as understood, and who asked.
-        record = message.model_dump(mode="json", exclude_defaults=True)
-        raw = json.dumps({**record, "written_by": written_by}, ensure_ascii=False).encode()
-        receipt = await ctx.ingestor.submit(code, message, Channel.DESK, raw)
-        if receipt.duplicate:
-            response.status_code = status.HTTP_200_OK
-        return _receipt(receipt)
+    receipt = await deps.ingestor.submit(code, message, Channel.DESK, raw)
+    return receipt_answer(receipt, response)
 
-    @router.post(
-        "/images",
-        summary="Upload an image for the agency's articles (the request body is the file)",
-        status_code=status.HTTP_201_CREATED,
-        response_model=DeskImageOut,
-        responses={
-            413: {"model": Problem},
-            415: {
-                "model": Problem,
-                "description": "Empty, not an image, broken or too many pixels",
+
+@router.delete(
+    "/articles/{external_id:path}",
+    summary="Retract an article written in the desk",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=ArticleReceiptOut,
+    responses=RETRACT_RESPONSES,
+)
+async def retract_article(
+    deps: Deps,
+    code: SourceCodePath,
+    external_id: ExternalId,
+    response: Response,
+    written_by: Annotated[str, Query(min_length=1, max_length=64)],
+) -> ArticleReceiptOut:
+    message = PartnerArticleMessage(external_id=external_id, action=ArticleAction.RETRACT)
+    # No body: the archived record is the retraction as understood, and who asked.
+    record = message.model_dump(mode="json", exclude_defaults=True)
+    raw = json.dumps({**record, "written_by": written_by}, ensure_ascii=False).encode()
+    receipt = await deps.ingestor.submit(code, message, Channel.DESK, raw)
+    return receipt_answer(receipt, response)
+
+
+@router.post(
+    "/images",
+    summary="Upload an image for the agency's articles (the request body is the file)",
+    status_code=status.HTTP_201_CREATED,
+    response_model=DeskImageOut,
+    responses={
+        413: {"model": Problem},
+        415: {
+            "model": Problem,
+            "description": "Empty, not an image, broken or too many pixels",
+        },
+        503: {"model": Problem},
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
             },
-            503: {"model": Problem},
-        },
-        openapi_extra={
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
-                },
-            }
-        },
-    )
-    async def upload_image(code: SourceCodePath, request: Request) -> DeskImageOut:
-        limit = ctx.settings.desk_image_max_bytes
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limit:
+        }
+    },
+)
+async def upload_image(deps: Deps, code: SourceCodePath, request: Request) -> DeskImageOut:
+    limit = deps.settings.desk_image_max_bytes
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise HTTPException(413, f"image larger than the limit of {limit} bytes")
+    data = bytearray()
+    async for chunk in request.stream():
+        data += chunk
+        if len(data) > limit:
             raise HTTPException(413, f"image larger than the limit of {limit} bytes")
-        data = bytearray()
-        async for chunk in request.stream():
-            data += chunk
-            if len(data) > limit:
-                raise HTTPException(413, f"image larger than the limit of {limit} bytes")
-        image, url = await images.upload(code, bytes(data))
-        return DeskImageOut(
-            url=url,
-            name=image.name,
-            content_type=image.content_type,
-            width=image.width,
-            height=image.height,
-            bytes=len(data),
-        )
-
-    return router
+    image, url = await deps.desk_images.upload(code, bytes(data))
+    return DeskImageOut(
+        url=url,
+        name=image.name,
+        content_type=image.content_type,
+        width=image.width,
+        height=image.height,
+        bytes=len(data),
+    )
 
 
-def desk_media_router(images: DeskImages) -> APIRouter:
-    router = APIRouter(prefix="/v1/desk-media", tags=["desk"])
+# Public, no token: normalize fetches the images as it does any partner's.
+media_router = APIRouter(prefix="/v1/desk-media", tags=["desk"])
 
-    @router.get(
-        "/{code}/{name}",
-        summary="An image uploaded in the desk (what normalize fetches)",
-        response_class=Response,
-        responses={
-            200: {
-                "description": "The image",
-                "content": {t: {} for t in ("image/png", "image/jpeg", "image/gif", "image/webp")},
-            },
-            404: {"model": Problem},
-            503: {"model": Problem},
+
+@media_router.get(
+    "/{code}/{name}",
+    summary="An image uploaded in the desk (what normalize fetches)",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The image",
+            "content": {t: {} for t in ("image/png", "image/jpeg", "image/gif", "image/webp")},
+        },
+        404: {"model": Problem},
+        503: {"model": Problem},
+    },
+)
+async def media(deps: Deps, code: SourceCodePath, name: MediaName) -> Response:
+    found = await deps.desk_images.read(code, name)
+    if found is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such image")
+    data, content_type = found
+    return Response(
+        data,
+        media_type=content_type,
+        headers={
+            "Cache-Control": "public, max-age=31536000, immutable",
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "default-src 'none'",
         },
     )
-    async def media(code: SourceCodePath, name: MediaName) -> Response:
-        found = await images.read(code, name)
-        if found is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such image")
-        data, content_type = found
-        return Response(
-            data,
-            media_type=content_type,
-            headers={
-                "Cache-Control": "public, max-age=31536000, immutable",
-                "X-Content-Type-Options": "nosniff",
-                "Content-Security-Policy": "default-src 'none'",
-            },
-        )
-
-    return router

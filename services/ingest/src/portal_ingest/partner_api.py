@@ -1,11 +1,11 @@
 """The partner API: an agency pushes, withdraws and reads its own articles with its API key."""
 
-from dataclasses import dataclass
+# No `from __future__ import annotations`: FastAPI reads the routes' annotations.
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import APIRouter, Path, Query, Request, Response, status
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
@@ -19,11 +19,11 @@ from portal_contracts.partner import PartnerArticleMessage
 from portal_contracts.topics import partner_topic
 from portal_ingest import domain
 from portal_ingest import repository as repo
-from portal_ingest.api import _ERRORS, Context, ExternalId, Problem
+from portal_ingest.api import _ERRORS, ExternalId, Problem
+from portal_ingest.deps import Deps, Partner
 from portal_ingest.domain import Status
-from portal_ingest.usecases import (
-    Receipt,
-)
+from portal_ingest.settings import Settings
+from portal_ingest.usecases import Receipt, Sessions
 
 # -- models: partner API ----------------------------------------------------------------------
 
@@ -130,7 +130,10 @@ class SourceSelfOut(BaseModel):
     kafka_topic: str
 
 
-def _receipt_out(r: Receipt) -> ArticleReceiptOut:
+def receipt_answer(r: Receipt, response: Response) -> ArticleReceiptOut:
+    """The answer to a push or a retraction: 202 for a new revision, 200 for a repeat."""
+    if r.duplicate:
+        response.status_code = status.HTTP_200_OK
     return ArticleReceiptOut(
         article_id=r.article_id,
         external_id=r.external_id,
@@ -171,254 +174,235 @@ def _cursor(value: str | None) -> int | None:
 
 # -- partner API ------------------------------------------------------------------------------
 
-
-@dataclass(frozen=True)
-class Caller:
-    source: str
-    key_id: str
+# The largest page the API documents; a deployment may set a lower one (PAGE_SIZE_MAX).
+PAGE_SIZE_BOUND = Settings.model_fields["page_size_max"].default
+PageLimit = Annotated[int | None, Query(ge=1, le=PAGE_SIZE_BOUND)]
 
 
-_partner_bearer = HTTPBearer(
-    auto_error=False,
-    scheme_name="PartnerApiKey",
-    description="The agency's API key: `Authorization: Bearer pk_<key_id>_<secret>`.",
+def _page_size(settings: Settings, limit: int | None) -> int:
+    """The page size asked for, or the default; a limit above a lower bound the deployment set
+    is refused as the documented one is."""
+    bound = settings.page_size_max
+    if limit is not None and limit > bound:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "less_than_equal",
+                    "loc": ("query", "limit"),
+                    "msg": f"Input should be less than or equal to {bound}",
+                    "input": limit,
+                    "ctx": {"le": bound},
+                }
+            ]
+        )
+    return limit or settings.page_size_default
+
+
+router = APIRouter(prefix="/v1", tags=["partner"], responses=_ERRORS)
+
+# What a retraction may answer besides 202, whichever channel asks for it.
+RETRACT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"model": ArticleReceiptOut, "description": "Already retracted"},
+    404: {"model": Problem},
+    409: {"model": Problem},
+    503: {"model": Problem},
+}
+
+
+@router.get("/me", summary="The agency this key belongs to", response_model=SourceSelfOut)
+async def me(who: Partner, deps: Deps) -> SourceSelfOut:
+    row = await deps.admin.get_source(who.source)
+    return SourceSelfOut(
+        code=row.code,
+        name=row.name,
+        kind=row.kind,
+        sections=list(row.sections),
+        kafka_topic=partner_topic(row.code),
+    )
+
+
+@router.get(
+    "/articles",
+    summary="The agency's articles, newest first",
+    response_model=ArticlePage,
 )
-
-
-def _unauthorized(detail: str) -> HTTPException:
-    return HTTPException(
-        status.HTTP_401_UNAUTHORIZED, detail, headers={"WWW-Authenticate": "Bearer"}
-    )
-
-
-def partner_router(ctx: Context) -> APIRouter:
-    router = APIRouter(
-        prefix="/v1",
-        tags=["partner"],
-        max_body_size=ctx.settings.max_body_bytes,
-        responses=_ERRORS,
-    )
-
-    async def caller(
-        credentials: HTTPAuthorizationCredentials | None = Depends(_partner_bearer),
-    ) -> Caller:
-        """The agency is whoever the API key belongs to, never anything in the request."""
-        if credentials is None:
-            raise _unauthorized("API key missing: send 'Authorization: Bearer <api key>'")
-        parsed = domain.parse_api_key(credentials.credentials)
-        if parsed is None:
-            raise _unauthorized("API key invalid")
-        key_id, secret = parsed
-        async with ctx.sessions() as session:
-            key = await repo.get_api_key(session, key_id)
-            src = None if key is None else await repo.get_source(session, key.source)
-        if key is None or not domain.verify_api_key(key_id, secret, key.secret_hash):
-            raise _unauthorized("API key invalid")
-        if key.revoked_at is not None:
-            raise _unauthorized("API key revoked")
-        refusal = domain.source_refusal(None if src is None else src.info(), key.source)
-        if refusal is not None:
-            raise HTTPException(status.HTTP_403_FORBIDDEN, refusal)
-        return Caller(source=key.source, key_id=key_id)
-
-    Authenticated = Annotated[Caller, Depends(caller)]
-
-    @router.get("/me", summary="The agency this key belongs to", response_model=SourceSelfOut)
-    async def me(who: Authenticated) -> SourceSelfOut:
-        row = await ctx.admin.get_source(who.source)
-        return SourceSelfOut(
-            code=row.code,
-            name=row.name,
-            kind=row.kind,
-            sections=list(row.sections),
-            kafka_topic=partner_topic(row.code),
+async def list_articles(
+    who: Partner,
+    deps: Deps,
+    status_: Annotated[Status | None, Query(alias="status")] = None,
+    cursor: Annotated[str | None, Query(max_length=100)] = None,
+    limit: PageLimit = None,
+) -> ArticlePage:
+    size = _page_size(deps.settings, limit)
+    async with deps.sessions() as session:
+        rows = await repo.list_articles(
+            session, source=who.source, status=status_, before_seq=_cursor(cursor), limit=size
         )
-
-    @router.get(
-        "/articles",
-        summary="The agency's articles, newest first",
-        response_model=ArticlePage,
+    return ArticlePage(
+        items=[ArticleSummaryOut(**_summary_fields(a)) for a in rows],
+        next_cursor=domain.encode_cursor(rows[-1].seq) if len(rows) == size else None,
     )
-    async def list_articles(
-        who: Authenticated,
-        status_: Annotated[Status | None, Query(alias="status")] = None,
-        cursor: Annotated[str | None, Query(max_length=100)] = None,
-        limit: Annotated[int | None, Query(ge=1, le=ctx.settings.page_size_max)] = None,
-    ) -> ArticlePage:
-        size = limit or ctx.settings.page_size_default
-        async with ctx.sessions() as session:
-            rows = await repo.list_articles(
-                session, source=who.source, status=status_, before_seq=_cursor(cursor), limit=size
+
+
+async def _article_view(sessions: Sessions, article: repo.ArticleRow) -> ArticleOut:
+    async with sessions() as session:
+        history = await repo.list_history(session, article.article_id)
+        revisions = await repo.list_revisions(session, article.article_id)
+    return ArticleOut(
+        **_summary_fields(article),
+        source=article.source,
+        status_revision=article.status_revision,
+        history=[
+            HistoryEntryOut(revision=h.revision, status=h.status, reason=h.reason, at=h.occurred_at)
+            for h in history
+        ],
+        revisions=[
+            RevisionOut(
+                revision=r.revision,
+                action=ArticleAction(r.action),
+                channel=r.channel,
+                content_hash=r.content_hash,
+                received_at=r.received_at,
             )
-        return ArticlePage(
-            items=[ArticleSummaryOut(**_summary_fields(a)) for a in rows],
-            next_cursor=domain.encode_cursor(rows[-1].seq) if len(rows) == size else None,
-        )
-
-    async def _article_view(article: repo.ArticleRow) -> ArticleOut:
-        async with ctx.sessions() as session:
-            history = await repo.list_history(session, article.article_id)
-            revisions = await repo.list_revisions(session, article.article_id)
-        return ArticleOut(
-            **_summary_fields(article),
-            source=article.source,
-            status_revision=article.status_revision,
-            history=[
-                HistoryEntryOut(
-                    revision=h.revision, status=h.status, reason=h.reason, at=h.occurred_at
-                )
-                for h in history
-            ],
-            revisions=[
-                RevisionOut(
-                    revision=r.revision,
-                    action=ArticleAction(r.action),
-                    channel=r.channel,
-                    content_hash=r.content_hash,
-                    received_at=r.received_at,
-                )
-                for r in revisions
-            ],
-        )
-
-    # Declared before /articles/{external_id}, whose ids may contain '/'.
-    @router.get(
-        "/articles/by-id/{article_id}",
-        summary="Status and history of an article, by the portal's id",
-        response_model=ArticleOut,
-        responses={404: {"model": Problem}},
+            for r in revisions
+        ],
     )
-    async def get_by_id(
-        who: Authenticated, article_id: Annotated[str, Path(max_length=64)]
-    ) -> ArticleOut:
-        async with ctx.sessions() as session:
-            article = await repo.get_article(session, article_id)
-        if article is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"article {article_id} not found")
-        refusal = domain.access_refusal(article.source, who.source, article_id)
-        if refusal is not None:
-            raise HTTPException(status.HTTP_403_FORBIDDEN, refusal)
-        return await _article_view(article)
 
-    @router.get(
-        "/articles/{external_id:path}",
-        summary="Status and history of one of the agency's articles",
-        response_model=ArticleOut,
-        responses={404: {"model": Problem}},
-    )
-    async def get_article(who: Authenticated, external_id: ExternalId) -> ArticleOut:
-        async with ctx.sessions() as session:
-            article = await repo.get_article(session, article_id_for(who.source, external_id))
-        if article is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"article '{external_id}' not found")
-        return await _article_view(article)
 
-    @router.put(
-        "/articles/{external_id:path}",
-        summary="Create or update an article",
-        description=(
-            "202 when a new revision was accepted (it goes to normalisation and review), 200 "
-            "when this content was already received (nothing new happens). The raw request is "
-            "archived as received."
-        ),
-        status_code=status.HTTP_202_ACCEPTED,
-        response_model=ArticleReceiptOut,
-        responses={
-            200: {"model": ArticleReceiptOut, "description": "Same content already received"},
-            409: {"model": Problem, "description": "Revision older than (or equal to) the newest"},
-            413: {
-                "model": Problem,
-                "description": "Body larger than the limit, or the article too large to pass on",
-            },
-            503: {"model": Problem, "description": "Storage unavailable; retry later"},
+# Declared before /articles/{external_id}, whose ids may contain '/'.
+@router.get(
+    "/articles/by-id/{article_id}",
+    summary="Status and history of an article, by the portal's id",
+    response_model=ArticleOut,
+    responses={404: {"model": Problem}},
+)
+async def get_by_id(
+    who: Partner, deps: Deps, article_id: Annotated[str, Path(max_length=64)]
+) -> ArticleOut:
+    async with deps.sessions() as session:
+        article = await repo.get_article(session, article_id)
+    if article is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"article {article_id} not found")
+    refusal = domain.access_refusal(article.source, who.source, article_id)
+    if refusal is not None:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, refusal)
+    return await _article_view(deps.sessions, article)
+
+
+@router.get(
+    "/articles/{external_id:path}",
+    summary="Status and history of one of the agency's articles",
+    response_model=ArticleOut,
+    responses={404: {"model": Problem}},
+)
+async def get_article(who: Partner, deps: Deps, external_id: ExternalId) -> ArticleOut:
+    async with deps.sessions() as session:
+        article = await repo.get_article(session, article_id_for(who.source, external_id))
+    if article is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"article '{external_id}' not found")
+    return await _article_view(deps.sessions, article)
+
+
+@router.put(
+    "/articles/{external_id:path}",
+    summary="Create or update an article",
+    description=(
+        "202 when a new revision was accepted (it goes to normalisation and review), 200 "
+        "when this content was already received (nothing new happens). The raw request is "
+        "archived as received."
+    ),
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=ArticleReceiptOut,
+    responses={
+        200: {"model": ArticleReceiptOut, "description": "Same content already received"},
+        409: {"model": Problem, "description": "Revision older than (or equal to) the newest"},
+        413: {
+            "model": Problem,
+            "description": "Body larger than the limit, or the article too large to pass on",
         },
+        503: {"model": Problem, "description": "Storage unavailable; retry later"},
+    },
+)
+async def put_article(
+    who: Partner,
+    deps: Deps,
+    external_id: ExternalId,
+    body: ArticleUpsert,
+    request: Request,
+    response: Response,
+) -> ArticleReceiptOut:
+    raw = await request.body()  # cached by FastAPI: the exact bytes received
+    message = PartnerArticleMessage(
+        external_id=external_id,
+        action=ArticleAction.UPSERT,
+        revision=body.revision,
+        content=body.content,
+        backfill=body.backfill,
     )
-    async def put_article(
-        who: Authenticated,
-        external_id: ExternalId,
-        body: ArticleUpsert,
-        request: Request,
-        response: Response,
-    ) -> ArticleReceiptOut:
-        raw = await request.body()  # cached by FastAPI: the exact bytes received
-        message = PartnerArticleMessage(
-            external_id=external_id,
-            action=ArticleAction.UPSERT,
-            revision=body.revision,
-            content=body.content,
-            backfill=body.backfill,
-        )
-        receipt = await ctx.ingestor.submit(who.source, message, Channel.REST, raw)
-        if receipt.duplicate:
-            response.status_code = status.HTTP_200_OK
-        return _receipt_out(receipt)
+    receipt = await deps.ingestor.submit(who.source, message, Channel.REST, raw)
+    return receipt_answer(receipt, response)
 
-    @router.delete(
-        "/articles/{external_id:path}",
-        summary="Retract an article",
-        description="A new revision with action 'retract'; every read model removes the article.",
-        status_code=status.HTTP_202_ACCEPTED,
-        response_model=ArticleReceiptOut,
-        responses={
-            200: {"model": ArticleReceiptOut, "description": "Already retracted"},
-            404: {"model": Problem},
-            409: {"model": Problem},
-            503: {"model": Problem},
-        },
-    )
-    async def retract_article(
-        who: Authenticated,
-        external_id: ExternalId,
-        response: Response,
-        revision: Annotated[int | None, Query(ge=1, description="Your revision number.")] = None,
-        backfill: Annotated[
-            bool, Query(description="Part of an archive clean-up rather than news.")
-        ] = False,
-    ) -> ArticleReceiptOut:
-        message = PartnerArticleMessage(
-            external_id=external_id,
-            action=ArticleAction.RETRACT,
-            revision=revision,
-            backfill=backfill,
-        )
-        # No body: the archived record is the retraction as the portal understood it.
-        raw = message.model_dump_json(exclude_defaults=True).encode()
-        receipt = await ctx.ingestor.submit(who.source, message, Channel.REST, raw)
-        if receipt.duplicate:
-            response.status_code = status.HTTP_200_OK
-        return _receipt_out(receipt)
 
-    @router.get(
-        "/errors",
-        summary="The agency's Kafka messages that were refused (dead-lettered), newest first",
-        response_model=PartnerErrorPage,
+@router.delete(
+    "/articles/{external_id:path}",
+    summary="Retract an article",
+    description="A new revision with action 'retract'; every read model removes the article.",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=ArticleReceiptOut,
+    responses=RETRACT_RESPONSES,
+)
+async def retract_article(
+    who: Partner,
+    deps: Deps,
+    external_id: ExternalId,
+    response: Response,
+    revision: Annotated[int | None, Query(ge=1, description="Your revision number.")] = None,
+    backfill: Annotated[
+        bool, Query(description="Part of an archive clean-up rather than news.")
+    ] = False,
+) -> ArticleReceiptOut:
+    message = PartnerArticleMessage(
+        external_id=external_id,
+        action=ArticleAction.RETRACT,
+        revision=revision,
+        backfill=backfill,
     )
-    async def list_errors(
-        who: Authenticated,
-        cursor: Annotated[str | None, Query(max_length=100)] = None,
-        limit: Annotated[int | None, Query(ge=1, le=ctx.settings.page_size_max)] = None,
-    ) -> PartnerErrorPage:
-        size = limit or ctx.settings.page_size_default
-        async with ctx.sessions() as session:
-            rows = await repo.list_partner_errors(
-                session, source=who.source, before_id=_cursor(cursor), limit=size
+    # No body: the archived record is the retraction as the portal understood it.
+    raw = message.model_dump_json(exclude_defaults=True).encode()
+    receipt = await deps.ingestor.submit(who.source, message, Channel.REST, raw)
+    return receipt_answer(receipt, response)
+
+
+@router.get(
+    "/errors",
+    summary="The agency's Kafka messages that were refused (dead-lettered), newest first",
+    response_model=PartnerErrorPage,
+)
+async def list_errors(
+    who: Partner,
+    deps: Deps,
+    cursor: Annotated[str | None, Query(max_length=100)] = None,
+    limit: PageLimit = None,
+) -> PartnerErrorPage:
+    size = _page_size(deps.settings, limit)
+    async with deps.sessions() as session:
+        rows = await repo.list_partner_errors(
+            session, source=who.source, before_id=_cursor(cursor), limit=size
+        )
+    return PartnerErrorPage(
+        items=[
+            PartnerErrorOut(
+                id=e.id,
+                topic=e.topic,
+                partition=e.partition,
+                offset=e.offset,
+                external_id=e.external_id,
+                revision=e.revision,
+                error_type=e.error_type,
+                reason=e.reason,
+                failed_at=e.failed_at,
             )
-        return PartnerErrorPage(
-            items=[
-                PartnerErrorOut(
-                    id=e.id,
-                    topic=e.topic,
-                    partition=e.partition,
-                    offset=e.offset,
-                    external_id=e.external_id,
-                    revision=e.revision,
-                    error_type=e.error_type,
-                    reason=e.reason,
-                    failed_at=e.failed_at,
-                )
-                for e in rows
-            ],
-            next_cursor=domain.encode_cursor(rows[-1].id) if len(rows) == size else None,
-        )
-
-    return router
+            for e in rows
+        ],
+        next_cursor=domain.encode_cursor(rows[-1].id) if len(rows) == size else None,
+    )

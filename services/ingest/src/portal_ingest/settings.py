@@ -85,9 +85,10 @@ class Settings(ServiceSettings):
     desk_image_max_bytes: int = Field(default=5 * MIB, ge=1024)
     desk_image_max_pixels: int = Field(default=40_000_000, ge=10_000)
 
-    # Page size bounds of the partner listing endpoints.
+    # Page size bounds of the partner listing endpoints. The partner API documents 200 as the
+    # largest page; a deployment may lower it, never raise it.
     page_size_default: int = 50
-    page_size_max: int = 200
+    page_size_max: int = Field(default=200, ge=1, le=200)
 
     # -- pull integration: feeds and sitemaps (pull/) -----------------------------------------
     feed_scheduler_enabled: bool = Field(

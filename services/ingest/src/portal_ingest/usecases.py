@@ -31,6 +31,7 @@ from portal_ingest.settings import Settings
 from portal_runtime.eventsize import EventTooLarge
 from portal_runtime.logs import get_logger
 from portal_runtime.outbox import Outbox
+from portal_runtime.relay_queue import Lane
 from portal_runtime.storage import ObjectStore
 
 log = get_logger(__name__)
@@ -107,121 +108,54 @@ class Ingestor:
         stored and emitted as article.ingested in one short transaction under the article's
         lock, which decides again. Raises ``Refused`` or ``StorageUnavailable``.
         """
-        article_id = article_id_for(source, message.external_id)
-        digest = domain.content_hash(message.action, message.content)
+        sub = _Submission(
+            source=source,
+            message=message,
+            channel=channel,
+            article_id=article_id_for(source, message.external_id),
+            digest=domain.content_hash(message.action, message.content),
+        )
         async with self.sessions() as session:
-            src = await repo.get_source(session, source)
-            refusal = domain.source_refusal(None if src is None else src.info(), source)
-            if refusal is not None or src is None:
-                raise Refused(RefusalKind.FORBIDDEN, refusal or f"unknown source '{source}'")
-            refusal = domain.section_refusal(src.info(), message.content)
-            if refusal is not None:
-                raise Refused(RefusalKind.FORBIDDEN, refusal)
-            known = await self._decide(session, article_id, message, digest)
+            await _check_sender(session, source, message)
+            known = await self._decide(session, sub)
         if known.receipt is not None:
             return known.receipt
-
-        # The original is archived before anything refers to it, and never under the lock: a
-        # failure refuses the message (the sender retries) with nothing stored; a revision that
-        # loses a race below leaves an archived copy of what was sent, under its content's name.
-        key = domain.raw_object_key(source, message.external_id, raw)
-        try:
-            await self.raw_store.put(key, raw, "application/json")
-        except Exception as exc:
-            # Whatever the S3 client raised: refuse now, the sender retries.
-            log.warning("raw_archive_failed", key=key, error=repr(exc))
-            raise StorageUnavailable(f"object storage unavailable: {exc}") from exc
-
+        key = await self._archive(sub, raw)
         async with self.sessions.begin() as session:
-            await repo.lock_article(session, article_id)
-            decided = await self._decide(session, article_id, message, digest)
+            await repo.lock_article(session, sub.article_id)
+            decided = await self._decide(session, sub)
             if decided.receipt is not None:
                 return decided.receipt
-            received_at = datetime.now(UTC)
-            revision = decided.revision
-            event = ArticleIngestedEvent(
-                producer=PRODUCER,
-                subject=article_id,
-                data=ArticleIngested(
-                    article_id=article_id,
-                    source=source,
-                    external_id=message.external_id,
-                    revision=revision,
-                    action=message.action,
-                    channel=channel,
-                    received_at=received_at,
-                    content=message.content,
-                    raw_object_key=key,
-                ),
-            )
+            event = _ingested_event(sub, decided.revision, key)
             status = domain.status_on_ingest(message.action)
-            content = message.content
-            await repo.save_revision(
-                session,
-                article_id=article_id,
-                source=source,
-                external_id=message.external_id,
-                revision=revision,
-                action=message.action.value,
-                channel=channel.value,
-                content_hash=digest,
-                content=None if content is None else content.model_dump(mode="json"),
-                title=None if content is None else content.title,
-                section=None if content is None else content.section,
-                raw_object_key=key,
-                event_id=event.event_id,
-                received_at=received_at,
-                status=status,
-                status_reason=domain.RETRACTED_BY_SOURCE if status is Status.RETRACTED else None,
-            )
-            lane = self.lanes.lane(source, time.monotonic(), backfill=message.backfill)
-            try:
-                await self.outbox.add(
-                    session, ARTICLE_INGESTED.name, event, lane=lane, fair_key=source
-                )
-            except EventTooLarge as exc:
-                raise Refused(RefusalKind.TOO_LARGE, exc.reason) from exc
+            await _store_revision(session, sub, event, key, status)
+            lane = await self._emit(session, sub, event)
         self.outbox.notify()
-        # One line per partner request; a consumed partner topic logs no line per message.
-        log_accepted = log.info if channel is Channel.REST else log.debug
-        log_accepted(
-            "article_ingested",
-            article_id=article_id,
-            source=source,
-            revision=revision,
-            action=message.action.value,
-            channel=channel.value,
-            lane=lane.name.lower(),
-        )
+        _log_accepted(sub, decided.revision, lane)
         return Receipt(
-            article_id=article_id,
+            article_id=sub.article_id,
             source=source,
             external_id=message.external_id,
-            revision=revision,
+            revision=decided.revision,
             action=message.action,
             status=status,
             duplicate=False,
-            received_at=received_at,
+            received_at=event.data.received_at,
         )
 
-    async def _decide(
-        self,
-        session: AsyncSession,
-        article_id: str,
-        message: PartnerArticleMessage,
-        digest: str,
-    ) -> _Decided:
-        """The revision ``message`` would make; a receipt when it makes none (a repeat)."""
-        article = await repo.get_article(session, article_id)
+    async def _decide(self, session: AsyncSession, sub: _Submission) -> _Decided:
+        """The revision the message would make; a receipt when it makes none (a repeat)."""
+        message = sub.message
+        article = await repo.get_article(session, sub.article_id)
         latest = None if article is None else domain.Latest(article.revision, article.content_hash)
         same_number = None
         if article is not None and message.revision is not None:
-            same_number = await repo.get_revision(session, article_id, message.revision)
+            same_number = await repo.get_revision(session, sub.article_id, message.revision)
         decision = domain.decide_revision(
             latest,
             action=message.action,
             requested=message.revision,
-            content_hash=digest,
+            content_hash=sub.digest,
             hash_of_requested=None if same_number is None else same_number.content_hash,
         )
         if decision.outcome in _OUTCOME_REFUSAL:
@@ -229,11 +163,11 @@ class Ingestor:
         if decision.outcome is not Outcome.DUPLICATE:
             return _Decided(decision.revision)
         assert article is not None
-        known = await repo.get_revision(session, article_id, decision.revision)
+        known = await repo.get_revision(session, sub.article_id, decision.revision)
         return _Decided(
             decision.revision,
             Receipt(
-                article_id=article_id,
+                article_id=sub.article_id,
                 source=article.source,
                 external_id=message.external_id,
                 revision=decision.revision,
@@ -243,6 +177,121 @@ class Ingestor:
                 received_at=known.received_at if known else article.updated_at,
             ),
         )
+
+    async def _archive(self, sub: _Submission, raw: bytes) -> str:
+        """Archive the original as received; its object key.
+
+        Before anything refers to it, and never under the lock: a failure refuses the message
+        (the sender retries) with nothing stored; a revision that loses a race afterwards leaves
+        an archived copy of what was sent, under its content's name.
+        """
+        key = domain.raw_object_key(sub.source, sub.message.external_id, raw)
+        try:
+            await self.raw_store.put(key, raw, "application/json")
+        except Exception as exc:
+            # Whatever the S3 client raised: refuse now, the sender retries.
+            log.warning("raw_archive_failed", key=key, error=repr(exc))
+            raise StorageUnavailable(f"object storage unavailable: {exc}") from exc
+        return key
+
+    async def _emit(
+        self, session: AsyncSession, sub: _Submission, event: ArticleIngestedEvent
+    ) -> Lane:
+        """Queue article.ingested in the caller's transaction, in the lane the sender's pace
+        gives it; an event over the broker's limit refuses the message."""
+        lane = self.lanes.lane(sub.source, time.monotonic(), backfill=sub.message.backfill)
+        try:
+            await self.outbox.add(
+                session, ARTICLE_INGESTED.name, event, lane=lane, fair_key=sub.source
+            )
+        except EventTooLarge as exc:
+            raise Refused(RefusalKind.TOO_LARGE, exc.reason) from exc
+        return lane
+
+
+@dataclass(frozen=True)
+class _Submission:
+    """One message being accepted: who sent it, on which channel, and what identifies it."""
+
+    source: str
+    message: PartnerArticleMessage
+    channel: Channel
+    article_id: str
+    digest: str  # the content's hash: a repeat is recognised by it
+
+
+async def _check_sender(session: AsyncSession, source: str, message: PartnerArticleMessage) -> None:
+    """Refuse a source that may not send (unknown or inactive) or a section not granted to it."""
+    src = await repo.get_source(session, source)
+    refusal = domain.source_refusal(None if src is None else src.info(), source)
+    if refusal is not None or src is None:
+        raise Refused(RefusalKind.FORBIDDEN, refusal or f"unknown source '{source}'")
+    refusal = domain.section_refusal(src.info(), message.content)
+    if refusal is not None:
+        raise Refused(RefusalKind.FORBIDDEN, refusal)
+
+
+def _ingested_event(sub: _Submission, revision: int, key: str) -> ArticleIngestedEvent:
+    """The article.ingested event of a new revision, received now."""
+    message = sub.message
+    return ArticleIngestedEvent(
+        producer=PRODUCER,
+        subject=sub.article_id,
+        data=ArticleIngested(
+            article_id=sub.article_id,
+            source=sub.source,
+            external_id=message.external_id,
+            revision=revision,
+            action=message.action,
+            channel=sub.channel,
+            received_at=datetime.now(UTC),
+            content=message.content,
+            raw_object_key=key,
+        ),
+    )
+
+
+async def _store_revision(
+    session: AsyncSession,
+    sub: _Submission,
+    event: ArticleIngestedEvent,
+    key: str,
+    status: Status,
+) -> None:
+    """Make the event's revision the article's newest, in the caller's transaction."""
+    message, content = sub.message, sub.message.content
+    await repo.save_revision(
+        session,
+        article_id=sub.article_id,
+        source=sub.source,
+        external_id=message.external_id,
+        revision=event.data.revision,
+        action=message.action.value,
+        channel=sub.channel.value,
+        content_hash=sub.digest,
+        content=None if content is None else content.model_dump(mode="json"),
+        title=None if content is None else content.title,
+        section=None if content is None else content.section,
+        raw_object_key=key,
+        event_id=event.event_id,
+        received_at=event.data.received_at,
+        status=status,
+        status_reason=domain.RETRACTED_BY_SOURCE if status is Status.RETRACTED else None,
+    )
+
+
+def _log_accepted(sub: _Submission, revision: int, lane: Lane) -> None:
+    # One line per partner request; a consumed partner topic logs no line per message.
+    log_accepted = log.info if sub.channel is Channel.REST else log.debug
+    log_accepted(
+        "article_ingested",
+        article_id=sub.article_id,
+        source=sub.source,
+        revision=revision,
+        action=sub.message.action.value,
+        channel=sub.channel.value,
+        lane=lane.name.lower(),
+    )
 
 
 @dataclass(frozen=True)
