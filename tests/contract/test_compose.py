@@ -124,10 +124,18 @@ def test_ports_match_settings_and_dockerfile(service: str) -> None:
     assert _settings_cls(service).model_fields["http_port"].default == port
     for mapping in spec.get("ports", []):
         assert int(mapping.rsplit(":", 1)[1]) == port
-    dockerfile = (ROOT / spec["build"]["dockerfile"]).read_text()
-    assert re.search(rf"^EXPOSE {port}$", dockerfile, re.M)
-    assert f'"portal_{service}"' in dockerfile
-    assert f"--package portal-{service}" in dockerfile
+    # One Dockerfile for every service, named by its build arguments.
+    build = spec["build"]
+    assert build["dockerfile"] == "deploy/service.Dockerfile"
+    assert build["args"] == {"SERVICE": service, "PORT": str(port)}
+    dockerfile = (ROOT / build["dockerfile"]).read_text()
+    assert re.search(r"^EXPOSE \$\{PORT\}$", dockerfile, re.M)
+    assert '--package "portal-${SERVICE}"' in dockerfile
+    assert "PORTAL_MODULE=portal_${SERVICE}" in dockerfile
+    # What the arguments name exists: the workspace package and its entry point.
+    project = (ROOT / "services" / service / "pyproject.toml").read_text()
+    assert f'name = "portal-{service}"' in project
+    assert (ROOT / "services" / service / "src" / f"portal_{service}" / "__main__.py").is_file()
 
 
 def test_only_public_ports_are_published() -> None:
