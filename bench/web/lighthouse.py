@@ -69,6 +69,7 @@ def lighthouse(url: str, out: Path, cpu_slowdown: float | None = None) -> dict[s
     ]
     if cpu_slowdown is not None:
         cmd.append(f"--throttling.cpuSlowdownMultiplier={cpu_slowdown:.2f}")
+    cmd.append("--save-assets")  # the trace, for main_thread_on_cpu
     env = {**os.environ, "CHROME_PATH": CHROMIUM}
     for attempt in (1, 2):
         done = subprocess.run(cmd, env=env, timeout=300, capture_output=True, text=True)
@@ -79,12 +80,53 @@ def lighthouse(url: str, out: Path, cpu_slowdown: float | None = None) -> dict[s
     report = json.loads(out.read_text())
     scores: dict[str, Any] = {c: round(report["categories"][c]["score"] * 100) for c in CATEGORIES}
     scores["benchmark_index"] = round(report["environment"]["benchmarkIndex"])
+    scores.update(main_thread_on_cpu(out.with_name(out.stem + "-0.trace.json")))
     return scores
+
+
+def main_thread_on_cpu(trace: Path) -> dict[str, float]:
+    """How much of the page's main-thread tasks ran on the CPU. Lighthouse times tasks by the
+    wall clock: on a busy host that preempts the browser, a task's wall time (and so the total
+    blocking time) grows with time the page spent waiting for a core, not working."""
+    if not trace.exists():
+        return {}
+    data = json.loads(trace.read_text())
+    events = data["traceEvents"] if isinstance(data, dict) else data
+    # The page's renderer main thread: the one that laid the page out.
+    main = {(e.get("pid"), e.get("tid")) for e in events if e.get("name") == "Layout"}
+    tasks = [
+        e
+        for e in events
+        if e.get("name") == "RunTask"
+        and (e.get("pid"), e.get("tid")) in main
+        and "dur" in e
+        and "tdur" in e
+    ]
+    if not tasks:
+        return {}
+    longest = max(tasks, key=lambda e: e["dur"])
+    wall = sum(e["dur"] for e in tasks)
+    return {
+        "main_thread_wall_ms": round(wall / 1000, 1),
+        "main_thread_cpu_ms": round(sum(e["tdur"] for e in tasks) / 1000, 1),
+        "longest_task_wall_ms": round(longest["dur"] / 1000, 1),
+        "longest_task_cpu_ms": round(longest["tdur"] / 1000, 1),
+    }
 
 
 def calibrated_slowdown(benchmark_index: float) -> float:
     """The CPU slowdown that makes this host as fast as Lighthouse's mobile target device."""
     return min(4.0, max(1.0, benchmark_index / TARGET_DEVICE_INDEX))
+
+
+def on_cpu_share(runs: list[dict[str, Any]]) -> float | None:
+    """Median share of the main thread's wall time that was CPU time, over the runs."""
+    shares = [
+        r["main_thread_cpu_ms"] / r["main_thread_wall_ms"]
+        for r in runs
+        if r.get("main_thread_wall_ms")
+    ]
+    return round(statistics.median(shares), 2) if shares else None
 
 
 def article_path(web: str, http: httpx.Client) -> str:
@@ -142,6 +184,7 @@ def main() -> None:
                     "benchmark_index": default["benchmark_index"],
                     "cpu_slowdown": round(slowdown, 2),
                     "performance_uncalibrated_4x": default["performance"],
+                    "main_thread_on_cpu": on_cpu_share(runs),
                     "runs": runs,
                 }
     finally:
@@ -158,13 +201,14 @@ def main() -> None:
     )
     print(
         f"{'page':<9} {'performance':>12} {'accessibility':>14} {'best practices':>15} {'SEO':>5}"
-        f" {'bench index':>12} {'CPU x':>6} {'perf at 4x':>11}"
+        f" {'bench index':>12} {'CPU x':>6} {'perf at 4x':>11} {'on CPU':>7}"
     )
     for name, s in scores.items():
         print(
             f"{name:<9} {s['performance']:>12} {s['accessibility']:>14} "
             f"{s['best-practices']:>15} {s['seo']:>5} {s['benchmark_index']:>12} "
-            f"{s['cpu_slowdown']:>6} {s['performance_uncalibrated_4x']:>11}   {s['url']}"
+            f"{s['cpu_slowdown']:>6} {s['performance_uncalibrated_4x']:>11} "
+            f"{_share(s['main_thread_on_cpu']):>7}   {s['url']}"
         )
     short = [
         f"{name} {c} {s[c]} < {target}"
@@ -179,6 +223,10 @@ def main() -> None:
         args.json.write_text(
             json.dumps({"scores": scores, "targets": TARGETS}, indent=2, ensure_ascii=False)
         )
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"
 
 
 if __name__ == "__main__":

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from portal_web.apis import Memo, seg
 
 
@@ -32,5 +34,37 @@ def test_the_memo_reuses_an_answer_within_its_time_and_stays_bounded() -> None:
         await off.get("x", lambda: produce("x"))
         await off.get("x", lambda: produce("x"))
         assert calls[-2:] == ["x", "x"]
+
+    asyncio.run(run())
+
+
+def test_readers_missing_the_same_answer_at_once_share_one_call() -> None:
+    calls: list[str] = []
+    release = asyncio.Event()
+
+    async def produce(key: str) -> str:
+        calls.append(key)
+        await release.wait()
+        if key == "broken":
+            raise ConnectionError("the API did not answer")
+        return key.upper()
+
+    async def run() -> None:
+        memo = Memo(ttl_s=60)
+        readers = [asyncio.ensure_future(memo.get("a", lambda: produce("a"))) for _ in range(5)]
+        failing = [
+            asyncio.ensure_future(memo.get("broken", lambda: produce("broken"))) for _ in range(3)
+        ]
+        await asyncio.sleep(0)
+        readers[0].cancel()  # one reader leaves: the others still get the answer
+        release.set()
+        assert await asyncio.gather(*readers[1:]) == ["A"] * 4
+        assert calls == ["a", "broken"]
+        outcomes = await asyncio.gather(*failing, return_exceptions=True)
+        assert all(isinstance(o, ConnectionError) for o in outcomes)
+        # A failure is not kept: the next reader asks again.
+        with pytest.raises(ConnectionError):
+            await memo.get("broken", lambda: produce("broken"))
+        assert calls == ["a", "broken", "broken"]
 
     asyncio.run(run())

@@ -93,7 +93,7 @@ class Representation:
     def of(cls, body: bytes, *, compress: bool = True) -> Representation:
         gz = None
         if compress and len(body) >= GZIP_MIN_BYTES:
-            gz = gzip.compress(body, compresslevel=6, mtime=0)
+            gz = gzip.compress(body, compresslevel=4, mtime=0)
         return cls(body, strong_etag(body), gz, strong_etag(body, "gzip") if gz else None)
 
     def respond(

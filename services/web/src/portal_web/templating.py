@@ -24,6 +24,8 @@ class Templates:
             undefined=StrictUndefined,
             trim_blocks=True,
             lstrip_blocks=True,
+            # The templates ship with the code: no file-system check on every render.
+            auto_reload=False,
         )
         self.env.filters.update(
             time_vn=present.time_vn,
