@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 from portal_web import views
+from portal_web.apis import BadRequest, NotFound, RateLimited, Unavailable
+from portal_web.pages import page_error_for
 from portal_web.views import Site
 
 SITE = Site.of(
@@ -314,3 +316,12 @@ def test_navigation_links_the_news_sections_sub_sites_and_engagement_pages() -> 
     assert [link.label for link in nav if link.current] == ["Hỏi đáp"]
     groups = SITE.subsites_by_kind()
     assert [g[0] for g in groups][:1] == ["Các cơ quan Đảng Trung ương"]
+
+
+def test_an_api_answer_no_page_handled_becomes_a_page_never_a_500() -> None:
+    limited = page_error_for(RateLimited("publishing", 7))
+    assert (limited.status, limited.retry_after_s) == (429, 7)
+    assert "chờ" in limited.title
+    assert page_error_for(NotFound("publishing", 404)).status == 404
+    for failed in (Unavailable("search", 502), BadRequest("engagement", 400)):
+        assert (page_error_for(failed).status, page_error_for(failed).retry_after_s) == (503, 30)

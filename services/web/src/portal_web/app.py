@@ -9,16 +9,19 @@ from fastapi.exceptions import RequestValidationError
 from starlette.responses import Response
 
 from portal_runtime.bodylimit import BodyLimit
+from portal_runtime.logs import get_logger
 from portal_runtime.serve import serve
 from portal_runtime.service import HttpService
 from portal_web import engaging, reading, submitting
-from portal_web.apis import Apis
+from portal_web.apis import ApiError, Apis
 from portal_web.assets import Assets
 from portal_web.csrf import Csrf
-from portal_web.pages import NOT_FOUND, PageError, Web
+from portal_web.pages import NOT_FOUND, PageError, Web, page_error_for
 from portal_web.security import SecurityHeaders
 from portal_web.settings import Settings
 from portal_web.templating import Templates
+
+log = get_logger(__name__)
 
 # FastAPI's own pages: an HTML website has no OpenAPI document to offer its readers.
 _API_DOCS = {"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
@@ -80,7 +83,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return Response("Not found\n", status_code=404, media_type="text/plain")
         return await web.error(request, NOT_FOUND)
 
+    async def api_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ApiError)
+        log.warning("api_answer_not_handled", api=exc.api, status=exc.status, path=request.url.path)
+        return await web.error(request, page_error_for(exc))
+
     app.add_exception_handler(PageError, page_error)
+    app.add_exception_handler(ApiError, api_error)
     app.add_exception_handler(404, not_found)
     # A malformed address (a path or query the pages do not take) is a page that does not exist.
     app.add_exception_handler(RequestValidationError, not_found)

@@ -15,7 +15,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from portal_web.apis import Apis, NotFound, Unavailable
+from portal_web.apis import ApiError, Apis, NotFound, RateLimited, Unavailable
 from portal_web.caching import CachePolicy, page_response
 from portal_web.csrf import Csrf
 from portal_web.settings import Settings
@@ -28,11 +28,14 @@ ERROR_RETRY_AFTER_S = 30
 class PageError(Exception):
     """A page that cannot be shown: rendered as ``error.html`` with this status."""
 
-    def __init__(self, status: int, title: str, message: str) -> None:
+    def __init__(
+        self, status: int, title: str, message: str, retry_after_s: int | None = None
+    ) -> None:
         super().__init__(f"{status} {title}")
         self.status = status
         self.title = title
         self.message = message
+        self.retry_after_s = retry_after_s
 
 
 NOT_FOUND = PageError(
@@ -47,7 +50,27 @@ def unavailable() -> PageError:
         503,
         "Tạm thời chưa hiển thị được",
         "Hệ thống đang bận hoặc đang bảo trì. Vui lòng tải lại trang sau ít phút.",
+        retry_after_s=ERROR_RETRY_AFTER_S,
     )
+
+
+def slow_down(retry_after_s: int) -> PageError:
+    return PageError(
+        429,
+        "Xin vui lòng chờ giây lát",
+        "Có quá nhiều yêu cầu từ địa chỉ của bạn. Vui lòng tải lại trang sau ít giây.",
+        retry_after_s=retry_after_s,
+    )
+
+
+def page_error_for(exc: ApiError) -> PageError:
+    """The page for an API answer a handler did not turn into one itself: the reader sees a
+    page that says what happened (never a 500), and a rate limit keeps its Retry-After."""
+    if isinstance(exc, NotFound):
+        return NOT_FOUND
+    if isinstance(exc, RateLimited):
+        return slow_down(exc.retry_after_s)
+    return unavailable()
 
 
 @dataclass
@@ -117,8 +140,9 @@ class Web:
 
     async def error(self, request: Request, error: PageError) -> Response:
         site = await self.site_or_none(request)
-        headers = {"Retry-After": str(ERROR_RETRY_AFTER_S)} if error.status == 503 else None
-        # A 404 may be cached briefly (an article not yet published appears soon); a 503 never.
+        headers = {"Retry-After": str(error.retry_after_s)} if error.retry_after_s else None
+        # A 404 may be cached briefly (an article not yet published appears soon); a 429 or 503
+        # never.
         policy = self.live if error.status == 404 else None
         return self.page(
             request,
