@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from portal_contracts.articles import (
     ArticleAction,
     ArticleIngested,
@@ -95,29 +97,27 @@ class Ingested:
         session = await uow.session()
         groups = by_key(batch, lambda e: e.data.article_id)
         known = await repository.lock_revisions(session, list(groups))
-        claimed: list[tuple[ArticleNormalized, Message[ArticleIngestedEvent]]] = []
+        # The revisions this batch claims, in the order they apply (retractions as None).
+        claimed: list[tuple[Message[ArticleIngestedEvent], Prepared | None]] = []
         for article_id, messages in groups.items():
             for message in messages:  # offset order: a check sees the batch's earlier revisions
                 data = message.event.data
-                if not is_newer(data.revision, known.get(article_id)):
-                    continue
-                prepared: Prepared | None = message.prepared
-                normalized: ArticleNormalized
-                if prepared is None:
-                    await repository.forget_fingerprint(session, article_id)
-                    normalized = retraction_data(data)
-                else:
-                    twin = await repository.link_duplicate(
-                        session, article_id, data.source, prepared.signature
-                    )
-                    normalized = upsert_data(
-                        data, prepared.result, twin.article_id if twin else None
-                    )
-                known[article_id] = data.revision
-                claimed.append((normalized, message))
-                uow.emit(ARTICLE_NORMALIZED.name, _event(normalized), cause=message)
+                if is_newer(data.revision, known.get(article_id)):
+                    known[article_id] = data.revision
+                    claimed.append((message, message.prepared))
+        twins = await _link_in_order(session, claimed)
+        emitted: list[tuple[ArticleNormalized, Message[ArticleIngestedEvent]]] = []
+        for (message, prepared), twin in zip(claimed, twins, strict=True):
+            data = message.event.data
+            normalized = (
+                retraction_data(data)
+                if prepared is None
+                else upsert_data(data, prepared.result, twin.article_id if twin else None)
+            )
+            emitted.append((normalized, message))
+            uow.emit(ARTICLE_NORMALIZED.name, _event(normalized), cause=message)
         await repository.claim_revisions(
-            session, [(normalized, message.event.event_id) for normalized, message in claimed]
+            session, [(normalized, message.event.event_id) for normalized, message in emitted]
         )
 
     async def _normalize(self, data: ArticleIngested, rules: SourceRules | None) -> Normalized:
@@ -136,6 +136,27 @@ class Ingested:
         return await asyncio.to_thread(
             finish, draft, outcomes, media_base_url=self.settings.media_base_url
         )
+
+
+async def _link_in_order(
+    session: AsyncSession,
+    claimed: list[tuple[Message[ArticleIngestedEvent], Prepared | None]],
+) -> list[repository.Twin | None]:
+    """Each claimed upsert's near-duplicate (None for a retraction): the upserts between two
+    retractions linked in one statement, a retraction forgetting its article in its place."""
+    twins: list[repository.Twin | None] = []
+    run: list[repository.Fingerprinted] = []
+    for message, prepared in claimed:
+        data = message.event.data
+        if prepared is not None:
+            run.append(repository.Fingerprinted(data.article_id, data.source, prepared.signature))
+            continue
+        twins += await repository.link_duplicates(session, run)
+        run = []
+        await repository.forget_fingerprint(session, data.article_id)
+        twins.append(None)
+    twins += await repository.link_duplicates(session, run)
+    return twins
 
 
 def _event(normalized: ArticleNormalized) -> ArticleNormalizedEvent:

@@ -256,7 +256,7 @@ async def save_images(
     ]
     if not rows:
         return
-    stmt = insert(image_cache).values(rows)
+    stmt = insert(image_cache)
     stmt = stmt.on_conflict_do_update(
         index_elements=[image_cache.c.url_hash],
         set_={
@@ -275,7 +275,7 @@ async def save_images(
         }
         | {"fetched_at": func.now()},
     )
-    await session.execute(stmt)
+    await session.execute(stmt, rows)
 
 
 # --- near-duplicates --------------------------------------------------------------------------
@@ -437,7 +437,7 @@ async def _store_fingerprints(
         if b.signature is not None
     ]
     if rows_in:
-        stmt = insert(fingerprints).values(rows_in)
+        stmt = insert(fingerprints)
         # A new revision keeps the article's place in time (the first of a story stays first).
         await session.execute(
             stmt.on_conflict_do_update(
@@ -446,7 +446,8 @@ async def _store_fingerprints(
                     name: stmt.excluded[name]
                     for name in ("source", "signature", "duplicate_of", "similarity")
                 },
-            )
+            ),
+            rows_in,
         )
     band_rows = [
         {"band": band, "key": key, "article_id": a}
@@ -455,7 +456,7 @@ async def _store_fingerprints(
         for band, key in enumerate(similarity.bands(b.signature))
     ]
     if band_rows:
-        await session.execute(insert(fingerprint_bands).values(band_rows).on_conflict_do_nothing())
+        await session.execute(insert(fingerprint_bands).on_conflict_do_nothing(), band_rows)
 
 
 async def link_duplicate(
