@@ -7,6 +7,7 @@ from html.parser import HTMLParser
 
 import nh3
 
+from portal_normalize import simple_html
 from portal_normalize.markup_rules import ALLOWED_TAGS, drop_control
 from portal_text import (
     needs_tone_placement,
@@ -68,8 +69,7 @@ class _TextExtractor(HTMLParser):
 def html_to_text(fragment: str) -> str:
     """Plain text of safe HTML: one paragraph per block, spaces collapsed."""
     parser = _TextExtractor()
-    parser.feed(fragment)
-    parser.close()
+    simple_html.feed(parser, fragment)
     text = "".join(parser.parts)
     lines = [line.strip() for line in _SPACES.sub(" ", text).split("\n")]
     out: list[str] = []

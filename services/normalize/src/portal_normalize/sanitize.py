@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 from collections import Counter
@@ -10,6 +11,7 @@ from urllib.parse import urljoin, urlsplit
 
 import nh3
 
+from portal_normalize import simple_html
 from portal_normalize.findings import Findings
 from portal_normalize.markup_rules import (
     ALLOWED_ATTRIBUTES,
@@ -165,11 +167,8 @@ def sanitize_html(raw: str, findings: Findings, *, base_url: str | None = None) 
     raw = drop_control(raw)
     base = _http_base(base_url)
     census = _MarkupCensus(base)
-    try:
-        census.feed(raw)
-        census.close()
-    except Exception:  # noqa: S110 - the census only feeds the report; nh3 does the cleaning
-        pass
+    with contextlib.suppress(Exception):  # the census only feeds the report; nh3 cleans
+        simple_html.feed(census, raw)
     renamed = Counter(m.group(2).lower() for m in _RENAME_TAG.finditer(raw) if not m.group(1))
     prepared = _RENAME_TAG.sub(lambda m: f"<{m.group(1)}{_RENAMES[m.group(2).lower()]}>", raw)
     # The sanitiser decodes character references: what XML forbids goes after it, so no

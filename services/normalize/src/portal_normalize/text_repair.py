@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from importlib import resources
 
+from portal_normalize import simple_html
 from portal_normalize.mojibake import MOJIBAKE_HINT
 from portal_normalize.mojibake import undo_utf8_mojibake as undo_utf8_mojibake
 from portal_text.legacy_encodings import _TCVN_VN1_TABLE as _TCVN_VN1_TABLE
@@ -447,8 +448,7 @@ def repair_html(fragment: str, place: str, log: RepairLog) -> str:
     if not needs_repair(fragment):
         return fragment
     parser = _Rebuilder()
-    parser.feed(fragment)
-    parser.close()
+    simple_html.feed(parser, fragment)
     out = parser.out
     # Consecutive text nodes of one block under one font form a run.
     runs: list[tuple[Hint, list[int]]] = []
