@@ -315,6 +315,18 @@ _CANDIDATES = text(
 )
 
 
+# A story's bands (16 rows per article) as three arrays: one set of parameters for the batch.
+_INSERT_BANDS = text(
+    """
+    INSERT INTO fingerprint_bands (band, key, article_id)
+    SELECT * FROM unnest(
+        CAST(:bands AS smallint[]), CAST(:keys AS bigint[]), CAST(:article_ids AS varchar[])
+    )
+    ON CONFLICT DO NOTHING
+    """
+)
+
+
 # What a lookup found per item of a batch: article id -> (packed signature, the story it
 # repeats, created at as a timestamp).
 Candidates = dict[int, dict[str, tuple[bytes, str | None, float]]]
@@ -449,14 +461,17 @@ async def _store_fingerprints(
             ),
             rows_in,
         )
-    band_rows = [
-        {"band": band, "key": key, "article_id": a}
-        for a, (b, twin) in fingerprinted.items()
-        if b.signature is not None and twin is None
-        for band, key in enumerate(similarity.bands(b.signature))
-    ]
-    if band_rows:
-        await session.execute(insert(fingerprint_bands).on_conflict_do_nothing(), band_rows)
+    bands, keys, articles_of = [], [], []
+    for a, (b, twin) in fingerprinted.items():
+        if b.signature is not None and twin is None:
+            for band, key in enumerate(similarity.bands(b.signature)):
+                bands.append(band)
+                keys.append(key)
+                articles_of.append(a)
+    if bands:
+        await session.execute(
+            _INSERT_BANDS, {"bands": bands, "keys": keys, "article_ids": articles_of}
+        )
 
 
 async def link_duplicate(
