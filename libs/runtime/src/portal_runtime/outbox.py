@@ -200,14 +200,9 @@ class Outbox:
                     "fair_key": fair_key,
                 }
             )
-        result = await session.execute(
-            insert(self.table).values(rows).returning(self.table.c.id, self.table.c.key)
-        )
-        # Identity values follow the VALUES order; sorting keeps each key's rows in order.
-        inserted = sorted(result.all(), key=lambda r: r.id)
         pending = session.info.setdefault(_PENDING, [])
-        for row in inserted:
-            pending.append((self, Entry(row.id, row.key, lane, fair_key)))
+        for row_id, key in await self._insert(session, rows):
+            pending.append((self, Entry(row_id, key, lane, fair_key)))
 
     def _encoded(
         self, topic: str, ev: Envelope, key: bytes, headers: dict[str, str], *, count: bool = True
@@ -258,12 +253,23 @@ class Outbox:
                     "fair_key": None,
                 }
             )
-        result = await session.execute(
-            insert(self.table).values(rows).returning(self.table.c.id, self.table.c.key)
-        )
         pending = session.info.setdefault(_PENDING, [])
-        for row in sorted(result.all(), key=lambda r: r.id):
-            pending.append((self, Entry(row.id, row.key, Lane.NORMAL, None)))
+        for row_id, key in await self._insert(session, rows):
+            pending.append((self, Entry(row_id, key, Lane.NORMAL, None)))
+
+    async def _insert(
+        self, session: AsyncSession, rows: list[dict[str, Any]]
+    ) -> list[tuple[int, bytes]]:
+        """Insert ``rows``; their (id, key) in id order, which is their order (each key's
+        rows stay in order). One statement compiled once for any number of rows (a multi-row
+        VALUES built per batch would be compiled again for each batch size)."""
+        result = await session.execute(
+            insert(self.table).returning(
+                self.table.c.id, self.table.c.key, sort_by_parameter_order=True
+            ),
+            rows,
+        )
+        return sorted(((row.id, row.key) for row in result), key=lambda r: r[0])
 
     def notify(self) -> None:
         """Wake the relay (rows committed by this process are handed over already)."""

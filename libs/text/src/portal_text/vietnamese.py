@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterator
 
 # Combining tone marks (grave, acute, hook above, tilde, dot below).
 _TONES = "\u0300\u0301\u0309\u0303\u0323"
@@ -94,22 +95,45 @@ def _move_tone(word: str) -> str:
 
 # In NFC text only a word ending in a bare o or u followed by a/e (o) or y (u), bare or with a
 # tone mark, can have its tone moved (onto that o or u); every other word is left as it is
-# without looking at it. Linear: only a word's start can begin a match.
-_OPEN_RHYME_WORD = re.compile(
-    "(?<!\\w)\\w*(?:[oO][aàáảãạAÀÁẢÃẠeèéẻẽẹEÈÉẺẼẸ]|[uU][yỳýỷỹỵYỲÝỶỸỴ])(?!\\w)"
+# without looking at it. Such words are found by their end (one scan of the text for a rare
+# two-letter ending), then read back to their start.
+_OPEN_RHYME_END = re.compile(
+    "[oOuU](?:(?<=[oO])[aàáảãạAÀÁẢÃẠeèéẻẽẹEÈÉẺẼẸ]|(?<=[uU])[yỳýỷỹỵYỲÝỶỸỴ])(?!\\w)"
 )
+
+
+def _moved_tones(text: str) -> Iterator[tuple[int, int, str]]:
+    """(start, end, new spelling) of each word of NFC ``text`` whose tone moves, in order."""
+    for m in _OPEN_RHYME_END.finditer(text):
+        start = m.start()
+        while start > 0 and (text[start - 1].isalnum() or text[start - 1] == "_"):  # \w
+            start -= 1
+        word = text[start : m.end()]
+        moved = _move_tone(word)
+        if moved != word:
+            yield start, m.end(), moved
 
 
 def normalize_tone_placement(text: str) -> str:
     """NFC text with the tone mark of open oa/oe/uy rhymes on the first vowel."""
     text = nfc(text)
-    return _OPEN_RHYME_WORD.sub(lambda m: _move_tone(m.group(0)), text)
+    parts: list[str] = []
+    pos = 0
+    for start, end, moved in _moved_tones(text):
+        parts += (text[pos:start], moved)
+        pos = end
+    if not parts:
+        return text
+    parts.append(text[pos:])
+    return "".join(parts)
 
 
 def needs_tone_placement(text: str) -> bool:
     """False when ``normalize_tone_placement`` would return ``text`` unchanged for certain:
-    already NFC, no word it could touch (clean Vietnamese text costs two scans)."""
-    return not unicodedata.is_normalized("NFC", text) or _OPEN_RHYME_WORD.search(text) is not None
+    already NFC, no word whose tone moves (clean Vietnamese text costs two scans)."""
+    if not unicodedata.is_normalized("NFC", text):
+        return True
+    return next(_moved_tones(text), None) is not None
 
 
 def _normalize_tone_placement_every_word(text: str) -> str:

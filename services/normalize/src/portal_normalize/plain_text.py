@@ -7,6 +7,7 @@ from html.parser import HTMLParser
 
 import nh3
 
+from portal_normalize import simple_html
 from portal_normalize.markup_rules import ALLOWED_TAGS, drop_control
 from portal_text import (
     needs_tone_placement,
@@ -20,7 +21,9 @@ SUMMARY_CHARS = 300
 _TAG_OR_TEXT = re.compile(r'(<(?:[^>"]|"[^"]*")*>)')
 
 
-_SPACES = re.compile(r"[ \t\r\f\v\u00a0\u200b]+")
+# Runs of spaces that become one plain space; a single plain space already is one, and is
+# left alone (matching it only to write it back would cost a step per word).
+_SPACES = re.compile("[\t\r\f\v\u00a0\u200b][ \t\r\f\v\u00a0\u200b]*| [ \t\r\f\v\u00a0\u200b]+")
 
 
 # --- text -----------------------------------------------------------------------------------
@@ -66,10 +69,9 @@ class _TextExtractor(HTMLParser):
 def html_to_text(fragment: str) -> str:
     """Plain text of safe HTML: one paragraph per block, spaces collapsed."""
     parser = _TextExtractor()
-    parser.feed(fragment)
-    parser.close()
+    simple_html.feed(parser, fragment)
     text = "".join(parser.parts)
-    lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
+    lines = [line.strip() for line in _SPACES.sub(" ", text).split("\n")]
     out: list[str] = []
     for line in lines:
         if line or (out and out[-1]):

@@ -256,7 +256,7 @@ async def save_images(
     ]
     if not rows:
         return
-    stmt = insert(image_cache).values(rows)
+    stmt = insert(image_cache)
     stmt = stmt.on_conflict_do_update(
         index_elements=[image_cache.c.url_hash],
         set_={
@@ -275,7 +275,7 @@ async def save_images(
         }
         | {"fetched_at": func.now()},
     )
-    await session.execute(stmt)
+    await session.execute(stmt, rows)
 
 
 # --- near-duplicates --------------------------------------------------------------------------
@@ -311,6 +311,18 @@ _CANDIDATES = text(
         LIMIT :per_band
     ) AS c
     JOIN fingerprints AS f ON f.article_id = c.article_id
+    """
+)
+
+
+# A story's bands (16 rows per article) as three arrays: one set of parameters for the batch.
+_INSERT_BANDS = text(
+    """
+    INSERT INTO fingerprint_bands (band, key, article_id)
+    SELECT * FROM unnest(
+        CAST(:bands AS smallint[]), CAST(:keys AS bigint[]), CAST(:article_ids AS varchar[])
+    )
+    ON CONFLICT DO NOTHING
     """
 )
 
@@ -437,7 +449,7 @@ async def _store_fingerprints(
         if b.signature is not None
     ]
     if rows_in:
-        stmt = insert(fingerprints).values(rows_in)
+        stmt = insert(fingerprints)
         # A new revision keeps the article's place in time (the first of a story stays first).
         await session.execute(
             stmt.on_conflict_do_update(
@@ -446,16 +458,20 @@ async def _store_fingerprints(
                     name: stmt.excluded[name]
                     for name in ("source", "signature", "duplicate_of", "similarity")
                 },
-            )
+            ),
+            rows_in,
         )
-    band_rows = [
-        {"band": band, "key": key, "article_id": a}
-        for a, (b, twin) in fingerprinted.items()
-        if b.signature is not None and twin is None
-        for band, key in enumerate(similarity.bands(b.signature))
-    ]
-    if band_rows:
-        await session.execute(insert(fingerprint_bands).values(band_rows).on_conflict_do_nothing())
+    bands, keys, articles_of = [], [], []
+    for a, (b, twin) in fingerprinted.items():
+        if b.signature is not None and twin is None:
+            for band, key in enumerate(similarity.bands(b.signature)):
+                bands.append(band)
+                keys.append(key)
+                articles_of.append(a)
+    if bands:
+        await session.execute(
+            _INSERT_BANDS, {"bands": bands, "keys": keys, "article_ids": articles_of}
+        )
 
 
 async def link_duplicate(

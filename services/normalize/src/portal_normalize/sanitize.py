@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
+import threading
 from collections import Counter
 from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
 
 import nh3
 
+from portal_normalize import simple_html
 from portal_normalize.findings import Findings
 from portal_normalize.markup_rules import (
     ALLOWED_ATTRIBUTES,
@@ -102,40 +105,57 @@ def _url_allowed(tag: str, url: str, *, base_url: str | None) -> bool:
     return scheme in (IMAGE_SCHEMES if tag == "img" else LINK_SCHEMES)
 
 
-def _make_cleaner(base_url: str | None) -> nh3.Cleaner:
-    def resolve_relative(url: str) -> str | None:
-        # A partner's relative link points into its own site; without a base it is dead.
-        if base_url is None or url.startswith("#"):
-            return None
-        return urljoin(base_url, url)
+# The article being cleaned in this thread: its base URL, for relative links. One cleaner
+# serves every article (building one costs more than cleaning a 5 KB body), so what differs per
+# article is read from here rather than captured.
+_current = threading.local()
 
-    def check_attribute(tag: str, name: str, value: str) -> str | None:
-        # nh3 calls this after its own scheme check and before resolving relative URLs:
-        # keep images to http/https (no mailto:), leave relative URLs to resolve_relative.
-        if tag == "iframe":
-            return video_embed(value) if name == "src" else None
-        if name in ("href", "src"):
-            scheme = _scheme(value)
-            if not scheme:
-                return value
-            return value if scheme in (IMAGE_SCHEMES if tag == "img" else LINK_SCHEMES) else None
-        if name == "alt":
-            return normalize_text(value)
-        if name in ("colspan", "rowspan"):
-            return value if value.isdigit() and 0 < int(value) <= 100 else None
-        return value
 
-    return nh3.Cleaner(
-        tags=set(ALLOWED_TAGS),
-        clean_content_tags=set(DROP_WITH_CONTENT),
-        attributes={tag: set(names) for tag, names in ALLOWED_ATTRIBUTES.items()},
-        attribute_filter=check_attribute,
-        strip_comments=True,
-        link_rel=LINK_REL,
-        url_schemes=set(LINK_SCHEMES),
-        url_relative=resolve_relative,
-        generic_attribute_prefixes=set(),
-    )
+def _resolve_relative(url: str) -> str | None:
+    # A partner's relative link points into its own site; without a base it is dead.
+    base_url: str | None = getattr(_current, "base_url", None)
+    if base_url is None or url.startswith("#"):
+        return None
+    return urljoin(base_url, url)
+
+
+def _check_attribute(tag: str, name: str, value: str) -> str | None:
+    # nh3 calls this after its own scheme check and before resolving relative URLs:
+    # keep images to http/https (no mailto:), leave relative URLs to _resolve_relative.
+    if tag == "iframe":
+        return video_embed(value) if name == "src" else None
+    if name in ("href", "src"):
+        scheme = _scheme(value)
+        if not scheme:
+            return value
+        return value if scheme in (IMAGE_SCHEMES if tag == "img" else LINK_SCHEMES) else None
+    if name == "alt":
+        return normalize_text(value)
+    if name in ("colspan", "rowspan"):
+        return value if value.isdigit() and 0 < int(value) <= 100 else None
+    return value
+
+
+_CLEANER = nh3.Cleaner(
+    tags=set(ALLOWED_TAGS),
+    clean_content_tags=set(DROP_WITH_CONTENT),
+    attributes={tag: set(names) for tag, names in ALLOWED_ATTRIBUTES.items()},
+    attribute_filter=_check_attribute,
+    strip_comments=True,
+    link_rel=LINK_REL,
+    url_schemes=set(LINK_SCHEMES),
+    url_relative=_resolve_relative,
+    generic_attribute_prefixes=set(),
+)
+
+
+def _clean(html: str, base_url: str | None) -> str:
+    """``html`` through the allow-list, relative URLs resolved against ``base_url``."""
+    _current.base_url = base_url
+    try:
+        return _CLEANER.clean(html)
+    finally:
+        _current.base_url = None
 
 
 def _http_base(url: str | None) -> str | None:
@@ -147,16 +167,13 @@ def sanitize_html(raw: str, findings: Findings, *, base_url: str | None = None) 
     raw = drop_control(raw)
     base = _http_base(base_url)
     census = _MarkupCensus(base)
-    try:
-        census.feed(raw)
-        census.close()
-    except Exception:  # noqa: S110 - the census only feeds the report; nh3 does the cleaning
-        pass
+    with contextlib.suppress(Exception):  # the census only feeds the report; nh3 cleans
+        simple_html.feed(census, raw)
     renamed = Counter(m.group(2).lower() for m in _RENAME_TAG.finditer(raw) if not m.group(1))
     prepared = _RENAME_TAG.sub(lambda m: f"<{m.group(1)}{_RENAMES[m.group(2).lower()]}>", raw)
     # The sanitiser decodes character references: what XML forbids goes after it, so no
     # feed, sitemap or page built from the article can be broken by one partner's text.
-    cleaned = xml_safe(_make_cleaner(base).clean(prepared))
+    cleaned = xml_safe(_clean(prepared, base))
     # A link or image whose URL was removed is only clutter; a player keeps no content.
     cleaned = _IMG_WITHOUT_SRC.sub("", cleaned)
     cleaned = _IFRAME.sub(

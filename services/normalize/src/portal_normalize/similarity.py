@@ -44,10 +44,10 @@ def _hash(shingle: str) -> int:
     return int.from_bytes(hashlib.blake2b(shingle.encode(), digest_size=8).digest(), "big")
 
 
-# ``_hash`` over many shingles without a Python step per shingle (the same values).
+# ``_hash`` over many shingles without a Python step per shingle (the same values: the
+# digests read together as big-endian 64-bit integers).
 _blake2b_64 = functools.partial(hashlib.blake2b, digest_size=8)
 _digest = operator.methodcaller("digest")
-_big_endian = functools.partial(int.from_bytes, byteorder="big")
 
 
 def signature(text: str) -> tuple[int, ...] | None:
@@ -56,7 +56,8 @@ def signature(text: str) -> tuple[int, ...] | None:
     shingles = set(map(" ".join, zip(t, t[1:], t[2:], t[3:], strict=False)))
     if len(shingles) < MIN_SHINGLES:
         return None
-    hashes = sorted(map(_big_endian, map(_digest, map(_blake2b_64, map(str.encode, shingles)))))
+    digests = b"".join(map(_digest, map(_blake2b_64, map(str.encode, shingles))))
+    hashes = sorted(struct.unpack(f">{len(shingles)}Q", digests))
     # The smallest hash of each bin is the first of the sorted hashes at or above its start.
     mins = [_EMPTY] * BINS
     for b in range(BINS):

@@ -80,7 +80,13 @@ def _text(el: HtmlElement) -> str:
 
 
 def _has_media(el: HtmlElement) -> bool:
-    return el.tag in ("img", "iframe") or bool(el.xpath(".//img|.//iframe"))
+    return el.tag in ("img", "iframe") or _holds(el, "img", "iframe")
+
+
+def _holds(el: HtmlElement, *tags: str) -> bool:
+    """Whether ``el`` holds (below itself) one of ``tags``; a walk, not an XPath compiled on
+    every call."""
+    return next(el.iterdescendants(*tags), None) is not None
 
 
 def _only_child(el: HtmlElement) -> HtmlElement | None:
@@ -188,7 +194,7 @@ def _caption_tables(root: HtmlElement, counts: Counter[str]) -> None:
         caption = " ".join(_text(c) for c in flat if c is not img_cell)
         if len(caption) > CAPTION_MAX_CHARS or _text(img_cell):
             continue
-        imgs = img_cell.xpath(".//img|.//iframe")
+        imgs = list(img_cell.iterdescendants("img", "iframe"))
         figure = _new("figure", imgs[0])
         if caption:
             figure.append(_new("figcaption", text=caption))
@@ -325,18 +331,18 @@ def _empties(root: HtmlElement, counts: Counter[str]) -> None:
         for el in list(root.iter()):
             if el is root or el.tag in _KEEP_EMPTY or not isinstance(el.tag, str):
                 continue
-            if el.tag == "figure" and not el.xpath(".//img|.//iframe"):
+            if el.tag == "figure" and not _holds(el, "img", "iframe"):
                 el.drop_tree()
                 counts["empty elements removed"] += 1
                 changed = True
                 continue
             if _text(el) or _has_media(el):
                 continue
-            if el.tag in ("table", "ul", "ol") or not el.xpath(".//td|.//th|.//li"):
+            if el.tag in ("table", "ul", "ol") or not _holds(el, "td", "th", "li"):
                 el.drop_tree()
                 counts["empty elements removed"] += 1
                 changed = True
-    for h in root.xpath(".//h2|.//h3|.//h4|.//h5|.//h6"):
+    for h in list(root.iterdescendants("h2", "h3", "h4", "h5", "h6")):
         only = _only_child(h)
         if only is not None and only.tag in ("strong", "em"):
             only.drop_tag()  # a heading is bold already

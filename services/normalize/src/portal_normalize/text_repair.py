@@ -26,6 +26,7 @@ How it decides, run by run (a run is a field, or the text of an HTML block under
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 import unicodedata
@@ -35,6 +36,7 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from importlib import resources
 
+from portal_normalize import simple_html
 from portal_normalize.mojibake import MOJIBAKE_HINT
 from portal_normalize.mojibake import undo_utf8_mojibake as undo_utf8_mojibake
 from portal_text.legacy_encodings import _TCVN_VN1_TABLE as _TCVN_VN1_TABLE
@@ -48,8 +50,32 @@ from portal_text.vietnamese_words import VIETNAMESE_LETTERS as VIETNAMESE_LETTER
 from portal_text.vietnamese_words import is_vietnamese_syllable as is_vietnamese_syllable
 
 # A plain vowel followed by a Latin-1 accented vowel: VNI's base + mark ("BAÙO", "caùc"), and
-# also correct words ("hoà", "quá", "giáo"), so the words themselves are checked.
-_VNI_LIKE = re.compile(r"[^ \t\n\r\f\v]*[aeouyAEOUYôöÔÖ][ùûõâáàãêéèúÙÛÕÂÁÀÃÊÉÈÚ][^ \t\n\r\f\v]*")
+# also correct words ("hoà", "quá", "giáo"), so the words holding one are checked.
+_VNI_PAIR = re.compile("[aeouyAEOUYôöÔÖ][ùûõâáàãêéèúÙÛÕÂÁÀÃÊÉÈÚ]")
+
+
+_WHITESPACE = " \t\n\r\f\v"
+
+
+_NEXT_SPACE = re.compile(f"[{_WHITESPACE}]")
+
+
+def _vni_like_words(text: str) -> Iterator[str]:
+    """The whitespace-delimited words of ``text`` that hold a vowel + Latin-1 mark pair, in
+    order (found by the pair, so the rest of the text costs one scan)."""
+    pos = 0
+    while (m := _VNI_PAIR.search(text, pos)) is not None:
+        start = max(text.rfind(c, pos, m.start()) for c in _WHITESPACE) + 1
+        end_m = _NEXT_SPACE.search(text, m.end())
+        end = end_m.start() if end_m is not None else len(text)
+        yield text[max(start, pos) : end]
+        pos = end
+
+
+@functools.lru_cache(maxsize=65536)  # a pure function of one word; articles repeat words
+def _broken_word(word: str) -> bool:
+    core = word.strip(EDGE_PUNCT)
+    return bool(core) and not all(is_vietnamese_syllable(p) for p in re.split(r"[-'’]", core) if p)
 
 
 def worth_a_look(text: str) -> bool:
@@ -57,9 +83,8 @@ def worth_a_look(text: str) -> bool:
     if has_evidence(text) or MOJIBAKE_HINT.search(text):
         return True
     broken = 0
-    for m in _VNI_LIKE.finditer(text):
-        core = m.group(0).strip(EDGE_PUNCT)
-        if core and not all(is_vietnamese_syllable(p) for p in re.split(r"[-'’]", core) if p):
+    for word in _vni_like_words(text):
+        if _broken_word(word):
             broken += 1
             if broken >= 2:
                 return True
@@ -423,8 +448,7 @@ def repair_html(fragment: str, place: str, log: RepairLog) -> str:
     if not needs_repair(fragment):
         return fragment
     parser = _Rebuilder()
-    parser.feed(fragment)
-    parser.close()
+    simple_html.feed(parser, fragment)
     out = parser.out
     # Consecutive text nodes of one block under one font form a run.
     runs: list[tuple[Hint, list[int]]] = []

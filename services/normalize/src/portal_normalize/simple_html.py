@@ -1,0 +1,71 @@
+"""Feeding an ``html.parser`` handler fast: simple markup is tokenised by one regular expression.
+
+Most markup normalize reads is simple: tags with double- or single-quoted attributes, text
+without a stray ``<``, no comments, no script or style (what the sanitiser and the tree
+serialiser write, and what most partners send). For such markup the handler receives exactly
+the calls ``HTMLParser.feed`` followed by ``close`` would make (start tags with lowercased names
+and unescaped attribute values, end tags, unescaped text), at the cost of one scan. Anything
+else (comments, declarations, raw-text elements, unquoted attributes, a ``<`` that opens no
+tag) goes to ``html.parser`` itself.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from html.parser import HTMLParser
+
+_NAME = r"[a-zA-Z][-.:a-zA-Z0-9_]*"
+_SPACE = r"[ \t\n\r\f]"
+_ATTRIBUTE = rf"""{_SPACE}+[a-zA-Z_:][-.:a-zA-Z0-9_]*(?:="[^"<>]*"|='[^'<>]*')?"""
+_TAG = re.compile(rf"<({_NAME})((?:{_ATTRIBUTE})*){_SPACE}*(/?)>|</({_NAME})>")
+_ATTRIBUTES = re.compile(
+    rf"""{_SPACE}+([a-zA-Z_:][-.:a-zA-Z0-9_]*)(?:="([^"<>]*)"|='([^'<>]*)')?"""
+)
+
+# Elements whose content html.parser reads as raw text (in any Python version): left to it.
+_RAW_TEXT = frozenset(
+    {"script", "style", "textarea", "title", "xmp", "iframe", "noembed", "noframes",
+     "noscript", "plaintext"}
+)  # fmt: skip
+
+
+def feed(parser: HTMLParser, markup: str) -> None:
+    """``parser.feed(markup)`` then ``parser.close()``, for a parser converting charrefs."""
+    tags = list(_TAG.finditer(markup)) if "\x00" not in markup else None
+    if (
+        tags is None
+        or markup.count("<") != len(tags)
+        or any((m.group(1) or m.group(4)).lower() in _RAW_TEXT for m in tags)
+    ):
+        parser.feed(markup)
+        parser.close()
+        return
+    pos = 0
+    for m in tags:
+        if m.start() > pos:
+            _data(parser, markup[pos : m.start()])
+        pos = m.end()
+        if m.group(4) is not None:
+            parser.handle_endtag(m.group(4).lower())
+            continue
+        attrs = [
+            (a.group(1).lower(), _value(a.group(2), a.group(3)))
+            for a in _ATTRIBUTES.finditer(m.group(2))
+        ]
+        if m.group(3):
+            parser.handle_startendtag(m.group(1).lower(), attrs)
+        else:
+            parser.handle_starttag(m.group(1).lower(), attrs)
+    if pos < len(markup):
+        _data(parser, markup[pos:])
+
+
+def _data(parser: HTMLParser, text: str) -> None:
+    parser.handle_data(html.unescape(text))
+
+
+def _value(double: str | None, single: str | None) -> str | None:
+    """An attribute's value as html.parser gives it: unescaped, None when there is none."""
+    raw = double if double is not None else single
+    return None if raw is None else html.unescape(raw)
