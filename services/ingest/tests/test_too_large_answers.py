@@ -1,14 +1,16 @@
-"""A 413 from ingest names the limit that was broken: the request body's, or an image's own."""
+"""A 413 from ingest names the limit that was broken: the request body's, or an image's own
+(refused as the desk's upload route refuses it)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from fastapi import APIRouter, FastAPI, HTTPException, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.testclient import TestClient
 
 from portal_ingest.api import install_error_handlers
 from portal_ingest.settings import Settings
+from portal_ingest.usecases import RefusalKind, Refused
 
 
 def _client() -> TestClient:
@@ -23,7 +25,7 @@ def _client() -> TestClient:
 
     @app.post("/image")
     async def image() -> None:
-        raise HTTPException(413, "image larger than the limit of 5242880 bytes")
+        raise Refused(RefusalKind.TOO_LARGE, "image larger than the limit of 5242880 bytes")
 
     app.include_router(limited)
     return TestClient(app)

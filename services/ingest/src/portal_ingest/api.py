@@ -112,9 +112,6 @@ def _field(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(parts) or "body"
 
 
-_LIMITER_413 = "Content Too Large"  # Starlette's body limiter's detail
-
-
 def install_error_handlers(app: FastAPI, settings: Settings) -> None:
     @app.exception_handler(Refused)
     async def refused(request: Request, exc: Refused) -> JSONResponse:
@@ -149,9 +146,8 @@ def install_error_handlers(app: FastAPI, settings: Settings) -> None:
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:
-        if exc.status_code == status.HTTP_413_CONTENT_TOO_LARGE and exc.detail == _LIMITER_413:
-            # The body limiter says only "Content Too Large": name the limit. A 413 raised here
-            # (an image over its own limit) keeps its reason.
+        if exc.status_code == status.HTTP_413_CONTENT_TOO_LARGE:
+            # The body limiter says only "Content Too Large": name the limit.
             detail = f"request body exceeds the limit of {settings.max_body_bytes} bytes"
             return JSONResponse({"detail": detail}, exc.status_code, headers=exc.headers)
         # 422s (raised or from FastAPI) in VALIDATION's shape, like every other refusal here.

@@ -23,6 +23,7 @@ from portal_contracts.partner import PartnerArticleMessage
 from portal_ingest.api import _INVALID, ExternalId, Problem, SourceCodePath
 from portal_ingest.deps import Deps, DeskService
 from portal_ingest.partner_api import RETRACT_RESPONSES, ArticleReceiptOut, receipt_answer
+from portal_ingest.usecases import RefusalKind, Refused
 
 
 class DeskArticleIn(BaseModel):
@@ -133,13 +134,14 @@ async def retract_article(
 async def upload_image(deps: Deps, code: SourceCodePath, request: Request) -> DeskImageOut:
     limit = deps.settings.desk_image_max_bytes
     declared = request.headers.get("content-length", "")
+    too_large = Refused(RefusalKind.TOO_LARGE, f"image larger than the limit of {limit} bytes")
     if declared.isdigit() and int(declared) > limit:
-        raise HTTPException(413, f"image larger than the limit of {limit} bytes")
+        raise too_large
     data = bytearray()
     async for chunk in request.stream():
         data += chunk
         if len(data) > limit:
-            raise HTTPException(413, f"image larger than the limit of {limit} bytes")
+            raise too_large
     image, url = await deps.desk_images.upload(code, bytes(data))
     return DeskImageOut(
         url=url,
