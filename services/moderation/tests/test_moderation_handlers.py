@@ -129,13 +129,7 @@ async def run(records: list[Record], ledger: Ledger | None = None) -> Ledger:
 
 
 def reviewed(ledger: Ledger) -> list[ArticleReviewed]:
-    out = []
-    for topic, event, _ in ledger.events:
-        assert topic == ARTICLE_REVIEWED.name
-        assert isinstance(event, ArticleReviewedEvent)
-        assert event.subject == event.data.article_id  # keyed by article: its order holds
-        out.append(event.data)
-    return out
+    return ledger.emitted(ARTICLE_REVIEWED.name, ArticleReviewedEvent)
 
 
 async def test_an_unknown_source_waits_for_an_editor(store: Store) -> None:

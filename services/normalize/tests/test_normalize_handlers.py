@@ -119,13 +119,7 @@ async def run(records: list[Record], ledger: Ledger | None = None) -> Ledger:
 
 
 def normalized(ledger: Ledger) -> list[ArticleNormalized]:
-    out = []
-    for topic, event, _ in ledger.events:
-        assert topic == ARTICLE_NORMALIZED.name
-        assert isinstance(event, ArticleNormalizedEvent)
-        assert event.subject == event.data.article_id  # keyed by article: its order holds
-        out.append(event.data)
-    return out
+    return ledger.emitted(ARTICLE_NORMALIZED.name, ArticleNormalizedEvent)
 
 
 async def test_an_upsert_is_repaired_and_emitted_as_normalized(store: Store) -> None:

@@ -111,13 +111,7 @@ async def run(pages: PageCache, records: list[Record], ledger: Ledger | None = N
 
 
 def published(ledger: Ledger) -> list[ArticlePublished]:
-    out = []
-    for topic, event, _ in ledger.events:
-        assert topic == ARTICLE_PUBLISHED.name
-        assert isinstance(event, ArticlePublishedEvent)
-        assert event.subject == event.data.article_id  # keyed by article: its order holds
-        out.append(event.data)
-    return out
+    return ledger.emitted(ARTICLE_PUBLISHED.name, ArticlePublishedEvent)
 
 
 async def test_an_approved_article_is_published_and_the_cached_pages_end(

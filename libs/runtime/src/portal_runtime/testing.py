@@ -31,6 +31,18 @@ class Ledger:
     commits: int = 0
     seen: set[Any] = field(default_factory=set)  # the inbox: event ids processed
 
+    def emitted(self, topic: str, event_type: type[Envelope]) -> list[Any]:
+        """The payloads of the events emitted, each checked to be an ``event_type`` on ``topic``
+        keyed by its subject (``data.article_id``), so its order per article holds."""
+        out = []
+        for emitted_on, event, _ in self.events:
+            assert emitted_on == topic
+            assert isinstance(event, event_type)
+            data: Any = getattr(event, "data")  # noqa: B009 (every event type has its own data)
+            assert event.subject == data.article_id
+            out.append(data)
+        return out
+
 
 class FakeUnitOfWork(UnitOfWork):
     """A unit of work that records instead of writing; ``session`` is what the test gives."""
