@@ -220,6 +220,53 @@ async def test_a_committed_row_is_handed_to_the_relay_and_sent_without_polling(r
         await rig.emptied()  # deleted once acknowledged
 
 
+async def test_each_message_carries_the_trace_of_the_transaction_that_wrote_it_in_key_order(
+    stack_settings: StackSettings, rig: Rig
+) -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from portal_runtime.telemetry import parse_traceparent
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("test")
+    topic = await new_topic(rig.kafka, partitions=2)
+    writers: list[tuple[str, str]] = []
+    events = []
+    for i in range(3):  # three requests, each in its own trace, writing ten events of one key
+        with tracer.start_as_current_span(f"request {i}") as span:
+            ctx = span.get_span_context()
+            writers.append((format(ctx.trace_id, "032x"), format(ctx.span_id, "016x")))
+            batch = [
+                ingested("relay-test", body="<p>" + "x" * 5000 + "</p>").model_copy(
+                    update={"subject": "one-article"}
+                )
+                for _ in range(10)
+            ]
+            await rig.commit(*((topic, e) for e in batch))
+            events += batch
+    exporter.clear()
+    # The service's broker, with FastStream's telemetry: the relay must not add a span per row.
+    settings = ServiceSettings(service_name="relay-test", **admin_service_settings(stack_settings))
+    traced = make_broker(settings, provider)
+    await traced.start()
+    try:
+        relay = OutboxRelay(rig.outbox, rig.engine, traced, producer="relay-test")
+        assert (await relay.send_round()).sent == 30
+    finally:
+        await traced.stop()
+
+    records = await read(rig.kafka, topic, 30)
+    assert [decode(r.value).event_id for r in records] == [e.event_id for e in events]
+    carried = [parse_traceparent(dict(r.headers)["traceparent"]) for r in records]
+    assert carried == [w for w in writers for _ in range(10)]
+    assert all(dict(r.headers)["content-type"] == b"application/json" for r in records)
+    assert exporter.get_finished_spans() == ()
+
+
 async def test_a_rolled_back_transaction_hands_nothing_over(rig: Rig) -> None:
     with pytest.raises(RuntimeError):
         async with make_sessionmaker(rig.engine).begin() as session:
@@ -289,6 +336,24 @@ async def test_a_row_the_broker_refuses_for_good_is_set_aside_and_the_rows_behin
     assert (dead.id, dead.error_type) == (refused, "refused")
     assert "MessageSizeTooLarge" in dead.reason
     assert same_key > refused and other_key > refused  # they were behind it
+
+
+async def test_rows_refused_with_a_row_over_the_topics_limit_go_on_in_their_keys_order(
+    rig: Rig,
+) -> None:
+    # The broker refuses the whole record batch the oversized row travels in.
+    topic = await new_topic(rig.kafka, config={"max.message.bytes": "20000"})
+    for value in (b"a: first", b"x" * 50_000, b"a: second", b"a: third"):
+        await rig.insert_behind_its_back(topic, b"a", value)
+    await rig.insert_behind_its_back(topic, b"b", b"b: only")
+
+    async with rig.relay(poll_interval_s=0.2):
+        records = await read(rig.kafka, topic, 4)
+        await rig.emptied()
+    assert [r.value for r in records if r.key == b"a"] == [b"a: first", b"a: second", b"a: third"]
+    assert [r.value for r in records if r.key == b"b"] == [b"b: only"]
+    (dead,) = await rig.rows(rig.outbox.dead)
+    assert dead.value == b"x" * 50_000
 
 
 async def test_the_bulk_lane_waits_while_the_pipeline_holds_a_queue_and_news_does_not(

@@ -306,15 +306,15 @@ class BatchConsumer(Generic[E]):
             if refused:
                 span.set_attribute("portal.batch.dead_letters", len(refused))
         seconds = time.perf_counter() - started
+        counts: dict[tuple[str, str], int] = {}
         for entry in entries:
             outcome = "dead_letter" if id(entry) in refused else "ok"
-            labels = {
-                "topic": entry.record.topic,
-                "consumer_group": self.sub.group,
-                "outcome": outcome,
-            }
-            PROCESSING_DURATION.record(seconds, labels)
-            MESSAGES_PROCESSED.add(1, labels)
+            counts[entry.record.topic, outcome] = counts.get((entry.record.topic, outcome), 0) + 1
+        for (topic, outcome), count in counts.items():  # one update per label set, not message
+            labels = {"topic": topic, "consumer_group": self.sub.group, "outcome": outcome}
+            MESSAGES_PROCESSED.add(count, labels)
+            for _ in range(count):  # the histogram counts messages (no weighted record)
+                PROCESSING_DURATION.record(seconds, labels)
         log.debug(
             "batch_processed",
             group=self.sub.group,

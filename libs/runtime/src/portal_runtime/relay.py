@@ -7,8 +7,9 @@ One background task per service process. Each round:
 2. locks those rows (``SELECT … WHERE id = ANY(:ids) ORDER BY id FOR UPDATE``: another relay
    sending them makes this one wait, then find them gone, so nothing is sent twice and a key's
    rows never overtake each other across instances);
-3. publishes them pipelined (acks=all, idempotent producer: order kept per partition), each in
-   the trace context of the transaction that wrote it;
+3. publishes them pipelined (acks=all, idempotent producer: order kept per partition) straight
+   to the producer, each carrying the trace context of the transaction that wrote it (no span
+   or metric update per message: the consumer's batch span continues that trace);
 4. deletes what the broker acknowledged (``DELETE … WHERE id = ANY(:ids)``) and moves what can
    never be sent to ``outbox_dead`` with the reason, in the same transaction.
 
@@ -37,6 +38,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from aiokafka import AIOKafkaProducer
 from aiokafka.errors import (
     CorruptRecordException,
     InvalidTimestampError,
@@ -46,8 +48,6 @@ from aiokafka.errors import (
     RecordTooLargeError,
 )
 from faststream.kafka import KafkaBroker
-from opentelemetry import context as otel_context
-from opentelemetry import propagate
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from sqlalchemy import BigInteger, ColumnElement, any_, bindparam, delete, func, insert, select
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -58,7 +58,7 @@ from portal_contracts.deadletter import DeadLetter, DeadLetterEvent
 from portal_contracts.topics import DEAD_LETTER_TOPICS, EVENT_TOPICS
 from portal_runtime.admission import Admission, Unpaced
 from portal_runtime.eventsize import record_bytes
-from portal_runtime.kafka import FATAL_PRODUCER_ERRORS, renew_producer
+from portal_runtime.kafka import FATAL_PRODUCER_ERRORS, kafka_producer, renew_producer
 from portal_runtime.logs import get_logger
 from portal_runtime.metrics import OUTBOX_RELAYED, OUTBOX_SET_ASIDE
 from portal_runtime.outbox import Outbox
@@ -256,9 +256,13 @@ class OutboxRelay:
         """Publish ``rows`` pipelined; per row, None (acknowledged) or the error."""
         outcomes: list[BaseException | None] = [None] * len(rows)
         pending: list[tuple[int, asyncio.Future[Any]]] = []
+        try:
+            producer = kafka_producer(self.broker)  # the current one (renewed after a fault)
+        except Exception as exc:  # not connected (yet): every row waits for a retry
+            return [exc] * len(rows)
         for i, row in enumerate(rows):
             try:
-                pending.append((i, await self._publish_one(row)))
+                pending.append((i, await self._publish_one(producer, row)))
             except Exception as exc:  # refused before sending (e.g. over max_request_size)
                 outcomes[i] = exc
                 if not isinstance(exc, PERMANENT_PRODUCE_ERRORS):
@@ -272,23 +276,50 @@ class OutboxRelay:
                 if isinstance(res, asyncio.CancelledError):
                     raise res
                 outcomes[i] = res
+        refused = [i for i, o in enumerate(outcomes) if isinstance(o, PERMANENT_PRODUCE_ERRORS)]
+        if refused and len(rows) > 1:
+            await self._isolate(producer, rows, outcomes, refused)
         return outcomes
 
-    async def _publish_one(self, row: Any) -> asyncio.Future[Any]:
-        # Publish in the trace context of the transaction that wrote the row.
-        parent = propagate.extract(dict(row.headers or {}))
-        token = otel_context.attach(parent)
-        try:
-            future: asyncio.Future[Any] = await self.broker.publish(
-                row.value,
-                topic=row.topic,
-                key=row.key,
-                headers={"content-type": "application/json"},
-                no_confirm=True,
-            )
-            return future
-        finally:
-            otel_context.detach(token)
+    async def _isolate(
+        self,
+        producer: AIOKafkaProducer,
+        rows: list[Any],
+        outcomes: list[BaseException | None],
+        refused: list[int],
+    ) -> None:
+        """Send again, one at a time, the rows refused for good in a record batch shared with
+        others (the broker refuses a whole batch for one row over a topic's limit), so only the
+        row at fault is set aside. The rows of their keys that followed are sent again after
+        them, so each key's order holds (consumers absorb the repeat)."""
+        first: dict[bytes, int] = {}
+        for i in refused:
+            first.setdefault(rows[i].key, i)
+        alone = set(refused)
+        again = [
+            i
+            for i, row in enumerate(rows)
+            if i in alone or (row.key in first and i > first[row.key])
+        ]
+        for n, i in enumerate(again):
+            try:
+                await (await self._publish_one(producer, rows[i]))
+                outcomes[i] = None
+            except PERMANENT_PRODUCE_ERRORS as exc:
+                outcomes[i] = exc
+            except Exception as exc:  # broker away: these wait for a retry
+                for j in again[n:]:
+                    outcomes[j] = exc
+                return
+
+    async def _publish_one(self, producer: AIOKafkaProducer, row: Any) -> asyncio.Future[Any]:
+        # Straight to the producer, with the trace context of the transaction that wrote the
+        # row: the consumer's batch span continues that trace (one article, one trace) without
+        # a span and metric updates per message here.
+        future: asyncio.Future[Any] = await producer.send(
+            row.topic, row.value, key=row.key, headers=_headers_of(row)
+        )
+        return future
 
     async def _set_aside(self, conn: AsyncConnection, item: _SetAside) -> Entry | None:
         """Move a row to ``outbox_dead``; queue a dead-letter notice; returns the notice's entry."""
@@ -466,6 +497,15 @@ def _behind_a_failure(delivered: list[Any], failed: list[Any]) -> set[int]:
     for row in failed:
         first_failed[row.key] = min(row.id, first_failed.get(row.key, row.id))
     return {r.id for r in delivered if r.key in first_failed and r.id > first_failed[r.key]}
+
+
+def _headers_of(row: Any) -> list[tuple[str, bytes]]:
+    """The Kafka headers of a row: its content type and the trace context stored with it."""
+    headers = [("content-type", b"application/json")]
+    for name, value in (row.headers or {}).items():
+        if name != "content-type" and isinstance(value, str):
+            headers.append((name, value.encode()))
+    return headers
 
 
 def _id_in(column: Any, ids: list[int]) -> ColumnElement[bool]:
