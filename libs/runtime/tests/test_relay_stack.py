@@ -220,51 +220,67 @@ async def test_a_committed_row_is_handed_to_the_relay_and_sent_without_polling(r
         await rig.emptied()  # deleted once acknowledged
 
 
-async def test_each_message_carries_the_trace_of_the_transaction_that_wrote_it_in_key_order(
-    stack_settings: StackSettings, rig: Rig
+async def test_a_round_is_one_span_and_each_message_stays_in_its_writers_trace_in_key_order(
+    rig: Rig,
 ) -> None:
-    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry import trace
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.trace import SpanKind
 
-    from portal_runtime.telemetry import parse_traceparent
+    from portal_runtime.telemetry import parse_traceparent, setup_tracing
 
     exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    tracer = provider.get_tracer("test")
+    setup_tracing("relay-test", "", (SimpleSpanProcessor(exporter),))
+    tracer = trace.get_tracer("test")
     topic = await new_topic(rig.kafka, partitions=2)
-    writers: list[tuple[str, str]] = []
-    events = []
-    for i in range(3):  # three requests, each in its own trace, writing ten events of one key
-        with tracer.start_as_current_span(f"request {i}") as span:
+
+    async def write(n: int) -> tuple[list[ArticleIngestedEvent], tuple[str, str]]:
+        """One request, in its own trace, writing ``n`` events of one article (one key)."""
+        with tracer.start_as_current_span("request") as span:
             ctx = span.get_span_context()
-            writers.append((format(ctx.trace_id, "032x"), format(ctx.span_id, "016x")))
-            batch = [
+            events = [
                 ingested("relay-test", body="<p>" + "x" * 5000 + "</p>").model_copy(
                     update={"subject": "one-article"}
                 )
-                for _ in range(10)
+                for _ in range(n)
             ]
-            await rig.commit(*((topic, e) for e in batch))
-            events += batch
-    exporter.clear()
-    # The service's broker, with FastStream's telemetry: the relay must not add a span per row.
-    settings = ServiceSettings(service_name="relay-test", **admin_service_settings(stack_settings))
-    traced = make_broker(settings, provider)
-    await traced.start()
-    try:
-        relay = OutboxRelay(rig.outbox, rig.engine, traced, producer="relay-test")
-        assert (await relay.send_round()).sent == 30
-    finally:
-        await traced.stop()
+            await rig.commit(*((topic, e) for e in events))
+        return events, (format(ctx.trace_id, "032x"), format(ctx.span_id, "016x"))
 
+    relay = OutboxRelay(rig.outbox, rig.engine, rig.broker, producer="relay-test")
+    # Three requests' rows in one round: one span, a root linked to the three writers, and each
+    # message in its own writer's trace, in the key's order.
+    written = [await write(10) for _ in range(3)]
+    exporter.clear()
+    assert (await relay.send_round()).sent == 30
+    [span] = [s for s in exporter.get_finished_spans() if s.kind == SpanKind.PRODUCER]
+    assert span.parent is None
+    writers = [w for _, w in written]
+    linked = [
+        (format(k.context.trace_id, "032x"), format(k.context.span_id, "016x")) for k in span.links
+    ]
+    assert linked == writers
+    assert span.attributes["messaging.batch.message_count"] == 30
     records = await read(rig.kafka, topic, 30)
-    assert [decode(r.value).event_id for r in records] == [e.event_id for e in events]
+    assert [decode(r.value).event_id for r in records] == [
+        e.event_id for events, _ in written for e in events
+    ]
     carried = [parse_traceparent(dict(r.headers)["traceparent"]) for r in records]
     assert carried == [w for w in writers for _ in range(10)]
     assert all(dict(r.headers)["content-type"] == b"application/json" for r in records)
-    assert exporter.get_finished_spans() == ()
+
+    # One request's rows: the round is a step of its trace, and the messages are its children.
+    events, writer = await write(5)
+    exporter.clear()
+    assert (await relay.send_round()).sent == 5
+    [span] = [s for s in exporter.get_finished_spans() if s.kind == SpanKind.PRODUCER]
+    assert span.parent is not None and format(span.parent.span_id, "016x") == writer[1]
+    own = (writer[0], format(span.context.span_id, "016x"))
+    keys = {e.subject.encode() for e in events}
+    later = [r for r in await read(rig.kafka, topic, 35) if r.key in keys][30:]
+    assert [decode(r.value).event_id for r in later] == [e.event_id for e in events]
+    assert {parse_traceparent(dict(r.headers)["traceparent"]) for r in later} == {own}
 
 
 async def test_a_rolled_back_transaction_hands_nothing_over(rig: Rig) -> None:

@@ -1,8 +1,8 @@
 """OpenTelemetry set-up: one tracer provider per process, OTLP/HTTP export when configured.
 
-HTTP spans come from the FastAPI instrumentation, one span per consumed batch from
-``consumer.py`` (linked to each message's own trace context; the outbox relay sends each event
-with the W3C ``traceparent`` of the transaction that wrote it, without a span per message), database statement spans from
+HTTP spans come from the FastAPI instrumentation, one producer span per outbox relay round
+from ``relay.py`` (W3C ``traceparent`` in Kafka headers), one span per consumed batch from
+``consumer.py`` (linked to each message's own trace context), database statement spans from
 SQLAlchemy's when ``TRACE_SQL_STATEMENTS`` is on, outgoing HTTP from httpx's, object storage and
 OpenSearch spans from ``storage.py`` and ``opensearch.py``.
 
