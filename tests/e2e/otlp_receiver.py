@@ -44,6 +44,10 @@ class OtlpReceiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
+            # Keep-alive, as a real collector: the exporters reuse one connection instead of
+            # opening one per export (HTTP/1.0, the default, closes it after each answer).
+            protocol_version = "HTTP/1.1"
+
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 if self.path.rstrip("/") == "/v1/traces":

@@ -220,6 +220,69 @@ async def test_a_committed_row_is_handed_to_the_relay_and_sent_without_polling(r
         await rig.emptied()  # deleted once acknowledged
 
 
+async def test_a_round_is_one_span_and_each_message_stays_in_its_writers_trace_in_key_order(
+    rig: Rig,
+) -> None:
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.trace import SpanKind
+
+    from portal_runtime.telemetry import parse_traceparent, setup_tracing
+
+    exporter = InMemorySpanExporter()
+    setup_tracing("relay-test", "", (SimpleSpanProcessor(exporter),))
+    tracer = trace.get_tracer("test")
+    topic = await new_topic(rig.kafka, partitions=2)
+
+    async def write(n: int) -> tuple[list[ArticleIngestedEvent], tuple[str, str]]:
+        """One request, in its own trace, writing ``n`` events of one article (one key)."""
+        with tracer.start_as_current_span("request") as span:
+            ctx = span.get_span_context()
+            events = [
+                ingested("relay-test", body="<p>" + "x" * 5000 + "</p>").model_copy(
+                    update={"subject": "one-article"}
+                )
+                for _ in range(n)
+            ]
+            await rig.commit(*((topic, e) for e in events))
+        return events, (format(ctx.trace_id, "032x"), format(ctx.span_id, "016x"))
+
+    relay = OutboxRelay(rig.outbox, rig.engine, rig.broker, producer="relay-test")
+    # Three requests' rows in one round: one span, a root linked to the three writers, and each
+    # message in its own writer's trace, in the key's order.
+    written = [await write(10) for _ in range(3)]
+    exporter.clear()
+    assert (await relay.send_round()).sent == 30
+    [span] = [s for s in exporter.get_finished_spans() if s.kind == SpanKind.PRODUCER]
+    assert span.parent is None
+    writers = [w for _, w in written]
+    linked = [
+        (format(k.context.trace_id, "032x"), format(k.context.span_id, "016x")) for k in span.links
+    ]
+    assert linked == writers
+    assert span.attributes["messaging.batch.message_count"] == 30
+    records = await read(rig.kafka, topic, 30)
+    assert [decode(r.value).event_id for r in records] == [
+        e.event_id for events, _ in written for e in events
+    ]
+    carried = [parse_traceparent(dict(r.headers)["traceparent"]) for r in records]
+    assert carried == [w for w in writers for _ in range(10)]
+    assert all(dict(r.headers)["content-type"] == b"application/json" for r in records)
+
+    # One request's rows: the round is a step of its trace, and the messages are its children.
+    events, writer = await write(5)
+    exporter.clear()
+    assert (await relay.send_round()).sent == 5
+    [span] = [s for s in exporter.get_finished_spans() if s.kind == SpanKind.PRODUCER]
+    assert span.parent is not None and format(span.parent.span_id, "016x") == writer[1]
+    own = (writer[0], format(span.context.span_id, "016x"))
+    keys = {e.subject.encode() for e in events}
+    later = [r for r in await read(rig.kafka, topic, 35) if r.key in keys][30:]
+    assert [decode(r.value).event_id for r in later] == [e.event_id for e in events]
+    assert {parse_traceparent(dict(r.headers)["traceparent"]) for r in later} == {own}
+
+
 async def test_a_rolled_back_transaction_hands_nothing_over(rig: Rig) -> None:
     with pytest.raises(RuntimeError):
         async with make_sessionmaker(rig.engine).begin() as session:
@@ -289,6 +352,24 @@ async def test_a_row_the_broker_refuses_for_good_is_set_aside_and_the_rows_behin
     assert (dead.id, dead.error_type) == (refused, "refused")
     assert "MessageSizeTooLarge" in dead.reason
     assert same_key > refused and other_key > refused  # they were behind it
+
+
+async def test_rows_refused_with_a_row_over_the_topics_limit_go_on_in_their_keys_order(
+    rig: Rig,
+) -> None:
+    # The broker refuses the whole record batch the oversized row travels in.
+    topic = await new_topic(rig.kafka, config={"max.message.bytes": "20000"})
+    for value in (b"a: first", b"x" * 50_000, b"a: second", b"a: third"):
+        await rig.insert_behind_its_back(topic, b"a", value)
+    await rig.insert_behind_its_back(topic, b"b", b"b: only")
+
+    async with rig.relay(poll_interval_s=0.2):
+        records = await read(rig.kafka, topic, 4)
+        await rig.emptied()
+    assert [r.value for r in records if r.key == b"a"] == [b"a: first", b"a: second", b"a: third"]
+    assert [r.value for r in records if r.key == b"b"] == [b"b: only"]
+    (dead,) = await rig.rows(rig.outbox.dead)
+    assert dead.value == b"x" * 50_000
 
 
 async def test_the_bulk_lane_waits_while_the_pipeline_holds_a_queue_and_news_does_not(

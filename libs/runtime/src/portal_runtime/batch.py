@@ -226,19 +226,6 @@ def _culprit(exc: BaseException, part: Sequence[Entry]) -> int | None:
     return None
 
 
-def trace_ids(entries: Iterable[Entry]) -> set[int]:
-    """The trace ids the decoded messages of a batch belong to (from their trace contexts)."""
-    from opentelemetry import trace
-
-    found: set[int] = set()
-    for entry in entries:
-        if isinstance(entry, Message) and entry.context is not None:
-            ctx = trace.get_current_span(entry.context).get_span_context()
-            if ctx.is_valid:
-                found.add(ctx.trace_id)
-    return found
-
-
 def sorted_unique(values: Iterable[T]) -> list[T]:
     """Distinct values in sorted order: the order in which rows are locked (no deadlocks)."""
     return sorted(set(values))  # type: ignore[type-var]

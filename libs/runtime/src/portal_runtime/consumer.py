@@ -38,7 +38,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.trace import Link, SpanKind, Status, StatusCode
+from opentelemetry.trace import INVALID_SPAN_CONTEXT, Link, SpanKind, Status, StatusCode
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from portal_contracts.codec import DecodeError
@@ -50,7 +50,6 @@ from portal_runtime.batch import (
     Record,
     Refused,
     apply_in_order,
-    trace_ids,
 )
 from portal_runtime.kafka import is_transient
 from portal_runtime.logs import get_logger
@@ -306,15 +305,15 @@ class BatchConsumer(Generic[E]):
             if refused:
                 span.set_attribute("portal.batch.dead_letters", len(refused))
         seconds = time.perf_counter() - started
+        counts: dict[tuple[str, str], int] = {}
         for entry in entries:
             outcome = "dead_letter" if id(entry) in refused else "ok"
-            labels = {
-                "topic": entry.record.topic,
-                "consumer_group": self.sub.group,
-                "outcome": outcome,
-            }
-            PROCESSING_DURATION.record(seconds, labels)
-            MESSAGES_PROCESSED.add(1, labels)
+            counts[entry.record.topic, outcome] = counts.get((entry.record.topic, outcome), 0) + 1
+        for (topic, outcome), count in counts.items():  # one update per label set, not message
+            labels = {"topic": topic, "consumer_group": self.sub.group, "outcome": outcome}
+            MESSAGES_PROCESSED.add(count, labels)
+            for _ in range(count):  # the histogram counts messages (no weighted record)
+                PROCESSING_DURATION.record(seconds, labels)
         log.debug(
             "batch_processed",
             group=self.sub.group,
@@ -464,12 +463,21 @@ class BatchConsumer(Generic[E]):
     @contextlib.contextmanager
     def _span(self, entries: Sequence[Entry], messages: Sequence[Message[Any]]) -> Any:
         links = []
-        for m in messages[:MAX_LINKS]:
-            ctx = trace.get_current_span(m.context).get_span_context()
+        traces: set[int] = set()
+        articles: set[tuple[tuple[str, str | int], ...]] = set()
+        for n, m in enumerate(messages):  # one pass: links, traces, articles
+            ctx = (
+                trace.get_current_span(m.context).get_span_context()
+                if m.context is not None
+                else INVALID_SPAN_CONTEXT
+            )
+            attrs = article_attributes(m.event) if isinstance(m.event, Envelope) else {}
+            if isinstance(m.event, Envelope):
+                articles.add(tuple(sorted(attrs.items())))
             if ctx.is_valid:
-                attrs = article_attributes(m.event) if isinstance(m.event, Envelope) else {}
-                links.append(Link(ctx, attributes=attrs or None))
-        traces = trace_ids(messages)
+                traces.add(ctx.trace_id)
+                if n < MAX_LINKS:
+                    links.append(Link(ctx, attributes=attrs or None))
         # One trace (a quiet pipeline, or one article's events): the batch is a step of it.
         parent = messages[0].context if len(traces) == 1 else Context()
         topics = sorted({e.record.topic for e in entries})
@@ -480,11 +488,6 @@ class BatchConsumer(Generic[E]):
             "messaging.consumer.group.name": self.sub.group,
             "messaging.destination.name": topics[0] if len(topics) == 1 else ",".join(topics),
             "messaging.batch.message_count": len(entries),
-        }
-        articles = {
-            tuple(sorted(article_attributes(m.event).items()))
-            for m in messages
-            if isinstance(m.event, Envelope)
         }
         if len(articles) == 1:
             attributes.update(dict(next(iter(articles))))

@@ -7,8 +7,9 @@ One background task per service process. Each round:
 2. locks those rows (``SELECT … WHERE id = ANY(:ids) ORDER BY id FOR UPDATE``: another relay
    sending them makes this one wait, then find them gone, so nothing is sent twice and a key's
    rows never overtake each other across instances);
-3. publishes them pipelined (acks=all, idempotent producer: order kept per partition), each in
-   the trace context of the transaction that wrote it;
+3. publishes them pipelined (acks=all, idempotent producer: order kept per partition) straight
+   to the producer, in one producer span for the round (no span or metric update per message),
+   each message in the trace of the transaction that wrote it (``_round_span``);
 4. deletes what the broker acknowledged (``DELETE … WHERE id = ANY(:ids)``) and moves what can
    never be sent to ``outbox_dead`` with the reason, in the same transaction.
 
@@ -32,11 +33,12 @@ import base64
 import contextlib
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from aiokafka import AIOKafkaProducer
 from aiokafka.errors import (
     CorruptRecordException,
     InvalidTimestampError,
@@ -46,9 +48,10 @@ from aiokafka.errors import (
     RecordTooLargeError,
 )
 from faststream.kafka import KafkaBroker
-from opentelemetry import context as otel_context
-from opentelemetry import propagate
+from opentelemetry import propagate, trace
+from opentelemetry.context import Context
 from opentelemetry.instrumentation.utils import suppress_instrumentation
+from opentelemetry.trace import Link, SpanContext, SpanKind
 from sqlalchemy import BigInteger, ColumnElement, any_, bindparam, delete, func, insert, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -58,13 +61,16 @@ from portal_contracts.deadletter import DeadLetter, DeadLetterEvent
 from portal_contracts.topics import DEAD_LETTER_TOPICS, EVENT_TOPICS
 from portal_runtime.admission import Admission, Unpaced
 from portal_runtime.eventsize import record_bytes
-from portal_runtime.kafka import FATAL_PRODUCER_ERRORS, renew_producer
+from portal_runtime.kafka import FATAL_PRODUCER_ERRORS, kafka_producer, renew_producer
 from portal_runtime.logs import get_logger
 from portal_runtime.metrics import OUTBOX_RELAYED, OUTBOX_SET_ASIDE
 from portal_runtime.outbox import Outbox
 from portal_runtime.relay_queue import Entry, Lane
 
 log = get_logger(__name__)
+tracer = trace.get_tracer(__name__)
+
+MAX_LINKS = 128  # the SDK's default limit of links per span
 
 # Refusals the broker will repeat for ever for this record: the row is set aside.
 PERMANENT_PRODUCE_ERRORS: tuple[type[BaseException], ...] = (
@@ -254,41 +260,76 @@ class OutboxRelay:
 
     async def _publish(self, rows: list[Any]) -> list[BaseException | None]:
         """Publish ``rows`` pipelined; per row, None (acknowledged) or the error."""
+        if not rows:
+            return []
         outcomes: list[BaseException | None] = [None] * len(rows)
         pending: list[tuple[int, asyncio.Future[Any]]] = []
-        for i, row in enumerate(rows):
-            try:
-                pending.append((i, await self._publish_one(row)))
-            except Exception as exc:  # refused before sending (e.g. over max_request_size)
-                outcomes[i] = exc
-                if not isinstance(exc, PERMANENT_PRODUCE_ERRORS):
-                    # The producer cannot take anything now (broker away): the rest waits too,
-                    # rather than each waiting out the same timeout.
-                    outcomes[i + 1 :] = [exc] * (len(rows) - i - 1)
-                    break
-        results = await asyncio.gather(*(f for _, f in pending), return_exceptions=True)
-        for (i, _), res in zip(pending, results, strict=True):
-            if isinstance(res, BaseException):
-                if isinstance(res, asyncio.CancelledError):
-                    raise res
-                outcomes[i] = res
+        try:
+            producer = kafka_producer(self.broker)  # the current one (renewed after a fault)
+        except Exception as exc:  # not connected (yet): every row waits for a retry
+            return [exc] * len(rows)
+        with _round_span(rows) as shared:
+            for i, row in enumerate(rows):
+                try:
+                    pending.append((i, await self._publish_one(producer, row, shared)))
+                except Exception as exc:  # refused before sending (e.g. over max_request_size)
+                    outcomes[i] = exc
+                    if not isinstance(exc, PERMANENT_PRODUCE_ERRORS):
+                        # The producer cannot take anything now (broker away): the rest waits
+                        # too, rather than each waiting out the same timeout.
+                        outcomes[i + 1 :] = [exc] * (len(rows) - i - 1)
+                        break
+            results = await asyncio.gather(*(f for _, f in pending), return_exceptions=True)
+            for (i, _), res in zip(pending, results, strict=True):
+                if isinstance(res, BaseException):
+                    if isinstance(res, asyncio.CancelledError):
+                        raise res
+                    outcomes[i] = res
+            refused = [i for i, o in enumerate(outcomes) if isinstance(o, PERMANENT_PRODUCE_ERRORS)]
+            if refused and len(rows) > 1:
+                await self._isolate(producer, rows, outcomes, refused, shared)
         return outcomes
 
-    async def _publish_one(self, row: Any) -> asyncio.Future[Any]:
-        # Publish in the trace context of the transaction that wrote the row.
-        parent = propagate.extract(dict(row.headers or {}))
-        token = otel_context.attach(parent)
-        try:
-            future: asyncio.Future[Any] = await self.broker.publish(
-                row.value,
-                topic=row.topic,
-                key=row.key,
-                headers={"content-type": "application/json"},
-                no_confirm=True,
-            )
-            return future
-        finally:
-            otel_context.detach(token)
+    async def _isolate(
+        self,
+        producer: AIOKafkaProducer,
+        rows: list[Any],
+        outcomes: list[BaseException | None],
+        refused: list[int],
+        shared: list[tuple[str, bytes]] | None,
+    ) -> None:
+        """Send again, one at a time, the rows refused for good in a record batch shared with
+        others (the broker refuses a whole batch for one row over a topic's limit), so only the
+        row at fault is set aside. The rows of their keys that followed are sent again after
+        them, so each key's order holds (consumers absorb the repeat)."""
+        first: dict[bytes, int] = {}
+        for i in refused:
+            first.setdefault(rows[i].key, i)
+        alone = set(refused)
+        again = [
+            i
+            for i, row in enumerate(rows)
+            if i in alone or (row.key in first and i > first[row.key])
+        ]
+        for n, i in enumerate(again):
+            try:
+                await (await self._publish_one(producer, rows[i], shared))
+                outcomes[i] = None
+            except PERMANENT_PRODUCE_ERRORS as exc:
+                outcomes[i] = exc
+            except Exception as exc:  # broker away: these wait for a retry
+                for j in again[n:]:
+                    outcomes[j] = exc
+                return
+
+    async def _publish_one(
+        self, producer: AIOKafkaProducer, row: Any, shared: list[tuple[str, bytes]] | None
+    ) -> asyncio.Future[Any]:
+        # Straight to the producer: no span or metric update per message (see _round_span).
+        future: asyncio.Future[Any] = await producer.send(
+            row.topic, row.value, key=row.key, headers=shared or _headers_of(row)
+        )
+        return future
 
     async def _set_aside(self, conn: AsyncConnection, item: _SetAside) -> Entry | None:
         """Move a row to ``outbox_dead``; queue a dead-letter notice; returns the notice's entry."""
@@ -466,6 +507,69 @@ def _behind_a_failure(delivered: list[Any], failed: list[Any]) -> set[int]:
     for row in failed:
         first_failed[row.key] = min(row.id, first_failed.get(row.key, row.id))
     return {r.id for r in delivered if r.key in first_failed and r.id > first_failed[r.key]}
+
+
+@contextlib.contextmanager
+def _round_span(rows: Sequence[Any]) -> Iterator[list[tuple[str, bytes]] | None]:
+    """One producer span for a relay round; yields the headers every row of the round carries,
+    or None when each row carries its own.
+
+    Rows all written in one trace (a quiet pipeline: one article's events): the span is a step
+    of that trace, a child of the first row's writer, and the messages carry the span's context,
+    so the consumer's batch span is its child. Rows of many traces: the span is a root linked to
+    each row's writer, and each message carries its own writer's trace context, so every
+    article's journey stays one trace.
+    """
+    contexts = [propagate.extract(row.headers or {}) for row in rows]
+    valid = [
+        c
+        for c in (trace.get_current_span(ctx).get_span_context() for ctx in contexts)
+        if c.is_valid
+    ]
+    single = len(valid) == len(rows) and len({c.trace_id for c in valid}) == 1
+    topics = sorted({row.topic for row in rows})
+    destination = topics[0] if len(topics) == 1 else ",".join(topics)
+    with tracer.start_as_current_span(
+        f"{destination} publish",
+        context=contexts[0] if single else Context(),
+        kind=SpanKind.PRODUCER,
+        links=None if single else _links(valid),
+        attributes={
+            "messaging.system": "kafka",
+            "messaging.operation.type": "send",
+            "messaging.operation.name": "send",
+            "messaging.destination.name": destination,
+            "messaging.batch.message_count": len(rows),
+        },
+    ):
+        if not single:
+            yield None
+            return
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier)
+        yield [("content-type", b"application/json")] + [
+            (name, value.encode()) for name, value in carrier.items()
+        ]
+
+
+def _links(contexts: list[SpanContext]) -> list[Link]:
+    """One link per distinct writer (a transaction writes many rows), at most ``MAX_LINKS``."""
+    seen: set[tuple[int, int]] = set()
+    links: list[Link] = []
+    for ctx in contexts:
+        if (ctx.trace_id, ctx.span_id) not in seen and len(links) < MAX_LINKS:
+            seen.add((ctx.trace_id, ctx.span_id))
+            links.append(Link(ctx))
+    return links
+
+
+def _headers_of(row: Any) -> list[tuple[str, bytes]]:
+    """The Kafka headers of a row: its content type and the trace context stored with it."""
+    headers = [("content-type", b"application/json")]
+    for name, value in (row.headers or {}).items():
+        if name != "content-type" and isinstance(value, str):
+            headers.append((name, value.encode()))
+    return headers
 
 
 def _id_in(column: Any, ids: list[int]) -> ColumnElement[bool]:

@@ -79,7 +79,7 @@ class ConsumerConfig:
     max_records: int = 500
     max_wait_s: float = 0.02
     slow_step_concurrency: int = 8
-    commit_interval_s: float = 0.2
+    commit_interval_s: float = 1.0
     drain_s: float = 10.0
     max_poll_interval_ms: int = 300_000
     heartbeat_interval_ms: int = 1_000

@@ -1,7 +1,7 @@
 """OpenTelemetry set-up: one tracer provider per process, OTLP/HTTP export when configured.
 
-HTTP spans come from the FastAPI instrumentation, Kafka publish spans from FastStream's
-telemetry middleware (W3C ``traceparent`` in Kafka headers), one span per consumed batch from
+HTTP spans come from the FastAPI instrumentation, one producer span per outbox relay round
+from ``relay.py`` (W3C ``traceparent`` in Kafka headers), one span per consumed batch from
 ``consumer.py`` (linked to each message's own trace context), database statement spans from
 SQLAlchemy's when ``TRACE_SQL_STATEMENTS`` is on, outgoing HTTP from httpx's, object storage and
 OpenSearch spans from ``storage.py`` and ``opensearch.py``.
