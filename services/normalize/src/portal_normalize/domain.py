@@ -51,10 +51,15 @@ from portal_normalize.markup_rules import ALLOWED_TAGS as ALLOWED_TAGS
 from portal_normalize.markup_rules import drop_forbidden_refs
 from portal_normalize.plain_text import cut_at_word as cut_at_word
 from portal_normalize.plain_text import html_to_text as html_to_text
-from portal_normalize.plain_text import inline_text, normalize_html_text, normalize_text, tree_to_text
+from portal_normalize.plain_text import (
+    inline_text,
+    normalize_html_text,
+    normalize_text,
+    tree_to_text,
+)
 from portal_normalize.sanitize import describe_counts
 from portal_normalize.sanitize import sanitize_html as sanitize_html
-from portal_normalize.structure import canonical_tree
+from portal_normalize.structure import canonical_tree, inner_html
 from portal_normalize.text_repair import RepairLog, describe, repair_html
 from portal_text import (
     fold,
@@ -322,7 +327,7 @@ def prepare(
         author = " ".join(byline.text_content().split())
         byline.drop_tree()
         root.text = None  # the body is its blocks (the structure left no loose text)
-        body_html = "".join(lxml.html.tostring(c, encoding="unicode") for c in root)
+        body_html = inner_html(root)
         findings.repaired("author_from_byline", f"author taken from the closing byline: {author}")
     body_text = tree_to_text(root) if body_html else ""
 

@@ -115,12 +115,17 @@ class ImagePool:
         """Forever: stop the workers once no job has come for ``idle_s``; the next job starts
         them again."""
         while True:
+            await self.stop_if_idle()
             quiet = time.monotonic() - self._last_job
-            if self._pool is not None and not self._jobs and quiet >= self.idle_s:
-                pool, self._pool = self._pool, None
-                await asyncio.to_thread(_stop, pool)
-                quiet = 0.0
             await asyncio.sleep(max(self.idle_s - quiet, 0.0) + 0.1)
+
+    async def stop_if_idle(self) -> bool:
+        """Stop the workers if no job is running and none has come for ``idle_s``."""
+        if self._pool is None or self._jobs or time.monotonic() - self._last_job < self.idle_s:
+            return False
+        pool, self._pool = self._pool, None
+        await asyncio.to_thread(_stop, pool)
+        return True
 
     def close(self) -> None:
         pool, self._pool = self._pool, None

@@ -368,7 +368,14 @@ def canonical_tree(safe_html: str) -> tuple[str, Counter[str], HtmlElement | Non
     _trim_breaks(root)
     _loose_text(root, counts)
     _empties(root, counts)
-    out = (root.text or "") + "".join(
+    return inner_html(root).strip(), counts, root
+
+
+def inner_html(root: HtmlElement) -> str:
+    """What ``root`` holds, as markup: its text as it is, then each child (with its tail)."""
+    whole: str = lxml.html.tostring(root, encoding="unicode")
+    if not root.text and whole.startswith("<div>") and whole.endswith("</div>"):
+        return whole[5:-6]  # one serialisation rather than one per child
+    return (root.text or "") + "".join(
         lxml.html.tostring(child, encoding="unicode") for child in root
     )
-    return out.strip(), counts, root
