@@ -71,3 +71,20 @@ async def test_a_decoder_out_of_memory_is_over_budget_not_a_broken_image() -> No
         assert caught.value.code == "over_budget"
     finally:
         pool.close()
+
+
+async def test_the_workers_start_with_the_first_image_and_stop_when_idle() -> None:
+    pool = ImagePool(workers=1, memory_mb=512, timeout_s=10.0, idle_s=3600)
+    try:
+        assert not pool.running  # a text-only service runs no image workers
+        await served(pool)
+        assert pool.running
+        assert not await pool.stop_if_idle()  # a job came within the idle time
+        assert pool.running
+        pool.idle_s = 0
+        assert await pool.stop_if_idle()
+        assert not pool.running
+        await served(pool)  # started again by the next image
+        assert pool.running
+    finally:
+        pool.close()

@@ -15,12 +15,10 @@ from portal_normalize.imagepool import ImagePool
 from portal_normalize.media import MediaService
 from portal_normalize.repository import RulesCache
 from portal_normalize.settings import Settings
-from portal_runtime.logs import get_logger
 from portal_runtime.serve import serve
 from portal_runtime.service import Service
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-log = get_logger(__name__)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -45,16 +43,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         workers=settings.image_workers,
         memory_mb=settings.image_worker_memory_mb,
         timeout_s=settings.image_process_timeout_s,
+        idle_s=settings.image_workers_idle_s,
     )
     media = MediaService(settings, service.store, service.sessions, fetcher, pool)
 
     async def image_workers() -> None:
+        # Started by the first image, stopped when no image has come for a while.
         try:
-            try:
-                await pool.warm()
-            except Exception as exc:  # the first image starts them then; say why not now
-                log.warning("image_workers_not_started", error=repr(exc))
-            await asyncio.Event().wait()
+            await pool.stop_when_idle()
         finally:
             await fetcher.aclose()
             await asyncio.to_thread(pool.close)

@@ -51,10 +51,15 @@ from portal_normalize.markup_rules import ALLOWED_TAGS as ALLOWED_TAGS
 from portal_normalize.markup_rules import drop_forbidden_refs
 from portal_normalize.plain_text import cut_at_word as cut_at_word
 from portal_normalize.plain_text import html_to_text as html_to_text
-from portal_normalize.plain_text import inline_text, normalize_html_text, normalize_text
+from portal_normalize.plain_text import (
+    inline_text,
+    normalize_html_text,
+    normalize_text,
+    tree_to_text,
+)
 from portal_normalize.sanitize import describe_counts
 from portal_normalize.sanitize import sanitize_html as sanitize_html
-from portal_normalize.structure import canonical_structure
+from portal_normalize.structure import canonical_tree, inner_html
 from portal_normalize.text_repair import RepairLog, describe, repair_html
 from portal_text import (
     fold,
@@ -219,10 +224,13 @@ def _generated_summary(body_html: str, body_text: str) -> str:
 # --- the whole article ------------------------------------------------------------------------
 
 
-def _safe_body(raw_body: str, base_url: str | None, findings: Findings) -> str:
-    """The body through the allow-list, in one canonical structure, NFC with one tone placement."""
+def _safe_body(
+    raw_body: str, base_url: str | None, findings: Findings
+) -> tuple[str, lxml.html.HtmlElement]:
+    """The body through the allow-list, in one canonical structure, NFC with one tone
+    placement; and its tree (in a ``div``), read by the metadata and image steps."""
     safe = sanitize_html(raw_body, findings, base_url=base_url)
-    structured, reshaped = canonical_structure(safe)
+    structured, reshaped, tree = canonical_tree(safe)
     if reshaped:
         findings.repaired(
             "structure_canonical", f"structure made canonical: {describe_counts(reshaped)}"
@@ -230,7 +238,10 @@ def _safe_body(raw_body: str, base_url: str | None, findings: Findings) -> str:
     body_html = normalize_html_text(structured)
     if body_html != structured:
         findings.repaired("text_normalized", "body normalised to NFC and one tone placement")
-    return body_html
+        tree = None  # its text is the old one
+    if tree is None:
+        tree = lxml.html.fragment_fromstring(body_html or "<p></p>", create_parent="div")
+    return body_html, tree
 
 
 def _clean_title(raw_title: str, findings: Findings) -> str:
@@ -307,18 +318,18 @@ def prepare(
     raw_categories = [repaired(c, "categories") for c in content.categories]
 
     # 2. Markup: the allow-list, then one canonical structure; 3. NFC and one tone placement.
-    body_html = _safe_body(raw_body, base_url, findings)
+    body_html, root = _safe_body(raw_body, base_url, findings)
 
     # 4. Metadata.
     title = _clean_title(raw_title, findings)
     author = clean_author(raw_author)
-    root = lxml.html.fragment_fromstring(body_html or "<p></p>", create_parent="div")
     if author is None and (byline := _byline(root)) is not None:
         author = " ".join(byline.text_content().split())
         byline.drop_tree()
-        body_html = "".join(lxml.html.tostring(c, encoding="unicode") for c in root)
+        root.text = None  # the body is its blocks (the structure left no loose text)
+        body_html = inner_html(root)
         findings.repaired("author_from_byline", f"author taken from the closing byline: {author}")
-    body_text = html_to_text(body_html)
+    body_text = tree_to_text(root) if body_html else ""
 
     summary = inline_text(raw_summary) if raw_summary else ""
     if not summary and body_text:

@@ -30,6 +30,8 @@ from portal_normalize import repository, similarity
 from portal_normalize.domain import (
     MAX_EVENT_BYTES,
     NO_RULES,
+    Draft,
+    ImageOutcome,
     Normalized,
     SourceRules,
     finish,
@@ -86,14 +88,43 @@ class Ingested:
         )
 
     async def prepare(self, message: Message[ArticleIngestedEvent]) -> Prepared | None:
-        """Text, markup and images of an upsert (CPU and I/O, outside the transaction)."""
+        """Text, markup and images of an upsert (CPU and I/O, outside the transaction).
+
+        The CPU steps run in the text thread in as few hand-overs as the images allow: one for
+        an article with no image to fetch, two around the fetches otherwise."""
         data = message.event.data
         if data.action is not ArticleAction.UPSERT:
             return None
         if data.content is None:
             raise PermanentError("an upsert without content")
         rules = await self.rules.get(data.source)
-        result = await self._normalize(data, rules)
+        step = await self._in_cpu_thread(functools.partial(self._text, data, rules or NO_RULES))
+        if isinstance(step, Prepared):
+            return step
+        assert self.media is not None  # a draft comes back only when it has images to fetch
+        outcomes = await self.media.resolve([c.url for c in step.images])
+        return await self._in_cpu_thread(functools.partial(self._complete, data, step, outcomes))
+
+    def _text(self, data: ArticleIngested, rules: SourceRules) -> Prepared | Draft:
+        """The article prepared; complete unless it has images to fetch first."""
+        assert data.content is not None
+        draft = prepare(
+            data.content,
+            rules,
+            received_at=data.received_at,
+            max_images=self.settings.image_max_per_article,
+        )
+        if self.media is None:
+            return self._complete(data, draft, None)  # images are not fetched: URLs stay
+        if not draft.images:
+            return self._complete(data, draft, {})
+        return draft
+
+    def _complete(
+        self, data: ArticleIngested, draft: Draft, outcomes: dict[str, ImageOutcome] | None
+    ) -> Prepared:
+        """The article on its images, checked for size, with its near-duplicate signature."""
+        result = finish(draft, outcomes, media_base_url=self.settings.media_base_url)
         # The largest the event can be (with a near-duplicate's id): the broker would refuse
         # a bigger one, and the outbox relay would stall behind it.
         size = len(encode(_event(upsert_data(data, result, "0" * _ARTICLE_ID_LENGTH))))
@@ -102,8 +133,7 @@ class Ingested:
                 f"normalized event of {size} bytes exceeds {MAX_EVENT_BYTES}", "size"
             )
         text = similarity.fingerprint_text(result.article.title, result.article.body_text)
-        signature = await self._in_cpu_thread(functools.partial(similarity.signature, text))
-        return Prepared(result, signature)
+        return Prepared(result, similarity.signature(text))
 
     async def handle(self, batch: list[Message[ArticleIngestedEvent]], uow: UnitOfWork) -> None:
         session = await uow.session()
@@ -130,24 +160,6 @@ class Ingested:
             uow.emit(ARTICLE_NORMALIZED.name, _event(normalized), cause=message)
         await repository.claim_revisions(
             session, [(normalized, message.event.event_id) for normalized, message in emitted]
-        )
-
-    async def _normalize(self, data: ArticleIngested, rules: SourceRules | None) -> Normalized:
-        assert data.content is not None
-        draft = await self._in_cpu_thread(
-            functools.partial(
-                prepare,
-                data.content,
-                rules or NO_RULES,
-                received_at=data.received_at,
-                max_images=self.settings.image_max_per_article,
-            )
-        )
-        outcomes = None
-        if self.media is not None:
-            outcomes = await self.media.resolve([c.url for c in draft.images])
-        return await self._in_cpu_thread(
-            functools.partial(finish, draft, outcomes, media_base_url=self.settings.media_base_url)
         )
 
 

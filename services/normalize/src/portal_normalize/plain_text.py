@@ -6,6 +6,8 @@ import re
 from html.parser import HTMLParser
 
 import nh3
+from lxml import etree
+from lxml.html import HtmlElement
 
 from portal_normalize import simple_html
 from portal_normalize.markup_rules import ALLOWED_TAGS, drop_control
@@ -70,7 +72,37 @@ def html_to_text(fragment: str) -> str:
     """Plain text of safe HTML: one paragraph per block, spaces collapsed."""
     parser = _TextExtractor()
     simple_html.feed(parser, fragment)
-    text = "".join(parser.parts)
+    return _plain("".join(parser.parts))
+
+
+def tree_to_text(root: HtmlElement) -> str:
+    """``html_to_text`` of the markup ``root``'s content serialises to (what its children
+    write; the body is parsed into a tree anyway, so its text costs no second parse)."""
+    parts: list[str] = [root.text] if root.text else []
+    for event, el in etree.iterwalk(root, events=("start", "end")):
+        if el is root:
+            continue
+        tag = el.tag
+        if event == "start":
+            if not isinstance(tag, str):
+                continue  # a comment or an instruction: no text of its own
+            if tag in _BLOCKS:
+                parts.append("\n\n")
+            elif tag == "br":
+                parts.append("\n")
+            elif tag in ("td", "th"):
+                parts.append(" ")
+            if el.text:
+                parts.append(el.text)
+            continue
+        if tag in _BLOCKS:
+            parts.append("\n\n")
+        if el.tail:
+            parts.append(el.tail)
+    return _plain("".join(parts))
+
+
+def _plain(text: str) -> str:
     lines = [line.strip() for line in _SPACES.sub(" ", text).split("\n")]
     out: list[str] = []
     for line in lines:

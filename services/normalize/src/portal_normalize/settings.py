@@ -33,6 +33,8 @@ class Settings(ServiceSettings):
     image_workers: int = Field(default=2, ge=1, le=64)
     image_worker_memory_mb: int = Field(default=1024, ge=128)
     image_process_timeout_s: float = Field(default=20.0, gt=0)
+    # The workers start with the first image and stop after this long without one.
+    image_workers_idle_s: float = Field(default=60.0, gt=0)
     # Renditions made on first request at once; more waiting than this get 503 (retry later).
     image_render_queue: int = Field(default=32, ge=1)
     image_max_redirects: int = 5

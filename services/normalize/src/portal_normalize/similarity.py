@@ -15,9 +15,7 @@ new headline or a changed paragraph: ~0.8-1.0; different stories on the same top
 from __future__ import annotations
 
 import bisect
-import functools
 import hashlib
-import operator
 import re
 import struct
 
@@ -44,10 +42,19 @@ def _hash(shingle: str) -> int:
     return int.from_bytes(hashlib.blake2b(shingle.encode(), digest_size=8).digest(), "big")
 
 
-# ``_hash`` over many shingles without a Python step per shingle (the same values: the
-# digests read together as big-endian 64-bit integers).
-_blake2b_64 = functools.partial(hashlib.blake2b, digest_size=8)
-_digest = operator.methodcaller("digest")
+# A fresh 8-byte BLAKE2b state: copying it costs a fraction of building one per shingle.
+_BLAKE2B_64 = hashlib.blake2b(digest_size=8)
+
+
+def _digests(shingles: set[str]) -> bytes:
+    """``_hash`` of every shingle, as 8-byte big-endian digests end to end."""
+    out: list[bytes] = []
+    append = out.append
+    for shingle in shingles:
+        h = _BLAKE2B_64.copy()
+        h.update(shingle.encode())
+        append(h.digest())
+    return b"".join(out)
 
 
 def signature(text: str) -> tuple[int, ...] | None:
@@ -56,7 +63,7 @@ def signature(text: str) -> tuple[int, ...] | None:
     shingles = set(map(" ".join, zip(t, t[1:], t[2:], t[3:], strict=False)))
     if len(shingles) < MIN_SHINGLES:
         return None
-    digests = b"".join(map(_digest, map(_blake2b_64, map(str.encode, shingles))))
+    digests = _digests(shingles)
     hashes = sorted(struct.unpack(f">{len(shingles)}Q", digests))
     # The smallest hash of each bin is the first of the sorted hashes at or above its start.
     mins = [_EMPTY] * BINS

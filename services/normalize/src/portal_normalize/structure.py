@@ -350,9 +350,15 @@ def _empties(root: HtmlElement, counts: Counter[str]) -> None:
 
 def canonical_structure(safe_html: str) -> tuple[str, Counter[str]]:
     """The canonical form of sanitised HTML, and what was reshaped."""
+    out, counts, _ = canonical_tree(safe_html)
+    return out, counts
+
+
+def canonical_tree(safe_html: str) -> tuple[str, Counter[str], HtmlElement | None]:
+    """``canonical_structure``, and the tree it serialised (in a ``div``; None when empty)."""
     counts: Counter[str] = Counter()
     if not safe_html.strip():
-        return "", counts
+        return "", counts, None
     root = lxml.html.fragment_fromstring(safe_html, create_parent="div")
     _rename(root, counts)
     _videos(root, counts)
@@ -362,7 +368,14 @@ def canonical_structure(safe_html: str) -> tuple[str, Counter[str]]:
     _trim_breaks(root)
     _loose_text(root, counts)
     _empties(root, counts)
-    out = (root.text or "") + "".join(
+    return inner_html(root).strip(), counts, root
+
+
+def inner_html(root: HtmlElement) -> str:
+    """What ``root`` holds, as markup: its text as it is, then each child (with its tail)."""
+    whole: str = lxml.html.tostring(root, encoding="unicode")
+    if not root.text and whole.startswith("<div>") and whole.endswith("</div>"):
+        return whole[5:-6]  # one serialisation rather than one per child
+    return (root.text or "") + "".join(
         lxml.html.tostring(child, encoding="unicode") for child in root
     )
-    return out.strip(), counts

@@ -64,7 +64,11 @@ def clean_text(text: str | None) -> str:
     """Text as indexed and queried: NFC, one tone-mark placement, no highlight markers."""
     if not text:
         return ""
-    return normalize_tone_placement(text).translate(_STRIP_MARKERS)
+    text = normalize_tone_placement(text)
+    if MARK_START in text or MARK_END in text:
+        # Rare, and ``translate`` reads a whole article's text a character at a time.
+        text = text.translate(_STRIP_MARKERS)
+    return text
 
 
 def normalize_query(q: str) -> str:

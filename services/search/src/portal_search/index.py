@@ -186,10 +186,23 @@ class ArticleIndex:
         """
         if not ops:
             return []
-        await self._bulk(self.building_alias, ops, missing_ok=True)
+        if await self._building():
+            await self._bulk(self.building_alias, ops, missing_ok=True)
         outcomes = await self._bulk(self.alias, ops)
         assert outcomes is not None  # only a missing_ok write may find no target
         return outcomes
+
+    async def _building(self) -> bool:
+        """Whether an index is being built now: a HEAD of its alias per batch (no rebuild is the
+        normal case, and sending it every document to be refused cost a second ``_bulk``).
+        Asked after the batch was read, as the first write was: a rebuild that starts later
+        replays this batch's records (its end offsets are read after the alias exists)."""
+        try:
+            return bool(await self.client.indices.exists_alias(name=self.building_alias))
+        except TransportError as exc:
+            if _unavailable(exc):
+                raise SearchUnavailable(f"OpenSearch unavailable: {exc}") from exc
+            raise
 
     async def _bulk(
         self, target: str, ops: list[IndexOp], *, missing_ok: bool = False
