@@ -26,7 +26,7 @@ from portal_contracts.articles import (
 )
 from portal_contracts.topics import ARTICLE_INGESTED, ARTICLE_NORMALIZED, ARTICLE_REVIEWED
 from portal_moderation import repository
-from portal_moderation.domain import ItemState, Outcome, Policy, category_key
+from portal_moderation.domain import ItemState, Policy, category_key
 from portal_moderation.handlers import review_subscriptions
 from portal_moderation.usecases import ReviewDesk
 from portal_runtime.batch import Record
@@ -55,23 +55,17 @@ class Store:
     ) -> dict[str, tuple[Policy, dict[str, str]]]:
         return {c: self.sources[c] for c in codes if c in self.sources}
 
-    async def save_incoming(
-        self,
-        session: Any,
-        data: ArticleNormalized,
-        outcome: Outcome,
-        *,
-        decided_at: datetime,
-        article: NormalizedArticle | None = None,
-    ) -> None:
-        before = self.items.get(data.article_id, {})
-        self.items[data.article_id] = {
-            "revision": data.revision,
-            "state": outcome.state.value,
-            "published_revision": outcome.published_revision,
-            "version": before.get("version", 0) + 1,
-            "article": article or data.article or before.get("article"),
-        }
+    async def save_incoming(self, session: Any, rows: Sequence[dict[str, Any]]) -> None:
+        for row in rows:
+            before = self.items.get(row["article_id"], {})
+            self.items[row["article_id"]] = {
+                "revision": row["revision"],
+                "state": row["state"],
+                "published_revision": row["published_revision"],
+                "version": before.get("version", 0) + 1,
+                # A retraction keeps the last article.
+                "article": row["article"] if row["title"] is not None else before.get("article"),
+            }
 
     async def add_histories(self, session: Any, rows: Sequence[dict[str, Any]]) -> None:
         self.history.extend(rows)

@@ -19,12 +19,15 @@ DEAD_LETTERS_GROUP = "moderation-deadletters"
 
 def review_subscriptions(desk: ReviewDesk) -> list[Subscription[Any]]:
     """article.normalized -> review items (trusted sources and retractions emit at once);
-    article.ingested -> the article as the partner sent it, shown beside the repaired one."""
+    article.ingested -> the article as the partner sent it, shown beside the repaired one
+    (no inbox: the upsert takes a revision only when it is newer than the one kept, so a
+    message seen before changes nothing).
+    """
     normalized: Subscription[ArticleNormalizedEvent] = Subscription(
         group=GROUP, topics=[ARTICLE_NORMALIZED], handler=desk.receive
     )
     originals: Subscription[ArticleIngestedEvent] = Subscription(
-        group=GROUP, topics=[ARTICLE_INGESTED], handler=desk.keep_originals
+        group=GROUP, topics=[ARTICLE_INGESTED], handler=desk.keep_originals, inbox=False
     )
     return [normalized, originals]
 
