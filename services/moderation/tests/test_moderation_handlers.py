@@ -26,10 +26,12 @@ from portal_contracts.articles import (
 )
 from portal_contracts.topics import ARTICLE_INGESTED, ARTICLE_NORMALIZED, ARTICLE_REVIEWED
 from portal_moderation import repository
-from portal_moderation.domain import ItemState, Outcome, Policy, category_key
-from portal_moderation.handlers import review_subscriptions
+from portal_moderation.domain import ItemState, Policy, category_key
+from portal_moderation.handlers import moderation_subscription
+from portal_moderation.submissions.usecases import SubmissionsDesk
 from portal_moderation.usecases import ReviewDesk
 from portal_runtime.batch import Record
+from portal_runtime.consumer import Subscription
 from portal_runtime.testing import Ledger, drive, record_for, records_for
 
 PRE_REVIEW = "tp-ha-noi"
@@ -55,23 +57,17 @@ class Store:
     ) -> dict[str, tuple[Policy, dict[str, str]]]:
         return {c: self.sources[c] for c in codes if c in self.sources}
 
-    async def save_incoming(
-        self,
-        session: Any,
-        data: ArticleNormalized,
-        outcome: Outcome,
-        *,
-        decided_at: datetime,
-        article: NormalizedArticle | None = None,
-    ) -> None:
-        before = self.items.get(data.article_id, {})
-        self.items[data.article_id] = {
-            "revision": data.revision,
-            "state": outcome.state.value,
-            "published_revision": outcome.published_revision,
-            "version": before.get("version", 0) + 1,
-            "article": article or data.article or before.get("article"),
-        }
+    async def save_incoming(self, session: Any, rows: Sequence[dict[str, Any]]) -> None:
+        for row in rows:
+            before = self.items.get(row["article_id"], {})
+            self.items[row["article_id"]] = {
+                "revision": row["revision"],
+                "state": row["state"],
+                "published_revision": row["published_revision"],
+                "version": before.get("version", 0) + 1,
+                # A retraction keeps the last article.
+                "article": row["article"] if row["title"] is not None else before.get("article"),
+            }
 
     async def add_histories(self, session: Any, rows: Sequence[dict[str, Any]]) -> None:
         self.history.extend(rows)
@@ -122,10 +118,13 @@ def normalized(
     )
 
 
+def subscription() -> Subscription[Any]:
+    # The consumers use the batch's unit of work only.
+    return moderation_subscription(ReviewDesk(cast(Any, None)), SubmissionsDesk(cast(Any, None)))
+
+
 async def run(records: list[Record], ledger: Ledger | None = None) -> Ledger:
-    desk = ReviewDesk(cast(Any, None))  # the consumers use the batch's unit of work only
-    receive, _ = review_subscriptions(desk)
-    return await drive(receive, records, ledger, session=object())
+    return await drive(subscription(), records, ledger, session=object())
 
 
 def reviewed(ledger: Ledger) -> list[ArticleReviewed]:
@@ -221,25 +220,36 @@ async def test_bad_messages_are_dead_lettered_with_a_reason_and_the_rest_goes_on
     assert list(store.items) == [good.subject]
 
 
-async def test_the_newest_original_of_each_article_is_kept(store: Store) -> None:
-    def original(revision: int) -> ArticleIngestedEvent:
-        article_id = article_id_for(PRE_REVIEW, "hn-1")
-        return ArticleIngestedEvent(
-            producer="ingest",
-            subject=article_id,
-            data=ArticleIngested(
-                article_id=article_id,
-                source=PRE_REVIEW,
-                external_id="hn-1",
-                revision=revision,
-                action=ArticleAction.RETRACT,
-                channel=Channel.REST,
-                received_at=datetime.now(UTC),
-            ),
-        )
-
-    _, originals = review_subscriptions(ReviewDesk(cast(Any, None)))
-    await drive(
-        originals, records_for(ARTICLE_INGESTED.name, original(2), original(1)), session=object()
+def original(revision: int) -> ArticleIngestedEvent:
+    article_id = article_id_for(PRE_REVIEW, "hn-1")
+    return ArticleIngestedEvent(
+        producer="ingest",
+        subject=article_id,
+        data=ArticleIngested(
+            article_id=article_id,
+            source=PRE_REVIEW,
+            external_id="hn-1",
+            revision=revision,
+            action=ArticleAction.RETRACT,
+            channel=Channel.REST,
+            received_at=datetime.now(UTC),
+        ),
     )
+
+
+async def test_the_newest_original_of_each_article_is_kept(store: Store) -> None:
+    await run(records_for(ARTICLE_INGESTED.name, original(2), original(1)))
     assert store.originals[article_id_for(PRE_REVIEW, "hn-1")].revision == 2
+
+
+async def test_a_batch_over_both_article_topics_is_one_transaction(store: Store) -> None:
+    normalized_event = normalized(PRE_REVIEW, "hn-1")
+    ledger = await run(
+        [
+            record_for(ARTICLE_INGESTED.name, original(1)),
+            record_for(ARTICLE_NORMALIZED.name, normalized_event),
+        ]
+    )
+    assert ledger.commits == 1
+    assert store.originals[normalized_event.subject].revision == 1
+    assert store.items[normalized_event.subject]["state"] == ItemState.PENDING

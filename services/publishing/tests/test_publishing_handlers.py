@@ -42,6 +42,7 @@ class Store:
         self.rows: dict[str, dict[str, Any]] = {}
         self.touched: set[str] = set()
         self.slugs_of_others: set[str] = set()
+        self.slug_lookups: list[set[str]] = []
 
     async def lock_articles(self, session: Any, article_ids: Sequence[str]) -> dict[str, Any]:
         return {
@@ -55,14 +56,17 @@ class Store:
     async def touch(self, session: Any, scopes: Iterable[str]) -> None:
         self.touched.update(scopes)
 
-    async def slug_taken(self, session: Any, slug: str, article_id: str) -> bool:
-        return slug in self.slugs_of_others
+    async def slugs_held(self, session: Any, slugs: Iterable[str]) -> dict[str, str]:
+        wanted = set(slugs)
+        self.slug_lookups.append(wanted)
+        held = {r["slug"]: a for a, r in self.rows.items() if r.get("slug") in wanted}
+        return held | {s: "another-article" for s in wanted & self.slugs_of_others}
 
 
 @pytest.fixture
 def store(monkeypatch: pytest.MonkeyPatch) -> Store:
     fake = Store()
-    for name in ("lock_articles", "upsert_articles", "touch", "slug_taken"):
+    for name in ("lock_articles", "upsert_articles", "touch", "slugs_held"):
         monkeypatch.setattr(repository, name, getattr(fake, name))
     return fake
 
@@ -209,6 +213,33 @@ async def test_a_slug_taken_by_another_article_gets_the_long_form(
     store.slugs_of_others.add(make_slug("Hội nghị Ban Chấp hành", event.subject))
     [data] = published(await run(pages, [record_for(ARTICLE_REVIEWED.name, event)]))
     assert data.slug.endswith(event.subject.replace("-", ""))
+
+
+async def test_articles_of_one_batch_get_their_slugs_from_one_look_up(
+    store: Store, pages: PageCache
+) -> None:
+    first, second = reviewed("hn-1"), reviewed("hn-2")
+    store.slugs_of_others.add(make_slug("Hội nghị Ban Chấp hành", second.subject))
+    ledger = await run(pages, records_for(ARTICLE_REVIEWED.name, first, second))
+    slugs = {d.article_id: d.slug for d in published(ledger)}
+    assert slugs[first.subject] == make_slug("Hội nghị Ban Chấp hành", first.subject)
+    assert slugs[second.subject].endswith(second.subject.replace("-", ""))  # held: long form
+    assert len(store.slug_lookups) == 1
+
+
+async def test_two_articles_whose_short_slugs_collide_in_one_batch_get_distinct_slugs(
+    store: Store, pages: PageCache, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two ids with the same first 8 characters (a 32-bit collision) and the same title.
+    first, second = reviewed("hn-1"), reviewed("hn-2")
+    monkeypatch.setattr(
+        "portal_publishing.usecases.make_slug", lambda title, article_id: "hoi-nghi-ban-chap-hanh"
+    )
+    ledger = await run(pages, records_for(ARTICLE_REVIEWED.name, first, second))
+    # The first taken (in key order) keeps the short slug, the other gets its long form.
+    [short, long] = published(ledger)
+    assert short.slug == "hoi-nghi-ban-chap-hanh"
+    assert long.slug == f"hoi-nghi-ban-chap-hanh-{long.article_id.replace('-', '')}"
 
 
 async def test_bad_messages_are_dead_lettered_with_a_reason_and_the_rest_goes_on(

@@ -19,14 +19,13 @@ from portal_moderation.desk.dashboard_figures import DashboardFigures
 from portal_moderation.desk.deps import DeskDeps
 from portal_moderation.desk.templating import Templates
 from portal_moderation.domain import SignInLimits
-from portal_moderation.handlers import dead_letter_subscription, review_subscriptions
+from portal_moderation.handlers import dead_letter_subscription, moderation_subscription
 from portal_moderation.jaeger import JaegerQuery
 from portal_moderation.passwords import HashingBusy, Passwords
 from portal_moderation.peers import IngestAdmin, SiteDirectory
 from portal_moderation.settings import Settings
 from portal_moderation.submissions import api as submissions_api
 from portal_moderation.submissions.usecases import SubmissionsDesk
-from portal_moderation.submissions_handlers import submission_subscriptions
 from portal_moderation.usecases import Accounts, ReviewDesk, SourcesDesk
 from portal_runtime.bodylimit import BodyLimit
 from portal_runtime.problems import document_body_limit
@@ -40,13 +39,10 @@ COMPOSE_MAX_BODY_BYTES = 12 * 1024 * 1024
 
 
 def subscribe(service: Service, desk: ReviewDesk, submissions: SubmissionsDesk) -> None:
-    """Normalized articles into the queue, originals as received and the pipeline's dead
-    letters for the desk, and the public submissions."""
-    for subscription in review_subscriptions(desk):
-        service.consume(subscription)
+    """Normalized articles into the queue, originals as received and the public submissions
+    (one consumer), and the pipeline's dead letters for the desk."""
+    service.consume(moderation_subscription(desk, submissions))
     service.consume(dead_letter_subscription())
-    for subscription in submission_subscriptions(submissions):
-        service.consume(subscription)
 
 
 def web_desk(

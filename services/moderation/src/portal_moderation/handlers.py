@@ -2,31 +2,53 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from portal_contracts.articles import ArticleIngestedEvent, ArticleNormalizedEvent
 from portal_contracts.topics import ARTICLE_INGESTED, ARTICLE_NORMALIZED, topic
 from portal_moderation import repository as repo
 from portal_moderation.deadletters import DEAD_LETTER_TOPICS, record_of
+from portal_moderation.submissions.usecases import SubmissionsDesk
+from portal_moderation.submissions_handlers import submission_handlers
 from portal_moderation.usecases import ReviewDesk
 from portal_runtime.batch import Message, Record
-from portal_runtime.consumer import Subscription
+from portal_runtime.consumer import Handler, Subscription
 from portal_runtime.unit_of_work import UnitOfWork
 
 GROUP = "moderation"
 DEAD_LETTERS_GROUP = "moderation-deadletters"
 
 
-def review_subscriptions(desk: ReviewDesk) -> list[Subscription[Any]]:
-    """article.normalized -> review items (trusted sources and retractions emit at once);
-    article.ingested -> the article as the partner sent it, shown beside the repaired one."""
-    normalized: Subscription[ArticleNormalizedEvent] = Subscription(
-        group=GROUP, topics=[ARTICLE_NORMALIZED], handler=desk.receive
+def moderation_subscription(desk: ReviewDesk, submissions: SubmissionsDesk) -> Subscription[Any]:
+    """Everything the ``moderation`` group consumes, in one consumer: one poll, one
+    transaction and one offset commit per batch over its topics, rather than one consumer
+    (with its own fetches, heartbeats and commits) per topic.
+
+    article.normalized -> review items (trusted sources and retractions emit at once);
+    article.ingested -> the article as the partner sent it, shown beside the repaired one;
+    the public submissions -> the submissions desk's queues.
+    """
+    handlers: dict[str, Handler[Any]] = {
+        ARTICLE_NORMALIZED.name: desk.receive,
+        ARTICLE_INGESTED.name: desk.keep_originals,
+        **submission_handlers(submissions),
+    }
+    return Subscription(
+        group=GROUP, topics=[topic(name) for name in handlers], handler=by_topic(handlers)
     )
-    originals: Subscription[ArticleIngestedEvent] = Subscription(
-        group=GROUP, topics=[ARTICLE_INGESTED], handler=desk.keep_originals
-    )
-    return [normalized, originals]
+
+
+def by_topic(handlers: Mapping[str, Handler[Any]]) -> Handler[Any]:
+    """A batch over several topics: each topic's messages (in batch order) to its own handler,
+    in the order of ``handlers``, all in the batch's one transaction."""
+
+    async def handle(batch: list[Message[Any]], uow: UnitOfWork) -> None:
+        for topic_name, handler in handlers.items():
+            part = [m for m in batch if m.record.topic == topic_name]
+            if part:
+                await handler(part, uow)
+
+    return handle
 
 
 def dead_letter_subscription() -> Subscription[dict[str, object]]:

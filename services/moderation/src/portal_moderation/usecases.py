@@ -85,6 +85,7 @@ class ReviewDesk:
         groups = by_key(batch, lambda e: e.data.article_id)
         items = await repo.lock_items(session, list(groups))
         sources = await repo.sources_of(session, {m.event.data.source for m in batch})
+        saved: list[dict[str, Any]] = []
         history: list[dict[str, Any]] = []
         for article_id, messages in groups.items():
             current = items.get(article_id)
@@ -102,7 +103,7 @@ class ReviewDesk:
                 if article is not None:
                     # The agency's category mapping gives a section the partner did not name.
                     article, mapped = with_mapped_section(article, categories)
-                await repo.save_incoming(session, data, outcome, decided_at=now, article=article)
+                saved.append(repo.incoming_row(data, outcome, decided_at=now, article=article))
                 event_id = None
                 if outcome.decision is not None and outcome.reviewer is not None:
                     partner = outcome.reviewer == PARTNER_REVIEWER
@@ -139,6 +140,7 @@ class ReviewDesk:
                     "published_revision": outcome.published_revision,
                     "version": (current or {}).get("version", 0) + 1,
                 }
+        await repo.save_incoming(session, saved)
         await repo.add_histories(session, history)
 
     async def act(

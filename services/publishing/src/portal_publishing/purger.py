@@ -10,13 +10,15 @@ replayed event only purges again. Its code stays in publishing's package because
 response carries and the keys an event touches are one piece of knowledge (surrogate.py).
 
 A fetch of the edge that started before publishing committed a change can still bring the old
-page back after the purge. So each purge is repeated once, ``EDGE_REPURGE_AFTER_S`` later.
+page back after the purge. So each purge is repeated once, ``EDGE_REPURGE_AFTER_S`` later (or up
+to half that again: the purges falling due meanwhile are repeated with it, in one purge).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 
 import httpx
 from fastapi import FastAPI
@@ -71,10 +73,20 @@ class PurgerSettings(ServiceSettings):
 
 
 class Purger:
-    def __init__(self, edge: Edge, repurge_after_s: float) -> None:
+    def __init__(
+        self,
+        edge: Edge,
+        repurge_after_s: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self.edge = edge
         self.repurge_after_s = repurge_after_s
-        self._later: set[asyncio.Task[None]] = set()
+        self.clock = clock
+        self.sleep = sleep
+        self._due: list[tuple[float, Purge]] = []  # purges to repeat and when, oldest first
+        self._repeating: asyncio.Task[None] | None = None
 
     def subscription(self) -> Subscription[ArticlePublishedEvent]:
         return Subscription(
@@ -100,24 +112,35 @@ class Purger:
             objects=objects,
         )
         if self.repurge_after_s > 0:
-            task = asyncio.create_task(self._again(purge), name="edge-repurge")
-            self._later.add(task)
-            task.add_done_callback(self._later.discard)
+            self._due.append((self.clock() + self.repurge_after_s, purge))
+            if self._repeating is None or self._repeating.done():
+                self._repeating = asyncio.create_task(self._repeat(), name="edge-repurge")
 
-    async def _again(self, purge: Purge) -> None:
-        await asyncio.sleep(self.repurge_after_s)
-        try:
-            await self.edge.purge(purge)
-        except ConnectionError as exc:  # best effort: the first purge went through
-            log.warning("edge_repurge_failed", keys=" ".join(purge.keys), error=str(exc))
+    async def _repeat(self) -> None:
+        """Repeat each purge once it falls due, waiting half the delay more so that the purges
+        falling due meanwhile go with it, merged: at most one repeat per half delay, however
+        many batches there were."""
+        while self._due:
+            first = self._due[0][0]
+            await self.sleep(max(0.0, first + self.repurge_after_s / 2 - self.clock()))
+            now = self.clock()
+            due = [purge for when, purge in self._due if when <= now]
+            self._due = [(when, purge) for when, purge in self._due if when > now]
+            if not due:
+                continue
+            again = merged(due)
+            try:
+                await self.edge.purge(again)
+            except ConnectionError as exc:  # best effort: the first purges went through
+                log.warning("edge_repurge_failed", keys=" ".join(again.keys), error=str(exc))
 
     async def run(self) -> None:
         """A background job of the service: holds the edge client until shutdown."""
         try:
             await asyncio.Event().wait()
         finally:
-            for task in list(self._later):
-                task.cancel()
+            if self._repeating is not None:
+                self._repeating.cancel()
             await self.edge.client.aclose()
 
 

@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeAlias
 
-from sqlalchemy import Row, and_, func, literal, select, tuple_, update
-from sqlalchemy.dialects.postgresql import insert
+from pydantic import BaseModel
+from sqlalchemy import (
+    Row,
+    String,
+    TextClause,
+    and_,
+    any_,
+    bindparam,
+    func,
+    literal,
+    select,
+    text,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal_contracts.articles import PublishedState
@@ -40,17 +55,20 @@ def subsite_scope(code: str) -> str:
 # --- Change times ------------------------------------------------------------------------------
 
 
+# One statement for any number of scopes, compiled once (SQL text: SQLAlchemy does not cache
+# PostgreSQL's INSERT … ON CONFLICT); the rows are taken in the order given (sorted: two
+# writers never deadlock on them).
+_TOUCH = text(
+    "INSERT INTO changes (scope) SELECT unnest(CAST(:scopes AS varchar[])) "
+    "ON CONFLICT (scope) DO UPDATE SET changed_at = now()"
+)
+
+
 async def touch(session: AsyncSession, scopes: Iterable[str]) -> None:
     """Mark representations as changed now (in the caller's transaction)."""
-    values = [{"scope": s} for s in sorted(set(scopes))]
-    if not values:
-        return
-    stmt = insert(changes).values(values)
-    await session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[changes.c.scope], set_={"changed_at": func.now()}
-        )
-    )
+    ordered = sorted(set(scopes))
+    if ordered:
+        await session.execute(_TOUCH, {"scopes": ordered})
 
 
 async def last_changed(session: AsyncSession, scopes: Iterable[str]) -> datetime | None:
@@ -171,31 +189,83 @@ async def lock_article(session: AsyncSession, article_id: str) -> AnyRow | None:
     return result.first()
 
 
+# What the publishing rules read of a batch's articles (never the article itself).
+_LOCK_ARTICLES = (
+    select(
+        articles.c.article_id,
+        articles.c.source,
+        articles.c.external_id,
+        articles.c.revision,
+        articles.c.state,
+        articles.c.fingerprint,
+        articles.c.slug,
+        articles.c.section,
+        articles.c.published_at,
+        articles.c.updated_at,
+        articles.c.retracted_at,
+    )
+    .where(articles.c.article_id == any_(bindparam("ids", type_=ARRAY(String))))
+    .order_by(articles.c.article_id)
+    .with_for_update()
+)
+
+
 async def lock_articles(session: AsyncSession, article_ids: Sequence[str]) -> dict[str, AnyRow]:
-    """A batch's articles, locked in key order until the transaction ends."""
+    """A batch's articles (the columns the rules read), locked in key order until the
+    transaction ends."""
     if not article_ids:
         return {}
-    result = await session.execute(
-        select(articles)
-        .where(articles.c.article_id.in_(sorted(article_ids)))
-        .order_by(articles.c.article_id)
-        .with_for_update()
-    )
+    result = await session.execute(_LOCK_ARTICLES, {"ids": sorted(article_ids)})
     return {row.article_id: row for row in result}
 
 
+# Columns written as JSON: the caller gives the model, stored as pydantic's JSON text.
+_JSON_COLUMNS = frozenset({"article", "lead_image"})
+
+
+@functools.cache
+def _upsert_statement(columns: tuple[str, ...]) -> TextClause:
+    """The upsert of rows that set exactly ``columns`` (sorted), made once per set of columns:
+    SQL text, as SQLAlchemy does not cache PostgreSQL's INSERT … ON CONFLICT."""
+    unknown = set(columns) - set(articles.c.keys())
+    assert not unknown, f"not columns of articles: {unknown}"
+    values = ", ".join(f"CAST(:{c} AS jsonb)" if c in _JSON_COLUMNS else f":{c}" for c in columns)
+    updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c != "article_id")
+    return text(
+        # Column names are this module's own (checked above), never input.
+        f"INSERT INTO articles ({', '.join(columns)}) VALUES ({values}) "  # noqa: S608
+        f"ON CONFLICT (article_id) DO UPDATE SET {updates}, changed_at = now()"
+    )
+
+
+def _stored(column: str, value: Any) -> Any:
+    if column in _JSON_COLUMNS and isinstance(value, BaseModel):
+        return value.model_dump_json()
+    return value
+
+
 async def upsert_articles(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    """Write many articles, one statement per set of columns (each row sets only its own)."""
-    shapes: dict[frozenset[str], list[dict[str, Any]]] = {}
+    """Write many articles, one statement per set of columns (each row sets only its own);
+    ``article`` and ``lead_image`` are given as their models (or None)."""
+    shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for row in rows:
-        shapes.setdefault(frozenset(row), []).append(row)
+        shapes.setdefault(tuple(sorted(row)), []).append({k: _stored(k, v) for k, v in row.items()})
     for columns, same in shapes.items():
-        stmt = insert(articles)
-        updates: dict[str, Any] = {k: stmt.excluded[k] for k in columns if k != "article_id"}
-        updates["changed_at"] = func.now()
-        await session.execute(
-            stmt.on_conflict_do_update(index_elements=[articles.c.article_id], set_=updates), same
-        )
+        await session.execute(_upsert_statement(columns), same)
+
+
+_SLUGS_HELD = select(articles.c.slug, articles.c.article_id).where(
+    articles.c.slug == any_(bindparam("slugs", type_=ARRAY(String)))
+)
+
+
+async def slugs_held(session: AsyncSession, slugs: Iterable[str]) -> dict[str, str]:
+    """Which of ``slugs`` the store gives out already, and to which article (one query)."""
+    wanted = sorted(set(slugs))
+    if not wanted:
+        return {}
+    result = await session.execute(_SLUGS_HELD, {"slugs": wanted})
+    return {row.slug: row.article_id for row in result}
 
 
 async def slug_taken(session: AsyncSession, slug: str, article_id: str) -> bool:

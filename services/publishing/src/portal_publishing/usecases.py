@@ -5,8 +5,6 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from portal_contracts.articles import (
     ArticlePublished,
     ArticlePublishedEvent,
@@ -45,6 +43,7 @@ class _Changes:
         self.writes: dict[str, dict[str, Any]] = {}
         self.scopes: set[str] = set()
         self.slugs: dict[str, str] = {}  # slug -> article id, given out in this batch
+        self.held: dict[str, str] = {}  # slug -> article id, in the store before the batch
 
     def write(self, article_id: str, values: dict[str, Any]) -> None:
         self.writes.setdefault(article_id, {"article_id": article_id}).update(values)
@@ -81,6 +80,7 @@ async def apply_reviews(batch: list[Message[ArticleReviewedEvent]], uow: UnitOfW
     groups = by_key(batch, lambda e: e.data.article_id)
     stored_rows = await repo.lock_articles(session, list(groups))
     changes = _Changes({k: SimpleNamespace(**r._mapping) for k, r in stored_rows.items()})
+    changes.held = await repo.slugs_held(session, _wanted_slugs(batch, changes.rows))
     public = False
     for article_id, messages in groups.items():
         for message in messages:
@@ -112,8 +112,8 @@ async def apply_reviews(batch: list[Message[ArticleReviewedEvent]], uow: UnitOfW
                 published = _retract(changes, event, row)
             else:
                 assert review.article is not None and fp is not None
-                published = await _publish(
-                    session, changes, event, row if stored is not None else None, review.article, fp
+                published = _publish(
+                    changes, event, row if stored is not None else None, review.article, fp
                 )
             public = True
             uow.emit(
@@ -183,8 +183,7 @@ def _retract(
     )
 
 
-async def _publish(
-    session: AsyncSession,
+def _publish(
     changes: _Changes,
     event: ArticleReviewedEvent,
     row: SimpleNamespace | None,
@@ -196,7 +195,7 @@ async def _publish(
     if row is not None and row.slug:
         slug = row.slug
     else:
-        slug = await _new_slug(session, changes, review.article_id, article)
+        slug = _new_slug(changes, review.article_id, article)
     published_at = (row.published_at if row is not None else None) or review.reviewed_at
     updated_at = review.reviewed_at if row is None else later(row.updated_at, review.reviewed_at)
     # Both the old and the new section/sub-site lists change when an article moves.
@@ -215,11 +214,9 @@ async def _publish(
             "title": article.title,
             "summary": article.summary or None,
             "author": article.author,
-            "lead_image": (
-                article.lead_image.model_dump(mode="json") if article.lead_image else None
-            ),
+            "lead_image": article.lead_image,
             "source_published_at": article.published_at,
-            "article": article.model_dump(mode="json"),
+            "article": article,
             "fingerprint": fp,
             "published_at": published_at,
             "updated_at": updated_at,
@@ -247,14 +244,25 @@ def _scopes(source: str, section: str | None) -> list[str]:
     return scopes
 
 
-async def _new_slug(
-    session: AsyncSession, changes: _Changes, article_id: str, article: NormalizedArticle
-) -> str:
+def _wanted_slugs(
+    batch: list[Message[ArticleReviewedEvent]], rows: dict[str, SimpleNamespace]
+) -> set[str]:
+    """The short slugs the batch may give out: those of its articles that have none yet."""
+    wanted: set[str] = set()
+    for message in batch:
+        review = message.event.data
+        row = rows.get(review.article_id)
+        if review.article is not None and (row is None or not row.slug):
+            wanted.add(make_slug(review.article.title, review.article_id))
+    return wanted
+
+
+def _new_slug(changes: _Changes, article_id: str, article: NormalizedArticle) -> str:
+    """The short slug unless another article holds it (in the store, or given out earlier in
+    the batch); then the long one. The store's unique constraint has the last word."""
     slug = make_slug(article.title, article_id)
-    given = changes.slugs.get(slug)
-    if (given is not None and given != article_id) or (
-        given is None and await repo.slug_taken(session, slug, article_id)
-    ):
+    holder = changes.slugs.get(slug) or changes.held.get(slug)
+    if holder is not None and holder != article_id:
         slug = fallback_slug(article.title, article_id)
     changes.slugs[slug] = article_id
     return slug
