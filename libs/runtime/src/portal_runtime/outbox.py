@@ -42,10 +42,11 @@ from sqlalchemy import (
     Uuid,
     event,
     func,
+    insert,
     select,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session
 
@@ -261,8 +262,9 @@ class Outbox:
         self, session: AsyncSession, rows: list[dict[str, Any]]
     ) -> list[tuple[int, bytes]]:
         """Insert ``rows``; their (id, key) in id order, which is their order (each key's
-        rows stay in order). One statement compiled once for any number of rows (a multi-row
-        VALUES built per batch would be compiled again for each batch size)."""
+        rows stay in order). One statement compiled once for any number of rows: the standard
+        insert, which SQLAlchemy caches (PostgreSQL's own ``insert`` is compiled at every call),
+        run over the rows; a multi-row VALUES would be compiled again for each batch size."""
         result = await session.execute(
             insert(self.table).returning(
                 self.table.c.id, self.table.c.key, sort_by_parameter_order=True

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Table, and_, case, func, select, text, update
-from sqlalchemy.dialects.postgresql import Insert, insert
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from portal_engagement.db import (
@@ -145,20 +145,15 @@ async def feedback_counts(conn: Executor, document_code: str) -> dict[str | None
 # What a row of ``upsert_articles`` holds, every key every time.
 ARTICLE_FIELDS = ("article_id", "revision", "state", "slug", "url_path", "title")
 
-
-def _upsert_articles() -> Insert:
-    stmt = insert(articles)
-    return stmt.on_conflict_do_update(
-        index_elements=[articles.c.article_id],
-        set_={k: stmt.excluded[k] for k in ARTICLE_FIELDS if k != "article_id"}
-        | {"updated_at": func.now()},
-        where=articles.c.revision <= stmt.excluded.revision,
-    )
-
-
-# Built once: a statement built per batch costs more CPU than the rows it writes (schema
-# objects and the ``excluded`` alias made anew, compiled again).
-_UPSERT_ARTICLES = _upsert_articles()
+# SQL text, compiled once: SQLAlchemy compiles PostgreSQL's ``insert … on_conflict`` again at
+# every execution (it has no cache key), which cost more CPU than the rows it writes.
+_UPSERT_ARTICLES = text(
+    f"INSERT INTO {articles.name} ({', '.join(ARTICLE_FIELDS)}) "  # noqa: S608 (constants)
+    f"VALUES ({', '.join(':' + k for k in ARTICLE_FIELDS)}) "
+    "ON CONFLICT (article_id) DO UPDATE SET "
+    + ", ".join(f"{k} = excluded.{k}" for k in ARTICLE_FIELDS if k != "article_id")
+    + f", updated_at = now() WHERE {articles.name}.revision <= excluded.revision"
+)
 
 
 async def upsert_articles(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
