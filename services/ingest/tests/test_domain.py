@@ -113,6 +113,26 @@ def test_retract_then_republish_are_new_revisions() -> None:
     assert decide(Latest(2, retract), up) == domain.RevisionDecision(Outcome.NEW, 3)
 
 
+def test_a_batch_decides_each_message_against_the_ones_before_it() -> None:
+    """The messages about one article in one batch, in offset order."""
+    revisions = domain.Revisions(Latest(2, "a"), {2: "a", 1: "z"})
+
+    def step(h: str, requested: int | None = None) -> domain.RevisionDecision:
+        d = revisions.decide(action=UPSERT, requested=requested, content_hash=h)
+        if d.outcome is Outcome.NEW:
+            revisions.accept(d.revision, h)
+        return d
+
+    assert step("b") == domain.RevisionDecision(Outcome.NEW, 3)
+    assert step("b") == domain.RevisionDecision(Outcome.DUPLICATE, 3)  # a repeat in the batch
+    assert step("c", requested=3).outcome is Outcome.CONFLICT  # the batch's revision 3 is "b"
+    assert step("c", requested=7) == domain.RevisionDecision(Outcome.NEW, 7)
+    assert step("d", requested=5).outcome is Outcome.STALE  # older than the batch's 7
+    assert step("b", requested=3) == domain.RevisionDecision(Outcome.DUPLICATE, 3)  # a replay
+    assert step("z", requested=1) == domain.RevisionDecision(Outcome.DUPLICATE, 1)  # stored one
+    assert step("d") == domain.RevisionDecision(Outcome.NEW, 8)
+
+
 # -- scope ------------------------------------------------------------------------------------
 
 HANOI = SourceInfo("tp-ha-noi", True, ("ct-tin-tuc-hoat-dong", "ct-xay-dung-dang"))

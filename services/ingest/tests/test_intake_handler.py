@@ -6,16 +6,24 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal_contracts.articles import ArticleAction, Channel
-from portal_contracts.partner import PartnerArticleMessage
 from portal_ingest.domain import INTERNAL_FAILURE_REASON, Status, partner_reason
 from portal_ingest.handlers import partner_error, partner_subscription
 from portal_ingest.settings import Settings
-from portal_ingest.usecases import Receipt, RefusalKind, Refused, StorageUnavailable
+from portal_ingest.usecases import (
+    IntakeResult,
+    Receipt,
+    RefusalKind,
+    Refused,
+    StorageUnavailable,
+    Submission,
+)
 from portal_runtime.batch import Record
 from portal_runtime.testing import Ledger, drive
 
@@ -24,26 +32,43 @@ VALID = json.dumps({"external_id": "hn-1", "content": {"title": "Tin"}}).encode(
 
 
 class Ingestor:
-    def __init__(self, failures: list[Exception] | None = None) -> None:
-        self.failures = list(failures or [])
-        self.accepted: list[tuple[str, str, Channel, bytes]] = []
+    """The batch intake's answers, without a database: a failure raised for a whole batch, or
+    a refusal for the messages whose external id is in ``refuse``."""
 
-    async def submit(
-        self, source: str, message: PartnerArticleMessage, channel: Channel, raw: bytes
-    ) -> Receipt:
+    def __init__(
+        self, failures: list[Exception] | None = None, refuse: dict[str, Refused] | None = None
+    ) -> None:
+        self.failures = list(failures or [])
+        self.refuse = dict(refuse or {})
+        self.accepted: list[tuple[str, str, Channel, bytes]] = []
+        self.batches: list[int] = []
+
+    async def submit_batch(
+        self, batch: Sequence[Submission], session: Callable[[], Awaitable[AsyncSession]]
+    ) -> list[IntakeResult]:
         if self.failures:
             raise self.failures.pop(0)
-        self.accepted.append((source, message.external_id, channel, raw))
-        return Receipt(
-            article_id="a",
-            source=source,
-            external_id=message.external_id,
-            revision=1,
-            action=ArticleAction.UPSERT,
-            status=Status.RECEIVED,
-            duplicate=False,
-            received_at=datetime.now(UTC),
-        )
+        self.batches.append(len(batch))
+        results: list[IntakeResult] = []
+        for sub in batch:
+            refusal = self.refuse.get(sub.message.external_id)
+            if refusal is not None:
+                results.append(refusal)
+                continue
+            self.accepted.append((sub.source, sub.message.external_id, sub.channel, sub.raw))
+            results.append(
+                Receipt(
+                    article_id="a",
+                    source=sub.source,
+                    external_id=sub.message.external_id,
+                    revision=1,
+                    action=ArticleAction.UPSERT,
+                    status=Status.RECEIVED,
+                    duplicate=False,
+                    received_at=datetime.now(UTC),
+                )
+            )
+        return results
 
 
 async def _run(ingestor: Ingestor, *values: bytes, topic: str = TOPIC) -> Ledger:
@@ -78,9 +103,24 @@ async def test_invalid_bytes_are_recorded_and_dead_lettered_with_the_original() 
     assert letter.data.source == "tp-ha-noi"
 
 
+async def test_the_batch_goes_to_the_intake_as_one_and_a_refusal_holds_back_nothing() -> None:
+    stale = Refused(RefusalKind.STALE, "revision 1 is older than the newest revision 2")
+    ingestor = Ingestor(refuse={"hn-2": stale})
+    values = [
+        json.dumps({"external_id": ext, "content": {"title": "Tin"}}).encode()
+        for ext in ("hn-1", "hn-2", "hn-3")
+    ]
+    ledger = await _run(ingestor, *values)
+    assert ingestor.batches == [3]
+    assert [ext for _, ext, _, _ in ingestor.accepted] == ["hn-1", "hn-3"]
+    [rejection] = ledger.rejections
+    assert (rejection.record.offset, rejection.error_type) == (1, "stale_revision")
+    assert ledger.commits == 1
+
+
 async def test_domain_refusals_are_recorded_not_retried() -> None:
     stale = Refused(RefusalKind.STALE, "revision 1 is older than the newest revision 2")
-    ingestor = Ingestor([stale])
+    ingestor = Ingestor(refuse={"hn-1": stale})
     ledger = await _run(ingestor, json.dumps({**json.loads(VALID), "revision": 1}).encode())
     [rejection] = ledger.rejections
     error, _ = partner_error(rejection, "ingest-partners")

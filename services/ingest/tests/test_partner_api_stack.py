@@ -19,7 +19,7 @@ from portal_contracts.topics import ARTICLE_INGESTED
 from portal_ingest import partner_api
 from portal_ingest.api import install_error_handlers
 from portal_ingest.db import outbox
-from portal_ingest.deps import ApiDeps
+from portal_ingest.deps import ApiDeps, key_grants
 from portal_ingest.kafka_admin import PartnerKafkaProvisioner
 from portal_ingest.usecases import Admin, DeskImages, Ingestor
 from portal_runtime.storage import ObjectStore
@@ -229,6 +229,11 @@ async def test_section_not_allowed_is_403_naming_it(ingest: Ingest) -> None:
 
 async def test_inactive_source_is_403(ingest: Ingest) -> None:
     source, headers = await ingest.partner()
+    # The key worked a moment ago (its grant is remembered): deactivating refuses it at once.
+    ok = await ingest.http.put(
+        f"/v1/articles/x-{uuid.uuid4().hex}", json=_article(), headers=headers
+    )
+    assert ok.status_code == 202, ok.text
     await ingest.http.put(
         f"/admin/v1/sources/{source}",
         json={"name": "Tắt", "kind": "province", "sections": [], "active": False},
@@ -465,6 +470,7 @@ async def test_raw_archive_down_is_503_and_nothing_is_stored(ingest: Ingest) -> 
         ingestor=Ingestor(sessions, dead_store, outbox),
         admin=Admin(settings, sessions, PartnerKafkaProvisioner(settings)),
         desk_images=DeskImages(settings, sessions, dead_store),
+        grants=key_grants(sessions, settings.api_key_cache_s),
     )
     install_error_handlers(app, settings)
     external_id = f"s3-{uuid.uuid4().hex[:8]}"

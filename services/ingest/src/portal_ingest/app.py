@@ -10,7 +10,7 @@ from fastapi import APIRouter, FastAPI
 from portal_ingest import admin_api, desk_api, partner_api
 from portal_ingest.api import VALIDATION, install_error_handlers
 from portal_ingest.db import outbox
-from portal_ingest.deps import ApiDeps
+from portal_ingest.deps import ApiDeps, key_grants
 from portal_ingest.fairness import BurstDetector
 from portal_ingest.handlers import partner_subscription, status_subscription
 from portal_ingest.journey import install_journey
@@ -52,8 +52,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Fairness between agencies: a backfill or a burst takes the bulk lane.
     lanes = BurstDetector(settings.burst_items, settings.burst_window_s)
     _admit_bulk_lane(settings, service)
-    ingestor = Ingestor(service.sessions, raw_store, outbox, lanes)
-    service.consume(status_subscription(StatusTracker()))
+    ingestor = Ingestor(
+        service.sessions,
+        raw_store,
+        outbox,
+        lanes,
+        archive_concurrency=settings.raw_archive_concurrency,
+    )
+    service.consume(status_subscription(StatusTracker()), following_config(settings))
     _consume_partner_topics(settings, service, ingestor)
 
     # Feeds and sitemaps of partner sites that cannot push: the same Ingestor, channel=feed.
@@ -72,17 +78,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         validation=VALIDATION,
     )
     # What the routes get (deps.py).
+    grants = key_grants(service.sessions, settings.api_key_cache_s)
     app.state.api = ApiDeps(
         settings=settings,
         sessions=service.sessions,
         ingestor=ingestor,
-        admin=Admin(settings, service.sessions, PartnerKafkaProvisioner(settings)),
+        admin=Admin(settings, service.sessions, PartnerKafkaProvisioner(settings), grants),
         desk_images=DeskImages(settings, service.sessions, raw_store),
+        grants=grants,
     )
     install_error_handlers(app, settings)
     pull.install(app)
     # SREs: each article's journey (admin API), partner topics' consumer lag, review backlog.
-    install_journey(service, app)
+    install_journey(service, app, following_config(settings))
     return app
 
 
@@ -102,6 +110,14 @@ def _admit_bulk_lane(settings: Settings, service: Service) -> None:
     service.relay_admission = gate
     service.background.append(gate.run)
     service.metrics.add("bulk_lane", gate.gauges)
+
+
+def following_config(settings: Settings) -> ConsumerConfig:
+    """The consumers that follow the pipeline (partner status, journey): larger batches."""
+    return replace(
+        ConsumerConfig.from_settings(settings),
+        max_wait_s=settings.follow_batch_max_wait_ms / 1000,
+    )
 
 
 def _consume_partner_topics(settings: Settings, service: Service, ingestor: Ingestor) -> None:

@@ -2,7 +2,8 @@
 who is calling (``Partner``: an agency by its API key; ``AdminToken`` and ``DeskService``: the
 deployment's admin token).
 
-``app.py`` builds one ``ApiDeps`` and keeps it in ``app.state.api``.
+``app.py`` builds one ``ApiDeps`` and keeps it in ``app.state.api``. What an API key grants is
+remembered for ``API_KEY_CACHE_S`` at most (``callers.py``).
 """
 
 # No `from __future__ import annotations`: FastAPI reads the dependencies' annotations.
@@ -15,6 +16,7 @@ from starlette.exceptions import HTTPException
 
 from portal_ingest import domain
 from portal_ingest import repository as repo
+from portal_ingest.callers import KeyGrants
 from portal_ingest.settings import Settings
 from portal_ingest.usecases import Admin, DeskImages, Ingestor, Sessions
 from portal_runtime.auth import require_admin
@@ -27,6 +29,7 @@ class ApiDeps:
     ingestor: Ingestor  # every channel's intake
     admin: Admin  # sources, API keys, partner Kafka access
     desk_images: DeskImages
+    grants: KeyGrants  # what each API key grants (callers.py)
 
 
 async def api_deps(request: Request) -> ApiDeps:
@@ -77,17 +80,26 @@ async def partner_caller(
     if parsed is None:
         raise _unauthorized("API key invalid")
     key_id, secret = parsed
-    async with deps.sessions() as session:
-        key = await repo.get_api_key(session, key_id)
-        src = None if key is None else await repo.get_source(session, key.source)
-    if key is None or not domain.verify_api_key(key_id, secret, key.secret_hash):
+    grant = await deps.grants.get(key_id)
+    if grant is None or not domain.verify_api_key(key_id, secret, grant.secret_hash):
         raise _unauthorized("API key invalid")
-    if key.revoked_at is not None:
+    if grant.revoked_at is not None:
         raise _unauthorized("API key revoked")
-    refusal = domain.source_refusal(None if src is None else src.info(), key.source)
+    refusal = domain.source_refusal(grant.source, grant.source_code)
     if refusal is not None:
         raise HTTPException(status.HTTP_403_FORBIDDEN, refusal)
-    return Caller(source=key.source, key_id=key_id)
+    return Caller(source=grant.source_code, key_id=key_id)
+
+
+def key_grants(sessions: Sessions, ttl_s: float) -> KeyGrants:
+    """What API keys grant, read (one statement, no transaction) at most every ``ttl_s``."""
+
+    async def load(key_id: str) -> repo.KeyGrant | None:
+        async with sessions() as session:
+            conn = await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+            return await repo.get_key_grant(conn, key_id)
+
+    return KeyGrants(load, ttl_s)
 
 
 Partner = Annotated[Caller, Depends(partner_caller)]

@@ -111,11 +111,12 @@ def content_hash(action: ArticleAction, content: ArticleContent | None) -> str:
 
     The revision number is left out on purpose: the same content re-sent is no new revision.
     """
-    doc = {
-        "action": action.value,
-        "content": None if content is None else content.model_dump(mode="json"),
-    }
-    return hashlib.sha256(canonical_json(doc)).hexdigest()
+    return document_hash(action, None if content is None else content.model_dump(mode="json"))
+
+
+def document_hash(action: ArticleAction, document: dict[str, Any] | None) -> str:
+    """``content_hash`` of content already dumped as JSON values (``model_dump(mode="json")``)."""
+    return hashlib.sha256(canonical_json({"action": action.value, "content": document})).hexdigest()
 
 
 class Outcome(StrEnum):
@@ -187,6 +188,32 @@ def decide_revision(
         # A higher number but nothing changed: no new revision.
         return RevisionDecision(Outcome.DUPLICATE, latest.revision)
     return RevisionDecision(Outcome.NEW, requested)
+
+
+class Revisions:
+    """One article's revisions while its messages are decided one after the other (a push, or
+    the messages of a batch in offset order): what the store holds, plus every revision
+    accepted before, so a revision check sees the earlier members of its batch."""
+
+    def __init__(self, latest: Latest | None, hashes: dict[int, str] | None = None) -> None:
+        self.latest = latest
+        self._hashes = dict(hashes or {})  # revision number -> content hash, where known
+
+    def decide(
+        self, *, action: ArticleAction, requested: int | None, content_hash: str
+    ) -> RevisionDecision:
+        return decide_revision(
+            self.latest,
+            action=action,
+            requested=requested,
+            content_hash=content_hash,
+            hash_of_requested=None if requested is None else self._hashes.get(requested),
+        )
+
+    def accept(self, revision: int, content_hash: str) -> None:
+        """``revision`` is the article's newest from now on."""
+        self.latest = Latest(revision, content_hash)
+        self._hashes[revision] = content_hash
 
 
 # -- scope ------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ translate messages into use-case calls and rejections into recorded errors.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -33,12 +33,12 @@ from portal_ingest import repository as repo
 from portal_ingest.settings import Settings
 from portal_ingest.usecases import (
     PRODUCER,
-    PartnerError,
-    Receipt,
+    IntakeResult,
     Refused,
     StatusChange,
     StatusTracker,
     StorageUnavailable,
+    Submission,
 )
 from portal_runtime.batch import Message, PermanentError, Record
 from portal_runtime.consumer import Subscription
@@ -104,12 +104,12 @@ def status_subscription(tracker: StatusTracker) -> Subscription[Envelope]:
 # -- partner Kafka intake ---------------------------------------------------------------------
 
 
-class Submitter(Protocol):
+class BatchSubmitter(Protocol):
     """What the intake needs of usecases.Ingestor."""
 
-    async def submit(
-        self, source: str, message: PartnerArticleMessage, channel: Channel, raw: bytes
-    ) -> Receipt: ...
+    async def submit_batch(
+        self, batch: Sequence[Submission], session: Callable[[], Awaitable[AsyncSession]]
+    ) -> list[IntakeResult]: ...
 
 
 @dataclass(frozen=True)
@@ -131,7 +131,7 @@ def partner_message(record: Record, max_body_bytes: int) -> PartnerMessage:
     return PartnerMessage(source, message)
 
 
-def partner_error(rejection: Rejection, group: str) -> tuple[PartnerError, DeadLetterEvent]:
+def partner_error(rejection: Rejection, group: str) -> tuple[repo.PartnerError, DeadLetterEvent]:
     """The row the partner sees (``GET /v1/errors``) and the dead letter of one refusal.
 
     The dead letter (read by operators) keeps the full reason; the partner's row says only
@@ -146,7 +146,7 @@ def partner_error(rejection: Rejection, group: str) -> tuple[PartnerError, DeadL
         producer=PRODUCER,
         source=source,
     )
-    error = PartnerError(
+    error = repo.PartnerError(
         source=source,
         topic=record.topic,
         partition=record.partition,
@@ -155,6 +155,7 @@ def partner_error(rejection: Rejection, group: str) -> tuple[PartnerError, DeadL
         revision=rejection.detail.get("revision"),
         error_type=rejection.error_type,
         reason=domain.partner_reason(rejection.error_type, rejection.reason),
+        failed_at=dead_letter.data.failed_at,
     )
     return error, dead_letter
 
@@ -163,42 +164,36 @@ async def record_partner_errors(
     uow: UnitOfWork, session: AsyncSession, rejections: Sequence[Rejection]
 ) -> None:
     """Refused partner messages: one row for the partner and one dead letter, together, once
-    per message (a redelivered message is already recorded)."""
-    for rejection in rejections:
-        error, dead_letter = partner_error(rejection, uow.group)
-        inserted = await repo.insert_partner_error(
-            session,
-            source=error.source,
-            topic=error.topic,
-            partition=error.partition,
-            offset=error.offset,
-            external_id=error.external_id,
-            revision=error.revision,
-            error_type=error.error_type,
-            reason=error.reason,
-            failed_at=dead_letter.data.failed_at,
-        )
-        if inserted:
+    per message (a redelivered message is already recorded); one statement for the batch."""
+    refused = [(rejection, *partner_error(rejection, uow.group)) for rejection in rejections]
+    recorded = await repo.insert_partner_errors(session, [error for _, error, _ in refused])
+    for rejection, error, dead_letter in refused:
+        if (error.topic, error.partition, error.offset) in recorded:
             uow.emit(PARTNER_DEAD_LETTERS, dead_letter, cause=rejection.message)
 
 
-def partner_subscription(settings: Settings, ingestor: Submitter) -> Subscription[PartnerMessage]:
+def partner_subscription(
+    settings: Settings, ingestor: BatchSubmitter
+) -> Subscription[PartnerMessage]:
     """``partner.<source>.articles``: each agency's own topic, found by pattern (a topic made
     after start is picked up within ``PARTNER_METADATA_MAX_AGE_MS``)."""
 
     async def handle(batch: list[Message[PartnerMessage]], uow: UnitOfWork) -> None:
-        # In offset order: an agency's revisions of one article arrive in the order sent.
-        for message in batch:
-            item = message.event
-            try:
-                await ingestor.submit(
-                    item.source, item.message, Channel.KAFKA, message.record.value or b""
-                )
-            except Refused as exc:
-                uow.reject(message, exc.reason, exc.kind.value, revision=item.message.revision)
-            except StorageUnavailable as exc:
-                # The raw archive is away: keep the batch (no commit) and try again.
-                raise ConnectionError(str(exc)) from exc
+        # The batch as one, in offset order: an agency's revisions of one article are decided
+        # in the order sent, each against the ones before it.
+        submissions = [
+            Submission(m.event.source, m.event.message, Channel.KAFKA, m.record.value or b"")
+            for m in batch
+        ]
+        try:
+            results = await ingestor.submit_batch(submissions, uow.session)
+        except StorageUnavailable as exc:
+            # The raw archive is away: keep the batch (no commit) and try again.
+            raise ConnectionError(str(exc)) from exc
+        for message, result in zip(batch, results, strict=True):
+            if isinstance(result, Refused):
+                revision = message.event.message.revision
+                uow.reject(message, result.reason, result.kind.value, revision=revision)
 
     def decode(record: Record) -> PartnerMessage:
         return partner_message(record, settings.max_body_bytes)

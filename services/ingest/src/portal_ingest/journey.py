@@ -34,8 +34,8 @@ from sqlalchemy import (
     Uuid,
     func,
     select,
+    text,
 )
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from portal_contracts.articles import (
@@ -57,7 +57,7 @@ from portal_ingest.db import articles, metadata
 from portal_runtime.auth import admin_guard
 from portal_runtime.batch import Message
 from portal_runtime.clock import utcnow
-from portal_runtime.consumer import Subscription
+from portal_runtime.consumer import ConsumerConfig, Subscription
 from portal_runtime.metrics import GaugeValues, declare_gauge, labels
 from portal_runtime.service import Service
 from portal_runtime.settings import ServiceSettings
@@ -277,12 +277,41 @@ def journey_row(message: Message[Envelope]) -> dict[str, Any] | None:
     }
 
 
+# One statement for any number of stages (compiled once); a redelivered event is recorded once.
+_RECORD_STAGES = text(
+    """
+    INSERT INTO article_journey (event_id, article_id, revision, stage, service, detail,
+                                 occurred_at, logged_at, topic, trace_id, span_id)
+    SELECT * FROM unnest(
+        CAST(:event_id AS uuid[]), CAST(:article_id AS varchar[]), CAST(:revision AS integer[]),
+        CAST(:stage AS varchar[]), CAST(:service AS varchar[]), CAST(:detail AS text[]),
+        CAST(:occurred_at AS timestamptz[]), CAST(:logged_at AS timestamptz[]),
+        CAST(:topic AS varchar[]), CAST(:trace_id AS varchar[]), CAST(:span_id AS varchar[])
+    )
+    ON CONFLICT (event_id) DO NOTHING
+    """
+)
+_COLUMNS = (
+    "event_id",
+    "article_id",
+    "revision",
+    "stage",
+    "service",
+    "detail",
+    "occurred_at",
+    "logged_at",
+    "topic",
+    "trace_id",
+    "span_id",
+)
+
+
 async def record_stages(batch: list[Message[Envelope]], uow: UnitOfWork) -> None:
     """Every stage of the batch in one statement; a redelivered event is recorded once."""
     rows = [r for r in map(journey_row, batch) if r is not None]
     if rows:
-        stmt = insert(article_journey).on_conflict_do_nothing(index_elements=["event_id"])
-        await (await uow.session()).execute(stmt, rows)
+        columns = {c: [r[c] for r in rows] for c in _COLUMNS}
+        await (await uow.session()).execute(_RECORD_STAGES, columns)
 
 
 def journey_subscription() -> Subscription[Envelope]:
@@ -388,8 +417,8 @@ def review_backlog_poll(sessions: Sessions) -> Any:
     return poll
 
 
-def install_journey(service: Service, app: FastAPI) -> None:
+def install_journey(service: Service, app: FastAPI, config: ConsumerConfig | None = None) -> None:
     """The journey's consumers, admin route and review backlog gauges (called from app.py)."""
-    service.consume(journey_subscription())
+    service.consume(journey_subscription(), config)
     service.metrics.add("review_backlog", review_backlog_poll(service.sessions))
     app.include_router(journey_router(service.settings, service.sessions))

@@ -44,6 +44,15 @@ class Settings(ServiceSettings):
 
     # A partner request body (or Kafka message value) larger than this is refused (413).
     max_body_bytes: int = Field(default=2 * MIB, ge=1024)
+    # What an API key grants is remembered this long (callers.py): a key revoked or an agency
+    # deactivated through another instance is refused within it (at once through this one).
+    api_key_cache_s: float = Field(default=2.0, ge=0, le=60)
+    # Raw archive writes of one partner Kafka batch under way at once.
+    raw_archive_concurrency: int = Field(default=8, ge=1)
+    # The partner status and journey consumers gather a batch for this long after its first
+    # event (KAFKA_BATCH_MAX_WAIT_MS for the others): fewer, larger transactions, for a status
+    # or a journey stage that shows this much later at most.
+    follow_batch_max_wait_ms: int = Field(default=500, ge=0, le=10_000)
 
     # Partner Kafka intake: one topic per agency, consumed by pattern.
     partner_consumer_group: str = "ingest-partners"

@@ -1,0 +1,58 @@
+"""Who an API key belongs to, remembered for a short while so that a partner's pushes do not each
+read the key and its agency from the database.
+
+A key's grant (its secret's hash, whether it is revoked, its agency and whether the agency may
+send) is read once per ``ttl_s`` at most. Every change an operator makes to keys or agencies
+through this instance forgets all grants at once, so this instance refuses a revoked key or a
+deactivated agency on the next request; another instance refuses it within ``ttl_s``
+(``API_KEY_CACHE_S``). The secret is checked against the hash on every request; unknown keys
+are never remembered.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+
+from portal_ingest.repository import KeyGrant
+
+Loader = Callable[[str], Awaitable[KeyGrant | None]]
+
+
+class KeyGrants:
+    def __init__(
+        self,
+        load: Loader,
+        ttl_s: float,
+        *,
+        max_entries: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._load = load
+        self.ttl_s = ttl_s
+        self._max_entries = max_entries
+        self._clock = clock
+        self._entries: OrderedDict[str, tuple[float, KeyGrant]] = OrderedDict()
+        # Bumped by ``forget``: a read that began before a change is not remembered after it.
+        self._generation = 0
+
+    async def get(self, key_id: str) -> KeyGrant | None:
+        """The key's grant, at most ``ttl_s`` old; None for an unknown key."""
+        now = self._clock()
+        entry = self._entries.get(key_id)
+        if entry is not None and now < entry[0]:
+            return entry[1]
+        generation = self._generation
+        grant = await self._load(key_id)
+        self._entries.pop(key_id, None)
+        if grant is not None and self.ttl_s > 0 and generation == self._generation:
+            self._entries[key_id] = (now + self.ttl_s, grant)
+            while len(self._entries) > self._max_entries:
+                self._entries.popitem(last=False)
+        return grant
+
+    def forget(self) -> None:
+        """Keys or agencies changed: read every grant again."""
+        self._generation += 1
+        self._entries.clear()
