@@ -11,8 +11,8 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import delete, func, select, text
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import LargeBinary, Uuid, bindparam, delete, func, select, text
+from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from portal_contracts.articles import ArticleNormalized
@@ -45,6 +45,28 @@ async def lock_revisions(session: AsyncSession, article_ids: Sequence[str]) -> d
     return {row.article_id: int(row.revision) for row in rows}
 
 
+# SQL text, compiled once: SQLAlchemy compiles PostgreSQL's ``insert … on_conflict`` again at
+# every execution (it has no cache key). Table and column names are this module's constants.
+_SAVE_NEWEST = text(
+    f"INSERT INTO {articles.name} (article_id, source, external_id, revision, action, "  # noqa: S608
+    "event_id, quality_score, quality, duplicate_of) VALUES (:article_id, :source, :external_id, "
+    ":revision, :action, :event_id, :quality_score, :quality, :duplicate_of) "
+    "ON CONFLICT (article_id) DO UPDATE SET revision = excluded.revision, "
+    "action = excluded.action, event_id = excluded.event_id, "
+    "quality_score = excluded.quality_score, quality = excluded.quality, "
+    "duplicate_of = excluded.duplicate_of, normalized_at = now() "
+    f"WHERE {articles.name}.revision < excluded.revision"
+).bindparams(bindparam("event_id", type_=Uuid), bindparam("quality", type_=JSONB))
+
+_UPSERT_FINGERPRINTS = text(
+    f"INSERT INTO {fingerprints.name} (article_id, source, signature, duplicate_of, similarity) "  # noqa: S608
+    "VALUES (:article_id, :source, :signature, :duplicate_of, :similarity) "
+    "ON CONFLICT (article_id) DO UPDATE SET source = excluded.source, "
+    "signature = excluded.signature, duplicate_of = excluded.duplicate_of, "
+    "similarity = excluded.similarity"
+).bindparams(bindparam("signature", type_=LargeBinary))
+
+
 async def claim_revisions(
     session: AsyncSession, claimed: Sequence[tuple[ArticleNormalized, UUID]]
 ) -> None:
@@ -55,23 +77,8 @@ async def claim_revisions(
         newest[data.article_id] = (data, event_id)
     if not newest:
         return
-    stmt = insert(articles)
-    new = stmt.excluded
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[articles.c.article_id],
-        set_={
-            "revision": new.revision,
-            "action": new.action,
-            "event_id": new.event_id,
-            "quality_score": new.quality_score,
-            "quality": new.quality,
-            "duplicate_of": new.duplicate_of,
-            "normalized_at": func.now(),
-        },
-        where=articles.c.revision < new.revision,
-    )
     await session.execute(
-        stmt,
+        _SAVE_NEWEST,
         [
             {
                 "article_id": data.article_id,
@@ -449,16 +456,9 @@ async def _store_fingerprints(
         if b.signature is not None
     ]
     if rows_in:
-        stmt = insert(fingerprints)
         # A new revision keeps the article's place in time (the first of a story stays first).
         await session.execute(
-            stmt.on_conflict_do_update(
-                index_elements=[fingerprints.c.article_id],
-                set_={
-                    name: stmt.excluded[name]
-                    for name in ("source", "signature", "duplicate_of", "similarity")
-                },
-            ),
+            _UPSERT_FINGERPRINTS,
             rows_in,
         )
     bands, keys, articles_of = [], [], []
