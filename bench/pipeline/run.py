@@ -105,6 +105,7 @@ class Pusher:
         self.http = httpx.AsyncClient(timeout=120.0, limits=httpx.Limits(max_connections=64))
         self.sem = asyncio.Semaphore(concurrency)
         self.producers: dict[str, AIOKafkaProducer] = {}
+        self._starting = asyncio.Lock()  # concurrent first pushes start one producer, not many
         self.failures = 0
 
     async def close(self) -> None:
@@ -129,6 +130,10 @@ class Pusher:
             agency.pushed_at[agency.id_of(external_id)] = t0
 
     async def producer(self, agency: Agency) -> AIOKafkaProducer:
+        async with self._starting:
+            return await self._producer(agency)
+
+    async def _producer(self, agency: Agency) -> AIOKafkaProducer:
         if agency.code not in self.producers:
             creds = agency.creds
             producer = AIOKafkaProducer(
@@ -306,6 +311,9 @@ async def offered(
     res.offered = {p: percentile(lat, q) for p, q in (("p50", 50), ("p95", 95), ("p99", 99))}
     print(f"\noffered: {rate:g} articles/s for {seconds:g} s ({count}, REST and Kafka in turn)")
     print(_percentiles("push -> searchable", lat))
+    for channel, members in (("REST", ids[0::2]), ("Kafka", ids[1::2])):
+        reached = {i: watcher.at[i] for i in members if i in watcher.at}
+        print(_percentiles(f"  of which {channel}", latency_ms(agency.pushed_at, reached)))
     if not done:
         res.notes.append(f"offered: {count - len(lat)} of {count} never became searchable")
 
