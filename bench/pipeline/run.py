@@ -10,15 +10,17 @@ with their traces sent to an in-process OTLP receiver that counts spans, then ru
    article;
 2. baseline: the same number of messages of the same size through four bare Kafka hops (consume,
    produce, commit; no processing), its steady slope;
-3. offered rate: 50 articles/s for 60 s (open loop, REST and Kafka in turn); latency percentiles
-   push -> searchable;
+3. offered rate: 50 articles/s for 60 s (open loop, REST and Kafka in turn), spread over 20
+   trusted agencies, as the day's news of many agencies arrives (one agency sending 50/s is a
+   burst, which ingest paces on purpose: --offered-agencies 1 measures that); latency
+   percentiles push -> searchable;
 4. backfill: 5,000 articles from one agency (half REST, half Kafka; unmarked, so the burst must
    be detected, unless --backfill-marked) while another agency pushes one article per second;
    latency push -> searchable of the other agency's articles.
 
 Searchable = the article's document is found in OpenSearch (polled by id). Prints a table and,
 with --json PATH, writes the figures the issue asks for. Options make a quick run
-(--articles, --scenarios, --offered-rate/--offered-s, --backfill).
+(--articles, --scenarios, --offered-rate/--offered-s/--offered-agencies, --backfill).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import yaml
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.helpers import create_ssl_context
@@ -66,6 +69,7 @@ from tests.e2e.otlp_receiver import OtlpReceiver  # noqa: E402
 
 NEWS_AGENCY = "bao-nhan-dan"  # trusted in deploy/seed/sources.yaml
 BACKFILL_AGENCY = "tap-chi-cong-san"  # made trusted for the run (moderation's admin API)
+SEED_SOURCES = ROOT / "deploy" / "seed" / "sources.yaml"
 SCENARIOS = ("throughput", "baseline", "offered", "backfill")
 PARAGRAPH = (
     "Đảng Cộng sản Việt Nam lãnh đạo Nhà nước và xã hội, tiếp tục đẩy mạnh công tác xây dựng, "
@@ -288,32 +292,48 @@ async def baseline(settings: StackSettings, n: int, size: int, res: Results, hop
 
 
 async def offered(
-    pusher: Pusher, agency: Agency, watcher: Searchable, rate: float, seconds: float, res: Results
+    pusher: Pusher,
+    senders: list[Agency],
+    watcher: Searchable,
+    rate: float,
+    seconds: float,
+    res: Results,
 ) -> None:
     run = uuid.uuid4().hex[:8]
     count = int(rate * seconds)
     ids: list[str] = []
+    channels: dict[str, list[str]] = {"REST": [], "Kafka": []}
     start = time.monotonic()
     tasks = []
     for i in range(count):
         await asyncio.sleep(max(0.0, start + i / rate - time.monotonic()))
+        agency = senders[i % len(senders)]
         external_id = f"of-{run}-{i}"
         ids.append(agency.id_of(external_id))
         watcher.watch([ids[-1]])
         content = article(run, i, agency.section)
-        if i % 2:
+        if (i // len(senders)) % 2:  # each agency in turn over Kafka and REST
+            channels["Kafka"].append(ids[-1])
             tasks.append(asyncio.create_task(pusher.kafka(agency, [(external_id, content)])))
         else:
+            channels["REST"].append(ids[-1])
             tasks.append(asyncio.create_task(pusher.rest(agency, external_id, content)))
     await asyncio.gather(*tasks)
     done = await watcher.until_all(ids, timeout_s=600 + count)
-    lat = latency_ms(agency.pushed_at, {i: watcher.at[i] for i in ids if i in watcher.at})
+    pushed_at = {k: v for a in senders for k, v in a.pushed_at.items()}
+
+    def latencies(members: list[str]) -> list[float]:
+        return latency_ms(pushed_at, {i: watcher.at[i] for i in members if i in watcher.at})
+
+    lat = latencies(ids)
     res.offered = {p: percentile(lat, q) for p, q in (("p50", 50), ("p95", 95), ("p99", 99))}
-    print(f"\noffered: {rate:g} articles/s for {seconds:g} s ({count}, REST and Kafka in turn)")
+    print(
+        f"\noffered: {rate:g} articles/s for {seconds:g} s ({count}, REST and Kafka in turn, "
+        f"from {len(senders)} agencies)"
+    )
     print(_percentiles("push -> searchable", lat))
-    for channel, members in (("REST", ids[0::2]), ("Kafka", ids[1::2])):
-        reached = {i: watcher.at[i] for i in members if i in watcher.at}
-        print(_percentiles(f"  of which {channel}", latency_ms(agency.pushed_at, reached)))
+    for channel, members in channels.items():
+        print(_percentiles(f"  of which {channel}", latencies(members)))
     if not done:
         res.notes.append(f"offered: {count - len(lat)} of {count} never became searchable")
 
@@ -389,25 +409,35 @@ def _percentiles(name: str, values: list[float]) -> str:
 # -- set-up ---------------------------------------------------------------------------------------
 
 
-async def agencies(settings: StackSettings) -> tuple[Agency, Agency]:
+async def agencies(settings: StackSettings, offered_senders: int) -> tuple[Agency, list[Agency]]:
+    """The backfill's agency and the agencies the other scenarios push for (the news agency
+    first, then seeded agencies up to ``offered_senders``), each with an API key and Kafka
+    credentials; the seeded ones and the backfill's are made trusted for the run (moderation's
+    admin API), so their articles are published without an editor."""
+
     def admin(service: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {admin_token(settings, service)}"}
 
     base = f"http://{settings.host}"
     ingest = f"{base}:{service_port(settings, 'ingest')}"
     moderation = f"{base}:{service_port(settings, 'moderation')}"
+    seeded = yaml.safe_load((SEED_SOURCES).read_text(encoding="utf-8"))["sources"]
+    by_code = {s["code"]: s for s in seeded}
+    extra = [s["code"] for s in seeded if s["code"] not in (NEWS_AGENCY, BACKFILL_AGENCY)]
+    wanted = [(NEWS_AGENCY, "tin-hoat-dong"), (BACKFILL_AGENCY, "ct-tin-tuc-hoat-dong")] + [
+        (code, "ct-tin-tuc-hoat-dong") for code in extra[: max(0, offered_senders - 1)]
+    ]
     out = []
     async with httpx.AsyncClient(timeout=60.0) as client:
-        resp = await client.put(
-            f"{moderation}/admin/v1/sources/{BACKFILL_AGENCY}",
-            headers=admin("moderation"),
-            json={"name": "Tạp chí Cộng sản", "kind": "central-party-body", "policy": "trusted"},
-        )
-        resp.raise_for_status()
-        for code, section in (
-            (NEWS_AGENCY, "tin-hoat-dong"),
-            (BACKFILL_AGENCY, "ct-tin-tuc-hoat-dong"),
-        ):
+        for code, section in wanted:
+            if code != NEWS_AGENCY:
+                source = by_code[code]
+                resp = await client.put(
+                    f"{moderation}/admin/v1/sources/{code}",
+                    headers=admin("moderation"),
+                    json={"name": source["name"], "kind": source["kind"], "policy": "trusted"},
+                )
+                resp.raise_for_status()
             key = (
                 await client.post(
                     f"{ingest}/admin/v1/sources/{code}/api-keys", json={}, headers=admin("ingest")
@@ -419,7 +449,7 @@ async def agencies(settings: StackSettings) -> tuple[Agency, Agency]:
                 )
             ).json()
             out.append(Agency(code, section, key["api_key"], creds))
-    return out[0], out[1]
+    return out[1], [out[0], *out[2:]]
 
 
 def start_services(settings: StackSettings, receiver: OtlpReceiver, bursts: bool) -> None:
@@ -444,7 +474,8 @@ async def main_async(args: argparse.Namespace, settings: StackSettings) -> Resul
     try:
         start_services(settings, receiver, bursts=not args.no_burst_detection)
         seed(settings, demo=False, say=lambda _: None)
-        news, province = await agencies(settings)
+        province, senders = await agencies(settings, args.offered_agencies)
+        news = senders[0]
         pusher = Pusher(
             f"http://{settings.host}:{service_port(settings, 'ingest')}", args.concurrency
         )
@@ -464,7 +495,7 @@ async def main_async(args: argparse.Namespace, settings: StackSettings) -> Resul
             if "baseline" in args.scenarios:
                 await baseline(settings, args.articles, size, res)
             if "offered" in args.scenarios:
-                await offered(pusher, news, fine, args.offered_rate, args.offered_s, res)
+                await offered(pusher, senders, fine, args.offered_rate, args.offered_s, res)
             if "backfill" in args.scenarios:
                 await backfill(
                     pusher,
@@ -532,6 +563,12 @@ def main() -> None:
     )
     parser.add_argument("--offered-rate", type=float, default=50.0, help="articles per second")
     parser.add_argument("--offered-s", type=float, default=60.0, help="seconds of offered load")
+    parser.add_argument(
+        "--offered-agencies",
+        type=int,
+        default=20,
+        help="agencies sharing the offered load (1: one agency, whose flood is a burst)",
+    )
     parser.add_argument("--backfill", type=int, default=5000, help="articles of the backfill")
     parser.add_argument(
         "--backfill-marked", action="store_true", help='the backfill says "backfill": true'
