@@ -148,7 +148,11 @@ def test_pre_review_article_is_public_only_after_approval(portal: Portal) -> Non
     # Sanitised on the way: no script reaches the editors or the public.
     assert "<script" not in json.dumps(item)
     assert article_id not in _subsite_ids(portal, PRE_REVIEW)
-    assert _status(portal, key, ext)["status"] == "in_review"
+    # The partner status follows the pipeline's events (ingest's status consumer, in batches):
+    # it reaches in_review, and stays there while the editor has not decided.
+    portal.wait_for(
+        lambda: _status(portal, key, ext)["status"] == "in_review", what="partner status"
+    )
 
     assert _approve(portal, editor, article_id, item["revision"]).status_code == 200
     article = portal.wait_for(lambda: _published_article(portal, article_id), what="published")
