@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from hypothesis import given
+from hypothesis import strategies as st
+
+from portal_text import legacy_encodings
 from portal_text.legacy_encodings import (
     NO_HINT,
+    VNI_DIGRAPHS,
     Encoding,
     Hint,
     could_be_font_bytes,
     decode_in_font,
     decode_pieces_in_font,
     font_hint,
+    has_evidence,
 )
 
 SENTENCE = "Đảng bộ tỉnh tổ chức hội nghị"
@@ -39,3 +45,21 @@ def test_a_vni_mark_split_from_its_letter_goes_back_to_it() -> None:
 def test_unicode_vietnamese_cannot_be_font_bytes() -> None:
     assert could_be_font_bytes(TCVN3)
     assert not could_be_font_bytes(SENTENCE)
+
+
+_DIGRAPH_ALPHABET = "".join(sorted({c for row in VNI_DIGRAPHS for part in row for c in part}))
+
+
+@given(st.text(alphabet=_DIGRAPH_ALPHABET + "bnst ươấ", max_size=40))
+def test_a_vni_digraph_is_evidence_exactly_when_the_text_holds_one_of_its_pairs(
+    text: str,
+) -> None:
+    pairs = {v + m for vowels, marks in VNI_DIGRAPHS for v in vowels for m in marks}
+    holds_pair = any(text[i : i + 2] in pairs for i in range(len(text) - 1))
+    assert (legacy_encodings._VNI_DIGRAPH.search(text) is not None) == holds_pair
+
+
+def test_real_vietnamese_pairs_are_not_vni_digraphs() -> None:
+    assert has_evidence("Tuyên truyền về quê hương, giá cả và hoá học tuần này") is False
+    assert has_evidence("saùch") is True
+    assert has_evidence("Tuyeân") is True
