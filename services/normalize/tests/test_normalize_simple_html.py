@@ -97,3 +97,25 @@ def test_any_markup_gives_the_calls_html_parser_gives(markup: str) -> None:
 @given(st.text(alphabet=st.sampled_from("<>/=\"' &;#abpx1\n\x00Đ")))
 def test_arbitrary_text_gives_the_calls_html_parser_gives(markup: str) -> None:
     assert by_simple_html(markup) == by_html_parser(markup)
+
+
+def _start_tags(calls: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    return [c for c in calls if c[0] in ("start", "startend")]
+
+
+@given(st.lists(st.sampled_from(PIECES), max_size=12).map("".join))
+def test_start_tags_only_gives_the_start_tags_html_parser_gives(markup: str) -> None:
+    parser = Recorder()
+    simple_html.feed(parser, markup, start_tags_only=True)
+    assert _start_tags(parser.calls) == _start_tags(by_html_parser(markup))
+
+
+def test_start_tags_only_passes_no_text_or_end_tag_of_simple_markup() -> None:
+    markup = '<p class="a">Đảng &amp; <a href="/x">dân</a><br/></p>tail'
+    parser = Recorder()
+    simple_html.feed(parser, markup, start_tags_only=True)
+    assert parser.calls == [
+        ("start", "p", [("class", "a")]),
+        ("start", "a", [("href", "/x")]),
+        ("startend", "br", []),
+    ]

@@ -11,6 +11,7 @@ from portal_contracts.articles import (
     ArticleContent,
 )
 from portal_normalize.plain_text import normalize_text
+from portal_normalize.structure import parse_fragment
 from portal_normalize.text_repair import RepairLog, repair_text
 from portal_text import (
     xml_safe,
@@ -97,7 +98,7 @@ def rewrite_images(
     and how many images were removed."""
     if "<img" not in body_html:
         return body_html, 0
-    root = lxml.html.fragment_fromstring(body_html, create_parent="div")
+    root = parse_fragment(body_html)
     removed = 0
     for img in list(root.iter("img")):
         outcome = stored.get(img.get("src") or "")

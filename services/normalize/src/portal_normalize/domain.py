@@ -59,7 +59,7 @@ from portal_normalize.plain_text import (
 )
 from portal_normalize.sanitize import describe_counts
 from portal_normalize.sanitize import sanitize_html as sanitize_html
-from portal_normalize.structure import canonical_tree, inner_html
+from portal_normalize.structure import canonical_tree, inner_html, parse_fragment
 from portal_normalize.text_repair import RepairLog, describe, repair_html
 from portal_text import (
     fold,
@@ -240,7 +240,7 @@ def _safe_body(
         findings.repaired("text_normalized", "body normalised to NFC and one tone placement")
         tree = None  # its text is the old one
     if tree is None:
-        tree = lxml.html.fragment_fromstring(body_html or "<p></p>", create_parent="div")
+        tree = parse_fragment(body_html or "<p></p>")
     return body_html, tree
 
 

@@ -307,17 +307,22 @@ class Fingerprinted:
 # however many articles the index holds and however popular a story gets.
 CANDIDATES_PER_BAND = 8
 
+# A near-duplicate shares most of its bands with its story: each candidate is read once per
+# item, not once per band it shares.
 _CANDIDATES = text(
     """
-    SELECT k.item, f.article_id, f.signature, f.duplicate_of, f.created_at
-    FROM unnest(CAST(:items AS int[]), CAST(:bands AS smallint[]), CAST(:keys AS bigint[]))
-        AS k(item, band, key)
-    CROSS JOIN LATERAL (
-        SELECT fb.article_id FROM fingerprint_bands AS fb
-        WHERE fb.band = k.band AND fb.key = k.key
-        LIMIT :per_band
-    ) AS c
-    JOIN fingerprints AS f ON f.article_id = c.article_id
+    SELECT m.item, f.article_id, f.signature, f.duplicate_of, f.created_at
+    FROM (
+        SELECT DISTINCT k.item, c.article_id
+        FROM unnest(CAST(:items AS int[]), CAST(:bands AS smallint[]), CAST(:keys AS bigint[]))
+            AS k(item, band, key)
+        CROSS JOIN LATERAL (
+            SELECT fb.article_id FROM fingerprint_bands AS fb
+            WHERE fb.band = k.band AND fb.key = k.key
+            LIMIT :per_band
+        ) AS c
+    ) AS m
+    JOIN fingerprints AS f ON f.article_id = m.article_id
     """
 )
 

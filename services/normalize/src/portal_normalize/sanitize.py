@@ -53,7 +53,8 @@ _LINK_WITHOUT_HREF = re.compile(r'<a rel="[^"]*">(.*?)</a>', re.DOTALL)
 
 
 class _MarkupCensus(HTMLParser):
-    """Counts what the sanitiser will remove, so the report can say what was repaired."""
+    """Counts what the sanitiser will remove, so the report can say what was repaired (from
+    the start tags alone)."""
 
     def __init__(self, base_url: str | None) -> None:
         super().__init__(convert_charrefs=True)
@@ -168,7 +169,7 @@ def sanitize_html(raw: str, findings: Findings, *, base_url: str | None = None) 
     base = _http_base(base_url)
     census = _MarkupCensus(base)
     with contextlib.suppress(Exception):  # the census only feeds the report; nh3 cleans
-        simple_html.feed(census, raw)
+        simple_html.feed(census, raw, start_tags_only=True)
     renamed = Counter(m.group(2).lower() for m in _RENAME_TAG.finditer(raw) if not m.group(1))
     prepared = _RENAME_TAG.sub(lambda m: f"<{m.group(1)}{_RENAMES[m.group(2).lower()]}>", raw)
     # The sanitiser decodes character references: what XML forbids goes after it, so no

@@ -30,8 +30,14 @@ MAX_WORDS = 5000  # the start of a very long text decides; bounds the cost per a
 THRESHOLD = 0.7
 
 _WORD = re.compile(r"\w+", re.UNICODE)
+# On ASCII text ``\w`` is [A-Za-z0-9_] with or without Unicode: folded Vietnamese is ASCII, so
+# its words are read as bytes and its shingles joined as the bytes that are hashed.
+_ASCII_WORD = re.compile(rb"\w+")
 _EMPTY = (1 << 64) - 1
 _BIN_SHIFT = 64 - 6  # the top 6 bits choose one of the 64 bins
+# The first hash of each bin, as the 8 big-endian bytes a digest is: fixed-length digests sort
+# as bytes in the order of their values.
+_BIN_STARTS = [(b << _BIN_SHIFT).to_bytes(8, "big") for b in range(BINS)]
 
 
 def words(text: str) -> list[str]:
@@ -42,35 +48,45 @@ def _hash(shingle: str) -> int:
     return int.from_bytes(hashlib.blake2b(shingle.encode(), digest_size=8).digest(), "big")
 
 
+def _shingles(text: str) -> set[bytes]:
+    """The UTF-8 of each distinct run of ``SHINGLE`` words of ``words(text)``."""
+    folded = fold(text).casefold()
+    if folded.isascii():
+        t = _ASCII_WORD.findall(folded.encode("ascii"))[:MAX_WORDS]
+        return set(map(b" ".join, zip(t, t[1:], t[2:], t[3:], strict=False)))
+    w = _WORD.findall(folded)[:MAX_WORDS]
+    return {" ".join(s).encode() for s in zip(w, w[1:], w[2:], w[3:], strict=False)}
+
+
 # A fresh 8-byte BLAKE2b state: copying it costs a fraction of building one per shingle.
 _BLAKE2B_64 = hashlib.blake2b(digest_size=8)
 
 
-def _digests(shingles: set[str]) -> bytes:
-    """``_hash`` of every shingle, as 8-byte big-endian digests end to end."""
+def _digests(shingles: set[bytes]) -> list[bytes]:
+    """``_hash`` of every shingle, as 8-byte big-endian digests."""
     out: list[bytes] = []
     append = out.append
+    fresh = _BLAKE2B_64.copy
     for shingle in shingles:
-        h = _BLAKE2B_64.copy()
-        h.update(shingle.encode())
+        h = fresh()
+        h.update(shingle)
         append(h.digest())
-    return b"".join(out)
+    return out
 
 
 def signature(text: str) -> tuple[int, ...] | None:
     """The MinHash signature of ``text``, None when it is too short to compare."""
-    t = words(text)
-    shingles = set(map(" ".join, zip(t, t[1:], t[2:], t[3:], strict=False)))
+    shingles = _shingles(text)
     if len(shingles) < MIN_SHINGLES:
         return None
-    digests = _digests(shingles)
-    hashes = sorted(struct.unpack(f">{len(shingles)}Q", digests))
+    digests = sorted(_digests(shingles))
+    n = len(digests)
     # The smallest hash of each bin is the first of the sorted hashes at or above its start.
     mins = [_EMPTY] * BINS
     for b in range(BINS):
-        i = bisect.bisect_left(hashes, b << _BIN_SHIFT)
-        if i < len(hashes) and hashes[i] >> _BIN_SHIFT == b:
-            mins[b] = hashes[i]
+        i = bisect.bisect_left(digests, _BIN_STARTS[b])
+        if i < n and digests[i][0] >> 2 == b:  # the top 6 bits of the first byte
+            mins[b] = int.from_bytes(digests[i], "big")
     # Densification: an empty bin takes the next non-empty bin's value (rotating), offset by
     # the distance so two texts only agree there when they agree on the source bin.
     filled = list(mins)

@@ -28,36 +28,48 @@ _RAW_TEXT = frozenset(
     {"script", "style", "textarea", "title", "xmp", "iframe", "noembed", "noframes",
      "noscript", "plaintext"}
 )  # fmt: skip
+# Where a tag of one of them may start: every such tag of ``_TAG`` is found (a tag name ends
+# where the name characters end), and a false alarm only sends the markup to html.parser.
+_RAW_TEXT_TAG = re.compile(
+    rf"</?(?:{'|'.join(sorted(_RAW_TEXT))})(?![-.:a-zA-Z0-9_])", re.ASCII | re.IGNORECASE
+)
 
 
-def feed(parser: HTMLParser, markup: str) -> None:
-    """``parser.feed(markup)`` then ``parser.close()``, for a parser converting charrefs."""
+def feed(parser: HTMLParser, markup: str, *, start_tags_only: bool = False) -> None:
+    """``parser.feed(markup)`` then ``parser.close()``, for a parser converting charrefs.
+
+    ``start_tags_only``: the parser handles start tags and nothing else, so the text and end
+    tags of simple markup are not passed to it."""
     tags = list(_TAG.finditer(markup)) if "\x00" not in markup else None
-    if (
-        tags is None
-        or markup.count("<") != len(tags)
-        or any((m.group(1) or m.group(4)).lower() in _RAW_TEXT for m in tags)
-    ):
+    if tags is None or markup.count("<") != len(tags) or _RAW_TEXT_TAG.search(markup):
         parser.feed(markup)
         parser.close()
         return
     pos = 0
     for m in tags:
-        if m.start() > pos:
+        if m.group(4) is not None:
+            if not start_tags_only:
+                if m.start() > pos:
+                    _data(parser, markup[pos : m.start()])
+                parser.handle_endtag(m.group(4).lower())
+            pos = m.end()
+            continue
+        if m.start() > pos and not start_tags_only:
             _data(parser, markup[pos : m.start()])
         pos = m.end()
-        if m.group(4) is not None:
-            parser.handle_endtag(m.group(4).lower())
-            continue
-        attrs = [
-            (a.group(1).lower(), _value(a.group(2), a.group(3)))
-            for a in _ATTRIBUTES.finditer(m.group(2))
-        ]
+        attrs = (
+            [
+                (a.group(1).lower(), _value(a.group(2), a.group(3)))
+                for a in _ATTRIBUTES.finditer(m.group(2))
+            ]
+            if m.group(2)
+            else []
+        )
         if m.group(3):
             parser.handle_startendtag(m.group(1).lower(), attrs)
         else:
             parser.handle_starttag(m.group(1).lower(), attrs)
-    if pos < len(markup):
+    if pos < len(markup) and not start_tags_only:
         _data(parser, markup[pos:])
 
 

@@ -18,17 +18,58 @@ from __future__ import annotations
 
 import itertools
 import re
+import threading
 from collections import Counter
 from typing import TypeAlias
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import lxml.html
-from lxml.html import HtmlElement
+from lxml import etree
+from lxml.html import HtmlComment, HtmlElement, HtmlEntity, HtmlProcessingInstruction
 
 _INLINE = frozenset({"a", "strong", "em", "u", "b", "i", "br", "img", "span", "sub", "sup"})
 _KEEP_EMPTY = frozenset({"br", "img", "iframe", "td", "th", "tr", "thead", "tbody", "tfoot"})
 _CONTAINERS = frozenset({"p", "li", "td", "th", "blockquote", "figcaption", "h2", "h3", "h4"})
 CAPTION_MAX_CHARS = 300
+
+# --- parsing --------------------------------------------------------------------------------
+
+# lxml.html's own parser picks each element's class by a call back into Python, every time an
+# element is touched from Python; the only classes it adds are for form controls, which no
+# sanitised markup holds. This parser picks them in C (one per thread: lxml parsers are not
+# shared between threads).
+_parsers = threading.local()
+
+
+def _parser() -> lxml.html.HTMLParser:
+    parser: lxml.html.HTMLParser | None = getattr(_parsers, "parser", None)
+    if parser is None:
+        parser = lxml.html.HTMLParser()
+        parser.set_element_class_lookup(
+            etree.ElementDefaultClassLookup(
+                element=HtmlElement,
+                comment=HtmlComment,
+                pi=HtmlProcessingInstruction,
+                entity=HtmlEntity,
+            )
+        )
+        _parsers.parser = parser
+    return parser
+
+
+def parse_fragment(markup: str) -> HtmlElement:
+    """``markup`` parsed into a tree under one ``div``: ``lxml.html.fragment_fromstring`` with
+    ``create_parent="div"``, the ``div`` made by this parser too (the tree takes the lookup of
+    its root's document)."""
+    parser = _parser()
+    nodes = lxml.html.fragments_fromstring(markup, parser=parser, no_leading_text=False)
+    root: HtmlElement = parser.makeelement("div")
+    if nodes:
+        if isinstance(nodes[0], str):
+            root.text = nodes.pop(0)
+        root.extend(nodes)
+    return root
+
 
 # --- video players ----------------------------------------------------------------------------
 
@@ -79,6 +120,11 @@ def _text(el: HtmlElement) -> str:
     return " ".join(el.text_content().split())
 
 
+def _has_text(el: HtmlElement) -> bool:
+    """Whether ``_text(el)`` is not empty: stops at the first text that is not whitespace."""
+    return any(not t.isspace() for t in el.itertext() if t)
+
+
 def _has_media(el: HtmlElement) -> bool:
     return el.tag in ("img", "iframe") or _holds(el, "img", "iframe")
 
@@ -107,13 +153,13 @@ def _picture(el: HtmlElement) -> HtmlElement | None:
         return None
     if child.tag == "img":
         return child
-    if child.tag == "a" and _picture(child) is not None and not _text(child):
+    if child.tag == "a" and _picture(child) is not None and not _has_text(child):
         return child
     return None
 
 
 def _new(tag: str, *children: HtmlElement, text: str | None = None) -> HtmlElement:
-    el = lxml.html.Element(tag)
+    el: HtmlElement = _parser().makeelement(tag)
     el.text = text
     for c in children:
         el.append(c)
@@ -192,7 +238,7 @@ def _caption_tables(root: HtmlElement, counts: Counter[str]) -> None:
             continue
         img_cell = pictures[0]
         caption = " ".join(_text(c) for c in flat if c is not img_cell)
-        if len(caption) > CAPTION_MAX_CHARS or _text(img_cell):
+        if len(caption) > CAPTION_MAX_CHARS or _has_text(img_cell):
             continue
         imgs = list(img_cell.iterdescendants("img", "iframe"))
         figure = _new("figure", imgs[0])
@@ -336,7 +382,7 @@ def _empties(root: HtmlElement, counts: Counter[str]) -> None:
                 counts["empty elements removed"] += 1
                 changed = True
                 continue
-            if _text(el) or _has_media(el):
+            if _has_text(el) or _has_media(el):
                 continue
             if el.tag in ("table", "ul", "ol") or not _holds(el, "td", "th", "li"):
                 el.drop_tree()
@@ -359,7 +405,7 @@ def canonical_tree(safe_html: str) -> tuple[str, Counter[str], HtmlElement | Non
     counts: Counter[str] = Counter()
     if not safe_html.strip():
         return "", counts, None
-    root = lxml.html.fragment_fromstring(safe_html, create_parent="div")
+    root = parse_fragment(safe_html)
     _rename(root, counts)
     _videos(root, counts)
     _caption_tables(root, counts)
