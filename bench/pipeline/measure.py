@@ -3,13 +3,15 @@
 * percentiles and the steady slope of completions (throughput without the ramp-up and the tail);
 * each process's CPU time (``/proc/<pid>/stat``, through psutil), per service and for the stack;
 * each service database's transactions (``pg_stat_database``);
-* the articles searchable in OpenSearch, polled by id.
+* the articles searchable in OpenSearch, polled by id;
+* where an article's time went, hop by hop (ingest's journey of its events).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import math
 import time
 from collections.abc import Iterable, Sequence
@@ -148,17 +150,29 @@ class Meter:
 
 
 class Searchable:
-    """Polls OpenSearch for the ids it watches; records when each became searchable."""
+    """Polls OpenSearch for the ids it watches; records when each became searchable.
+
+    A document found by a poll became searchable after the previous poll was sent (it was not
+    found then) and before this one was sent (or while it ran). The time recorded is the middle
+    of that span, not the poll's answer: the polling step and the query's own time would
+    otherwise add about half an interval plus a round trip to every latency.
+    """
 
     def __init__(self, opensearch_url: str, interval_s: float = 0.25) -> None:
         self.url = opensearch_url
         self.interval_s = interval_s
         self.pending: set[str] = set()
         self.at: dict[str, float] = {}
+        self.watched_at: dict[str, float] = {}
+        self._last_sent: float | None = None
         self._task: asyncio.Task[None] | None = None
 
     def watch(self, ids: Iterable[str]) -> None:
-        self.pending.update(i for i in ids if i not in self.at)
+        now = time.time()
+        for i in ids:
+            if i not in self.at and i not in self.pending:
+                self.pending.add(i)
+                self.watched_at[i] = now
 
     def start(self) -> Searchable:
         self._task = asyncio.create_task(self._run())
@@ -186,27 +200,112 @@ class Searchable:
                 started = time.monotonic()
                 if self.pending:
                     await self._poll(client)
+                else:
+                    self._last_sent = None
                 await asyncio.sleep(max(0.02, self.interval_s - (time.monotonic() - started)))
         finally:
             await client.close()
 
     async def _poll(self, client: AsyncOpenSearch, chunk: int = 5000) -> None:
         ids = list(self.pending)
+        sent = time.time()
+        previous, self._last_sent = self._last_sent, sent
         for i in range(0, len(ids), chunk):
             part = ids[i : i + chunk]
             try:
                 resp = await client.search(
                     index="articles",
-                    body={
-                        "query": {"terms": {"article_id": part}},
-                        "_source": ["article_id"],
-                        "size": len(part),
-                    },
+                    body={"query": {"ids": {"values": part}}, "_source": False, "size": len(part)},
                 )
             except Exception:  # the index is not there yet, or OpenSearch is busy: next time
+                self._last_sent = previous
                 return
-            now = time.time()
             for hit in resp["hits"]["hits"]:
-                aid = hit["_source"]["article_id"]
-                self.at.setdefault(aid, now)
+                aid = hit["_id"]
+                since = max(previous or 0.0, self.watched_at.get(aid, sent))
+                self.at.setdefault(aid, (min(since, sent) + sent) / 2)
                 self.pending.discard(aid)
+
+
+# -- where the time went --------------------------------------------------------------------------
+
+# The article topics in pipeline order; ingest's journey consumer records one row per event with
+# when its producer made it (occurred_at) and when it was produced to Kafka (logged_at, the
+# record's timestamp, set by the producing service's outbox relay).
+JOURNEY_TOPICS = ("article.ingested", "article.normalized", "article.reviewed", "article.published")
+HOPS = (
+    "ingest: push -> received",
+    "ingest: received -> relayed",
+    "normalize: wait + work",
+    "normalize: commit + relay",
+    "moderation: wait + work",
+    "moderation: commit + relay",
+    "publishing: wait + work",
+    "publishing: commit + relay",
+    "search: wait + bulk + refresh",
+)
+
+
+async def journeys(
+    settings: StackSettings, ids: Sequence[str], timeout_s: float = 30.0
+) -> dict[str, dict[str, tuple[float, float | None]]]:
+    """Per article, per topic: (occurred_at, logged_at) of its first event there, in epoch
+    seconds, from ingest's journey table; waits (up to ``timeout_s``) for every article's last
+    event to be recorded (the journey consumer runs beside the pipeline)."""
+    conn = await asyncpg.connect(
+        host=settings.host,
+        port=settings.postgres_port,
+        user="postgres",
+        password=stack_secrets(settings).postgres_password,
+        database="ingest",
+    )
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            rows = await conn.fetch(
+                "SELECT DISTINCT ON (article_id, topic) article_id, topic, occurred_at, logged_at "
+                "FROM article_journey WHERE article_id = ANY($1::text[]) AND topic = ANY($2) "
+                "ORDER BY article_id, topic, revision, occurred_at",
+                list(ids),
+                list(JOURNEY_TOPICS),
+            )
+            complete = sum(1 for r in rows if r["topic"] == JOURNEY_TOPICS[-1])
+            if complete >= len(ids) or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(1.0)
+    finally:
+        await conn.close()
+    out: dict[str, dict[str, tuple[float, float | None]]] = {}
+    for r in rows:
+        logged = r["logged_at"].timestamp() if r["logged_at"] is not None else None
+        out.setdefault(r["article_id"], {})[r["topic"]] = (r["occurred_at"].timestamp(), logged)
+    return out
+
+
+def hop_latencies(
+    pushed_at: dict[str, float],
+    searchable_at: dict[str, float],
+    journey: dict[str, dict[str, tuple[float, float | None]]],
+) -> dict[str, list[float]]:
+    """Milliseconds spent in each hop (``HOPS``) by each article whose journey is complete.
+
+    A stage's "wait + work" runs from the previous event's record timestamp to the moment the
+    stage made its own event (Kafka fetch, the batch's gathering, decoding, the handler); its
+    "commit + relay" from then to its own record timestamp (the transaction's commit, the
+    hand-over to the relay, the relay's round). Search's hop ends when the bench saw the article
+    searchable: its consumer, the ``_bulk`` and OpenSearch's refresh.
+    """
+    out: dict[str, list[float]] = {h: [] for h in HOPS}
+    for aid, stages in journey.items():
+        if aid not in pushed_at or aid not in searchable_at:
+            continue
+        if any(t not in stages or stages[t][1] is None for t in JOURNEY_TOPICS):
+            continue
+        marks = [pushed_at[aid]]
+        for topic in JOURNEY_TOPICS:
+            occurred, logged = stages[topic]
+            marks += [occurred, logged or occurred]
+        marks.append(searchable_at[aid])
+        for hop, (a, b) in zip(HOPS, itertools.pairwise(marks), strict=True):
+            out[hop].append((b - a) * 1000)
+    return out

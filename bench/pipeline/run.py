@@ -54,6 +54,8 @@ from bench.pipeline.measure import (  # noqa: E402
     Meter,
     Searchable,
     Usage,
+    hop_latencies,
+    journeys,
     latency_ms,
     percentile,
     steady_rate,
@@ -180,6 +182,7 @@ class Results:
     throughput: float | None = None
     baseline: float | None = None
     offered: dict[str, float] | None = None
+    offered_hops: dict[str, dict[str, float]] | None = None
     backfill_other: dict[str, float] | None = None
     usage: Usage | None = None
     notes: list[str] = field(default_factory=list)
@@ -292,6 +295,7 @@ async def baseline(settings: StackSettings, n: int, size: int, res: Results, hop
 
 
 async def offered(
+    settings: StackSettings,
     pusher: Pusher,
     senders: list[Agency],
     watcher: Searchable,
@@ -334,6 +338,14 @@ async def offered(
     print(_percentiles("push -> searchable", lat))
     for channel, members in channels.items():
         print(_percentiles(f"  of which {channel}", latencies(members)))
+    hops = hop_latencies(pushed_at, watcher.at, await journeys(settings, ids))
+    res.offered_hops = {
+        hop: {p: percentile(v, q) for p, q in (("p50", 50), ("p95", 95), ("p99", 99))}
+        for hop, v in hops.items()
+    }
+    print("  where the time went, per hop (ingest's journey of each article's events):")
+    for hop, values in hops.items():
+        print(_percentiles(f"  {hop}", values))
     if not done:
         res.notes.append(f"offered: {count - len(lat)} of {count} never became searchable")
 
@@ -401,7 +413,7 @@ async def backfill(
 
 def _percentiles(name: str, values: list[float]) -> str:
     return (
-        f"  {name:<32} p50 {percentile(values, 50):8.0f} ms   p95 {percentile(values, 95):8.0f} ms"
+        f"  {name:<36} p50 {percentile(values, 50):8.0f} ms   p95 {percentile(values, 95):8.0f} ms"
         f"   p99 {percentile(values, 99):8.0f} ms   (n={len(values)})"
     )
 
@@ -495,7 +507,9 @@ async def main_async(args: argparse.Namespace, settings: StackSettings) -> Resul
             if "baseline" in args.scenarios:
                 await baseline(settings, args.articles, size, res)
             if "offered" in args.scenarios:
-                await offered(pusher, senders, fine, args.offered_rate, args.offered_s, res)
+                await offered(
+                    settings, pusher, senders, fine, args.offered_rate, args.offered_s, res
+                )
             if "backfill" in args.scenarios:
                 await backfill(
                     pusher,
@@ -526,6 +540,7 @@ def report(res: Results, args: argparse.Namespace) -> dict[str, Any]:
         "throughput_articles_per_s": res.throughput,
         "baseline_messages_per_s": res.baseline,
         "offered_latency_ms": res.offered,
+        "offered_hops_ms": res.offered_hops,
         "backfill_other_agency_ms": res.backfill_other,
         "cpu_ms_per_article": None,
         "xacts_per_article": None,

@@ -512,6 +512,37 @@ async def test_live_write_during_a_build_lands_in_both_indices(
             await client.indices.delete(index=f"{alias}-v*")
 
 
+async def test_the_refresh_interval_reaches_new_old_and_rebuilt_indices(
+    stack_settings: StackSettings,
+) -> None:
+    """How soon an article is searchable is a setting: an index made under another value (a
+    start with the old setting) takes the new one at start-up, and so does a rebuilt index."""
+    alias = f"zz_refresh_{tag()}"
+
+    async def interval(client: AsyncOpenSearch, name: str) -> str | None:
+        found = await client.indices.get_settings(index=name, name="index.refresh_interval")
+        # An index with no such setting is left out of the answer.
+        value = found.get(name, {}).get("settings", {}).get("index", {}).get("refresh_interval")
+        return None if value is None else str(value)
+
+    async with AsyncOpenSearch(hosts=[stack_settings.opensearch_url]) as client:
+        try:
+            first = await ArticleIndex(client, alias=alias, refresh_interval="250ms").ensure()
+            assert await interval(client, first) == "250ms"
+            index = ArticleIndex(client, alias=alias, refresh_interval="2s")
+            assert await index.ensure() == first
+            assert await interval(client, first) == "2s"
+            new = await index.start_build(stale_after_s=3600)
+            assert await interval(client, new) == "-1"  # bulk loading: no refresh meanwhile
+            await index.finish_build(new)
+            assert await interval(client, new) == "2s"
+            # Without a setting, OpenSearch's default applies (and no-one's value lingers).
+            assert await ArticleIndex(client, alias=alias).ensure() == first
+            assert await interval(client, first) is None
+        finally:
+            await client.indices.delete(index=f"{alias}-v*")
+
+
 async def test_concurrent_startups_leave_one_index_behind_the_alias(
     stack_settings: StackSettings,
 ) -> None:

@@ -74,6 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         alias=settings.index_alias,
         shards=settings.index_shards,
         replicas=settings.index_replicas,
+        refresh_interval=settings.index_refresh_interval,
     )
     rebuilder = Rebuilder(index, settings)
     # Answers of popular searches, kept briefly (resultcache.py).

@@ -78,12 +78,15 @@ class ArticleIndex:
         alias: str = "articles",
         shards: int = 1,
         replicas: int = 0,
+        refresh_interval: str | None = None,
     ) -> None:
         self.client = client
         self.alias = alias
         self.building_alias = f"{alias}-building"
         self.shards = shards
         self.replicas = replicas
+        # None: OpenSearch's default (1 s, and none while no one searches).
+        self.refresh_interval = refresh_interval
 
     # ---------------------------------------------------------------- names and layout
 
@@ -109,13 +112,26 @@ class ArticleIndex:
         found = await self.client.indices.get_settings(index=index, name="index.creation_date")
         return int(found[index]["settings"]["index"]["creation_date"])
 
+    def definition(self) -> dict[str, Any]:
+        return index_definition(shards=self.shards, replicas=self.replicas)
+
     async def create_index(self, name: str, *, alias: str, building: bool = False) -> None:
-        body = index_definition(shards=self.shards, replicas=self.replicas)
-        if building:
-            # Bulk loading: no refresh until the rebuild is done.
-            body["settings"]["index"]["refresh_interval"] = "-1"
+        body = self.definition()
+        # Bulk loading: no refresh until the rebuild is done.
+        refresh = "-1" if building else self.refresh_interval
+        if refresh is not None:
+            body["settings"]["index"]["refresh_interval"] = refresh
         body["aliases"] = {alias: {}}
         await self.client.indices.create(index=name, body=body)
+
+    async def _apply_refresh_interval(self, index: str) -> None:
+        """Give an index made under another setting this one's refresh interval (dynamic)."""
+        found = await self.client.indices.get_settings(index=index, name="index.refresh_interval")
+        current = found.get(index, {}).get("settings", {}).get("index", {}).get("refresh_interval")
+        if current != self.refresh_interval:
+            await self.client.indices.put_settings(
+                index=index, body={"index": {"refresh_interval": self.refresh_interval}}
+            )
 
     async def ensure(self) -> str:
         """Make sure the alias exists and points at one index; idempotent, safe to race.
@@ -144,6 +160,7 @@ class ArticleIndex:
             targets = await self._settle(self.alias, targets)
         if not targets:
             raise RuntimeError(f"alias {self.alias!r} could not be created")
+        await self._apply_refresh_interval(targets[0])
         return targets[0]
 
     async def _settle(self, alias: str, targets: list[str]) -> list[str]:
@@ -324,7 +341,7 @@ class ArticleIndex:
 
     async def finish_build(self, name: str) -> None:
         await self.client.indices.put_settings(
-            index=name, body={"index": {"refresh_interval": None}}
+            index=name, body={"index": {"refresh_interval": self.refresh_interval}}
         )
         await self.client.indices.refresh(index=name)
 

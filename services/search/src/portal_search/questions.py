@@ -108,12 +108,8 @@ def questions_definition(*, shards: int, replicas: int) -> dict[str, Any]:
 class QuestionIndex(ArticleIndex):
     """The article index's alias, versioning and rebuild-safe writes, with its own mapping."""
 
-    async def create_index(self, name: str, *, alias: str, building: bool = False) -> None:
-        body = questions_definition(shards=self.shards, replicas=self.replicas)
-        if building:
-            body["settings"]["index"]["refresh_interval"] = "-1"
-        body["aliases"] = {alias: {}}
-        await self.client.indices.create(index=name, body=body)
+    def definition(self) -> dict[str, Any]:
+        return questions_definition(shards=self.shards, replicas=self.replicas)
 
 
 def html_to_text(value: str) -> str:
