@@ -15,7 +15,8 @@ from portal_contracts.articles import ArticleAction, ArticleIngestedEvent, Chann
 from portal_contracts.partner import PartnerArticleMessage
 from portal_contracts.topics import ARTICLE_INGESTED
 from portal_ingest.db import outbox
-from portal_ingest.usecases import Ingestor, Receipt, RefusalKind, Refused, Submission
+from portal_ingest.intake_usecases import Ingestor, Receipt, Submission
+from portal_ingest.usecases import RefusalKind, Refused
 from portal_runtime.storage import ObjectStore
 
 from .conftest import Ingest, read_events

@@ -20,8 +20,9 @@ from portal_ingest import partner_api
 from portal_ingest.api import install_error_handlers
 from portal_ingest.db import outbox
 from portal_ingest.deps import ApiDeps, key_grants
+from portal_ingest.intake_usecases import Ingestor
 from portal_ingest.kafka_admin import PartnerKafkaProvisioner
-from portal_ingest.usecases import Admin, DeskImages, Ingestor
+from portal_ingest.usecases import Admin, DeskImages
 from portal_runtime.storage import ObjectStore
 
 from .conftest import Ingest, read_events

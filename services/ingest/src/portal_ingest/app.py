@@ -13,11 +13,12 @@ from portal_ingest.db import outbox
 from portal_ingest.deps import ApiDeps, key_grants
 from portal_ingest.fairness import BurstDetector
 from portal_ingest.handlers import partner_subscription, status_subscription
+from portal_ingest.intake_usecases import Ingestor
 from portal_ingest.journey import install_journey
 from portal_ingest.kafka_admin import PartnerKafkaProvisioner
 from portal_ingest.pull.app import PullIntegration
 from portal_ingest.settings import Settings
-from portal_ingest.usecases import Admin, DeskImages, Ingestor, StatusTracker
+from portal_ingest.usecases import Admin, DeskImages, StatusTracker
 from portal_runtime.admission import AdmissionWindow, Hop, PipelineGate
 from portal_runtime.consumer import ConsumerConfig
 from portal_runtime.kafka_security import client_options

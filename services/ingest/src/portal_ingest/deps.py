@@ -17,8 +17,9 @@ from starlette.exceptions import HTTPException
 from portal_ingest import domain
 from portal_ingest import repository as repo
 from portal_ingest.callers import KeyGrants
+from portal_ingest.intake_usecases import Ingestor
 from portal_ingest.settings import Settings
-from portal_ingest.usecases import Admin, DeskImages, Ingestor, Sessions
+from portal_ingest.usecases import Admin, DeskImages, Sessions
 from portal_runtime.auth import require_admin
 
 

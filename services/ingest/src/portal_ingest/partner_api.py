@@ -22,8 +22,9 @@ from portal_ingest import repository as repo
 from portal_ingest.api import _ERRORS, ExternalId, Problem
 from portal_ingest.deps import Deps, Partner
 from portal_ingest.domain import Status
+from portal_ingest.intake_usecases import Receipt
 from portal_ingest.settings import Settings
-from portal_ingest.usecases import Receipt, Sessions
+from portal_ingest.usecases import Sessions
 
 # -- models: partner API ----------------------------------------------------------------------
 
