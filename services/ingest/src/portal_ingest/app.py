@@ -13,6 +13,7 @@ from portal_ingest.db import outbox
 from portal_ingest.deps import ApiDeps, key_grants
 from portal_ingest.fairness import BurstDetector
 from portal_ingest.handlers import partner_subscription, status_subscription
+from portal_ingest.intake_groups import PushGroups
 from portal_ingest.intake_usecases import Ingestor
 from portal_ingest.journey import install_journey
 from portal_ingest.kafka_admin import PartnerKafkaProvisioner
@@ -84,6 +85,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings=settings,
         sessions=service.sessions,
         ingestor=ingestor,
+        pushes=PushGroups(
+            ingestor,
+            max_items=settings.push_group_max_items,
+            max_wait_s=settings.push_group_max_wait_ms / 1000,
+            in_flight=settings.push_group_in_flight,
+        ),
         admin=Admin(settings, service.sessions, PartnerKafkaProvisioner(settings), grants),
         desk_images=DeskImages(settings, service.sessions, raw_store),
         grants=grants,

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from opentelemetry import context as otel_context
+from opentelemetry.context import Context
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal_contracts.articles import (
@@ -72,6 +74,9 @@ class Submission:
     message: PartnerArticleMessage
     channel: Channel
     raw: bytes
+    # The trace of the request it came with, when it is accepted among others' (a group): its
+    # event and its archive write stay in that trace.
+    trace: Context | None = None
 
 
 IntakeResult = Receipt | Refused  # what became of one submission
@@ -135,6 +140,33 @@ class Ingestor:
             await self._store(await session(), items)
         return [item.result for item in items]
 
+    async def submit_group(
+        self, group: Sequence[Submission]
+    ) -> list[IntakeResult | StorageUnavailable]:
+        """Accept concurrent submissions together (group commit): what ``submit`` does for
+        each, with one state read, one transaction and one statement per step for the group.
+        The members are decided in order, as a batch's are. A member whose archive write fails
+        is answered ``StorageUnavailable`` and the others are decided again without it. Raises
+        what a failing read or transaction raises (nothing of the group is then stored)."""
+        answers: dict[int, IntakeResult | StorageUnavailable] = {}
+        members = list(range(len(group)))
+        while True:
+            items = await self._decide([group[m] for m in members])
+            failed = await self._put_originals([item for item in items if item.event is not None])
+            if not failed:
+                break
+            for member, item in zip(members, items, strict=True):
+                if item.key in failed:
+                    answers[member] = failed[item.key]
+            members = [m for m, item in zip(members, items, strict=True) if item.key not in failed]
+        if any(item.event is not None for item in items):
+            async with self.sessions.begin() as session:
+                await self._store(session, items)
+            self.outbox.notify()
+        for member, item in zip(members, items, strict=True):
+            answers[member] = item.result
+        return [answers[m] for m in range(len(group))]
+
     # -- the steps ---------------------------------------------------------------------------
 
     async def _decide(self, batch: Sequence[Submission]) -> list[_Item]:
@@ -150,10 +182,11 @@ class Ingestor:
     def _fold(self, items: Sequence[_Item], state: repo.IntakeState) -> None:
         """Decide ``items`` in order against ``state`` and each other (domain rules)."""
         articles: dict[str, _ArticleFold] = {}
-        headers = current_traceparent()
+        current = current_traceparent()
         for item in items:
             item.event = None
             sub, message = item.sub, item.sub.message
+            headers = current if sub.trace is None else current_traceparent(sub.trace)
             refusal = _sender_refusal(state.sources.get(sub.source), sub.source, message)
             if refusal is not None:
                 item.outcome = refusal
@@ -201,30 +234,46 @@ class Ingestor:
             )
 
     async def _archive(self, items: Sequence[_Item]) -> None:
+        """Archive the originals of ``items`` (``_put_originals``); raises
+        ``StorageUnavailable`` when one could not be written."""
+        failed = await self._put_originals(items)
+        if failed:
+            raise next(iter(failed.values()))
+
+    async def _put_originals(self, items: Sequence[_Item]) -> dict[str, StorageUnavailable]:
         """Archive the originals of ``items`` as received (each distinct one once, a few at a
-        time), before anything refers to them and never under a lock: a failure refuses the
-        messages (the sender retries) with nothing stored; a revision that loses a race
-        afterwards leaves an archived copy of what was sent, under its content's name."""
+        time), before anything refers to them and never under a lock; the keys that could not
+        be written. A failure refuses those messages (the sender retries) with nothing stored;
+        a revision that loses a race afterwards leaves an archived copy of what was sent,
+        under its content's name."""
         todo = {item.key: item for item in items if not item.archived}
         if not todo:
-            return
+            return {}
 
         async def put(key: str, item: _Item) -> None:
-            async with self._archive_slots:
-                await self.raw_store.put(key, item.sub.raw, "application/json")
+            token = None if item.sub.trace is None else otel_context.attach(item.sub.trace)
+            try:
+                async with self._archive_slots:
+                    await self.raw_store.put(key, item.sub.raw, "application/json")
+            finally:
+                if token is not None:
+                    otel_context.detach(token)
 
         results = await asyncio.gather(
             *(put(key, item) for key, item in todo.items()), return_exceptions=True
         )
-        for (key, _), result in zip(todo.items(), results, strict=True):
+        failed: dict[str, StorageUnavailable] = {}
+        for key, result in zip(todo, results, strict=True):
             if isinstance(result, BaseException):
                 if not isinstance(result, Exception):
                     raise result
                 # Whatever the S3 client raised: refuse now, the sender retries.
                 log.warning("raw_archive_failed", key=key, error=repr(result))
-                raise StorageUnavailable(f"object storage unavailable: {result}") from result
+                failed[key] = StorageUnavailable(f"object storage unavailable: {result}")
+                failed[key].__cause__ = result
         for item in items:
-            item.archived = True
+            item.archived = item.key not in failed
+        return failed
 
     async def _store(self, session: AsyncSession, items: Sequence[_Item]) -> None:
         """Store the new revisions among ``items`` and queue their events, in ``session``'s
@@ -244,18 +293,32 @@ class Ingestor:
 
     async def _emit(self, session: AsyncSession, items: Sequence[_Item]) -> None:
         """Queue the items' article.ingested events, in order, each in the lane its sender's
-        pace gives it (one statement per run of one lane and agency)."""
-        runs: list[tuple[Lane, str, list[tuple[str, Envelope]]]] = []
+        pace gives it and in the trace it came with (one statement per run of one lane,
+        agency and trace)."""
+        runs: list[tuple[Lane, Submission, list[_Item]]] = []
         now = time.monotonic()
         for item in items:
-            assert item.event is not None
-            lane = self.lanes.lane(item.sub.source, now, backfill=item.sub.message.backfill)
-            if not runs or runs[-1][:2] != (lane, item.sub.source):
-                runs.append((lane, item.sub.source, []))
-            runs[-1][2].append((ARTICLE_INGESTED.name, item.event))
-            _log_accepted(item, lane)
-        for lane, source, events in runs:
-            await self.outbox.add_many(session, events, lane=lane, fair_key=source)
+            sub = item.sub
+            lane = self.lanes.lane(sub.source, now, backfill=sub.message.backfill)
+            if not runs or (runs[-1][0], runs[-1][1].source, runs[-1][1].trace) != (
+                lane,
+                sub.source,
+                sub.trace,
+            ):
+                runs.append((lane, sub, []))
+            runs[-1][2].append(item)
+        for lane, first, run in runs:
+            token = None if first.trace is None else otel_context.attach(first.trace)
+            try:
+                events: list[tuple[str, Envelope]] = []
+                for item in run:
+                    assert item.event is not None
+                    events.append((ARTICLE_INGESTED.name, item.event))
+                    _log_accepted(item, lane)
+                await self.outbox.add_many(session, events, lane=lane, fair_key=first.source)
+            finally:
+                if token is not None:
+                    otel_context.detach(token)
 
 
 @dataclass(eq=False)

@@ -340,7 +340,7 @@ async def put_article(
         content=body.content,
         backfill=body.backfill,
     )
-    receipt = await deps.ingestor.submit(who.source, message, Channel.REST, raw)
+    receipt = await deps.pushes.submit(who.source, message, Channel.REST, raw)
     return receipt_answer(receipt, response)
 
 
@@ -370,7 +370,7 @@ async def retract_article(
     )
     # No body: the archived record is the retraction as the portal understood it.
     raw = message.model_dump_json(exclude_defaults=True).encode()
-    receipt = await deps.ingestor.submit(who.source, message, Channel.REST, raw)
+    receipt = await deps.pushes.submit(who.source, message, Channel.REST, raw)
     return receipt_answer(receipt, response)
 
 
