@@ -7,7 +7,7 @@ from pathlib import Path
 
 from fastapi import APIRouter, FastAPI
 
-from portal_ingest import admin_api, desk_api, partner_api
+from portal_ingest import admin_api, desk_api, partner_api, partner_batch_api
 from portal_ingest.api import VALIDATION, install_error_handlers
 from portal_ingest.db import outbox
 from portal_ingest.deps import ApiDeps, key_grants
@@ -71,7 +71,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Cổng TTĐT — Ingest",
         description=DESCRIPTION,
         routers=[
-            _body_limited(settings, partner_api.router, admin_api.router),
+            _body_limited(settings.max_body_bytes, partner_api.router, admin_api.router),
+            _body_limited(settings.batch_max_bytes, partner_batch_api.router),
             pull.router(),
             # The desk channel: agencies writing in moderation's desk, and their images.
             desk_api.router,
@@ -144,10 +145,10 @@ def _consume_partner_topics(settings: Settings, service: Service, ingestor: Inge
     service.checks["partner_intake"] = partner_intake_ready
 
 
-def _body_limited(settings: Settings, *routers: APIRouter) -> APIRouter:
-    """``routers`` with the request body limit (also bounds chunked bodies: Starlette answers
+def _body_limited(max_bytes: int, *routers: APIRouter) -> APIRouter:
+    """``routers`` with a request body limit (also bounds chunked bodies: Starlette answers
     413)."""
-    limited = APIRouter(max_body_size=settings.max_body_bytes)
+    limited = APIRouter(max_body_size=max_bytes)
     for router in routers:
         limited.include_router(router)
     return limited

@@ -135,6 +135,10 @@ def receipt_answer(r: Receipt, response: Response) -> ArticleReceiptOut:
     """The answer to a push or a retraction: 202 for a new revision, 200 for a repeat."""
     if r.duplicate:
         response.status_code = status.HTTP_200_OK
+    return receipt_out(r)
+
+
+def receipt_out(r: Receipt) -> ArticleReceiptOut:
     return ArticleReceiptOut(
         article_id=r.article_id,
         external_id=r.external_id,

@@ -44,6 +44,10 @@ class Settings(ServiceSettings):
 
     # A partner request body (or Kafka message value) larger than this is refused (413).
     max_body_bytes: int = Field(default=2 * MIB, ge=1024)
+    # A batch push (POST /v1/articles/batch): at most this many items (a deployment may lower
+    # it, not raise it) and this many bytes; each item is held to MAX_BODY_BYTES.
+    batch_max_items: int = Field(default=200, ge=1, le=200)
+    batch_max_bytes: int = Field(default=16 * MIB, ge=1024)
     # What an API key grants is remembered this long (callers.py): a key revoked or an agency
     # deactivated through another instance is refused within it (at once through this one).
     api_key_cache_s: float = Field(default=2.0, ge=0, le=60)
