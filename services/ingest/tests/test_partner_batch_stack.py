@@ -100,6 +100,8 @@ async def test_a_malformed_batch_is_refused_whole_naming_the_field(ingest: Inges
 
     missing_title = await ingest.http.post(URL, json={"items": [good, untitled]}, headers=headers)
     wrong_id = await ingest.http.post(URL, json={"items": [bad_id]}, headers=headers)
+    huge_revision = _item(f"bad-{tag}/c", "Tin", revision=2**31)
+    beyond = await ingest.http.post(URL, json={"items": [huge_revision]}, headers=headers)
     empty = await ingest.http.post(URL, json={"items": []}, headers=headers)
     over = await ingest.http.post(URL, json={"items": too_many}, headers=headers)
     no_key = await ingest.http.post(URL, json={"items": [good]})
@@ -108,6 +110,8 @@ async def test_a_malformed_batch_is_refused_whole_naming_the_field(ingest: Inges
     assert [e["field"] for e in missing_title.json()["errors"]] == ["items.1.content.title"]
     assert wrong_id.status_code == 422
     assert [e["field"] for e in wrong_id.json()["errors"]] == ["items.0.external_id"]
+    assert beyond.status_code == 422
+    assert [e["field"] for e in beyond.json()["errors"]] == ["items.0.revision"]
     assert empty.status_code == 422
     assert over.status_code == 422
     assert [e["field"] for e in over.json()["errors"]] == ["items"]

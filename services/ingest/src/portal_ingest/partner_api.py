@@ -37,6 +37,7 @@ class ArticleUpsert(BaseModel):
     revision: int | None = Field(
         default=None,
         ge=1,
+        le=2_147_483_647,  # as the partner message's (a PostgreSQL integer)
         description="Your revision number. Omit it and the portal numbers revisions in arrival "
         "order; send one and an older revision than the newest is refused (409).",
     )

@@ -73,9 +73,11 @@ async def push_batch(who: Partner, deps: Deps, body: BatchIn, request: Request) 
     if len(body.items) > settings.batch_max_items:
         raise _invalid("items", f"at most {settings.batch_max_items} items per batch")
     # Each item's own text as received (the archive keeps what the partner sent, not what
-    # validation made of it).
+    # validation made of it); a lone surrogate, were one to pass validation, stays an escape.
     raws = [
-        json.dumps(item, ensure_ascii=False, separators=(",", ":")).encode()
+        json.dumps(item, ensure_ascii=False, separators=(",", ":")).encode(
+            "utf-8", "backslashreplace"
+        )
         for item in json.loads(await request.body())["items"]
     ]
     answers: list[BatchItemOut | None] = [None] * len(raws)
