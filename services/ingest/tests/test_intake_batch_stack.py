@@ -1,21 +1,28 @@
 """The intake use case on the real stack (PostgreSQL, S3, Kafka through the outbox): a partner
-topic's batch taken as one, and pushes of one article racing each other."""
+topic's batch taken as one, pushes of one article racing each other, and single pushes accepted
+in groups."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaConsumer
+from opentelemetry import context as otel_context
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, set_span_in_context
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal_contracts.articles import ArticleAction, ArticleIngestedEvent, Channel, article_id_for
 from portal_contracts.partner import PartnerArticleMessage
 from portal_contracts.topics import ARTICLE_INGESTED
 from portal_ingest.db import outbox
-from portal_ingest.usecases import Ingestor, Receipt, RefusalKind, Refused, Submission
+from portal_ingest.intake_groups import PushGroups
+from portal_ingest.intake_usecases import Ingestor, Receipt, Submission
+from portal_ingest.usecases import RefusalKind, Refused, StorageUnavailable
 from portal_runtime.storage import ObjectStore
 
 from .conftest import Ingest, read_events
@@ -201,3 +208,128 @@ async def test_concurrent_pushes_of_one_article_each_get_their_own_revision(
     assert [r["revision"] for r in view["revisions"]] == list(range(1, 9))
     events = await _events(ingest, {article_id_for(source, external_id)}, want=8)
     assert sorted(e.data.revision for e in events) == list(range(1, 9))
+
+
+# -- single pushes accepted in groups (intake_groups.py) ------------------------------------
+
+
+class FailingStore(GatedStore):
+    """The raw archive, where the write of chosen bytes fails."""
+
+    def __init__(self, store: ObjectStore, failing: bytes) -> None:
+        super().__init__(store)
+        self.failing = failing
+
+    async def put(self, key: str, data: bytes, content_type: str) -> None:
+        if data == self.failing:
+            raise ConnectionError("S3 did not answer")
+        await super().put(key, data, content_type)
+
+
+async def _push_all(
+    groups: PushGroups, source: str, messages: list[PartnerArticleMessage]
+) -> list[Receipt | BaseException]:
+    """Each message pushed as its own request, all at once, each in a trace of its own."""
+
+    async def push(message: PartnerArticleMessage, trace_id: int) -> Receipt:
+        span = NonRecordingSpan(
+            SpanContext(trace_id, 1, is_remote=True, trace_flags=TraceFlags(TraceFlags.SAMPLED))
+        )
+        token = otel_context.attach(set_span_in_context(span))
+        try:
+            raw = _submission(source, message).raw
+            return await groups.submit(source, message, Channel.REST, raw)
+        finally:
+            otel_context.detach(token)
+
+    tasks = [push(m, trace_id) for trace_id, m in enumerate(messages, start=0xA000)]
+    return await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _traces(ingest: Ingest, article_ids: set[str]) -> dict[str, str]:
+    """The trace id each article's article.ingested record carries (its traceparent)."""
+    consumer = AIOKafkaConsumer(
+        ARTICLE_INGESTED.name,
+        **ingest.kafka,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    found: dict[str, str] = {}
+    try:
+        deadline = asyncio.get_running_loop().time() + 30
+        while len(found) < len(article_ids) and asyncio.get_running_loop().time() < deadline:
+            for records in (await consumer.getmany(timeout_ms=300)).values():
+                for record in records:
+                    subject = (record.key or b"").decode()
+                    if subject in article_ids:
+                        headers = dict(record.headers)
+                        found[subject] = headers["traceparent"].decode().split("-")[1]
+    finally:
+        await consumer.stop()
+    return found
+
+
+async def test_grouped_pushes_are_each_answered_on_their_own(ingest: Ingest) -> None:
+    """One group: new articles accepted (each event in its request's trace), a repeat answered
+    as one, a refusal and a failed archive write answered to their own request only."""
+    source, headers = await ingest.partner()
+    tag = uuid.uuid4().hex[:8]
+    earlier = _message(f"g-{tag}-earlier", "Tin đã nhận")
+    failing = _message(f"g-{tag}-s3", "Tin không lưu được")
+    store = FailingStore(
+        ObjectStore(ingest.settings, bucket=ingest.settings.s3_raw_bucket),
+        _submission(source, failing).raw,
+    )
+    ingestor = _ingestor(ingest, store)
+    await ingestor.submit(source, earlier, Channel.REST, _submission(source, earlier).raw)
+    new = [_message(f"g-{tag}-{i}", f"Tin {i}") for i in range(3)]
+    elsewhere = _message(f"g-{tag}-other", "Tin khác", section="khong-duoc-phep")
+    # Six requests, one group: it starts when the sixth arrives.
+    groups = PushGroups(ingestor, max_items=6, max_wait_s=5.0, in_flight=1)
+
+    answers = await _push_all(groups, source, [*new, earlier, elsewhere, failing])
+
+    assert [(a.revision, a.duplicate) for a in answers[:4] if isinstance(a, Receipt)] == [
+        (1, False),
+        (1, False),
+        (1, False),
+        (1, True),
+    ]
+    refused, unavailable = answers[4], answers[5]
+    assert isinstance(refused, Refused) and refused.kind is RefusalKind.FORBIDDEN
+    assert "khong-duoc-phep" in refused.reason
+    assert isinstance(unavailable, StorageUnavailable)
+    ids = {article_id_for(source, m.external_id) for m in new}
+    traces = await _traces(ingest, ids)
+    assert sorted(traces.values()) == [format(0xA000 + i, "032x") for i in range(3)]
+    missing = await ingest.http.get(f"/v1/articles/{failing.external_id}", headers=headers)
+    assert missing.status_code == 404
+
+
+class GroupsFail(Ingestor):
+    """An intake whose group transaction fails (as a statement one member makes fail would)."""
+
+    async def submit_group(self, group: Sequence[Submission]) -> list[Any]:
+        raise RuntimeError("the group's transaction failed")
+
+
+async def test_when_a_group_fails_each_push_is_accepted_alone(ingest: Ingest) -> None:
+    source, headers = await ingest.partner()
+    tag = uuid.uuid4().hex[:8]
+    messages = [_message(f"alone-{tag}-{i}", f"Tin {i}") for i in range(4)]
+    ingestor = GroupsFail(
+        ingest.app.state.service.sessions,
+        ObjectStore(ingest.settings, bucket=ingest.settings.s3_raw_bucket),
+        outbox,
+    )
+    groups = PushGroups(ingestor, max_items=4, max_wait_s=5.0, in_flight=1)
+
+    answers = await _push_all(groups, source, messages)
+
+    assert [(a.revision, a.duplicate) for a in answers if isinstance(a, Receipt)] == [
+        (1, False)
+    ] * 4
+    for message in messages:
+        view = await ingest.http.get(f"/v1/articles/{message.external_id}", headers=headers)
+        assert view.status_code == 200

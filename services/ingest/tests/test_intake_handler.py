@@ -15,15 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from portal_contracts.articles import ArticleAction, Channel
 from portal_ingest.domain import INTERNAL_FAILURE_REASON, Status, partner_reason
 from portal_ingest.handlers import partner_error, partner_subscription
+from portal_ingest.intake_usecases import IntakeResult, Receipt, Submission
 from portal_ingest.settings import Settings
-from portal_ingest.usecases import (
-    IntakeResult,
-    Receipt,
-    RefusalKind,
-    Refused,
-    StorageUnavailable,
-    Submission,
-)
+from portal_ingest.usecases import RefusalKind, Refused, StorageUnavailable
 from portal_runtime.batch import Record
 from portal_runtime.testing import Ledger, drive
 

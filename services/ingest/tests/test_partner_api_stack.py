@@ -20,8 +20,10 @@ from portal_ingest import partner_api
 from portal_ingest.api import install_error_handlers
 from portal_ingest.db import outbox
 from portal_ingest.deps import ApiDeps, key_grants
+from portal_ingest.intake_groups import PushGroups
+from portal_ingest.intake_usecases import Ingestor
 from portal_ingest.kafka_admin import PartnerKafkaProvisioner
-from portal_ingest.usecases import Admin, DeskImages, Ingestor
+from portal_ingest.usecases import Admin, DeskImages
 from portal_runtime.storage import ObjectStore
 
 from .conftest import Ingest, read_events
@@ -464,10 +466,12 @@ async def test_raw_archive_down_is_503_and_nothing_is_stored(ingest: Ingest) -> 
     )
     app = FastAPI()
     app.include_router(partner_api.router)
+    ingestor = Ingestor(sessions, dead_store, outbox)
     app.state.api = ApiDeps(
         settings=settings,
         sessions=sessions,
-        ingestor=Ingestor(sessions, dead_store, outbox),
+        ingestor=ingestor,
+        pushes=PushGroups(ingestor, max_items=8, max_wait_s=0.002, in_flight=2),
         admin=Admin(settings, sessions, PartnerKafkaProvisioner(settings)),
         desk_images=DeskImages(settings, sessions, dead_store),
         grants=key_grants(sessions, settings.api_key_cache_s),

@@ -26,6 +26,9 @@ log = get_logger(__name__)
 
 EXTERNAL_ID_PATTERN = r"^[A-Za-z0-9._:/-]+$"
 
+# The batch push (partner_batch_api), which has a body limit of its own.
+BATCH_PATH = "/v1/articles/batch"
+
 
 SOURCE_CODE_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
 
@@ -94,7 +97,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 # -- errors -----------------------------------------------------------------------------------
 
-_REFUSAL_STATUS = {
+REFUSAL_STATUS = {
     RefusalKind.FORBIDDEN: status.HTTP_403_FORBIDDEN,
     RefusalKind.NOT_FOUND: status.HTTP_404_NOT_FOUND,
     RefusalKind.STALE: status.HTTP_409_CONFLICT,
@@ -116,7 +119,7 @@ def install_error_handlers(app: FastAPI, settings: Settings) -> None:
     @app.exception_handler(Refused)
     async def refused(request: Request, exc: Refused) -> JSONResponse:
         return JSONResponse(
-            {"detail": exc.reason, "code": exc.kind.value}, _REFUSAL_STATUS[exc.kind]
+            {"detail": exc.reason, "code": exc.kind.value}, REFUSAL_STATUS[exc.kind]
         )
 
     @app.exception_handler(StorageUnavailable)
@@ -148,7 +151,12 @@ def install_error_handlers(app: FastAPI, settings: Settings) -> None:
     async def http_error(request: Request, exc: HTTPException) -> Response:
         if exc.status_code == status.HTTP_413_CONTENT_TOO_LARGE:
             # The body limiter says only "Content Too Large": name the limit.
-            detail = f"request body exceeds the limit of {settings.max_body_bytes} bytes"
+            limit = (
+                settings.batch_max_bytes
+                if request.url.path == BATCH_PATH
+                else settings.max_body_bytes
+            )
+            detail = f"request body exceeds the limit of {limit} bytes"
             return JSONResponse({"detail": detail}, exc.status_code, headers=exc.headers)
         # 422s (raised or from FastAPI) in VALIDATION's shape, like every other refusal here.
         return await http_problem(request, exc, VALIDATION)

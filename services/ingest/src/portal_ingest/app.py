@@ -7,17 +7,19 @@ from pathlib import Path
 
 from fastapi import APIRouter, FastAPI
 
-from portal_ingest import admin_api, desk_api, partner_api
+from portal_ingest import admin_api, desk_api, partner_api, partner_batch_api
 from portal_ingest.api import VALIDATION, install_error_handlers
 from portal_ingest.db import outbox
 from portal_ingest.deps import ApiDeps, key_grants
 from portal_ingest.fairness import BurstDetector
 from portal_ingest.handlers import partner_subscription, status_subscription
+from portal_ingest.intake_groups import PushGroups
+from portal_ingest.intake_usecases import Ingestor
 from portal_ingest.journey import install_journey
 from portal_ingest.kafka_admin import PartnerKafkaProvisioner
 from portal_ingest.pull.app import PullIntegration
 from portal_ingest.settings import Settings
-from portal_ingest.usecases import Admin, DeskImages, Ingestor, StatusTracker
+from portal_ingest.usecases import Admin, DeskImages, StatusTracker
 from portal_runtime.admission import AdmissionWindow, Hop, PipelineGate
 from portal_runtime.consumer import ConsumerConfig
 from portal_runtime.kafka_security import client_options
@@ -69,7 +71,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Cổng TTĐT — Ingest",
         description=DESCRIPTION,
         routers=[
-            _body_limited(settings, partner_api.router, admin_api.router),
+            _body_limited(settings.max_body_bytes, partner_api.router, admin_api.router),
+            _body_limited(settings.batch_max_bytes, partner_batch_api.router),
             pull.router(),
             # The desk channel: agencies writing in moderation's desk, and their images.
             desk_api.router,
@@ -83,6 +86,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings=settings,
         sessions=service.sessions,
         ingestor=ingestor,
+        pushes=PushGroups(
+            ingestor,
+            max_items=settings.push_group_max_items,
+            max_wait_s=settings.push_group_max_wait_ms / 1000,
+            in_flight=settings.push_group_in_flight,
+        ),
         admin=Admin(settings, service.sessions, PartnerKafkaProvisioner(settings), grants),
         desk_images=DeskImages(settings, service.sessions, raw_store),
         grants=grants,
@@ -136,10 +145,10 @@ def _consume_partner_topics(settings: Settings, service: Service, ingestor: Inge
     service.checks["partner_intake"] = partner_intake_ready
 
 
-def _body_limited(settings: Settings, *routers: APIRouter) -> APIRouter:
-    """``routers`` with the request body limit (also bounds chunked bodies: Starlette answers
+def _body_limited(max_bytes: int, *routers: APIRouter) -> APIRouter:
+    """``routers`` with a request body limit (also bounds chunked bodies: Starlette answers
     413)."""
-    limited = APIRouter(max_body_size=settings.max_body_bytes)
+    limited = APIRouter(max_body_size=max_bytes)
     for router in routers:
         limited.include_router(router)
     return limited

@@ -17,8 +17,10 @@ from starlette.exceptions import HTTPException
 from portal_ingest import domain
 from portal_ingest import repository as repo
 from portal_ingest.callers import KeyGrants
+from portal_ingest.intake_groups import PushGroups
+from portal_ingest.intake_usecases import Ingestor
 from portal_ingest.settings import Settings
-from portal_ingest.usecases import Admin, DeskImages, Ingestor, Sessions
+from portal_ingest.usecases import Admin, DeskImages, Sessions
 from portal_runtime.auth import require_admin
 
 
@@ -27,6 +29,7 @@ class ApiDeps:
     settings: Settings
     sessions: Sessions
     ingestor: Ingestor  # every channel's intake
+    pushes: PushGroups  # the partner API's single pushes, accepted in groups
     admin: Admin  # sources, API keys, partner Kafka access
     desk_images: DeskImages
     grants: KeyGrants  # what each API key grants (callers.py)

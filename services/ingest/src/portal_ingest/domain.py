@@ -1,7 +1,8 @@
 """The rules of ingest, free of I/O: revisions, idempotency, scope, API keys and partner status.
 
-Everything here is pure and unit-tested without infrastructure; the use cases (usecases.py) load
-state, ask these functions what to do, and persist the answer.
+Everything here is pure and unit-tested without infrastructure; the use cases
+(intake_usecases.py, usecases.py) load state, ask these functions what to do, and persist the
+answer.
 """
 
 from __future__ import annotations

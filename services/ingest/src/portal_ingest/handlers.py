@@ -30,16 +30,9 @@ from portal_contracts.topics import (
 )
 from portal_ingest import domain
 from portal_ingest import repository as repo
+from portal_ingest.intake_usecases import PRODUCER, IntakeResult, Submission
 from portal_ingest.settings import Settings
-from portal_ingest.usecases import (
-    PRODUCER,
-    IntakeResult,
-    Refused,
-    StatusChange,
-    StatusTracker,
-    StorageUnavailable,
-    Submission,
-)
+from portal_ingest.usecases import Refused, StatusChange, StatusTracker, StorageUnavailable
 from portal_runtime.batch import Message, PermanentError, Record
 from portal_runtime.consumer import Subscription
 from portal_runtime.kafka import dead_letter_for

@@ -22,8 +22,9 @@ from portal_ingest import repository as repo
 from portal_ingest.api import _ERRORS, ExternalId, Problem
 from portal_ingest.deps import Deps, Partner
 from portal_ingest.domain import Status
+from portal_ingest.intake_usecases import Receipt
 from portal_ingest.settings import Settings
-from portal_ingest.usecases import Receipt, Sessions
+from portal_ingest.usecases import Sessions
 
 # -- models: partner API ----------------------------------------------------------------------
 
@@ -36,6 +37,7 @@ class ArticleUpsert(BaseModel):
     revision: int | None = Field(
         default=None,
         ge=1,
+        le=2_147_483_647,  # as the partner message's (a PostgreSQL integer)
         description="Your revision number. Omit it and the portal numbers revisions in arrival "
         "order; send one and an older revision than the newest is refused (409).",
     )
@@ -134,6 +136,10 @@ def receipt_answer(r: Receipt, response: Response) -> ArticleReceiptOut:
     """The answer to a push or a retraction: 202 for a new revision, 200 for a repeat."""
     if r.duplicate:
         response.status_code = status.HTTP_200_OK
+    return receipt_out(r)
+
+
+def receipt_out(r: Receipt) -> ArticleReceiptOut:
     return ArticleReceiptOut(
         article_id=r.article_id,
         external_id=r.external_id,
@@ -339,7 +345,7 @@ async def put_article(
         content=body.content,
         backfill=body.backfill,
     )
-    receipt = await deps.ingestor.submit(who.source, message, Channel.REST, raw)
+    receipt = await deps.pushes.submit(who.source, message, Channel.REST, raw)
     return receipt_answer(receipt, response)
 
 
@@ -369,7 +375,7 @@ async def retract_article(
     )
     # No body: the archived record is the retraction as the portal understood it.
     raw = message.model_dump_json(exclude_defaults=True).encode()
-    receipt = await deps.ingestor.submit(who.source, message, Channel.REST, raw)
+    receipt = await deps.pushes.submit(who.source, message, Channel.REST, raw)
     return receipt_answer(receipt, response)
 
 

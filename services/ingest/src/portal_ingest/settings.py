@@ -44,11 +44,21 @@ class Settings(ServiceSettings):
 
     # A partner request body (or Kafka message value) larger than this is refused (413).
     max_body_bytes: int = Field(default=2 * MIB, ge=1024)
+    # A batch push (POST /v1/articles/batch): at most this many items (a deployment may lower
+    # it, not raise it) and this many bytes; each item is held to MAX_BODY_BYTES.
+    batch_max_items: int = Field(default=200, ge=1, le=200)
+    batch_max_bytes: int = Field(default=16 * MIB, ge=1024)
     # What an API key grants is remembered this long (callers.py): a key revoked or an agency
     # deactivated through another instance is refused within it (at once through this one).
     api_key_cache_s: float = Field(default=2.0, ge=0, le=60)
-    # Raw archive writes of one partner Kafka batch under way at once.
+    # Raw archive writes of one partner Kafka batch (or one group of pushes) under way at once.
     raw_archive_concurrency: int = Field(default=8, ge=1)
+    # Concurrent single pushes (REST) are accepted in groups (intake_groups.py): a group takes
+    # the requests that arrive within PUSH_GROUP_MAX_WAIT_MS of its first, PUSH_GROUP_MAX_ITEMS
+    # at most (1: each request alone), with PUSH_GROUP_IN_FLIGHT groups under way at once.
+    push_group_max_items: int = Field(default=32, ge=1, le=500)
+    push_group_max_wait_ms: float = Field(default=2.0, ge=0, le=100)
+    push_group_in_flight: int = Field(default=4, ge=1, le=32)
     # The partner status and journey consumers gather a batch for this long after its first
     # event (KAFKA_BATCH_MAX_WAIT_MS for the others): fewer, larger transactions, for a status
     # or a journey stage that shows this much later at most.

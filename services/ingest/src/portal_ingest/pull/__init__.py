@@ -1,5 +1,5 @@
 """Pull integration: feeds (RSS, Atom, JSON Feed) and sitemaps of partner sites that cannot push.
 
-Fetched items go through the same use case as pushed ones (``usecases.Ingestor.submit`` with
-``channel=feed``), so revisions, idempotency, the raw archive and the outbox are shared.
+Fetched items go through the same use case as pushed ones (``intake_usecases.Ingestor.submit``
+with ``channel=feed``), so revisions, idempotency, the raw archive and the outbox are shared.
 """

@@ -6,6 +6,7 @@ import contextlib
 
 from fastapi import APIRouter, FastAPI
 
+from portal_ingest.intake_usecases import Ingestor
 from portal_ingest.pull import api
 from portal_ingest.pull.fetch import Fetcher
 from portal_ingest.pull.health import PullHealth
@@ -13,7 +14,6 @@ from portal_ingest.pull.poller import Poller
 from portal_ingest.pull.scheduler import Scheduler
 from portal_ingest.pull.usecases import PullAdmin
 from portal_ingest.settings import Settings
-from portal_ingest.usecases import Ingestor
 from portal_runtime.service import Service
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from portal_contracts.articles import ArticleAction, ArticleContent, Channel
 from portal_contracts.partner import PartnerArticleMessage
+from portal_ingest.intake_usecases import Ingestor
 from portal_ingest.pull import domain
 from portal_ingest.pull import repository as repo
 from portal_ingest.pull.decide import (
@@ -52,7 +53,7 @@ from portal_ingest.pull.parse import FeedItem, ParseError
 from portal_ingest.pull.report import PollReport, Work
 from portal_ingest.pull.store import PollStore, Sessions
 from portal_ingest.settings import Settings
-from portal_ingest.usecases import Ingestor, Refused, StorageUnavailable
+from portal_ingest.usecases import Refused, StorageUnavailable
 from portal_runtime.clock import utcnow
 from portal_runtime.logs import get_logger
 
