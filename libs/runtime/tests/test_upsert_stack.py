@@ -11,7 +11,7 @@ from typing import Any
 import asyncpg
 import pytest
 from sqlalchemy import Column, DateTime, Integer, String, Table, case, func, select
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.dialects.postgresql import asyncpg as pg_asyncpg
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -31,10 +31,11 @@ items = Table(
     Column("revision", Integer, nullable=False),
     Column("title", String(200), nullable=True),
     Column("body", JSONB, nullable=True),
+    Column("tags", ARRAY(String(16)), nullable=False, server_default="{}"),
     Column("version", Integer, nullable=False, server_default="1"),
     Column("changed_at", DateTime(timezone=True), nullable=True),
 )
-COLUMNS = ("item_id", "revision", "title", "body")
+COLUMNS = ("item_id", "revision", "title", "body", "tags")
 
 # Newer revisions replace the row; a row without a title keeps the stored one.
 SAVE = Upsert(
@@ -53,8 +54,16 @@ KEEP_FIRST = Upsert(items, COLUMNS)
 DIALECT: Dialect = pg_asyncpg.dialect()  # type: ignore[no-untyped-call]
 
 
-def row(item_id: str, revision: int, title: str | None, body: Any = None) -> dict[str, Any]:
-    return {"item_id": item_id, "revision": revision, "title": title, "body": body}
+def row(
+    item_id: str, revision: int, title: str | None, body: Any = None, tags: list[str] | None = None
+) -> dict[str, Any]:
+    return {
+        "item_id": item_id,
+        "revision": revision,
+        "title": title,
+        "body": body,
+        "tags": tags or [],
+    }
 
 
 async def stored(engine: AsyncEngine) -> dict[str, dict[str, Any]]:
@@ -97,9 +106,13 @@ async def test_new_rows_are_inserted_with_json_as_text_or_value(engine: AsyncEng
     async with make_sessionmaker(engine).begin() as session:
         await SAVE.run(
             session,
-            [row("a", 1, "Tin A", '{"đoạn": "Hà Nội"}'), row("b", 1, "Tin B", {"n": [1, 2]})],
+            [
+                row("a", 1, "Tin A", '{"đoạn": "Hà Nội"}', ["thời sự", "hà nội"]),
+                row("b", 1, "Tin B", {"n": [1, 2]}),
+            ],
         )
     rows = await stored(engine)
+    assert [r["tags"] for r in rows.values()] == [["thời sự", "hà nội"], []]
     assert rows["a"]["body"] == {"đoạn": "Hà Nội"}
     assert rows["b"]["body"] == {"n": [1, 2]}
     assert [(r["title"], r["version"], r["changed_at"]) for r in rows.values()] == [

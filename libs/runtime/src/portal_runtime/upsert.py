@@ -24,7 +24,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql.expression import ColumnClause
 from sqlalchemy.sql.type_api import TypeEngine
-from sqlalchemy.types import JSON
+from sqlalchemy.types import ARRAY, JSON
 
 # The row proposed for insertion (``excluded``), by column name.
 Proposed = Any
@@ -154,7 +154,9 @@ class Upsert:
 def _processor(column: ColumnClause[Any], dialect: Dialect) -> _Processor:
     """What a value of ``column`` goes through on its way to the driver (None: nothing)."""
     column_type: TypeEngine[Any] = column.type
-    process = column_type.dialect_impl(dialect).bind_processor(dialect)
+    if isinstance(column_type, ARRAY) and _processor_of(column_type.item_type, dialect) is None:
+        return None  # the driver takes a list as it is; the array's own would copy it
+    process = _processor_of(column_type, dialect)
     if process is None or not isinstance(column_type, JSON):
         return process
     serialise = process
@@ -164,3 +166,7 @@ def _processor(column: ColumnClause[Any], dialect: Dialect) -> _Processor:
         return value if value is None or isinstance(value, str) else serialise(value)
 
     return json_value
+
+
+def _processor_of(column_type: TypeEngine[Any], dialect: Dialect) -> _Processor:
+    return column_type.dialect_impl(dialect).bind_processor(dialect)
