@@ -94,6 +94,7 @@ def test_a_valid_event_decodes_to_the_contracts_event() -> None:
         with_field(("schema_version",), True),
         with_field(("schema_version",), 2),
         with_field(("type",), "article.published"),
+        json.dumps({k: v for k, v in RAW.items() if k != "type"}).encode(),
         with_field(("data", "quality", "score"), float("nan")),
         with_field(("data", "title_extra"), "x"),
         with_field(("data", "article", "title"), "\ud800"),
