@@ -25,7 +25,7 @@ from portal_contracts.articles import (
     article_id_for,
 )
 from portal_contracts.topics import ARTICLE_INGESTED, ARTICLE_NORMALIZED, ARTICLE_REVIEWED
-from portal_moderation import repository
+from portal_moderation import pipeline_repository
 from portal_moderation.domain import ItemState, Policy, category_key
 from portal_moderation.handlers import moderation_subscription
 from portal_moderation.submissions.usecases import SubmissionsDesk
@@ -39,7 +39,7 @@ TRUSTED = "bao-nhan-dan"
 
 
 class Store:
-    """The desk's tables as the consumers see them through ``repository``."""
+    """The desk's tables as the consumers see them through ``pipeline_repository``."""
 
     def __init__(self) -> None:
         self.sources: dict[str, tuple[Policy, dict[str, str]]] = {
@@ -81,7 +81,7 @@ class Store:
 def store(monkeypatch: pytest.MonkeyPatch) -> Store:
     fake = Store()
     for name in ("lock_items", "sources_of", "save_incoming", "add_histories", "save_originals"):
-        monkeypatch.setattr(repository, name, getattr(fake, name))
+        monkeypatch.setattr(pipeline_repository, name, getattr(fake, name))
     return fake
 
 

@@ -15,6 +15,7 @@ from portal_contracts.articles import (
     PublishedState,
 )
 from portal_contracts.topics import ARTICLE_PUBLISHED
+from portal_publishing.edge import key_groups
 from portal_publishing.purger import Purger, merged
 from portal_publishing.surrogate import Purge, touched_by
 from portal_runtime.testing import drive, records_for
@@ -101,3 +102,13 @@ async def test_purges_falling_due_together_are_repeated_once_in_one_purge() -> N
     assert timer.wakes == [3.0]  # due at 2.0 and 2.5: both repeated at 2.0 + half the delay
     assert edge.purges[2] == merged(once)
     assert set(edge.purges[2].hard) == {"article:a3"}  # a removal stays a removal
+
+
+def test_a_purge_is_cut_into_headers_the_edge_takes() -> None:
+    keys = [f"article:bao-a:{n:04d}" for n in range(1000)]
+    groups = key_groups(keys, 4096)
+    assert [k for g in groups for k in g] == keys  # every key, in order
+    assert len(groups) > 1
+    assert all(len(" ".join(g).encode()) <= 4096 for g in groups)
+    assert key_groups(["home", "site"], 4096) == [("home", "site")]
+    assert key_groups([], 4096) == []

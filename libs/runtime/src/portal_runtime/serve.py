@@ -13,6 +13,8 @@ On the first signal the process:
    stop, the clients close and the telemetry is flushed.
 
 A second signal exits at once.
+
+Once the app has started, its garbage collector is settled (``heap.py``).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 
+from portal_runtime import heap
 from portal_runtime.logs import get_logger
 from portal_runtime.settings import ServiceSettings
 
@@ -43,6 +46,10 @@ class _GracefulServer(uvicorn.Server):
     async def serve(self, sockets: Any = None) -> None:
         self._loop = asyncio.get_running_loop()
         await super().serve(sockets)
+
+    async def startup(self, sockets: Any = None) -> None:
+        await super().startup(sockets)
+        heap.settle()  # the app has started: what it keeps from now on is its own
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         if self._shutting_down or self._loop is None:

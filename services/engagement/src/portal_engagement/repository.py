@@ -24,6 +24,7 @@ from portal_engagement.db import (
     submission_steps,
     submissions,
 )
+from portal_runtime.upsert import Upsert, from_proposed
 
 Executor = AsyncSession | AsyncConnection
 LIVE_CHANNEL = "engagement_live"
@@ -145,23 +146,20 @@ async def feedback_counts(conn: Executor, document_code: str) -> dict[str | None
 # What a row of ``upsert_articles`` holds, every key every time.
 ARTICLE_FIELDS = ("article_id", "revision", "state", "slug", "url_path", "title")
 
-# SQL text, compiled once: SQLAlchemy compiles PostgreSQL's ``insert … on_conflict`` again at
-# every execution (it has no cache key), which cost more CPU than the rows it writes.
-_UPSERT_ARTICLES = text(
-    f"INSERT INTO {articles.name} ({', '.join(ARTICLE_FIELDS)}) "  # noqa: S608 (constants)
-    f"VALUES ({', '.join(':' + k for k in ARTICLE_FIELDS)}) "
-    "ON CONFLICT (article_id) DO UPDATE SET "
-    + ", ".join(f"{k} = excluded.{k}" for k in ARTICLE_FIELDS if k != "article_id")
-    + f", updated_at = now() WHERE {articles.name}.revision <= excluded.revision"
+# Each row unless a newer revision is stored already.
+_UPSERT_ARTICLES = Upsert(
+    articles,
+    ARTICLE_FIELDS,
+    conflict=["article_id"],
+    set_=lambda new: {**from_proposed(new, ARTICLE_FIELDS[1:]), "updated_at": func.now()},
+    where=lambda new: articles.c.revision <= new.revision,
 )
 
 
 async def upsert_articles(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     """Store articles' public state (at most one row each, with every ``ARTICLE_FIELDS``),
     each unless a newer revision is already there: one statement run for all the rows."""
-    if not rows:
-        return
-    await session.execute(_UPSERT_ARTICLES, rows)
+    await _UPSERT_ARTICLES.run(session, rows)
 
 
 async def get_article(conn: Executor, article_id: str) -> dict[str, Any] | None:

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from portal_contracts.topics import ARTICLE_INGESTED, ARTICLE_NORMALIZED, topic
-from portal_moderation import repository as repo
+from portal_moderation import pipeline_repository as pipeline_repo
 from portal_moderation.deadletters import DEAD_LETTER_TOPICS, record_of
 from portal_moderation.submissions.usecases import SubmissionsDesk
 from portal_moderation.submissions_handlers import submission_handlers
@@ -64,7 +64,7 @@ def dead_letter_subscription() -> Subscription[dict[str, object]]:
         )
 
     async def save(batch: list[Message[dict[str, object]]], uow: UnitOfWork) -> None:
-        await repo.save_dead_letters(await uow.session(), [m.event for m in batch])
+        await pipeline_repo.save_dead_letters(await uow.session(), [m.event for m in batch])
 
     return Subscription(
         group=DEAD_LETTERS_GROUP,

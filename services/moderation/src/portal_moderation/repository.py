@@ -1,35 +1,31 @@
-"""Queries on the moderation service's tables (the only module that knows the SQL)."""
+"""The desk's queries on the moderation service's tables: sources, review items and their
+decisions, the queue listing, claims, originals and dead letters as editors see them (the
+pipeline's statements are in ``pipeline_repository``)."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import json
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from sqlalchemy import (
-    String,
     and_,
-    any_,
-    bindparam,
     case,
     delete,
     func,
     literal,
     or_,
     select,
-    text,
     update,
 )
-from sqlalchemy import insert as sql_insert
-from sqlalchemy.dialects.postgresql import ARRAY, insert
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from portal_contracts.articles import ArticleIngested, ArticleNormalized, NormalizedArticle
+from portal_contracts.articles import NormalizedArticle
 from portal_moderation.db import (
     dead_letters,
     decisions,
@@ -40,7 +36,6 @@ from portal_moderation.db import (
 )
 from portal_moderation.domain import (
     DEFAULT_POLICY,
-    PUBLIC_STATES,
     Claim,
     Editor,
     ItemState,
@@ -91,22 +86,6 @@ async def get_source(conn: Executor, code: str) -> dict[str, Any] | None:
     return dict(row._mapping) if row else None
 
 
-_SOURCES_OF = select(sources.c.code, sources.c.policy, sources.c.categories).where(
-    sources.c.code == any_(bindparam("codes", type_=ARRAY(String)))
-)
-
-
-async def sources_of(
-    conn: Executor, codes: Iterable[str]
-) -> dict[str, tuple[Policy, dict[str, str]]]:
-    """Trust policy and category mapping of each known source among ``codes`` (one query)."""
-    rows = await conn.execute(_SOURCES_OF, {"codes": sorted(set(codes))})
-    return {
-        r.code: (Policy(r.policy) if r.policy else DEFAULT_POLICY, dict(r.categories or {}))
-        for r in rows
-    }
-
-
 async def policy_of(conn: Executor, code: str) -> Policy:
     value = (
         await conn.execute(select(sources.c.policy).where(sources.c.code == code))
@@ -138,125 +117,11 @@ async def lock_item(session: AsyncSession, article_id: str) -> dict[str, Any] | 
     return dict(row._mapping) if row else None
 
 
-# What the pipeline's consumer reads of a batch's items: their review status, never the
-# article (a whole article per row, decoded for nothing).
-_LOCK_ITEMS = (
-    select(
-        review_items.c.article_id,
-        review_items.c.revision,
-        review_items.c.state,
-        review_items.c.published_revision,
-        review_items.c.version,
-    )
-    .where(review_items.c.article_id == any_(bindparam("ids", type_=ARRAY(String))))
-    .order_by(review_items.c.article_id)
-    .with_for_update()
-)
-
-
-async def lock_items(
-    session: AsyncSession, article_ids: Sequence[str]
-) -> dict[str, dict[str, Any]]:
-    """The review status of a batch's items, locked in key order until the transaction ends
-    (no deadlock between two batches, nor with an editor's decision)."""
-    if not article_ids:
-        return {}
-    rows = await session.execute(_LOCK_ITEMS, {"ids": sorted(article_ids)})
-    return {r.article_id: dict(r._mapping) for r in rows}
-
-
 async def get_item(conn: Executor, article_id: str) -> dict[str, Any] | None:
     row = (
         await conn.execute(select(review_items).where(review_items.c.article_id == article_id))
     ).first()
     return dict(row._mapping) if row else None
-
-
-# The pipeline's revisions, one statement for any number of rows, run in the batch's order (each
-# row bumps its item's version). Written as SQL text because SQLAlchemy does not cache the
-# compiled form of PostgreSQL's INSERT … ON CONFLICT (it would be compiled on every batch). JSON
-# arrives as text made by pydantic's serialiser. A row without an article (a retraction) keeps
-# the item's last one, so editors still see what was withdrawn; ``title`` tells the two kinds
-# of row apart (an article always has one).
-_INCOMING_UPSERT = text(
-    """
-    INSERT INTO review_items AS item (
-        article_id, source, external_id, revision, state, published_revision, received_at,
-        decided_by, decided_at, published_at,
-        article, title, section, quality, quality_score, flags, duplicate_of
-    ) VALUES (
-        :article_id, :source, :external_id, :revision, :state, :published_revision,
-        :received_at, :decided_by, :decided_at, :published_at,
-        CAST(:article AS jsonb), :title, :section, CAST(:quality AS jsonb), :quality_score,
-        :flags, :duplicate_of
-    )
-    ON CONFLICT (article_id) DO UPDATE SET
-        source = excluded.source,
-        external_id = excluded.external_id,
-        revision = excluded.revision,
-        state = excluded.state,
-        published_revision = excluded.published_revision,
-        received_at = excluded.received_at,
-        decided_by = excluded.decided_by,
-        decided_at = excluded.decided_at,
-        article = CASE WHEN excluded.title IS NULL THEN item.article ELSE excluded.article END,
-        title = CASE WHEN excluded.title IS NULL THEN item.title ELSE excluded.title END,
-        section = CASE WHEN excluded.title IS NULL THEN item.section ELSE excluded.section END,
-        quality = CASE WHEN excluded.title IS NULL THEN item.quality ELSE excluded.quality END,
-        quality_score = CASE WHEN excluded.title IS NULL
-            THEN item.quality_score ELSE excluded.quality_score END,
-        flags = CASE WHEN excluded.title IS NULL THEN item.flags ELSE excluded.flags END,
-        duplicate_of = CASE WHEN excluded.title IS NULL
-            THEN item.duplicate_of ELSE excluded.duplicate_of END,
-        updated_at = now(),
-        version = item.version + 1,
-        published_at = coalesce(item.published_at, excluded.published_at)
-    """
-)
-
-
-def incoming_row(
-    data: ArticleNormalized,
-    outcome: Outcome,
-    *,
-    decided_at: datetime,
-    article: NormalizedArticle | None = None,
-) -> dict[str, Any]:
-    """The row of a newer revision from the pipeline (the caller checked that it is newer),
-    for ``save_incoming``. ``article`` is the article as the desk keeps it (a mapped section),
-    else the event's."""
-    article = article or data.article
-    quality = data.quality
-    return {
-        "article_id": data.article_id,
-        "source": data.source,
-        "external_id": data.external_id,
-        "revision": data.revision,
-        "state": outcome.state.value,
-        "published_revision": outcome.published_revision,
-        "received_at": data.received_at,
-        "decided_by": outcome.reviewer,
-        "decided_at": decided_at if outcome.reviewer else None,
-        "published_at": decided_at if outcome.state in PUBLIC_STATES else None,
-        "article": article.model_dump_json() if article is not None else None,
-        "title": article.title if article is not None else None,
-        "section": article.section if article is not None else None,
-        "quality": quality.model_dump_json() if article is not None and quality else None,
-        "quality_score": quality.score if article is not None and quality else None,
-        "flags": (
-            flags_of(quality, section=article.section, duplicate_of=data.duplicate_of)
-            if article is not None
-            else []
-        ),
-        "duplicate_of": data.duplicate_of if article is not None else None,
-    }
-
-
-async def save_incoming(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    """Store the pipeline's newer revisions (``incoming_row``), in order: one statement for the
-    batch, each row bumping its item's version."""
-    if rows:
-        await session.execute(_INCOMING_UPSERT, list(rows))
 
 
 async def save_decision(
@@ -337,16 +202,6 @@ async def add_history(
             decided_at=decided_at,
         )
     )
-
-
-# The standard INSERT (not PostgreSQL's): its compiled form is cached.
-_ADD_HISTORY = sql_insert(decisions)
-
-
-async def add_histories(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    """Many audit entries (the columns of ``add_history``) in one statement."""
-    if rows:
-        await session.execute(_ADD_HISTORY, list(rows))
 
 
 async def history(conn: Executor, article_id: str) -> list[dict[str, Any]]:
@@ -533,56 +388,6 @@ async def claims_for(conn: Executor, article_ids: list[str], now: datetime) -> d
 # --- originals (as received) ----------------------------------------------------------------
 
 
-# The newest revision of each article as received; a retraction keeps the last content.
-# SQL text for the same reason as ``_INCOMING_UPSERT``.
-_ORIGINALS_UPSERT = text(
-    """
-    INSERT INTO originals AS kept (
-        article_id, source, external_id, revision, action, channel, received_at,
-        raw_object_key, content
-    ) VALUES (
-        :article_id, :source, :external_id, :revision, :action, :channel, :received_at,
-        :raw_object_key, CAST(:content AS jsonb)
-    )
-    ON CONFLICT (article_id) DO UPDATE SET
-        source = excluded.source,
-        external_id = excluded.external_id,
-        revision = excluded.revision,
-        action = excluded.action,
-        channel = excluded.channel,
-        received_at = excluded.received_at,
-        raw_object_key = excluded.raw_object_key,
-        updated_at = now(),
-        content = coalesce(excluded.content, kept.content)
-    WHERE kept.revision < excluded.revision
-    """
-)
-
-
-async def save_originals(session: AsyncSession, originals_: Sequence[ArticleIngested]) -> None:
-    """Keep each article's newest revision as received (one statement for many articles, at
-    most one revision each); a retraction keeps the last content."""
-    if not originals_:
-        return
-    await session.execute(
-        _ORIGINALS_UPSERT,
-        [
-            {
-                "article_id": data.article_id,
-                "source": data.source,
-                "external_id": data.external_id,
-                "revision": data.revision,
-                "action": data.action.value,
-                "channel": data.channel.value,
-                "received_at": data.received_at,
-                "raw_object_key": data.raw_object_key,
-                "content": None if data.content is None else data.content.model_dump_json(),
-            }
-            for data in originals_
-        ],
-    )
-
-
 async def get_original(conn: Executor, article_id: str) -> dict[str, Any] | None:
     row = (
         await conn.execute(select(originals).where(originals.c.article_id == article_id))
@@ -591,14 +396,6 @@ async def get_original(conn: Executor, article_id: str) -> dict[str, Any] | None
 
 
 # --- dead letters ---------------------------------------------------------------------------
-
-
-async def save_dead_letters(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    """Record dead letters, each once: by its event id (a copy relayed twice) and by its
-    position in the dead-letter topic (a redelivery)."""
-    if not rows:
-        return
-    await session.execute(insert(dead_letters).on_conflict_do_nothing(), list(rows))
 
 
 async def list_dead_letters(

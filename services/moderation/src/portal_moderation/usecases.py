@@ -20,6 +20,7 @@ from portal_contracts.articles import (
 from portal_contracts.topics import ARTICLE_REVIEWED
 from portal_moderation import accounts_repository as accounts_repo
 from portal_moderation import audit_repository as audit_repo
+from portal_moderation import pipeline_repository as pipeline_repo
 from portal_moderation import repository as repo
 from portal_moderation.db import outbox
 from portal_moderation.domain import (
@@ -83,8 +84,8 @@ class ReviewDesk:
         now = utcnow()
         session = await uow.session()
         groups = by_key(batch, lambda e: e.data.article_id)
-        items = await repo.lock_items(session, list(groups))
-        sources = await repo.sources_of(session, {m.event.data.source for m in batch})
+        items = await pipeline_repo.lock_items(session, list(groups))
+        sources = await pipeline_repo.sources_of(session, {m.event.data.source for m in batch})
         saved: list[dict[str, Any]] = []
         history: list[dict[str, Any]] = []
         for article_id, messages in groups.items():
@@ -103,14 +104,19 @@ class ReviewDesk:
                 if article is not None:
                     # The agency's category mapping gives a section the partner did not name.
                     article, mapped = with_mapped_section(article, categories)
-                saved.append(repo.incoming_row(data, outcome, decided_at=now, article=article))
+                saved.append(
+                    pipeline_repo.incoming_row(data, outcome, decided_at=now, article=article)
+                )
                 event_id = None
                 if outcome.decision is not None and outcome.reviewer is not None:
                     partner = outcome.reviewer == PARTNER_REVIEWER
                     reviewed = _reviewed(
-                        data.model_dump(
-                            include={"article_id", "source", "external_id", "revision"}
-                        ),
+                        {
+                            "article_id": data.article_id,
+                            "source": data.source,
+                            "external_id": data.external_id,
+                            "revision": data.revision,
+                        },
                         outcome.decision,
                         outcome.reviewer,
                         now,
@@ -140,8 +146,8 @@ class ReviewDesk:
                     "published_revision": outcome.published_revision,
                     "version": (current or {}).get("version", 0) + 1,
                 }
-        await repo.save_incoming(session, saved)
-        await repo.add_histories(session, history)
+        await pipeline_repo.save_incoming(session, saved)
+        await pipeline_repo.add_histories(session, history)
 
     async def act(
         self,
@@ -248,7 +254,9 @@ class ReviewDesk:
     ) -> None:
         """The articles as the partners sent them, kept beside the repaired ones (newest wins)."""
         newest = newest_per_key(batch, lambda e: e.data.article_id, lambda e: e.data.revision)
-        await repo.save_originals(await uow.session(), [m.event.data for m in newest.values()])
+        await pipeline_repo.save_originals(
+            await uow.session(), [m.event.data for m in newest.values()]
+        )
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,10 @@ A purge names surrogate keys (``xkey``); ``xkey-purge: soft`` marks the objects 
 of removing them. The edge accepts it only from its purgers' addresses with the bearer token
 (deploy/edge/portal.vcl). A failed purge raises ``EdgeUnavailable``, a ``ConnectionError``: the
 consumer retries the event until every edge has taken it, so no purge is ever skipped.
+
+A batch's keys go in as many requests as it takes to keep each ``xkey`` header well under
+Varnish's limit on a request header (``http_req_hdr_len``, 8 KB): one header over it is refused
+with a 400, which no retry would ever get through.
 """
 
 from __future__ import annotations
@@ -13,6 +17,9 @@ from collections.abc import Sequence
 import httpx
 
 from portal_publishing.surrogate import Purge
+
+# Bytes of keys per ``xkey`` header (Varnish refuses a request header over 8 KB).
+MAX_XKEY_BYTES = 4096
 
 
 class EdgeUnavailable(ConnectionError):
@@ -37,8 +44,8 @@ class Edge:
         """Invalidate ``purge``'s keys on every edge (hard ones first); the number of objects."""
         total = 0
         for keys, mode in ((purge.hard, "hard"), (purge.soft, "soft")):
-            if keys:
-                total += await self._purge(keys, mode)
+            for part in key_groups(keys, MAX_XKEY_BYTES):
+                total += await self._purge(part, mode)
         return total
 
     async def _purge(self, keys: tuple[str, ...], mode: str) -> int:
@@ -59,6 +66,24 @@ class Edge:
                 )
             total += purged_count(resp.text)
         return total
+
+
+def key_groups(keys: Sequence[str], max_bytes: int) -> list[tuple[str, ...]]:
+    """``keys`` in order, in groups whose space-separated header value fits ``max_bytes``
+    (a key longer than that alone in its group)."""
+    groups: list[tuple[str, ...]] = []
+    group: list[str] = []
+    size = 0
+    for key in keys:
+        added = len(key.encode()) + (1 if group else 0)
+        if group and size + added > max_bytes:
+            groups.append(tuple(group))
+            group, size, added = [], 0, len(key.encode())
+        group.append(key)
+        size += added
+    if group:
+        groups.append(tuple(group))
+    return groups
 
 
 def purged_count(answer: str) -> int:

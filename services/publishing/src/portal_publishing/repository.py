@@ -12,14 +12,12 @@ from pydantic import BaseModel
 from sqlalchemy import (
     Row,
     String,
-    TextClause,
     and_,
     any_,
     bindparam,
     func,
     literal,
     select,
-    text,
     tuple_,
     update,
 )
@@ -36,6 +34,7 @@ from portal_publishing.schemas import (
     SiteOut,
     SubsiteOut,
 )
+from portal_runtime.upsert import Upsert, from_proposed
 
 # A result row of any shape.
 AnyRow: TypeAlias = Row[Any]
@@ -55,20 +54,13 @@ def subsite_scope(code: str) -> str:
 # --- Change times ------------------------------------------------------------------------------
 
 
-# One statement for any number of scopes, compiled once (SQL text: SQLAlchemy does not cache
-# PostgreSQL's INSERT … ON CONFLICT); the rows are taken in the order given (sorted: two
-# writers never deadlock on them).
-_TOUCH = text(
-    "INSERT INTO changes (scope) SELECT unnest(CAST(:scopes AS varchar[])) "
-    "ON CONFLICT (scope) DO UPDATE SET changed_at = now()"
-)
+_TOUCH = Upsert(changes, ["scope"], conflict=["scope"], set_=lambda new: {"changed_at": func.now()})
 
 
 async def touch(session: AsyncSession, scopes: Iterable[str]) -> None:
-    """Mark representations as changed now (in the caller's transaction)."""
-    ordered = sorted(set(scopes))
-    if ordered:
-        await session.execute(_TOUCH, {"scopes": ordered})
+    """Mark representations as changed now (in the caller's transaction); the rows are taken
+    in sorted order, so two writers never deadlock on them."""
+    await _TOUCH.run(session, [{"scope": scope} for scope in sorted(set(scopes))])
 
 
 async def last_changed(session: AsyncSession, scopes: Iterable[str]) -> datetime | None:
@@ -224,17 +216,14 @@ _JSON_COLUMNS = frozenset({"article", "lead_image"})
 
 
 @functools.cache
-def _upsert_statement(columns: tuple[str, ...]) -> TextClause:
-    """The upsert of rows that set exactly ``columns`` (sorted), made once per set of columns:
-    SQL text, as SQLAlchemy does not cache PostgreSQL's INSERT … ON CONFLICT."""
-    unknown = set(columns) - set(articles.c.keys())
-    assert not unknown, f"not columns of articles: {unknown}"
-    values = ", ".join(f"CAST(:{c} AS jsonb)" if c in _JSON_COLUMNS else f":{c}" for c in columns)
-    updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c != "article_id")
-    return text(
-        # Column names are this module's own (checked above), never input.
-        f"INSERT INTO articles ({', '.join(columns)}) VALUES ({values}) "  # noqa: S608
-        f"ON CONFLICT (article_id) DO UPDATE SET {updates}, changed_at = now()"
+def _upsert_statement(columns: tuple[str, ...]) -> Upsert:
+    """The upsert of rows that set exactly ``columns`` (sorted), made once per set of columns."""
+    updated = [c for c in columns if c != "article_id"]
+    return Upsert(
+        articles,
+        columns,
+        conflict=["article_id"],
+        set_=lambda new: {**from_proposed(new, updated), "changed_at": func.now()},
     )
 
 
@@ -251,7 +240,7 @@ async def upsert_articles(session: AsyncSession, rows: Sequence[dict[str, Any]])
     for row in rows:
         shapes.setdefault(tuple(sorted(row)), []).append({k: _stored(k, v) for k, v in row.items()})
     for columns, same in shapes.items():
-        await session.execute(_upsert_statement(columns), same)
+        await _upsert_statement(columns).run(session, same)
 
 
 _SLUGS_HELD = select(articles.c.slug, articles.c.article_id).where(
