@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -71,13 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def main() -> None:
     settings = Settings()
-    app = create_app(settings)
-    # What the imports and the wiring made lives as long as the process: frozen, it is left
-    # out of the cyclic collector's full passes, which walked all of it again and again
-    # (a fifth of the service's CPU on a run of text articles).
-    gc.collect()
-    gc.freeze()
-    serve(app, settings)
+    serve(create_app(settings), settings)
 
 
 if __name__ == "__main__":
