@@ -11,8 +11,8 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import LargeBinary, Uuid, bindparam, delete, func, select, text
-from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy import delete, func, select, text
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from portal_contracts.articles import ArticleNormalized
@@ -25,6 +25,7 @@ from portal_normalize.db import (
     source_rules,
 )
 from portal_normalize.domain import ImageOutcome, SourceRules
+from portal_runtime.upsert import Upsert, from_proposed
 
 Executor = AsyncSession | AsyncConnection
 
@@ -45,26 +46,35 @@ async def lock_revisions(session: AsyncSession, article_ids: Sequence[str]) -> d
     return {row.article_id: int(row.revision) for row in rows}
 
 
-# SQL text, compiled once: SQLAlchemy compiles PostgreSQL's ``insert … on_conflict`` again at
-# every execution (it has no cache key). Table and column names are this module's constants.
-_SAVE_NEWEST = text(
-    f"INSERT INTO {articles.name} (article_id, source, external_id, revision, action, "  # noqa: S608
-    "event_id, quality_score, quality, duplicate_of) VALUES (:article_id, :source, :external_id, "
-    ":revision, :action, :event_id, :quality_score, :quality, :duplicate_of) "
-    "ON CONFLICT (article_id) DO UPDATE SET revision = excluded.revision, "
-    "action = excluded.action, event_id = excluded.event_id, "
-    "quality_score = excluded.quality_score, quality = excluded.quality, "
-    "duplicate_of = excluded.duplicate_of, normalized_at = now() "
-    f"WHERE {articles.name}.revision < excluded.revision"
-).bindparams(bindparam("event_id", type_=Uuid), bindparam("quality", type_=JSONB))
+_SAVE_NEWEST = Upsert(
+    articles,
+    (
+        "article_id",
+        "source",
+        "external_id",
+        "revision",
+        "action",
+        "event_id",
+        "quality_score",
+        "quality",
+        "duplicate_of",
+    ),
+    conflict=["article_id"],
+    set_=lambda new: {
+        **from_proposed(
+            new, ("revision", "action", "event_id", "quality_score", "quality", "duplicate_of")
+        ),
+        "normalized_at": func.now(),
+    },
+    where=lambda new: articles.c.revision < new.revision,
+)
 
-_UPSERT_FINGERPRINTS = text(
-    f"INSERT INTO {fingerprints.name} (article_id, source, signature, duplicate_of, similarity) "  # noqa: S608
-    "VALUES (:article_id, :source, :signature, :duplicate_of, :similarity) "
-    "ON CONFLICT (article_id) DO UPDATE SET source = excluded.source, "
-    "signature = excluded.signature, duplicate_of = excluded.duplicate_of, "
-    "similarity = excluded.similarity"
-).bindparams(bindparam("signature", type_=LargeBinary))
+_UPSERT_FINGERPRINTS = Upsert(
+    fingerprints,
+    ("article_id", "source", "signature", "duplicate_of", "similarity"),
+    conflict=["article_id"],
+    set_=lambda new: from_proposed(new, ("source", "signature", "duplicate_of", "similarity")),
+)
 
 
 async def claim_revisions(
@@ -77,8 +87,8 @@ async def claim_revisions(
         newest[data.article_id] = (data, event_id)
     if not newest:
         return
-    await session.execute(
-        _SAVE_NEWEST,
+    await _SAVE_NEWEST.run(
+        session,
         [
             {
                 "article_id": data.article_id,
@@ -88,7 +98,7 @@ async def claim_revisions(
                 "action": data.action.value,
                 "event_id": event_id,
                 "quality_score": data.quality.score if data.quality else None,
-                "quality": data.quality.model_dump(mode="json") if data.quality else None,
+                "quality": data.quality.model_dump_json() if data.quality else None,
                 "duplicate_of": data.duplicate_of,
             }
             for data, event_id in newest.values()
@@ -462,10 +472,7 @@ async def _store_fingerprints(
     ]
     if rows_in:
         # A new revision keeps the article's place in time (the first of a story stays first).
-        await session.execute(
-            _UPSERT_FINGERPRINTS,
-            rows_in,
-        )
+        await _UPSERT_FINGERPRINTS.run(session, rows_in)
     bands, keys, articles_of = [], [], []
     for a, (b, twin) in fingerprinted.items():
         if b.signature is not None and twin is None:
