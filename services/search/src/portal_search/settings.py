@@ -29,7 +29,7 @@ class Settings(ServiceSettings):
     # How soon a written article is searchable: OpenSearch's refresh interval of the article
     # index, half of which an article waits on average; shorter costs OpenSearch more small
     # segments (README, "How soon an article is searchable").
-    index_refresh_interval: str = Field(default="500ms", pattern=r"^[1-9][0-9]*(ms|s)$")
+    index_refresh_interval: str = Field(default="250ms", pattern=r"^[1-9][0-9]*(ms|s)$")
     # Longer bodies are cut before indexing: highlighting re-analyses at most ~1M characters.
     index_max_body_chars: int = Field(default=500_000, ge=1_000, le=900_000)
 
