@@ -96,6 +96,19 @@ def test_a_refused_check_counts_none_of_the_others() -> None:
     assert all(limiter.hit("ip", "addr", many) is None for _ in range(100))
 
 
+def test_a_request_of_many_items_costs_as_many_and_a_refused_cost_counts_nothing() -> None:
+    limiter = RateLimiter()
+    for rules in (parse_rules("5/minute"), parse_rules("5/minute;50/hour")):
+        key = str(len(rules))
+        assert limiter.hit("api_key", key, rules, cost=3) is None
+        refused = limiter.hit("api_key", key, rules, cost=3)
+        assert refused is not None and refused.scope == "api_key"
+        # Nothing of the refused cost was counted: two single requests still fit.
+        assert limiter.hit("api_key", key, rules) is None
+        assert limiter.hit("api_key", key, rules) is None
+        assert limiter.hit("api_key", key, rules) is not None
+
+
 # -- client identity ---------------------------------------------------------------------------
 
 

@@ -158,3 +158,45 @@ async def test_beyond_the_in_flight_cap_requests_are_shed_at_once(capped: Ingest
     # The requests in progress were not hurt, and once they end the API serves again.
     assert [(await t).status_code for t in slow] == [202, 202]
     assert (await capped.http.get("/v1/articles", headers=headers)).status_code == 200
+
+
+async def test_each_item_of_a_batch_push_counts_against_the_api_key_s_rate_limit(
+    limited: Ingest,
+) -> None:
+    _, headers = await limited.partner()
+    tag = uuid.uuid4().hex[:8]
+    article = json.loads(_article())
+
+    def batch(*ids: str) -> dict[str, Any]:
+        return {"items": [{"external_id": i, **article} for i in ids]}
+
+    # Five pushes a minute: a batch of three uses three of them...
+    first = await limited.http.post(
+        "/v1/articles/batch", json=batch(f"b-{tag}-1", f"b-{tag}-2", f"b-{tag}-3"), headers=headers
+    )
+    assert first.status_code == 200, first.text
+    assert [x["status"] for x in first.json()["items"]] == [202, 202, 202]
+
+    # ...so three more are refused whole, told when to retry, and nothing of them is stored.
+    over = await limited.http.post(
+        "/v1/articles/batch", json=batch(f"b-{tag}-4", f"b-{tag}-5", f"b-{tag}-6"), headers=headers
+    )
+    assert over.status_code == 429, over.text
+    body = over.json()
+    assert body["reason"] == "rate_limited" and body["scope"] == "api_key"
+    assert 1 <= int(over.headers["Retry-After"]) <= 60
+
+    # The refused batch counted as one request, not four: the fifth push of the minute is served.
+    fifth = await limited.http.put(
+        f"/v1/articles/b-{tag}-7",
+        content=_article(),
+        headers={**headers, "Content-Type": "application/json"},
+    )
+    assert fifth.status_code == 202, fifth.text
+
+    async with limited.app.state.service.sessions() as session:
+        stored = await session.execute(
+            select(articles.c.external_id).where(articles.c.external_id.like(f"b-{tag}-%"))
+        )
+        kept = sorted(row.external_id for row in stored)
+    assert kept == [f"b-{tag}-1", f"b-{tag}-2", f"b-{tag}-3", f"b-{tag}-7"]

@@ -475,6 +475,7 @@ async def test_raw_archive_down_is_503_and_nothing_is_stored(ingest: Ingest) -> 
         admin=Admin(settings, sessions, PartnerKafkaProvisioner(settings)),
         desk_images=DeskImages(settings, sessions, dead_store),
         grants=key_grants(sessions, settings.api_key_cache_s),
+        charge_api_key=lambda _token, _cost: None,
     )
     install_error_handlers(app, settings)
     external_id = f"s3-{uuid.uuid4().hex[:8]}"

@@ -60,12 +60,14 @@ class RateLimiter:
         self._storage = MemoryStorage()
         self._limiter = MovingWindowRateLimiter(self._storage)
 
-    def hit(self, scope: str, key: str, rules: Sequence[RateLimitItem]) -> Refusal | None:
-        """Count one request of ``key`` against every rule; a refusal counts nothing."""
-        return self.hit_all([(scope, key, rules)])
+    def hit(
+        self, scope: str, key: str, rules: Sequence[RateLimitItem], cost: int = 1
+    ) -> Refusal | None:
+        """Count ``cost`` requests of ``key`` against every rule; a refusal counts nothing."""
+        return self.hit_all([(scope, key, rules)], cost)
 
-    def hit_all(self, checks: Sequence[Check]) -> Refusal | None:
-        """Count one request against every check, or against none if any refuses.
+    def hit_all(self, checks: Sequence[Check], cost: int = 1) -> Refusal | None:
+        """Count ``cost`` requests against every check, or against none if any refuses.
 
         The tests and the hits run without an await in between, so two requests of one event
         loop can never both slip through the last free slot.
@@ -73,18 +75,18 @@ class RateLimiter:
         if len(checks) == 1 and len(checks[0][2]) == 1:
             # One rule (the usual case): its hit is already all-or-nothing, no test first.
             scope, key, (rule,) = checks[0]
-            if self._limiter.hit(rule, scope, key):
+            if self._limiter.hit(rule, scope, key, cost=cost):
                 return None
             stats = self._limiter.get_window_stats(rule, scope, key)
             return Refusal(scope, str(rule), retry_after_s(stats.reset_time, time.time()))
         for scope, key, rules in checks:
             for rule in rules:
-                if not self._limiter.test(rule, scope, key):
+                if not self._limiter.test(rule, scope, key, cost=cost):
                     stats = self._limiter.get_window_stats(rule, scope, key)
                     return Refusal(scope, str(rule), retry_after_s(stats.reset_time, time.time()))
         for scope, key, rules in checks:
             for rule in rules:
-                self._limiter.hit(rule, scope, key)
+                self._limiter.hit(rule, scope, key, cost=cost)
         return None
 
     def reset(self) -> None:

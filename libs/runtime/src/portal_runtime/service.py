@@ -60,9 +60,9 @@ from portal_runtime.metrics import (
 )
 from portal_runtime.opensearch import TracedAsyncTransport, opensearch_auth
 from portal_runtime.outbox import Outbox
-from portal_runtime.overload import Overload, OverloadPolicy
+from portal_runtime.overload import Overload, OverloadPolicy, token_digest
 from portal_runtime.problems import STANDARD, ValidationShape, install_problem_handlers
-from portal_runtime.ratelimit import RateLimiter
+from portal_runtime.ratelimit import RateLimiter, Refusal
 from portal_runtime.relay import OutboxRelay
 from portal_runtime.settings import ServiceSettings
 from portal_runtime.storage import ObjectStore
@@ -121,10 +121,20 @@ class HttpService:
         self.background: list[Background] = []
         # Counters of the per-client rate limits of this instance's HTTP API (overload.py).
         self.limiter = RateLimiter()
+        self.overload: OverloadPolicy | None = None  # set by create_app
         self.checks: dict[str, Check] = {}
         # Set once shutdown begins (SIGTERM): /readyz answers 503 from then on.
         self.draining = False
         self._leaving: asyncio.Task[None] | None = None
+
+    def charge_api_key(self, token: str | None, cost: int) -> Refusal | None:
+        """Count ``cost`` more requests against the API-key rate limit of the bearer ``token``
+        (a request carrying many items, a batch push, counts as that many; the overload
+        protection counted its first). A refusal counts nothing."""
+        policy = self.overload
+        if token is None or cost <= 0 or policy is None or not policy.per_api_key:
+            return None
+        return self.limiter.hit("api_key", token_digest(token), policy.per_api_key, cost)
 
     async def start(self) -> None:
         """Before the app serves and its background jobs start."""
@@ -214,7 +224,7 @@ class HttpService:
             app.front_layers.append(
                 lambda inner: ProxyHeadersMiddleware(inner, trusted)  # type: ignore[arg-type,return-value]
             )
-        policy = OverloadPolicy.from_settings(self.settings)
+        policy = self.overload = OverloadPolicy.from_settings(self.settings)
         app.front_layers.append(lambda inner: Overload(inner, policy, self.limiter))
         if stored_responses is not None:
             lookup = stored_responses

@@ -95,6 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         admin=Admin(settings, service.sessions, PartnerKafkaProvisioner(settings), grants),
         desk_images=DeskImages(settings, service.sessions, raw_store),
         grants=grants,
+        charge_api_key=service.charge_api_key,
     )
     install_error_handlers(app, settings)
     pull.install(app)

@@ -7,6 +7,7 @@ remembered for ``API_KEY_CACHE_S`` at most (``callers.py``).
 """
 
 # No `from __future__ import annotations`: FastAPI reads the dependencies' annotations.
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -22,6 +23,7 @@ from portal_ingest.intake_usecases import Ingestor
 from portal_ingest.settings import Settings
 from portal_ingest.usecases import Admin, DeskImages, Sessions
 from portal_runtime.auth import require_admin
+from portal_runtime.ratelimit import Refusal
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,8 @@ class ApiDeps:
     admin: Admin  # sources, API keys, partner Kafka access
     desk_images: DeskImages
     grants: KeyGrants  # what each API key grants (callers.py)
+    # Counts a request's further items against its API key's rate limit (a batch push).
+    charge_api_key: Callable[[str | None, int], Refusal | None]
 
 
 async def api_deps(request: Request) -> ApiDeps:

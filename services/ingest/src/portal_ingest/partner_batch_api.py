@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Request, status
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from portal_contracts.articles import ArticleAction, Channel
@@ -17,6 +18,7 @@ from portal_ingest.intake_usecases import Receipt, Submission
 from portal_ingest.partner_api import ArticleReceiptOut, ArticleUpsert, receipt_out
 from portal_ingest.settings import Settings
 from portal_ingest.usecases import Refused
+from portal_runtime.overload import bearer_token, rate_limited_body
 
 # The most items a batch may hold; a deployment may set fewer (BATCH_MAX_ITEMS).
 BATCH_ITEMS_BOUND = Settings.model_fields["batch_max_items"].default
@@ -66,12 +68,28 @@ router = APIRouter(tags=["partner"], responses=_ERRORS)
         "own JSON text."
     ),
     response_model=BatchOut,
-    responses={413: {"model": Problem, "description": "Body larger than BATCH_MAX_BYTES"}},
+    responses={
+        413: {"model": Problem, "description": "Body larger than BATCH_MAX_BYTES"},
+        429: {
+            "description": "The API key's rate limit, each item counting as one push: nothing "
+            "stored, retry after Retry-After seconds"
+        },
+    },
 )
-async def push_batch(who: Partner, deps: Deps, body: BatchIn, request: Request) -> BatchOut:
+async def push_batch(
+    who: Partner, deps: Deps, body: BatchIn, request: Request
+) -> BatchOut | JSONResponse:
     settings = deps.settings
     if len(body.items) > settings.batch_max_items:
         raise _invalid("items", f"at most {settings.batch_max_items} items per batch")
+    # Each item counts as one push against the API key's rate limit (the request was one).
+    refusal = deps.charge_api_key(bearer_token(request.headers.raw), len(body.items) - 1)
+    if refusal is not None:
+        return JSONResponse(
+            rate_limited_body(refusal),
+            status_code=status.HTTP_429_TOO_MANY_REQUESTS,
+            headers={"Retry-After": str(refusal.retry_after_s)},
+        )
     # Each item's own text as received (the archive keeps what the partner sent, not what
     # validation made of it); a lone surrogate, were one to pass validation, stays an escape.
     raws = [
