@@ -37,7 +37,26 @@ def describe_validation_error(exc: ValidationError) -> str:
 
 
 def decode(value: bytes | None, expected: type[Envelope] | None = None) -> Envelope:
-    """Parse a message value into its event model, checking type and schema version."""
+    """Parse a message value into its event model, checking type and schema version.
+
+    With ``expected`` (a consumer knows its topic's model), a well-formed event is parsed and
+    validated in one strict pass, about half the CPU of two; anything else goes through
+    ``decode_checked``, which accepts what the contract allows and says exactly what is wrong
+    with the rest. Both give the same event for the same bytes."""
+    if expected is not None and value is not None and len(value) <= MAX_MESSAGE_BYTES:
+        try:
+            event = expected.model_validate_json(value, strict=True)
+        except ValidationError:
+            pass
+        else:
+            # The model defaults its type, which the contract requires the event to name.
+            if "type" in event.model_fields_set and event.schema_version == expected.SCHEMA_VERSION:
+                return event
+    return decode_checked(value, expected)
+
+
+def decode_checked(value: bytes | None, expected: type[Envelope] | None = None) -> Envelope:
+    """``decode`` in two passes (JSON, then the registry's model), each refusal precise."""
     if value is None:
         raise DecodeError("empty message value (tombstone)")
     if len(value) > MAX_MESSAGE_BYTES:

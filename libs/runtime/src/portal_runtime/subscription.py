@@ -6,11 +6,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from pydantic import ValidationError
-
 from portal_contracts.codec import decode
-from portal_contracts.envelope import Envelope
-from portal_contracts.topics import MAX_MESSAGE_BYTES, TopicSpec
+from portal_contracts.topics import TopicSpec
 from portal_runtime.batch import (
     Message,
     Record,
@@ -67,28 +64,9 @@ class Subscription(Generic[E]):
         models = {t.name: t.model for t in self.topics}
 
         def by_contract(record: Record) -> Any:
-            return decode_event(record.value, models[record.topic])
+            return decode(record.value, expected=models[record.topic])
 
         return by_contract
-
-
-def decode_event(value: bytes | None, model: type[Envelope]) -> Envelope:
-    """``value`` as ``model``'s event, as the contract's ``decode`` accepts it.
-
-    A well-formed event is parsed and validated in one pass, strictly (no number given as a
-    float, no type coerced), about half the CPU of the contract's two passes; anything else is
-    left to ``decode``, which accepts what the contract allows and says exactly what is wrong
-    with the rest."""
-    if value is not None and len(value) <= MAX_MESSAGE_BYTES:
-        try:
-            event = model.model_validate_json(value, strict=True)
-        except ValidationError:
-            pass
-        else:
-            # The model defaults its type, which the contract requires the event to name.
-            if "type" in event.model_fields_set and event.schema_version == model.SCHEMA_VERSION:
-                return event
-    return decode(value, expected=model)
 
 
 @dataclass(frozen=True)

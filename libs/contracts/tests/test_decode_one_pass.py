@@ -1,5 +1,6 @@
-"""A consumer's one-pass decoding accepts exactly what the contract's ``decode`` accepts, gives
-the same event, and refuses the rest with the contract's own reason."""
+"""``decode``'s one-pass path (a consumer's, which knows its topic's model) accepts exactly what
+the checked two-pass decoding accepts, gives the same event, and refuses the rest with its
+reason."""
 
 from __future__ import annotations
 
@@ -18,10 +19,9 @@ from portal_contracts.articles import (
     NormalizedArticle,
     QualityReport,
 )
-from portal_contracts.codec import DecodeError, decode, encode
+from portal_contracts.codec import DecodeError, decode, decode_checked, encode
 from portal_contracts.envelope import Envelope
 from portal_contracts.topics import MAX_MESSAGE_BYTES
-from portal_runtime.subscription import decode_event
 
 MODEL = ArticleNormalizedEvent
 EVENT = ArticleNormalizedEvent(
@@ -54,13 +54,17 @@ def outcome(decoder: Any, value: bytes | None) -> Envelope | tuple[str, str]:
     return result
 
 
-def contract(value: bytes | None, model: type[Envelope]) -> Envelope:
+def one_pass(value: bytes | None, model: type[Envelope]) -> Envelope:
     return decode(value, expected=model)
 
 
+def checked(value: bytes | None, model: type[Envelope]) -> Envelope:
+    return decode_checked(value, expected=model)
+
+
 def same_as_contract(value: bytes | None) -> Envelope | tuple[str, str]:
-    ours = outcome(decode_event, value)
-    assert ours == outcome(contract, value)
+    ours = outcome(one_pass, value)
+    assert ours == outcome(checked, value)
     return ours
 
 
