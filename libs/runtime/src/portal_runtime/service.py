@@ -121,7 +121,7 @@ class HttpService:
         self.background: list[Background] = []
         # Counters of the per-client rate limits of this instance's HTTP API (overload.py).
         self.limiter = RateLimiter()
-        self.overload: OverloadPolicy | None = None  # set by create_app
+        self.overload = OverloadPolicy.from_settings(settings)
         self.checks: dict[str, Check] = {}
         # Set once shutdown begins (SIGTERM): /readyz answers 503 from then on.
         self.draining = False
@@ -131,10 +131,10 @@ class HttpService:
         """Count ``cost`` more requests against the API-key rate limit of the bearer ``token``
         (a request carrying many items, a batch push, counts as that many; the overload
         protection counted its first). A refusal counts nothing."""
-        policy = self.overload
-        if token is None or cost <= 0 or policy is None or not policy.per_api_key:
+        rules = self.overload.per_api_key
+        if token is None or cost <= 0 or not rules:
             return None
-        return self.limiter.hit("api_key", token_digest(token), policy.per_api_key, cost)
+        return self.limiter.hit("api_key", token_digest(token), rules, cost)
 
     async def start(self) -> None:
         """Before the app serves and its background jobs start."""
@@ -224,7 +224,7 @@ class HttpService:
             app.front_layers.append(
                 lambda inner: ProxyHeadersMiddleware(inner, trusted)  # type: ignore[arg-type,return-value]
             )
-        policy = self.overload = OverloadPolicy.from_settings(self.settings)
+        policy = self.overload
         app.front_layers.append(lambda inner: Overload(inner, policy, self.limiter))
         if stored_responses is not None:
             lookup = stored_responses
