@@ -81,15 +81,20 @@ def cpu_seconds(settings: StackSettings) -> dict[str, float]:
     return out
 
 
-async def transactions(settings: StackSettings) -> dict[str, int]:
-    """Committed and rolled-back transactions so far, per service database."""
-    conn = await asyncpg.connect(
+async def _connect(settings: StackSettings, database: str) -> asyncpg.Connection:
+    """The stack's PostgreSQL as its superuser, on ``database``."""
+    return await asyncpg.connect(
         host=settings.host,
         port=settings.postgres_port,
         user="postgres",
         password=stack_secrets(settings).postgres_password,
-        database="postgres",
+        database=database,
     )
+
+
+async def transactions(settings: StackSettings) -> dict[str, int]:
+    """Committed and rolled-back transactions so far, per service database."""
+    conn = await _connect(settings, "postgres")
     try:
         rows = await conn.fetch(
             "SELECT datname, xact_commit + xact_rollback AS n FROM pg_stat_database "
@@ -252,13 +257,7 @@ async def journeys(
     """Per article, per topic: (occurred_at, logged_at) of its first event there, in epoch
     seconds, from ingest's journey table; waits (up to ``timeout_s``) for every article's last
     event to be recorded (the journey consumer runs beside the pipeline)."""
-    conn = await asyncpg.connect(
-        host=settings.host,
-        port=settings.postgres_port,
-        user="postgres",
-        password=stack_secrets(settings).postgres_password,
-        database="ingest",
-    )
+    conn = await _connect(settings, "ingest")
     try:
         deadline = time.monotonic() + timeout_s
         while True:
