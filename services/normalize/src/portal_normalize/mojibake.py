@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 import unicodedata
 from collections.abc import Iterator
@@ -192,6 +193,7 @@ _LENIENT_END = re.compile("[\u00c2-\u00f4]$")
 _UTF8_LEAD = re.compile("[\u00c2-\u00f4]")
 
 
+@functools.lru_cache(maxsize=16384)  # a pure function of one token; garbled text repeats words
 def undo_utf8_mojibake(token: str, *, lenient: bool = False) -> tuple[str, int]:
     """``token`` with UTF-8 mojibake undone, and how many layers were undone (0 if none).
 

@@ -186,6 +186,18 @@ def _everyday(decoded: list[str]) -> int:
     )
 
 
+@functools.lru_cache(maxsize=65536)  # a pure function of one token; text repeats its words
+def _decoded(encoding: Encoding, token: str) -> tuple[str, int]:
+    """``token`` read in ``encoding`` and how that reading scores (``_choose``'s vote)."""
+    decoded = token if _plain(token) else DECODERS[encoding](token)
+    if decoded is None:
+        return token, -2  # bytes this encoding does not define: a strong vote against
+    score = token_score(decoded, token)
+    if score < 0 and token_score(token) > 0:
+        score = -3  # it breaks a word that was valid as it came: strongly against
+    return decoded, score
+
+
 def _choose(unit: list[_Token], hint: Hint) -> tuple[Encoding, list[str]] | None:
     """The decoding that clearly beats the unit as it came, if any.
 
@@ -199,17 +211,11 @@ def _choose(unit: list[_Token], hint: Hint) -> tuple[Encoding, list[str]] | None
         return None
     as_is = sum(scores)
     results: list[tuple[int, bool, int, Encoding, list[str]]] = []
-    for encoding, decode in DECODERS.items():
+    for encoding in DECODERS:
         decoded: list[str] = []
         score = 0
         for t in texts:
-            d = t if _plain(t) else decode(t)
-            if d is None:
-                d, s = t, -2  # bytes this encoding does not define: a strong vote against
-            else:
-                s = token_score(d, t)
-                if s < 0 and token_score(t) > 0:
-                    s = -3  # it breaks a word that was valid as it came: strongly against
+            d, s = _decoded(encoding, t)
             decoded.append(d)
             score += s
         if score > 0 and score - as_is >= 2:
