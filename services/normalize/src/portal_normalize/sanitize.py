@@ -176,11 +176,15 @@ def sanitize_html(raw: str, findings: Findings, *, base_url: str | None = None) 
     # feed, sitemap or page built from the article can be broken by one partner's text.
     cleaned = xml_safe(_clean(prepared, base))
     # A link or image whose URL was removed is only clutter; a player keeps no content.
-    cleaned = _IMG_WITHOUT_SRC.sub("", cleaned)
-    cleaned = _IFRAME.sub(
-        lambda m: f"<iframe{m.group(1)}></iframe>" if " src=" in m.group(1) else "", cleaned
-    )
-    cleaned = _LINK_WITHOUT_HREF.sub(r"\1", cleaned)
+    # (Each pattern starts with its tag: markup without the tag skips the scan.)
+    if "<img" in cleaned:
+        cleaned = _IMG_WITHOUT_SRC.sub("", cleaned)
+    if "<iframe" in cleaned:
+        cleaned = _IFRAME.sub(
+            lambda m: f"<iframe{m.group(1)}></iframe>" if " src=" in m.group(1) else "", cleaned
+        )
+    if '<a rel="' in cleaned:
+        cleaned = _LINK_WITHOUT_HREF.sub(r"\1", cleaned)
     cleaned = _EMPTY_PARAGRAPH.sub("", cleaned).strip()
 
     for tag in ("div", "h1", "center"):
