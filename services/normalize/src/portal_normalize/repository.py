@@ -372,7 +372,7 @@ async def link_duplicates(
     await session.execute(delete(fingerprint_bands).where(fingerprint_bands.c.article_id.in_(ids)))
     keys = [similarity.bands(b.signature) if b.signature else [] for b in batch]
     twins = _match_batch(batch, keys, await _candidates(session, keys))
-    await _store_fingerprints(session, batch, twins)
+    await _store_fingerprints(session, batch, keys, twins)
     return twins
 
 
@@ -451,12 +451,18 @@ def _best_twin(
 
 
 async def _store_fingerprints(
-    session: AsyncSession, batch: Sequence[Fingerprinted], twins: list[Twin | None]
+    session: AsyncSession,
+    batch: Sequence[Fingerprinted],
+    keys: list[list[int]],
+    twins: list[Twin | None],
 ) -> None:
     """Upsert each article's fingerprint (the last of an article in the batch wins), drop those
-    now too short to compare, and index the bands of each story's first article."""
-    fingerprinted = {b.article_id: (b, twin) for b, twin in zip(batch, twins, strict=True)}
-    gone = [a for a, (b, _) in fingerprinted.items() if b.signature is None]
+    now too short to compare, and index the bands (``keys``) of each story's first article."""
+    fingerprinted = {
+        b.article_id: (b, item_keys, twin)
+        for b, item_keys, twin in zip(batch, keys, twins, strict=True)
+    }
+    gone = [a for a, (b, _, _) in fingerprinted.items() if b.signature is None]
     if gone:
         await session.execute(delete(fingerprints).where(fingerprints.c.article_id.in_(gone)))
     rows_in = [
@@ -467,16 +473,16 @@ async def _store_fingerprints(
             "duplicate_of": twin.article_id if twin else None,
             "similarity": twin.similarity if twin else None,
         }
-        for a, (b, twin) in fingerprinted.items()
+        for a, (b, _, twin) in fingerprinted.items()
         if b.signature is not None
     ]
     if rows_in:
         # A new revision keeps the article's place in time (the first of a story stays first).
         await _UPSERT_FINGERPRINTS.run(session, rows_in)
     bands, keys, articles_of = [], [], []
-    for a, (b, twin) in fingerprinted.items():
+    for a, (b, item_keys, twin) in fingerprinted.items():
         if b.signature is not None and twin is None:
-            for band, key in enumerate(similarity.bands(b.signature)):
+            for band, key in enumerate(item_keys):
                 bands.append(band)
                 keys.append(key)
                 articles_of.append(a)
