@@ -60,15 +60,28 @@ _WHITESPACE = " \t\n\r\f\v"
 _NEXT_SPACE = re.compile(f"[{_WHITESPACE}]")
 
 
+# The last whitespace of a stretch of text (searched up to the pair's start).
+_LAST_SPACE = re.compile(f"[{_WHITESPACE}][^{_WHITESPACE}]*\\Z")
+
+
+# How far back from a pair its word's start is looked for first (words are short).
+_NEAR = 32
+
+
 def _vni_like_words(text: str) -> Iterator[str]:
     """The whitespace-delimited words of ``text`` that hold a vowel + Latin-1 mark pair, in
     order (found by the pair, so the rest of the text costs one scan)."""
     pos = 0
     while (m := _VNI_PAIR.search(text, pos)) is not None:
-        start = max(text.rfind(c, pos, m.start()) for c in _WHITESPACE) + 1
+        at = m.start()
+        near = max(pos, at - _NEAR)
+        space = _LAST_SPACE.search(text, near, at)
+        if space is None and near > pos:
+            space = _LAST_SPACE.search(text, pos, near)
+        start = space.start() + 1 if space is not None else pos
         end_m = _NEXT_SPACE.search(text, m.end())
         end = end_m.start() if end_m is not None else len(text)
-        yield text[max(start, pos) : end]
+        yield text[start:end]
         pos = end
 
 
