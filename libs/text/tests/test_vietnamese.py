@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from portal_text import fold, has_vietnamese_diacritics, normalize_tone_placement, slugify
+from portal_text import ascii_fold, fold, has_vietnamese_diacritics, normalize_tone_placement, slugify
 
 
 def test_fold_handles_d_with_stroke() -> None:
@@ -79,6 +79,21 @@ def test_fold_by_table_is_fold_by_decomposition(text: str) -> None:
     from portal_text.vietnamese import _fold_by_decomposition
 
     assert fold(text) == _fold_by_decomposition(text)
+
+
+@given(st.one_of(_VIETNAMESE_TEXT, st.text()))
+def test_ascii_fold_is_fold_when_it_gives_one(text: str) -> None:
+    folded = ascii_fold(text)
+    if folded is not None:
+        assert folded.decode("ascii") == fold(text)
+    elif text.isascii():
+        pytest.fail("ASCII text always folds to ASCII")
+
+
+def test_ascii_fold_reads_vietnamese_and_leaves_other_letters_to_fold() -> None:
+    assert ascii_fold("Đảng Cộng sản, hoà bình: 2025!") == b"Dang Cong san, hoa binh: 2025!"
+    assert ascii_fold("Bjørn") is None  # ø is a letter of its own, not o with a mark
+    assert ascii_fold("“trích dẫn”") is None  # kept by fold, and not ASCII
 
 
 @given(st.one_of(_VIETNAMESE_TEXT, st.text()))

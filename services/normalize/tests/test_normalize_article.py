@@ -7,6 +7,8 @@ from html.parser import HTMLParser
 from typing import ClassVar
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from portal_contracts.articles import ArticleContent, ImageRef
 from portal_normalize.domain import (
@@ -446,3 +448,18 @@ def test_signatures_stay_what_is_stored(words: int) -> None:
     vocabulary = PARAGRAPH.split()
     text = " ".join(vocabulary[i % len(vocabulary)] + str(i % 97) for i in range(words))
     assert signature(text) == _signature_by_definition(text)
+
+
+# Words as articles write them: Vietnamese, quotes and dashes, and letters that do not fold to
+# ASCII (the signature reads such text on its Unicode path).
+_ARTICLE_WORDS = st.sampled_from(
+    [*PARAGRAPH.split(), "“Đổi", "mới”", "–", "—", "…", "•", "«", "»", "K’Ho", "Bjørn", "café",
+     "25°", "ﬁ", "HOÀ", "thuỷ", "x\u0301", "\u00a0", "\u200b"]
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.lists(_ARTICLE_WORDS, max_size=120).map(" ".join), st.text()))
+def test_the_signature_of_any_text_is_its_definition(text: str) -> None:
+    assert signature(text) == _signature_by_definition(text)
+

@@ -40,6 +40,18 @@ _OUTSIDE_LATIN = re.compile("[^\u0000-\u024f\u1e00-\u1eff\u2000-\u206f]")
 _FOLD_TABLE = [_fold_by_decomposition(chr(c)) for c in range(0x2070)]
 
 
+def ascii_fold(text: str) -> bytes | None:
+    """``fold(text)`` as ASCII bytes when it is all ASCII (Vietnamese letters, ASCII symbols),
+    else None. One decomposition and no per-character table: the letters decompose into ASCII
+    and Vietnamese marks, and when the marks are all the text holds beyond ASCII, dropping
+    what ASCII cannot encode removes exactly what folding removes."""
+    decomposed = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
+    folded = decomposed.encode("ascii", "ignore")
+    if len(decomposed) - len(folded) == sum(map(decomposed.count, _TONES + _MARKS)):
+        return folded
+    return None
+
+
 def fold(text: str) -> str:
     """Remove every diacritic: 'Đảng Cộng sản' -> 'Dang Cong san'."""
     if _OUTSIDE_LATIN.search(text) is None:

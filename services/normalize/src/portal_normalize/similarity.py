@@ -19,7 +19,7 @@ import hashlib
 import re
 import struct
 
-from portal_text import fold
+from portal_text import ascii_fold, fold
 
 BINS = 64
 BANDS = 16
@@ -48,11 +48,28 @@ def _hash(shingle: str) -> int:
     return int.from_bytes(hashlib.blake2b(shingle.encode(), digest_size=8).digest(), "big")
 
 
+# Punctuation common in Vietnamese text that folding keeps and no word holds: a space in its
+# place leaves the words as they are, and lets the text fold to ASCII in one pass.
+_PUNCTUATION = "\u00a0“”‘’–—…•«»"
+
+
+def _ascii_words(text: str) -> list[bytes] | None:
+    """``words(text)`` as ASCII bytes when the folded text is ASCII but for punctuation."""
+    for mark in _PUNCTUATION:
+        if mark in text:
+            text = text.replace(mark, " ")
+    folded = ascii_fold(text)
+    return None if folded is None else _ASCII_WORD.findall(folded.lower())[:MAX_WORDS]
+
+
 def _shingles(text: str) -> set[bytes]:
     """The UTF-8 of each distinct run of ``SHINGLE`` words of ``words(text)``."""
-    folded = fold(text).casefold()
-    if folded.isascii():
-        t = _ASCII_WORD.findall(folded.encode("ascii"))[:MAX_WORDS]
+    t = _ascii_words(text)
+    if t is None:
+        folded = fold(text).casefold()
+        if folded.isascii():
+            t = _ASCII_WORD.findall(folded.encode("ascii"))[:MAX_WORDS]
+    if t is not None:
         return set(map(b" ".join, zip(t, t[1:], t[2:], t[3:], strict=False)))
     w = _WORD.findall(folded)[:MAX_WORDS]
     return {" ".join(s).encode() for s in zip(w, w[1:], w[2:], w[3:], strict=False)}
