@@ -8,7 +8,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from portal_text import ascii_fold, fold, has_vietnamese_diacritics, normalize_tone_placement, slugify
+from portal_text import (
+    ascii_fold,
+    fold,
+    has_vietnamese_diacritics,
+    normalize_tone_placement,
+    slugify,
+)
 
 
 def test_fold_handles_d_with_stroke() -> None:

@@ -462,4 +462,3 @@ _ARTICLE_WORDS = st.sampled_from(
 @given(st.one_of(st.lists(_ARTICLE_WORDS, max_size=120).map(" ".join), st.text()))
 def test_the_signature_of_any_text_is_its_definition(text: str) -> None:
     assert signature(text) == _signature_by_definition(text)
-

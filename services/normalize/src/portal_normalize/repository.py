@@ -479,16 +479,16 @@ async def _store_fingerprints(
     if rows_in:
         # A new revision keeps the article's place in time (the first of a story stays first).
         await _UPSERT_FINGERPRINTS.run(session, rows_in)
-    bands, keys, articles_of = [], [], []
+    bands, values, articles_of = [], [], []
     for a, (b, item_keys, twin) in fingerprinted.items():
         if b.signature is not None and twin is None:
             for band, key in enumerate(item_keys):
                 bands.append(band)
-                keys.append(key)
+                values.append(key)
                 articles_of.append(a)
     if bands:
         await session.execute(
-            _INSERT_BANDS, {"bands": bands, "keys": keys, "article_ids": articles_of}
+            _INSERT_BANDS, {"bands": bands, "keys": values, "article_ids": articles_of}
         )
 
 
