@@ -94,7 +94,7 @@ def word_core(token: str) -> str:
     return token.strip(EDGE_PUNCT)
 
 
-@functools.lru_cache(maxsize=65536)  # a pure function of one token; text repeats its words
+@functools.lru_cache(maxsize=16384)  # a pure function of one token; text repeats its words
 def token_score(decoded: str, original: str | None = None) -> int:
     """+1 a Vietnamese word with diacritics, 0 plain ASCII or no letters, -1 anything else.
 

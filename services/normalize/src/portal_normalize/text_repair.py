@@ -199,7 +199,7 @@ def _everyday(decoded: list[str]) -> int:
     )
 
 
-@functools.lru_cache(maxsize=65536)  # a pure function of one token; text repeats its words
+@functools.lru_cache(maxsize=16384)  # a pure function of one token; text repeats its words
 def _decoded(encoding: Encoding, token: str) -> tuple[str, int]:
     """``token`` read in ``encoding`` and how that reading scores (``_choose``'s vote)."""
     decoded = token if _plain(token) else DECODERS[encoding](token)
