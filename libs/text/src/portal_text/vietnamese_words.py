@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import functools
 import re
 import unicodedata
+
+from portal_text.memo import word_cache
 
 # --- the Vietnamese alphabet and syllables ----------------------------------------------------
 
@@ -61,7 +62,7 @@ _RHYMES = frozenset(_RHYMES_TEXT.split())
 _STOP_CODAS = ("c", "ch", "p", "t")
 
 
-@functools.lru_cache(maxsize=65536)  # a pure function of one word; articles repeat words
+@word_cache(65536)  # a pure function of one word; articles repeat words
 def is_vietnamese_syllable(word: str) -> bool:
     """True for one written Vietnamese syllable ("Nghiêng", "quyết", "Đảng"), any case."""
     decomposed = unicodedata.normalize("NFD", word.lower())
@@ -94,7 +95,7 @@ def word_core(token: str) -> str:
     return token.strip(EDGE_PUNCT)
 
 
-@functools.lru_cache(maxsize=16384)  # a pure function of one token; text repeats its words
+@word_cache(16384)  # a pure function of one token; text repeats its words
 def token_score(decoded: str, original: str | None = None) -> int:
     """+1 a Vietnamese word with diacritics, 0 plain ASCII or no letters, -1 anything else.
 

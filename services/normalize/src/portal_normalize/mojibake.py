@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 import re
 import unicodedata
 from collections.abc import Iterator
@@ -14,6 +13,7 @@ from portal_text.legacy_encodings import (
     CP1252_TO_BYTE,
     as_bytes,
 )
+from portal_text.memo import word_cache
 from portal_text.vietnamese_words import EDGE_PUNCT, VIETNAMESE_LETTERS, is_vietnamese_syllable
 
 # --- UTF-8 mojibake ---------------------------------------------------------------------------
@@ -193,7 +193,7 @@ _LENIENT_END = re.compile("[\u00c2-\u00f4]$")
 _UTF8_LEAD = re.compile("[\u00c2-\u00f4]")
 
 
-@functools.lru_cache(maxsize=16384)  # a pure function of one token; garbled text repeats words
+@word_cache(16384)  # a pure function of one token; garbled text repeats words
 def undo_utf8_mojibake(token: str, *, lenient: bool = False) -> tuple[str, int]:
     """``token`` with UTF-8 mojibake undone, and how many layers were undone (0 if none).
 

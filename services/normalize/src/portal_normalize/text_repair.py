@@ -26,7 +26,6 @@ How it decides, run by run (a run is a field, or the text of an HTML block under
 
 from __future__ import annotations
 
-import functools
 import html
 import re
 import unicodedata
@@ -45,6 +44,7 @@ from portal_text.legacy_encodings import DECODERS, ENCODABLE, LABELS, NO_HINT, H
 from portal_text.legacy_encodings import Encoding as Encoding
 from portal_text.legacy_encodings import _decode_charmap as _decode_charmap
 from portal_text.legacy_encodings import font_hint as font_hint
+from portal_text.memo import word_cache
 from portal_text.vietnamese_words import EDGE_PUNCT, token_score, word_core
 from portal_text.vietnamese_words import VIETNAMESE_LETTERS as VIETNAMESE_LETTERS
 from portal_text.vietnamese_words import is_vietnamese_syllable as is_vietnamese_syllable
@@ -85,7 +85,7 @@ def _vni_like_words(text: str) -> Iterator[str]:
         pos = end
 
 
-@functools.lru_cache(maxsize=65536)  # a pure function of one word; articles repeat words
+@word_cache(65536)  # a pure function of one word; articles repeat words
 def _broken_word(word: str) -> bool:
     core = word.strip(EDGE_PUNCT)
     return bool(core) and not all(is_vietnamese_syllable(p) for p in re.split(r"[-'’]", core) if p)
@@ -199,7 +199,7 @@ def _everyday(decoded: list[str]) -> int:
     )
 
 
-@functools.lru_cache(maxsize=16384)  # a pure function of one token; text repeats its words
+@word_cache(16384)  # a pure function of one token; text repeats its words
 def _decoded(encoding: Encoding, token: str) -> tuple[str, int]:
     """``token`` read in ``encoding`` and how that reading scores (``_choose``'s vote)."""
     decoded = token if _plain(token) else DECODERS[encoding](token)
