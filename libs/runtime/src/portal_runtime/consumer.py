@@ -71,6 +71,12 @@ tracer = trace.get_tracer(__name__)
 
 
 MAX_LINKS = 128  # the SDK's default limit of links per span
+# How long the broker holds a fetch that finds nothing new. A fetch is answered as soon as
+# one record arrives (fetch_min_bytes=1), so this costs no latency; it sets how often an idle
+# consumer asks again (the client's default, 500 ms, is two empty fetches a second per consumer
+# for the broker to answer). A request the consumer sends on the same connection meanwhile
+# (the lag gauges' end offsets) waits for the fetch's answer, at most this long.
+FETCH_MAX_WAIT_MS = 1_000
 # The longest one step of closing a consumer (last commit, leaving the group) may take.
 _CLOSE_STEP_S = 10.0
 
@@ -155,6 +161,7 @@ class BatchConsumer(Generic[E]):
             max_poll_records=self.config.max_records,
             max_poll_interval_ms=self.config.max_poll_interval_ms,
             heartbeat_interval_ms=self.config.heartbeat_interval_ms,
+            fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
             metadata_max_age_ms=self.sub.metadata_max_age_ms,
         )
         listener = _Rebalance(self)

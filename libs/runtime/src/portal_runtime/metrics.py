@@ -254,23 +254,30 @@ class MetricsPoller:
             self.add("consumer_lag", self._consumer_lag)
         self.brokers.append(broker)
 
-    async def _committed(self, group: str, partitions: list[Any]) -> dict[Any, int]:
-        # The group's committed offsets through an admin client of its own: asking the
-        # consumer itself would queue behind its coordinator (and wait out every rebalance).
+    async def _admin_client(self) -> Any:
         if self._admin is None:
             from aiokafka.admin import AIOKafkaAdminClient
 
             admin = AIOKafkaAdminClient(**self.kafka_options, client_id="portal-metrics")
             await admin.start()
             self._admin = admin
-        offsets = await self._admin.list_consumer_group_offsets(group, partitions=partitions)
+        return self._admin
+
+    async def _committed(self, group: str, partitions: list[Any]) -> dict[Any, int]:
+        # The group's committed offsets through an admin client of its own: asking the
+        # consumer itself would queue behind its coordinator (and wait out every rebalance).
+        admin = await self._admin_client()
+        offsets = await admin.list_consumer_group_offsets(group, partitions=partitions)
         return {tp: meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
 
     async def _consumer_lag(self) -> dict[str, GaugeValues]:
+        # At once: each consumer's end offsets wait behind its own fetch in flight.
+        consumers = [c for broker in self.brokers for c in _consumers(broker)]
+        if consumers:
+            await self._admin_client()  # one client, made before they share it
         values: GaugeValues = {}
-        for broker in self.brokers:
-            for consumer in _consumers(broker):
-                values.update(await consumer_lag(consumer, self._committed))
+        for lags in await asyncio.gather(*(consumer_lag(c, self._committed) for c in consumers)):
+            values.update(lags)
         return {CONSUMER_LAG: values}
 
     async def poll_once(self) -> None:

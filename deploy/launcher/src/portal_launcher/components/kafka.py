@@ -299,6 +299,10 @@ class KafkaComponent(Component):
                 "# Events carry whole articles: allow up to 4 MiB (contracts MAX_MESSAGE_BYTES).",
                 "message.max.bytes=4194304",
                 "group.initial.rebalance.delay.ms=0",
+                "# The controller appends a no-op record to the metadata log this often (default:",
+                "# every 500 ms, each one flushed to disk and loaded by the broker: CPU spent while",
+                "# nothing happens). A single node has no other broker waiting on it to look alive.",
+                "metadata.max.idle.interval.ms=5000",
                 "num.partitions=1",
                 "",
             ]

@@ -322,6 +322,9 @@ class PostgresComponent(Component):
         cmd = [str(bin_dir() / "postgres"), "-D", str(self.pgdata)]
         cmd += ["-p", str(s.postgres_port), "-k", str(self.socket_dir), "-h", s.host]
         cmd += ["-c", "shared_buffers=128MB", "-c", "max_connections=200"]
+        # Short statements only (queue rows, upserts by key): compiling a plan to machine code
+        # costs more CPU than it could save, and a misestimated scan would pay it on every run.
+        cmd += ["-c", "jit=off"]
         user = _server_user()
         if user is None:
             return cmd
