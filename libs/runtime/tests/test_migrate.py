@@ -45,7 +45,9 @@ def test_an_unknown_service_is_a_usage_error() -> None:
 
 
 @pytest.mark.stack
-@pytest.mark.parametrize("service", ["moderation", "publishing", "engagement"])
+@pytest.mark.parametrize(
+    "service", ["ingest", "normalize", "moderation", "publishing", "engagement"]
+)
 async def test_an_event_waits_in_the_outbox_uncompressed(
     stack_settings: StackSettings, service: str
 ) -> None:
