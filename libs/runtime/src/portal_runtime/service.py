@@ -353,6 +353,8 @@ class Service(HttpService):
         await self.broker.stop()
         if self.opensearch is not None:
             await self.opensearch.close()
+        if self.store is not None:
+            await self.store.close()  # intake and consumers have stopped: no write under way
         await self.engine.dispose()
         self.metrics.close()
 

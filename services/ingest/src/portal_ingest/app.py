@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import replace
 from pathlib import Path
 
@@ -51,7 +50,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     raw_store = ObjectStore(settings, bucket=settings.s3_raw_bucket)
     service.store = raw_store
     service.checks["object_store"] = raw_store.ping
-    service.background.append(lambda: _close_when_cancelled(raw_store))
 
     # Fairness between agencies: a backfill or a burst takes the bulk lane.
     lanes = BurstDetector(settings.burst_items, settings.burst_window_s)
@@ -122,15 +120,6 @@ def _admit_bulk_lane(settings: Settings, service: Service) -> None:
     service.relay_admission = gate
     service.background.append(gate.run)
     service.metrics.add("bulk_lane", gate.gauges)
-
-
-async def _close_when_cancelled(store: ObjectStore) -> None:
-    """Keep the raw archive's pooled connections for the app's life: background jobs are
-    cancelled once intake has stopped (HTTP and consumers), so no write is under way then."""
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await store.close()
 
 
 def following_config(settings: Settings) -> ConsumerConfig:
