@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import itertools
 import math
@@ -157,14 +158,14 @@ class Meter:
 class Searchable:
     """Watches OpenSearch for the ids it waits for; records when each became searchable.
 
-    Each poll is a search, as a reader's: the documents with a sequence number above what the
-    previous polls already saw (less a margin), by the ``article_id`` doc values, never the
-    stored document. The cost of a poll follows the documents indexed since the last one, not
-    the thousands still pending (a query naming every pending id cost OpenSearch about a fifth of
-    its CPU in the throughput run, counted against the pipeline). Sequence numbers are per
-    shard, and the local stack's index has one. Documents become visible in sequence order
-    except across bulk requests indexed at the same time; the margin re-reads the last
-    ``margin`` numbers, far more than the search service has in flight (one bulk of a batch).
+    Each poll is a search, as a reader's: the documents with a sequence number above the
+    highest one seen ``lookback_s`` ago, by their ``article_id`` doc values, never the stored
+    document. The cost of a poll follows the documents indexed lately, not the thousands still
+    awaited (a query naming every pending id cost OpenSearch about a fifth of its CPU in the
+    throughput run, counted against the pipeline). Sequence numbers are per shard, and the
+    local stack's index has one. Documents become visible in sequence order, except across
+    bulk requests indexed side by side (the search service sends one at a time): the lookback
+    reads again what became visible in the last seconds.
 
     A document found by a poll became searchable after the previous poll was sent (it was not
     found then) and before this one was sent (or while it ran). The time recorded is the middle
@@ -173,16 +174,17 @@ class Searchable:
     """
 
     def __init__(
-        self, opensearch_url: str, interval_s: float = 0.25, *, margin: int = 2000
+        self, opensearch_url: str, interval_s: float = 0.25, *, lookback_s: float = 2.0
     ) -> None:
         self.url = opensearch_url
         self.interval_s = interval_s
-        self.margin = margin
+        self.lookback_s = lookback_s
+        # (when a poll was sent, the highest sequence number seen by then), oldest first.
+        self._seen: collections.deque[tuple[float, int]] = collections.deque()
         self.pending: set[str] = set()
         self.at: dict[str, float] = {}
         self.watched_at: dict[str, float] = {}
         self._last_sent: float | None = None
-        self._max_seq_no = -1
         self._task: asyncio.Task[None] | None = None
 
     def watch(self, ids: Iterable[str]) -> None:
@@ -227,9 +229,12 @@ class Searchable:
     async def _poll(self, client: AsyncOpenSearch, page: int = 5000) -> None:
         sent = time.time()
         previous, self._last_sent = self._last_sent, sent
-        after = self._max_seq_no - self.margin
+        while len(self._seen) > 1 and self._seen[1][0] <= sent - self.lookback_s:
+            self._seen.popleft()
+        # The first poll reads the whole index once; later ones from the oldest kept.
+        after = self._seen[0][1] if self._seen else -1
+        top = self._seen[-1][1] if self._seen else -1
         found: list[str] = []
-        top = self._max_seq_no
         while True:
             try:
                 resp = await client.search(
@@ -253,7 +258,7 @@ class Searchable:
                 top = max(top, after)
             if len(hits) < page:
                 break
-        self._max_seq_no = top
+        self._seen.append((sent, top))
         for aid in found:
             if aid in self.pending:
                 since = max(previous or 0.0, self.watched_at.get(aid, sent))
