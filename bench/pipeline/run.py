@@ -18,7 +18,7 @@ with their traces sent to an in-process OTLP receiver that counts spans, then ru
    be detected, unless --backfill-marked) while another agency pushes one article per second;
    latency push -> searchable of the other agency's articles.
 
-Searchable = the article's document is found in OpenSearch (polled by id). Prints a table and,
+Searchable = the article's document is found by a search of OpenSearch (measure.Searchable). Prints a table and,
 with --json PATH, writes the figures the issue asks for. Options make a quick run
 (--articles, --scenarios, --offered-rate/--offered-s/--offered-agencies, --backfill).
 """
@@ -491,9 +491,9 @@ async def main_async(args: argparse.Namespace, settings: StackSettings) -> Resul
         pusher = Pusher(
             f"http://{settings.host}:{service_port(settings, 'ingest')}", args.concurrency
         )
-        # The bulk runs' thousands of pending ids are polled once a second: the slope needs no
-        # finer step, and a terms query over them is work for OpenSearch, which shares the two
-        # cores with the pipeline. Latencies are read by a fine watcher over few ids.
+        # The bulk runs are polled once a second (the slope needs no finer step, and each poll
+        # is work for OpenSearch, which shares the two cores with the pipeline); latencies are
+        # read by a fine watcher.
         watcher = Searchable(settings.opensearch_url, interval_s=1.0).start()
         fine = Searchable(settings.opensearch_url, interval_s=0.1).start()
         meter = Meter(settings, receiver)

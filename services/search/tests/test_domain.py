@@ -100,21 +100,13 @@ def test_snippet_escapes_everything_but_the_marks() -> None:
     assert "<script" not in html
 
 
-def test_fragments_prefer_exact_field_when_query_has_marks() -> None:
-    hl = {
-        "title": [f"{MARK_START}Đảng{MARK_END} họp"],
-        "title.folded": [f"{MARK_START}Đảng{MARK_END} {MARK_START}họp{MARK_END}"],
-    }
-    assert pick_fragments(hl, ("title",), prefer_exact=True) == ["<mark>Đảng</mark> họp"]
-    assert pick_fragments(hl, ("title",), prefer_exact=False) == [
-        "<mark>Đảng</mark> <mark>họp</mark>"
-    ]
+def test_fragments_come_from_the_first_field_that_has_any() -> None:
+    hl = {"title": [f"{MARK_START}Đảng{MARK_END} {MARK_START}họp{MARK_END}"]}
+    assert pick_fragments(hl, ("title",)) == ["<mark>Đảng</mark> <mark>họp</mark>"]
     # Body falls back to the summary, and to nothing.
-    summary = {"summary.folded": [f"x {MARK_START}y{MARK_END}"]}
-    assert pick_fragments(summary, ("body_text", "summary"), prefer_exact=True) == [
-        "x <mark>y</mark>"
-    ]
-    assert pick_fragments({}, ("body_text", "summary"), prefer_exact=True) == []
+    summary = {"summary": [f"x {MARK_START}y{MARK_END}"]}
+    assert pick_fragments(summary, ("body_text", "summary")) == ["x <mark>y</mark>"]
+    assert pick_fragments({}, ("body_text", "summary")) == []
 
 
 # ------------------------------------------------------------------ documents
@@ -214,13 +206,15 @@ def test_query_matches_folded_and_boosts_exact_diacritics() -> None:
     assert {"term": {"state": "published"}} in bool_q["filter"]
     (folded,) = bool_q["must"]
     assert folded["multi_match"]["query"] == "Đảng hòa"
-    assert all(f.split("^")[0].endswith(".folded") for f in folded["multi_match"]["fields"])
+    assert folded["multi_match"]["analyzer"] == "vi_folded"
     exact = bool_q["should"][0]["multi_match"]
-    assert not any(".folded" in f for f in exact["fields"])
+    # The exact clause searches the same fields with their own (diacritics-keeping) analyser.
+    assert exact["fields"] == folded["multi_match"]["fields"]
+    assert "analyzer" not in exact
     assert exact["boost"] > folded["multi_match"].get("boost", 1.0)
     assert body["sort"][0] == "_score"
     assert body["highlight"]["pre_tags"] == [MARK_START]
-    assert "title.folded" in body["highlight"]["fields"]
+    assert set(body["highlight"]["fields"]) == {"title", "summary", "body_text"}
 
 
 def test_facet_filters_apply_to_hits_and_to_the_other_facet_only() -> None:
@@ -272,8 +266,8 @@ def test_response_is_read_into_hits_facets_and_safe_highlights() -> None:
                         "published_at": "2024-03-28T01:00:00+00:00",
                     },
                     "highlight": {
-                        "title.folded": [f"<b>{MARK_START}Đảng{MARK_END}</b>"],
-                        "body_text.folded": [f"a {MARK_START}dang{MARK_END} & b"],
+                        "title": [f"<b>{MARK_START}Đảng{MARK_END}</b>"],
+                        "body_text": [f"a {MARK_START}dang{MARK_END} & b"],
                     },
                 }
             ],
@@ -295,9 +289,17 @@ def test_response_is_read_into_hits_facets_and_safe_highlights() -> None:
 
 
 def test_analysers_keep_and_fold_diacritics() -> None:
-    analysis = index_definition(shards=1, replicas=0)["settings"]["analysis"]["analyzer"]
-    assert analysis["vi_exact"]["filter"] == ["lowercase"]
-    assert analysis["vi_folded"]["filter"] == ["lowercase", "asciifolding"]
+    definition = index_definition(shards=1, replicas=0)
+    analysis = definition["settings"]["analysis"]
+    analysers = analysis["analyzer"]
+    assert analysers["vi_exact"]["filter"] == ["lowercase"]
+    assert analysers["vi_folded"]["filter"] == ["lowercase", "asciifolding"]
+    # Indexed once: the written word and, at the same position, its folded form.
+    (fold,) = [f for f in analysers["vi_indexed"]["filter"] if f != "lowercase"]
+    assert analysis["filter"][fold] == {"type": "asciifolding", "preserve_original": True}
+    body = definition["mappings"]["properties"]["body_text"]
+    assert (body["analyzer"], body["search_analyzer"]) == ("vi_indexed", "vi_exact")
+    assert "fields" not in body  # no second analysis of the same text
 
 
 def test_opensearch_outages_are_retried_not_dead_lettered() -> None:

@@ -38,7 +38,7 @@ from portal_launcher.services import service_environment
 from portal_launcher.settings import StackSettings
 from portal_runtime.testing import drive, record_for
 from portal_search import api
-from portal_search.app import create_app
+from portal_search.app import create_app, rebuild_if_outdated
 from portal_search.deps import ApiDeps
 from portal_search.domain import document_for
 from portal_search.handlers import published_subscription
@@ -539,6 +539,45 @@ async def test_the_refresh_interval_reaches_new_old_and_rebuilt_indices(
             # Without a setting, OpenSearch's default applies (and no-one's value lingers).
             assert await ArticleIndex(client, alias=alias).ensure() == first
             assert await interval(client, first) is None
+        finally:
+            await client.indices.delete(index=f"{alias}-v*")
+
+
+async def test_an_index_of_an_older_layout_is_rebuilt_at_start_up(
+    stack_settings: StackSettings,
+) -> None:
+    """An index made by an older version (written and folded words in separate sub-fields, no
+    layout in its mapping) is rebuilt when the service starts; a current one is left alone."""
+    alias = f"zz_layout_{tag()}"
+    async with AsyncOpenSearch(hosts=[stack_settings.opensearch_url]) as client:
+        try:
+            index = ArticleIndex(client, alias=alias)
+            older = index.definition()
+            del older["mappings"]["_meta"]
+            older["mappings"]["properties"]["title"] = {
+                "type": "text",
+                "analyzer": "vi_exact",
+                "fields": {"folded": {"type": "text", "analyzer": "vi_folded"}},
+            }
+            old = index.new_index_name()
+            await client.indices.create(index=old, body={**older, "aliases": {alias: {}}})
+            assert await index.ensure() == old
+            assert await index.outdated()
+
+            rebuilds: list[str] = []
+
+            async def rebuild() -> None:  # the rebuild's own steps (the replay is tested above)
+                new = await index.start_build(stale_after_s=3600)
+                await index.finish_build(new)
+                await index.swap(new, await index.current_index())
+                rebuilds.append(new)
+
+            await rebuild_if_outdated(index, rebuild)
+            assert len(rebuilds) == 1
+            assert await index.current_index() == rebuilds[0]
+            assert not await index.outdated()
+            await rebuild_if_outdated(index, rebuild)
+            assert len(rebuilds) == 1  # current layout: nothing to do
         finally:
             await client.indices.delete(index=f"{alias}-v*")
 

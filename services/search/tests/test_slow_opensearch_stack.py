@@ -110,6 +110,7 @@ async def test_a_slow_opensearch_delays_indexing_but_not_publishing(
                 "search",
                 opensearch_url=proxy.url,
                 opensearch_timeout_s=1.5,
+                index_bulk_timeout_s=1.5,
                 opensearch_max_retries=0,
             )
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -20,7 +20,7 @@ from portal_search import api
 from portal_search.db import outbox
 from portal_search.deps import ApiDeps
 from portal_search.handlers import published_subscription
-from portal_search.index import ArticleIndex, SearchUnavailable
+from portal_search.index import ArticleIndex, IndexBusy, SearchUnavailable
 from portal_search.questions import (
     answered_subscription,
     make_question_index,
@@ -59,6 +59,25 @@ async def _ensure_index(index: ArticleIndex) -> None:
         delay = min(delay * 2, 10.0)
 
 
+async def rebuild_if_outdated(
+    index: ArticleIndex, rebuild: Callable[[], Awaitable[object]]
+) -> None:
+    """Rebuild an index made with an older layout before this instance serves or consumes.
+
+    This version's queries expect its layout, so the instance is not ready until the alias
+    points at an index of it (instances of the older version keep serving the old index
+    meanwhile). Another instance rebuilding it already is fine (IndexBusy: this one goes on);
+    a failed rebuild fails the start, leaving the old index in place for the next attempt.
+    """
+    if not await index.outdated():
+        return
+    log.warning("search_index_layout_outdated", alias=index.alias)
+    try:
+        await rebuild()
+    except IndexBusy:
+        log.info("search_index_rebuild_elsewhere", alias=index.alias)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     service = Service(
@@ -75,6 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         shards=settings.index_shards,
         replicas=settings.index_replicas,
         refresh_interval=settings.index_refresh_interval,
+        bulk_timeout_s=settings.index_bulk_timeout_s,
     )
     rebuilder = Rebuilder(index, settings)
     # Answers of popular searches, kept briefly (resultcache.py).
@@ -91,6 +111,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         service.opensearch, shards=settings.index_shards, replicas=settings.index_replicas
     )
     service.consume(answered_subscription(questions))
+    questions_rebuilder = QuestionsRebuilder(questions, settings)
 
     async def alias_check() -> None:
         if await index.current_index() is None:
@@ -106,7 +127,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         routers=[
             api.public,
             questions_router(questions),
-            questions_admin_router(QuestionsRebuilder(questions, settings), admin_guard(settings)),
+            questions_admin_router(questions_rebuilder, admin_guard(settings)),
             api.admin,
         ],
     )
@@ -118,6 +139,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # The alias must exist before the consumer writes through it.
         await _ensure_index(index)
         await _ensure_index(questions)
+        await rebuild_if_outdated(index, rebuilder.run)
+        await rebuild_if_outdated(questions, questions_rebuilder.run)
         async with service.lifespan(app):
             yield
 

@@ -2,7 +2,9 @@
 
 * What an ``article.published`` event becomes in the index (a document, or a tombstone for a
   retraction, both written with the revision as external version).
-* The index layout: analysers that keep diacritics (``vi_exact``) and fold them (``vi_folded``).
+* The index layout: each text analysed once into its written and its folded words
+  (``vi_indexed``), searched with analysers that keep diacritics (``vi_exact``) or fold them
+  (``vi_folded``).
 * The public search request: validation, the OpenSearch query, and the reading of its answer
   (hits with safe highlighted snippets, facets).
 """
@@ -16,7 +18,7 @@ from datetime import UTC, date, datetime, time, timedelta, timezone
 from typing import Any, Literal
 
 from portal_contracts.articles import ArticlePublished, PublishedState
-from portal_text import has_vietnamese_diacritics, normalize_tone_placement
+from portal_text import normalize_tone_placement
 
 # Readers are in Vietnam: a date or a time without a zone is local time (UTC+7, no DST).
 VIETNAM = timezone(timedelta(hours=7), "Asia/Ho_Chi_Minh")
@@ -85,61 +87,89 @@ def render_snippet(fragment: str) -> str:
 # --------------------------------------------------------------------------- index layout
 
 
+# Version of the article index's layout, kept in its mapping's ``_meta``: an index behind the
+# alias with an older layout is rebuilt (``rebuild.py``) when the service starts.
+LAYOUT_VERSION = 2
+
+
+def analysis_settings() -> dict[str, Any]:
+    """The analysers every index of the service shares.
+
+    ``vi_indexed`` analyses a text once for both ways of searching it: each word is indexed as
+    written (lower-cased) and, when it has marks, also folded (``đảng`` and ``dang``) at the
+    same position, so phrases and highlights see one word. Queries pick a form with their own
+    analyser: ``vi_exact`` keeps the marks, ``vi_folded`` drops them.
+    """
+    return {
+        "filter": {
+            "vi_fold_keep_original": {"type": "asciifolding", "preserve_original": True},
+        },
+        "analyzer": {
+            "vi_indexed": {
+                "type": "custom",
+                "tokenizer": "standard",
+                "filter": ["lowercase", "vi_fold_keep_original"],
+            },
+            "vi_exact": {
+                "type": "custom",
+                "tokenizer": "standard",
+                "filter": ["lowercase"],
+            },
+            "vi_folded": {
+                "type": "custom",
+                "tokenizer": "standard",
+                # asciifolding maps đ -> d and drops every tone and vowel mark.
+                "filter": ["lowercase", "asciifolding"],
+            },
+        },
+    }
+
+
+def text_field() -> dict[str, Any]:
+    """A Vietnamese text field: written and folded words in one field, searched as written
+    unless a query names ``vi_folded``."""
+    return {"type": "text", "analyzer": "vi_indexed", "search_analyzer": "vi_exact"}
+
+
 def index_definition(*, shards: int, replicas: int) -> dict[str, Any]:
     """Settings and mappings of a physical index (every version has the same layout)."""
 
-    def text_field() -> dict[str, Any]:
-        return {
-            "type": "text",
-            "analyzer": "vi_exact",
-            "fields": {"folded": {"type": "text", "analyzer": "vi_folded"}},
-        }
-
     def long_text_field() -> dict[str, Any]:
         # Offsets in the postings let the highlighter skip re-analysing long bodies.
-        return {
-            "type": "text",
-            "analyzer": "vi_exact",
-            "index_options": "offsets",
-            "fields": {
-                "folded": {"type": "text", "analyzer": "vi_folded", "index_options": "offsets"}
-            },
-        }
+        return {**text_field(), "index_options": "offsets"}
+
+    # Keywords only ever filtered on or read back: no doc values (those serve sorts and facets).
+    def filter_keyword() -> dict[str, Any]:
+        return {"type": "keyword", "doc_values": False}
 
     return {
         "settings": {
-            "index": {"number_of_shards": shards, "number_of_replicas": replicas},
-            "analysis": {
-                "analyzer": {
-                    "vi_exact": {
-                        "type": "custom",
-                        "tokenizer": "standard",
-                        "filter": ["lowercase"],
-                    },
-                    "vi_folded": {
-                        "type": "custom",
-                        "tokenizer": "standard",
-                        # asciifolding maps đ -> d and drops every tone and vowel mark.
-                        "filter": ["lowercase", "asciifolding"],
-                    },
-                }
+            "index": {
+                "number_of_shards": shards,
+                "number_of_replicas": replicas,
+                # A refresh every few hundred ms writes a small segment each time: keep its files
+                # as written rather than copying them all into one compound file (merges
+                # still combine segments, so the number of files stays bounded).
+                "use_compound_file": False,
             },
+            "analysis": analysis_settings(),
         },
         "mappings": {
             "dynamic": "strict",
+            "_meta": {"layout": LAYOUT_VERSION},
             "properties": {
                 "article_id": {"type": "keyword"},
-                "state": {"type": "keyword"},
+                "state": filter_keyword(),
                 "revision": {"type": "long"},
                 "title": text_field(),
                 "summary": text_field(),
                 "body_text": long_text_field(),
                 "section": {"type": "keyword"},
                 "source": {"type": "keyword"},
-                "slug": {"type": "keyword"},
-                "url_path": {"type": "keyword"},
+                "slug": filter_keyword(),
+                "url_path": filter_keyword(),
                 "published_at": {"type": "date"},
-                "updated_at": {"type": "date"},
+                "updated_at": {"type": "date", "index": False, "doc_values": False},
                 "lead_image_url": {"type": "keyword", "index": False, "doc_values": False},
             },
         },
@@ -341,9 +371,38 @@ def parse_search(
 EXACT_BOOST = 3.0
 PHRASE_BOOST = 2.0
 TEXT_FIELDS = ("title^3", "summary^2", "body_text")
-FOLDED_FIELDS = ("title.folded^3", "summary.folded^2", "body_text.folded")
 # Short queries need every word; longer ones tolerate a missing word or two.
 MINIMUM_SHOULD_MATCH = "3<75%"
+
+
+def text_clauses(q: str, fields: tuple[str, ...]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The match on ``fields`` (boosts as ``name^n``, the first one the title): every word
+    folded, each form of it matching (``must``), and the exact words and the title's phrase
+    weighing more (``should``)."""
+    folded: dict[str, Any] = {
+        "multi_match": {
+            "query": q,
+            "type": "cross_fields",
+            "fields": list(fields),
+            # Folded words match every form of the word, with or without marks.
+            "analyzer": "vi_folded",
+            "operator": "or",
+            "minimum_should_match": MINIMUM_SHOULD_MATCH,
+        }
+    }
+    title = fields[0].split("^")[0]
+    boosts: list[dict[str, Any]] = [
+        {
+            "multi_match": {
+                "query": q,
+                "type": "best_fields",
+                "fields": list(fields),
+                "boost": EXACT_BOOST,
+            }
+        },
+        {"match_phrase": {title: {"query": q, "slop": 2, "boost": PHRASE_BOOST}}},
+    ]
+    return folded, boosts
 
 
 def _terms(field_name: str, values: tuple[str, ...]) -> dict[str, Any] | None:
@@ -374,28 +433,9 @@ def build_search_body(query: SearchQuery) -> dict[str, Any]:
 
     bool_query: dict[str, Any] = {"filter": filters}
     if query.q:
-        bool_query["must"] = [
-            {
-                "multi_match": {
-                    "query": query.q,
-                    "type": "cross_fields",
-                    "fields": list(FOLDED_FIELDS),
-                    "operator": "or",
-                    "minimum_should_match": MINIMUM_SHOULD_MATCH,
-                }
-            }
-        ]
-        bool_query["should"] = [
-            {
-                "multi_match": {
-                    "query": query.q,
-                    "type": "best_fields",
-                    "fields": list(TEXT_FIELDS),
-                    "boost": EXACT_BOOST,
-                }
-            },
-            {"match_phrase": {"title": {"query": query.q, "slop": 2, "boost": PHRASE_BOOST}}},
-        ]
+        folded, boosts = text_clauses(query.q, TEXT_FIELDS)
+        bool_query["must"] = [folded]
+        bool_query["should"] = boosts
 
     section_filter = _terms("section", query.sections)
     source_filter = _terms("source", query.sources)
@@ -471,14 +511,8 @@ def _highlight() -> dict[str, Any]:
         "type": "unified",
         "pre_tags": [MARK_START],
         "post_tags": [MARK_END],
-        "fields": {
-            "title": whole,
-            "title.folded": whole,
-            "body_text": snippets,
-            "body_text.folded": snippets,
-            "summary": snippets,
-            "summary.folded": snippets,
-        },
+        # Both clauses query the same fields: every form of a word found is marked.
+        "fields": {"title": whole, "body_text": snippets, "summary": snippets},
     }
 
 
@@ -522,26 +556,17 @@ class SearchPage:
     facets: dict[str, list[FacetBucket]]
 
 
-def pick_fragments(
-    highlight: dict[str, list[str]], fields: tuple[str, ...], *, prefer_exact: bool
-) -> list[str]:
-    """Fragments of the first field (exact or folded variant) that has any, rendered safe.
-
-    ``fields`` lists base fields in order of preference (e.g. body_text then summary). A query
-    typed with diacritics shows the exact field's marks first; one typed without shows the
-    folded field's (which marks every form of the word, as the reader asked).
-    """
+def pick_fragments(highlight: dict[str, list[str]], fields: tuple[str, ...]) -> list[str]:
+    """Fragments of the first of ``fields`` (in order of preference) that has any, rendered
+    safe."""
     for name in fields:
-        variants = (name, f"{name}.folded") if prefer_exact else (f"{name}.folded", name)
-        for variant in variants:
-            fragments = highlight.get(variant)
-            if fragments:
-                return [render_snippet(f) for f in fragments]
+        fragments = highlight.get(name)
+        if fragments:
+            return [render_snippet(f) for f in fragments]
     return []
 
 
 def parse_response(raw: dict[str, Any], query: SearchQuery) -> SearchPage:
-    prefer_exact = has_vietnamese_diacritics(query.q)
     hits: list[Hit] = []
     for item in raw.get("hits", {}).get("hits", []):
         src = item.get("_source", {})
@@ -560,8 +585,8 @@ def parse_response(raw: dict[str, Any], query: SearchQuery) -> SearchPage:
                 lead_image_url=src.get("lead_image_url"),
                 score=item.get("_score"),
                 highlight=Highlight(
-                    title=pick_fragments(hl, ("title",), prefer_exact=prefer_exact),
-                    body=pick_fragments(hl, ("body_text", "summary"), prefer_exact=prefer_exact),
+                    title=pick_fragments(hl, ("title",)),
+                    body=pick_fragments(hl, ("body_text", "summary")),
                 ),
             )
         )

@@ -79,6 +79,7 @@ class ArticleIndex:
         shards: int = 1,
         replicas: int = 0,
         refresh_interval: str | None = None,
+        bulk_timeout_s: float | None = None,
     ) -> None:
         self.client = client
         self.alias = alias
@@ -87,6 +88,8 @@ class ArticleIndex:
         self.replicas = replicas
         # None: OpenSearch's default (1 s, and none while no one searches).
         self.refresh_interval = refresh_interval
+        # None: the client's request timeout.
+        self.bulk_timeout_s = bulk_timeout_s
 
     # ---------------------------------------------------------------- names and layout
 
@@ -162,6 +165,18 @@ class ArticleIndex:
             raise RuntimeError(f"alias {self.alias!r} could not be created")
         await self._apply_refresh_interval(targets[0])
         return targets[0]
+
+    async def outdated(self) -> bool:
+        """Whether the index behind the alias was made with an older layout (its mapping's
+        ``_meta.layout`` is not this definition's): it must be rebuilt to be searched as the
+        queries of this version expect."""
+        index = await self.current_index()
+        if index is None:
+            return False
+        found = await self.client.indices.get_mapping(index=index)
+        meta = found.get(index, {}).get("mappings", {}).get("_meta", {})
+        wanted = self.definition()["mappings"].get("_meta", {}).get("layout")
+        return bool(meta.get("layout") != wanted)
 
     async def _settle(self, alias: str, targets: list[str]) -> list[str]:
         ages = {name: await self._creation_ms(name) for name in targets}
@@ -239,7 +254,7 @@ class ArticleIndex:
             lines.append(op.body)
         try:
             # require_alias: never let a write create an index named like the alias.
-            result = await self.client.bulk(body=lines, require_alias=True)
+            result = await self.client.bulk(body=lines, require_alias=True, **self._bulk_options())
         except TransportError as exc:
             if _unavailable(exc):
                 raise SearchUnavailable(f"OpenSearch unavailable: {exc}") from exc
@@ -275,6 +290,11 @@ class ArticleIndex:
             await self.ensure()
             raise SearchUnavailable(f"alias {target!r} was missing; recreated")
         return outcomes
+
+    def _bulk_options(self) -> dict[str, Any]:
+        # A _bulk given up on is still carried out by OpenSearch, and then sent again in full by
+        # the retry: on a loaded node, a short timeout multiplies the indexing work it avoids.
+        return {} if self.bulk_timeout_s is None else {"request_timeout": self.bulk_timeout_s}
 
     async def bulk_write(self, ops: list[IndexOp]) -> BulkStats:
         """Write many events into the index being built, with the same versioning.

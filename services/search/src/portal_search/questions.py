@@ -2,7 +2,7 @@
 
 The same design as the article index (``index.ArticleIndex``: physical indices behind an alias,
 external versioning by revision, a tombstone for a withdrawn answer) and the same analysers
-(diacritics kept in ``vi_exact``, folded in ``vi_folded``), in an index of its own.
+(``domain.text_field``: written and folded words in one field), in an index of its own.
 """
 
 from __future__ import annotations
@@ -26,23 +26,22 @@ from portal_runtime.logs import get_logger
 from portal_runtime.unit_of_work import UnitOfWork
 from portal_search.domain import (
     CODE_PATTERN,
-    EXACT_BOOST,
+    LAYOUT_VERSION,
     MARK_END,
     MARK_START,
     MAX_QUERY_CHARS,
     MAX_RESULT_WINDOW,
-    MINIMUM_SHOULD_MATCH,
-    PHRASE_BOOST,
     PUBLISHED,
     IndexOp,
     clean_text,
     index_definition,
     normalize_query,
     pick_fragments,
+    text_clauses,
+    text_field,
 )
 from portal_search.handlers import index_batch
 from portal_search.index import ArticleIndex
-from portal_text import has_vietnamese_diacritics
 
 log = get_logger(__name__)
 
@@ -74,18 +73,11 @@ class QuestionSettings(BaseSettings):
 def questions_definition(*, shards: int, replicas: int) -> dict[str, Any]:
     """The articles' analysers, with the fields of a question and its answer."""
     settings = index_definition(shards=shards, replicas=replicas)["settings"]
-
-    def text_field() -> dict[str, Any]:
-        return {
-            "type": "text",
-            "analyzer": "vi_exact",
-            "fields": {"folded": {"type": "text", "analyzer": "vi_folded"}},
-        }
-
     return {
         "settings": settings,
         "mappings": {
             "dynamic": "strict",
+            "_meta": {"layout": LAYOUT_VERSION},
             "properties": {
                 "question_id": {"type": "keyword"},
                 "state": {"type": "keyword"},
@@ -187,28 +179,9 @@ def build_question_search(
         filters.append({"term": {"kind": kind}})
     query: dict[str, Any] = {"filter": filters}
     if q:
-        query["must"] = [
-            {
-                "multi_match": {
-                    "query": q,
-                    "type": "cross_fields",
-                    "fields": ["title.folded^3", "question.folded^2", "answer_text.folded"],
-                    "operator": "or",
-                    "minimum_should_match": MINIMUM_SHOULD_MATCH,
-                }
-            }
-        ]
-        query["should"] = [
-            {
-                "multi_match": {
-                    "query": q,
-                    "type": "best_fields",
-                    "fields": ["title^3", "question^2", "answer_text"],
-                    "boost": EXACT_BOOST,
-                }
-            },
-            {"match_phrase": {"title": {"query": q, "slop": 2, "boost": PHRASE_BOOST}}},
-        ]
+        folded, boosts = text_clauses(q, ("title^3", "question^2", "answer_text"))
+        query["must"] = [folded]
+        query["should"] = boosts
     whole = {"number_of_fragments": 0}
     snippets = {"fragment_size": 180, "number_of_fragments": 2}
     body: dict[str, Any] = {
@@ -228,15 +201,7 @@ def build_question_search(
             "type": "unified",
             "pre_tags": [MARK_START],
             "post_tags": [MARK_END],
-            "fields": {
-                f: spec
-                for name, spec in (
-                    ("title", whole),
-                    ("question", snippets),
-                    ("answer_text", snippets),
-                )
-                for f in (name, f"{name}.folded")
-            },
+            "fields": {"title": whole, "question": snippets, "answer_text": snippets},
         }
     return body
 
@@ -280,7 +245,6 @@ def _path(src: dict[str, Any]) -> str:
 def parse_question_response(
     raw: dict[str, Any], *, q: str, page: int, size: int
 ) -> QuestionSearchOut:
-    prefer_exact = has_vietnamese_diacritics(q)
     hits = []
     for item in raw.get("hits", {}).get("hits", []):
         src = item.get("_source", {})
@@ -299,9 +263,9 @@ def parse_question_response(
                 answered_at=src.get("answered_at", ""),
                 path=_path(src),
                 highlight={
-                    "title": pick_fragments(hl, ("title",), prefer_exact=prefer_exact),
-                    "question": pick_fragments(hl, ("question",), prefer_exact=prefer_exact),
-                    "answer": pick_fragments(hl, ("answer_text",), prefer_exact=prefer_exact),
+                    "title": pick_fragments(hl, ("title",)),
+                    "question": pick_fragments(hl, ("question",)),
+                    "answer": pick_fragments(hl, ("answer_text",)),
                 },
             )
         )

@@ -30,6 +30,10 @@ class Settings(ServiceSettings):
     # index, half of which an article waits on average; shorter costs OpenSearch more small
     # segments (README, "How soon an article is searchable").
     index_refresh_interval: str = Field(default="250ms", pattern=r"^[1-9][0-9]*(ms|s)$")
+    # How long an article index _bulk may take before it is given up and retried (OpenSearch
+    # still carries out the one given up on, so a retry repeats all its work): longer than
+    # OPENSEARCH_TIMEOUT_S, which suits searches (README, "Settings").
+    index_bulk_timeout_s: float = Field(default=60.0, gt=0)
     # Longer bodies are cut before indexing: highlighting re-analyses at most ~1M characters.
     index_max_body_chars: int = Field(default=500_000, ge=1_000, le=900_000)
 
