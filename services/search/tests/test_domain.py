@@ -28,7 +28,6 @@ from portal_search.domain import (
     build_search_body,
     clean_text,
     document_for,
-    index_definition,
     normalize_query,
     parse_response,
     parse_search,
@@ -36,6 +35,7 @@ from portal_search.domain import (
     render_snippet,
 )
 from portal_search.index import SearchUnavailable
+from portal_search.layout import index_definition
 
 NOW = datetime(2024, 3, 28, 1, 0, tzinfo=UTC)
 

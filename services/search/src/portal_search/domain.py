@@ -2,9 +2,6 @@
 
 * What an ``article.published`` event becomes in the index (a document, or a tombstone for a
   retraction, both written with the revision as external version).
-* The index layout: each text analysed once into its written and its folded words
-  (``vi_indexed``), searched with analysers that keep diacritics (``vi_exact``) or fold them
-  (``vi_folded``).
 * The public search request: validation, the OpenSearch query, and the reading of its answer
   (hits with safe highlighted snippets, facets).
 """
@@ -82,98 +79,6 @@ def render_snippet(fragment: str) -> str:
     """A highlighted fragment as safe HTML: everything escaped, matches in ``<mark>``."""
     escaped = html.escape(fragment, quote=True)
     return escaped.replace(MARK_START, "<mark>").replace(MARK_END, "</mark>")
-
-
-# --------------------------------------------------------------------------- index layout
-
-
-# Version of the article index's layout, kept in its mapping's ``_meta``: an index behind the
-# alias with an older layout is rebuilt (``rebuild.py``) when the service starts.
-LAYOUT_VERSION = 2
-
-
-def analysis_settings() -> dict[str, Any]:
-    """The analysers every index of the service shares.
-
-    ``vi_indexed`` analyses a text once for both ways of searching it: each word is indexed as
-    written (lower-cased) and, when it has marks, also folded (``đảng`` and ``dang``) at the
-    same position, so phrases and highlights see one word. Queries pick a form with their own
-    analyser: ``vi_exact`` keeps the marks, ``vi_folded`` drops them.
-    """
-    return {
-        "filter": {
-            "vi_fold_keep_original": {"type": "asciifolding", "preserve_original": True},
-        },
-        "analyzer": {
-            "vi_indexed": {
-                "type": "custom",
-                "tokenizer": "standard",
-                "filter": ["lowercase", "vi_fold_keep_original"],
-            },
-            "vi_exact": {
-                "type": "custom",
-                "tokenizer": "standard",
-                "filter": ["lowercase"],
-            },
-            "vi_folded": {
-                "type": "custom",
-                "tokenizer": "standard",
-                # asciifolding maps đ -> d and drops every tone and vowel mark.
-                "filter": ["lowercase", "asciifolding"],
-            },
-        },
-    }
-
-
-def text_field() -> dict[str, Any]:
-    """A Vietnamese text field: written and folded words in one field, searched as written
-    unless a query names ``vi_folded``."""
-    return {"type": "text", "analyzer": "vi_indexed", "search_analyzer": "vi_exact"}
-
-
-def index_definition(*, shards: int, replicas: int) -> dict[str, Any]:
-    """Settings and mappings of a physical index (every version has the same layout)."""
-
-    def long_text_field() -> dict[str, Any]:
-        # Offsets in the postings let the highlighter skip re-analysing long bodies.
-        return {**text_field(), "index_options": "offsets"}
-
-    # Keywords only ever filtered on or read back: no doc values (those serve sorts and facets).
-    def filter_keyword() -> dict[str, Any]:
-        return {"type": "keyword", "doc_values": False}
-
-    return {
-        "settings": {
-            "index": {
-                "number_of_shards": shards,
-                "number_of_replicas": replicas,
-                # A refresh every few hundred ms writes a small segment each time: keep its files
-                # as written rather than copying them all into one compound file (merges
-                # still combine segments, so the number of files stays bounded).
-                "use_compound_file": False,
-            },
-            "analysis": analysis_settings(),
-        },
-        "mappings": {
-            "dynamic": "strict",
-            "_meta": {"layout": LAYOUT_VERSION},
-            "properties": {
-                "article_id": {"type": "keyword"},
-                "state": filter_keyword(),
-                "revision": {"type": "long"},
-                "title": text_field(),
-                "summary": text_field(),
-                "body_text": long_text_field(),
-                "section": {"type": "keyword"},
-                "source": {"type": "keyword"},
-                "slug": filter_keyword(),
-                "url_path": filter_keyword(),
-                "published_at": {"type": "date"},
-                "updated_at": {"type": "date", "index": False, "doc_values": False},
-                "lead_image_url": {"type": "keyword", "index": False, "doc_values": False},
-            },
-        },
-    }
 
 
 # --------------------------------------------------------------------------- documents

@@ -23,7 +23,8 @@ from opensearchpy.exceptions import (
 
 from portal_runtime.clock import utcnow
 from portal_runtime.logs import get_logger
-from portal_search.domain import PUBLISHED, IndexOp, index_definition
+from portal_search.domain import PUBLISHED, IndexOp
+from portal_search.layout import index_definition
 
 log = get_logger(__name__)
 

@@ -2,7 +2,7 @@
 
 The same design as the article index (``index.ArticleIndex``: physical indices behind an alias,
 external versioning by revision, a tombstone for a withdrawn answer) and the same analysers
-(``domain.text_field``: written and folded words in one field), in an index of its own.
+(``layout.text_field``: written and folded words in one field), in an index of its own.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from portal_runtime.logs import get_logger
 from portal_runtime.unit_of_work import UnitOfWork
 from portal_search.domain import (
     CODE_PATTERN,
-    LAYOUT_VERSION,
     MARK_END,
     MARK_START,
     MAX_QUERY_CHARS,
@@ -34,14 +33,13 @@ from portal_search.domain import (
     PUBLISHED,
     IndexOp,
     clean_text,
-    index_definition,
     normalize_query,
     pick_fragments,
     text_clauses,
-    text_field,
 )
 from portal_search.handlers import index_batch
 from portal_search.index import ArticleIndex
+from portal_search.layout import LAYOUT_VERSION, index_definition, text_field
 
 log = get_logger(__name__)
 
