@@ -15,6 +15,7 @@ import asyncio
 import io
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 from urllib.parse import urlparse
 
 from minio import Minio
@@ -42,16 +43,15 @@ class ObjectStore:
         url = urlparse(settings.s3_endpoint)
         self.bucket = bucket or settings.s3_bucket
         self._server = (url.hostname or "", url.port or (443 if url.scheme == "https" else 80))
-        self._endpoint, self._secure = url.netloc, url.scheme == "https"
-        self._keys = (settings.s3_access_key, settings.s3_secret_key.get_secret_value())
-        self._region = settings.s3_region
-        self.client = Minio(
-            self._endpoint,
-            access_key=self._keys[0],
-            secret_key=self._keys[1],
-            secure=self._secure,
-            region=self._region,
-        )
+        # Both clients take the same arguments.
+        self._client_args: dict[str, Any] = {
+            "endpoint": url.netloc,
+            "access_key": settings.s3_access_key,
+            "secret_key": settings.s3_secret_key.get_secret_value(),
+            "secure": url.scheme == "https",
+            "region": settings.s3_region,
+        }
+        self.client = Minio(**self._client_args)
         # The asyncio client's connections belong to the loop that opened them.
         self._writer: AsyncMinio | None = None
         self._writer_loop: asyncio.AbstractEventLoop | None = None
@@ -59,13 +59,7 @@ class ObjectStore:
     def _async_client(self) -> AsyncMinio:
         loop = asyncio.get_running_loop()
         if self._writer is None or self._writer_loop is not loop:
-            self._writer = AsyncMinio(
-                self._endpoint,
-                access_key=self._keys[0],
-                secret_key=self._keys[1],
-                secure=self._secure,
-                region=self._region,
-            )
+            self._writer = AsyncMinio(**self._client_args)
             self._writer_loop = loop
         return self._writer
 
