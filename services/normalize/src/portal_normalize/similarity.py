@@ -67,12 +67,11 @@ def _shingles(text: str) -> set[bytes]:
     t = _ascii_words(text)
     if t is None:
         folded = fold(text).casefold()
-        if folded.isascii():
-            t = _ASCII_WORD.findall(folded.encode("ascii"))[:MAX_WORDS]
-    if t is not None:
-        return set(map(b" ".join, zip(t, t[1:], t[2:], t[3:], strict=False)))
-    w = _WORD.findall(folded)[:MAX_WORDS]
-    return {" ".join(s).encode() for s in zip(w, w[1:], w[2:], w[3:], strict=False)}
+        if not folded.isascii():
+            w = _WORD.findall(folded)[:MAX_WORDS]
+            return {" ".join(s).encode() for s in zip(w, w[1:], w[2:], w[3:], strict=False)}
+        t = _ASCII_WORD.findall(folded.encode("ascii"))[:MAX_WORDS]
+    return set(map(b" ".join, zip(t, t[1:], t[2:], t[3:], strict=False)))
 
 
 # A fresh 8-byte BLAKE2b state: copying it costs a fraction of building one per shingle.
