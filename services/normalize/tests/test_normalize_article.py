@@ -494,3 +494,26 @@ def test_ascii_words_are_the_word_runs_lowered(text: bytes) -> None:
     from portal_normalize.similarity import MAX_WORDS, _split_ascii_words
 
     assert _split_ascii_words(text) == re.findall(rb"\w+", text.lower())[:MAX_WORDS]
+
+
+_INLINE_MARKUP = st.lists(
+    st.one_of(
+        st.text(max_size=20),
+        st.sampled_from(
+            ["<b>", "</b>", "<script>x</script>", "<style>p{}</style>", "<!-- c -->", "&amp;",
+             "&nbsp;", "<a href='/x' onclick='y'>", "</a>", "<br/>", "<", ">", "<p", "Đảng"]
+        ),
+    ),
+    max_size=20,
+).map("".join)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(_INLINE_MARKUP)
+def test_the_inline_cleaner_is_nh3_clean_with_its_options(raw: str) -> None:
+    import nh3
+
+    from portal_normalize.plain_text import INLINE_CLEANER
+
+    expected = nh3.clean(raw, tags=set(), clean_content_tags={"script", "style"})
+    assert INLINE_CLEANER.clean(raw) == expected
