@@ -462,3 +462,58 @@ _ARTICLE_WORDS = st.sampled_from(
 @given(st.one_of(st.lists(_ARTICLE_WORDS, max_size=120).map(" ".join), st.text()))
 def test_the_signature_of_any_text_is_its_definition(text: str) -> None:
     assert signature(text) == _signature_by_definition(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=2**64 - 1), min_size=64, max_size=64))
+def test_band_keys_stay_what_is_stored(values: list[int]) -> None:
+    """Each band's key: the signed 8-byte BLAKE2b of its four values, packed big-endian."""
+    import hashlib
+    import struct
+
+    from portal_normalize.similarity import BANDS, ROWS, bands
+
+    expected = [
+        int.from_bytes(
+            hashlib.blake2b(
+                struct.pack(">4Q", *values[b * ROWS : (b + 1) * ROWS]), digest_size=8
+            ).digest(),
+            "big",
+            signed=True,
+        )
+        for b in range(BANDS)
+    ]
+    assert bands(tuple(values)) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300))
+def test_ascii_words_are_the_word_runs_lowered(text: bytes) -> None:
+    import re
+
+    from portal_normalize.similarity import MAX_WORDS, _split_ascii_words
+
+    assert _split_ascii_words(text) == re.findall(rb"\w+", text.lower())[:MAX_WORDS]
+
+
+_INLINE_MARKUP = st.lists(
+    st.one_of(
+        st.text(max_size=20),
+        st.sampled_from(
+            ["<b>", "</b>", "<script>x</script>", "<style>p{}</style>", "<!-- c -->", "&amp;",
+             "&nbsp;", "<a href='/x' onclick='y'>", "</a>", "<br/>", "<", ">", "<p", "Đảng"]
+        ),
+    ),
+    max_size=20,
+).map("".join)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(_INLINE_MARKUP)
+def test_the_inline_cleaner_is_nh3_clean_with_its_options(raw: str) -> None:
+    import nh3
+
+    from portal_normalize.plain_text import INLINE_CLEANER
+
+    expected = nh3.clean(raw, tags=set(), clean_content_tags={"script", "style"})
+    assert INLINE_CLEANER.clean(raw) == expected

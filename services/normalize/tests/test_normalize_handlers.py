@@ -196,3 +196,19 @@ async def test_bad_messages_are_dead_lettered_with_a_reason_and_the_rest_goes_on
     assert by_offset[1].error_type == "decode" and by_offset[1].reason
     assert by_offset[1].record.value == b"\x00not json"  # the original bytes are kept
     assert store.revisions == {good.subject: 1}
+
+
+async def test_an_article_whose_event_is_too_large_is_dead_lettered_and_the_rest_goes_on(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from portal_normalize import handlers
+
+    monkeypatch.setattr(handlers, "MAX_EVENT_BYTES", 1800)
+    small = ingested("hn-1")
+    large = ingested("hn-2", title="Hội nghị " * 55)  # 500 characters: 800 bytes more
+    ledger = await run(records_for(ARTICLE_INGESTED.name, small, large))
+    assert [d.article_id for d in normalized(ledger)] == [small.subject]
+    [rejected] = ledger.rejections
+    assert rejected.error_type == "size"
+    assert rejected.reason.startswith("normalized event of ")
+    assert rejected.reason.endswith(" bytes exceeds 1800")

@@ -40,6 +40,7 @@ from portal_normalize.domain import (
     retraction_data,
     upsert_data,
 )
+from portal_normalize.event_size import certainly_fits
 from portal_normalize.media import MediaService
 from portal_normalize.settings import Settings
 from portal_runtime.batch import Message, by_key
@@ -127,11 +128,15 @@ class Ingested:
         result = finish(draft, outcomes, media_base_url=self.settings.media_base_url)
         # The largest the event can be (with a near-duplicate's id): the broker would refuse
         # a bigger one, and the outbox relay would stall behind it.
-        size = len(encode(_event(upsert_data(data, result, "0" * _ARTICLE_ID_LENGTH))))
-        if size > MAX_EVENT_BYTES:
-            raise PermanentError(
-                f"normalized event of {size} bytes exceeds {MAX_EVENT_BYTES}", "size"
-            )
+        # Encoded only when a bound on its text cannot show that it fits (the outbox encodes
+        # the event that is sent).
+        largest = _event(upsert_data(data, result, "0" * _ARTICLE_ID_LENGTH))
+        if not certainly_fits(largest, MAX_EVENT_BYTES):
+            size = len(encode(largest))
+            if size > MAX_EVENT_BYTES:
+                raise PermanentError(
+                    f"normalized event of {size} bytes exceeds {MAX_EVENT_BYTES}", "size"
+                )
         text = similarity.fingerprint_text(result.article.title, result.article.body_text)
         return Prepared(result, similarity.signature(text))
 

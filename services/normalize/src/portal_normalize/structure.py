@@ -121,7 +121,11 @@ def _text(el: HtmlElement) -> str:
 
 
 def _has_text(el: HtmlElement) -> bool:
-    """Whether ``_text(el)`` is not empty: stops at the first text that is not whitespace."""
+    """Whether ``_text(el)`` is not empty: stops at the first text that is not whitespace
+    (most often the element's own, read before a walk is started)."""
+    own = el.text
+    if own and not own.isspace():
+        return True
     return any(not t.isspace() for t in el.itertext() if t)
 
 
@@ -340,13 +344,14 @@ def _paragraph_breaks(root: HtmlElement, counts: Counter[str]) -> None:
 
 
 def _trim_breaks(root: HtmlElement) -> None:
-    for tag in _CONTAINERS:
-        for el in root.iter(tag):
-            children = list(el)
-            while children and children[0].tag == "br" and not (el.text or "").strip():
-                _detach(children.pop(0))
-            while children and children[-1].tag == "br" and not (children[-1].tail or "").strip():
-                _detach(children.pop())
+    # One walk for every container: each trims only its own child breaks, so the order in
+    # which containers are trimmed does not matter.
+    for el in root.iter(*_CONTAINERS):
+        children = list(el)
+        while children and children[0].tag == "br" and not (el.text or "").strip():
+            _detach(children.pop(0))
+        while children and children[-1].tag == "br" and not (children[-1].tail or "").strip():
+            _detach(children.pop())
 
 
 def _loose_text(root: HtmlElement, counts: Counter[str]) -> None:
@@ -375,16 +380,17 @@ def _empties(root: HtmlElement, counts: Counter[str]) -> None:
     while changed:
         changed = False
         for el in list(root.iter()):
-            if el is root or el.tag in _KEEP_EMPTY or not isinstance(el.tag, str):
+            tag = el.tag
+            if el is root or tag in _KEEP_EMPTY or not isinstance(tag, str):
                 continue
-            if el.tag == "figure" and not _holds(el, "img", "iframe"):
+            if tag == "figure" and not _holds(el, "img", "iframe"):
                 el.drop_tree()
                 counts["empty elements removed"] += 1
                 changed = True
                 continue
             if _has_text(el) or _has_media(el):
                 continue
-            if el.tag in ("table", "ul", "ol") or not _holds(el, "td", "th", "li"):
+            if tag in ("table", "ul", "ol") or not _holds(el, "td", "th", "li"):
                 el.drop_tree()
                 counts["empty elements removed"] += 1
                 changed = True
