@@ -258,8 +258,14 @@ class ArticleIndex:
             )
             lines.append(op.body)
         try:
-            # require_alias: never let a write create an index named like the alias.
-            result = await self.client.bulk(body=lines, require_alias=True, **self._bulk_options())
+            # require_alias: never let a write create an index named like the alias. Only each
+            # item's status and error are read: the rest of the answer is not sent.
+            result = await self.client.bulk(
+                body=lines,
+                require_alias=True,
+                filter_path="items.*.status,items.*.error",
+                **self._bulk_options(),
+            )
         except TransportError as exc:
             if _unavailable(exc):
                 raise SearchUnavailable(f"OpenSearch unavailable: {exc}") from exc
