@@ -33,7 +33,7 @@ class Settings(ServiceSettings):
     # article). The index's own periodic refresh, INDEX_REFRESH_INTERVAL, is then only a safety
     # net; with INDEX_REFRESH_ON_WRITE=false it is the only refresh (250ms suits that).
     index_refresh_on_write: bool = True
-    index_refresh_min_gap_ms: int = Field(default=500, ge=10, le=60_000)
+    index_refresh_min_gap_ms: int = Field(default=250, ge=10, le=60_000)
     index_refresh_interval: str = Field(default="10s", pattern=r"^[1-9][0-9]*(ms|s)$")
     # How long an article index _bulk may take before it is given up and retried (OpenSearch
     # still carries out the one given up on, so a retry repeats all its work): longer than
