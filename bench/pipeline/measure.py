@@ -14,9 +14,11 @@ import collections
 import contextlib
 import itertools
 import math
+import os
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import asyncpg
 import psutil
@@ -73,12 +75,50 @@ def _cpu_s(pid: int | None) -> float:
         return 0.0
 
 
+# HotSpot's compiler threads (their names as the kernel keeps them, cut to 15 characters).
+_JIT_THREADS = ("C1 CompilerThre", "C2 CompilerThre")
+JIT_SUFFIX = " jit"
+
+
+def _jit_cpu_s(pid: int | None) -> float:
+    """CPU seconds a JVM spent compiling hot code: the cost of its first minutes of work (a
+    freshly started OpenSearch or Kafka), not of each message."""
+    if pid is None:
+        return 0.0
+    try:
+        pids = [pid, *(c.pid for c in psutil.Process(pid).children(recursive=True))]
+    except psutil.Error:
+        return 0.0
+    total = 0.0
+    for task in (t for p in pids for t in _tasks(p)):
+        with contextlib.suppress(OSError):
+            stat = (task / "stat").read_text()
+            if stat[stat.index("(") + 1 : stat.rindex(")")] in _JIT_THREADS:
+                fields = stat.rsplit(")", 1)[1].split()
+                total += (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+    return total
+
+
+def _tasks(pid: int) -> list[Path]:
+    try:
+        return list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return []
+
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
 def cpu_seconds(settings: StackSettings) -> dict[str, float]:
-    """CPU seconds used so far by each service process and each stack component."""
+    """CPU seconds used so far by each service process and each stack component, and (as
+    ``<component> jit``) the part of a JVM's that its compiler threads used."""
     out: dict[str, float] = {}
     for comp in launcher.all_components(settings):
         name = comp.name.removeprefix("service-")
         out[name] = _cpu_s(comp.pid())
+        jit = _jit_cpu_s(comp.pid())
+        if jit:
+            out[name + JIT_SUFFIX] = jit
     return out
 
 

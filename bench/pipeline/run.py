@@ -51,6 +51,7 @@ os.environ.setdefault("PORTAL_STACK_DATA_DIR", str(ROOT / ".stack-bench"))
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 
 from bench.pipeline.measure import (  # noqa: E402
+    JIT_SUFFIX,
     Meter,
     Searchable,
     Usage,
@@ -189,7 +190,13 @@ class Results:
 
 
 async def throughput(
-    pusher: Pusher, agency: Agency, watcher: Searchable, meter: Meter, n: int, res: Results
+    pusher: Pusher,
+    agency: Agency,
+    watcher: Searchable,
+    meter: Meter,
+    n: int,
+    res: Results,
+    label: str = "throughput",
 ) -> None:
     run = uuid.uuid4().hex[:8]
     rest = [(f"tp-{run}-r{i}", article(run, i, agency.section)) for i in range(n // 2)]
@@ -210,7 +217,7 @@ async def throughput(
     lat = latency_ms(agency.pushed_at, {i: watcher.at[i] for i in ids if i in watcher.at})
     last = max(times, default=start)
     print(
-        f"\nthroughput: {n} articles ({len(rest)} REST, {len(kafka)} Kafka) from {agency.code}; "
+        f"\n{label}: {n} articles ({len(rest)} REST, {len(kafka)} Kafka) from {agency.code}; "
         f"pushed in {pushed - start:.1f} s, all searchable after {last - start:.1f} s"
         + ("" if done else f"  (only {len(times)} searchable: timed out)")
     )
@@ -502,6 +509,10 @@ async def main_async(args: argparse.Namespace, settings: StackSettings) -> Resul
         )
         print(f"articles of {size} bytes (REST body); load average {os.getloadavg()[0]:.1f}")
         try:
+            if args.warmup:
+                # The same work first, not measured: the JVMs compile their hot code.
+                warm = Results()
+                await throughput(pusher, news, watcher, meter, args.warmup, warm, "warm-up")
             if "throughput" in args.scenarios:
                 await throughput(pusher, news, watcher, meter, args.articles, res)
             if "baseline" in args.scenarios:
@@ -558,8 +569,26 @@ def report(res: Results, args: argparse.Namespace) -> dict[str, Any]:
                 f"  {s:<12}{cpu[s]:>10.1f}{figures['xacts_per_article'][s]:>10.1f}"
                 f"{figures['spans_per_article'][s]:>10.1f}"
             )
-        stack = {k: v * 1000 / n for k, v in usage.cpu_s.items() if k not in BACKENDS}
+        stack = {
+            k: v * 1000 / n
+            for k, v in usage.cpu_s.items()
+            if k not in BACKENDS and not k.endswith(JIT_SUFFIX)
+        }
         print("  infrastructure CPU ms: " + ", ".join(f"{k} {v:.1f}" for k, v in stack.items()))
+        jit = {
+            k.removesuffix(JIT_SUFFIX): v * 1000 / n
+            for k, v in usage.cpu_s.items()
+            if k.endswith(JIT_SUFFIX)
+        }
+        figures["infrastructure_cpu_ms_per_article"] = stack
+        figures["jit_cpu_ms_per_article"] = jit
+        if jit:
+            # A JVM started for the run compiles its hot code during it: a one-off cost.
+            print(
+                "    of which JIT compiling: "
+                + ", ".join(f"{k} {v:.1f}" for k, v in jit.items())
+                + (" (freshly started JVMs; --warmup N runs N articles first)")
+            )
     if res.throughput and res.baseline:
         print(f"\nratio pipeline/baseline throughput: {res.throughput / res.baseline:.3f}")
     for note in res.notes:
@@ -593,6 +622,12 @@ def main() -> None:
         action="store_true",
         help="ingest takes one agency's flood as news (the throughput scenario then measures "
         "the pipeline without the bulk lane's pacing)",
+    )
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=0,
+        help="articles pushed through first, not measured (the JVMs' compiling is then done)",
     )
     parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument("--keep", action="store_true", help="leave the stack running")

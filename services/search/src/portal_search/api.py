@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from aiokafka.errors import KafkaError
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response, status
+from fastapi import (
+    APIRouter,
+    Depends,
+    Header,
+    HTTPException,
+    Path,
+    Query,
+    Request,
+    Response,
+    status,
+)
 from opensearchpy.exceptions import TransportError
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -29,6 +39,7 @@ from portal_search.domain import (
     parse_search,
 )
 from portal_search.index import IndexBusy
+from portal_search.rebuild import RebuildJob
 
 log = get_logger(__name__)
 
@@ -122,6 +133,16 @@ class ReindexOut(BaseModel):
     replayed: int = Field(description="Messages of article.published replayed.")
     skipped: int = Field(description="Replayed messages that are not valid events.")
     took_ms: int
+
+
+class ReindexJobOut(BaseModel):
+    job_id: str
+    state: Literal["running", "succeeded", "failed"]
+    status_url: str = Field(description="Where to poll this job (GET).")
+    started_at: str = Field(description="UTC, ISO 8601.")
+    finished_at: str | None = None
+    result: ReindexOut | None = Field(default=None, description="When it succeeded.")
+    error: str | None = Field(default=None, description="When it failed.")
 
 
 class ErrorOut(BaseModel):
@@ -289,19 +310,36 @@ async def index_info(deps: Deps) -> IndexInfoOut:
 
 @admin.post(
     "/reindex",
-    response_model=ReindexOut,
+    response_model=ReindexOut | ReindexJobOut,
     summary="Rebuild the index from article.published, with no downtime",
     description=(
         "Creates a new physical index, replays the compacted article.published topic into "
         "it while live events are written to both, then moves the alias atomically and "
-        "deletes the old index. Searches keep working throughout. Answers when done."
+        "deletes the old index. Searches keep working throughout. Answers when done; with "
+        "the header `Prefer: respond-async` it answers 202 at once with a job to poll "
+        "(`status_url`, also in `Location`): a big topic takes longer than a request."
     ),
     responses={
         **_AUTH_ERRORS,
+        202: {"model": ReindexJobOut, "description": "Started in the background (asked for)"},
         409: {"model": ErrorOut, "description": "A reindex is already running"},
     },
 )
-async def reindex(deps: Deps) -> ReindexOut:
+async def reindex(
+    deps: Deps,
+    request: Request,
+    response: Response,
+    prefer: Annotated[str | None, Header(max_length=200)] = None,
+) -> ReindexOut | ReindexJobOut:
+    if prefer is not None and "respond-async" in prefer.lower():
+        try:
+            job = deps.rebuilder.start_job()
+        except IndexBusy as exc:
+            raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+        out = _job_out(job, request)
+        response.status_code = status.HTTP_202_ACCEPTED
+        response.headers["Location"] = out.status_url
+        return out
     try:
         result = await deps.rebuilder.run()
     except IndexBusy as exc:
@@ -309,3 +347,32 @@ async def reindex(deps: Deps) -> ReindexOut:
     except (TransportError, OSError, KafkaError, ReplayStalled) as exc:
         raise _unavailable(exc) from exc
     return ReindexOut(**result.__dict__)
+
+
+@admin.get(
+    "/reindex/jobs/{job_id}",
+    response_model=ReindexJobOut,
+    summary="How a reindex started with `Prefer: respond-async` is going",
+    responses={**_AUTH_ERRORS, 404: {"model": ErrorOut, "description": "No such job here"}},
+)
+async def reindex_job(
+    deps: Deps,
+    request: Request,
+    job_id: Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")],
+) -> ReindexJobOut:
+    job = deps.rebuilder.job(job_id)
+    if job is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such reindex job in this instance")
+    return _job_out(job, request)
+
+
+def _job_out(job: RebuildJob, request: Request) -> ReindexJobOut:
+    return ReindexJobOut(
+        job_id=job.id,
+        state=job.state,
+        status_url=str(request.url_for("reindex_job", job_id=job.id).path),
+        started_at=job.started_at.isoformat(),
+        finished_at=job.finished_at.isoformat() if job.finished_at else None,
+        result=ReindexOut(**job.result.__dict__) if job.result else None,
+        error=job.error,
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -28,6 +29,7 @@ from portal_search.questions import (
 )
 from portal_search.questions_rebuild import QuestionsRebuilder, questions_admin_router
 from portal_search.rebuild import Rebuilder
+from portal_search.refresher import Refresher
 from portal_search.resultcache import ResultCache
 from portal_search.settings import Settings
 
@@ -102,8 +104,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ttl_s=settings.search_cache_ttl_s, max_entries=settings.search_cache_max_entries
     )
 
+    # Written articles become searchable by the consumer's refreshes (refresher.py).
+    refresher = (
+        Refresher(index.refresh, min_gap_s=settings.index_refresh_min_gap_ms / 1000)
+        if settings.index_refresh_on_write
+        else None
+    )
     service.consume(
-        published_subscription(index, max_body_chars=settings.index_max_body_chars, results=results)
+        published_subscription(
+            index,
+            max_body_chars=settings.index_max_body_chars,
+            results=results,
+            on_written=refresher.written if refresher is not None else None,
+        )
     )
 
     # Answered questions: their own alias, the same analysers and versioning.
@@ -142,7 +155,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await rebuild_if_outdated(index, rebuilder.run)
         await rebuild_if_outdated(questions, questions_rebuilder.run)
         async with service.lifespan(app):
-            yield
+            refreshing = asyncio.create_task(refresher.run()) if refresher is not None else None
+            try:
+                yield
+            finally:
+                if refreshing is not None:
+                    refreshing.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await refreshing
 
     app.router.lifespan_context = lifespan
     return app

@@ -8,6 +8,7 @@ A batch is one ``_bulk`` request (the newest revision of each article in it).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from portal_contracts.articles import ArticlePublishedEvent
@@ -27,20 +28,28 @@ async def index_batch(
     ops: list[tuple[Message[Any], IndexOp]],
     uow: UnitOfWork,
     results: ResultCache | None = None,
+    on_written: Callable[[], None] | None = None,
 ) -> None:
-    """Write a batch's documents in one ``_bulk``; a document refused for good is rejected."""
+    """Write a batch's documents in one ``_bulk``; a document refused for good is rejected.
+    ``on_written`` is told when any document was written (it asks for a refresh)."""
     outcomes = await index.write_many([op for _, op in ops])
     written = False
     for (message, _), outcome in zip(ops, outcomes, strict=True):
         if isinstance(outcome, IndexRefused):
             uow.reject(message, str(outcome), "index")
         written = written or outcome == "written"
+    if written and on_written is not None:
+        on_written()  # in OpenSearch already, whatever becomes of the batch's transaction
     if written and results is not None:
         uow.after_commit(results.changed)  # cached answers may lack them (or still show them)
 
 
 def published_subscription(
-    index: ArticleIndex, *, max_body_chars: int, results: ResultCache | None = None
+    index: ArticleIndex,
+    *,
+    max_body_chars: int,
+    results: ResultCache | None = None,
+    on_written: Callable[[], None] | None = None,
 ) -> Subscription[ArticlePublishedEvent]:
     async def handle(batch: list[Message[ArticlePublishedEvent]], uow: UnitOfWork) -> None:
         valid: dict[int, IndexOp] = {}
@@ -62,6 +71,7 @@ def published_subscription(
             lambda e: e.data.article_id,
             lambda e: e.data.revision,
         )
-        await index_batch(index, [(m, valid[id(m)]) for m in newest.values()], uow, results)
+        ops = [(m, valid[id(m)]) for m in newest.values()]
+        await index_batch(index, ops, uow, results, on_written)
 
     return Subscription(group=GROUP, topics=[ARTICLE_PUBLISHED], handler=handle, inbox=False)

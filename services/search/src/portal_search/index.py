@@ -24,7 +24,7 @@ from opensearchpy.exceptions import (
 from portal_runtime.clock import utcnow
 from portal_runtime.logs import get_logger
 from portal_search.domain import PUBLISHED, IndexOp
-from portal_search.layout import index_definition
+from portal_search.layout import index_definition, merge_settings
 
 log = get_logger(__name__)
 
@@ -128,14 +128,18 @@ class ArticleIndex:
         body["aliases"] = {alias: {}}
         await self.client.indices.create(index=name, body=body)
 
-    async def _apply_refresh_interval(self, index: str) -> None:
-        """Give an index made under another setting this one's refresh interval (dynamic)."""
-        found = await self.client.indices.get_settings(index=index, name="index.refresh_interval")
-        current = found.get(index, {}).get("settings", {}).get("index", {}).get("refresh_interval")
-        if current != self.refresh_interval:
-            await self.client.indices.put_settings(
-                index=index, body={"index": {"refresh_interval": self.refresh_interval}}
-            )
+    async def _apply_dynamic_settings(self, index: str) -> None:
+        """Give an index made under other settings this one's refresh interval and merge
+        policy (both dynamic); None resets the interval to OpenSearch's default."""
+        found = await self.client.indices.get_settings(index=index, flat_settings=True)
+        current = found.get(index, {}).get("settings", {})
+        wanted: dict[str, str | None] = {
+            "index.refresh_interval": self.refresh_interval,
+            **merge_settings(),
+        }
+        changed = {key: value for key, value in wanted.items() if current.get(key) != value}
+        if changed:
+            await self.client.indices.put_settings(index=index, body=changed)
 
     async def ensure(self) -> str:
         """Make sure the alias exists and points at one index; idempotent, safe to race.
@@ -164,7 +168,7 @@ class ArticleIndex:
             targets = await self._settle(self.alias, targets)
         if not targets:
             raise RuntimeError(f"alias {self.alias!r} could not be created")
-        await self._apply_refresh_interval(targets[0])
+        await self._apply_dynamic_settings(targets[0])
         return targets[0]
 
     async def outdated(self) -> bool:
@@ -254,8 +258,14 @@ class ArticleIndex:
             )
             lines.append(op.body)
         try:
-            # require_alias: never let a write create an index named like the alias.
-            result = await self.client.bulk(body=lines, require_alias=True, **self._bulk_options())
+            # require_alias: never let a write create an index named like the alias. Only each
+            # item's status and error are read: the rest of the answer is not sent.
+            result = await self.client.bulk(
+                body=lines,
+                require_alias=True,
+                filter_path="items.*.status,items.*.error",
+                **self._bulk_options(),
+            )
         except TransportError as exc:
             if _unavailable(exc):
                 raise SearchUnavailable(f"OpenSearch unavailable: {exc}") from exc
@@ -311,6 +321,15 @@ class ArticleIndex:
         if refused:
             raise RuntimeError(f"bulk write to the new index failed: {refused[0]}")
         return BulkStats(outcomes.count("written"), outcomes.count("stale"))
+
+    async def refresh(self) -> None:
+        """Make every write so far searchable (the index behind the alias)."""
+        try:
+            await self.client.indices.refresh(index=self.alias)
+        except TransportError as exc:
+            if _unavailable(exc):
+                raise SearchUnavailable(f"OpenSearch unavailable: {exc}") from exc
+            raise
 
     # ---------------------------------------------------------------- reads
 

@@ -6,16 +6,23 @@
 4. delete the old index after a short grace.
 Searches read the old index until step 3 and the new one after it; external versioning makes
 the order of replayed and live writes irrelevant.
+
+A rebuild of a big topic outlasts an HTTP request: ``start_job`` runs it in the background and
+``job`` tells how it went (the last ``JOBS_KEPT`` are remembered, in this instance only).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
 
 from portal_contracts.articles import ArticlePublishedEvent
 from portal_contracts.topics import ARTICLE_PUBLISHED
+from portal_runtime.clock import utcnow
 from portal_runtime.kafka_security import client_options
 from portal_runtime.logs import get_logger
 from portal_runtime.replay import replay
@@ -24,6 +31,8 @@ from portal_search.index import ArticleIndex, IndexBusy
 from portal_search.settings import Settings
 
 log = get_logger(__name__)
+
+JOBS_KEPT = 20
 
 
 @dataclass(frozen=True)
@@ -37,11 +46,54 @@ class RebuildResult:
     took_ms: int
 
 
+@dataclass
+class RebuildJob:
+    """A rebuild running in the background, and then its outcome."""
+
+    id: str
+    started_at: datetime
+    state: Literal["running", "succeeded", "failed"] = "running"
+    finished_at: datetime | None = None
+    result: RebuildResult | None = None
+    error: str | None = None
+    task: asyncio.Task[RebuildResult] | None = field(default=None, repr=False)
+
+
 class Rebuilder:
     def __init__(self, index: ArticleIndex, settings: Settings) -> None:
         self.index = index
         self.settings = settings
         self._lock = asyncio.Lock()
+        self._jobs: dict[str, RebuildJob] = {}
+
+    def start_job(self) -> RebuildJob:
+        """Start a rebuild in the background; IndexBusy if one runs in this instance."""
+        if self._lock.locked() or any(j.state == "running" for j in self._jobs.values()):
+            raise IndexBusy("a reindex is already running in this instance")
+        job = RebuildJob(id=uuid.uuid4().hex, started_at=utcnow())
+        job.task = asyncio.create_task(self.run())
+        job.task.add_done_callback(lambda task: self._finished(job, task))
+        self._jobs[job.id] = job
+        while len(self._jobs) > JOBS_KEPT:  # the oldest finished ones go first
+            oldest = next((k for k, j in self._jobs.items() if j.state != "running"), None)
+            if oldest is None:
+                break
+            del self._jobs[oldest]
+        return job
+
+    def job(self, job_id: str) -> RebuildJob | None:
+        return self._jobs.get(job_id)
+
+    @staticmethod
+    def _finished(job: RebuildJob, task: asyncio.Task[RebuildResult]) -> None:
+        job.finished_at = utcnow()
+        job.task = None
+        if task.cancelled():
+            job.state, job.error = "failed", "cancelled (the service stopped)"
+        elif (exc := task.exception()) is not None:
+            job.state, job.error = "failed", f"{type(exc).__name__}: {exc}"
+        else:
+            job.state, job.result = "succeeded", task.result()
 
     async def run(self) -> RebuildResult:
         if self._lock.locked():

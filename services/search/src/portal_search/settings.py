@@ -26,10 +26,15 @@ class Settings(ServiceSettings):
     index_shards: int = Field(default=1, ge=1, le=64)
     # 0 on a single-node local stack; set 1+ in production.
     index_replicas: int = Field(default=0, ge=0, le=5)
-    # How soon a written article is searchable: OpenSearch's refresh interval of the article
-    # index, half of which an article waits on average; shorter costs OpenSearch more small
-    # segments (README, "How soon an article is searchable").
-    index_refresh_interval: str = Field(default="250ms", pattern=r"^[1-9][0-9]*(ms|s)$")
+    # How soon a written article is searchable (README, "How soon an article is searchable"):
+    # the consumer asks for a refresh of the article index after each write, at once after a
+    # quiet spell and otherwise at most once per INDEX_REFRESH_MIN_GAP_MS (each refresh writes
+    # a small segment that merges rewrite later: fewer refreshes, less OpenSearch CPU per
+    # article). The index's own periodic refresh, INDEX_REFRESH_INTERVAL, is then only a safety
+    # net; with INDEX_REFRESH_ON_WRITE=false it is the only refresh (250ms suits that).
+    index_refresh_on_write: bool = True
+    index_refresh_min_gap_ms: int = Field(default=250, ge=10, le=60_000)
+    index_refresh_interval: str = Field(default="10s", pattern=r"^[1-9][0-9]*(ms|s)$")
     # How long an article index _bulk may take before it is given up and retried (OpenSearch
     # still carries out the one given up on, so a retry repeats all its work): longer than
     # OPENSEARCH_TIMEOUT_S, which suits searches (README, "Settings").
