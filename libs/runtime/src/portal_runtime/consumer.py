@@ -61,6 +61,7 @@ from portal_runtime.subscription import E
 from portal_runtime.subscription import Handler as Handler
 from portal_runtime.subscription import Prepare as Prepare
 from portal_runtime.subscription import Subscription as Subscription
+from portal_runtime.subscription import by_topic as by_topic
 from portal_runtime.telemetry import article_attributes, context_from_headers
 from portal_runtime.unit_of_work import UnitOfWork
 
@@ -410,8 +411,8 @@ class BatchConsumer(Generic[E]):
                 if isinstance(entry, Refused):
                     uow.reject(entry.record, entry.reason, entry.error_type)
             messages: list[Message[E]] = [e for e in part if isinstance(e, Message)]
-            if self.sub.inbox and messages:
-                messages = await uow.first_time(messages)
+            if messages and self.sub.inbox:
+                messages = await self._first_time(uow, messages)
             if messages:
                 await self.sub.handler(messages, uow)
             await uow.commit()
@@ -422,6 +423,17 @@ class BatchConsumer(Generic[E]):
             if rejection.message is not None:
                 self._rejected_in_attempts.add(id(rejection.message))
             _log_dead_letter(self.sub.group, rejection.record, rejection.reason)
+
+    async def _first_time(self, uow: UnitOfWork, messages: list[Message[E]]) -> list[Message[E]]:
+        """The messages not processed before, of the topics that go through the inbox; the
+        others as they are (batch order kept)."""
+        if self.sub.inbox is True:
+            return await uow.first_time(messages)
+        checked = [m for m in messages if self.sub.uses_inbox(m.record.topic)]
+        if not checked:
+            return messages
+        fresh = {id(m) for m in await uow.first_time(checked)}
+        return [m for m in messages if not self.sub.uses_inbox(m.record.topic) or id(m) in fresh]
 
     async def _dead_letter(self, entry: Entry, reason: str, error_type: str) -> None:
         if not self.sub.dead_letter_poison:
