@@ -305,6 +305,14 @@ class KafkaComponent(Component):
                 "metadata.max.idle.interval.ms=5000",
                 "num.partitions=1",
                 "",
+                "# Threads for a node sharing a couple of cores with the whole stack (the defaults",
+                "# suit a dedicated many-core broker): each idle request handler and network thread",
+                "# wakes every 300 ms, and more threads than cores only switch between each other.",
+                "num.network.threads=1",
+                "num.io.threads=2",
+                "background.threads=2",
+                "group.coordinator.threads=1",
+                "",
             ]
         )
 
