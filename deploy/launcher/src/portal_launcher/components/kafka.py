@@ -332,6 +332,11 @@ class KafkaComponent(Component):
             f"-Xmx{heap}",
             "-XX:+UseG1GC",
             "-XX:MaxGCPauseMillis=20",
+            # The client compiler only: in the pipeline bench the C2 compiler threads were a
+            # third to two thirds of the broker's CPU (a fresh stack, and still minutes later),
+            # for code whose hot paths are short (requests handed between threads, bytes
+            # copied); C1's code is a little slower and compiled for a fraction of the CPU.
+            "-XX:TieredStopAtLevel=1",
             "-XX:+ExitOnOutOfMemoryError",
             "-Djava.awt.headless=true",
             f"-Dlog4j2.configurationFile={KAFKA_LOG4J2}",
