@@ -146,7 +146,8 @@ def answered(
 
 
 async def run(topic: str, records: list[Record], ledger: Ledger | None = None) -> Ledger:
-    [subscription] = [s for s in subscriptions(Engagement()) if s.topics[0].name == topic]
+    [subscription] = subscriptions(Engagement())  # one consumer for the group's topics
+    assert topic in {t.name for t in subscription.topics}
     return await drive(subscription, records, ledger, session=object())
 
 
@@ -356,3 +357,24 @@ async def test_the_newest_revision_of_each_article_decides_if_it_takes_comments(
     assert (store.articles["a-1"]["revision"], store.articles["a-1"]["state"]) == (3, "retracted")
     assert store.articles["a-1"]["title"] is None
     assert ledger.commits == 1  # the batch in one statement, not split and retried
+
+
+async def test_one_batch_over_the_groups_topics_records_only_the_inbox_topics_events(
+    store: Store,
+) -> None:
+    store.submit("p-1", SubmissionKind.FORUM_THREAD)
+    step = moderated("p-1", 1, SubmissionState.PUBLISHED)
+    published = article("a-1", 1, PublishedState.PUBLISHED)
+    ledger = await run(
+        ARTICLE_PUBLISHED.name,
+        [
+            record_for(SUBMISSION_MODERATED.name, step),
+            record_for(ARTICLE_PUBLISHED.name, published),
+        ],
+    )
+    assert store.submissions["p-1"]["public"] is True
+    assert store.articles["a-1"]["state"] == "published"
+    # article.published is idempotent by revision: no inbox row for it.
+    assert step.event_id in ledger.seen
+    assert published.event_id not in ledger.seen
+    assert ledger.commits == 1

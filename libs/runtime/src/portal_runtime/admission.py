@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from portal_runtime.logs import get_logger
-from portal_runtime.metrics import GaugeValues, declare_gauge
+from portal_runtime.metrics import GaugeValues, GroupCoordinators, declare_gauge
 
 log = get_logger(__name__)
 
@@ -227,6 +227,7 @@ class PipelineGate:
         self._admin: Any = None
         self._consumer: Any = None
         self._partitions: list[Any] = []
+        self._coordinators = GroupCoordinators()
 
     def budget(self, now: float) -> int:
         return self.window.budget(now) if self.hops else 1 << 30
@@ -269,14 +270,14 @@ class PipelineGate:
         in_flight = completed = 0
         for i, hop in enumerate(self.hops):
             mine = [tp for tp in partitions if tp.topic == hop.topic]
-            offsets = await self._admin.list_consumer_group_offsets(hop.group, partitions=mine)
+            offsets = await self._coordinators.committed(self._admin, hop.group, mine)
             for tp in mine:
-                meta = offsets.get(tp)
-                if meta is None or meta.offset < 0:
+                offset = offsets.get(tp)
+                if offset is None:
                     continue
-                in_flight += max(0, int(ends[tp]) - int(meta.offset))
+                in_flight += max(0, int(ends[tp]) - int(offset))
                 if i == len(self.hops) - 1:
-                    completed += int(meta.offset)
+                    completed += int(offset)
         return in_flight, completed
 
     async def run(self) -> None:

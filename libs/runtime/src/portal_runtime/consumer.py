@@ -61,6 +61,7 @@ from portal_runtime.subscription import E
 from portal_runtime.subscription import Handler as Handler
 from portal_runtime.subscription import Prepare as Prepare
 from portal_runtime.subscription import Subscription as Subscription
+from portal_runtime.subscription import by_topic as by_topic
 from portal_runtime.telemetry import article_attributes, context_from_headers
 from portal_runtime.unit_of_work import UnitOfWork
 
@@ -72,11 +73,14 @@ tracer = trace.get_tracer(__name__)
 
 MAX_LINKS = 128  # the SDK's default limit of links per span
 # How long the broker holds a fetch that finds nothing new. A fetch is answered as soon as
-# one record arrives (fetch_min_bytes=1), so this costs no latency; it sets how often an idle
-# consumer asks again (the client's default, 500 ms, is two empty fetches a second per consumer
-# for the broker to answer). A request the consumer sends on the same connection meanwhile
-# (the lag gauges' end offsets) waits for the fetch's answer, at most this long.
-FETCH_MAX_WAIT_MS = 1_000
+# one record arrives (fetch_min_bytes=1), and one is in flight only while no fetched record
+# waits to be consumed, for all the consumer's partitions, so this costs no latency; it sets
+# how often an idle consumer asks again (the client's default, 500 ms, is two empty fetches a
+# second per consumer for the broker to answer). Another request on the same connection waits
+# for the fetch's answer, at most this long: commits and heartbeats go to the coordinator on a
+# connection of their own, the lag gauges read the fetches' end offsets (``known_lag``), so
+# what waits is a metadata refresh, or the first fetch after a rebalance of an idle group.
+FETCH_MAX_WAIT_MS = 5_000
 # The longest one step of closing a consumer (last commit, leaving the group) may take.
 _CLOSE_STEP_S = 10.0
 
@@ -116,6 +120,10 @@ class BatchConsumer(Generic[E]):
         self._stopping = False
         self._inflight: asyncio.Event | None = None  # set when the batch in progress is done
         self._pending: dict[TopicPartition, int] = {}  # processed, not yet committed
+        # Per assigned partition, the group's committed offset as this consumer knows it: the
+        # first record it was given since the assignment (where the group's commit stood),
+        # then each offset it committed. The lag gauges read it instead of asking the broker.
+        self._committed: dict[TopicPartition, int] = {}
         self._last_commit = time.monotonic()
         self._slots = asyncio.Semaphore(config.slow_step_concurrency)
         self._rejected_in_attempts: set[int] = set()  # entries a handler rejected (committed)
@@ -181,6 +189,7 @@ class BatchConsumer(Generic[E]):
     async def _close(self) -> None:
         consumer, self.consumer = self.consumer, None
         self.started.clear()
+        self._committed.clear()
         if consumer is None:
             return
         # Each step bounded: a client stuck on a broker that went away (or in a join) must
@@ -218,6 +227,7 @@ class BatchConsumer(Generic[E]):
         fetched = await consumer.getmany(
             timeout_ms=int(wait_s * 1000), max_records=self.config.max_records
         )
+        self._given(fetched)
         raw = [r for records in fetched.values() for r in records]
         if raw and len(raw) < self.config.max_records and self.config.max_wait_s > 0:
             deadline = time.monotonic() + self.config.max_wait_s
@@ -229,9 +239,17 @@ class BatchConsumer(Generic[E]):
                     timeout_ms=max(1, int(left * 1000)),
                     max_records=self.config.max_records - len(raw),
                 )
+                self._given(more)
                 raw.extend(r for records in more.values() for r in records)
         raw.sort(key=lambda r: (r.topic, r.partition, r.offset))
         return [record_of(r) for r in raw]
+
+    def _given(self, fetched: dict[TopicPartition, list[Any]]) -> None:
+        """Note where the group's commit stood on partitions this consumer is given records of
+        for the first time since their assignment (the first record's offset)."""
+        for tp, records in fetched.items():
+            if records and tp not in self._committed:
+                self._committed[tp] = records[0].offset
 
     async def _commit(self, consumer: AIOKafkaConsumer, *, force: bool = False) -> None:
         if not self._pending:
@@ -255,6 +273,7 @@ class BatchConsumer(Generic[E]):
             return
         try:
             await consumer.commit(offsets)
+            self._committed.update(offsets)
         except KafkaError as exc:
             # Rebalanced meanwhile (or the coordinator moved): whoever owns them now starts
             # from the last commit, and absorbs what it gets again.
@@ -275,6 +294,33 @@ class BatchConsumer(Generic[E]):
         consumer = self.consumer
         if consumer is not None:
             await self._commit_partitions(consumer, [tp for tp in self._pending if tp in revoked])
+        for tp in revoked:  # its next owner commits from now on
+            self._committed.pop(tp, None)
+
+    def known_lag(self, fresh_ms: float = FETCH_MAX_WAIT_MS + 2_000) -> dict[TopicPartition, int]:
+        """The lag (end offset minus the group's committed offset) of each assigned partition
+        this consumer can tell without asking the broker: the end offset its last fetch of the
+        partition brought back, if that fetch is recent. A fetch returns within
+        ``FETCH_MAX_WAIT_MS`` even when idle, so a partition is only missing here while it is
+        not being fetched (records given to the handler wait to be processed), or before its
+        first fetch: then the caller asks the broker."""
+        consumer = self.consumer
+        if consumer is None:
+            return {}
+        now_ms = time.time() * 1000
+        known: dict[TopicPartition, int] = {}
+        for tp in consumer.assignment():
+            end = consumer.highwater(tp)
+            fetched_at = consumer.last_poll_timestamp(tp)
+            if end is None or fetched_at is None or now_ms - fetched_at > fresh_ms:
+                continue
+            committed = self._committed.get(tp)
+            if committed is None:
+                committed = _position_before_any_record(consumer, tp)
+                if committed is None:
+                    continue
+            known[tp] = max(0, int(end) - committed)
+        return known
 
     # --- one batch ------------------------------------------------------------------------
 
@@ -410,8 +456,8 @@ class BatchConsumer(Generic[E]):
                 if isinstance(entry, Refused):
                     uow.reject(entry.record, entry.reason, entry.error_type)
             messages: list[Message[E]] = [e for e in part if isinstance(e, Message)]
-            if self.sub.inbox and messages:
-                messages = await uow.first_time(messages)
+            if messages and self.sub.inbox:
+                messages = await self._first_time(uow, messages)
             if messages:
                 await self.sub.handler(messages, uow)
             await uow.commit()
@@ -422,6 +468,17 @@ class BatchConsumer(Generic[E]):
             if rejection.message is not None:
                 self._rejected_in_attempts.add(id(rejection.message))
             _log_dead_letter(self.sub.group, rejection.record, rejection.reason)
+
+    async def _first_time(self, uow: UnitOfWork, messages: list[Message[E]]) -> list[Message[E]]:
+        """The messages not processed before, of the topics that go through the inbox; the
+        others as they are (batch order kept)."""
+        if self.sub.inbox is True:
+            return await uow.first_time(messages)
+        checked = [m for m in messages if self.sub.uses_inbox(m.record.topic)]
+        if not checked:
+            return messages
+        fresh = {id(m) for m in await uow.first_time(checked)}
+        return [m for m in messages if not self.sub.uses_inbox(m.record.topic) or id(m) in fresh]
 
     async def _dead_letter(self, entry: Entry, reason: str, error_type: str) -> None:
         if not self.sub.dead_letter_poison:
@@ -510,6 +567,19 @@ class BatchConsumer(Generic[E]):
                 span.set_status(Status(StatusCode.ERROR, "dead letters in the batch"))
 
 
+def _position_before_any_record(consumer: AIOKafkaConsumer, tp: TopicPartition) -> int | None:
+    """Where a partition's group commit stands when the consumer has given no record of it
+    since its assignment: its position (the committed offset, or the earliest one before the
+    group's first commit, as the fetcher reset it). None while it is being reset."""
+    # aiokafka's partition state, read without a round trip (``position()`` would wait out
+    # a reset in progress).
+    assignment = consumer._subscription.subscription.assignment
+    state = assignment.state_value(tp) if assignment is not None else None
+    if state is None or not state.has_valid_position:
+        return None
+    return int(state.position)
+
+
 def _log_dead_letter(group: str, record: Record, reason: str) -> None:
     log.warning(
         "dead_lettered",
@@ -560,8 +630,13 @@ class Consumers:
         return consumer
 
     def kafka_consumers(self) -> Iterable[AIOKafkaConsumer]:
-        """The started aiokafka consumers (for the lag gauges)."""
+        """The started aiokafka consumers."""
         return [c.consumer for c in self.all if c.consumer is not None]
+
+    def lag_sources(self) -> list[tuple[AIOKafkaConsumer, dict[TopicPartition, int]]]:
+        """Each started consumer with the lag it knows without asking the broker (the lag
+        gauges ask only for the rest)."""
+        return [(c.consumer, c.known_lag()) for c in self.all if c.consumer is not None]
 
     def start(self) -> None:
         self._tasks = [

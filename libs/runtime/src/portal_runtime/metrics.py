@@ -10,7 +10,9 @@ What every service reports (Prometheus names; labels in brackets):
 * ``portal_message_retries_total`` [topic, consumer_group, error_type=transient|error]
 * ``portal_dead_letters_total`` [topic, dead_letter_topic, consumer_group, error_type]
 * ``portal_kafka_consumer_lag`` [topic, partition, consumer_group]: log end offset minus the
-  group's committed offset, i.e. messages not yet processed (polled every few seconds)
+  group's committed offset, i.e. messages not yet processed (polled every few seconds; a batch
+  consumer tells it from its own fetches and commits, and the broker is asked only about the
+  partitions it cannot tell)
 * ``portal_outbox_backlog`` and ``portal_outbox_oldest_age_seconds``: events written but not yet
   relayed to Kafka; ``portal_outbox_relayed_total`` [topic]; ``portal_outbox_dead`` (rows set
   aside as never sendable) and ``portal_outbox_set_aside_total`` [topic, error_type];
@@ -241,6 +243,8 @@ class MetricsPoller:
         self.brokers: list[Any] = []
         self._produced: dict[str, set[str]] = {}  # poll name -> gauges it fed last time
         self._admin: Any = None
+        self._admin_lock = asyncio.Lock()
+        self._coordinators = GroupCoordinators()
         _live.add(self.observed)
 
     def add(self, what: str, poll: Poll) -> None:
@@ -255,28 +259,33 @@ class MetricsPoller:
         self.brokers.append(broker)
 
     async def _admin_client(self) -> Any:
-        if self._admin is None:
-            from aiokafka.admin import AIOKafkaAdminClient
+        async with self._admin_lock:  # one client, shared by the consumers' polls
+            if self._admin is None:
+                from aiokafka.admin import AIOKafkaAdminClient
 
-            admin = AIOKafkaAdminClient(**self.kafka_options, client_id="portal-metrics")
-            await admin.start()
-            self._admin = admin
-        return self._admin
+                admin = AIOKafkaAdminClient(**self.kafka_options, client_id="portal-metrics")
+                await admin.start()
+                self._admin = admin
+            return self._admin
 
     async def _committed(self, group: str, partitions: list[Any]) -> dict[Any, int]:
         # The group's committed offsets through an admin client of its own: asking the
         # consumer itself would queue behind its coordinator (and wait out every rebalance).
         admin = await self._admin_client()
-        offsets = await admin.list_consumer_group_offsets(group, partitions=partitions)
-        return {tp: meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
+        return await self._coordinators.committed(admin, group, partitions)
 
     async def _consumer_lag(self) -> dict[str, GaugeValues]:
         # At once: each consumer's end offsets wait behind its own fetch in flight.
-        consumers = [c for broker in self.brokers for c in _consumers(broker)]
-        if consumers:
-            await self._admin_client()  # one client, made before they share it
+        sources: list[tuple[Any, Mapping[Any, int]]] = []
+        for broker in self.brokers:
+            if hasattr(broker, "lag_sources"):
+                sources.extend(broker.lag_sources())
+            else:
+                sources.extend((c, {}) for c in _consumers(broker))
         values: GaugeValues = {}
-        for lags in await asyncio.gather(*(consumer_lag(c, self._committed) for c in consumers)):
+        for lags in await asyncio.gather(
+            *(consumer_lag(c, self._committed, known) for c, known in sources)
+        ):
             values.update(lags)
         return {CONSUMER_LAG: values}
 
@@ -330,26 +339,57 @@ def _consumers(broker: Any) -> Iterable[Any]:
 Committed = Callable[[str, list[Any]], Awaitable[dict[Any, int]]]
 
 
-async def consumer_lag(consumer: Any, committed: Committed) -> GaugeValues:
+class GroupCoordinators:
+    """Committed offsets of consumer groups through an admin client, each group's coordinator
+    found once and kept (aiokafka's admin asks the cluster for it on every call: a second
+    request for the broker each time); forgotten when a request fails, found again next time."""
+
+    def __init__(self) -> None:
+        self._known: dict[str, int] = {}
+
+    async def committed(self, admin: Any, group: str, partitions: list[Any]) -> dict[Any, int]:
+        """The offsets ``group`` committed on ``partitions`` (those it never did are left out)."""
+        node = self._known.get(group)
+        if node is None:
+            node = self._known[group] = await admin.find_coordinator(group)
+        try:
+            offsets = await admin.list_consumer_group_offsets(
+                group, group_coordinator_id=node, partitions=partitions
+            )
+        except Exception:
+            self._known.pop(group, None)  # moved, or the broker went away
+            raise
+        return {tp: meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
+
+
+async def consumer_lag(
+    consumer: Any, committed: Committed, known: Mapping[Any, int] | None = None
+) -> GaugeValues:
     """Lag of each partition assigned to ``consumer``: end offset minus committed offset.
 
-    Before the group's first commit on a partition, the consumer starts from the beginning of
-    the log (auto_offset_reset=earliest), so the lag is everything still retained.
+    ``known`` holds the partitions whose lag the consumer knows already (its own fetches and
+    commits); the broker is asked about the others only. Before the group's first commit on a
+    partition, the consumer starts from the beginning of the log (auto_offset_reset=earliest),
+    so the lag is everything still retained.
     """
     group = getattr(consumer, "_group_id", None) or ""
     partitions = sorted(consumer.assignment(), key=lambda tp: (tp.topic, tp.partition))
     if not partitions or not group:
         return {}
-    ends = await consumer.end_offsets(partitions)
-    done = await committed(group, partitions)
-    missing = [tp for tp in partitions if tp not in done]
-    starts = await consumer.beginning_offsets(missing) if missing else {}
-    values: GaugeValues = {}
-    for tp in partitions:
-        offset = done.get(tp, starts.get(tp, 0))
-        lag = max(0, int(ends[tp]) - int(offset))
-        values[labels(topic=tp.topic, partition=tp.partition, consumer_group=group)] = float(lag)
-    return values
+    known = known or {}
+    asked = [tp for tp in partitions if tp not in known]
+    lags = {tp: int(known[tp]) for tp in partitions if tp in known}
+    if asked:
+        ends = await consumer.end_offsets(asked)
+        done = await committed(group, asked)
+        missing = [tp for tp in asked if tp not in done]
+        starts = await consumer.beginning_offsets(missing) if missing else {}
+        for tp in asked:
+            lags[tp] = max(0, int(ends[tp]) - int(done.get(tp, starts.get(tp, 0))))
+    return {
+        labels(topic=tp.topic, partition=tp.partition, consumer_group=group): float(lags[tp])
+        for tp in partitions
+    }
 
 
 class OutboxFigures(Protocol):

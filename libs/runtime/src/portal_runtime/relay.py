@@ -4,14 +4,18 @@ One background task per service process. Each round:
 
 1. takes a batch from the relay's queue (``relay_queue.py``: normal lane first, sources in
    turn, the bulk lane within the budget its ``Admission`` gives, each key's rows in order);
-2. locks those rows (``SELECT … WHERE id = ANY(:ids) ORDER BY id FOR UPDATE``: another relay
-   sending them makes this one wait, then find them gone, so nothing is sent twice and a key's
-   rows never overtake each other across instances);
+2. deletes those rows and reads them in one statement (``DELETE … WHERE id = ANY(:ids)
+   RETURNING …``), in a transaction that stays open while they are sent: the delete locks them,
+   so another relay sending them makes this one wait, then find them gone (nothing is sent
+   twice, a key's rows never overtake each other across instances), and a round cut short
+   rolls back with its rows in place;
 3. publishes them pipelined (acks=all, idempotent producer: order kept per partition) straight
    to the producer, in one producer span for the round (no span or metric update per message),
    each message in the trace of the transaction that wrote it (``_round_span``);
-4. deletes what the broker acknowledged (``DELETE … WHERE id = ANY(:ids)``) and moves what can
-   never be sent to ``outbox_dead`` with the reason, in the same transaction.
+4. puts back, with their ids, the rows to send again (a passing failure, or behind one of their
+   key), moves what can never be sent to ``outbox_dead`` with the reason, and commits: what
+   the broker acknowledged is gone with the commit. One statement per round where a lock
+   (``SELECT … FOR UPDATE``, itself a WAL record per row) and a ``DELETE`` were two.
 
 A row the broker would refuse (over its size limit, measured before sending) or refuses for
 good is set aside at once, and a dead-letter notice (reason, key, headers, no value) goes to the
@@ -196,14 +200,10 @@ class OutboxRelay:
         result = RoundResult()
         async with self.engine.begin() as conn:
             with suppress_instrumentation():
-                rows = (
-                    await conn.execute(
-                        select(table)
-                        .where(_id_in(table.c.id, list(lanes)))
-                        .order_by(table.c.id)
-                        .with_for_update()
-                    )
-                ).all()
+                taken = await conn.execute(
+                    delete(table).where(_id_in(table.c.id, list(lanes))).returning(*table.c)
+                )
+            rows = sorted(taken.all(), key=lambda r: r.id)
             found = {r.id for r in rows}
             gone = [i for i in lanes if i not in found]  # sent by another relay meanwhile
             set_aside, sendable = self._measure(rows)
@@ -220,11 +220,12 @@ class OutboxRelay:
                     result.failures.append(outcome)
             again = _behind_a_failure(delivered, retry)
             done = [r for r in delivered if r.id not in again]
+            kept = sorted([*retry, *(r for r in delivered if r.id in again)], key=lambda r: r.id)
+            if kept:  # back in the table as they were, to be sent again
+                with suppress_instrumentation():
+                    await conn.execute(insert(table), [dict(r._mapping) for r in kept])
             notices = [await self._set_aside(conn, item) for item in set_aside]
             finished = [r.id for r in done] + [item.row.id for item in set_aside]
-            if finished:
-                with suppress_instrumentation():
-                    await conn.execute(delete(table).where(_id_in(table.c.id, finished)))
         self.queue.forget([*finished, *gone])
         self.queue.retry([*(r.id for r in retry), *again], time.monotonic())
         for notice in notices:

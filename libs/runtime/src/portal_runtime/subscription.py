@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -45,8 +45,10 @@ class Subscription(Generic[E]):
     decode: Decoder[E] | None = None
     # The slow step of one message, before the transaction (its result: ``message.prepared``).
     prepare: Prepare[E] | None = None
-    # Drop messages whose event id this service processed before (needs envelope events).
-    inbox: bool = True
+    # Drop messages whose event id this service processed before (needs envelope events):
+    # every topic's (True), none (False), or only those of the topics named (the others are
+    # idempotent by themselves, e.g. by revision).
+    inbox: bool | Collection[str] = True
     # Where rejections go (default: ``<topic>.dlq`` through the outbox, once per record).
     dead_letters: DeadLetterWriter | None = None
     # False for a consumer of dead letters: a message it cannot handle is logged and skipped.
@@ -58,6 +60,10 @@ class Subscription(Generic[E]):
     def name(self) -> str:
         return self.pattern or ",".join(t.name for t in self.topics)
 
+    def uses_inbox(self, topic: str) -> bool:
+        """Whether messages of ``topic`` go through the inbox."""
+        return self.inbox if isinstance(self.inbox, bool) else topic in self.inbox
+
     def decoder(self) -> Decoder[E]:
         if self.decode is not None:
             return self.decode
@@ -67,6 +73,21 @@ class Subscription(Generic[E]):
             return decode(record.value, expected=models[record.topic])
 
         return by_contract
+
+
+def by_topic(handlers: Mapping[str, Handler[Any]]) -> Handler[Any]:
+    """One handler for a subscription over several topics: each topic's messages (in batch
+    order) to its own handler, in the order of ``handlers``, all in the batch's one transaction.
+    One consumer for a group's topics means one fetch, one heartbeat and one offset commit
+    where a consumer per topic would make one each."""
+
+    async def handle(batch: list[Message[Any]], uow: UnitOfWork) -> None:
+        for topic_name, handler in handlers.items():
+            part = [m for m in batch if m.record.topic == topic_name]
+            if part:
+                await handler(part, uow)
+
+    return handle
 
 
 @dataclass(frozen=True)

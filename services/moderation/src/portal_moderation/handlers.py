@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from portal_contracts.topics import ARTICLE_INGESTED, ARTICLE_NORMALIZED, topic
@@ -12,7 +11,7 @@ from portal_moderation.submissions.usecases import SubmissionsDesk
 from portal_moderation.submissions_handlers import submission_handlers
 from portal_moderation.usecases import ReviewDesk
 from portal_runtime.batch import Message, Record
-from portal_runtime.consumer import Handler, Subscription
+from portal_runtime.consumer import Handler, Subscription, by_topic
 from portal_runtime.unit_of_work import UnitOfWork
 
 GROUP = "moderation"
@@ -36,19 +35,6 @@ def moderation_subscription(desk: ReviewDesk, submissions: SubmissionsDesk) -> S
     return Subscription(
         group=GROUP, topics=[topic(name) for name in handlers], handler=by_topic(handlers)
     )
-
-
-def by_topic(handlers: Mapping[str, Handler[Any]]) -> Handler[Any]:
-    """A batch over several topics: each topic's messages (in batch order) to its own handler,
-    in the order of ``handlers``, all in the batch's one transaction."""
-
-    async def handle(batch: list[Message[Any]], uow: UnitOfWork) -> None:
-        for topic_name, handler in handlers.items():
-            part = [m for m in batch if m.record.topic == topic_name]
-            if part:
-                await handler(part, uow)
-
-    return handle
 
 
 def dead_letter_subscription() -> Subscription[dict[str, object]]:

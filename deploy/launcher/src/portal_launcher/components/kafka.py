@@ -305,6 +305,14 @@ class KafkaComponent(Component):
                 "metadata.max.idle.interval.ms=5000",
                 "num.partitions=1",
                 "",
+                "# Threads for a node sharing a couple of cores with the whole stack (the defaults",
+                "# suit a dedicated many-core broker): each idle request handler and network thread",
+                "# wakes every 300 ms, and more threads than cores only switch between each other.",
+                "num.network.threads=1",
+                "num.io.threads=2",
+                "background.threads=2",
+                "group.coordinator.threads=1",
+                "",
             ]
         )
 
@@ -324,6 +332,11 @@ class KafkaComponent(Component):
             f"-Xmx{heap}",
             "-XX:+UseG1GC",
             "-XX:MaxGCPauseMillis=20",
+            # The client compiler only: in the pipeline bench the C2 compiler threads were a
+            # third to two thirds of the broker's CPU (a fresh stack, and still minutes later),
+            # for code whose hot paths are short (requests handed between threads, bytes
+            # copied); C1's code is a little slower and compiled for a fraction of the CPU.
+            "-XX:TieredStopAtLevel=1",
             "-XX:+ExitOnOutOfMemoryError",
             "-Djava.awt.headless=true",
             f"-Dlog4j2.configurationFile={KAFKA_LOG4J2}",
