@@ -420,7 +420,7 @@ async def test_an_upsert_without_content_is_dead_lettered(
         key = letter["data"].get("original_key_b64")
         if letter["data"].get("consumer_group") != "normalize":
             return False  # other consumers of the topic dead-letter into the same place
-        return key is not None and base64.b64decode(key).decode() == event.subject
+        return key is not None and base64.b64decode(key) == event.subject.encode()
 
     letters = await kafka_events.read(
         ARTICLE_INGESTED.dead_letter_topic, None, until=lambda evs: any(map(about_ours, evs))
