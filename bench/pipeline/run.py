@@ -584,10 +584,11 @@ def report(res: Results, args: argparse.Namespace) -> dict[str, Any]:
         figures["jit_cpu_ms_per_article"] = jit
         if jit:
             # A JVM started for the run compiles its hot code during it: a one-off cost.
+            when = f"after a warm-up of {args.warmup}" if args.warmup else "freshly started JVMs"
             print(
                 "    of which JIT compiling: "
                 + ", ".join(f"{k} {v:.1f}" for k, v in jit.items())
-                + (" (freshly started JVMs; --warmup N runs N articles first)")
+                + f" ({when})"
             )
     if res.throughput and res.baseline:
         print(f"\nratio pipeline/baseline throughput: {res.throughput / res.baseline:.3f}")
@@ -626,8 +627,9 @@ def main() -> None:
     parser.add_argument(
         "--warmup",
         type=int,
-        default=0,
-        help="articles pushed through first, not measured (the JVMs' compiling is then done)",
+        default=2000,
+        help="articles pushed through first, not measured, so that the figures are a running "
+        "portal's, whose JVMs have compiled their hot code (0: freshly started JVMs)",
     )
     parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument("--keep", action="store_true", help="leave the stack running")
