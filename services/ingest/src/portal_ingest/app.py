@@ -60,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         outbox,
         lanes,
         archive_concurrency=settings.raw_archive_concurrency,
+        max_pack_bytes=settings.raw_pack_max_bytes,
     )
     service.consume(status_subscription(StatusTracker()), following_config(settings))
     _consume_partner_topics(settings, service, ingestor)
