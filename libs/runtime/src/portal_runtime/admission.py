@@ -22,7 +22,9 @@ the next one, so a slow measurement never lets the window be filled twice.
   that long). Errors go the safe way: a base measured too low slows the backfill, never the
   news.
 * ``PipelineGate`` measures (consumer groups' committed offsets and the topics' end offsets,
-  through Kafka's admin API) and feeds the window.
+  through Kafka's admin API) and feeds the window: every interval while anything is in flight
+  or being sent, and only every idle interval while the pipeline is empty and the relay quiet
+  (the first row sent brings the next measurement back within one interval).
 
 Normal rows never wait for this: only the bulk lane is paced.
 """
@@ -216,6 +218,7 @@ class PipelineGate:
         window: AdmissionWindow,
         interval_s: float = 0.5,
         client_id: str = "portal-relay-gate",
+        idle_interval_s: float | None = None,
     ) -> None:
         # Address and credentials (kafka_security.client_options); the principal needs DESCRIBE
         # on the hops' groups and topics.
@@ -223,6 +226,8 @@ class PipelineGate:
         self.hops = tuple(hops)
         self.window = window
         self.interval_s = interval_s
+        # While idle: none in flight at the last measurement and no row sent since.
+        self.idle_interval_s = max(interval_s, idle_interval_s or interval_s)
         self.client_id = client_id
         self._admin: Any = None
         self._consumer: Any = None
@@ -283,9 +288,16 @@ class PipelineGate:
         """Measure for ever (a background task of the service); failures only make it stale."""
         if not self.hops:
             return
+        measured_at = float("-inf")
+        sent_then = -1
         try:
             while True:
                 started = time.monotonic()
+                idle = self.window.in_flight == 0 and self.window.sent_total == sent_then
+                if idle and started - measured_at < self.idle_interval_s:
+                    await asyncio.sleep(self.interval_s)
+                    continue
+                measured_at, sent_then = started, self.window.sent_total
                 try:
                     before = self.window.sent_total
                     in_flight, completed = await asyncio.wait_for(self.measure(), timeout=10.0)

@@ -117,6 +117,7 @@ def _admit_bulk_lane(settings: Settings, service: Service) -> None:
             max_window=settings.bulk_lane_max_window,
         ),
         interval_s=settings.bulk_lane_measure_interval_s,
+        idle_interval_s=settings.bulk_lane_idle_measure_interval_s,
     )
     service.relay_admission = gate
     service.background.append(gate.run)
