@@ -15,7 +15,6 @@ from portal_contracts.articles import (
     Channel,
     ReviewDecision,
 )
-from portal_ingest.event_views import ArticleEventView
 from portal_ingest.journey import build_stages, stage_of, trace_url
 
 T0 = datetime(2026, 11, 28, 3, 0, tzinfo=UTC)
@@ -37,7 +36,7 @@ def test_events_become_stages_with_a_readable_detail() -> None:
             raw_object_key="raw/x",
         ),
     )
-    stage = stage_of(ArticleEventView.of(ingested))
+    stage = stage_of(ingested)
     assert stage is not None
     assert (stage.stage, stage.service, stage.revision, stage.occurred_at) == (
         "retraction_received",
@@ -62,7 +61,7 @@ def test_events_become_stages_with_a_readable_detail() -> None:
             reason="Sai chuyên mục",
         ),
     )
-    stage = stage_of(ArticleEventView.of(reviewed))
+    stage = stage_of(reviewed)
     assert stage is not None
     assert stage.stage == "rejected"
     assert stage.detail == "rejected by bientap1: Sai chuyên mục"

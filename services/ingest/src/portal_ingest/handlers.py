@@ -10,8 +10,15 @@ from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from portal_contracts.articles import Channel, PublishedState
+from portal_contracts.articles import (
+    ArticleNormalizedEvent,
+    ArticlePublishedEvent,
+    ArticleReviewedEvent,
+    Channel,
+    PublishedState,
+)
 from portal_contracts.deadletter import DeadLetterEvent
+from portal_contracts.envelope import Envelope
 from portal_contracts.partner import PartnerArticleMessage
 from portal_contracts.topics import (
     ARTICLE_NORMALIZED,
@@ -23,7 +30,6 @@ from portal_contracts.topics import (
 )
 from portal_ingest import domain
 from portal_ingest import repository as repo
-from portal_ingest.event_views import ArticleEventView, decode_view
 from portal_ingest.intake_usecases import PRODUCER, IntakeResult, Submission
 from portal_ingest.settings import Settings
 from portal_ingest.usecases import Refused, StatusChange, StatusTracker, StorageUnavailable
@@ -38,52 +44,52 @@ STATUS_GROUP = "ingest"
 # -- pipeline status --------------------------------------------------------------------------
 
 
-def status_change(event: ArticleEventView) -> StatusChange | None:
+def status_change(event: Envelope) -> StatusChange | None:
     """What a pipeline event means for the partner-visible status of its article."""
-    data = event.data
-    if event.type == ARTICLE_NORMALIZED.name and data.action is not None:
+    if isinstance(event, ArticleNormalizedEvent):
+        n = event.data
         return StatusChange(
-            article_id=data.article_id,
-            revision=data.revision,
-            status=domain.status_after_normalized(data.action),
+            article_id=n.article_id,
+            revision=n.revision,
+            status=domain.status_after_normalized(n.action),
             reason=None,
             occurred_at=event.occurred_at,
         )
-    if event.type == ARTICLE_REVIEWED.name and data.decision is not None:
+    if isinstance(event, ArticleReviewedEvent):
+        r = event.data
         return StatusChange(
-            article_id=data.article_id,
-            revision=data.revision,
-            status=domain.status_after_review(data.decision),
-            reason=data.reason,
-            occurred_at=data.reviewed_at or event.occurred_at,
+            article_id=r.article_id,
+            revision=r.revision,
+            status=domain.status_after_review(r.decision),
+            reason=r.reason,
+            occurred_at=r.reviewed_at,
         )
-    if event.type == ARTICLE_PUBLISHED.name and data.state is not None:
-        published = data.state is PublishedState.PUBLISHED
+    if isinstance(event, ArticlePublishedEvent):
+        p = event.data
+        published = p.state is PublishedState.PUBLISHED
         return StatusChange(
-            article_id=data.article_id,
-            revision=data.revision,
-            status=domain.status_after_published(data.state),
+            article_id=p.article_id,
+            revision=p.revision,
+            status=domain.status_after_published(p.state),
             reason=None,
-            occurred_at=data.updated_at or event.occurred_at,
-            public_path=data.url_path if published else None,
+            occurred_at=p.updated_at,
+            public_path=p.url_path if published else None,
             touch_public_path=True,
         )
     return None
 
 
-def status_subscription(tracker: StatusTracker) -> Subscription[ArticleEventView]:
+def status_subscription(tracker: StatusTracker) -> Subscription[Envelope]:
     """article.normalized, .reviewed and .published -> each item's status, one batch at a time
-    over the three topics (one transaction for the lot). Only the fields a status needs are
-    decoded (``event_views``)."""
+    over the three topics (one transaction for the lot)."""
 
-    async def handle(batch: list[Message[ArticleEventView]], uow: UnitOfWork) -> None:
+    async def handle(batch: list[Message[Envelope]], uow: UnitOfWork) -> None:
         changes = [c for c in (status_change(m.event) for m in batch) if c is not None]
         await tracker.apply(await uow.session(), changes)
 
     return Subscription(
         group=STATUS_GROUP,
         topics=[ARTICLE_NORMALIZED, ARTICLE_REVIEWED, ARTICLE_PUBLISHED],
-        decode=decode_view,
         handler=handle,
     )
 

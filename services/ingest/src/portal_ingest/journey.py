@@ -38,7 +38,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from portal_contracts.articles import ArticleAction, PublishedState
+from portal_contracts.articles import (
+    ArticleAction,
+    ArticleIngestedEvent,
+    ArticleNormalizedEvent,
+    ArticlePublishedEvent,
+    ArticleReviewedEvent,
+    PublishedState,
+)
+from portal_contracts.envelope import Envelope
 from portal_contracts.topics import (
     ARTICLE_INGESTED,
     ARTICLE_NORMALIZED,
@@ -46,7 +54,6 @@ from portal_contracts.topics import (
     ARTICLE_REVIEWED,
 )
 from portal_ingest.db import articles, metadata
-from portal_ingest.event_views import ArticleEventView, decode_view
 from portal_runtime.auth import admin_guard
 from portal_runtime.batch import Message
 from portal_runtime.clock import utcnow
@@ -95,53 +102,55 @@ class Stage:
     occurred_at: datetime
 
 
-def stage_of(event: ArticleEventView) -> Stage | None:
+def stage_of(event: Envelope) -> Stage | None:
     """The journey stage an article event stands for (None for any other event)."""
-    data = event.data
-    if event.type == ARTICLE_INGESTED.name and data.action is not None:
-        retract = data.action is ArticleAction.RETRACT
-        channel = "?" if data.channel is None else data.channel.value
+    if isinstance(event, ArticleIngestedEvent):
+        ing = event.data
+        retract = ing.action is ArticleAction.RETRACT
         return Stage(
-            data.article_id,
-            data.revision,
+            ing.article_id,
+            ing.revision,
             "retraction_received" if retract else "received",
             event.producer,
-            f"{data.action.value} via {channel}",
-            data.received_at or event.occurred_at,
+            f"{ing.action.value} via {ing.channel.value}",
+            ing.received_at,
         )
     # Every later stage is timed by its event: when the producing service committed it.
-    if event.type == ARTICLE_NORMALIZED.name:
+    if isinstance(event, ArticleNormalizedEvent):
+        norm = event.data
         detail = None
-        if data.quality is not None:
+        if norm.quality is not None:
             detail = (
-                f"quality {data.quality.score:.2f}, {len(data.quality.repairs)} repaired, "
-                f"{len(data.quality.issues)} to check"
+                f"quality {norm.quality.score:.2f}, {len(norm.quality.repairs)} repaired, "
+                f"{len(norm.quality.issues)} to check"
             )
-        if data.duplicate_of:
-            detail = f"{detail + '; ' if detail else ''}near-duplicate of {data.duplicate_of}"
+        if norm.duplicate_of:
+            detail = f"{detail + '; ' if detail else ''}near-duplicate of {norm.duplicate_of}"
         return Stage(
-            data.article_id, data.revision, "normalized", event.producer, detail, event.occurred_at
+            norm.article_id, norm.revision, "normalized", event.producer, detail, event.occurred_at
         )
-    if event.type == ARTICLE_REVIEWED.name and data.decision is not None:
-        detail = f"{data.decision.value} by {data.reviewer}"
-        if data.reason:
-            detail += f": {data.reason}"
+    if isinstance(event, ArticleReviewedEvent):
+        rev = event.data
+        detail = f"{rev.decision.value} by {rev.reviewer}"
+        if rev.reason:
+            detail += f": {rev.reason}"
         return Stage(
-            data.article_id,
-            data.revision,
-            data.decision.value,
+            rev.article_id,
+            rev.revision,
+            rev.decision.value,
             event.producer,
             detail,
             event.occurred_at,
         )
-    if event.type == ARTICLE_PUBLISHED.name and data.state is not None:
-        published = data.state is PublishedState.PUBLISHED
+    if isinstance(event, ArticlePublishedEvent):
+        pub = event.data
+        published = pub.state is PublishedState.PUBLISHED
         return Stage(
-            data.article_id,
-            data.revision,
+            pub.article_id,
+            pub.revision,
             "published" if published else "removed",
             event.producer,
-            data.url_path if published else "retracted from the public site",
+            pub.url_path if published else "retracted from the public site",
             event.occurred_at,
         )
     return None
@@ -241,7 +250,7 @@ def build_stages(
 # -- recording (Kafka) -------------------------------------------------------------------------
 
 
-def journey_row(message: Message[ArticleEventView]) -> dict[str, Any] | None:
+def journey_row(message: Message[Envelope]) -> dict[str, Any] | None:
     """The article_journey row of one event (None for an event that is no journey stage)."""
     event, record = message.event, message.record
     stage = stage_of(event)
@@ -297,7 +306,7 @@ _COLUMNS = (
 )
 
 
-async def record_stages(batch: list[Message[ArticleEventView]], uow: UnitOfWork) -> None:
+async def record_stages(batch: list[Message[Envelope]], uow: UnitOfWork) -> None:
     """Every stage of the batch in one statement; a redelivered event is recorded once."""
     rows = [r for r in map(journey_row, batch) if r is not None]
     if rows:
@@ -305,13 +314,10 @@ async def record_stages(batch: list[Message[ArticleEventView]], uow: UnitOfWork)
         await (await uow.session()).execute(_RECORD_STAGES, columns)
 
 
-def journey_subscription() -> Subscription[ArticleEventView]:
-    """Every article event, of which only the fields a stage needs are decoded
-    (``event_views``)."""
+def journey_subscription() -> Subscription[Envelope]:
     return Subscription(
         group=JOURNEY_GROUP,
         topics=[ARTICLE_INGESTED, ARTICLE_NORMALIZED, ARTICLE_REVIEWED, ARTICLE_PUBLISHED],
-        decode=decode_view,
         handler=record_stages,
         inbox=False,  # the journey's own table keeps one row per event id
     )
