@@ -44,7 +44,9 @@ def _without_nul(value: object) -> object:
     # PostgreSQL text and JSONB cannot hold NUL, and no text encoding uses it as a letter; the
     # payload exactly as received is archived (raw_object_key). The other characters XML
     # forbids stay for normalize to remove: C0 bytes are letters in TCVN3 and VISCII.
-    return value.replace("\x00", "") if isinstance(value, str) else value
+    if isinstance(value, str) and "\x00" in value:  # a search, not a copy, for the usual text
+        return value.replace("\x00", "")
+    return value
 
 
 PartnerText = Annotated[str, BeforeValidator(_without_nul)]
