@@ -162,7 +162,7 @@ class CountingGate(PipelineGate):
 
     def __init__(self, in_flight: int) -> None:
         super().__init__({}, [Hop("g", "t")], AdmissionWindow(), interval_s=0.01)
-        self.idle_interval_s = 0.5
+        self.idle_interval_s = 60.0
         self.pipeline_in_flight = in_flight
         self.calls = 0
 
@@ -186,8 +186,8 @@ async def _measurements(gate: CountingGate, seconds: float, *, sending: bool = F
 
 
 async def test_an_idle_pipeline_is_measured_only_every_idle_interval() -> None:
-    # Empty and quiet: the first measurement, then one per idle interval (0.5 s).
+    # Empty and quiet: the first measurement, then one per idle interval (a minute).
     assert await _measurements(CountingGate(in_flight=0), 0.3) == 1
     # Something in flight, or rows being sent: every interval (0.01 s).
-    assert await _measurements(CountingGate(in_flight=3), 0.3) > 5
-    assert await _measurements(CountingGate(in_flight=0), 0.3, sending=True) > 5
+    assert await _measurements(CountingGate(in_flight=3), 0.3) >= 3
+    assert await _measurements(CountingGate(in_flight=0), 0.3, sending=True) >= 3

@@ -120,6 +120,11 @@ class AdmissionWindow:
         return min((t for _, t in self._times), default=0.0)
 
     @property
+    def unmeasured(self) -> int:
+        """Rows sent that the last measurement may not have seen."""
+        return self._sent_since
+
+    @property
     def queueing_s(self) -> float:
         """Time a newcomer spends waiting behind others now, beyond the base."""
         return max(0.0, self.time_s - self.base_s)
@@ -289,15 +294,16 @@ class PipelineGate:
         if not self.hops:
             return
         measured_at = float("-inf")
-        sent_then = -1
         try:
             while True:
                 started = time.monotonic()
-                idle = self.window.in_flight == 0 and self.window.sent_total == sent_then
+                # Idle: the last measurement found nothing in flight and no row was sent
+                # since it began (a row it may have missed keeps the measurements coming).
+                idle = self.window.in_flight == 0 and self.window.unmeasured == 0
                 if idle and started - measured_at < self.idle_interval_s:
                     await asyncio.sleep(self.interval_s)
                     continue
-                measured_at, sent_then = started, self.window.sent_total
+                measured_at = started
                 try:
                     before = self.window.sent_total
                     in_flight, completed = await asyncio.wait_for(self.measure(), timeout=10.0)
