@@ -166,3 +166,12 @@ def test_asyncapi_lists_every_topic_with_its_message() -> None:
     for message in doc["components"]["messages"].values():
         ref = message["payload"]["$ref"].rsplit("/", 1)[-1]
         assert ref in doc["components"]["schemas"]
+
+
+def test_partner_text_loses_its_nul_characters_and_nothing_else() -> None:
+    content = ArticleContent(title="Tin\x00 mới", body_html="<p>Đảng bộ\x00</p>", summary="Tóm tắt")
+    assert (content.title, content.body_html, content.summary) == (
+        "Tin mới",
+        "<p>Đảng bộ</p>",
+        "Tóm tắt",
+    )

@@ -5,12 +5,14 @@ pipeline: a backfill keeps a quick pipeline busy while newcomers barely wait; on
 
 from __future__ import annotations
 
+import asyncio
 import bisect
+import contextlib
 from dataclasses import dataclass, field
 
 import pytest
 
-from portal_runtime.admission import AdmissionWindow, Hop
+from portal_runtime.admission import AdmissionWindow, Hop, PipelineGate
 
 
 def test_budget_is_the_window_minus_what_is_in_flight_and_what_was_sent_since() -> None:
@@ -153,3 +155,39 @@ def test_hops_are_written_group_colon_topic() -> None:
     for bad in ("normalize", ":article.ingested", "normalize:"):
         with pytest.raises(ValueError, match="consumer group"):
             Hop.parse(bad)
+
+
+class CountingGate(PipelineGate):
+    """A gate whose measurement is a scripted pipeline: what is in flight, counted calls."""
+
+    def __init__(self, in_flight: int) -> None:
+        super().__init__({}, [Hop("g", "t")], AdmissionWindow(), interval_s=0.01)
+        self.idle_interval_s = 60.0
+        self.pipeline_in_flight = in_flight
+        self.calls = 0
+
+    async def measure(self) -> tuple[int, int]:
+        self.calls += 1
+        return self.pipeline_in_flight, 0
+
+
+async def _measurements(gate: CountingGate, seconds: float, *, sending: bool = False) -> int:
+    task = asyncio.create_task(gate.run())
+    try:
+        for _ in range(int(seconds / 0.01)):
+            if sending:
+                gate.sent(0, 1)
+            await asyncio.sleep(0.01)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    return gate.calls
+
+
+async def test_an_idle_pipeline_is_measured_only_every_idle_interval() -> None:
+    # Empty and quiet: the first measurement, then one per idle interval (a minute).
+    assert await _measurements(CountingGate(in_flight=0), 0.3) == 1
+    # Something in flight, or rows being sent: every interval (0.01 s).
+    assert await _measurements(CountingGate(in_flight=3), 0.3) >= 3
+    assert await _measurements(CountingGate(in_flight=0), 0.3, sending=True) >= 3

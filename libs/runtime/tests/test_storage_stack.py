@@ -63,3 +63,25 @@ async def test_an_endpoint_that_does_not_answer_is_an_os_error(
             await store.put("raw/test/x.json", b"{}", "application/json")
     finally:
         await store.close()
+
+
+async def test_a_ranged_read_returns_exactly_those_bytes(stack_settings: StackSettings) -> None:
+    # A pack of originals: Vietnamese UTF-8 beside bytes of every value; each read alone.
+    store = _ingest_store(stack_settings)
+    parts = [
+        "Hội nghị lần thứ mười bốn Ban Chấp hành Trung ương".encode(),
+        bytes(range(256)),
+        b"",
+        os.urandom(7000),
+    ]
+    key = f"raw/test/{uuid.uuid4().hex}.pack"
+    try:
+        await store.put(key, b"".join(parts), "application/octet-stream")
+        offset = 0
+        for part in parts:
+            assert await store.get_range(key, offset, len(part)) == part
+            offset += len(part)
+        with pytest.raises(ValueError, match="not 10"):  # past the end: never fewer bytes
+            await store.get_range(key, offset - 5, 10)
+    finally:
+        await store.close()

@@ -20,6 +20,7 @@ from aiokafka.helpers import create_ssl_context
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
+from portal_contracts.articles import ArticleIngested
 from portal_contracts.codec import decode
 from portal_contracts.envelope import Envelope
 from portal_contracts.topics import ARTICLE_INGESTED
@@ -28,6 +29,7 @@ from portal_ingest.settings import Settings
 from portal_launcher.components.kafka import admin_client_options
 from portal_launcher.services import service_environment
 from portal_launcher.settings import StackSettings
+from portal_runtime.storage import ObjectStore
 
 from .feed_server import FeedServer
 
@@ -275,3 +277,12 @@ def partner_producer(creds: dict[str, Any]) -> AIOKafkaProducer:
         enable_idempotence=True,
         request_timeout_ms=15000,
     )
+
+
+async def archived_original(store: ObjectStore, data: ArticleIngested) -> bytes:
+    """The original an article.ingested event names: its byte range of a pack, or an object."""
+    assert data.raw_object_key is not None
+    if data.raw_byte_range is None:
+        return await store.get(data.raw_object_key)
+    part = data.raw_byte_range
+    return await store.get_range(data.raw_object_key, part.offset, part.length)

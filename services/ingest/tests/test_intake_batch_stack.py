@@ -25,7 +25,7 @@ from portal_ingest.intake_usecases import Ingestor, Receipt, Submission
 from portal_ingest.usecases import RefusalKind, Refused, StorageUnavailable
 from portal_runtime.storage import ObjectStore
 
-from .conftest import Ingest, read_events
+from .conftest import Ingest, archived_original, read_events
 
 pytestmark = pytest.mark.stack
 
@@ -118,8 +118,9 @@ async def test_a_batch_is_decided_in_offset_order_and_stored_at_once(ingest: Ing
         (2, False),
     ]
     assert isinstance(results[4], Refused) and "tong-bi-thu" in results[4].reason
-    # Only the new revisions were archived (the repeat's bytes are the first one's: one write).
-    assert len(store.keys) == 3
+    # Only the new revisions were archived (the repeat's bytes are the first one's), together:
+    # one pack.
+    assert len(store.keys) == 1 and store.keys[0].endswith(".pack")
 
     ids = {article_id_for(source, x) for x in (a, b)}
     events = await _events(ingest, ids, want=3)
@@ -214,14 +215,14 @@ async def test_concurrent_pushes_of_one_article_each_get_their_own_revision(
 
 
 class FailingStore(GatedStore):
-    """The raw archive, where the write of chosen bytes fails."""
+    """The raw archive, where a write holding chosen bytes (alone or in a pack) fails."""
 
     def __init__(self, store: ObjectStore, failing: bytes) -> None:
         super().__init__(store)
         self.failing = failing
 
     async def put(self, key: str, data: bytes, content_type: str) -> None:
-        if data == self.failing:
+        if self.failing in data:
             raise ConnectionError("S3 did not answer")
         await super().put(key, data, content_type)
 
@@ -333,3 +334,93 @@ async def test_when_a_group_fails_each_push_is_accepted_alone(ingest: Ingest) ->
     for message in messages:
         view = await ingest.http.get(f"/v1/articles/{message.external_id}", headers=headers)
         assert view.status_code == 200
+
+
+# -- the raw archive's packs (raw_packs.py) ---------------------------------------------------
+
+
+async def _in_one_transaction(
+    ingest: Ingest, ingestor: Ingestor, batch: list[Submission], *, commit: bool = True
+) -> list[Any]:
+    sessions = ingest.app.state.service.sessions
+    async with sessions() as session:
+        transaction = await session.begin()
+
+        async def in_transaction() -> AsyncSession:
+            return session
+
+        results = await ingestor.submit_batch(batch, in_transaction)
+        await (transaction.commit() if commit else transaction.rollback())
+    return results
+
+
+async def test_a_batch_archives_one_pack_whose_ranges_give_back_each_original(
+    ingest: Ingest,
+) -> None:
+    """Each article's original, byte for byte (Vietnamese text, bytes of every value), from its
+    event's range of the batch's one object; a retried batch writes the same object again."""
+    source, headers = await ingest.partner()
+    uid = uuid.uuid4().hex[:8]
+    messages = [_message(f"p{i}-{uid}", f"Tin số {i}: Đảng bộ tỉnh Hà Giang") for i in range(3)]
+    originals = [
+        json.dumps(messages[0].model_dump(mode="json"), ensure_ascii=False).encode(),
+        bytes(range(256)) + uid.encode(),  # the bytes as received, whatever they are
+        b"\xef\xbb\xbf" + messages[2].model_dump_json().encode() + b"\r\n",
+    ]
+    batch = [
+        Submission(source, m, Channel.KAFKA, raw)
+        for m, raw in zip(messages, originals, strict=True)
+    ]
+    store = GatedStore(ObjectStore(ingest.settings, bucket=ingest.settings.s3_raw_bucket))
+    ingestor = _ingestor(ingest, store)
+
+    # The first attempt's transaction fails (rolled back): the batch comes again.
+    await _in_one_transaction(ingest, ingestor, batch, commit=False)
+    results = await _in_one_transaction(ingest, ingestor, batch)
+
+    assert [(r.revision, r.duplicate) for r in results] == [(1, False)] * 3
+    assert len(store.keys) == 2 and store.keys[0] == store.keys[1]  # the same pack, rewritten
+    assert store.keys[0].startswith(f"raw/{source}/") and store.keys[0].endswith(".pack")
+    events = await _events(ingest, {article_id_for(source, m.external_id) for m in messages}, 3)
+    by_id = {e.data.external_id: e.data for e in events}
+    for message, original in zip(messages, originals, strict=True):
+        data = by_id[message.external_id]
+        assert data.raw_object_key == store.keys[0]
+        assert data.raw_byte_range is not None
+        assert await archived_original(store.store, data) == original
+    view = await ingest.http.get(f"/v1/articles/{messages[1].external_id}", headers=headers)
+    assert view.status_code == 200
+
+
+async def test_a_pushed_article_alone_keeps_an_object_of_its_own(ingest: Ingest) -> None:
+    source, _ = await ingest.partner()
+    message = _message(f"one-{uuid.uuid4().hex[:8]}", "Một bài")
+    raw = '  {"external_id": "x", "ghi chú": "nguyên văn"}  '.encode()
+    store = GatedStore(ObjectStore(ingest.settings, bucket=ingest.settings.s3_raw_bucket))
+
+    receipt = await _ingestor(ingest, store).submit(source, message, Channel.REST, raw)
+
+    [event] = await _events(ingest, {receipt.article_id}, want=1)
+    assert event.data.raw_byte_range is None
+    assert event.data.raw_object_key == store.keys[0] and store.keys[0].endswith(".json")
+    assert await archived_original(store.store, event.data) == raw
+
+
+async def test_grouped_pushes_archive_one_pack_each_original_in_its_range(
+    ingest: Ingest,
+) -> None:
+    source, _ = await ingest.partner()
+    tag = uuid.uuid4().hex[:8]
+    messages = [_message(f"gp-{tag}-{i}", f"Tin nhóm {i}: Mặt trận Tổ quốc") for i in range(4)]
+    store = GatedStore(ObjectStore(ingest.settings, bucket=ingest.settings.s3_raw_bucket))
+    groups = PushGroups(_ingestor(ingest, store), max_items=4, max_wait_s=5.0, in_flight=1)
+
+    answers = await _push_all(groups, source, messages)
+
+    assert all(isinstance(a, Receipt) and not a.duplicate for a in answers), answers
+    assert len(store.keys) == 1 and store.keys[0].endswith(".pack")
+    events = await _events(ingest, {article_id_for(source, m.external_id) for m in messages}, 4)
+    by_id = {e.data.external_id: e.data for e in events}
+    for message in messages:
+        original = _submission(source, message).raw
+        assert await archived_original(store.store, by_id[message.external_id]) == original

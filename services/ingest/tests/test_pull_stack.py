@@ -17,7 +17,7 @@ from portal_contracts.topics import ARTICLE_INGESTED
 from portal_ingest.pull.domain import external_id_for
 from portal_runtime.storage import ObjectStore
 
-from .conftest import Ingest, read_events
+from .conftest import Ingest, archived_original, read_events
 from .feed_samples import (
     PARAGRAPHS,
     VN,
@@ -141,7 +141,7 @@ async def test_new_items_arrive_once_and_an_unchanged_etag_makes_nothing_new(
         assert event.data.external_id.startswith("feed/")
     # The raw item is archived like a pushed one.
     store = ObjectStore(ingest.settings, bucket=ingest.settings.s3_raw_bucket)
-    raw = json.loads(await store.get(events[0].data.raw_object_key))
+    raw = json.loads(await archived_original(store, events[0].data))
     assert raw["channel"] == "feed" and raw["connector"]["url"] == url
 
     second = await _fetch(ingest, source)

@@ -44,7 +44,9 @@ def _without_nul(value: object) -> object:
     # PostgreSQL text and JSONB cannot hold NUL, and no text encoding uses it as a letter; the
     # payload exactly as received is archived (raw_object_key). The other characters XML
     # forbids stay for normalize to remove: C0 bytes are letters in TCVN3 and VISCII.
-    return value.replace("\x00", "") if isinstance(value, str) else value
+    if isinstance(value, str) and "\x00" in value:  # a search, not a copy, for the usual text
+        return value.replace("\x00", "")
+    return value
 
 
 PartnerText = Annotated[str, BeforeValidator(_without_nul)]
@@ -90,6 +92,14 @@ class ArticleContent(Payload):
     images: list[ImageRef] = Field(default_factory=list, max_length=200)
 
 
+class ByteRange(Payload):
+    """A part of an object: ``length`` bytes from ``offset`` (an HTTP ``Range`` of bytes
+    offset..offset+length-1)."""
+
+    offset: int = Field(ge=0)
+    length: int = Field(ge=0)
+
+
 class ArticleIngested(Payload):
     article_id: str
     source: SourceCode
@@ -101,6 +111,11 @@ class ArticleIngested(Payload):
     content: ArticleContent | None = Field(default=None, description="Absent for a retraction.")
     raw_object_key: str | None = Field(
         default=None, description="Object-storage key of the payload exactly as received."
+    )
+    raw_byte_range: ByteRange | None = Field(
+        default=None,
+        description="Where the payload lies in that object when it holds several (a pack of "
+        "one request group's or one Kafka batch's payloads); absent: the whole object.",
     )
 
 
@@ -156,6 +171,9 @@ class ArticleNormalized(Payload):
     quality: QualityReport | None = None
     duplicate_of: str | None = Field(default=None, description="Article id of a near-duplicate.")
     raw_object_key: str | None = None
+    raw_byte_range: ByteRange | None = Field(
+        default=None, description="The part of raw_object_key that is this payload (absent: all)."
+    )
 
 
 class ReviewDecision(StrEnum):

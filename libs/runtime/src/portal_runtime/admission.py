@@ -22,7 +22,9 @@ the next one, so a slow measurement never lets the window be filled twice.
   that long). Errors go the safe way: a base measured too low slows the backfill, never the
   news.
 * ``PipelineGate`` measures (consumer groups' committed offsets and the topics' end offsets,
-  through Kafka's admin API) and feeds the window.
+  through Kafka's admin API) and feeds the window: every interval while anything is in flight
+  or being sent, and only every idle interval while the pipeline is empty and the relay quiet
+  (the first row sent brings the next measurement back within one interval).
 
 Normal rows never wait for this: only the bulk lane is paced.
 """
@@ -116,6 +118,11 @@ class AdmissionWindow:
     def base_s(self) -> float:
         """The pipeline's own processing time: among the lowest times in it lately."""
         return min((t for _, t in self._times), default=0.0)
+
+    @property
+    def unmeasured(self) -> int:
+        """Rows sent that the last measurement may not have seen."""
+        return self._sent_since
 
     @property
     def queueing_s(self) -> float:
@@ -216,6 +223,7 @@ class PipelineGate:
         window: AdmissionWindow,
         interval_s: float = 0.5,
         client_id: str = "portal-relay-gate",
+        idle_interval_s: float | None = None,
     ) -> None:
         # Address and credentials (kafka_security.client_options); the principal needs DESCRIBE
         # on the hops' groups and topics.
@@ -223,6 +231,8 @@ class PipelineGate:
         self.hops = tuple(hops)
         self.window = window
         self.interval_s = interval_s
+        # While idle: none in flight at the last measurement and no row sent since.
+        self.idle_interval_s = max(interval_s, idle_interval_s or interval_s)
         self.client_id = client_id
         self._admin: Any = None
         self._consumer: Any = None
@@ -284,9 +294,17 @@ class PipelineGate:
         """Measure for ever (a background task of the service); failures only make it stale."""
         if not self.hops:
             return
+        measured_at = float("-inf")
         try:
             while True:
                 started = time.monotonic()
+                # Idle: the last measurement found nothing in flight and no row was sent
+                # since it began (a row it may have missed keeps the measurements coming).
+                idle = self.window.in_flight == 0 and self.window.unmeasured == 0
+                if idle and started - measured_at < self.idle_interval_s:
+                    await asyncio.sleep(self.interval_s)
+                    continue
+                measured_at = started
                 try:
                     before = self.window.sent_total
                     in_flight, completed = await asyncio.wait_for(self.measure(), timeout=10.0)

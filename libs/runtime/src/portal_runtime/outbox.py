@@ -233,16 +233,23 @@ class Outbox:
         self.wake.set()
 
     async def add_all(
-        self, session: AsyncSession, events: Sequence[tuple[str, Envelope, dict[str, str]]]
+        self,
+        session: AsyncSession,
+        events: Sequence[tuple[str, Envelope, dict[str, str]]],
+        *,
+        lanes: Sequence[tuple[Lane, str | None]] | None = None,
     ) -> None:
         """Queue many ``(topic, event, trace headers)`` in the caller's transaction, in one
         statement (a consumer's batch). Each event keeps the trace context it was caused in, is
         measured like ``add``'s (``EventTooLarge``; a dead letter is fitted) and is handed to
-        the relay at commit. Dead letters are counted by the caller, once committed."""
+        the relay at commit. Dead letters are counted by the caller, once committed.
+        ``lanes`` gives each event's lane and fair key (default: the normal lane, none)."""
         if not events:
             return
+        if lanes is None:
+            lanes = [(Lane.NORMAL, None)] * len(events)
         rows: list[dict[str, Any]] = []
-        for topic, ev, headers in events:
+        for (topic, ev, headers), (lane, fair_key) in zip(events, lanes, strict=True):
             key = ev.subject.encode()
             rows.append(
                 {
@@ -250,13 +257,14 @@ class Outbox:
                     "key": key,
                     "value": self._encoded(topic, ev, key, headers, count=False),
                     "headers": headers,
-                    "lane": int(Lane.NORMAL),
-                    "fair_key": None,
+                    "lane": int(lane),
+                    "fair_key": fair_key,
                 }
             )
         pending = session.info.setdefault(_PENDING, [])
-        for row_id, key in await self._insert(session, rows):
-            pending.append((self, Entry(row_id, key, Lane.NORMAL, None)))
+        inserted = await self._insert(session, rows)
+        for (row_id, key), (lane, fair_key) in zip(inserted, lanes, strict=True):
+            pending.append((self, Entry(row_id, key, lane, fair_key)))
 
     async def _insert(
         self, session: AsyncSession, rows: list[dict[str, Any]]

@@ -1,6 +1,6 @@
 """Object storage (S3 API: SeaweedFS locally, MinIO in compose) through the minio clients.
 
-Writes, the hot path (every new revision's raw archive, every stored image), go through
+Writes, the hot path (the raw archive's packs, every stored image), go through
 miniopy-async, minio's port to asyncio: on the event loop, over pooled connections, with
 neither a thread hop per call nor the GIL traffic of a worker thread. Reads, bucket checks and
 ``client`` (which callers use for what this class does not wrap: ``stat_object``, minio's
@@ -122,3 +122,26 @@ class ObjectStore:
 
         with self._span("GetObject", key):
             return await asyncio.to_thread(_get)
+
+    async def get_range(self, key: str, offset: int, length: int) -> bytes:
+        """``length`` bytes of the object from ``offset`` (a ranged GET: one payload of a pack,
+        without reading the others). A range past the object's end raises ``ValueError``."""
+        if offset < 0 or length < 0:
+            raise ValueError(f"no byte range of {length} bytes at {offset}")
+        if length == 0:
+            return b""  # an empty range is no HTTP Range at all
+
+        def _get() -> bytes:
+            resp = self.client.get_object(self.bucket, key, offset=offset, length=length)
+            try:
+                return resp.read()
+            finally:
+                resp.close()
+                resp.release_conn()
+
+        with self._span("GetObject", key) as span:
+            span.set_attribute("http.request.header.range", f"bytes={offset}-{offset + length - 1}")
+            data = await asyncio.to_thread(_get)
+        if len(data) != length:  # the object ends before the range does
+            raise ValueError(f"{key}: {len(data)} bytes at {offset}, not {length}")
+        return data

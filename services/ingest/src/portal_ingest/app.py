@@ -60,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         outbox,
         lanes,
         archive_concurrency=settings.raw_archive_concurrency,
+        max_pack_bytes=settings.raw_pack_max_bytes,
     )
     service.consume(status_subscription(StatusTracker()), following_config(settings))
     _consume_partner_topics(settings, service, ingestor)
@@ -116,6 +117,7 @@ def _admit_bulk_lane(settings: Settings, service: Service) -> None:
             max_window=settings.bulk_lane_max_window,
         ),
         interval_s=settings.bulk_lane_measure_interval_s,
+        idle_interval_s=settings.bulk_lane_idle_measure_interval_s,
     )
     service.relay_admission = gate
     service.background.append(gate.run)

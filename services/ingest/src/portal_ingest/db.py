@@ -118,6 +118,9 @@ article_revisions = Table(
     Column("content_hash", String(64), nullable=False),
     Column("content", JSONB, nullable=True),
     Column("raw_object_key", String(1024), nullable=False),
+    # Where the original lies in that object when it is a pack (null: the whole object).
+    Column("raw_offset", BigInteger, nullable=True),
+    Column("raw_length", BigInteger, nullable=True),
     Column("event_id", Uuid, nullable=False),
     Column("received_at", DateTime(timezone=True), nullable=False),
     PrimaryKeyConstraint("article_id", "revision", name="pk_article_revisions"),

@@ -22,6 +22,7 @@ from portal_contracts.articles import (
     ArticleAction,
     ArticleIngested,
     ArticleIngestedEvent,
+    ByteRange,
     Channel,
     article_id_for,
 )
@@ -29,17 +30,18 @@ from portal_contracts.codec import encode
 from portal_contracts.envelope import Envelope
 from portal_contracts.partner import PartnerArticleMessage
 from portal_contracts.topics import ARTICLE_INGESTED
-from portal_ingest import domain
+from portal_ingest import domain, raw_packs
 from portal_ingest import intake_repository as repo
 from portal_ingest.domain import Outcome, Status
 from portal_ingest.fairness import BurstDetector
+from portal_ingest.raw_packs import RawObject, RawPlace
 from portal_ingest.usecases import RefusalKind, Refused, Sessions, StorageUnavailable
-from portal_runtime.eventsize import EventTooLarge, check_record
+from portal_runtime.eventsize import EventTooLarge, record_bytes
 from portal_runtime.logs import get_logger
 from portal_runtime.outbox import Outbox
 from portal_runtime.relay_queue import Lane
 from portal_runtime.storage import ObjectStore
-from portal_runtime.telemetry import current_traceparent
+from portal_runtime.telemetry import current_traceparent, tag_event
 
 log = get_logger(__name__)
 
@@ -94,12 +96,14 @@ class Ingestor:
         lanes: BurstDetector | None = None,
         *,
         archive_concurrency: int = 8,
+        max_pack_bytes: int = 8 << 20,
     ) -> None:
         self.sessions = sessions
         self.raw_store = raw_store
         self.outbox = outbox
         self.lanes = lanes or BurstDetector()
         self._archive_slots = asyncio.Semaphore(archive_concurrency)
+        self.max_pack_bytes = max_pack_bytes
 
     async def submit(
         self, source: str, message: PartnerArticleMessage, channel: Channel, raw: bytes
@@ -150,9 +154,15 @@ class Ingestor:
         what a failing read or transaction raises (nothing of the group is then stored)."""
         answers: dict[int, IntakeResult | StorageUnavailable] = {}
         members = list(range(len(group)))
+        archived: dict[str, RawPlace] = {}  # written in an earlier round: not written again
         while True:
             items = await self._decide([group[m] for m in members])
-            failed = await self._put_originals([item for item in items if item.event is not None])
+            for item in items:
+                item.place = archived.get(item.key)
+            failed = await self._put_originals(
+                [item for item in items if item.event is not None], alone_on_failure=True
+            )
+            archived.update((item.key, item.place) for item in items if item.place is not None)
             if not failed:
                 break
             for member, item in zip(members, items, strict=True):
@@ -206,16 +216,13 @@ class Ingestor:
                 item.outcome = fold.repeat(item, decision.revision)
                 continue
             event = _ingested_event(item, decision.revision)
-            try:
-                check_record(
-                    ARTICLE_INGESTED.name,
-                    event.subject.encode(),
-                    encode(event),
-                    headers,
-                    self.outbox.max_message_bytes,
+            # Measured with room for the pack's byte range, which the event names once written.
+            size = record_bytes(event.subject.encode(), encode(event), headers) + _BYTE_RANGE_ROOM
+            if size > self.outbox.max_message_bytes:
+                too_large = EventTooLarge(
+                    ARTICLE_INGESTED.name, size, self.outbox.max_message_bytes
                 )
-            except EventTooLarge as exc:
-                item.outcome = Refused(RefusalKind.TOO_LARGE, exc.reason)
+                item.outcome = Refused(RefusalKind.TOO_LARGE, too_large.reason)
                 continue
             if fold.stored is not None:
                 item.expected = fold.stored.revision
@@ -240,45 +247,77 @@ class Ingestor:
         if failed:
             raise next(iter(failed.values()))
 
-    async def _put_originals(self, items: Sequence[_Item]) -> dict[str, StorageUnavailable]:
-        """Archive the originals of ``items`` as received (each distinct one once, a few at a
-        time), before anything refers to them and never under a lock; the keys that could not
-        be written. A failure refuses those messages (the sender retries) with nothing stored;
-        a revision that loses a race afterwards leaves an archived copy of what was sent,
-        under its content's name."""
-        todo = {item.key: item for item in items if not item.archived}
+    async def _put_originals(
+        self, items: Sequence[_Item], *, alone_on_failure: bool = False
+    ) -> dict[str, StorageUnavailable]:
+        """Archive the originals of ``items`` as received, before anything refers to them and
+        never under a lock: each agency's in one pack (``raw_packs``), a few objects at a time;
+        the keys of the items that could not be written. A failure refuses those messages (the
+        sender retries) with nothing stored; a revision that loses a race afterwards leaves an
+        archived copy of what was sent. ``alone_on_failure``: the originals of a pack that
+        could not be written are each tried alone, so that only those that fail are refused
+        (a group of requests, each answered on its own)."""
+        todo: dict[str, dict[str, _Item]] = {}  # agency -> own key -> item, each original once
+        for item in items:
+            if item.place is None:
+                todo.setdefault(item.sub.source, {}).setdefault(item.key, item)
         if not todo:
             return {}
-
-        async def put(key: str, item: _Item) -> None:
-            token = None if item.sub.trace is None else otel_context.attach(item.sub.trace)
-            try:
-                async with self._archive_slots:
-                    await self.raw_store.put(key, item.sub.raw, "application/json")
-            finally:
-                if token is not None:
-                    otel_context.detach(token)
-
-        results = await asyncio.gather(
-            *(put(key, item) for key, item in todo.items()), return_exceptions=True
-        )
+        writes: list[tuple[RawObject, list[_Item]]] = []
+        for source, originals in todo.items():
+            objects = raw_packs.plan(
+                source,
+                [(key, item.sub.raw) for key, item in originals.items()],
+                self.max_pack_bytes,
+            )
+            each = iter(originals.values())
+            writes.extend((obj, [next(each) for _ in obj.places]) for obj in objects)
         failed: dict[str, StorageUnavailable] = {}
-        for key, result in zip(todo, results, strict=True):
-            if isinstance(result, BaseException):
-                if not isinstance(result, Exception):
-                    raise result
-                # Whatever the S3 client raised: refuse now, the sender retries.
-                log.warning("raw_archive_failed", key=key, error=repr(result))
-                failed[key] = StorageUnavailable(f"object storage unavailable: {result}")
-                failed[key].__cause__ = result
+        places: dict[str, RawPlace] = {}
+        while writes:
+            results = await asyncio.gather(
+                *(self._put(obj, members) for obj, members in writes), return_exceptions=True
+            )
+            again: list[tuple[RawObject, list[_Item]]] = []
+            for (obj, written), result in zip(writes, results, strict=True):
+                if isinstance(result, BaseException):
+                    if not isinstance(result, Exception):
+                        raise result
+                    # Whatever the S3 client raised: refuse now, the sender retries.
+                    log.warning("raw_archive_failed", key=obj.key, error=repr(result))
+                    if alone_on_failure and len(written) > 1:
+                        again.extend((raw_packs.alone(m.key, m.sub.raw), [m]) for m in written)
+                        continue
+                    refusal = StorageUnavailable(f"object storage unavailable: {result}")
+                    refusal.__cause__ = result
+                    failed.update((member.key, refusal) for member in written)
+                else:
+                    places.update(
+                        (member.key, place)
+                        for member, place in zip(written, obj.places, strict=True)
+                    )
+            writes = again
         for item in items:
-            item.archived = item.key not in failed
+            if item.place is None:
+                item.place = places.get(item.key)
         return failed
+
+    async def _put(self, obj: RawObject, members: list[_Item]) -> None:
+        # In the trace of its first original's request (a pack serves several).
+        trace = members[0].sub.trace
+        token = None if trace is None else otel_context.attach(trace)
+        try:
+            async with self._archive_slots:
+                await self.raw_store.put(obj.key, obj.data, obj.content_type)
+        finally:
+            if token is not None:
+                otel_context.detach(token)
 
     async def _store(self, session: AsyncSession, items: Sequence[_Item]) -> None:
         """Store the new revisions among ``items`` and queue their events, in ``session``'s
         transaction. An article another writer changed since it was read is decided again,
         under its row lock (its outcomes may change: a repeat, a refusal, another number)."""
+        _name_archive(items)
         stored = await repo.store_revisions(session, *_rows(items))
         lost = {item.article_id for item in items if item.event is not None} - stored
         if lost:
@@ -286,39 +325,35 @@ class Ingestor:
             state = await repo.intake_state(session, [item.question for item in again], lock=True)
             self._fold(again, state)
             await self._archive([item for item in again if item.event is not None])
+            _name_archive(again)
             stored = await repo.store_revisions(session, *_rows(again))
             if {item.article_id for item in again if item.event is not None} - stored:
                 raise RuntimeError("an article changed under its row lock")  # never: a bug
         await self._emit(session, [item for item in items if item.event is not None])
 
     async def _emit(self, session: AsyncSession, items: Sequence[_Item]) -> None:
-        """Queue the items' article.ingested events, in order, each in the lane its sender's
-        pace gives it and in the trace it came with (one statement per run of one lane,
-        agency and trace)."""
-        runs: list[tuple[Lane, Submission, list[_Item]]] = []
+        """Queue the items' article.ingested events, in order, in one statement: each in the
+        lane its sender's pace gives it and in the trace it came with."""
+        events: list[tuple[str, Envelope, dict[str, str]]] = []
+        lanes: list[tuple[Lane, str | None]] = []
         now = time.monotonic()
+        current = current_traceparent()
         for item in items:
-            sub = item.sub
+            sub, event = item.sub, item.event
+            assert event is not None
             lane = self.lanes.lane(sub.source, now, backfill=sub.message.backfill)
-            if not runs or (runs[-1][0], runs[-1][1].source, runs[-1][1].trace) != (
-                lane,
-                sub.source,
-                sub.trace,
-            ):
-                runs.append((lane, sub, []))
-            runs[-1][2].append(item)
-        for lane, first, run in runs:
-            token = None if first.trace is None else otel_context.attach(first.trace)
+            token = None if sub.trace is None else otel_context.attach(sub.trace)
             try:
-                events: list[tuple[str, Envelope]] = []
-                for item in run:
-                    assert item.event is not None
-                    events.append((ARTICLE_INGESTED.name, item.event))
-                    _log_accepted(item, lane)
-                await self.outbox.add_many(session, events, lane=lane, fair_key=first.source)
+                # The request's span says which article it made; its log line is in its trace.
+                tag_event(event)
+                headers = current if sub.trace is None else current_traceparent()
+                _log_accepted(item, lane)
             finally:
                 if token is not None:
                     otel_context.detach(token)
+            events.append((ARTICLE_INGESTED.name, event, headers))
+            lanes.append((lane, sub.source))
+        await self.outbox.add_all(session, events, lanes=lanes)
 
 
 @dataclass(eq=False)
@@ -329,10 +364,10 @@ class _Item:
     article_id: str
     document: dict[str, Any] | None  # the content as JSON values
     digest: str  # the content's hash: a repeat is recognised by it
-    key: str  # where its raw bytes are archived (named by their content)
+    key: str  # its raw bytes' own name (by their content), alone or in a pack
     outcome: IntakeResult | None = None
     event: ArticleIngestedEvent | None = None  # a new revision's event
-    archived: bool = False
+    place: RawPlace | None = None  # where its raw bytes were archived (None: not yet)
     # A new revision replaces the one its article's row held when it was decided (None: no row
     # yet), whose title and section a retraction keeps.
     expected: int | None = None
@@ -443,6 +478,29 @@ def _ingested_event(item: _Item, revision: int) -> ArticleIngestedEvent:
     )
 
 
+# The encoded size of the largest raw_byte_range an event may name (checked before it is known).
+_BYTE_RANGE_ROOM = len(
+    ',"raw_byte_range":' + ByteRange(offset=1 << 63, length=1 << 63).model_dump_json()
+)
+
+
+def _name_archive(items: Sequence[_Item]) -> None:
+    """Make the new revisions' events name where their originals were archived."""
+    for item in items:
+        event, place = item.event, item.place
+        if event is None or place is None or event.data.raw_object_key == place.key:
+            continue
+        byte_range = (
+            None
+            if place.offset is None or place.length is None
+            else ByteRange(offset=place.offset, length=place.length)
+        )
+        data = event.data.model_copy(
+            update={"raw_object_key": place.key, "raw_byte_range": byte_range}
+        )
+        item.event = event.model_copy(update={"data": data})
+
+
 def _rows(
     items: Sequence[_Item],
 ) -> tuple[list[repo.NewestRevision], list[repo.AcceptedRevision]]:
@@ -464,7 +522,9 @@ def _rows(
                 channel=item.sub.channel.value,
                 content_hash=item.digest,
                 content_json=None if item.document is None else json.dumps(item.document),
-                raw_object_key=item.key,
+                raw_object_key=data.raw_object_key or item.key,
+                raw_offset=None if data.raw_byte_range is None else data.raw_byte_range.offset,
+                raw_length=None if data.raw_byte_range is None else data.raw_byte_range.length,
                 event_id=item.event.event_id,
                 received_at=data.received_at,
                 status=status,

@@ -86,6 +86,8 @@ class RevisionRow:
     channel: str
     content_hash: str
     raw_object_key: str
+    raw_offset: int | None  # with raw_length: its bytes in a pack (None: the whole object)
+    raw_length: int | None
     event_id: UUID
     received_at: datetime
 
@@ -271,6 +273,8 @@ async def list_revisions(session: AsyncSession, article_id: str) -> list[Revisio
                 article_revisions.c.channel,
                 article_revisions.c.content_hash,
                 article_revisions.c.raw_object_key,
+                article_revisions.c.raw_offset,
+                article_revisions.c.raw_length,
                 article_revisions.c.event_id,
                 article_revisions.c.received_at,
             )

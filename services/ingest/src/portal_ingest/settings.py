@@ -53,6 +53,9 @@ class Settings(ServiceSettings):
     api_key_cache_s: float = Field(default=2.0, ge=0, le=60)
     # Raw archive writes of one partner Kafka batch (or one group of pushes) under way at once.
     raw_archive_concurrency: int = Field(default=8, ge=1)
+    # The originals accepted together are archived as one object per agency (raw_packs.py), of
+    # at most this many bytes (a larger one is split; an original alone keeps its own object).
+    raw_pack_max_bytes: int = Field(default=8 * MIB, ge=1024)
     # Concurrent single pushes (REST) are accepted in groups (intake_groups.py): a group takes
     # the requests that arrive within PUSH_GROUP_MAX_WAIT_MS of its first, PUSH_GROUP_MAX_ITEMS
     # at most (1: each request alone), with PUSH_GROUP_IN_FLIGHT groups under way at once.
@@ -94,6 +97,10 @@ class Settings(ServiceSettings):
     bulk_lane_min_window: int = Field(default=20, ge=1)
     bulk_lane_max_window: int = Field(default=5000, ge=1)
     bulk_lane_measure_interval_s: float = Field(default=0.5, gt=0)
+    # While the pipeline is empty and the relay sends nothing, its lag is measured only this
+    # often (the first row sent brings the next measurement back within the interval above);
+    # under the window's 5 s staleness, so a backfill's first rows never wait for a measurement.
+    bulk_lane_idle_measure_interval_s: float = Field(default=4.0, gt=0)
 
     # -- the desk channel (desk_api.py): articles written in the portal's desk ----------------
     desk_media_base_url: str = Field(

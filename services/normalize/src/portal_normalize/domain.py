@@ -536,6 +536,7 @@ def _common(ingested: ArticleIngested) -> dict[str, object]:
         "action": ingested.action,
         "received_at": ingested.received_at,
         "raw_object_key": ingested.raw_object_key,
+        "raw_byte_range": ingested.raw_byte_range,  # its part of that object (a pack)
     }
 
 
