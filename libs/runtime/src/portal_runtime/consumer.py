@@ -21,9 +21,9 @@ partitions up; a batch still running after that is abandoned: it finishes, but n
 offsets of partitions no longer this consumer's (their new owner gets the messages again, and
 the inbox, or the handler's own idempotency, absorbs them).
 
-Telemetry: one span per batch, a child of the messages' trace when they all share one (a
-quiet pipeline: one article's trace shows every stage), else a root; either way it links to each
-message's own trace context, and the events it causes travel in their message's trace.
+Telemetry: one span per batch (``batch_span.py``), linked to each message's own trace context;
+the events it causes travel in their message's trace. The lag gauges read what each consumer
+knows of its partitions' lag from its own fetches and commits (``consumer_lag.py``).
 """
 
 from __future__ import annotations
@@ -37,12 +37,9 @@ from typing import Any, Generic
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 from opentelemetry import trace
-from opentelemetry.context import Context
-from opentelemetry.trace import INVALID_SPAN_CONTEXT, Link, SpanKind, Status, StatusCode
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from portal_contracts.codec import DecodeError
-from portal_contracts.envelope import Envelope
 from portal_runtime.batch import (
     Entry,
     Message,
@@ -51,6 +48,8 @@ from portal_runtime.batch import (
     Refused,
     apply_in_order,
 )
+from portal_runtime.batch_span import batch_span
+from portal_runtime.consumer_lag import CommittedOffsets
 from portal_runtime.kafka import is_transient
 from portal_runtime.logs import get_logger
 from portal_runtime.metrics import MESSAGE_RETRIES, MESSAGES_PROCESSED, PROCESSING_DURATION
@@ -62,16 +61,11 @@ from portal_runtime.subscription import Handler as Handler
 from portal_runtime.subscription import Prepare as Prepare
 from portal_runtime.subscription import Subscription as Subscription
 from portal_runtime.subscription import by_topic as by_topic
-from portal_runtime.telemetry import article_attributes, context_from_headers
+from portal_runtime.telemetry import context_from_headers
 from portal_runtime.unit_of_work import UnitOfWork
 
 log = get_logger(__name__)
 
-
-tracer = trace.get_tracer(__name__)
-
-
-MAX_LINKS = 128  # the SDK's default limit of links per span
 # How long the broker holds a fetch that finds nothing new. A fetch is answered as soon as
 # one record arrives (fetch_min_bytes=1), and one is in flight only while no fetched record
 # waits to be consumed, for all the consumer's partitions, so this costs no latency; it sets
@@ -120,10 +114,7 @@ class BatchConsumer(Generic[E]):
         self._stopping = False
         self._inflight: asyncio.Event | None = None  # set when the batch in progress is done
         self._pending: dict[TopicPartition, int] = {}  # processed, not yet committed
-        # Per assigned partition, the group's committed offset as this consumer knows it: the
-        # first record it was given since the assignment (where the group's commit stood),
-        # then each offset it committed. The lag gauges read it instead of asking the broker.
-        self._committed: dict[TopicPartition, int] = {}
+        self._committed = CommittedOffsets()  # what the lag gauges read, not asking the broker
         self._last_commit = time.monotonic()
         self._slots = asyncio.Semaphore(config.slow_step_concurrency)
         self._rejected_in_attempts: set[int] = set()  # entries a handler rejected (committed)
@@ -227,7 +218,7 @@ class BatchConsumer(Generic[E]):
         fetched = await consumer.getmany(
             timeout_ms=int(wait_s * 1000), max_records=self.config.max_records
         )
-        self._given(fetched)
+        self._committed.given(fetched)
         raw = [r for records in fetched.values() for r in records]
         if raw and len(raw) < self.config.max_records and self.config.max_wait_s > 0:
             deadline = time.monotonic() + self.config.max_wait_s
@@ -239,17 +230,10 @@ class BatchConsumer(Generic[E]):
                     timeout_ms=max(1, int(left * 1000)),
                     max_records=self.config.max_records - len(raw),
                 )
-                self._given(more)
+                self._committed.given(more)
                 raw.extend(r for records in more.values() for r in records)
         raw.sort(key=lambda r: (r.topic, r.partition, r.offset))
         return [record_of(r) for r in raw]
-
-    def _given(self, fetched: dict[TopicPartition, list[Any]]) -> None:
-        """Note where the group's commit stood on partitions this consumer is given records of
-        for the first time since their assignment (the first record's offset)."""
-        for tp, records in fetched.items():
-            if records and tp not in self._committed:
-                self._committed[tp] = records[0].offset
 
     async def _commit(self, consumer: AIOKafkaConsumer, *, force: bool = False) -> None:
         if not self._pending:
@@ -294,33 +278,13 @@ class BatchConsumer(Generic[E]):
         consumer = self.consumer
         if consumer is not None:
             await self._commit_partitions(consumer, [tp for tp in self._pending if tp in revoked])
-        for tp in revoked:  # its next owner commits from now on
-            self._committed.pop(tp, None)
+        self._committed.forget(revoked)  # its next owner commits from now on
 
-    def known_lag(self, fresh_ms: float = FETCH_MAX_WAIT_MS + 2_000) -> dict[TopicPartition, int]:
-        """The lag (end offset minus the group's committed offset) of each assigned partition
-        this consumer can tell without asking the broker: the end offset its last fetch of the
-        partition brought back, if that fetch is recent. A fetch returns within
-        ``FETCH_MAX_WAIT_MS`` even when idle, so a partition is only missing here while it is
-        not being fetched (records given to the handler wait to be processed), or before its
-        first fetch: then the caller asks the broker."""
+    def known_lag(self) -> dict[TopicPartition, int]:
+        """The lag of each assigned partition this consumer can tell without asking the broker
+        (``CommittedOffsets.known_lag``)."""
         consumer = self.consumer
-        if consumer is None:
-            return {}
-        now_ms = time.time() * 1000
-        known: dict[TopicPartition, int] = {}
-        for tp in consumer.assignment():
-            end = consumer.highwater(tp)
-            fetched_at = consumer.last_poll_timestamp(tp)
-            if end is None or fetched_at is None or now_ms - fetched_at > fresh_ms:
-                continue
-            committed = self._committed.get(tp)
-            if committed is None:
-                committed = _position_before_any_record(consumer, tp)
-                if committed is None:
-                    continue
-            known[tp] = max(0, int(end) - committed)
-        return known
+        return self._committed.known_lag(consumer, FETCH_MAX_WAIT_MS) if consumer else {}
 
     # --- one batch ------------------------------------------------------------------------
 
@@ -340,7 +304,7 @@ class BatchConsumer(Generic[E]):
         self._batch_topics = sorted({r.topic for r in records})
         entries = [self._entry(r) for r in records]
         messages = [e for e in entries if isinstance(e, Message)]
-        with self._span(entries, messages) as span:
+        with batch_span(self.sub.group, entries, messages) as span:
             if self.sub.prepare is not None and messages:
                 entries = await self._prepare_all(entries)
             applied = await apply_in_order(
@@ -523,61 +487,6 @@ class BatchConsumer(Generic[E]):
             log.warning(
                 "batch_attempt_failed", group=self.sub.group, attempt=failures, error=repr(exc)
             )
-
-    @contextlib.contextmanager
-    def _span(self, entries: Sequence[Entry], messages: Sequence[Message[Any]]) -> Any:
-        links = []
-        traces: set[int] = set()
-        articles: set[tuple[tuple[str, str | int], ...]] = set()
-        for n, m in enumerate(messages):  # one pass: links, traces, articles
-            ctx = (
-                trace.get_current_span(m.context).get_span_context()
-                if m.context is not None
-                else INVALID_SPAN_CONTEXT
-            )
-            attrs = article_attributes(m.event) if isinstance(m.event, Envelope) else {}
-            if isinstance(m.event, Envelope):
-                articles.add(tuple(sorted(attrs.items())))
-            if ctx.is_valid:
-                traces.add(ctx.trace_id)
-                if n < MAX_LINKS:
-                    links.append(Link(ctx, attributes=attrs or None))
-        # One trace (a quiet pipeline, or one article's events): the batch is a step of it.
-        parent = messages[0].context if len(traces) == 1 else Context()
-        topics = sorted({e.record.topic for e in entries})
-        attributes: dict[str, Any] = {
-            "messaging.system": "kafka",
-            "messaging.operation.type": "process",
-            "messaging.operation.name": "process",
-            "messaging.consumer.group.name": self.sub.group,
-            "messaging.destination.name": topics[0] if len(topics) == 1 else ",".join(topics),
-            "messaging.batch.message_count": len(entries),
-        }
-        if len(articles) == 1:
-            attributes.update(dict(next(iter(articles))))
-        with tracer.start_as_current_span(
-            f"{attributes['messaging.destination.name']} process",
-            context=parent,
-            kind=SpanKind.CONSUMER,
-            links=links,
-            attributes=attributes,
-        ) as span:
-            yield span
-            if span.is_recording() and any(isinstance(e, Refused) for e in entries):
-                span.set_status(Status(StatusCode.ERROR, "dead letters in the batch"))
-
-
-def _position_before_any_record(consumer: AIOKafkaConsumer, tp: TopicPartition) -> int | None:
-    """Where a partition's group commit stands when the consumer has given no record of it
-    since its assignment: its position (the committed offset, or the earliest one before the
-    group's first commit, as the fetcher reset it). None while it is being reset."""
-    # aiokafka's partition state, read without a round trip (``position()`` would wait out
-    # a reset in progress).
-    assignment = consumer._subscription.subscription.assignment
-    state = assignment.state_value(tp) if assignment is not None else None
-    if state is None or not state.has_valid_position:
-        return None
-    return int(state.position)
 
 
 def _log_dead_letter(group: str, record: Record, reason: str) -> None:

@@ -1,0 +1,69 @@
+"""The span of one consumed batch: one per batch per service, linked to each message's trace.
+
+A child of the messages' trace when they all share one (a quiet pipeline: one article's trace
+shows every stage), else a root; either way it links to each message's own trace context (up
+to the SDK's limit), so one article's journey is still one trace.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.trace import INVALID_SPAN_CONTEXT, Link, Span, SpanKind, Status, StatusCode
+
+from portal_contracts.envelope import Envelope
+from portal_runtime.batch import Entry, Message, Refused
+from portal_runtime.telemetry import article_attributes
+
+tracer = trace.get_tracer("portal_runtime.consumer")
+
+MAX_LINKS = 128  # the SDK's default limit of links per span
+
+
+@contextlib.contextmanager
+def batch_span(
+    group: str, entries: Sequence[Entry], messages: Sequence[Message[Any]]
+) -> Iterator[Span]:
+    links = []
+    traces: set[int] = set()
+    articles: set[tuple[tuple[str, str | int], ...]] = set()
+    for n, m in enumerate(messages):  # one pass: links, traces, articles
+        ctx = (
+            trace.get_current_span(m.context).get_span_context()
+            if m.context is not None
+            else INVALID_SPAN_CONTEXT
+        )
+        attrs = article_attributes(m.event) if isinstance(m.event, Envelope) else {}
+        if isinstance(m.event, Envelope):
+            articles.add(tuple(sorted(attrs.items())))
+        if ctx.is_valid:
+            traces.add(ctx.trace_id)
+            if n < MAX_LINKS:
+                links.append(Link(ctx, attributes=attrs or None))
+    # One trace (a quiet pipeline, or one article's events): the batch is a step of it.
+    parent = messages[0].context if len(traces) == 1 else Context()
+    topics = sorted({e.record.topic for e in entries})
+    attributes: dict[str, Any] = {
+        "messaging.system": "kafka",
+        "messaging.operation.type": "process",
+        "messaging.operation.name": "process",
+        "messaging.consumer.group.name": group,
+        "messaging.destination.name": topics[0] if len(topics) == 1 else ",".join(topics),
+        "messaging.batch.message_count": len(entries),
+    }
+    if len(articles) == 1:
+        attributes.update(dict(next(iter(articles))))
+    with tracer.start_as_current_span(
+        f"{attributes['messaging.destination.name']} process",
+        context=parent,
+        kind=SpanKind.CONSUMER,
+        links=links,
+        attributes=attributes,
+    ) as span:
+        yield span
+        if span.is_recording() and any(isinstance(e, Refused) for e in entries):
+            span.set_status(Status(StatusCode.ERROR, "dead letters in the batch"))
