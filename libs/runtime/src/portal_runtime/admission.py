@@ -307,7 +307,10 @@ class PipelineGate:
                 measured_at = started
                 try:
                     before = self.window.sent_total
-                    in_flight, completed = await asyncio.wait_for(self.measure(), timeout=10.0)
+                    # Not ``wait_for``: on Python 3.11 it swallows a cancellation that arrives
+                    # as the measurement finishes, and the gate then never stops.
+                    async with asyncio.timeout(10.0):
+                        in_flight, completed = await self.measure()
                     self.window.observe(time.monotonic(), in_flight, completed, before)
                 except asyncio.CancelledError:
                     raise
