@@ -293,7 +293,8 @@ class MetricsPoller:
         for what, poll in self.polls:
             try:
                 with suppress_instrumentation():  # no trace for every poll
-                    result = await asyncio.wait_for(poll(), timeout=self.timeout_s)
+                    async with asyncio.timeout(self.timeout_s):
+                        result = await poll()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

@@ -498,7 +498,8 @@ class OutboxRelay:
         if timeout <= 0:
             return
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.outbox.wake.wait(), timeout=timeout)
+            async with asyncio.timeout(timeout):
+                await self.outbox.wake.wait()
 
 
 def _behind_a_failure(delivered: list[Any], failed: list[Any]) -> set[int]:

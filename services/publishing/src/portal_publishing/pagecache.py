@@ -166,7 +166,8 @@ class PageCache:
                 while not lost.is_set():
                     # A dead peer may never close the socket: ask now and then.
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(lost.wait(), timeout=check_every_s)
+                        async with asyncio.timeout(check_every_s):
+                            await lost.wait()
                     if not lost.is_set():
                         await conn.fetchval("SELECT 1", timeout=check_every_s)
         finally:

@@ -108,7 +108,8 @@ class Reader:
 
     async def wait(self, timeout_s: float) -> None:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.woken.wait(), timeout=timeout_s)
+            async with asyncio.timeout(timeout_s):
+                await self.woken.wait()
         if not self.woken.is_set():
             # Nothing came: look again in case a notification was missed (link down).
             self.hub.refresh(self.feed)
@@ -235,7 +236,8 @@ class LiveHub:
                 log.info("live_listener_connected")
                 while not lost.is_set():
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(lost.wait(), timeout=30)
+                        async with asyncio.timeout(30):
+                            await lost.wait()
                     if not lost.is_set():
                         await conn.execute("SELECT 1")  # notices a dead link sooner
             except asyncio.CancelledError:

@@ -66,7 +66,8 @@ class Scheduler:
                     backoff = min(backoff * 2, 30.0)
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=backoff)
+                    async with asyncio.timeout(backoff):
+                        await self._wake.wait()
         finally:
             await self.stop()
 
