@@ -84,8 +84,18 @@ def keep_outbox_rows_inline() -> None:
     event on insert and decompressing it for the relay cost CPU and saved no lasting space.
     Larger rows are still compressed and stored out of line, as before.
     """
-    op.execute(f"ALTER TABLE outbox SET (toast_tuple_target = {_INLINE_ROW_BYTES})")
+    keep_rows_inline("outbox")
 
 
 def compress_outbox_rows_again() -> None:
-    op.execute("ALTER TABLE outbox RESET (toast_tuple_target)")
+    compress_rows_again("outbox")
+
+
+def keep_rows_inline(table: str) -> None:
+    """A table's rows up to a page (an 8 KiB page less its headers) stay in it uncompressed;
+    larger ones are compressed and stored out of line as before (more disk, less CPU)."""
+    op.execute(f"ALTER TABLE {table} SET (toast_tuple_target = {_INLINE_ROW_BYTES})")
+
+
+def compress_rows_again(table: str) -> None:
+    op.execute(f"ALTER TABLE {table} RESET (toast_tuple_target)")

@@ -13,20 +13,17 @@ Create Date: 2026-12-05
 
 from collections.abc import Sequence
 
-from alembic import op
+from portal_runtime.messaging_schema import compress_rows_again, keep_rows_inline
 
 revision: str = "0008_articles_inline"
 down_revision: str | None = "0007_drafts"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-# The largest row PostgreSQL keeps in its page as it is (an 8 KiB page less its headers).
-INLINE_ROW_BYTES = 8160
-
 
 def upgrade() -> None:
-    op.execute(f"ALTER TABLE originals SET (toast_tuple_target = {INLINE_ROW_BYTES})")
+    keep_rows_inline("originals")
 
 
 def downgrade() -> None:
-    op.execute("ALTER TABLE originals RESET (toast_tuple_target)")
+    compress_rows_again("originals")
