@@ -38,19 +38,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
-import yaml
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.helpers import create_ssl_context
-
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("PORTAL_STACK_PORT_BASE", "27000")
 os.environ.setdefault("PORTAL_STACK_DATA_DIR", str(ROOT / ".stack-bench"))
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 
+from bench.pipeline.baseline import baseline  # noqa: E402
+from bench.pipeline.load import Agency, Pusher, agencies, article  # noqa: E402
 from bench.pipeline.measure import (  # noqa: E402
+    BENCH_CLIENT,
     JIT_SUFFIX,
     Meter,
     Searchable,
@@ -61,118 +58,13 @@ from bench.pipeline.measure import (  # noqa: E402
     percentile,
     steady_rate,
 )
-from portal_contracts.articles import article_id_for  # noqa: E402
 from portal_launcher import stack as launcher  # noqa: E402
-from portal_launcher.components.kafka import admin_client_options  # noqa: E402
-from portal_launcher.credentials import admin_token  # noqa: E402
 from portal_launcher.seed import seed  # noqa: E402
 from portal_launcher.services import BACKENDS, service_port  # noqa: E402
 from portal_launcher.settings import StackSettings  # noqa: E402
 from tests.e2e.otlp_receiver import OtlpReceiver  # noqa: E402
 
-NEWS_AGENCY = "bao-nhan-dan"  # trusted in deploy/seed/sources.yaml
-BACKFILL_AGENCY = "tap-chi-cong-san"  # made trusted for the run (moderation's admin API)
-SEED_SOURCES = ROOT / "deploy" / "seed" / "sources.yaml"
 SCENARIOS = ("throughput", "baseline", "offered", "backfill")
-PARAGRAPH = (
-    "Đảng Cộng sản Việt Nam lãnh đạo Nhà nước và xã hội, tiếp tục đẩy mạnh công tác xây dựng, "
-    "chỉnh đốn Đảng và hệ thống chính trị trong sạch, vững mạnh; phát huy sức mạnh đại đoàn kết "
-    "toàn dân tộc, thực hiện thắng lợi các mục tiêu phát triển kinh tế - xã hội. "
-)
-
-
-def article(run: str, i: int, section: str) -> dict[str, Any]:
-    return {
-        "title": f"Hội nghị quán triệt nghị quyết số {i} về công tác xây dựng Đảng ({run})",
-        "summary": "Tóm tắt: " + PARAGRAPH[:200],
-        "section": section,
-        "author": "Phóng viên",
-        "body_html": "".join(f"<p>{PARAGRAPH}</p>" for _ in range(13)),
-    }
-
-
-@dataclass
-class Agency:
-    code: str
-    section: str
-    key: str
-    creds: dict[str, Any]
-    pushed_at: dict[str, float] = field(default_factory=dict)
-
-    def id_of(self, external_id: str) -> str:
-        return article_id_for(self.code, external_id)
-
-
-class Pusher:
-    """Pushes articles for agencies over REST (a shared HTTP client) and Kafka (a producer
-    per agency, on the partner SASL listener)."""
-
-    def __init__(self, ingest_url: str, concurrency: int) -> None:
-        self.ingest_url = ingest_url
-        self.http = httpx.AsyncClient(timeout=120.0, limits=httpx.Limits(max_connections=64))
-        self.sem = asyncio.Semaphore(concurrency)
-        self.producers: dict[str, AIOKafkaProducer] = {}
-        self._starting = asyncio.Lock()  # concurrent first pushes start one producer, not many
-        self.failures = 0
-
-    async def close(self) -> None:
-        await self.http.aclose()
-        for producer in self.producers.values():
-            await producer.stop()
-
-    async def rest(
-        self, agency: Agency, external_id: str, content: dict[str, Any], **body: Any
-    ) -> None:
-        async with self.sem:
-            t0 = time.time()
-            resp = await self.http.put(
-                f"{self.ingest_url}/v1/articles/{external_id}",
-                json={"content": content, **body},
-                headers={"Authorization": f"Bearer {agency.key}"},
-            )
-            if resp.status_code != 202:
-                self.failures += 1
-                print(f"  REST push {resp.status_code}: {resp.text[:200]}", file=sys.stderr)
-                return
-            agency.pushed_at[agency.id_of(external_id)] = t0
-
-    async def producer(self, agency: Agency) -> AIOKafkaProducer:
-        async with self._starting:
-            return await self._producer(agency)
-
-    async def _producer(self, agency: Agency) -> AIOKafkaProducer:
-        if agency.code not in self.producers:
-            creds = agency.creds
-            producer = AIOKafkaProducer(
-                bootstrap_servers=creds["bootstrap_servers"],
-                security_protocol="SASL_SSL",
-                ssl_context=create_ssl_context(cadata=creds["ssl_ca_pem"]),
-                sasl_mechanism="SCRAM-SHA-512",
-                sasl_plain_username=creds["username"],
-                sasl_plain_password=creds["password"],
-                acks="all",
-                linger_ms=5,
-                max_request_size=8 * 1024 * 1024,
-            )
-            await producer.start()
-            self.producers[agency.code] = producer
-        return self.producers[agency.code]
-
-    async def kafka(
-        self, agency: Agency, items: list[tuple[str, dict[str, Any]]], **extra: Any
-    ) -> None:
-        producer = await self.producer(agency)
-        futures = []
-        for external_id, content in items:
-            agency.pushed_at[agency.id_of(external_id)] = time.time()
-            value = json.dumps(
-                {"external_id": external_id, "content": content, **extra}, ensure_ascii=False
-            ).encode()
-            futures.append(
-                await producer.send(agency.creds["topic"], value, key=external_id.encode())
-            )
-        await asyncio.gather(*futures)
-
 
 # -- the scenarios --------------------------------------------------------------------------------
 
@@ -226,79 +118,6 @@ async def throughput(
     print(_percentiles("push -> searchable", lat))
     if not done:
         res.notes.append(f"throughput: {n - len(times)} of {n} articles never became searchable")
-
-
-async def baseline(settings: StackSettings, n: int, size: int, res: Results, hops: int = 4) -> None:
-    run = uuid.uuid4().hex[:8]
-    topics = [f"bench.{run}.hop{i}" for i in range(hops + 1)]
-    # The baseline signs in like the services do (SASL on the internal listener).
-    common = admin_client_options(settings)
-    admin = AIOKafkaAdminClient(**common)
-    await admin.start()
-    await admin.create_topics([NewTopic(t, 6, 1) for t in topics])
-    await admin.close()
-
-    async def relay(src: str, dst: str) -> None:
-        consumer = AIOKafkaConsumer(
-            src,
-            group_id=f"relay-{src}",
-            auto_offset_reset="earliest",
-            enable_auto_commit=False,
-            **common,
-        )
-        producer = AIOKafkaProducer(acks="all", enable_idempotence=True, **common)
-        await consumer.start()
-        await producer.start()
-        try:
-            seen = 0
-            while seen < n:
-                batches = await consumer.getmany(timeout_ms=500)
-                futures = []
-                for records in batches.values():
-                    for rec in records:
-                        futures.append(await producer.send(dst, rec.value, key=rec.key))
-                        seen += 1
-                await asyncio.gather(*futures)
-                if batches:
-                    await consumer.commit()
-        finally:
-            await consumer.stop()
-            await producer.stop()
-
-    arrived: dict[bytes, float] = {}
-
-    async def sink() -> None:
-        consumer = AIOKafkaConsumer(
-            topics[-1], group_id=f"sink-{run}", auto_offset_reset="earliest", **common
-        )
-        await consumer.start()
-        try:
-            while len(arrived) < n:
-                for records in (await consumer.getmany(timeout_ms=500)).values():
-                    for rec in records:
-                        arrived.setdefault(rec.key or b"", time.time())
-        finally:
-            await consumer.stop()
-
-    tasks = [asyncio.create_task(relay(topics[i], topics[i + 1])) for i in range(hops)]
-    tasks.append(asyncio.create_task(sink()))
-    await asyncio.sleep(2.0)
-    producer = AIOKafkaProducer(acks="all", enable_idempotence=True, **common)
-    await producer.start()
-    sent: dict[bytes, float] = {}
-    payload = b"x" * size
-    futures = []
-    for i in range(n):
-        key = f"{run}-{i}".encode()
-        sent[key] = time.time()
-        futures.append(await producer.send(topics[0], payload, key=key))
-    await asyncio.gather(*futures)
-    await producer.stop()
-    await asyncio.wait_for(asyncio.gather(*tasks), timeout=120 + n)
-    res.baseline = steady_rate(arrived.values())
-    print(f"\nbaseline: {n} messages of {size} bytes through {hops} bare Kafka hops")
-    print(f"  steady slope (10-90 % of arrivals): {res.baseline:.1f} messages/s")
-    print(_percentiles("end to end", [(arrived[k] - sent[k]) * 1000 for k in arrived]))
 
 
 async def offered(
@@ -428,49 +247,6 @@ def _percentiles(name: str, values: list[float]) -> str:
 # -- set-up ---------------------------------------------------------------------------------------
 
 
-async def agencies(settings: StackSettings, offered_senders: int) -> tuple[Agency, list[Agency]]:
-    """The backfill's agency and the agencies the other scenarios push for (the news agency
-    first, then seeded agencies up to ``offered_senders``), each with an API key and Kafka
-    credentials; the seeded ones and the backfill's are made trusted for the run (moderation's
-    admin API), so their articles are published without an editor."""
-
-    def admin(service: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {admin_token(settings, service)}"}
-
-    base = f"http://{settings.host}"
-    ingest = f"{base}:{service_port(settings, 'ingest')}"
-    moderation = f"{base}:{service_port(settings, 'moderation')}"
-    seeded = yaml.safe_load((SEED_SOURCES).read_text(encoding="utf-8"))["sources"]
-    by_code = {s["code"]: s for s in seeded}
-    extra = [s["code"] for s in seeded if s["code"] not in (NEWS_AGENCY, BACKFILL_AGENCY)]
-    wanted = [(NEWS_AGENCY, "tin-hoat-dong"), (BACKFILL_AGENCY, "ct-tin-tuc-hoat-dong")] + [
-        (code, "ct-tin-tuc-hoat-dong") for code in extra[: max(0, offered_senders - 1)]
-    ]
-    out = []
-    async with httpx.AsyncClient(timeout=60.0) as client:
-        for code, section in wanted:
-            if code != NEWS_AGENCY:
-                source = by_code[code]
-                resp = await client.put(
-                    f"{moderation}/admin/v1/sources/{code}",
-                    headers=admin("moderation"),
-                    json={"name": source["name"], "kind": source["kind"], "policy": "trusted"},
-                )
-                resp.raise_for_status()
-            key = (
-                await client.post(
-                    f"{ingest}/admin/v1/sources/{code}/api-keys", json={}, headers=admin("ingest")
-                )
-            ).json()
-            creds = (
-                await client.post(
-                    f"{ingest}/admin/v1/sources/{code}/kafka-credentials", headers=admin("ingest")
-                )
-            ).json()
-            out.append(Agency(code, section, key["api_key"], creds))
-    return out[1], [out[0], *out[2:]]
-
-
 def start_services(settings: StackSettings, receiver: OtlpReceiver, bursts: bool) -> None:
     """(Re)start the six services with traces to ``receiver`` and no partner rate limits (one
     client pushes for the agencies; the per-key limit would measure its own 429s); without
@@ -516,7 +292,12 @@ async def main_async(args: argparse.Namespace, settings: StackSettings) -> Resul
             if "throughput" in args.scenarios:
                 await throughput(pusher, news, watcher, meter, args.articles, res)
             if "baseline" in args.scenarios:
-                await baseline(settings, args.articles, size, res)
+                res.baseline, relayed = await baseline(settings, args.articles, size)
+                print(
+                    f"\nbaseline: {args.articles} messages of {size} bytes through 4 bare Kafka hops"
+                )
+                print(f"  steady slope (10-90 % of arrivals): {res.baseline:.1f} messages/s")
+                print(_percentiles("end to end", relayed))
             if "offered" in args.scenarios:
                 await offered(
                     settings, pusher, senders, fine, args.offered_rate, args.offered_s, res
@@ -572,7 +353,7 @@ def report(res: Results, args: argparse.Namespace) -> dict[str, Any]:
         stack = {
             k: v * 1000 / n
             for k, v in usage.cpu_s.items()
-            if k not in BACKENDS and not k.endswith(JIT_SUFFIX)
+            if k not in BACKENDS and not k.endswith(JIT_SUFFIX) and k != BENCH_CLIENT
         }
         print("  infrastructure CPU ms: " + ", ".join(f"{k} {v:.1f}" for k, v in stack.items()))
         jit = {
@@ -581,6 +362,9 @@ def report(res: Results, args: argparse.Namespace) -> dict[str, Any]:
             if k.endswith(JIT_SUFFIX)
         }
         figures["infrastructure_cpu_ms_per_article"] = stack
+        client = usage.cpu_s.get(BENCH_CLIENT, 0.0) * 1000 / n
+        figures["bench_client_cpu_ms_per_article"] = client
+        print(f"  the bench's own CPU ms (pushing, polling, receiving spans): {client:.1f}")
         figures["jit_cpu_ms_per_article"] = jit
         if jit:
             # A JVM started for the run compiles its hot code during it: a one-off cost.
