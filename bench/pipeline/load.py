@@ -86,17 +86,24 @@ class Pusher:
                     timeout=aiohttp.ClientTimeout(total=120.0),
                     connector=aiohttp.TCPConnector(limit=64),
                 )
-            async with self.http.put(
-                f"{self.ingest_url}/v1/articles/{external_id}",
-                data=json.dumps({"content": content, **body}, ensure_ascii=False).encode(),
-                headers={"Authorization": f"Bearer {agency.key}", "Content-Type": JSON},
-            ) as resp:
-                if resp.status != 202:
-                    self.failures += 1
-                    text = (await resp.text())[:200]
-                    print(f"  REST push {resp.status}: {text}", file=sys.stderr)
-                    return
-                await resp.read()
+            data = json.dumps({"content": content, **body}, ensure_ascii=False).encode()
+            headers = {"Authorization": f"Bearer {agency.key}", "Content-Type": JSON}
+            url = f"{self.ingest_url}/v1/articles/{external_id}"
+            for attempt in range(3):
+                try:
+                    async with self.http.put(url, data=data, headers=headers) as resp:
+                        text = await resp.text()
+                        status = resp.status
+                    break
+                except aiohttp.ClientConnectionError:
+                    # A kept-alive connection the server closed while idle: a PUT of the same
+                    # article is safe to send again.
+                    if attempt == 2:
+                        raise
+            if status != 202:
+                self.failures += 1
+                print(f"  REST push {status}: {text[:200]}", file=sys.stderr)
+                return
             agency.pushed_at[agency.id_of(external_id)] = t0
 
     async def producer(self, agency: Agency) -> AIOKafkaProducer:
