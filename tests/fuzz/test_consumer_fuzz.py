@@ -18,6 +18,7 @@ import base64
 import json
 import time
 import uuid
+from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
@@ -71,7 +72,8 @@ from tests.fuzz.conftest import DEAD_LETTERS, FUZZ_MESSAGES, FUZZ_SEED, MESSAGES
 
 SOURCE = "van-phong-trung-uong"  # a seeded source: valid events must pass domain rules too
 
-# Consumer groups of each consuming service (ingest's article journey is a second group).
+# Consumer groups of each consuming service (ingest's one group follows the four article topics
+# for the partner status and the article journey).
 GROUPS = {
     "ingest": ("ingest",),
     "normalize": ("normalize",),
@@ -82,27 +84,21 @@ GROUPS = {
 }
 # Dead-letter classes that mean "not processed": decoding, contract, or a handler crash.
 UNPROCESSED = {"decode", "schema", "validation", "size", "processing"}
-JOURNEY_TOPICS = {"article.ingested", "article.normalized", "article.reviewed", "article.published"}
 
 
 # A service's consumer groups of one topic, where they are not its groups in GROUPS: publishing
-# consumes article.published in its edge purger (python -m portal_publishing.purger); ingest
-# reads article.ingested only for the journey (ingest-journey, added below), not for statuses.
+# consumes article.published in its edge purger (python -m portal_publishing.purger).
 TOPIC_GROUPS: dict[tuple[str, str], tuple[str, ...]] = {
     ("publishing", "article.published"): ("publishing-edge-purger",),
-    ("ingest", "article.ingested"): (),
 }
 
 
 def groups_of(spec: TopicSpec) -> list[str]:
-    groups = [
+    return [
         g
         for consumer in spec.consumers
         for g in TOPIC_GROUPS.get((consumer, spec.name), GROUPS[consumer])
     ]
-    if spec.name in JOURNEY_TOPICS:
-        groups.append("ingest-journey")
-    return groups
 
 
 def _article(title: str) -> NormalizedArticle:
@@ -400,6 +396,7 @@ async def _dead_letters(
     """Dead letters of ``topic`` for ``offsets``, by (group, offset), once all have arrived."""
     want = {(g, o) for g in groups for o in offsets}
     found: dict[tuple[str, int], dict[str, Any]] = {}
+    seen: Counter[tuple[str, int]] = Counter()  # each bad message dead-lettered once per group
     consumer = AIOKafkaConsumer(
         f"{topic}.dlq",
         **kafka,
@@ -422,11 +419,15 @@ async def _dead_letters(
                         and letter["original_partition"] == partition
                         and letter["original_offset"] in offsets
                     ):
-                        found[(letter["consumer_group"], letter["original_offset"])] = letter
+                        at = (letter["consumer_group"], letter["original_offset"])
+                        found[at] = letter
+                        seen[at] += 1
     finally:
         await consumer.stop()
     missing = sorted(want - found.keys())
     assert not missing, f"{topic}: no dead letter for (group, offset) {missing[:20]}"
+    twice = sorted(at for at, n in seen.items() if n > 1)
+    assert not twice, f"{topic}: dead-lettered more than once (group, offset) {twice[:20]}"
     return found
 
 

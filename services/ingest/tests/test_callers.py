@@ -19,6 +19,7 @@ class Store:
         self.grants: dict[str, KeyGrant] = {}
         self.reads = 0
         self.gate: asyncio.Event | None = None  # holds a read until set
+        self.began = asyncio.Event()  # set as each read begins
 
     def issue(self, key_id: str, *, active: bool = True) -> None:
         source = SourceInfo(code="tp-hue", active=active, sections=())
@@ -30,8 +31,15 @@ class Store:
             key_id, grant.secret_hash, datetime.now(UTC), grant.source_code, grant.source
         )
 
+    async def read_begun(self, reads: int) -> None:
+        """Until ``reads`` reads have begun."""
+        while self.reads < reads:
+            self.began.clear()
+            await self.began.wait()
+
     async def load(self, key_id: str) -> KeyGrant | None:
         self.reads += 1
+        self.began.set()
         grant = self.grants.get(key_id)
         if self.gate is not None:
             await self.gate.wait()
@@ -81,7 +89,7 @@ async def test_a_read_begun_before_a_change_is_not_remembered_after_it() -> None
     store.issue("k1")
     store.gate = asyncio.Event()
     reading = asyncio.create_task(grants.get("k1"))  # reads the key as it was
-    await asyncio.sleep(0)
+    await store.read_begun(1)
     store.revoke("k1")
     grants.forget()  # the revocation, committed while the read was under way
     store.gate.set()
@@ -117,3 +125,24 @@ async def test_the_oldest_grants_make_room_for_new_ones() -> None:
     assert store.reads == 3
     await grants.get("k1")  # dropped to keep two
     assert store.reads == 4
+
+
+async def test_concurrent_requests_share_one_read_and_a_change_starts_another() -> None:
+    store, clock = Store(), Clock()
+    grants = KeyGrants(store.load, TTL, clock=clock)
+    store.issue("k1")
+    store.gate = asyncio.Event()
+    burst = [asyncio.create_task(grants.get("k1")) for _ in range(5)]
+    await store.read_begun(1)
+    # One request goes away: the read it shares goes on for the others.
+    burst[0].cancel()
+    store.revoke("k1")
+    grants.forget()
+    after_change = asyncio.create_task(grants.get("k1"))  # does not join the older read
+    await store.read_begun(2)
+    store.gate.set()
+    answers = await asyncio.gather(*burst[1:])
+    assert all(a is not None and a.revoked_at is None for a in answers)
+    fresh = await after_change
+    assert fresh is not None and fresh.revoked_at is not None
+    assert store.reads == 2

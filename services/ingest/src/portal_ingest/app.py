@@ -12,7 +12,7 @@ from portal_ingest.api import VALIDATION, install_error_handlers
 from portal_ingest.db import outbox
 from portal_ingest.deps import ApiDeps, key_grants
 from portal_ingest.fairness import BurstDetector
-from portal_ingest.handlers import partner_subscription, status_subscription
+from portal_ingest.handlers import following_subscription, partner_subscription
 from portal_ingest.intake_groups import PushGroups
 from portal_ingest.intake_usecases import Ingestor
 from portal_ingest.journey import install_journey
@@ -62,7 +62,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         archive_concurrency=settings.raw_archive_concurrency,
         max_pack_bytes=settings.raw_pack_max_bytes,
     )
-    service.consume(status_subscription(StatusTracker()), following_config(settings))
+    # Partner status and the article journey: one consumer of the article topics.
+    service.consume(following_subscription(StatusTracker()), following_config(settings))
     _consume_partner_topics(settings, service, ingestor)
 
     # Feeds and sitemaps of partner sites that cannot push: the same Ingestor, channel=feed.
@@ -101,7 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app, settings)
     pull.install(app)
     # SREs: each article's journey (admin API), partner topics' consumer lag, review backlog.
-    install_journey(service, app, following_config(settings))
+    install_journey(service, app)
     return app
 
 

@@ -77,14 +77,13 @@ async def put_article(
     external_id: ExternalId,
     body: DeskArticleIn,
     request: Request,
-    response: Response,
-) -> ArticleReceiptOut:
+) -> Response:
     raw = await request.body()  # archived as received, with who submitted it
     message = PartnerArticleMessage(
         external_id=external_id, action=ArticleAction.UPSERT, content=body.content
     )
     receipt = await deps.ingestor.submit(code, message, Channel.DESK, raw)
-    return receipt_answer(receipt, response)
+    return receipt_answer(receipt)
 
 
 @router.delete(
@@ -98,15 +97,14 @@ async def retract_article(
     deps: Deps,
     code: SourceCodePath,
     external_id: ExternalId,
-    response: Response,
     written_by: Annotated[str, Query(min_length=1, max_length=64)],
-) -> ArticleReceiptOut:
+) -> Response:
     message = PartnerArticleMessage(external_id=external_id, action=ArticleAction.RETRACT)
     # No body: the archived record is the retraction as understood, and who asked.
     record = message.model_dump(mode="json", exclude_defaults=True)
     raw = json.dumps({**record, "written_by": written_by}, ensure_ascii=False).encode()
     receipt = await deps.ingestor.submit(code, message, Channel.DESK, raw)
-    return receipt_answer(receipt, response)
+    return receipt_answer(receipt)
 
 
 @router.post(

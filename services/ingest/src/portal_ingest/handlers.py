@@ -1,5 +1,5 @@
-"""Kafka consumers: partner topics (intake) and pipeline events (partner status). Thin: they
-translate messages into use-case calls and rejections into recorded errors.
+"""Kafka consumers: partner topics (intake) and pipeline events (partner status and journey).
+Thin: they translate messages into use-case calls and rejections into recorded errors.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from portal_contracts.deadletter import DeadLetterEvent
 from portal_contracts.envelope import Envelope
 from portal_contracts.partner import PartnerArticleMessage
 from portal_contracts.topics import (
+    ARTICLE_INGESTED,
     ARTICLE_NORMALIZED,
     ARTICLE_PUBLISHED,
     ARTICLE_REVIEWED,
@@ -31,6 +32,7 @@ from portal_contracts.topics import (
 from portal_ingest import domain
 from portal_ingest import repository as repo
 from portal_ingest.intake_usecases import PRODUCER, IntakeResult, Submission
+from portal_ingest.journey import record_stages
 from portal_ingest.settings import Settings
 from portal_ingest.usecases import Refused, StatusChange, StatusTracker, StorageUnavailable
 from portal_runtime.batch import Message, PermanentError, Record
@@ -38,10 +40,14 @@ from portal_runtime.consumer import Subscription
 from portal_runtime.kafka import dead_letter_for
 from portal_runtime.unit_of_work import Rejection, UnitOfWork
 
-STATUS_GROUP = "ingest"
+# The consumer group that follows the pipeline: partner status and journey.
+FOLLOWING_GROUP = "ingest"
+# The topics whose events change a status: each applied once (the inbox). article.ingested
+# only adds a journey row, which the journey table itself keeps once per event id.
+STATUS_TOPICS = (ARTICLE_NORMALIZED, ARTICLE_REVIEWED, ARTICLE_PUBLISHED)
 
 
-# -- pipeline status --------------------------------------------------------------------------
+# -- following the pipeline: status and journey --------------------------------------------------------------------------
 
 
 def status_change(event: Envelope) -> StatusChange | None:
@@ -79,18 +85,23 @@ def status_change(event: Envelope) -> StatusChange | None:
     return None
 
 
-def status_subscription(tracker: StatusTracker) -> Subscription[Envelope]:
-    """article.normalized, .reviewed and .published -> each item's status, one batch at a time
-    over the three topics (one transaction for the lot)."""
+def following_subscription(tracker: StatusTracker) -> Subscription[Envelope]:
+    """The four article topics -> each event's journey row, and each item's status (from
+    article.normalized, .reviewed and .published), one batch at a time in one transaction.
+    One consumer for both: each event is fetched and decoded once, not once per group."""
 
     async def handle(batch: list[Message[Envelope]], uow: UnitOfWork) -> None:
+        session = await uow.session()
+        await record_stages(session, batch)
         changes = [c for c in (status_change(m.event) for m in batch) if c is not None]
-        await tracker.apply(await uow.session(), changes)
+        if changes:
+            await tracker.apply(session, changes)
 
     return Subscription(
-        group=STATUS_GROUP,
-        topics=[ARTICLE_NORMALIZED, ARTICLE_REVIEWED, ARTICLE_PUBLISHED],
+        group=FOLLOWING_GROUP,
+        topics=[ARTICLE_INGESTED, *STATUS_TOPICS],
         handler=handle,
+        inbox={t.name for t in STATUS_TOPICS},
     )
 
 

@@ -3,12 +3,14 @@ link to the trace of each stage.
 
 Ingest follows each article through the pipeline anyway (partner status); this module records
 every article event it sees on Kafka (its own ``article.ingested`` and the later stages) with the
-W3C trace id carried in the message headers, in its own consumer group and table. The admin API
+W3C trace id carried in the message headers, in its own table. The same consumer as the partner
+status (``handlers.following_subscription``) records them: each event is fetched, decoded and
+stored once, in one transaction with the status it changes. The admin API
 ``GET /admin/v1/articles/{article_id}/journey`` lists the stages in order, how long each took
 after the one before, and the traces they belong to: one for the partner's request (through to
 search when a trusted source's article is published at once), another for an editor's decision.
 
-Wired from ``app.py`` by ``install_journey`` (subscribers, router, and the review backlog gauges).
+Wired from ``app.py`` by ``install_journey`` (router, and the review backlog gauges).
 """
 
 from __future__ import annotations
@@ -47,24 +49,15 @@ from portal_contracts.articles import (
     PublishedState,
 )
 from portal_contracts.envelope import Envelope
-from portal_contracts.topics import (
-    ARTICLE_INGESTED,
-    ARTICLE_NORMALIZED,
-    ARTICLE_PUBLISHED,
-    ARTICLE_REVIEWED,
-)
 from portal_ingest.db import articles, metadata
 from portal_runtime.auth import admin_guard
 from portal_runtime.batch import Message
 from portal_runtime.clock import utcnow
-from portal_runtime.consumer import ConsumerConfig, Subscription
 from portal_runtime.metrics import GaugeValues, declare_gauge, labels
 from portal_runtime.service import Service
 from portal_runtime.settings import ServiceSettings
 from portal_runtime.telemetry import parse_traceparent
-from portal_runtime.unit_of_work import UnitOfWork
 
-JOURNEY_GROUP = "ingest-journey"
 PRODUCER = "ingest"
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -306,21 +299,13 @@ _COLUMNS = (
 )
 
 
-async def record_stages(batch: list[Message[Envelope]], uow: UnitOfWork) -> None:
-    """Every stage of the batch in one statement; a redelivered event is recorded once."""
+async def record_stages(session: AsyncSession, batch: Sequence[Message[Envelope]]) -> None:
+    """Every stage of the batch in one statement; a redelivered event is recorded once (the
+    table's unique event id: no inbox needed)."""
     rows = [r for r in map(journey_row, batch) if r is not None]
     if rows:
         columns = {c: [r[c] for r in rows] for c in _COLUMNS}
-        await (await uow.session()).execute(_RECORD_STAGES, columns)
-
-
-def journey_subscription() -> Subscription[Envelope]:
-    return Subscription(
-        group=JOURNEY_GROUP,
-        topics=[ARTICLE_INGESTED, ARTICLE_NORMALIZED, ARTICLE_REVIEWED, ARTICLE_PUBLISHED],
-        handler=record_stages,
-        inbox=False,  # the journey's own table keeps one row per event id
-    )
+        await session.execute(_RECORD_STAGES, columns)
 
 
 # -- the admin API -----------------------------------------------------------------------------
@@ -417,8 +402,8 @@ def review_backlog_poll(sessions: Sessions) -> Any:
     return poll
 
 
-def install_journey(service: Service, app: FastAPI, config: ConsumerConfig | None = None) -> None:
-    """The journey's consumers, admin route and review backlog gauges (called from app.py)."""
-    service.consume(journey_subscription(), config)
+def install_journey(service: Service, app: FastAPI) -> None:
+    """The journey's admin route and review backlog gauges (called from app.py; its stages are
+    recorded by ``handlers.following_subscription``)."""
     service.metrics.add("review_backlog", review_backlog_poll(service.sessions))
     app.include_router(journey_router(service.settings, service.sessions))
