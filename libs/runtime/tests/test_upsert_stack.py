@@ -146,19 +146,6 @@ async def test_a_conflict_updates_as_the_set_clause_says_when_its_condition_hold
     assert rows["b"]["changed_at"] is None
 
 
-async def test_text_arrays_keep_every_character_and_a_large_batch_is_one_write(
-    engine: AsyncEngine,
-) -> None:
-    odd = ['dấu "ngoặc"', "a,b", "{x}", "gạch\\chéo", "", "NULL"]
-    batch = [row("odd", 1, "Lạ", None, odd)] + [row(f"n{i:03}", 1, f"Tin {i}") for i in range(300)]
-    async with engine.begin() as conn:
-        await SAVE.run(conn, batch)
-    rows = await stored(engine)
-    assert rows["odd"]["tags"] == odd
-    assert len(rows) == 301
-    assert SAVE.compiled(DIALECT).batched
-
-
 async def test_do_nothing_keeps_the_stored_row_and_inserts_the_new(engine: AsyncEngine) -> None:
     async with engine.begin() as conn:
         await KEEP_FIRST.run(conn, [row("a", 1, "Đầu tiên")])

@@ -2,19 +2,13 @@
 
 SQLAlchemy 2.0 gives PostgreSQL's ``insert().on_conflict_do_*()`` no cache key, so every
 execution compiles it again (more CPU than the batch's rows cost). An ``Upsert`` builds the
-dialect statement once from the table and the conflict spec and compiles it once per dialect.
-
-The rows go as one array per column: ``INSERT … SELECT … FROM unnest($1, $2, …) ON CONFLICT
-…``, one statement for the batch. An ``executemany`` of ``INSERT … VALUES`` (one round trip
-too) made PostgreSQL run the statement once per row: an executor started and stopped, and the
-table's statement triggers fired, for every row. A conflict update may not touch a row twice in
-one statement, so a batch that updates a key twice goes as several statements, in order. A
-column whose values cannot travel as an array element (an array of anything but text) makes
-the upsert an ``executemany`` as before.
+dialect statement once from the table and the conflict spec, compiles it once per dialect, and
+runs it over a list of rows as one driver ``executemany``: each row's values go to the driver
+in the compiled order, without SQLAlchemy's per-row parameter processing.
 
 Values are given as the driver takes them. JSON columns take JSON text (a ``str``, e.g. from
 pydantic's ``model_dump_json``) as is; any other JSON value goes through the column's own
-serialiser. Text array columns take lists of ``str``.
+serialiser.
 """
 
 from __future__ import annotations
@@ -24,13 +18,13 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, Text, bindparam, cast, func, select
+from sqlalchemy import ColumnElement, Table
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql.expression import ColumnClause
 from sqlalchemy.sql.type_api import TypeEngine
-from sqlalchemy.types import ARRAY, JSON, String
+from sqlalchemy.types import ARRAY, JSON
 
 # The row proposed for insertion (``excluded``), by column name.
 Proposed = Any
@@ -61,10 +55,6 @@ class _Compiled:
         """Every parameter is a row's value, passed as it is."""
         return all(name is not None and process is None for name, process, _ in self.slots)
 
-    # True: each column's parameter is an array of the rows' values (``unnest``); else the
-    # statement takes one row (``executemany``).
-    batched: bool = False
-
 
 class Upsert:
     """``INSERT INTO table (columns) VALUES … ON CONFLICT …`` for many rows at once.
@@ -94,41 +84,17 @@ class Upsert:
             raise ValueError("a condition applies to an update on conflict only")
         self.table = table
         self.columns = tuple(columns)
-        # A conflict update touches each key once per statement (PostgreSQL refuses more).
-        self.unique_keys: tuple[str, ...] = tuple(conflict) if set_ is not None else ()
-        self._conflict = ([table.c[c] for c in conflict] or None, set_, where)
-        self.statement = self._on_conflict(insert(table))
-        self.batch_statement = self._batch_statement()
-        self._compiled: dict[tuple[str, str, str], _Compiled] = {}
-
-    def _on_conflict(self, stmt: Any) -> Any:
-        index, set_, where = self._conflict
+        stmt = insert(table)
+        index = [table.c[c] for c in conflict] or None
         if set_ is None:
-            return stmt.on_conflict_do_nothing(index_elements=index)
-        return stmt.on_conflict_do_update(
-            index_elements=index,
-            set_=dict(set_(stmt.excluded)),
-            where=where(stmt.excluded) if where is not None else None,
-        )
-
-    def _batch_statement(self) -> Any | None:
-        """``INSERT … SELECT … FROM unnest(<one array per column>)``; None when a column's
-        values cannot travel as array elements."""
-        carriers = {name: _carrier(self.table.c[name]) for name in self.columns}
-        if any(carrier is None for carrier in carriers.values()):
-            return None
-        arrays = [
-            bindparam(name, type_=ARRAY(carrier[0]))
-            for name, carrier in carriers.items()
-            if carrier
-        ]
-        rows = func.unnest(*arrays).table_valued(*self.columns).render_derived(name="batch")
-        values = [
-            cast(rows.c[name], self.table.c[name].type) if carrier[1] else rows.c[name]
-            for name, carrier in carriers.items()
-            if carrier
-        ]
-        return self._on_conflict(insert(self.table).from_select(self.columns, select(*values)))
+            self.statement = stmt.on_conflict_do_nothing(index_elements=index)
+        else:
+            self.statement = stmt.on_conflict_do_update(
+                index_elements=index,
+                set_=dict(set_(stmt.excluded)),
+                where=where(stmt.excluded) if where is not None else None,
+            )
+        self._compiled: dict[tuple[str, str, str], _Compiled] = {}
 
     def compiled(self, dialect: Dialect) -> _Compiled:
         """The statement compiled for ``dialect`` (once) and what each value goes through."""
@@ -139,23 +105,15 @@ class Upsert:
         return done
 
     def _compile(self, dialect: Dialect) -> _Compiled:
+        compiled = self.statement.compile(
+            dialect=dialect, column_keys=list(self.columns), for_executemany=True
+        )
         if not dialect.positional:
             raise ValueError(f"a positional driver is expected, not {dialect.driver}")
-        batch = self.batch_statement if dialect.name == "postgresql" else None
-        batched = batch is not None
-        if batch is not None:
-            compiled = batch.compile(dialect=dialect)
-        else:
-            compiled = self.statement.compile(
-                dialect=dialect, column_keys=list(self.columns), for_executemany=True
-            )
         slots: list[tuple[str | None, _Processor, Any]] = []
         for name in compiled.positiontup or ():
             if name in self.columns:
-                process = _processor(self.table.c[name], dialect)
-                if batched:
-                    process = _text_of(self.table.c[name], process)
-                slots.append((name, process, None))
+                slots.append((name, _processor(self.table.c[name], dialect), None))
                 continue
             bind = compiled.binds[name]
             if name in self.table.c or bind.callable is not None or bind.required:
@@ -166,21 +124,17 @@ class Upsert:
         missing = set(self.columns) - {name for name, _, _ in slots}
         if missing:
             raise ValueError(f"upsert on {self.table.name}: columns not inserted: {missing}")
-        return _Compiled(compiled.string, tuple(slots), batched)
+        return _Compiled(compiled.string, tuple(slots))
 
     async def run(
         self, executor: AsyncSession | AsyncConnection, rows: Sequence[Mapping[str, Any]]
     ) -> None:
         """Insert or update ``rows`` (each with every column), in order, in the executor's
-        transaction: one statement (more when a conflict update meets a key again)."""
+        transaction: one ``executemany``."""
         if not rows:
             return
         conn = await executor.connection() if isinstance(executor, AsyncSession) else executor
         compiled = self.compiled(conn.dialect)
-        if compiled.batched:
-            for part in self._parts(rows):
-                await conn.exec_driver_sql(compiled.sql, _arrays(compiled, part))
-            return
         params: list[tuple[Any, ...]]
         if compiled.plain:
             columns = compiled.columns
@@ -195,65 +149,6 @@ class Upsert:
                 for row in rows
             ]
         await conn.exec_driver_sql(compiled.sql, params)
-
-    def _parts(self, rows: Sequence[Mapping[str, Any]]) -> list[Sequence[Mapping[str, Any]]]:
-        """``rows`` cut, in order, where a conflict update would meet a key a second time."""
-        if not self.unique_keys:
-            return [rows]
-        parts: list[Sequence[Mapping[str, Any]]] = []
-        start, seen = 0, set[tuple[Any, ...]]()
-        for i, row in enumerate(rows):
-            key = tuple(row[c] for c in self.unique_keys)
-            if key in seen:
-                parts.append(rows[start:i])
-                start, seen = i, set()
-            seen.add(key)
-        parts.append(rows[start:])
-        return parts
-
-
-def _arrays(compiled: _Compiled, rows: Sequence[Mapping[str, Any]]) -> tuple[Any, ...]:
-    """The statement's parameters for ``rows``: each column's values as one list."""
-    return tuple(
-        value
-        if c is None
-        else [row[c] for row in rows]
-        if p is None
-        else [p(row[c]) for row in rows]
-        for c, p, value in compiled.slots
-    )
-
-
-def _carrier(column: ColumnClause[Any]) -> tuple[TypeEngine[Any], bool] | None:
-    """How a column's values travel as elements of an array parameter: the element type, and
-    whether the statement casts it to the column's type (JSON and text arrays go as text:
-    PostgreSQL has no array of arrays of varying length). None: they cannot."""
-    column_type: TypeEngine[Any] = column.type
-    if isinstance(column_type, JSON):
-        return Text(), True
-    if isinstance(column_type, ARRAY):
-        return (Text(), True) if isinstance(column_type.item_type, String) else None
-    return column_type, False
-
-
-def _text_of(column: ColumnClause[Any], process: _Processor) -> _Processor:
-    """A text array column's value as PostgreSQL's array literal (``{"a","b"}``), which the
-    statement casts to the column's type; JSON columns are text already."""
-    if not isinstance(column.type, ARRAY):
-        return process
-
-    def literal(value: Any) -> str | None:
-        if value is None:
-            return None
-        return "{" + ",".join(_element(item) for item in value) + "}"
-
-    return literal
-
-
-def _element(item: str | None) -> str:
-    if item is None:
-        return "NULL"
-    return '"' + item.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _processor(column: ColumnClause[Any], dialect: Dialect) -> _Processor:
