@@ -99,18 +99,3 @@ def keep_rows_inline(table: str) -> None:
 
 def compress_rows_again(table: str) -> None:
     op.execute(f"ALTER TABLE {table} RESET (toast_tuple_target)")
-
-
-def store_uncompressed(table: str, column: str) -> None:
-    """A column's large values are moved out of the row as they are, never compressed.
-
-    For values written about as often as they are read, each a few KiB (an article's JSON):
-    pglz compressing one 8 KiB article cost PostgreSQL about 180 us of CPU on each insert or
-    update, three times what the rest of the write cost (measured on the stack), to save disk.
-    Only rows written from now on are stored this way.
-    """
-    op.execute(f"ALTER TABLE {table} ALTER COLUMN {column} SET STORAGE EXTERNAL")
-
-
-def store_compressed_again(table: str, column: str) -> None:
-    op.execute(f"ALTER TABLE {table} ALTER COLUMN {column} SET STORAGE EXTENDED")
