@@ -95,6 +95,11 @@ class StackSettings(BaseSettings):
     jaeger_query_grpc_port: int = 16685
     jaeger_metrics_port: int = 8889  # the OTLP metrics it receives, for Prometheus
 
+    # PostgreSQL's per-statement figures (pg_stat_statements: calls, time, WAL of each query),
+    # for a look at what the services ask of the database; off, as hashing every statement
+    # costs CPU. `PORTAL_STACK_POSTGRES_STATEMENT_STATS=1`, then `CREATE EXTENSION` once.
+    postgres_statement_stats: bool = False
+
     # Java heap sizes: the machine has 2 cores and 24 GiB; keep the JVMs modest.
     kafka_heap: str = "512m"
     opensearch_heap: str = "768m"

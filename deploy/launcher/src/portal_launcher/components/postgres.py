@@ -331,6 +331,9 @@ class PostgresComponent(Component):
         # page images. Commits stay synchronous and fsynced; recovery after a crash replays
         # more WAL, which is the price.
         cmd += ["-c", "checkpoint_timeout=15min", "-c", "max_wal_size=2GB"]
+        if s.postgres_statement_stats:
+            cmd += ["-c", "shared_preload_libraries=pg_stat_statements"]
+            cmd += ["-c", "pg_stat_statements.track=all", "-c", "track_io_timing=on"]
         user = _server_user()
         if user is None:
             return cmd
