@@ -600,6 +600,32 @@ async def test_concurrent_startups_leave_one_index_behind_the_alias(
             await client.indices.delete(index=f"{alias}-v*")
 
 
+class _LookupBeforeTheCreateLanded(ArticleIndex):
+    """An instance whose first look-up of the alias ran before a create that OpenSearch was
+    still carrying out (its request had timed out here) made the alias."""
+
+    looked = False
+
+    async def _targets(self, alias: str) -> list[str]:
+        if not self.looked:
+            self.looked = True
+            return []
+        return await super()._targets(alias)
+
+
+async def test_an_alias_made_during_start_up_is_taken_not_mistaken_for_an_index(
+    stack_settings: StackSettings,
+) -> None:
+    alias = f"zz_late_{tag()}"
+    async with AsyncOpenSearch(hosts=[stack_settings.opensearch_url]) as client:
+        try:
+            made = await ArticleIndex(client, alias=alias).ensure()  # the create carried out
+            assert await _LookupBeforeTheCreateLanded(client, alias=alias).ensure() == made
+            assert list(await client.indices.get(index=f"{alias}-v*")) == [made]
+        finally:
+            await client.indices.delete(index=f"{alias}-v*")
+
+
 async def test_a_reindex_asked_to_respond_async_is_a_job_to_poll(stack: Stack) -> None:
     """A big topic's rebuild outlasts a request: with ``Prefer: respond-async`` the answer is
     202 at once, with the job's status URL; polling it shows the result when done."""

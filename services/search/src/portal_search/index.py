@@ -150,12 +150,16 @@ class ArticleIndex:
         fail, so nothing was written to it in between).
         """
         targets = await self._targets(self.alias)
-        if not targets:
-            if await self.client.indices.exists(index=self.alias):
+        if not targets and await self.client.indices.exists(index=self.alias):
+            # The name exists: an index, or the alias made since the look-up (a create that
+            # timed out here, on a loaded node, can still be carried out by OpenSearch).
+            targets = await self._targets(self.alias)
+            if not targets:
                 raise RuntimeError(
                     f"an index named {self.alias!r} exists where the alias should be; "
                     "remove it (it was not created by this service)"
                 )
+        if not targets:
             name = self.new_index_name()
             try:
                 await self.create_index(name, alias=self.alias)

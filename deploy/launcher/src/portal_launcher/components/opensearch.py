@@ -9,6 +9,9 @@ see build_cache) and run from there, so another checkout of the same sources bui
 
 Layout under ``<data_dir>/opensearch/``: ``home/`` (path.home), ``data/`` (indices, kept across
 restarts), ``logs/``, ``tmp/`` and the process log ``opensearch.log``.
+
+``OPENSEARCH_JAVA_OPTS`` (as in the distribution) adds JVM options after the launcher's own; the
+last of two contradicting flags wins (e.g. ``-XX:TieredStopAtLevel=4`` brings C2 back).
 """
 
 from __future__ import annotations
@@ -141,6 +144,12 @@ class OpenSearchComponent(Component):
             # young-generation pauses cost less CPU than G1's write barriers and its
             # concurrent threads (refresh every 250 ms keeps search latency far above a pause).
             "-XX:+UseSerialGC",
+            # C1 only: C2's compiler thread was half of the node's CPU in pipeline bench runs
+            # even after a warm-up of 2,000 (and of 8,000) articles on two shared cores (about
+            # 500 new methods still reached C2 per minute); C1's code is slower in Lucene's
+            # loops (about +0.2 ms an article in the write and refresh threads), far less
+            # than C2 cost.
+            "-XX:TieredStopAtLevel=1",
             "-XX:+HeapDumpOnOutOfMemoryError",
             f"-XX:HeapDumpPath={self.logs_dir}",
             "-XX:-OmitStackTraceInFastThrow",
@@ -155,6 +164,8 @@ class OpenSearchComponent(Component):
             "-Dio.netty.noUnsafe=true",
             "-Dio.netty.noKeySetOptimization=true",
             "-Dio.netty.recycler.maxCapacityPerThread=0",
+            # The distribution's hook for more (or overriding: the last flag wins) JVM options.
+            *os.environ.get("OPENSEARCH_JAVA_OPTS", "").split(),
             "-cp",
             f"{built / _JAR_NAME}{os.pathsep}{built / 'lib'}/*",
             _MAIN_CLASS,
