@@ -47,7 +47,7 @@ FOLLOWING_GROUP = "ingest"
 STATUS_TOPICS = (ARTICLE_NORMALIZED, ARTICLE_REVIEWED, ARTICLE_PUBLISHED)
 
 
-# -- following the pipeline: status and journey --------------------------------------------------------------------------
+# -- following the pipeline: status and journey ---------------------------------------------------
 
 
 def status_change(event: Envelope) -> StatusChange | None:
