@@ -59,7 +59,7 @@ def _piece_ids(piece: str) -> tuple[int, ...]:
 # Whitespace-separated piece of text -> the hashes of its words. News vocabulary is small (a
 # few thousand syllables, names, numbers): emptied when it grows past the limit.
 _PIECES: dict[str, tuple[int, ...]] = {}
-_PIECES_LIMIT = 200_000
+_PIECES_LIMIT = 50_000  # about 10 MB at most
 
 
 def word_hashes(text: str) -> list[int]:
