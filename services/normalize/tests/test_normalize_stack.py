@@ -35,7 +35,7 @@ from portal_contracts.articles import (
     article_id_for,
 )
 from portal_contracts.topics import ARTICLE_INGESTED, ARTICLE_NORMALIZED
-from portal_normalize import repository
+from portal_normalize import repository, similarity, similarity_v1
 from portal_normalize.app import create_app
 from portal_normalize.fetch import ImageFetcher
 from portal_normalize.imagepool import ImagePool
@@ -570,5 +570,65 @@ async def test_a_batch_links_its_repeats_and_a_popular_story_costs_no_more(
                 )
             ).scalar_one()
         assert indexed == 1
+    finally:
+        await engine.dispose()
+
+
+async def test_a_story_signed_by_scheme_1_is_found_while_it_is_looked_up(
+    env_for: Any,
+) -> None:
+    env_for("normalize")
+    engine = make_engine(Settings().database_url)
+    sessions = make_sessionmaker(engine)
+    story = _unique_story()
+    old = uuid.uuid4().hex
+    signed_before = similarity_v1.signature(story)
+    assert signed_before is not None
+    try:
+        # Stored before scheme 2: its scheme-1 signature and bands, as the migration left them.
+        async with sessions.begin() as session:
+            await session.execute(
+                text(
+                    "INSERT INTO fingerprints (article_id, source, signature, scheme) "
+                    "VALUES (:a, :s, :sig, 1)"
+                ),
+                {"a": old, "s": SOURCE, "sig": similarity.pack(signed_before)},
+            )
+            await session.execute(
+                text("INSERT INTO fingerprint_bands (band, key, article_id) VALUES (:b, :k, :a)"),
+                [
+                    {"b": band, "k": key, "a": old}
+                    for band, key in enumerate(
+                        similarity.bands(signed_before),
+                        start=similarity.first_band(similarity_v1.SCHEME),
+                    )
+                ],
+            )
+        assert await repository.Scheme1Stories(sessions, days=30).active()
+        assert not await repository.Scheme1Stories(sessions, days=0).active()
+
+        # Signed by both schemes while such stories are looked up: the repeat is found.
+        repeat = repository.Fingerprinted(
+            uuid.uuid4().hex, SOURCE, signature(story), similarity_v1.signature(story)
+        )
+        # Signed by scheme 2 alone: the scheme-1 story is not compared with it.
+        alone = repository.Fingerprinted(uuid.uuid4().hex, SOURCE, signature(story))
+        async with sessions.begin() as session:
+            twins = await repository.link_duplicates(session, [repeat])
+        assert twins[0] is not None and twins[0].article_id == old
+        async with sessions.begin() as session:
+            assert await repository.link_duplicates(session, [alone]) == [None]
+        async with sessions() as session:
+            schemes = dict(
+                (
+                    await session.execute(
+                        text(
+                            "SELECT article_id, scheme FROM fingerprints WHERE article_id = ANY(:ids)"
+                        ),
+                        {"ids": [old, repeat.article_id, alone.article_id]},
+                    )
+                ).all()
+            )
+        assert schemes == {old: 1, repeat.article_id: 2, alone.article_id: 2}
     finally:
         await engine.dispose()

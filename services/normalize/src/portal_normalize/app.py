@@ -13,7 +13,7 @@ from portal_normalize.fetch import ImageFetcher
 from portal_normalize.handlers import Ingested
 from portal_normalize.imagepool import ImagePool
 from portal_normalize.media import MediaService
-from portal_normalize.repository import RulesCache
+from portal_normalize.repository import RulesCache, Scheme1Stories
 from portal_normalize.settings import Settings
 from portal_runtime.serve import serve
 from portal_runtime.service import Service
@@ -57,7 +57,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     service.background.append(image_workers)
     rules = RulesCache(service.sessions)
-    service.consume(Ingested(media, settings, rules).subscription())
+    scheme1 = Scheme1Stories(service.sessions, settings.near_duplicate_v1_days)
+    service.consume(Ingested(media, settings, rules, scheme1).subscription())
     return service.create_app(
         title="Cổng TTĐT — Normalize",
         description=(

@@ -7,6 +7,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Float,
+    Index,
     Integer,
     LargeBinary,
     PrimaryKeyConstraint,
@@ -16,6 +17,7 @@ from sqlalchemy import (
     Text,
     Uuid,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -77,9 +79,22 @@ fingerprints = Table(
     Column("article_id", String(64), primary_key=True),
     Column("source", String(64), nullable=False),
     Column("signature", LargeBinary, nullable=False),
+    Column(
+        "scheme",
+        SmallInteger,
+        nullable=False,
+        server_default=text("1"),  # rows of the release before schemes were named
+        comment="The signature's scheme (portal_normalize.similarity.SCHEME when written).",
+    ),
     Column("duplicate_of", String(64), nullable=True),
     Column("similarity", Float, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # The stories still signed by scheme 1, newest first (how long they are looked up).
+    Index(
+        "ix_fingerprints_scheme1_stories",
+        "created_at",
+        postgresql_where=text("scheme = 1 AND duplicate_of IS NULL"),
+    ),
 )
 fingerprint_bands = Table(
     "fingerprint_bands",

@@ -26,7 +26,7 @@ from portal_contracts.articles import (
 )
 from portal_contracts.codec import encode
 from portal_contracts.topics import ARTICLE_INGESTED, ARTICLE_NORMALIZED
-from portal_normalize import repository, similarity
+from portal_normalize import repository, similarity, similarity_v1
 from portal_normalize.domain import (
     MAX_EVENT_BYTES,
     NO_RULES,
@@ -61,17 +61,23 @@ class Prepared:
 
     result: Normalized
     signature: tuple[int, ...] | None  # None: too short to compare
+    signature_v1: tuple[int, ...] | None = None  # while scheme-1 stories are looked up
 
 
 class Ingested:
     """The normalize consumer: the slow step per message, then the batch in one transaction."""
 
     def __init__(
-        self, media: MediaService | None, settings: Settings, rules: repository.RulesCache
+        self,
+        media: MediaService | None,
+        settings: Settings,
+        rules: repository.RulesCache,
+        scheme1: repository.Scheme1Stories | None = None,
     ) -> None:
         self.media = media
         self.settings = settings
         self.rules = rules
+        self.scheme1 = scheme1  # None: no stories signed by scheme 1 to look up
         # The text steps hold the GIL nearly all the time: run by one thread, off the event
         # loop (health, relay stay responsive). More threads only contend for the GIL (a
         # third more CPU per article measured with six).
@@ -99,14 +105,17 @@ class Ingested:
         if data.content is None:
             raise PermanentError("an upsert without content")
         rules = await self.rules.get(data.source)
-        step = await self._in_cpu_thread(functools.partial(self._text, data, rules or NO_RULES))
+        v1 = self.scheme1 is not None and await self.scheme1.active()
+        step = await self._in_cpu_thread(functools.partial(self._text, data, rules or NO_RULES, v1))
         if isinstance(step, Prepared):
             return step
         assert self.media is not None  # a draft comes back only when it has images to fetch
         outcomes = await self.media.resolve([c.url for c in step.images])
-        return await self._in_cpu_thread(functools.partial(self._complete, data, step, outcomes))
+        return await self._in_cpu_thread(
+            functools.partial(self._complete, data, step, outcomes, v1)
+        )
 
-    def _text(self, data: ArticleIngested, rules: SourceRules) -> Prepared | Draft:
+    def _text(self, data: ArticleIngested, rules: SourceRules, v1: bool) -> Prepared | Draft:
         """The article prepared; complete unless it has images to fetch first."""
         assert data.content is not None
         draft = prepare(
@@ -116,13 +125,17 @@ class Ingested:
             max_images=self.settings.image_max_per_article,
         )
         if self.media is None:
-            return self._complete(data, draft, None)  # images are not fetched: URLs stay
+            return self._complete(data, draft, None, v1)  # images are not fetched: URLs stay
         if not draft.images:
-            return self._complete(data, draft, {})
+            return self._complete(data, draft, {}, v1)
         return draft
 
     def _complete(
-        self, data: ArticleIngested, draft: Draft, outcomes: dict[str, ImageOutcome] | None
+        self,
+        data: ArticleIngested,
+        draft: Draft,
+        outcomes: dict[str, ImageOutcome] | None,
+        v1: bool,
     ) -> Prepared:
         """The article on its images, checked for size, with its near-duplicate signature."""
         result = finish(draft, outcomes, media_base_url=self.settings.media_base_url)
@@ -138,7 +151,9 @@ class Ingested:
                     f"normalized event of {size} bytes exceeds {MAX_EVENT_BYTES}", "size"
                 )
         text = similarity.fingerprint_text(result.article.title, result.article.body_text)
-        return Prepared(result, similarity.signature(text))
+        return Prepared(
+            result, similarity.signature(text), similarity_v1.signature(text) if v1 else None
+        )
 
     async def handle(self, batch: list[Message[ArticleIngestedEvent]], uow: UnitOfWork) -> None:
         session = await uow.session()
@@ -179,7 +194,11 @@ async def _link_in_order(
     for message, prepared in claimed:
         data = message.event.data
         if prepared is not None:
-            run.append(repository.Fingerprinted(data.article_id, data.source, prepared.signature))
+            run.append(
+                repository.Fingerprinted(
+                    data.article_id, data.source, prepared.signature, prepared.signature_v1
+                )
+            )
             continue
         twins += await repository.link_duplicates(session, run)
         run = []

@@ -16,7 +16,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from portal_contracts.articles import ArticleNormalized
-from portal_normalize import similarity
+from portal_normalize import similarity, similarity_v1
 from portal_normalize.db import (
     articles,
     fingerprint_bands,
@@ -71,9 +71,11 @@ _SAVE_NEWEST = Upsert(
 
 _UPSERT_FINGERPRINTS = Upsert(
     fingerprints,
-    ("article_id", "source", "signature", "duplicate_of", "similarity"),
+    ("article_id", "source", "signature", "scheme", "duplicate_of", "similarity"),
     conflict=["article_id"],
-    set_=lambda new: from_proposed(new, ("source", "signature", "duplicate_of", "similarity")),
+    set_=lambda new: from_proposed(
+        new, ("source", "signature", "scheme", "duplicate_of", "similarity")
+    ),
 )
 
 
@@ -306,11 +308,54 @@ class Twin:
 
 @dataclass(frozen=True)
 class Fingerprinted:
-    """One article of a batch to link: its signature (None: too short to compare)."""
+    """One article of a batch to link: its signature (None: too short to compare), and its
+    scheme-1 signature while stories signed by scheme 1 are looked up (else None)."""
 
     article_id: str
     source: str
     signature: tuple[int, ...] | None
+    signature_v1: tuple[int, ...] | None = None
+
+
+class Scheme1Stories:
+    """Whether stories signed by scheme 1 (before ``similarity.SCHEME``) are still looked up:
+    while one was first seen within ``days``, new articles are also signed by scheme 1 and
+    compared with them. Asked again after ``ttl_s``."""
+
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], days: float, ttl_s: float = 60.0
+    ) -> None:
+        self.sessions = sessions
+        self.days = days
+        self.ttl_s = ttl_s
+        self._active = days > 0
+        self._checked_at: float | None = None
+        self._lock = asyncio.Lock()
+
+    async def active(self) -> bool:
+        if not self._active:
+            return False  # none come back once gone: signatures are written by SCHEME only
+        now = time.monotonic()
+        if self._checked_at is None or now - self._checked_at > self.ttl_s:
+            async with self._lock:
+                if self._checked_at is None or now - self._checked_at > self.ttl_s:
+                    async with self.sessions() as session:
+                        self._active = bool(
+                            (await session.execute(_SCHEME1_RECENT, {"days": self.days})).scalar()
+                        )
+                    self._checked_at = time.monotonic()
+        return self._active
+
+
+_SCHEME1_RECENT = text(
+    """
+    SELECT EXISTS (
+        SELECT 1 FROM fingerprints
+        WHERE scheme = 1 AND duplicate_of IS NULL
+          AND created_at > now() - make_interval(secs => CAST(:days AS float) * 86400)
+    )
+    """
+)
 
 
 # Most articles sharing one band value that a lookup reads: the cost of a lookup stays flat
@@ -321,7 +366,7 @@ CANDIDATES_PER_BAND = 8
 # item, not once per band it shares.
 _CANDIDATES = text(
     """
-    SELECT m.item, f.article_id, f.signature, f.duplicate_of, f.created_at
+    SELECT m.item, f.article_id, f.signature, f.scheme, f.duplicate_of, f.created_at
     FROM (
         SELECT DISTINCT k.item, c.article_id
         FROM unnest(CAST(:items AS int[]), CAST(:bands AS smallint[]), CAST(:keys AS bigint[]))
@@ -349,9 +394,10 @@ _INSERT_BANDS = text(
 )
 
 
-# What a lookup found per item of a batch: article id -> (packed signature, the story it
-# repeats, created at as a timestamp).
-Candidates = dict[int, dict[str, tuple[bytes, str | None, float]]]
+# What a lookup found per item of a batch: article id -> (packed signature, its scheme, the
+# story it repeats, created at as a timestamp).
+Candidate = tuple[bytes, int, str | None, float]
+Candidates = dict[int, dict[str, Candidate]]
 Band = tuple[int, int]  # (band number, band value)
 
 
@@ -371,19 +417,27 @@ async def link_duplicates(
     ids = list(dict.fromkeys(b.article_id for b in batch))
     await session.execute(delete(fingerprint_bands).where(fingerprint_bands.c.article_id.in_(ids)))
     keys = [similarity.bands(b.signature) if b.signature else [] for b in batch]
-    twins = _match_batch(batch, keys, await _candidates(session, keys))
+    keys_v1 = [similarity.bands(b.signature_v1) if b.signature_v1 else [] for b in batch]
+    twins = _match_batch(batch, keys, await _candidates(session, keys, keys_v1))
     await _store_fingerprints(session, batch, keys, twins)
     return twins
 
 
-async def _candidates(session: AsyncSession, keys: list[list[int]]) -> Candidates:
-    """The stored first articles sharing a band value with each item, in one statement."""
+async def _candidates(
+    session: AsyncSession, keys: list[list[int]], keys_v1: list[list[int]]
+) -> Candidates:
+    """The stored first articles sharing a band value with each item (under either scheme's
+    band numbers), in one statement."""
     items, bands, values = [], [], []
-    for item, item_keys in enumerate(keys):
-        for band, key in enumerate(item_keys):
-            items.append(item)
-            bands.append(band)
-            values.append(key)
+    for scheme_keys, first in (
+        (keys, similarity.first_band(similarity.SCHEME)),
+        (keys_v1, similarity.first_band(similarity_v1.SCHEME)),
+    ):
+        for item, item_keys in enumerate(scheme_keys):
+            for band, key in enumerate(item_keys, start=first):
+                items.append(item)
+                bands.append(band)
+                values.append(key)
     found: Candidates = {}
     if items:
         rows = await session.execute(
@@ -393,6 +447,7 @@ async def _candidates(session: AsyncSession, keys: list[list[int]]) -> Candidate
         for row in rows:
             found.setdefault(row.item, {})[row.article_id] = (
                 row.signature,
+                row.scheme,
                 row.duplicate_of,
                 row.created_at.timestamp(),
             )
@@ -431,15 +486,17 @@ def _started_with(
 def _best_twin(
     b: Fingerprinted,
     signature: tuple[int, ...],
-    stored: dict[str, tuple[bytes, str | None, float]],
+    stored: dict[str, Candidate],
     in_batch: list[tuple[str, tuple[int, ...]]],
 ) -> Twin | None:
     """The most similar candidate at or above the threshold (ties: the older story; a story
-    started in this batch is newer than any stored one)."""
+    started in this batch is newer than any stored one). A candidate is compared on the
+    signatures of its own scheme."""
     scored: list[tuple[float, float, str]] = []  # (score, -time, root)
-    for article_id, (raw, duplicate_of, created) in stored.items():
-        if article_id != b.article_id:
-            score = similarity.similarity(signature, similarity.unpack(raw))
+    for article_id, (raw, scheme, duplicate_of, created) in stored.items():
+        mine = signature if scheme == similarity.SCHEME else b.signature_v1
+        if article_id != b.article_id and mine is not None and scheme in _SCHEMES:
+            score = similarity.similarity(mine, similarity.unpack(raw))
             scored.append((score, -created, duplicate_of or article_id))
     for order, (article_id, sig) in enumerate(in_batch):
         if article_id != b.article_id:
@@ -470,6 +527,7 @@ async def _store_fingerprints(
             "article_id": a,
             "source": b.source,
             "signature": similarity.pack(b.signature),
+            "scheme": similarity.SCHEME,
             "duplicate_of": twin.article_id if twin else None,
             "similarity": twin.similarity if twin else None,
         }
@@ -480,9 +538,10 @@ async def _store_fingerprints(
         # A new revision keeps the article's place in time (the first of a story stays first).
         await _UPSERT_FINGERPRINTS.run(session, rows_in)
     bands, values, articles_of = [], [], []
+    first = similarity.first_band(similarity.SCHEME)
     for a, (b, item_keys, twin) in fingerprinted.items():
         if b.signature is not None and twin is None:
-            for band, key in enumerate(item_keys):
+            for band, key in enumerate(item_keys, start=first):
                 bands.append(band)
                 values.append(key)
                 articles_of.append(a)
@@ -490,6 +549,9 @@ async def _store_fingerprints(
         await session.execute(
             _INSERT_BANDS, {"bands": bands, "keys": values, "article_ids": articles_of}
         )
+
+
+_SCHEMES = frozenset({similarity.SCHEME, similarity_v1.SCHEME})
 
 
 async def link_duplicate(

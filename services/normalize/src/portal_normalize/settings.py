@@ -50,6 +50,11 @@ class Settings(ServiceSettings):
     # A failed URL is tried again after this long (a later revision may find it fixed).
     image_retry_failed_minutes: int = 10
 
+    # --- near-duplicates ---------------------------------------------------------------------
+    # Stories signed by the previous signature scheme (1) are looked up, new articles signed
+    # by both schemes, while one of them was first seen within this many days (0: never).
+    near_duplicate_v1_days: float = Field(default=30.0, ge=0)
+
     @field_validator("media_base_url")
     @classmethod
     def _trailing_slash(cls, value: str) -> str:

@@ -10,6 +10,14 @@ For lookup the signature is cut into 16 bands of 4 values: two texts with Jaccar
 least one band with probability ~0.98, texts with 0.3 with ~0.12; candidates that share a band
 are then compared on the full signature. Same story sent again, or by another agency with a
 new headline or a changed paragraph: ~0.8-1.0; different stories on the same topic: < 0.3.
+
+Signatures are versioned (``SCHEME``, stored with each one; signatures of two schemes are never
+compared, and their bands are numbered apart). Scheme 2, this module's: each word is hashed
+once (an 8-byte BLAKE2b of its folded form, remembered per whitespace-separated piece of text,
+so a word already seen costs a dictionary lookup) and a shingle's hash is Python's hash of the
+tuple of its four word hashes (xxHash-style mixing in C, the same on every 64-bit CPython since
+3.8; a test pins known signatures, and a change there would need a new scheme). Scheme 1
+hashed each shingle's text with BLAKE2b (``similarity_v1``), four times the CPU.
 """
 
 from __future__ import annotations
@@ -18,9 +26,11 @@ import bisect
 import hashlib
 import re
 import struct
+from itertools import chain
 
-from portal_text import ascii_fold, fold
+from portal_text import fold
 
+SCHEME = 2
 BINS = 64
 BANDS = 16
 ROWS = BINS // BANDS
@@ -29,104 +39,84 @@ MIN_SHINGLES = 8  # shorter texts say too little to call two articles the same s
 MAX_WORDS = 5000  # the start of a very long text decides; bounds the cost per article
 THRESHOLD = 0.7
 
-_WORD = re.compile(r"\w+", re.UNICODE)
-# On ASCII text ``\w`` is [A-Za-z0-9_] with or without Unicode: folded Vietnamese is ASCII, so
-# its words are read as bytes and its shingles joined as the bytes that are hashed. Its words,
-# lowered, are the runs of those bytes: a table that makes every other byte a space (and a
-# capital a small letter) lets ``split`` find them, two passes in C where ``findall`` of
-# ``rb"\w+"`` steps through its matches.
-_ASCII_WORD_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
-_ASCII_WORDS_TABLE = bytes(
-    bytes([b]).lower()[0] if b in _ASCII_WORD_BYTES else 0x20 for b in range(256)
-)
-
-
-def _split_ascii_words(text: bytes) -> list[bytes]:
-    r"""``re.findall(rb"\w+", text.lower())[:MAX_WORDS]``."""
-    return text.translate(_ASCII_WORDS_TABLE).split()[:MAX_WORDS]
-
-
-_EMPTY = (1 << 64) - 1
-_BIN_SHIFT = 64 - 6  # the top 6 bits choose one of the 64 bins
-# The first hash of each bin, as the 8 big-endian bytes a digest is: fixed-length digests sort
-# as bytes in the order of their values.
-_BIN_STARTS = [(b << _BIN_SHIFT).to_bytes(8, "big") for b in range(BINS)]
+WORD = re.compile(r"\w+", re.UNICODE)
+EMPTY = (1 << 64) - 1
 
 
 def words(text: str) -> list[str]:
-    return _WORD.findall(fold(text).casefold())[:MAX_WORDS]
+    """The folded, case-folded words of ``text`` (the first ``MAX_WORDS``)."""
+    return WORD.findall(fold(text).casefold())[:MAX_WORDS]
 
 
-def _hash(shingle: str) -> int:
-    return int.from_bytes(hashlib.blake2b(shingle.encode(), digest_size=8).digest(), "big")
+def hash_word(word: str) -> int:
+    return int.from_bytes(hashlib.blake2b(word.encode(), digest_size=8).digest(), "big")
 
 
-# Punctuation common in Vietnamese text that folding keeps and no word holds: a space in its
-# place leaves the words as they are, and lets the text fold to ASCII in one pass.
-_PUNCTUATION = "\u00a0“”‘’–—…•«»"
+def _piece_ids(piece: str) -> tuple[int, ...]:
+    return tuple(map(hash_word, WORD.findall(fold(piece).casefold())))
 
 
-def _ascii_words(text: str) -> list[bytes] | None:
-    """``words(text)`` as ASCII bytes when the folded text is ASCII but for punctuation."""
-    for mark in _PUNCTUATION:
-        if mark in text:
-            text = text.replace(mark, " ")
-    folded = ascii_fold(text)
-    return None if folded is None else _split_ascii_words(folded)
+# Whitespace-separated piece of text -> the hashes of its words. News vocabulary is small (a
+# few thousand syllables, names, numbers): emptied when it grows past the limit.
+_PIECES: dict[str, tuple[int, ...]] = {}
+_PIECES_LIMIT = 50_000  # about 10 MB at most
 
 
-def _shingles(text: str) -> set[bytes]:
-    """The UTF-8 of each distinct run of ``SHINGLE`` words of ``words(text)``."""
-    t = _ascii_words(text)
-    if t is None:
-        folded = fold(text).casefold()
-        if not folded.isascii():
-            w = _WORD.findall(folded)[:MAX_WORDS]
-            return {" ".join(s).encode() for s in zip(w, w[1:], w[2:], w[3:], strict=False)}
-        t = _split_ascii_words(folded.encode("ascii"))
-    return set(map(b" ".join, zip(t, t[1:], t[2:], t[3:], strict=False)))
+def word_hashes(text: str) -> list[int]:
+    """``hash_word`` of each of ``words(text)``."""
+    pieces = text.split()
+    try:  # nearly always: every piece seen before
+        return list(chain.from_iterable(map(_PIECES.__getitem__, pieces)))[:MAX_WORDS]
+    except KeyError:
+        pass
+    new = set(pieces).difference(_PIECES)
+    if len(_PIECES) + len(new) > _PIECES_LIMIT:
+        _PIECES.clear()
+        new = set(pieces)
+    for piece in new:
+        _PIECES[piece] = _piece_ids(piece)
+    return list(chain.from_iterable(map(_PIECES.__getitem__, pieces)))[:MAX_WORDS]
 
 
-# A fresh 8-byte BLAKE2b state: copying it costs a fraction of building one per shingle.
-_BLAKE2B_64 = hashlib.blake2b(digest_size=8)
-
-
-def _digests(shingles: set[bytes]) -> list[bytes]:
-    """``_hash`` of every shingle, as 8-byte big-endian digests."""
-    out: list[bytes] = []
-    append = out.append
-    fresh = _BLAKE2B_64.copy
-    for shingle in shingles:
-        h = fresh()
-        h.update(shingle)
-        append(h.digest())
-    return out
+_BIN_SHIFT = 64 - 6  # the top 6 bits choose one of the 64 bins
+_SIGNED = 1 << 63  # Python's hash is a signed 64-bit value; signatures hold it plus 2**63
+# The first (signed) hash of each bin.
+_BIN_STARTS = [(b << _BIN_SHIFT) - _SIGNED for b in range(BINS)]
 
 
 def signature(text: str) -> tuple[int, ...] | None:
-    """The MinHash signature of ``text``, None when it is too short to compare."""
-    shingles = _shingles(text)
-    if len(shingles) < MIN_SHINGLES:
+    """The MinHash signature of ``text`` (scheme 2), None when it is too short to compare."""
+    w = word_hashes(text)
+    hashes = set(map(hash, zip(w, w[1:], w[2:], w[3:], strict=False)))
+    if len(hashes) < MIN_SHINGLES:
         return None
-    digests = sorted(_digests(shingles))
-    n = len(digests)
+    ordered = sorted(hashes)
+    n = len(ordered)
     # The smallest hash of each bin is the first of the sorted hashes at or above its start.
-    mins = [_EMPTY] * BINS
+    mins = [EMPTY] * BINS
     for b in range(BINS):
-        i = bisect.bisect_left(digests, _BIN_STARTS[b])
-        if i < n and digests[i][0] >> 2 == b:  # the top 6 bits of the first byte
-            mins[b] = int.from_bytes(digests[i], "big")
-    # Densification: an empty bin takes the next non-empty bin's value (rotating), offset by
-    # the distance so two texts only agree there when they agree on the source bin.
+        i = bisect.bisect_left(ordered, _BIN_STARTS[b])
+        if i < n and (ordered[i] + _SIGNED) >> _BIN_SHIFT == b:
+            mins[b] = ordered[i] + _SIGNED
+    return densify(mins)
+
+
+def densify(mins: list[int]) -> tuple[int, ...]:
+    """An empty bin takes the next non-empty bin's value (rotating), offset by the distance so
+    two texts only agree there when they agree on the source bin."""
     filled = list(mins)
     for i in range(BINS):
-        if mins[i] == _EMPTY:
+        if mins[i] == EMPTY:
             for step in range(1, BINS):
                 j = (i + step) % BINS
-                if mins[j] != _EMPTY:
-                    filled[i] = (mins[j] + step * 0x9E3779B97F4A7C15) & _EMPTY
+                if mins[j] != EMPTY:
+                    filled[i] = (mins[j] + step * 0x9E3779B97F4A7C15) & EMPTY
                     break
     return tuple(filled)
+
+
+# A fresh 8-byte BLAKE2b state: copying it costs a fraction of building one.
+_BLAKE2B_64 = hashlib.blake2b(digest_size=8)
 
 
 def bands(sig: tuple[int, ...]) -> list[int]:
@@ -139,6 +129,11 @@ def bands(sig: tuple[int, ...]) -> list[int]:
         h.update(packed[start : start + step])
         keys.append(int.from_bytes(h.digest(), "big", signed=True))
     return keys
+
+
+def first_band(scheme: int) -> int:
+    """The number of a scheme's first band in the index: each scheme's bands apart."""
+    return (scheme - 1) * BANDS
 
 
 def similarity(a: tuple[int, ...], b: tuple[int, ...]) -> float:
