@@ -121,7 +121,7 @@ _BLAKE2B_64 = hashlib.blake2b(digest_size=8)
 
 def bands(sig: tuple[int, ...]) -> list[int]:
     """One signed 64-bit key per band (fits a BIGINT column)."""
-    packed = struct.pack(f">{BINS}Q", *sig)
+    packed = pack(sig)
     step = ROWS * 8
     keys = []
     for start in range(0, BINS * 8, step):

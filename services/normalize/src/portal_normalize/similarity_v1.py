@@ -11,6 +11,7 @@ import bisect
 import hashlib
 
 from portal_normalize.similarity import (
+    _BLAKE2B_64,  # a fresh 8-byte BLAKE2b state: copying it costs a fraction of building one
     BINS,
     EMPTY,
     MAX_WORDS,
@@ -72,10 +73,6 @@ def _shingles(text: str) -> set[bytes]:
             return {" ".join(s).encode() for s in zip(w, w[1:], w[2:], w[3:], strict=False)}
         t = _split_ascii_words(folded.encode("ascii"))
     return set(map(b" ".join, zip(t, t[1:], t[2:], t[3:], strict=False)))
-
-
-# A fresh 8-byte BLAKE2b state: copying it costs a fraction of building one per shingle.
-_BLAKE2B_64 = hashlib.blake2b(digest_size=8)
 
 
 def _digests(shingles: set[bytes]) -> list[bytes]:
