@@ -67,9 +67,11 @@ def _cpu_s(pid: int | None) -> float:
     try:
         proc = psutil.Process(pid)
         total = 0.0
+        # A process's own CPU, plus what its children used that have exited since (reaped):
+        # PostgreSQL's autovacuum workers and closed backends come and go within a run.
         for p in (proc, *proc.children(recursive=True)):
             times = p.cpu_times()
-            total += times.user + times.system
+            total += times.user + times.system + times.children_user + times.children_system
         return total
     except psutil.Error:
         return 0.0
