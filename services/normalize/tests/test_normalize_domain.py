@@ -199,6 +199,22 @@ def test_relative_urls_resolve_against_the_canonical_url_or_go() -> None:
     assert [r.code for r in findings.repairs] == ["unsafe_url_removed"]
 
 
+def test_the_report_counts_every_removal_of_repeated_markup() -> None:
+    raw = (
+        '<p><font color="red">một</font> <font color="red">hai</font></p>'
+        '<p><a href="/x" onclick="a()">ba</a> <a href="/x" onclick="a()">bốn</a></p>'
+    )
+    findings = Findings()
+    sanitize_html(raw, findings, base_url=None)
+    said = {r.code: r.message for r in findings.repairs}
+    assert said["markup_removed"] == "disallowed elements removed: font x2"
+    assert said["attributes_removed"] == "disallowed attributes removed: color x2, event handler x2"
+    assert said["unsafe_url_removed"].endswith(": 2")  # relative links with nothing to resolve
+    findings = Findings()
+    sanitize_html(raw, findings, base_url="https://tinh.vn/tin/1.html")
+    assert "unsafe_url_removed" not in {r.code for r in findings.repairs}
+
+
 def test_images_are_http_only_links_may_be_mailto() -> None:
     safe = sanitize_html('<img src="mailto:a@b.vn"><a href="mailto:a@b.vn">thư</a>', Findings())
     assert "<img" not in safe

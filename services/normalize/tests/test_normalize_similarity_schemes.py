@@ -121,3 +121,11 @@ def test_over_many_pairs_scheme_2_is_as_accurate_as_scheme_1() -> None:
     # The mean error of a 64-bin estimate is about 0.04 at most: the schemes within 0.01.
     assert mean["new"] == pytest.approx(mean["old"], abs=0.01)
     assert abs(found["new"] - found["old"]) <= 0.03 * near
+
+
+def test_a_text_of_fewer_than_eight_distinct_shingles_is_not_compared() -> None:
+    assert similarity.signature("một hai ba bốn " * 20) is None  # 77 shingles, 4 distinct
+    words_ = ["một", "hai", "ba", "bốn", "năm", "sáu", "bảy", "tám", "chín", "mười", "trăm"]
+    assert similarity.signature(" ".join(words_[:10])) is None  # 7 shingles
+    assert similarity.signature(" ".join(words_)) is not None  # 8
+    assert similarity.signature(" ".join(words_ * 3)) is not None

@@ -226,9 +226,10 @@ def _generated_summary(body_html: str, body_text: str) -> str:
 
 def _safe_body(
     raw_body: str, base_url: str | None, findings: Findings
-) -> tuple[str, lxml.html.HtmlElement]:
+) -> tuple[str, lxml.html.HtmlElement, bool]:
     """The body through the allow-list, in one canonical structure, NFC with one tone
-    placement; and its tree (in a ``div``), read by the metadata and image steps."""
+    placement; its tree (in a ``div``), read by the metadata and image steps; and whether the
+    body is that tree serialised (``inner_html``, stripped), not parsed back from it."""
     safe = sanitize_html(raw_body, findings, base_url=base_url)
     structured, reshaped, tree = canonical_tree(safe)
     if reshaped:
@@ -240,8 +241,25 @@ def _safe_body(
         findings.repaired("text_normalized", "body normalised to NFC and one tone placement")
         tree = None  # its text is the old one
     if tree is None:
-        tree = parse_fragment(body_html or "<p></p>")
-    return body_html, tree
+        return body_html, parse_fragment(body_html or "<p></p>"), False
+    return body_html, tree, True
+
+
+def _without_byline(
+    root: lxml.html.HtmlElement, byline: lxml.html.HtmlElement, body_html: str, serialised: bool
+) -> str:
+    """The body with its closing byline dropped from ``root``: ``inner_html(root)`` after.
+
+    When ``body_html`` is ``root`` serialised and the byline is its last node with nothing
+    after it, that is ``body_html`` without the byline's own markup at its end (the tree is not
+    serialised again)."""
+    last = serialised and not root.text and byline.tail is None and byline.getnext() is None
+    own = lxml.html.tostring(byline, encoding="unicode") if last else ""
+    byline.drop_tree()
+    root.text = None  # the body is its blocks (the structure left no loose text)
+    if own and body_html.endswith(own):
+        return body_html[: -len(own)]
+    return inner_html(root)
 
 
 def _clean_title(raw_title: str, findings: Findings) -> str:
@@ -318,16 +336,14 @@ def prepare(
     raw_categories = [repaired(c, "categories") for c in content.categories]
 
     # 2. Markup: the allow-list, then one canonical structure; 3. NFC and one tone placement.
-    body_html, root = _safe_body(raw_body, base_url, findings)
+    body_html, root, serialised = _safe_body(raw_body, base_url, findings)
 
     # 4. Metadata.
     title = _clean_title(raw_title, findings)
     author = clean_author(raw_author)
     if author is None and (byline := _byline(root)) is not None:
         author = " ".join(byline.text_content().split())
-        byline.drop_tree()
-        root.text = None  # the body is its blocks (the structure left no loose text)
-        body_html = inner_html(root)
+        body_html = _without_byline(root, byline, body_html, serialised)
         findings.repaired("author_from_byline", f"author taken from the closing byline: {author}")
     body_text = tree_to_text(root) if body_html else ""
 

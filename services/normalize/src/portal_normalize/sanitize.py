@@ -58,7 +58,7 @@ class _MarkupCensus(HTMLParser):
 
     def __init__(self, base_url: str | None) -> None:
         super().__init__(convert_charrefs=True)
-        self.base_url = base_url
+        self.base_url = base_url  # only whether there is one counts (``_url_allowed``)
         self.removed_elements: Counter[str] = Counter()
         self.removed_attributes: Counter[str] = Counter()
         self.unsafe_urls = 0
@@ -90,6 +90,70 @@ class _MarkupCensus(HTMLParser):
                 self.unsafe_urls += 1
 
     handle_startendtag = handle_starttag
+
+
+# What one start tag adds to a census: the elements and the attributes removed (one name each
+# time), unsafe URLs, videos, inline images.
+_TagCensus = tuple[tuple[str, ...], tuple[str, ...], int, int, int]
+
+# A stand-in base URL: a census only asks whether there is one.
+_SOME_BASE = "http://base.invalid/"
+
+
+def _tag_census(tag: str, has_base: bool) -> _TagCensus:
+    """The census of one start tag's text (``simple_html.start_tags``)."""
+    census = _MarkupCensus(_SOME_BASE if has_base else None)
+    simple_html.feed(census, tag, start_tags_only=True)
+    return (
+        tuple(census.removed_elements.elements()),
+        tuple(census.removed_attributes.elements()),
+        census.unsafe_urls,
+        census.videos,
+        census.inline_images,
+    )
+
+
+# Markup repeats its tags ("<p>", '<p style="...">'): each tag's census by its text, with and
+# without a base URL; tags longer than ``_LONGEST_TAG`` are not kept (their memory), and the
+# memo is emptied when it grows past ``_TAGS_KEPT``.
+_TAG_CENSUSES: dict[bool, dict[str, _TagCensus]] = {False: {}, True: {}}
+_TAGS_KEPT = 4096
+_LONGEST_TAG = 256
+
+
+def _census(raw: str, base_url: str | None) -> _MarkupCensus:
+    """What the sanitiser will remove from ``raw``: simple markup tag by tag, each distinct
+    tag counted once and remembered; other markup by html.parser. Only feeds the report:
+    counting stops at a tag it cannot read (nh3 cleans whatever it is)."""
+    census = _MarkupCensus(base_url)
+    tags = simple_html.start_tags(raw)
+    if tags is None:
+        with contextlib.suppress(Exception):
+            simple_html.feed(census, raw, start_tags_only=True)
+        return census
+    has_base = base_url is not None
+    memo = _TAG_CENSUSES[has_base]
+    elements, attributes = census.removed_elements, census.removed_attributes
+    for tag in tags:
+        counted = memo.get(tag)
+        if counted is None:
+            try:
+                counted = _tag_census(tag, has_base)
+            except Exception:
+                break
+            if len(tag) <= _LONGEST_TAG:
+                if len(memo) >= _TAGS_KEPT:
+                    memo.clear()
+                memo[tag] = counted
+        removed_elements, removed_attributes, unsafe_urls, videos, inline_images = counted
+        for name in removed_elements:
+            elements[name] += 1
+        for name in removed_attributes:
+            attributes[name] += 1
+        census.unsafe_urls += unsafe_urls
+        census.videos += videos
+        census.inline_images += inline_images
+    return census
 
 
 def _scheme(url: str) -> str:
@@ -167,9 +231,7 @@ def sanitize_html(raw: str, findings: Findings, *, base_url: str | None = None) 
     """Safe HTML on the allow-list, with what was removed recorded in ``findings``."""
     raw = drop_control(raw)
     base = _http_base(base_url)
-    census = _MarkupCensus(base)
-    with contextlib.suppress(Exception):  # the census only feeds the report; nh3 cleans
-        simple_html.feed(census, raw, start_tags_only=True)
+    census = _census(raw, base)
     renamed = Counter(m.group(2).lower() for m in _RENAME_TAG.finditer(raw) if not m.group(1))
     prepared = _RENAME_TAG.sub(lambda m: f"<{m.group(1)}{_RENAMES[m.group(2).lower()]}>", raw)
     # The sanitiser decodes character references: what XML forbids goes after it, so no

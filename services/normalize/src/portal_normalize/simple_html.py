@@ -35,13 +35,28 @@ _RAW_TEXT_TAG = re.compile(
 )
 
 
+def _simple_tags(markup: str) -> list[re.Match[str]] | None:
+    """Every tag of simple markup, in order; None when the markup is not simple."""
+    tags = list(_TAG.finditer(markup)) if "\x00" not in markup else None
+    if tags is None or markup.count("<") != len(tags) or _RAW_TEXT_TAG.search(markup):
+        return None
+    return tags
+
+
+def start_tags(markup: str) -> list[str] | None:
+    """The text of each start tag of simple markup, in order (``feed`` of one of them alone
+    makes the call ``feed`` of the markup makes for it); None when the markup is not simple."""
+    tags = _simple_tags(markup)
+    return None if tags is None else [m.group(0) for m in tags if m.group(4) is None]
+
+
 def feed(parser: HTMLParser, markup: str, *, start_tags_only: bool = False) -> None:
     """``parser.feed(markup)`` then ``parser.close()``, for a parser converting charrefs.
 
     ``start_tags_only``: the parser handles start tags and nothing else, so the text and end
     tags of simple markup are not passed to it."""
-    tags = list(_TAG.finditer(markup)) if "\x00" not in markup else None
-    if tags is None or markup.count("<") != len(tags) or _RAW_TEXT_TAG.search(markup):
+    tags = _simple_tags(markup)
+    if tags is None:
         parser.feed(markup)
         parser.close()
         return
