@@ -72,9 +72,9 @@ class PurgerSettings(ServiceSettings):
     # 0 = none.
     edge_repurge_after_s: float = Field(default=2.0, ge=0)
     # A batch of article.published events gathers for this long after its first (not
-    # KAFKA_BATCH_MAX_WAIT_MS): one purge request per edge, one batch span and one transaction
-    # for many articles, where the pipeline's pace made a batch of a few events each; the edge
-    # shows a change at most this much later.
+    # KAFKA_BATCH_MAX_WAIT_MS): one purge request per edge and one batch span for many
+    # articles, where the pipeline's pace made a batch of a few events each; the edge shows a
+    # change at most this much later.
     edge_purge_batch_max_wait_ms: int = Field(default=250, ge=0, le=10_000)
 
 
