@@ -206,10 +206,9 @@ async def test_burst_shows_as_lag_then_as_processed_counts(
                 )
                 == BAD
             )
-            assert (
-                _total(text, "portal_message_processing_duration_seconds_count", **processed)
-                == BURST + BAD
-            )
+            # Batches are timed, once per batch and outcome: at least one, at most a message.
+            timed = _total(text, "portal_message_processing_duration_seconds_count", **processed)
+            assert 1 <= timed <= BURST + BAD
             # The scrape format is Prometheus' own.
             resp = await client.get("/metrics")
             assert resp.headers["content-type"].startswith("text/plain")

@@ -13,7 +13,15 @@ from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.trace import INVALID_SPAN_CONTEXT, Link, Span, SpanKind, Status, StatusCode
+from opentelemetry.trace import (
+    INVALID_SPAN_CONTEXT,
+    Link,
+    Span,
+    SpanKind,
+    Status,
+    StatusCode,
+    get_current_span,
+)
 
 from portal_contracts.envelope import Envelope
 from portal_runtime.batch import Entry, Message, Refused
@@ -30,16 +38,22 @@ def batch_span(
 ) -> Iterator[Span]:
     links = []
     traces: set[int] = set()
-    articles: set[tuple[tuple[str, str | int], ...]] = set()
+    # Each message's article attributes (always built in the same key order), to tell
+    # whether the whole batch is about one article revision.
+    articles: set[tuple[str | int, ...]] = set()
+    one_article: dict[str, str | int] = {}
     for n, m in enumerate(messages):  # one pass: links, traces, articles
         ctx = (
-            trace.get_current_span(m.context).get_span_context()
+            get_current_span(m.context).get_span_context()
             if m.context is not None
             else INVALID_SPAN_CONTEXT
         )
-        attrs = article_attributes(m.event) if isinstance(m.event, Envelope) else {}
+        attrs = None
         if isinstance(m.event, Envelope):
-            articles.add(tuple(sorted(attrs.items())))
+            attrs = article_attributes(m.event)
+            if len(articles) < 2:
+                articles.add(tuple(attrs.values()))
+                one_article = attrs
         if ctx.is_valid:
             traces.add(ctx.trace_id)
             if n < MAX_LINKS:
@@ -56,7 +70,7 @@ def batch_span(
         "messaging.batch.message_count": len(entries),
     }
     if len(articles) == 1:
-        attributes.update(dict(next(iter(articles))))
+        attributes.update(one_article)
     with tracer.start_as_current_span(
         f"{attributes['messaging.destination.name']} process",
         context=parent,

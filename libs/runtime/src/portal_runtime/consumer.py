@@ -326,11 +326,13 @@ class BatchConsumer(Generic[E]):
         for entry in entries:
             outcome = "dead_letter" if id(entry) in refused else "ok"
             counts[entry.record.topic, outcome] = counts.get((entry.record.topic, outcome), 0) + 1
-        for (topic, outcome), count in counts.items():  # one update per label set, not message
+        # One update per label set, not per message: a histogram record costs about 10 us of
+        # CPU (attributes hashed, exemplar offered), which every message of every consumer paid.
+        # The histogram times batches; the counter counts their messages.
+        for (topic, outcome), count in counts.items():
             labels = {"topic": topic, "consumer_group": self.sub.group, "outcome": outcome}
             MESSAGES_PROCESSED.add(count, labels)
-            for _ in range(count):  # the histogram counts messages (no weighted record)
-                PROCESSING_DURATION.record(seconds, labels)
+            PROCESSING_DURATION.record(seconds, labels)
         log.debug(
             "batch_processed",
             group=self.sub.group,

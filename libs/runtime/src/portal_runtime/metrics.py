@@ -6,7 +6,8 @@
 What every service reports (Prometheus names; labels in brackets):
 
 * ``portal_messages_processed_total`` [topic, consumer_group, outcome=ok|dead_letter]
-* ``portal_message_processing_duration_seconds`` histogram [topic, consumer_group, outcome]
+* ``portal_message_processing_duration_seconds`` histogram [topic, consumer_group, outcome]: the
+  time to apply a batch, once per batch (its messages are counted by the counter above)
 * ``portal_message_retries_total`` [topic, consumer_group, error_type=transient|error]
 * ``portal_dead_letters_total`` [topic, dead_letter_topic, consumer_group, error_type]
 * ``portal_kafka_consumer_lag`` [topic, partition, consumer_group]: log end offset minus the
@@ -95,8 +96,9 @@ MESSAGE_RETRIES = meter.create_counter(
 PROCESSING_DURATION = meter.create_histogram(
     "portal.message.processing.duration",
     unit="s",
-    description="Time to apply the batch a message came in, from decoding to commit, "
-    "retries included (recorded once per message of the batch).",
+    description="Time to apply a batch of messages, from decoding to commit, retries "
+    "included (recorded once per batch for each of its topics and outcomes; "
+    "portal.messages.processed counts the messages).",
     explicit_bucket_boundaries_advisory=SECONDS_BUCKETS,
 )
 DEAD_LETTERS = meter.create_counter(
