@@ -198,7 +198,7 @@ def dashboard() -> dict[str, Any]:
         ),
         (
             timeseries(
-                "Processing time p50 / p95",
+                "Batch processing time p50 / p95",
                 [
                     (
                         f"histogram_quantile(0.5, sum by (le, job, topic) (rate(portal_message_processing_duration_seconds_bucket{{{JOBS}}}[{rate}])))",
@@ -210,7 +210,7 @@ def dashboard() -> dict[str, Any]:
                     ),
                 ],
                 "s",
-                "Time from receiving a message to finishing with it, retries included.",
+                "Time to apply one batch of a topic's messages, from receiving it to committing it, retries included.",
             ),
             12,
             8,
