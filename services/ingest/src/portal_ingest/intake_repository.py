@@ -151,7 +151,6 @@ class AcceptedRevision:
     action: str
     channel: str
     content_hash: str
-    content_json: str | None  # the content as JSON text
     raw_object_key: str
     raw_offset: int | None  # with raw_length: its bytes in a pack (None: the whole object)
     raw_length: int | None
@@ -204,22 +203,22 @@ _STORE_REVISIONS = text(
         SELECT * FROM unnest(
             CAST(:r_article_id AS varchar[]), CAST(:r_revision AS integer[]),
             CAST(:r_action AS varchar[]), CAST(:r_channel AS varchar[]),
-            CAST(:r_content_hash AS varchar[]), CAST(:r_content_json AS text[]),
-            CAST(:r_raw_object_key AS varchar[]), CAST(:r_raw_offset AS bigint[]),
+            CAST(:r_content_hash AS varchar[]), CAST(:r_raw_object_key AS varchar[]),
+            CAST(:r_raw_offset AS bigint[]),
             CAST(:r_raw_length AS bigint[]), CAST(:r_event_id AS uuid[]),
             CAST(:r_received_at AS timestamptz[]), CAST(:r_status AS varchar[]),
             CAST(:r_status_reason AS text[])
-        ) WITH ORDINALITY AS r(article_id, revision, action, channel, content_hash, content,
+        ) WITH ORDINALITY AS r(article_id, revision, action, channel, content_hash,
                                raw_object_key, raw_offset, raw_length, event_id, received_at,
                                status, reason, n)
         WHERE r.article_id IN (SELECT article_id FROM stored)
     ),
     revisions AS (
         INSERT INTO article_revisions (article_id, revision, action, channel, content_hash,
-                                       content, raw_object_key, raw_offset, raw_length,
-                                       event_id, received_at)
-        SELECT article_id, revision, action, channel, content_hash, CAST(content AS jsonb),
-               raw_object_key, raw_offset, raw_length, event_id, received_at
+                                       raw_object_key, raw_offset, raw_length, event_id,
+                                       received_at)
+        SELECT article_id, revision, action, channel, content_hash, raw_object_key, raw_offset,
+               raw_length, event_id, received_at
         FROM r ORDER BY n
     ),
     history AS (

@@ -7,12 +7,10 @@ outbox) in one transaction.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry.context import Context
@@ -362,7 +360,6 @@ class _Item:
 
     sub: Submission
     article_id: str
-    document: dict[str, Any] | None  # the content as JSON values
     digest: str  # the content's hash: a repeat is recognised by it
     key: str  # its raw bytes' own name (by their content), alone or in a pack
     outcome: IntakeResult | None = None
@@ -376,12 +373,10 @@ class _Item:
     @classmethod
     def of(cls, sub: Submission) -> _Item:
         message = sub.message
-        document = None if message.content is None else message.content.model_dump(mode="json")
         return cls(
             sub=sub,
             article_id=article_id_for(sub.source, message.external_id),
-            document=document,
-            digest=domain.document_hash(message.action, document),
+            digest=domain.content_hash(message.action, message.content),
             key=domain.raw_object_key(sub.source, message.external_id, sub.raw),
         )
 
@@ -521,7 +516,6 @@ def _rows(
                 action=message.action.value,
                 channel=item.sub.channel.value,
                 content_hash=item.digest,
-                content_json=None if item.document is None else json.dumps(item.document),
                 raw_object_key=data.raw_object_key or item.key,
                 raw_offset=None if data.raw_byte_range is None else data.raw_byte_range.offset,
                 raw_length=None if data.raw_byte_range is None else data.raw_byte_range.length,
