@@ -108,7 +108,9 @@ class FuzzPortal:
         return {"Authorization": f"Bearer {token}"} if token else {}
 
 
-@pytest.fixture(scope="session")
+# Package scope: the services restart without rate limits for these tests only, and the limits
+# are back (the environment restored, the services stopped) before any later suite starts them.
+@pytest.fixture(scope="package")
 def fuzz_portal(stack_settings: StackSettings) -> Iterator[FuzzPortal]:
     saved = {k: os.environ.get(k) for k in _NO_RATE_LIMITS}
     os.environ.update(_NO_RATE_LIMITS)

@@ -70,32 +70,32 @@ def _call(case: FuzzCase, portal: FuzzPortal, service: str) -> None:
     case.validate_response(response, checks=CHECKS, headers=headers)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def ingest_api(fuzz_portal: FuzzPortal) -> schemathesis.schemas.BaseSchema:
     return _load(fuzz_portal, "ingest")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def normalize_api(fuzz_portal: FuzzPortal) -> schemathesis.schemas.BaseSchema:
     return _load(fuzz_portal, "normalize")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def moderation_api(fuzz_portal: FuzzPortal) -> schemathesis.schemas.BaseSchema:
     return _load(fuzz_portal, "moderation")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def publishing_api(fuzz_portal: FuzzPortal) -> schemathesis.schemas.BaseSchema:
     return _load(fuzz_portal, "publishing")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def engagement_api(fuzz_portal: FuzzPortal) -> schemathesis.schemas.BaseSchema:
     return _load(fuzz_portal, "engagement")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def search_api(fuzz_portal: FuzzPortal) -> schemathesis.schemas.BaseSchema:
     return _load(fuzz_portal, "search")
 

@@ -74,7 +74,9 @@ class ObservedPortal:
         raise AssertionError(f"timed out after {timeout_s}s waiting for {what}; last: {last!r}")
 
 
-@pytest.fixture(scope="session")
+# Package scope: the deep tracing settings end with these tests, before a later suite starts
+# the services again.
+@pytest.fixture(scope="package")
 def observed(stack_settings: StackSettings) -> Iterator[ObservedPortal]:
     jaeger = JaegerComponent(stack_settings)
     started_jaeger = not jaeger.is_running()
