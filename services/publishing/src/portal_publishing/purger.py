@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
 
 import httpx
 from fastapi import FastAPI
@@ -31,7 +30,7 @@ from portal_publishing.db import outbox
 from portal_publishing.edge import Edge, parse_urls
 from portal_publishing.surrogate import Purge, touched_by
 from portal_runtime.batch import Message
-from portal_runtime.consumer import ConsumerConfig, Subscription
+from portal_runtime.consumer import Subscription
 from portal_runtime.logs import get_logger
 from portal_runtime.metrics import SECONDS_BUCKETS, meter
 from portal_runtime.serve import serve
@@ -71,11 +70,11 @@ class PurgerSettings(ServiceSettings):
     # A second purge this long after the first, for edge fetches in flight at the first one;
     # 0 = none.
     edge_repurge_after_s: float = Field(default=2.0, ge=0)
-    # A batch of article.published events gathers for this long after its first (not
-    # KAFKA_BATCH_MAX_WAIT_MS): one purge request per edge and one batch span for many
-    # articles, where the pipeline's pace made a batch of a few events each; the edge shows a
-    # change at most this much later.
-    edge_purge_batch_max_wait_ms: int = Field(default=250, ge=0, le=10_000)
+    # A batch of article.published events gathers for 250 ms after its first, not the
+    # pipeline's 20: one purge request per edge and one batch span for many articles, where the
+    # pipeline's pace made a batch of a few events each; the edge shows a change at most this
+    # much later. (The runtime's own setting, KAFKA_BATCH_MAX_WAIT_MS, with this default here.)
+    kafka_batch_max_wait_ms: int = Field(default=250, ge=0, le=10_000)
 
 
 class Purger:
@@ -166,14 +165,6 @@ def _since_produced(message: Message[ArticlePublishedEvent]) -> float | None:
     return max(0.0, time.time() - timestamp / 1000)
 
 
-def purge_config(settings: PurgerSettings) -> ConsumerConfig:
-    """The purger's consumer: larger batches than the pipeline's (``edge_purge_batch_max_wait_ms``)."""
-    return replace(
-        ConsumerConfig.from_settings(settings),
-        max_wait_s=settings.edge_purge_batch_max_wait_ms / 1000,
-    )
-
-
 def create_app(settings: PurgerSettings | None = None) -> FastAPI:
     settings = settings or PurgerSettings()
     # Publishing's second process, with publishing's credentials: its database (migrated by
@@ -185,7 +176,7 @@ def create_app(settings: PurgerSettings | None = None) -> FastAPI:
         httpx.AsyncClient(timeout=settings.edge_purge_timeout_s),
     )
     purger = Purger(edge, settings.edge_repurge_after_s)
-    service.consume(purger.subscription(), purge_config(settings))
+    service.consume(purger.subscription())
     service.background.append(purger.run)
     return service.create_app(title="Cổng TTĐT — Edge purger", description=DESCRIPTION)
 
