@@ -10,8 +10,6 @@ import os
 from datetime import UTC, datetime
 
 import pytest
-from opentelemetry import baggage, propagate, trace
-from opentelemetry.context import Context
 from opentelemetry.sdk.trace import TracerProvider
 
 from portal_contracts.articles import (
@@ -32,8 +30,6 @@ from portal_runtime.telemetry import (
     ARTICLE_REVISION,
     ARTICLE_SOURCE,
     article_attributes,
-    context_from_headers,
-    current_traceparent,
     parse_traceparent,
     resource_for,
     tag_event,
@@ -67,45 +63,6 @@ def test_traceparent_is_parsed_and_invalid_ones_are_refused() -> None:
     assert parse_traceparent(f"00-{'0' * 32}-{sid}-01") is None  # the all-zero id is invalid
     assert parse_traceparent("garbage") is None
     assert parse_traceparent(None) is None
-
-
-@pytest.mark.parametrize(
-    "headers",
-    [
-        (("traceparent", b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),),
-        (("traceparent", b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"),),
-        (("traceparent", b"00-" + b"0" * 32 + b"-00f067aa0ba902b7-01"),),
-        (("traceparent", b"00-4bf92f3577b34da6a3ce929d0e0e4736-" + b"0" * 16 + b"-01"),),
-        (("traceparent", b"00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01"),),
-        (("traceparent", b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x"),),
-        (("traceparent", b"01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x"),),
-        (("traceparent", b" 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),),
-        (("traceparent", b"ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),),
-        (("traceparent", b"not a traceparent"),),
-        (
-            ("traceparent", b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
-            ("tracestate", b"vendor=1"),
-            ("baggage", b"agency=bo-y-te"),
-        ),
-        (("content-type", b"application/json"),),
-        (),
-    ],
-)
-def test_trace_context_is_read_and_written_as_the_w3c_propagators_do(
-    headers: tuple[tuple[str, bytes], ...],
-) -> None:
-    # The plain traceparent every relayed message carries is read and written without the
-    # propagators (a consumer's per-message CPU); the result must be theirs exactly.
-    carrier = {k: v.decode("latin-1") for k, v in headers if k != "content-type"}
-    theirs = propagate.extract(carrier) if carrier else Context()
-    ours = context_from_headers(headers)
-    mine, expected = (trace.get_current_span(c).get_span_context() for c in (ours, theirs))
-    assert mine == expected
-    assert (mine.trace_state, mine.is_remote) == (expected.trace_state, expected.is_remote)
-    assert baggage.get_all(ours) == baggage.get_all(theirs)
-    written: dict[str, str] = {}
-    propagate.inject(written, context=theirs)
-    assert current_traceparent(ours) == written
 
 
 def test_article_events_carry_article_attributes_and_others_do_not() -> None:

@@ -70,7 +70,6 @@ from portal_runtime.logs import get_logger
 from portal_runtime.metrics import OUTBOX_RELAYED, OUTBOX_SET_ASIDE
 from portal_runtime.outbox import Outbox
 from portal_runtime.relay_queue import Entry, Lane
-from portal_runtime.telemetry import context_from_carrier
 
 log = get_logger(__name__)
 tracer = trace.get_tracer(__name__)
@@ -523,7 +522,7 @@ def _round_span(rows: Sequence[Any]) -> Iterator[list[tuple[str, bytes]] | None]
     each row's writer, and each message carries its own writer's trace context, so every
     article's journey stays one trace.
     """
-    contexts = [context_from_carrier(row.headers or {}) for row in rows]
+    contexts = [propagate.extract(row.headers or {}) for row in rows]
     valid = [
         c
         for c in (trace.get_current_span(ctx).get_span_context() for ctx in contexts)

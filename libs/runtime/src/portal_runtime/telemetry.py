@@ -17,10 +17,9 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
 from typing import Any
 
-from opentelemetry import baggage, propagate, trace
+from opentelemetry import propagate, trace
 from opentelemetry.baggage.propagation import W3CBaggagePropagator
 from opentelemetry.context import Context
 from opentelemetry.propagators.composite import CompositePropagator
@@ -144,84 +143,20 @@ def shutdown_tracing(timeout_s: float = 5.0) -> None:
 
 
 def current_traceparent(context: Context | None = None) -> dict[str, str]:
-    """The current (or ``context``'s) W3C trace context as headers, carried through the outbox.
-
-    Every event a service emits pays this: a span context without trace state nor baggage
-    (the portal's own) is written straight as the ``traceparent`` the W3C propagator would
-    write; anything else goes through the propagators."""
-    span_context = trace.get_current_span(context).get_span_context()
-    if not span_context.trace_state and not baggage.get_all(context) and _w3c_propagators():
-        if span_context == trace.INVALID_SPAN_CONTEXT:
-            return {}
-        return {
-            "traceparent": (
-                f"00-{span_context.trace_id:032x}-{span_context.span_id:016x}-"
-                f"{span_context.trace_flags:02x}"
-            )
-        }
+    """The current (or ``context``'s) W3C trace context as headers, carried through the outbox."""
     carrier: dict[str, str] = {}
     propagate.inject(carrier, context=context)
     return carrier
 
 
-_W3C_FIELDS = frozenset(("traceparent", "tracestate", "baggage"))
-_w3c_checked: tuple[int, bool] = (0, False)
-
-
-def _w3c_propagators() -> bool:
-    """Whether the process propagates W3C trace context (and baggage) only, as
-    ``setup_tracing`` and the SDK's default set it: then a plain ``traceparent`` is the whole
-    of what the propagators read and write."""
-    global _w3c_checked
-    textmap = propagate.get_global_textmap()
-    if _w3c_checked[0] != id(textmap):
-        fields = textmap.fields
-        _w3c_checked = (id(textmap), "traceparent" in fields and fields <= _W3C_FIELDS)
-    return _w3c_checked[1]
-
-
 def context_from_headers(headers: tuple[tuple[str, bytes], ...]) -> Context:
-    """The trace context a Kafka message carries in its headers (empty when it has none).
-
-    Every consumed message pays this: a lone valid ``traceparent`` (what the relay sends) is
-    read straight into a remote span context, a third of the propagators' CPU; anything else
-    (``tracestate``, ``baggage``, another version) goes through the propagators."""
+    """The trace context a Kafka message carries in its headers (empty when it has none)."""
     carrier = {
         key: value.decode("latin-1")
         for key, value in headers
         if key in ("traceparent", "tracestate", "baggage") and value is not None
     }
-    return context_from_carrier(carrier) if carrier else Context()
-
-
-def context_from_carrier(carrier: Mapping[str, str]) -> Context:
-    """The trace context of ``carrier`` (headers as text), as ``propagate.extract`` reads it."""
-    if len(carrier) == 1 and _w3c_propagators():
-        span_context = _plain_traceparent(carrier.get("traceparent"))
-        if span_context is not None:
-            return trace.set_span_in_context(trace.NonRecordingSpan(span_context), Context())
-    return propagate.extract(carrier)
-
-
-_PLAIN_TRACEPARENT = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
-_ZERO_TRACE, _ZERO_SPAN = "0" * 32, "0" * 16
-
-
-def _plain_traceparent(value: str | None) -> trace.SpanContext | None:
-    """The remote span context of a version-00 ``traceparent``, as the W3C propagator reads
-    it, or None for anything it would treat otherwise."""
-    match = _PLAIN_TRACEPARENT.fullmatch(value) if value is not None else None
-    if match is None:
-        return None
-    trace_id, span_id, flags = match.groups()
-    if trace_id == _ZERO_TRACE or span_id == _ZERO_SPAN:
-        return None
-    return trace.SpanContext(
-        trace_id=int(trace_id, 16),
-        span_id=int(span_id, 16),
-        is_remote=True,
-        trace_flags=trace.TraceFlags(int(flags, 16)),
-    )
+    return propagate.extract(carrier) if carrier else Context()
 
 
 def parse_traceparent(value: str | bytes | None) -> tuple[str, str] | None:
