@@ -6,7 +6,8 @@ import asyncio
 
 import pytest
 
-from portal_web.apis import Memo, seg
+from portal_runtime.memo import Memo
+from portal_web.apis import seg
 
 
 def test_a_segment_cannot_leave_its_place_in_the_path() -> None:

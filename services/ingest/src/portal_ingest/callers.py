@@ -12,12 +12,11 @@ read begun before a change is not shared with requests after it).
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 
 from portal_ingest.repository import KeyGrant
+from portal_runtime.memo import Memo
 
 Loader = Callable[[str], Awaitable[KeyGrant | None]]
 
@@ -33,46 +32,15 @@ class KeyGrants:
     ) -> None:
         self._load = load
         self.ttl_s = ttl_s
-        self._max_entries = max_entries
-        self._clock = clock
-        self._entries: OrderedDict[str, tuple[float, KeyGrant]] = OrderedDict()
-        # Bumped by ``forget``: a read that began before a change is not remembered after it.
-        self._generation = 0
-        # The reads under way, by key and generation: concurrent requests share one.
-        self._reading: dict[tuple[str, int], asyncio.Future[KeyGrant | None]] = {}
+        # Unknown keys are never remembered (a key made meanwhile works at once).
+        self._grants: Memo[KeyGrant | None] = Memo(
+            ttl_s, max_entries, keep=lambda grant: grant is not None, clock=clock
+        )
 
     async def get(self, key_id: str) -> KeyGrant | None:
         """The key's grant, at most ``ttl_s`` old; None for an unknown key."""
-        now = self._clock()
-        entry = self._entries.get(key_id)
-        if entry is not None and now < entry[0]:
-            return entry[1]
-        if self.ttl_s <= 0:
-            return await self._load(key_id)
-        at = (key_id, self._generation)
-        reading = self._reading.get(at)
-        if reading is None:
-            reading = asyncio.ensure_future(self._read(key_id, at[1], now))
-            self._reading[at] = reading
-            reading.add_done_callback(lambda done: self._read_ended(at, done))
-        # Shielded: a request that goes away does not cancel the others' read.
-        return await asyncio.shield(reading)
-
-    def _read_ended(self, at: tuple[str, int], done: asyncio.Future[KeyGrant | None]) -> None:
-        self._reading.pop(at, None)
-        if not done.cancelled():
-            done.exception()  # retrieved: every request that shared it may have gone away
-
-    async def _read(self, key_id: str, generation: int, now: float) -> KeyGrant | None:
-        grant = await self._load(key_id)
-        self._entries.pop(key_id, None)
-        if grant is not None and generation == self._generation:
-            self._entries[key_id] = (now + self.ttl_s, grant)
-            while len(self._entries) > self._max_entries:
-                self._entries.popitem(last=False)
-        return grant
+        return await self._grants.get(key_id, lambda: self._load(key_id))
 
     def forget(self) -> None:
         """Keys or agencies changed: read every grant again."""
-        self._generation += 1
-        self._entries.clear()
+        self._grants.forget()

@@ -8,10 +8,7 @@ website). API answers become typed exceptions the pages turn into Vietnamese mes
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import quote
@@ -20,6 +17,7 @@ import httpx
 from httpx_sse import ServerSentEvent, aconnect_sse
 
 from portal_runtime.logs import get_logger
+from portal_runtime.memo import Memo
 
 log = get_logger(__name__)
 
@@ -192,47 +190,6 @@ class Api:
             raise Unavailable(self.name, 0, repr(exc)) from exc
 
 
-class Memo:
-    """Answers kept for a few seconds (the site structure, the side blocks of pages), so a busy
-    page does not ask the same thing of the APIs for every reader; bounded in entries.
-
-    Readers who miss the same key at once share one call: when an answer expires under load,
-    the API is asked once, not once per reader waiting for it."""
-
-    def __init__(self, ttl_s: float, max_entries: int = 2000) -> None:
-        self.ttl_s = ttl_s
-        self.max_entries = max_entries
-        self._entries: OrderedDict[str, tuple[float, Any]] = OrderedDict()
-        self._pending: dict[str, asyncio.Future[Any]] = {}
-
-    async def get(self, key: str, produce: Callable[[], Awaitable[Any]]) -> Any:
-        hit = self._entries.get(key)
-        if hit is not None and time.monotonic() - hit[0] < self.ttl_s:
-            return hit[1]
-        if self.ttl_s <= 0:
-            return await produce()
-        pending = self._pending.get(key)
-        if pending is None:
-            pending = asyncio.ensure_future(self._produce(key, produce))
-            # Its failure is each waiting reader's; retrieved here in case all of them left.
-            pending.add_done_callback(lambda f: f.cancelled() or f.exception())
-            self._pending[key] = pending
-        # Shielded: one reader leaving (a closed connection) does not cancel the others' answer.
-        return await asyncio.shield(pending)
-
-    async def _produce(self, key: str, produce: Callable[[], Awaitable[Any]]) -> Any:
-        try:
-            asked = time.monotonic()
-            value = await produce()
-            self._entries[key] = (asked, value)
-            self._entries.move_to_end(key)
-            while len(self._entries) > self.max_entries:
-                self._entries.popitem(last=False)
-            return value
-        finally:
-            del self._pending[key]
-
-
 class Apis:
     """The three APIs; answers that may be a few seconds old are kept in ``memo``."""
 
@@ -248,7 +205,7 @@ class Apis:
         self.publishing = Api("publishing", publishing_url, timeout_s=timeout_s)
         self.search = Api("search", search_url, timeout_s=timeout_s)
         self.engagement = Api("engagement", engagement_url, timeout_s=timeout_s)
-        self.memo = Memo(cache_s)
+        self.memo: Memo[Any] = Memo(cache_s)
 
     async def site(self, client_ip: str | None) -> dict[str, Any]:
         site: dict[str, Any] = await self.memo.get(
