@@ -6,7 +6,8 @@ runs it. For each batch (up to ``KAFKA_BATCH_MAX_RECORDS`` records, gathered for
 
 1. every record is decoded and validated; bad bytes become a dead letter (reason + bytes);
 2. the subscription's slow step (``prepare``: image fetches, CPU work) runs per message,
-   outside any transaction, ``KAFKA_BATCH_SLOW_STEP_CONCURRENCY`` at a time;
+   outside any transaction, ``KAFKA_BATCH_SLOW_STEP_CONCURRENCY`` at a time (the event loop
+   gets a turn after every step, so at most that many run between two polls of the sockets);
 3. one transaction (``UnitOfWork``): the inbox insert of the batch's event ids (those already
    processed are dropped), the handler (state read and locked in key order, bulk writes,
    events queued), the dead letters and events as one multi-row outbox insert; commit;
@@ -387,6 +388,10 @@ class BatchConsumer(Generic[E]):
             try:
                 async with self._slots:
                     entry.prepared = await self.sub.prepare(entry)
+                    # The loop's turn before the slot is freed: a slow step that is all CPU
+                    # (normalize's text) never suspends, and a batch's worth of them would run
+                    # in one turn, the process fetching and relaying in bursts meanwhile.
+                    await asyncio.sleep(0)
                 return entry
             except asyncio.CancelledError:
                 raise

@@ -8,17 +8,16 @@ the events together.
 The text steps run on the event loop itself. They hold the GIL nearly all the time, so a thread
 of their own (tried) bought no parallelism, only a hand-over per article: a wake-up each way
 and the two threads taking the GIL from each other, 60-140 us of CPU per hand-over measured.
-Each step then yields once while it still holds its slot (the runtime runs at most
+The runtime gives the loop a turn after each slow step, within its slot (at most
 ``kafka_batch_slow_step_concurrency``, 8, at once), so the loop polls its sockets (fetches, the
-relay) at least every ~8 articles' text, ~12 ms. Without that yield a whole batch's text ran in
+relay) at least every ~8 articles' text, ~12 ms. Without that turn a whole batch's text ran in
 one turn of the loop, and the process fetched and relayed in bursts: in the pipeline bench
 (throughput only, one run each) 228 articles/s, against 242 with the text thread and 266 with
-the yield.
+the turn.
 """
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -104,9 +103,6 @@ class Ingested:
         rules = await self.rules.get(data.source)
         v1 = self.scheme1 is not None and await self.scheme1.active()
         step = self._text(data, rules or NO_RULES, v1)
-        # Give the loop its turn while this step still holds its slot: at most a slot count of
-        # articles' text (8, ~12 ms) runs between two polls of the sockets (fetches, relay).
-        await asyncio.sleep(0)
         if isinstance(step, Prepared):
             return step
         assert self.media is not None  # a draft comes back only when it has images to fetch
