@@ -3,6 +3,7 @@
 * percentiles and the steady slope of completions (throughput without the ramp-up and the tail);
 * each process's CPU time (``/proc/<pid>/stat``, through psutil), per service and for the stack;
 * each service database's transactions (``pg_stat_database``);
+* how busy the machine's cores were during the steady slope (``/proc/stat``);
 * the articles searchable in OpenSearch, polled by id;
 * where an article's time went, hop by hop (ingest's journey of its events).
 """
@@ -196,6 +197,62 @@ class Meter:
         return Usage(
             delta(before[0], after[0]), delta(before[1], after[1]), delta(before[2], after[2])
         )
+
+
+# -- the machine's cores ------------------------------------------------------------------------
+
+
+def _proc_stat() -> tuple[int, int]:
+    """(busy, total) jiffies of all cores since boot; idle and I/O wait are not busy."""
+    with open("/proc/stat") as f:
+        fields = [int(v) for v in f.readline().split()[1:]]
+    total = sum(fields[:8])  # guest time is counted within user time already
+    return total - fields[3] - fields[4], total
+
+
+class CoreUse:
+    """Samples how busy the machine's cores are, so that a stretch of a run (the steady slope)
+    can say how much of the CPU it used: a pipeline whose cores sit idle while articles wait
+    is held up by something other than CPU (pacing, a stage waiting on another). It is the
+    whole machine's figure: on a shared machine, other work counts as busy."""
+
+    def __init__(self, interval_s: float = 0.5) -> None:
+        self.interval_s = interval_s
+        self.samples: list[tuple[float, int, int]] = []  # (when, busy, total)
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> CoreUse:
+        self._task = asyncio.create_task(self._run())
+        return self
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            self.samples.append((time.time(), *_proc_stat()))
+            await asyncio.sleep(self.interval_s)
+
+    def busy_share(self, start: float, end: float) -> float:
+        """The share of all cores' time that was busy between ``start`` and ``end`` (the
+        samples nearest inside them), or NaN without two samples there."""
+        inside = [s for s in self.samples if start <= s[0] <= end]
+        if len(inside) < 2 or inside[-1][2] == inside[0][2]:
+            return float("nan")
+        return (inside[-1][1] - inside[0][1]) / (inside[-1][2] - inside[0][2])
+
+
+def steady_span(times: Iterable[float], low: float = 0.1, high: float = 0.9) -> tuple[float, float]:
+    """When the ``low`` and ``high`` fractions of all completions were reached (``steady_rate``'s
+    stretch)."""
+    ordered = sorted(times)
+    n = len(ordered)
+    if n < 10:
+        return float("nan"), float("nan")
+    return ordered[int(n * low)], ordered[math.ceil(n * high) - 1]
 
 
 # -- searchable ---------------------------------------------------------------------------------

@@ -49,6 +49,7 @@ from bench.pipeline.load import Agency, Pusher, agencies, article  # noqa: E402
 from bench.pipeline.measure import (  # noqa: E402
     BENCH_CLIENT,
     JIT_SUFFIX,
+    CoreUse,
     Meter,
     Searchable,
     Usage,
@@ -57,6 +58,7 @@ from bench.pipeline.measure import (  # noqa: E402
     latency_ms,
     percentile,
     steady_rate,
+    steady_span,
 )
 from portal_launcher import stack as launcher  # noqa: E402
 from portal_launcher.seed import seed  # noqa: E402
@@ -78,6 +80,7 @@ class Results:
     offered_hops: dict[str, dict[str, float]] | None = None
     backfill_other: dict[str, float] | None = None
     usage: Usage | None = None
+    steady_cores_busy: float | None = None  # share of the machine's cores busy in the slope
     notes: list[str] = field(default_factory=list)
 
 
@@ -86,6 +89,7 @@ async def throughput(
     agency: Agency,
     watcher: Searchable,
     meter: Meter,
+    cores: CoreUse,
     n: int,
     res: Results,
     label: str = "throughput",
@@ -105,6 +109,7 @@ async def throughput(
     times = [watcher.at[i] for i in ids if i in watcher.at]
     res.articles = len(times)
     res.throughput = steady_rate(times)
+    res.steady_cores_busy = cores.busy_share(*steady_span(times))
     res.usage = usage
     lat = latency_ms(agency.pushed_at, {i: watcher.at[i] for i in ids if i in watcher.at})
     last = max(times, default=start)
@@ -113,7 +118,10 @@ async def throughput(
         f"pushed in {pushed - start:.1f} s, all searchable after {last - start:.1f} s"
         + ("" if done else f"  (only {len(times)} searchable: timed out)")
     )
-    print(f"  steady slope (10-90 % of completions): {res.throughput:.1f} articles/s")
+    print(
+        f"  steady slope (10-90 % of completions): {res.throughput:.1f} articles/s, "
+        f"the machine's cores {100 * res.steady_cores_busy:.0f} % busy meanwhile"
+    )
     print(f"  first push -> last searchable: {len(times) / max(last - start, 1e-9):.1f} articles/s")
     print(_percentiles("push -> searchable", lat))
     if not done:
@@ -280,6 +288,7 @@ async def main_async(args: argparse.Namespace, settings: StackSettings) -> Resul
         watcher = Searchable(settings.opensearch_url, interval_s=1.0).start()
         fine = Searchable(settings.opensearch_url, interval_s=0.1).start()
         meter = Meter(settings, receiver)
+        cores = CoreUse().start()
         size = len(
             json.dumps({"content": article("x" * 8, 1, news.section)}, ensure_ascii=False).encode()
         )
@@ -288,9 +297,9 @@ async def main_async(args: argparse.Namespace, settings: StackSettings) -> Resul
             if args.warmup:
                 # The same work first, not measured: the JVMs compile their hot code.
                 warm = Results()
-                await throughput(pusher, news, watcher, meter, args.warmup, warm, "warm-up")
+                await throughput(pusher, news, watcher, meter, cores, args.warmup, warm, "warm-up")
             if "throughput" in args.scenarios:
-                await throughput(pusher, news, watcher, meter, args.articles, res)
+                await throughput(pusher, news, watcher, meter, cores, args.articles, res)
             if "baseline" in args.scenarios:
                 res.baseline, relayed = await baseline(settings, args.articles, size)
                 print(
@@ -316,6 +325,7 @@ async def main_async(args: argparse.Namespace, settings: StackSettings) -> Resul
         finally:
             await watcher.stop()
             await fine.stop()
+            await cores.stop()
             await pusher.close()
         if pusher.failures:
             res.notes.append(f"{pusher.failures} REST pushes failed")
@@ -330,6 +340,7 @@ def report(res: Results, args: argparse.Namespace) -> dict[str, Any]:
     figures: dict[str, Any] = {
         "articles": res.articles,
         "throughput_articles_per_s": res.throughput,
+        "steady_cores_busy_share": res.steady_cores_busy,
         "baseline_messages_per_s": res.baseline,
         "offered_latency_ms": res.offered,
         "offered_hops_ms": res.offered_hops,
