@@ -113,6 +113,23 @@ def test_when_the_pipeline_slows_down_the_queue_empties_again() -> None:
     assert p99(queueing[len(queueing) // 2 :]) <= window.target_delay_s
 
 
+def test_a_burst_after_a_quiet_spell_starts_at_the_pipelines_speed() -> None:
+    # A quiet minute between two backfills says nothing about how fast the pipeline drains:
+    # the second starts from what the first one learnt, not from a trickle.
+    window = AdmissionWindow(target_delay_s=2.0, min_window=20, max_window=5000)
+    pipeline = Pipeline(base_s=0.5, capacity=300.0)
+    run(window, pipeline, seconds=60)
+    now = 60.0
+    while now < 120.0:  # the gate measures an empty pipeline
+        window.observe(now, pipeline.admitted - pipeline.completed(now), pipeline.completed(now))
+        now += 0.5
+    before = pipeline.completed(120.0)
+
+    run(window, pipeline, seconds=10, start=120.0)
+
+    assert pipeline.completed(130.0) - before >= 0.85 * 300 * 10
+
+
 def test_nothing_draining_while_something_waits_cuts_the_window() -> None:
     window = AdmissionWindow(min_window=20)
     window.window = 100

@@ -10,8 +10,9 @@ the next one, so a slow measurement never lets the window be filled twice.
 
 * ``AdmissionWindow`` (pure) decides. In flight = the consumer lag summed over the watched hops
   (every article is in exactly one hop's queue or hands); the drain rate = how fast the last hop
-  commits, over the last ten seconds. Little's law gives the time an article spends in the
-  pipeline, in flight / rate. Part of it is the pipeline's own processing time, which no pacing
+  commits, over the last ten seconds it was busy (a quiet spell between two backfills is left
+  out: it says nothing of how fast the pipeline drains). Little's law gives the time an article
+  spends in the pipeline, in flight / rate. Part of it is the pipeline's own processing time, which no pacing
   shortens (long on a busy machine): its lowest value over the last ten minutes is taken as that
   base, the rest is queueing (as TCP Vegas tells queueing from a path's own round trip). While
   queueing stays under half of what is allowed (the target, plus a quarter of the base: a slow
@@ -91,7 +92,8 @@ class AdmissionWindow:
     # Without a measurement this recent, bulk rows trickle at ``fallback_rate`` per second.
     stale_after_s: float = 5.0
     fallback_rate: float = 5.0
-    # Rates and times in the pipeline are averaged over this long (commits come in bursts).
+    # Rates and times in the pipeline are averaged over this much of its busy time (commits
+    # come in bursts).
     horizon_s: float = 10.0
     # How long the lowest time in the pipeline is remembered as its base (processing) time.
     base_memory_s: float = 600.0
@@ -110,7 +112,8 @@ class AdmissionWindow:
         self._sent_since = 0  # of which not in the last measurement
         self._fallback_since = 0.0
         self._fallback_sent = 0
-        self._samples: deque[tuple[float, int, int]] = deque()  # (when, in flight, completed)
+        # (when, in flight, completed, busy time so far)
+        self._samples: deque[tuple[float, int, int, float]] = deque()
         self._times: deque[tuple[float, float]] = deque()  # (when, time in the pipeline)
         self._last_cut = float("-inf")
 
@@ -137,11 +140,24 @@ class AdmissionWindow:
         ``sent_before`` is ``sent_total`` when the measurement began: rows sent after that may
         be missing from it, so they still count as in flight (without it, none do)."""
         in_flight = max(0, in_flight)
-        self._samples.append((now, in_flight, completed))
-        while len(self._samples) > 2 and self._samples[1][0] <= now - self.horizon_s:
+        # Rates and times are taken over the pipeline's busy time only: a stretch with nothing
+        # in flight and nothing completed says nothing about how fast it drains, and counted in,
+        # it made the first seconds of a burst after a quiet spell look slow (a rate averaged
+        # with the idle time, so a queueing time too long), and the window was cut to a trickle
+        # just when the backfill began.
+        busy = 0.0
+        if self._samples:
+            last = self._samples[-1]
+            busy = last[3] + (now - last[0] if last[1] > 0 or completed > last[2] else 0.0)
+            if in_flight == 0 and last[1] == 0 and completed == last[2]:
+                # Still quiet: one sample stands for the whole spell, so that the averages
+                # over the horizon are not diluted by it either.
+                self._samples.pop()
+        self._samples.append((now, in_flight, completed, busy))
+        while len(self._samples) > 2 and self._samples[1][3] <= busy - self.horizon_s:
             self._samples.popleft()
         first = self._samples[0]
-        span = now - first[0]
+        span = busy - first[3]
         if span >= min(self.horizon_s, 2.0):
             self.rate = max(0, completed - first[2]) / span
             if self.rate > 0:
