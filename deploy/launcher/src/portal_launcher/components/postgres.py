@@ -321,7 +321,10 @@ class PostgresComponent(Component):
         s = self.settings
         cmd = [str(bin_dir() / "postgres"), "-D", str(self.pgdata)]
         cmd += ["-p", str(s.postgres_port), "-k", str(self.socket_dir), "-h", s.host]
-        cmd += ["-c", "shared_buffers=128MB", "-c", "max_connections=200"]
+        # The six services' tables outgrew 128 MB of buffers within a pipeline bench run (about
+        # 7,000 articles): the background writer and the backends wrote out and evicted some
+        # 30,000 pages a run (each a write, and a read when wanted again); 256 MB held them all.
+        cmd += ["-c", "shared_buffers=256MB", "-c", "max_connections=200"]
         # Short statements only (queue rows, upserts by key): compiling a plan to machine code
         # costs more CPU than it could save, and a misestimated scan would pay it on every run.
         cmd += ["-c", "jit=off"]
