@@ -7,6 +7,7 @@ outbox) in one transaction.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -554,8 +555,14 @@ def _rows(
 
 
 def _log_accepted(item: _Item, lane: Lane) -> None:
-    # One line per partner request; a consumed partner topic logs no line per message.
-    log_accepted = log.info if item.sub.channel is Channel.REST else log.debug
+    # One line per partner request; a consumed partner topic logs no line per message (unless
+    # at DEBUG, asked first: a line the level drops still costs its processors).
+    if item.sub.channel is Channel.REST:
+        log_accepted = log.info
+    elif log.isEnabledFor(logging.DEBUG):
+        log_accepted = log.debug
+    else:
+        return
     assert item.event is not None
     log_accepted(
         "article_ingested",
