@@ -113,7 +113,17 @@ def content_hash(action: ArticleAction, content: ArticleContent | None) -> str:
 
     The revision number is left out on purpose: the same content re-sent is no new revision.
     """
-    return document_hash(action, None if content is None else content.model_dump(mode="json"))
+    return content_digest(action, content)[0]
+
+
+def content_digest(action: ArticleAction, content: ArticleContent | None) -> tuple[str, int]:
+    """``content_hash``, and how many bytes the content takes in JSON (``null`` for none): an
+    event that carries it spends as many on it (the same values; only the keys' order differs)."""
+    document = None if content is None else content.model_dump(mode="json")
+    written = _canonical_json_without_floats(document)
+    # canonical_json of {"action": ..., "content": ...}: its keys in order, the content as written.
+    canonical = b'{"action":' + to_json(action.value) + b',"content":' + written + b"}"
+    return hashlib.sha256(canonical).hexdigest(), len(written)
 
 
 def document_hash(action: ArticleAction, document: dict[str, Any] | None) -> str:
