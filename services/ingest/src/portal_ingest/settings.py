@@ -66,6 +66,11 @@ class Settings(ServiceSettings):
     # event (KAFKA_BATCH_MAX_WAIT_MS for the others): fewer, larger transactions, for a status
     # or a journey stage that shows this much later at most.
     follow_batch_max_wait_ms: int = Field(default=500, ge=0, le=10_000)
+    # The partner topics' consumer gathers a batch for this long after its first message: a
+    # batch's state read, archive pack, transaction and outbox insert serve more messages (an
+    # agency's messages are read in bursts), for an article that enters the pipeline this much
+    # later at most.
+    partner_batch_max_wait_ms: int = Field(default=100, ge=0, le=10_000)
 
     # Partner Kafka intake: one topic per agency, consumed by pattern.
     partner_consumer_group: str = "ingest-partners"
