@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import unicodedata
 
@@ -34,6 +35,48 @@ def test_hash_ignores_key_order_spacing_and_explicit_defaults() -> None:
         '{ "summary":"Tóm tắt" ,"title":"  Đảng bộ ", "body_html": "", "images": [] }'
     )
     assert domain.content_hash(UPSERT, a) == domain.content_hash(UPSERT, b)
+
+
+HASHED_CONTENTS: list[dict[str, object]] = [
+    {},
+    {"title": 'Trích "dẫn" \\ gạch\tchéo\u0001\u001f\u007f\u2028 🇻🇳 \u00a0x'},
+    {
+        "summary": "Tóm tắt\r\n\b\f",
+        "body_html": "<p>Đảng Cộng sản Việt Nam</p>" * 50,
+        "author": "Phóng viên",
+        "published_at": "2026-12-05T10:00:00+07:00",
+        "canonical_url": "https://báo.vn/bài?x=1&y=đ",
+        "section": "thoi-su",
+        "categories": ["Xây dựng Đảng", "z", "a"],
+        "images": [{"url": "https://a.vn/1.jpg", "caption": "Ảnh"}, {"url": "http://b.vn"}],
+    },
+]
+
+
+@pytest.mark.parametrize("fields", HASHED_CONTENTS)
+def test_hash_is_the_sha256_of_the_canonical_json_of_action_and_content(
+    fields: dict[str, object],
+) -> None:
+    # The hashes already stored keep matching: the same bytes as canonical_json's.
+    c = content(**fields)
+    document = {"action": "upsert", "content": c.model_dump(mode="json")}
+    expected = hashlib.sha256(domain.canonical_json(document)).hexdigest()
+    assert domain.content_hash(UPSERT, c) == expected
+    retract = {"action": "retract", "content": None}
+    assert domain.content_hash(RETRACT, None) == (
+        hashlib.sha256(domain.canonical_json(retract)).hexdigest()
+    )
+
+
+@pytest.mark.parametrize("fields", HASHED_CONTENTS)
+def test_digest_says_the_bytes_the_content_takes_in_an_event(fields: dict[str, object]) -> None:
+    # Intake measures its events' size with it (intake_usecases._record_bytes).
+    c = content(**fields)
+    assert domain.content_digest(UPSERT, c) == (
+        domain.content_hash(UPSERT, c),
+        len(c.model_dump_json().encode()),
+    )
+    assert domain.content_digest(RETRACT, None)[1] == len(b"null")
 
 
 def test_hash_changes_with_any_content_change_and_with_the_action() -> None:

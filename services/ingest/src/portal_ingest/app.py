@@ -136,11 +136,12 @@ def following_config(settings: Settings) -> ConsumerConfig:
 def _consume_partner_topics(settings: Settings, service: Service, ingestor: Ingestor) -> None:
     """Partner topics: a consumer of its own (client id ingest-partners), whose short metadata
     refresh picks up topics provisioned after start; readiness waits for it."""
-    config = ConsumerConfig.from_settings(settings)
-    partners = service.consume(
-        partner_subscription(settings, ingestor),
-        replace(config, client_id=f"{settings.service_name}-partners"),
+    config = replace(
+        ConsumerConfig.from_settings(settings),
+        client_id=f"{settings.service_name}-partners",
+        max_wait_s=settings.partner_batch_max_wait_ms / 1000,
     )
+    partners = service.consume(partner_subscription(settings, ingestor), config)
 
     async def partner_intake_ready() -> None:
         if not partners.started.is_set():

@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import quote
 
 from pydantic import ValidationError
+from pydantic_core import to_json
 
 from portal_contracts.articles import (
     ArticleAction,
@@ -112,12 +113,39 @@ def content_hash(action: ArticleAction, content: ArticleContent | None) -> str:
 
     The revision number is left out on purpose: the same content re-sent is no new revision.
     """
-    return document_hash(action, None if content is None else content.model_dump(mode="json"))
+    return content_digest(action, content)[0]
+
+
+def content_digest(action: ArticleAction, content: ArticleContent | None) -> tuple[str, int]:
+    """``content_hash``, and how many bytes the content takes in JSON (``null`` for none): an
+    event that carries it spends as many on it (the same values; only the keys' order differs)."""
+    document = None if content is None else content.model_dump(mode="json")
+    written = _canonical_json_without_floats(document)
+    # canonical_json of {"action": ..., "content": ...}: its keys in order, the content as written.
+    canonical = b'{"action":' + to_json(action.value) + b',"content":' + written + b"}"
+    return hashlib.sha256(canonical).hexdigest(), len(written)
 
 
 def document_hash(action: ArticleAction, document: dict[str, Any] | None) -> str:
     """``content_hash`` of content already dumped as JSON values (``model_dump(mode="json")``)."""
-    return hashlib.sha256(canonical_json({"action": action.value, "content": document})).hexdigest()
+    return hashlib.sha256(
+        _canonical_json_without_floats({"action": action.value, "content": document})
+    ).hexdigest()
+
+
+def _canonical_json_without_floats(value: Any) -> bytes:
+    """``canonical_json``'s bytes for a JSON value with no float in it (content has strings,
+    lists, objects and nulls only; floats are written differently), at a fifth of the CPU:
+    pydantic-core's encoder escapes exactly as the standard library's does."""
+    return to_json(_keys_sorted(value))
+
+
+def _keys_sorted(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _keys_sorted(value[key]) for key in sorted(value)}
+    if isinstance(value, list):
+        return [_keys_sorted(item) for item in value]
+    return value
 
 
 class Outcome(StrEnum):

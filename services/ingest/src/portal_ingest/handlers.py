@@ -42,8 +42,9 @@ from portal_runtime.unit_of_work import Rejection, UnitOfWork
 
 # The consumer group that follows the pipeline: partner status and journey.
 FOLLOWING_GROUP = "ingest"
-# The topics whose events change a status: each applied once (the inbox). article.ingested
-# only adds a journey row, which the journey table itself keeps once per event id.
+# The topics whose events change a status, each applied once: when its journey row is new (the
+# journey table, one row per event id, is this consumer's inbox). article.ingested only adds a
+# journey row.
 STATUS_TOPICS = (ARTICLE_NORMALIZED, ARTICLE_REVIEWED, ARTICLE_PUBLISHED)
 
 
@@ -88,12 +89,21 @@ def status_change(event: Envelope) -> StatusChange | None:
 def following_subscription(tracker: StatusTracker) -> Subscription[Envelope]:
     """The four article topics -> each event's journey row, and each item's status (from
     article.normalized, .reviewed and .published), one batch at a time in one transaction.
-    One consumer for both: each event is fetched and decoded once, not once per group."""
+    One consumer for both: each event is fetched and decoded once, not once per group. An
+    event changes a status only the first time it is seen: when its journey row is new (every
+    status event has one), so no inbox row is written beside it."""
 
     async def handle(batch: list[Message[Envelope]], uow: UnitOfWork) -> None:
         session = await uow.session()
-        await record_stages(session, batch)
-        changes = [c for c in (status_change(m.event) for m in batch) if c is not None]
+        fresh = await record_stages(session, batch)
+        changes: list[StatusChange] = []
+        for m in batch:
+            event_id = m.event.event_id
+            if event_id in fresh:
+                fresh.discard(event_id)  # a repeat within the batch counts once, at its first
+                change = status_change(m.event)
+                if change is not None:
+                    changes.append(change)
         if changes:
             await tracker.apply(session, changes)
 
@@ -101,7 +111,7 @@ def following_subscription(tracker: StatusTracker) -> Subscription[Envelope]:
         group=FOLLOWING_GROUP,
         topics=[ARTICLE_INGESTED, *STATUS_TOPICS],
         handler=handle,
-        inbox={t.name for t in STATUS_TOPICS},
+        inbox=False,  # the journey table is the inbox (above)
     )
 
 

@@ -7,6 +7,7 @@ outbox) in one transaction.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -215,7 +216,7 @@ class Ingestor:
                 continue
             event = _ingested_event(item, decision.revision)
             # Measured with room for the pack's byte range, which the event names once written.
-            size = record_bytes(event.subject.encode(), encode(event), headers) + _BYTE_RANGE_ROOM
+            size = _record_bytes(event, item.content_bytes, headers) + _BYTE_RANGE_ROOM
             if size > self.outbox.max_message_bytes:
                 too_large = EventTooLarge(
                     ARTICLE_INGESTED.name, size, self.outbox.max_message_bytes
@@ -361,6 +362,7 @@ class _Item:
     sub: Submission
     article_id: str
     digest: str  # the content's hash: a repeat is recognised by it
+    content_bytes: int  # what the content takes in JSON, in its event
     key: str  # its raw bytes' own name (by their content), alone or in a pack
     outcome: IntakeResult | None = None
     event: ArticleIngestedEvent | None = None  # a new revision's event
@@ -373,10 +375,12 @@ class _Item:
     @classmethod
     def of(cls, sub: Submission) -> _Item:
         message = sub.message
+        digest, content_bytes = domain.content_digest(message.action, message.content)
         return cls(
             sub=sub,
             article_id=article_id_for(sub.source, message.external_id),
-            digest=domain.content_hash(message.action, message.content),
+            digest=digest,
+            content_bytes=content_bytes,
             key=domain.raw_object_key(sub.source, message.external_id, sub.raw),
         )
 
@@ -473,6 +477,14 @@ def _ingested_event(item: _Item, revision: int) -> ArticleIngestedEvent:
     )
 
 
+def _record_bytes(event: ArticleIngestedEvent, content_bytes: int, headers: dict[str, str]) -> int:
+    """The event's record size, its content counted as ``content_bytes`` (from the content's
+    hash, already written) rather than written again."""
+    bare = event.model_copy(update={"data": event.data.model_copy(update={"content": None})})
+    value = len(encode(bare)) - len(b"null") + content_bytes
+    return record_bytes(event.subject.encode(), b"", headers) + value
+
+
 # The encoded size of the largest raw_byte_range an event may name (checked before it is known).
 _BYTE_RANGE_ROOM = len(
     ',"raw_byte_range":' + ByteRange(offset=1 << 63, length=1 << 63).model_dump_json()
@@ -554,8 +566,14 @@ def _rows(
 
 
 def _log_accepted(item: _Item, lane: Lane) -> None:
-    # One line per partner request; a consumed partner topic logs no line per message.
-    log_accepted = log.info if item.sub.channel is Channel.REST else log.debug
+    # One line per partner request; a consumed partner topic logs no line per message (unless
+    # at DEBUG, asked first: a line the level drops still costs its processors).
+    if item.sub.channel is Channel.REST:
+        log_accepted = log.info
+    elif log.isEnabledFor(logging.DEBUG):
+        log_accepted = log.debug
+    else:
+        return
     assert item.event is not None
     log_accepted(
         "article_ingested",

@@ -282,6 +282,7 @@ _RECORD_STAGES = text(
         CAST(:topic AS varchar[]), CAST(:trace_id AS varchar[]), CAST(:span_id AS varchar[])
     )
     ON CONFLICT (event_id) DO NOTHING
+    RETURNING event_id
     """
 )
 _COLUMNS = (
@@ -299,13 +300,15 @@ _COLUMNS = (
 )
 
 
-async def record_stages(session: AsyncSession, batch: Sequence[Message[Envelope]]) -> None:
-    """Every stage of the batch in one statement; a redelivered event is recorded once (the
-    table's unique event id: no inbox needed)."""
+async def record_stages(session: AsyncSession, batch: Sequence[Message[Envelope]]) -> set[UUID]:
+    """Every stage of the batch in one statement; the ids of the events recorded now. A
+    redelivered event is recorded once (the table's unique event id), so the ids returned are
+    the events seen for the first time: the table is the consumer's inbox too."""
     rows = [r for r in map(journey_row, batch) if r is not None]
-    if rows:
-        columns = {c: [r[c] for r in rows] for c in _COLUMNS}
-        await session.execute(_RECORD_STAGES, columns)
+    if not rows:
+        return set()
+    columns = {c: [r[c] for r in rows] for c in _COLUMNS}
+    return set((await session.execute(_RECORD_STAGES, columns)).scalars())
 
 
 # -- the admin API -----------------------------------------------------------------------------

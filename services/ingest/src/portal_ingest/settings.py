@@ -61,11 +61,19 @@ class Settings(ServiceSettings):
     # at most (1: each request alone), with PUSH_GROUP_IN_FLIGHT groups under way at once.
     push_group_max_items: int = Field(default=32, ge=1, le=500)
     push_group_max_wait_ms: float = Field(default=2.0, ge=0, le=100)
-    push_group_in_flight: int = Field(default=4, ge=1, le=32)
+    # One: the requests that arrive while a group is under way form the next, as large as they
+    # come. More in flight make smaller groups, each paying a state read, an archive write, a
+    # transaction and a relay round.
+    push_group_in_flight: int = Field(default=1, ge=1, le=32)
     # The partner status and journey consumers gather a batch for this long after its first
     # event (KAFKA_BATCH_MAX_WAIT_MS for the others): fewer, larger transactions, for a status
     # or a journey stage that shows this much later at most.
     follow_batch_max_wait_ms: int = Field(default=500, ge=0, le=10_000)
+    # The partner topics' consumer gathers a batch for this long after its first message: a
+    # batch's state read, archive pack, transaction and outbox insert serve more messages (an
+    # agency's messages are read in bursts), for an article that enters the pipeline this much
+    # later at most.
+    partner_batch_max_wait_ms: int = Field(default=100, ge=0, le=10_000)
 
     # Partner Kafka intake: one topic per agency, consumed by pattern.
     partner_consumer_group: str = "ingest-partners"
