@@ -8,8 +8,8 @@ One background task per service process. Each round:
    RETURNING …``), in a transaction that stays open while they are sent: the delete locks them,
    so another relay sending them makes this one wait, then find them gone (nothing is sent
    twice, a key's rows never overtake each other across instances), and a round cut short
-   rolls back with its rows in place; the values of the rows this process wrote came with
-   their entries, and are not read back;
+   rolls back with its rows in place; what this process wrote came with the rows' entries,
+   and is not read back;
 3. publishes them pipelined (acks=all, idempotent producer: order kept per partition) straight
    to the producer, in one producer span for the round (no span or metric update per message),
    each message in the trace of the transaction that wrote it (``relay_span.py``);
@@ -194,17 +194,19 @@ class OutboxRelay:
     async def _send(self, entries: list[Entry]) -> RoundResult:
         table = self.outbox.table
         lanes = {e.id: e.lane for e in entries}
-        # The values this process wrote came with their entries: read back only when one lacks
-        # its value (a row found by polling), which spares the database detoasting them.
-        values = {e.id: e.value for e in entries if e.value is not None}
-        columns = [c for c in table.c if len(values) < len(entries) or c.name != "value"]
+        # The rows this process wrote came with their entries: the table gives only what they
+        # lack (their ids and times), unless one is a row found by polling. That spares the
+        # database detoasting and sending each value, and this process decoding it.
+        written = {e.id: e.written for e in entries if e.written is not None}
+        given = next(iter(written.values())) if len(written) == len(entries) else {}
+        columns = [c for c in table.c if c.name not in given]
         result = RoundResult()
         async with self.engine.begin() as conn:
             with suppress_instrumentation():
                 taken = await conn.execute(
                     delete(table).where(_id_in(table.c.id, list(lanes))).returning(*columns)
                 )
-            rows = sorted((_taken(r, values) for r in taken), key=lambda r: r.id)
+            rows = sorted((_taken(r, written) for r in taken), key=lambda r: r.id)
             found = {r.id for r in rows}
             gone = [i for i in lanes if i not in found]  # sent by another relay meanwhile
             set_aside, sendable = self._measure(rows)
@@ -512,12 +514,10 @@ def _behind_a_failure(delivered: list[Any], failed: list[Any]) -> set[int]:
     return {r.id for r in delivered if r.key in first_failed and r.id > first_failed[r.key]}
 
 
-def _taken(row: Any, values: dict[int, bytes]) -> SimpleNamespace:
-    """A row the round took, with its value (from its entry when the table did not give it)."""
+def _taken(row: Any, written: dict[int, dict[str, Any]]) -> SimpleNamespace:
+    """A row the round took: what the table gave, and what its entry kept of it."""
     columns = dict(row._mapping)
-    if "value" not in columns:
-        columns["value"] = values[columns["id"]]
-    return SimpleNamespace(**columns)
+    return SimpleNamespace(**{**written.get(columns["id"], {}), **columns})
 
 
 def _id_in(column: Any, ids: list[int]) -> ColumnElement[bool]:
