@@ -142,3 +142,20 @@ def test_forgetting_the_last_row_of_a_key_lets_its_next_row_choose_its_lane_agai
     queue.add(entry(2, "x", "a", Lane.NORMAL))
 
     assert ids(queue.take(10, 0, 0)) == [2]
+
+
+def test_written_values_are_kept_within_their_byte_budget_and_freed_when_sent() -> None:
+    queue = RelayQueue(max_value_bytes=10)
+    row = {"topic": "t", "key": b"a", "value": b"123456", "headers": {}}
+    first = Entry(1, b"a", Lane.NORMAL, "s", written=row)
+    second = Entry(2, b"a", Lane.NORMAL, "s", written=dict(row))  # over the budget: read back
+    third = Entry(3, b"c", Lane.NORMAL, "s")  # found by polling: the table has it
+    for e in (first, second, third):
+        assert queue.add(e)
+    assert (first.written, second.written, third.written) == (row, None, None)
+    assert queue.value_bytes == 6
+
+    queue.forget(ids(queue.take(max_rows=1, bulk_budget=0, now=0)))
+    assert queue.value_bytes == 0
+    assert queue.add(Entry(4, b"d", Lane.NORMAL, "s", written={**row, "value": b"1234567890"}))
+    assert queue.value_bytes == 10

@@ -202,8 +202,8 @@ class Outbox:
                 }
             )
         pending = session.info.setdefault(_PENDING, [])
-        for row_id, key in await self._insert(session, rows):
-            pending.append((self, Entry(row_id, key, lane, fair_key)))
+        for row_id, row in await self._insert(session, rows):
+            pending.append((self, Entry(row_id, row["key"], lane, fair_key, written=row)))
 
     def _encoded(
         self, topic: str, ev: Envelope, key: bytes, headers: dict[str, str], *, count: bool = True
@@ -263,23 +263,24 @@ class Outbox:
             )
         pending = session.info.setdefault(_PENDING, [])
         inserted = await self._insert(session, rows)
-        for (row_id, key), (lane, fair_key) in zip(inserted, lanes, strict=True):
-            pending.append((self, Entry(row_id, key, lane, fair_key)))
+        for (row_id, row), (lane, fair_key) in zip(inserted, lanes, strict=True):
+            pending.append((self, Entry(row_id, row["key"], lane, fair_key, written=row)))
 
     async def _insert(
         self, session: AsyncSession, rows: list[dict[str, Any]]
-    ) -> list[tuple[int, bytes]]:
-        """Insert ``rows``; their (id, key) in id order, which is their order (each key's
-        rows stay in order). One statement compiled once for any number of rows: the standard
-        insert, which SQLAlchemy caches (PostgreSQL's own ``insert`` is compiled at every call),
-        run over the rows; a multi-row VALUES would be compiled again for each batch size."""
+    ) -> list[tuple[int, dict[str, Any]]]:
+        """Insert ``rows``; each with its id, in id order, which is their order (each key's
+        rows stay in order). One statement compiled once for any number of rows: the
+        standard insert, which SQLAlchemy caches (PostgreSQL's own ``insert`` is compiled at
+        every call), run over the rows; a multi-row VALUES would be compiled again for each
+        batch size. The rows go to the relay with their ids: it need not read them back."""
         result = await session.execute(
-            insert(self.table).returning(
-                self.table.c.id, self.table.c.key, sort_by_parameter_order=True
-            ),
+            insert(self.table).returning(self.table.c.id, sort_by_parameter_order=True),
             rows,
         )
-        return sorted(((row.id, row.key) for row in result), key=lambda r: r[0])
+        return sorted(
+            ((row.id, r) for row, r in zip(result, rows, strict=True)), key=lambda r: r[0]
+        )
 
     def notify(self) -> None:
         """Wake the relay (rows committed by this process are handed over already)."""

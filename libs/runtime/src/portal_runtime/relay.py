@@ -8,10 +8,11 @@ One background task per service process. Each round:
    RETURNING …``), in a transaction that stays open while they are sent: the delete locks them,
    so another relay sending them makes this one wait, then find them gone (nothing is sent
    twice, a key's rows never overtake each other across instances), and a round cut short
-   rolls back with its rows in place;
+   rolls back with its rows in place; what this process wrote came with the rows' entries,
+   and is not read back;
 3. publishes them pipelined (acks=all, idempotent producer: order kept per partition) straight
    to the producer, in one producer span for the round (no span or metric update per message),
-   each message in the trace of the transaction that wrote it (``_round_span``);
+   each message in the trace of the transaction that wrote it (``relay_span.py``);
 4. puts back, with their ids, the rows to send again (a passing failure, or behind one of their
    key), moves what can never be sent to ``outbox_dead`` with the reason, and commits: what
    the broker acknowledged is gone with the commit. One statement per round where a lock
@@ -37,9 +38,10 @@ import base64
 import contextlib
 import json
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -52,10 +54,7 @@ from aiokafka.errors import (
     RecordTooLargeError,
 )
 from faststream.kafka import KafkaBroker
-from opentelemetry import propagate, trace
-from opentelemetry.context import Context
 from opentelemetry.instrumentation.utils import suppress_instrumentation
-from opentelemetry.trace import Link, SpanContext, SpanKind
 from sqlalchemy import BigInteger, ColumnElement, any_, bindparam, delete, func, insert, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -70,11 +69,9 @@ from portal_runtime.logs import get_logger
 from portal_runtime.metrics import OUTBOX_RELAYED, OUTBOX_SET_ASIDE
 from portal_runtime.outbox import Outbox
 from portal_runtime.relay_queue import Entry, Lane
+from portal_runtime.relay_span import headers_of, round_span
 
 log = get_logger(__name__)
-tracer = trace.get_tracer(__name__)
-
-MAX_LINKS = 128  # the SDK's default limit of links per span
 
 # Refusals the broker will repeat for ever for this record: the row is set aside.
 PERMANENT_PRODUCE_ERRORS: tuple[type[BaseException], ...] = (
@@ -197,13 +194,19 @@ class OutboxRelay:
     async def _send(self, entries: list[Entry]) -> RoundResult:
         table = self.outbox.table
         lanes = {e.id: e.lane for e in entries}
+        # The rows this process wrote came with their entries: the table gives only what they
+        # lack (their ids and times), unless one is a row found by polling. That spares the
+        # database detoasting and sending each value, and this process decoding it.
+        written = {e.id: e.written for e in entries if e.written is not None}
+        given = next(iter(written.values())) if len(written) == len(entries) else {}
+        columns = [c for c in table.c if c.name not in given]
         result = RoundResult()
         async with self.engine.begin() as conn:
             with suppress_instrumentation():
                 taken = await conn.execute(
-                    delete(table).where(_id_in(table.c.id, list(lanes))).returning(*table.c)
+                    delete(table).where(_id_in(table.c.id, list(lanes))).returning(*columns)
                 )
-            rows = sorted(taken.all(), key=lambda r: r.id)
+            rows = sorted((_taken(r, written) for r in taken), key=lambda r: r.id)
             found = {r.id for r in rows}
             gone = [i for i in lanes if i not in found]  # sent by another relay meanwhile
             set_aside, sendable = self._measure(rows)
@@ -223,7 +226,7 @@ class OutboxRelay:
             kept = sorted([*retry, *(r for r in delivered if r.id in again)], key=lambda r: r.id)
             if kept:  # back in the table as they were, to be sent again
                 with suppress_instrumentation():
-                    await conn.execute(insert(table), [dict(r._mapping) for r in kept])
+                    await conn.execute(insert(table), [vars(r) for r in kept])
             notices = [await self._set_aside(conn, item) for item in set_aside]
             finished = [r.id for r in done] + [item.row.id for item in set_aside]
         self.queue.forget([*finished, *gone])
@@ -269,7 +272,7 @@ class OutboxRelay:
             producer = kafka_producer(self.broker)  # the current one (renewed after a fault)
         except Exception as exc:  # not connected (yet): every row waits for a retry
             return [exc] * len(rows)
-        with _round_span(rows) as shared:
+        with round_span(rows) as shared:
             for i, row in enumerate(rows):
                 try:
                     pending.append((i, await self._publish_one(producer, row, shared)))
@@ -326,9 +329,9 @@ class OutboxRelay:
     async def _publish_one(
         self, producer: AIOKafkaProducer, row: Any, shared: list[tuple[str, bytes]] | None
     ) -> asyncio.Future[Any]:
-        # Straight to the producer: no span or metric update per message (see _round_span).
+        # Straight to the producer: no span or metric update per message (see relay_span.py).
         future: asyncio.Future[Any] = await producer.send(
-            row.topic, row.value, key=row.key, headers=shared or _headers_of(row)
+            row.topic, row.value, key=row.key, headers=shared or headers_of(row)
         )
         return future
 
@@ -511,67 +514,10 @@ def _behind_a_failure(delivered: list[Any], failed: list[Any]) -> set[int]:
     return {r.id for r in delivered if r.key in first_failed and r.id > first_failed[r.key]}
 
 
-@contextlib.contextmanager
-def _round_span(rows: Sequence[Any]) -> Iterator[list[tuple[str, bytes]] | None]:
-    """One producer span for a relay round; yields the headers every row of the round carries,
-    or None when each row carries its own.
-
-    Rows all written in one trace (a quiet pipeline: one article's events): the span is a step
-    of that trace, a child of the first row's writer, and the messages carry the span's context,
-    so the consumer's batch span is its child. Rows of many traces: the span is a root linked to
-    each row's writer, and each message carries its own writer's trace context, so every
-    article's journey stays one trace.
-    """
-    contexts = [propagate.extract(row.headers or {}) for row in rows]
-    valid = [
-        c
-        for c in (trace.get_current_span(ctx).get_span_context() for ctx in contexts)
-        if c.is_valid
-    ]
-    single = len(valid) == len(rows) and len({c.trace_id for c in valid}) == 1
-    topics = sorted({row.topic for row in rows})
-    destination = topics[0] if len(topics) == 1 else ",".join(topics)
-    with tracer.start_as_current_span(
-        f"{destination} publish",
-        context=contexts[0] if single else Context(),
-        kind=SpanKind.PRODUCER,
-        links=None if single else _links(valid),
-        attributes={
-            "messaging.system": "kafka",
-            "messaging.operation.type": "send",
-            "messaging.operation.name": "send",
-            "messaging.destination.name": destination,
-            "messaging.batch.message_count": len(rows),
-        },
-    ):
-        if not single:
-            yield None
-            return
-        carrier: dict[str, str] = {}
-        propagate.inject(carrier)
-        yield [("content-type", b"application/json")] + [
-            (name, value.encode()) for name, value in carrier.items()
-        ]
-
-
-def _links(contexts: list[SpanContext]) -> list[Link]:
-    """One link per distinct writer (a transaction writes many rows), at most ``MAX_LINKS``."""
-    seen: set[tuple[int, int]] = set()
-    links: list[Link] = []
-    for ctx in contexts:
-        if (ctx.trace_id, ctx.span_id) not in seen and len(links) < MAX_LINKS:
-            seen.add((ctx.trace_id, ctx.span_id))
-            links.append(Link(ctx))
-    return links
-
-
-def _headers_of(row: Any) -> list[tuple[str, bytes]]:
-    """The Kafka headers of a row: its content type and the trace context stored with it."""
-    headers = [("content-type", b"application/json")]
-    for name, value in (row.headers or {}).items():
-        if name != "content-type" and isinstance(value, str):
-            headers.append((name, value.encode()))
-    return headers
+def _taken(row: Any, written: dict[int, dict[str, Any]]) -> SimpleNamespace:
+    """A row the round took: what the table gave, and what its entry kept of it."""
+    columns = dict(row._mapping)
+    return SimpleNamespace(**{**written.get(columns["id"], {}), **columns})
 
 
 def _id_in(column: Any, ids: list[int]) -> ColumnElement[bool]:

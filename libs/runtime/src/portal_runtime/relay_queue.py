@@ -1,7 +1,9 @@
 """What the outbox relay sends next: fair between sources, bulk after the rest, in order per key.
 
 The relay keeps the outbox rows it knows of (handed over at commit, or found by polling) as
-small entries here, never their values. Each round takes a batch:
+small entries here; a row this process wrote keeps what it wrote too (its columns, value
+included), up to a budget of bytes, so the relay need not read back what it just wrote. Each
+round takes a batch:
 
 * the normal lane first, then the bulk lane up to a budget the caller sets (its pacing);
 * within a lane, one row per source (``fair_key``) in turn, so one agency's thousands of rows
@@ -20,6 +22,7 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import IntEnum
+from typing import Any
 
 
 class Lane(IntEnum):
@@ -42,6 +45,8 @@ class Entry:
     fair_key: str | None = None
     attempts: int = 0
     not_before: float = 0.0
+    # The columns this process wrote (None: the relay reads the row from the table).
+    written: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)
@@ -59,9 +64,17 @@ class RelayQueue:
     """The relay's queues (see the module's docstring). ``capacity`` bounds the entries kept."""
 
     def __init__(
-        self, capacity: int = 50_000, retry_backoff_s: float = 0.5, max_backoff_s: float = 15.0
+        self,
+        capacity: int = 50_000,
+        retry_backoff_s: float = 0.5,
+        max_backoff_s: float = 15.0,
+        max_value_bytes: int = 32 * 1024 * 1024,
     ) -> None:
         self.capacity = capacity
+        # The values of the rows kept with their entries, in all (beyond it, entries come
+        # without them).
+        self.max_value_bytes = max_value_bytes
+        self.value_bytes = 0
         self.retry_backoff_s = retry_backoff_s
         self.max_backoff_s = max_backoff_s
         self._entries: dict[int, Entry] = {}
@@ -97,6 +110,12 @@ class RelayQueue:
         """Queue ``entry``; False when it is known already or the queue is full."""
         if entry.id in self._entries or self.full:
             return False
+        if entry.written is not None:
+            size = len(entry.written["value"])
+            if self.value_bytes + size > self.max_value_bytes:
+                entry.written = None
+            else:
+                self.value_bytes += size
         self._entries[entry.id] = entry
         target: QueueId = (entry.lane, entry.fair_key)
         if entry.key is not None:
@@ -206,6 +225,8 @@ class RelayQueue:
             entry = self._entries.pop(entry_id, None)
             if entry is None:
                 continue
+            if entry.written is not None:
+                self.value_bytes -= len(entry.written["value"])
             self._retrying.discard(entry_id)
             if entry_id in self._taken:
                 self._taken.discard(entry_id)
