@@ -167,6 +167,17 @@ def test_alt_text_is_repaired_and_entities_are_decoded() -> None:
     assert "Đảng bộ tỉnh" in out
 
 
+def test_a_repeated_tag_is_repaired_in_each_place() -> None:
+    # Start tags are kept once re-emitted; an alt text to repair is a run in each place.
+    font = '<font face=".VnTime">'
+    html = (
+        f'{font}<img src="a.jpg" alt="¶nh"></font><p>{font}<img src="a.jpg" alt="¶nh"></font></p>'
+    )
+    out = unicodedata.normalize("NFC", repair_html(html + html, "body", RepairLog()))
+    assert out.count('alt="ảnh"') == 4
+    assert out.count(font) == 4
+
+
 @pytest.mark.parametrize(
     ("family", "hint"),
     [

@@ -409,6 +409,13 @@ _VOID_TAGS = frozenset(_VOID_TEXT.split())
 _RAW_TEXT = frozenset({"script", "style"})
 
 
+# A start tag as re-emitted and the font it names, by its name, attributes and form: markup
+# repeats its tags ('<p style="...">'). Not kept: tags whose alt or title text is a run of its
+# own, or with long attribute values; emptied when it grows past ``_TAGS_KEPT``.
+_TAGS: dict[tuple[str, tuple[tuple[str, str | None], ...], bool], tuple[str, Hint | None]] = {}
+_TAGS_KEPT = 4096
+
+
 class _Rebuilder(HTMLParser):
     """Re-emits the markup and collects text nodes with their block and font context.
 
@@ -423,6 +430,7 @@ class _Rebuilder(HTMLParser):
         self.stack: list[tuple[str, Hint | None]] = []
         self.block = 0
         self.raw: str | None = None
+        self._alts_seen = 0
 
     def hint(self) -> Hint:
         for _, h in reversed(self.stack):
@@ -431,6 +439,30 @@ class _Rebuilder(HTMLParser):
         return NO_HINT
 
     def _tag(self, tag: str, attrs: list[tuple[str, str | None]], close: bool) -> None:
+        key = (tag, tuple(attrs), close)
+        kept = _TAGS.get(key)
+        if kept is None:
+            text, own = self._markup(tag, attrs, close)
+            if len(self.alts) == self._alts_seen and sum(len(v or "") for _, v in attrs) <= 256:
+                if len(_TAGS) >= _TAGS_KEPT:
+                    _TAGS.clear()
+                _TAGS[key] = (text, own)
+            self._alts_seen = len(self.alts)
+        else:
+            text, own = kept
+        if tag in _BLOCK_TAGS:
+            self.block += 1
+        self.out.append(text)
+        if not close and tag not in _VOID_TAGS:
+            self.stack.append((tag, own))
+        if tag in _RAW_TEXT and not close:
+            self.raw = tag
+
+    def _markup(
+        self, tag: str, attrs: list[tuple[str, str | None]], close: bool
+    ) -> tuple[str, Hint | None]:
+        """The start tag re-emitted, and the font it names (an alt or title attribute that
+        needs a look is left as a placeholder for its run)."""
         parts = [f"<{tag}"]
         own = _hint_of(tag, attrs)
         for name, value in attrs:
@@ -444,13 +476,7 @@ class _Rebuilder(HTMLParser):
                 continue
             parts.append(f' {name}="{html.escape(value, quote=True)}"')
         parts.append(" />" if close else ">")
-        if tag in _BLOCK_TAGS:
-            self.block += 1
-        self.out.append("".join(parts))
-        if not close and tag not in _VOID_TAGS:
-            self.stack.append((tag, own))
-        if tag in _RAW_TEXT and not close:
-            self.raw = tag
+        return "".join(parts), own
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self._tag(tag, attrs, close=False)
