@@ -24,6 +24,8 @@ from portal_normalize.text_repair import (
     repair_html,
     repair_text,
     undo_utf8_mojibake,
+    worth_a_look,
+    worth_a_look_each,
 )
 from portal_text import normalize_tone_placement
 from portal_text.legacy_tables import TCVN_C0, TCVN_HIGH, VISCII_C0, VISCII_HIGH, VNI
@@ -165,6 +167,17 @@ def test_alt_text_is_repaired_and_entities_are_decoded() -> None:
     assert "Đảng bộ tỉnh" in out
 
 
+def test_a_repeated_tag_is_repaired_in_each_place() -> None:
+    # Start tags are kept once re-emitted; an alt text to repair is a run in each place.
+    font = '<font face=".VnTime">'
+    html = (
+        f'{font}<img src="a.jpg" alt="¶nh"></font><p>{font}<img src="a.jpg" alt="¶nh"></font></p>'
+    )
+    out = unicodedata.normalize("NFC", repair_html(html + html, "body", RepairLog()))
+    assert out.count('alt="ảnh"') == 4
+    assert out.count(font) == 4
+
+
 @pytest.mark.parametrize(
     ("family", "hint"),
     [
@@ -279,6 +292,39 @@ def test_correct_unicode_under_a_legacy_font_passes_unchanged(text: str, font: s
     html = f'<p><font face="{font}">{text.replace("&", "&amp;").replace("<", "&lt;")}</font></p>'
     out = repair_html(html, "body", RepairLog())
     assert out == html or text_of(out) == text_of(html.replace("&amp;", "&").replace("&lt;", "<"))
+
+
+# Runs as a page sends them: clean Vietnamese, VNI and TCVN3 words, UTF-8 mojibake, signs
+# of an encoding on their own, and the characters the check stops at in any order.
+_SUSPECT_TOKEN = st.sampled_from(
+    ["BAÙO", "caùc", "Toång", "nhö", "Ñaûng", "§¶ng", "ÐaÒng", "Ä\x90áº£ng", "hoà", "quá",
+     "toàn", "giáo", "Tuyeân", "saùch", "\ufffd", "\x01", "ôù", "İù", "Âº"]
+)  # fmt: skip
+_RUN = st.one_of(
+    vietnamese_text(),
+    st.lists(st.one_of(_CASED, _SUSPECT_TOKEN), max_size=12).map(" ".join),
+    st.text(
+        alphabet="aeouyôÔöÖùûõâáàãêéèúÙÛÕÂÁÀÃÊÉÈÚÃÄÅ\x80\x90\x9d€‚§Ö\ufffd\x01 \n\t-", max_size=12
+    ),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_RUN, max_size=8))
+def test_runs_checked_together_are_checked_as_each_alone(runs: list[str]) -> None:
+    """One scan of a body's runs decides for each run what a scan of that run alone would."""
+    assert worth_a_look_each(runs) == [worth_a_look(r) for r in runs]
+
+
+def test_what_is_worth_a_look() -> None:
+    assert not worth_a_look("Hội nghị lần thứ tám, hoà bình và quá trình toàn diện")
+    assert worth_a_look("§¶ng bé tØnh")  # TCVN3
+    assert worth_a_look("Ä\x90áº£ng")  # UTF-8 read as Windows-1252
+    assert worth_a_look("BAÙO caùc")  # VNI spellings no Vietnamese word has
+    # Words with a vowel + mark pair that are not syllables: two count, one is too little.
+    assert worth_a_look("hoàx hoàz")
+    assert not worth_a_look("hoàx hoà bình")
+    assert worth_a_look_each(["hoà bình", "BAÙO caùc", "", "Ñaûng"]) == [False, True, False, True]
 
 
 _VIET_SENTENCE = st.lists(_CASED, min_size=6, max_size=30).map(" ".join)

@@ -62,10 +62,10 @@ for _b in range(0x80, 0xA0):
 BYTE_CHARS = "".join(chr(o) for o in range(0x100)) + "".join(CP1252_TO_BYTE)
 
 
-_EVIDENCE_CHARS = "".join(c for c in BYTE_CHARS if _is_evidence(c)) + "\ufffd"
+EVIDENCE_CHARS = "".join(c for c in BYTE_CHARS if _is_evidence(c)) + "\ufffd"
 
 
-_EVIDENCE = re.compile("[" + re.escape(_EVIDENCE_CHARS) + "]")
+_EVIDENCE = re.compile("[" + re.escape(EVIDENCE_CHARS) + "]")
 
 
 ENCODABLE = re.compile("[" + re.escape(BYTE_CHARS) + "]*")
@@ -96,20 +96,19 @@ def as_bytes(text: str) -> bytes | None:
 # "oá" (hoá), "uê" (quê), "iá" (giá) are real and not listed.
 # Spelled out in both cases rather than with re.IGNORECASE (several times slower on long
 # text); Python's case-insensitive "i" also matches the Turkish "İ" and "ı", kept here.
-# One leading class with look-behinds for the narrower vowels, not four alternatives: the
-# regex engine then tries one branch at each position of a clean text, not four (2.6x faster).
-# (vowels, marks) pairs; the first row's vowels include every other row's.
+# The mark is searched for, and the vowel before it checked by a look-behind: marks are rarer
+# than vowels in clean text, so the engine stops at fewer places (1.7x faster than the vowel
+# first). ``VNI_DIGRAPH_MARKS`` and ``VNI_DIGRAPH_BEHIND`` let another check join this scan.
+# (vowels, marks) pairs.
 VNI_DIGRAPHS = (
     ("aeiouyAEIOUY\u0130\u0131", "\u00f9\u00f5\u00d9\u00d5"),
     ("aeAE", "\u00e1\u00e0\u00e3\u00e9\u00e8\u00fa\u00c1\u00c0\u00c3\u00c9\u00c8\u00da"),
     ("aeoAEO", "\u00e2\u00c2"),
     ("aA", "\u00ea\u00ca"),
 )
-_VNI_DIGRAPH = re.compile(
-    f"[{VNI_DIGRAPHS[0][0]}](?:[{VNI_DIGRAPHS[0][1]}]"
-    + "".join(f"|(?<=[{vowels}])[{marks}]" for vowels, marks in VNI_DIGRAPHS[1:])
-    + ")"
-)
+VNI_DIGRAPH_MARKS = "".join(marks for _, marks in VNI_DIGRAPHS)
+VNI_DIGRAPH_BEHIND = "|".join(f"[{vowels}][{marks}]" for vowels, marks in VNI_DIGRAPHS)
+_VNI_DIGRAPH = re.compile(f"[{VNI_DIGRAPH_MARKS}](?<={VNI_DIGRAPH_BEHIND})")
 
 
 def has_evidence(text: str) -> bool:

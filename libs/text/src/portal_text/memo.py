@@ -25,7 +25,11 @@ def word_cache(maxsize: int, *, longest: int = 64) -> Callable[[Callable[P, R]],
 
         @functools.wraps(fn)
         def call(*args: P.args, **kwargs: P.kwargs) -> R:
-            for value in (*args, *kwargs.values()):
+            # (the positional arguments alone first: no tuple of them all built per call)
+            for value in args:
+                if isinstance(value, str) and len(value) > longest:
+                    return fn(*args, **kwargs)
+            for value in kwargs.values():
                 if isinstance(value, str) and len(value) > longest:
                     return fn(*args, **kwargs)
             return cached(*args, **kwargs)  # type: ignore[arg-type]  # the arguments are hashable

@@ -25,12 +25,16 @@ _LOST_BYTES = (0x90, 0x81, 0x8D, 0x8F, 0x9D)
 _HOLE = -1
 
 
-MOJIBAKE_HINT = re.compile(
-    "[\u00c2-\u00f4]["
-    + re.escape("".join(chr(b) for b in range(0x80, 0xC0)))
+# A UTF-8 lead byte (as Windows-1252/Latin-1 shows it) before a continuation byte or U+FFFD:
+# the continuation is searched for and the lead checked by a look-behind (fewer places to stop
+# at in clean text). The two classes let another check join this scan (``text_repair``).
+MOJIBAKE_LEADS = "\u00c2-\u00f4"
+MOJIBAKE_TRAILS = (
+    re.escape("".join(chr(b) for b in range(0x80, 0xC0)))
     + re.escape("".join(CP1252_TO_BYTE))
-    + "\ufffd]|[\u00c2-\u00f4]\ufffd"
+    + "\ufffd"
 )
+MOJIBAKE_HINT = re.compile(f"[{MOJIBAKE_TRAILS}](?<=[{MOJIBAKE_LEADS}].)")
 
 
 _MOJIBAKE_SPAN = re.compile("[" + re.escape(BYTE_CHARS) + "\ufffd]+")

@@ -256,6 +256,8 @@ def _caption_tables(root: HtmlElement, counts: Counter[str]) -> None:
 
 def _figures(root: HtmlElement, counts: Counter[str]) -> None:
     for p in list(root.iter("p")):
+        if not len(p):
+            continue  # text alone: no picture
         picture = _picture(p)
         if picture is None or p.getparent() is None:
             continue
@@ -314,6 +316,8 @@ def _blank(node: Node) -> bool:
 def _paragraph_breaks(root: HtmlElement, counts: Counter[str]) -> None:
     """<p>a<br><br>b</p> -> <p>a</p><p>b</p> (a partner's way of writing paragraphs)."""
     for p in list(root.iter("p")):
+        if len(p) < 2:
+            continue  # (most paragraphs: text alone)
         kids = list(p)
         if not any(
             a.tag == "br" and b.tag == "br" and not (a.tail or "").strip()
@@ -347,6 +351,8 @@ def _trim_breaks(root: HtmlElement) -> None:
     # One walk for every container: each trims only its own child breaks, so the order in
     # which containers are trimmed does not matter.
     for el in root.iter(*_CONTAINERS):
+        if not len(el):
+            continue  # (most containers: text alone)
         children = list(el)
         while children and children[0].tag == "br" and not (el.text or "").strip():
             _detach(children.pop(0))
@@ -356,6 +362,14 @@ def _trim_breaks(root: HtmlElement) -> None:
 
 def _loose_text(root: HtmlElement, counts: Counter[str]) -> None:
     """Text and inline elements directly at the top level go into paragraphs."""
+    children = list(root)
+    if not root.text and all(c.tag not in _INLINE and not (c.tail or "").strip() for c in children):
+        # Blocks alone (most bodies): what the walk below leaves, without taking them out and
+        # putting them back one by one; blank text between them goes.
+        for child in children:
+            child.tail = None
+        root.text = None
+        return
     run: list[Node] = []
 
     def flush() -> None:

@@ -26,7 +26,9 @@ How it decides, run by run (a run is a field, or the text of an HTML block under
 
 from __future__ import annotations
 
+import bisect
 import html
+import itertools
 import re
 import unicodedata
 from collections import Counter
@@ -36,11 +38,21 @@ from html.parser import HTMLParser
 from importlib import resources
 
 from portal_normalize import simple_html
-from portal_normalize.mojibake import MOJIBAKE_HINT
+from portal_normalize.mojibake import MOJIBAKE_LEADS, MOJIBAKE_TRAILS
 from portal_normalize.mojibake import undo_utf8_mojibake as undo_utf8_mojibake
 from portal_text.legacy_encodings import _TCVN_VN1_TABLE as _TCVN_VN1_TABLE
 from portal_text.legacy_encodings import _VISCII_TABLE as _VISCII_TABLE
-from portal_text.legacy_encodings import DECODERS, ENCODABLE, LABELS, NO_HINT, Hint, has_evidence
+from portal_text.legacy_encodings import (
+    DECODERS,
+    ENCODABLE,
+    EVIDENCE_CHARS,
+    LABELS,
+    NO_HINT,
+    VNI_DIGRAPH_BEHIND,
+    VNI_DIGRAPH_MARKS,
+    Hint,
+    has_evidence,
+)
 from portal_text.legacy_encodings import Encoding as Encoding
 from portal_text.legacy_encodings import _decode_charmap as _decode_charmap
 from portal_text.legacy_encodings import font_hint as font_hint
@@ -51,7 +63,8 @@ from portal_text.vietnamese_words import is_vietnamese_syllable as is_vietnamese
 
 # A plain vowel followed by a Latin-1 accented vowel: VNI's base + mark ("BAÙO", "caùc"), and
 # also correct words ("hoà", "quá", "giáo"), so the words holding one are checked.
-_VNI_PAIR = re.compile("[aeouyAEOUYôöÔÖ][ùûõâáàãêéèúÙÛÕÂÁÀÃÊÉÈÚ]")
+_PAIR_VOWELS = "aeouyAEOUYôöÔÖ"
+_PAIR_MARKS = "ùûõâáàãêéèúÙÛÕÂÁÀÃÊÉÈÚ"
 
 
 _WHITESPACE = " \t\n\r\f\v"
@@ -68,21 +81,17 @@ _LAST_SPACE = re.compile(f"[{_WHITESPACE}][^{_WHITESPACE}]*\\Z")
 _NEAR = 32
 
 
-def _vni_like_words(text: str) -> Iterator[str]:
-    """The whitespace-delimited words of ``text`` that hold a vowel + Latin-1 mark pair, in
-    order (found by the pair, so the rest of the text costs one scan)."""
-    pos = 0
-    while (m := _VNI_PAIR.search(text, pos)) is not None:
-        at = m.start()
-        near = max(pos, at - _NEAR)
-        space = _LAST_SPACE.search(text, near, at)
-        if space is None and near > pos:
-            space = _LAST_SPACE.search(text, pos, near)
-        start = space.start() + 1 if space is not None else pos
-        end_m = _NEXT_SPACE.search(text, m.end())
-        end = end_m.start() if end_m is not None else len(text)
-        yield text[start:end]
-        pos = end
+# What ``worth_a_look`` stops at, in one scan: a sign of a finding on its own (a character
+# correct Vietnamese does not use or a VNI digraph, ``has_evidence``; a UTF-8 lead and
+# continuation, ``MOJIBAKE_HINT``), or a vowel + mark pair whose word is to be checked (the
+# empty group). One class of every character any of them ends with, then look-behinds for
+# which: the engine skips ahead only on a single leading class (three patterns, or one of
+# alternatives, cost twice as much on a clean body).
+_LOOK = re.compile(
+    f"[{re.escape(EVIDENCE_CHARS + VNI_DIGRAPH_MARKS + _PAIR_MARKS)}{MOJIBAKE_TRAILS}]"
+    f"(?:(?<=[{re.escape(EVIDENCE_CHARS)}])|(?<={VNI_DIGRAPH_BEHIND})"
+    f"|(?<=[{MOJIBAKE_LEADS}][{MOJIBAKE_TRAILS}])|(?<=[{_PAIR_VOWELS}][{_PAIR_MARKS}])())"
+)
 
 
 @word_cache(65536)  # a pure function of one word; articles repeat words
@@ -92,16 +101,41 @@ def _broken_word(word: str) -> bool:
 
 
 def worth_a_look(text: str) -> bool:
-    """Cheap check: could ``text`` hold mojibake or legacy-encoded runs?"""
-    if has_evidence(text) or MOJIBAKE_HINT.search(text):
-        return True
-    broken = 0
-    for word in _vni_like_words(text):
-        if _broken_word(word):
-            broken += 1
-            if broken >= 2:
-                return True
-    return False
+    """Cheap check: could ``text`` hold mojibake or legacy-encoded runs? A sign of either, or
+    two words with a vowel + mark pair that are not Vietnamese syllables ("BAÙO")."""
+    return worth_a_look_each([text])[0]
+
+
+def worth_a_look_each(texts: Sequence[str]) -> list[bool]:
+    """``worth_a_look`` of each text, in one scan of them all (joined by line breaks, which no
+    sign or pair spans and which end words)."""
+    whole = "\n".join(texts)
+    starts = list(itertools.accumulate((len(t) + 1 for t in texts[:-1]), initial=0))
+    worth = [False] * len(texts)
+    broken = [0] * len(texts)
+    pos = 0  # where the last word checked ended
+    for m in _LOOK.finditer(whole):
+        at = m.start()
+        i = bisect.bisect_right(starts, at) - 1
+        if worth[i]:
+            continue
+        if m.lastindex is None:
+            worth[i] = True
+            continue
+        at -= 1  # the pair's vowel
+        if at < pos:
+            continue  # in the word just checked
+        near = max(pos, at - _NEAR)
+        space = _LAST_SPACE.search(whole, near, at)
+        if space is None and near > pos:
+            space = _LAST_SPACE.search(whole, pos, near)
+        start = space.start() + 1 if space is not None else pos
+        end_m = _NEXT_SPACE.search(whole, m.end())
+        pos = end_m.start() if end_m is not None else len(whole)
+        if _broken_word(whole[start:pos]):
+            broken[i] += 1
+            worth[i] = broken[i] >= 2
+    return worth
 
 
 # --- runs -------------------------------------------------------------------------------------
@@ -375,6 +409,13 @@ _VOID_TAGS = frozenset(_VOID_TEXT.split())
 _RAW_TEXT = frozenset({"script", "style"})
 
 
+# A start tag as re-emitted and the font it names, by its name, attributes and form: markup
+# repeats its tags ('<p style="...">'). Not kept: tags whose alt or title text is a run of its
+# own, or with long attribute values; emptied when it grows past ``_TAGS_KEPT``.
+_TAGS: dict[tuple[str, tuple[tuple[str, str | None], ...], bool], tuple[str, Hint | None]] = {}
+_TAGS_KEPT = 4096
+
+
 class _Rebuilder(HTMLParser):
     """Re-emits the markup and collects text nodes with their block and font context.
 
@@ -389,6 +430,7 @@ class _Rebuilder(HTMLParser):
         self.stack: list[tuple[str, Hint | None]] = []
         self.block = 0
         self.raw: str | None = None
+        self._alts_seen = 0
 
     def hint(self) -> Hint:
         for _, h in reversed(self.stack):
@@ -397,6 +439,30 @@ class _Rebuilder(HTMLParser):
         return NO_HINT
 
     def _tag(self, tag: str, attrs: list[tuple[str, str | None]], close: bool) -> None:
+        key = (tag, tuple(attrs), close)
+        kept = _TAGS.get(key)
+        if kept is None:
+            text, own = self._markup(tag, attrs, close)
+            if len(self.alts) == self._alts_seen and sum(len(v or "") for _, v in attrs) <= 256:
+                if len(_TAGS) >= _TAGS_KEPT:
+                    _TAGS.clear()
+                _TAGS[key] = (text, own)
+            self._alts_seen = len(self.alts)
+        else:
+            text, own = kept
+        if tag in _BLOCK_TAGS:
+            self.block += 1
+        self.out.append(text)
+        if not close and tag not in _VOID_TAGS:
+            self.stack.append((tag, own))
+        if tag in _RAW_TEXT and not close:
+            self.raw = tag
+
+    def _markup(
+        self, tag: str, attrs: list[tuple[str, str | None]], close: bool
+    ) -> tuple[str, Hint | None]:
+        """The start tag re-emitted, and the font it names (an alt or title attribute that
+        needs a look is left as a placeholder for its run)."""
         parts = [f"<{tag}"]
         own = _hint_of(tag, attrs)
         for name, value in attrs:
@@ -410,13 +476,7 @@ class _Rebuilder(HTMLParser):
                 continue
             parts.append(f' {name}="{html.escape(value, quote=True)}"')
         parts.append(" />" if close else ">")
-        if tag in _BLOCK_TAGS:
-            self.block += 1
-        self.out.append("".join(parts))
-        if not close and tag not in _VOID_TAGS:
-            self.stack.append((tag, own))
-        if tag in _RAW_TEXT and not close:
-            self.raw = tag
+        return "".join(parts), own
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self._tag(tag, attrs, close=False)
@@ -478,8 +538,10 @@ def repair_html(fragment: str, place: str, log: RepairLog) -> str:
         else:
             runs.append((hint, [index]))
             last = (block, hint)
-    for hint, indexes in runs:
-        repaired = repair_pieces([out[i] for i in indexes], place, log, hint)
+    looks = worth_a_look_each(["".join(out[i] for i in indexes) for _, indexes in runs])
+    for (hint, indexes), look in zip(runs, looks, strict=True):
+        pieces = [out[i] for i in indexes]
+        repaired = repair_pieces(pieces, place, log, hint) if look else pieces
         for i, text in zip(indexes, repaired, strict=True):
             out[i] = html.escape(text, quote=False)
     for i, (index, hint, value) in enumerate(parser.alts):
