@@ -71,6 +71,10 @@ SCENARIOS = ("throughput", "baseline", "offered", "backfill")
 # -- the scenarios --------------------------------------------------------------------------------
 
 
+# How often the services export their spans (the OpenTelemetry SDK's default: 5 s).
+SPAN_EXPORT_S = float(os.environ.get("OTEL_BSP_SCHEDULE_DELAY") or 5000) / 1000
+
+
 @dataclass
 class Results:
     articles: int = 0
@@ -104,7 +108,8 @@ async def throughput(
     await asyncio.gather(*(pusher.rest(agency, e, c) for e, c in rest), pusher.kafka(agency, kafka))
     pushed = time.time()
     done = await watcher.until_all(ids, timeout_s=600 + n * 0.5)
-    await asyncio.sleep(5.0)  # the last spans and the status consumers' work
+    # The last spans (exported every 5 s) and the status consumers' work.
+    await asyncio.sleep(SPAN_EXPORT_S + 1.0)
     usage = Meter.between(before, await meter.snapshot())
     times = [watcher.at[i] for i in ids if i in watcher.at]
     res.articles = len(times)
@@ -261,8 +266,9 @@ def start_services(settings: StackSettings, receiver: OtlpReceiver, bursts: bool
     ``bursts``, ingest does not treat one agency's flood as a burst (its bulk lane then holds
     marked backfills only)."""
     os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = receiver.endpoint
-    os.environ["OTEL_BSP_SCHEDULE_DELAY"] = "500"
-    os.environ["OTEL_BSP_MAX_QUEUE_SIZE"] = "200000"  # no span dropped before export
+    # Spans leave each service as in production, every OTEL_BSP_SCHEDULE_DELAY (the SDK's 5 s
+    # unless set; exporting twice a second cost the services 8-21 % of their CPU); none dropped.
+    os.environ["OTEL_BSP_MAX_QUEUE_SIZE"] = "200000"
     os.environ["PORTAL_INGEST_RATE_LIMIT_PER_API_KEY"] = ""
     os.environ["PORTAL_INGEST_RATE_LIMIT_PER_IP"] = ""
     if not bursts:
