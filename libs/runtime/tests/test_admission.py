@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from portal_runtime.admission import AdmissionWindow, Hop, PipelineGate
+from portal_runtime.settings import ServiceSettings
 
 
 def test_budget_is_the_window_minus_what_is_in_flight_and_what_was_sent_since() -> None:
@@ -110,7 +111,9 @@ def test_when_the_pipeline_slows_down_the_queue_empties_again() -> None:
     pipeline.capacity = 100.0  # another service took the machine
     queueing = run(window, pipeline, seconds=300, start=300)
 
-    assert p99(queueing[len(queueing) // 2 :]) <= window.target_delay_s
+    # Back within what the window allows: the target, plus its tolerance of the base time.
+    allowed = window.target_delay_s + window.tolerance * pipeline.base_s
+    assert p99(queueing[len(queueing) // 2 :]) <= allowed
 
 
 def test_a_burst_after_a_quiet_spell_starts_at_the_pipelines_speed() -> None:
@@ -128,6 +131,32 @@ def test_a_burst_after_a_quiet_spell_starts_at_the_pipelines_speed() -> None:
     run(window, pipeline, seconds=10, start=120.0)
 
     assert pipeline.completed(130.0) - before >= 0.85 * 300 * 10
+
+
+def test_with_hops_committing_at_the_default_interval_a_backfill_runs_at_most_of_full_speed() -> (
+    None
+):
+    # A hop's lag counts what it processed but has not committed yet: up to a commit interval
+    # of its drain at each hop, read as queueing. At one commit a second over four hops that
+    # blur was as large as the target itself, and a backfill from a quiet start crawled (a
+    # real bench: 2,000 articles at 34/s with the cores 82 % idle).
+    interval = ServiceSettings.model_fields["kafka_commit_interval_ms"].default / 1000
+    pipeline = Pipeline(base_s=0.45, capacity=300.0)
+    window = AdmissionWindow(target_delay_s=2.0, min_window=20, max_window=5000)
+    phases = [0.1 * interval, 0.4 * interval, 0.7 * interval, 0.9 * interval]
+    waiting, now = 5000, 0.0
+    while pipeline.completed(now) < 5000:
+        drain = pipeline.completed(now) - pipeline.completed(now - 1.0)  # per second, lately
+        committed = pipeline.completed(now - (now - phases[3]) % interval)  # the last hop's
+        blur = sum(drain * ((now - phase) % interval) for phase in phases[:3])
+        window.observe(now, pipeline.admitted - committed + int(blur), committed)
+        admitted = min(waiting, window.budget(now))
+        pipeline.admit(now, admitted)
+        window.sent(admitted, admitted)
+        waiting -= admitted
+        now += 0.5
+
+    assert 5000 / now >= 0.7 * 300
 
 
 def test_nothing_draining_while_something_waits_cuts_the_window() -> None:

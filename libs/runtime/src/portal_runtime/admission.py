@@ -17,7 +17,9 @@ the next one, so a slow measurement never lets the window be filled twice.
   base, the rest is queueing (as TCP Vegas tells queueing from a path's own round trip). While
   queueing stays under half of what is allowed (the target, plus a quarter of the base: a slow
   pipeline's figures are rough) and the window is in use, the window grows by what drained
-  meanwhile (doubling per base time while far from any queue, a fifth of that near one); above
+  meanwhile (doubling per base time while far from any queue or before a base is known, a fifth
+  of that near one; the time and the growth follow the last two seconds' drain while it clearly
+  outruns the horizon's, which lags a pipeline speeding up as the window grows); above
   what is allowed, it is cut to what the pipeline drains in its base time plus a quarter of the
   target, so the queue empties, at most once per base time (a cut shows downstream only after
   that long). Errors go the safe way: a base measured too low slows the backfill, never the
@@ -101,11 +103,14 @@ class AdmissionWindow:
     growth: float = 0.2
     # Queueing allowed beyond the target, as a part of the base time.
     tolerance: float = 0.25
+    # The last seconds' drain this much above the horizon's: the pipeline speeds up.
+    speedup: float = 1.2
 
     def __post_init__(self) -> None:
         self.window = float(self.min_window)
         self.in_flight = 0
         self.rate = 0.0  # articles per second leaving the last hop, over the horizon
+        self.rate_now = 0.0  # the same over the last two seconds
         self.time_s = 0.0  # time an article spends in the pipeline now (Little's law)
         self._observed_at: float | None = None
         self.sent_total = 0  # rows the relay sent, both lanes (they are in flight too)
@@ -161,8 +166,17 @@ class AdmissionWindow:
         if span >= min(self.horizon_s, 2.0):
             self.rate = max(0, completed - first[2]) / span
             if self.rate > 0:
-                recent = list(self._samples)[-4:]  # two seconds: admissions come in steps
-                self.time_s = sum(s[1] for s in recent) / len(recent) / self.rate
+                # The time in the pipeline now (Little's law), over the last two seconds:
+                # admissions come in steps. Against the horizon's rate, except while the
+                # pipeline clearly speeds up (as the window grows): the horizon's rate lags
+                # it, the time then looked long and the ramp crawled.
+                recent = list(self._samples)[-5:]
+                drained = recent[-1][2] - recent[0][2]
+                recent_span = recent[-1][3] - recent[0][3]
+                self.rate_now = drained / recent_span if recent_span > 0 else 0.0
+                speeding_up = self.rate_now > self.speedup * self.rate
+                rate = self.rate_now if speeding_up else self.rate
+                self.time_s = sum(s[1] for s in recent) / len(recent) / rate
                 if span >= self.horizon_s * 0.5 and in_flight > 0:
                     # The base comes from averages over the horizon (Little's law holds for
                     # averages over the span of the rate).
@@ -193,8 +207,14 @@ class AdmissionWindow:
         elif self.queueing_s < allowed / 2 and in_flight + self._sent_since >= self.window * 0.5:
             # Room left and the window is in use: grow by a part of what drained meanwhile, by
             # all of it while far from any queue (the window then doubles per base time).
-            part = 1.0 if self.queueing_s < allowed / 4 else self.growth
-            growth = max(1.0, part * self.rate * elapsed)
+            if self.queueing_s < allowed / 4 or not self._times:
+                # Far from any queue (or no base known yet, as in a first backfill): by all
+                # that drained, at the pace of the last seconds (the horizon's lags a pipeline
+                # speeding up as the window grows).
+                growth = max(self.rate, self.rate_now) * elapsed
+            else:
+                growth = self.growth * self.rate * elapsed
+            growth = max(1.0, growth)
             self.window = min(float(self.max_window), self.window + growth)
 
     def budget(self, now: float) -> int:

@@ -47,7 +47,9 @@ class ServiceSettings(BaseSettings):
     # transaction.
     kafka_batch_slow_step_concurrency: int = Field(default=8, ge=1, le=256)
     # Processed offsets are committed at most this often (and always before a rebalance).
-    kafka_commit_interval_ms: int = Field(default=1000, ge=0, le=60_000)
+    # Short: a hop's lag, which paces ingest's bulk lane, counts what it processed but has not
+    # committed; at a second per hop that blur was as large as the pacing's target.
+    kafka_commit_interval_ms: int = Field(default=200, ge=0, le=60_000)
     # A revoked partition's batch in progress may finish this long before it is abandoned
     # (its offsets then stay uncommitted: the next owner gets it again and the inbox absorbs it).
     kafka_rebalance_drain_s: float = Field(default=10.0, ge=0, le=240)
