@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
 import asyncpg
 import psutil
@@ -199,6 +200,28 @@ class Meter:
         )
 
 
+# -- background watchers --------------------------------------------------------------------------
+
+
+class Watcher:
+    """A loop that watches something for the run, as a task of the bench's event loop."""
+
+    _task: asyncio.Task[None] | None = None
+
+    def start(self) -> Self:
+        self._task = asyncio.create_task(self._run())
+        return self
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        raise NotImplementedError
+
+
 # -- the machine's cores ------------------------------------------------------------------------
 
 
@@ -210,7 +233,7 @@ def _proc_stat() -> tuple[int, int]:
     return total - fields[3] - fields[4], total
 
 
-class CoreUse:
+class CoreUse(Watcher):
     """Samples how busy the machine's cores are, so that a stretch of a run (the steady slope)
     can say how much of the CPU it used: a pipeline whose cores sit idle while articles wait
     is held up by something other than CPU (pacing, a stage waiting on another). It is the
@@ -219,17 +242,6 @@ class CoreUse:
     def __init__(self, interval_s: float = 0.5) -> None:
         self.interval_s = interval_s
         self.samples: list[tuple[float, int, int]] = []  # (when, busy, total)
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> CoreUse:
-        self._task = asyncio.create_task(self._run())
-        return self
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
 
     async def _run(self) -> None:
         while True:
@@ -258,7 +270,7 @@ def steady_span(times: Iterable[float], low: float = 0.1, high: float = 0.9) -> 
 # -- searchable ---------------------------------------------------------------------------------
 
 
-class Searchable:
+class Searchable(Watcher):
     """Watches OpenSearch for the ids it waits for; records when each became searchable.
 
     Each poll is a search, as a reader's: the documents with a sequence number above the
@@ -288,7 +300,6 @@ class Searchable:
         self.at: dict[str, float] = {}
         self.watched_at: dict[str, float] = {}
         self._last_sent: float | None = None
-        self._task: asyncio.Task[None] | None = None
 
     def watch(self, ids: Iterable[str]) -> None:
         now = time.time()
@@ -296,16 +307,6 @@ class Searchable:
             if i not in self.at and i not in self.pending:
                 self.pending.add(i)
                 self.watched_at[i] = now
-
-    def start(self) -> Searchable:
-        self._task = asyncio.create_task(self._run())
-        return self
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
 
     async def until_all(self, ids: Iterable[str], timeout_s: float) -> bool:
         wanted = set(ids)
