@@ -12,8 +12,8 @@ the next one, so a slow measurement never lets the window be filled twice.
   (every article is in exactly one hop's queue or hands); the drain rate = how fast the last hop
   commits, over the last ten seconds it was busy (a quiet spell between two backfills is left
   out: it says nothing of how fast the pipeline drains). Little's law gives the time an article
-  spends in the pipeline, in flight / rate. Part of it is the pipeline's own processing time, which no pacing
-  shortens (long on a busy machine): its lowest value over the last ten minutes is taken as that
+  spends in the pipeline, in flight / rate. Part of it is the pipeline's own processing time,
+  which no pacing shortens (long on a busy machine): its lowest value over the last ten minutes is taken as that
   base, the rest is queueing (as TCP Vegas tells queueing from a path's own round trip). While
   queueing stays under half of what is allowed (the target, plus a quarter of the base: a slow
   pipeline's figures are rough) and the window is in use, the window grows by what drained
@@ -40,7 +40,7 @@ import time
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from portal_runtime.logs import get_logger
 from portal_runtime.metrics import GaugeValues, GroupCoordinators, declare_gauge
@@ -84,6 +84,13 @@ class Unpaced:
         return None
 
 
+class _Sample(NamedTuple):
+    when: float
+    in_flight: int
+    completed: int  # by the last hop, in all
+    busy: float  # seconds the pipeline had work, up to this sample
+
+
 @dataclass
 class AdmissionWindow:
     """Additive-increase, multiplicative-decrease window on the articles in flight."""
@@ -117,8 +124,7 @@ class AdmissionWindow:
         self._sent_since = 0  # of which not in the last measurement
         self._fallback_since = 0.0
         self._fallback_sent = 0
-        # (when, in flight, completed, busy time so far)
-        self._samples: deque[tuple[float, int, int, float]] = deque()
+        self._samples: deque[_Sample] = deque()
         self._times: deque[tuple[float, float]] = deque()  # (when, time in the pipeline)
         self._last_cut = float("-inf")
 
@@ -153,34 +159,35 @@ class AdmissionWindow:
         busy = 0.0
         if self._samples:
             last = self._samples[-1]
-            busy = last[3] + (now - last[0] if last[1] > 0 or completed > last[2] else 0.0)
-            if in_flight == 0 and last[1] == 0 and completed == last[2]:
+            was_busy = last.in_flight > 0 or completed > last.completed
+            busy = last.busy + (now - last.when if was_busy else 0.0)
+            if in_flight == 0 and last.in_flight == 0 and completed == last.completed:
                 # Still quiet: one sample stands for the whole spell, so that the averages
                 # over the horizon are not diluted by it either.
                 self._samples.pop()
-        self._samples.append((now, in_flight, completed, busy))
-        while len(self._samples) > 2 and self._samples[1][3] <= busy - self.horizon_s:
+        self._samples.append(_Sample(now, in_flight, completed, busy))
+        while len(self._samples) > 2 and self._samples[1].busy <= busy - self.horizon_s:
             self._samples.popleft()
         first = self._samples[0]
-        span = busy - first[3]
+        span = busy - first.busy
         if span >= min(self.horizon_s, 2.0):
-            self.rate = max(0, completed - first[2]) / span
+            self.rate = max(0, completed - first.completed) / span
             if self.rate > 0:
                 # The time in the pipeline now (Little's law), over the last two seconds:
                 # admissions come in steps. Against the horizon's rate, except while the
                 # pipeline clearly speeds up (as the window grows): the horizon's rate lags
                 # it, the time then looked long and the ramp crawled.
                 recent = list(self._samples)[-5:]
-                drained = recent[-1][2] - recent[0][2]
-                recent_span = recent[-1][3] - recent[0][3]
+                drained = recent[-1].completed - recent[0].completed
+                recent_span = recent[-1].busy - recent[0].busy
                 self.rate_now = drained / recent_span if recent_span > 0 else 0.0
                 speeding_up = self.rate_now > self.speedup * self.rate
                 rate = self.rate_now if speeding_up else self.rate
-                self.time_s = sum(s[1] for s in recent) / len(recent) / rate
+                self.time_s = sum(s.in_flight for s in recent) / len(recent) / rate
                 if span >= self.horizon_s * 0.5 and in_flight > 0:
                     # The base comes from averages over the horizon (Little's law holds for
                     # averages over the span of the rate).
-                    mean = sum(s[1] for s in self._samples) / len(self._samples)
+                    mean = sum(s.in_flight for s in self._samples) / len(self._samples)
                     self._times.append((now, mean / self.rate))
             else:
                 self.time_s = float("inf") if in_flight > 0 else 0.0
