@@ -4,7 +4,13 @@ database through ``portal_runtime.testing``."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from aiokafka import TopicPartition
+from aiokafka.structs import ConsumerRecord
 
 from portal_contracts.articles import (
     ArticleAction,
@@ -13,11 +19,12 @@ from portal_contracts.articles import (
     ArticleIngestedEvent,
     Channel,
 )
+from portal_contracts.deadletter import DeadLetterEvent
 from portal_contracts.topics import ARTICLE_INGESTED
 from portal_runtime.batch import Message, PermanentError, Record
-from portal_runtime.consumer import Subscription
+from portal_runtime.consumer import BatchConsumer, ConsumerConfig, Subscription
 from portal_runtime.testing import drive, record_for, records_for
-from portal_runtime.unit_of_work import UnitOfWork
+from portal_runtime.unit_of_work import Rejection, UnitOfWork, write_dead_letters
 
 
 def ingested(article_id: str, revision: int = 1, title: str = "Tin") -> ArticleIngestedEvent:
@@ -103,3 +110,84 @@ async def test_the_slow_step_runs_before_the_transaction_and_may_refuse() -> Non
     assert seen == ["Tin"]
     assert [e.event_id for _, e, _ in ledger.events] == [ok.event_id]
     assert [(r.record.offset, r.error_type) for r in ledger.rejections] == [(1, "size")]
+
+
+# -- gathering a batch across a rebalance ------------------------------------------------------
+
+
+def _raw(partition: int, offset: int) -> ConsumerRecord[bytes, bytes]:
+    return ConsumerRecord(
+        ARTICLE_INGESTED.name, partition, offset, 0, 0, b"k", b"v", None, 1, 1, []
+    )
+
+
+class _RebalancingKafka:
+    """A consumer whose group rebalances between the two fetches of a gather: partition 0 stays
+    (rewound to its committed offset 10, so 10-12 come again), partition 1 goes elsewhere."""
+
+    def __init__(self) -> None:
+        tp0, tp1 = (TopicPartition(ARTICLE_INGESTED.name, p) for p in (0, 1))
+        self._assigned = {tp0, tp1}
+        self._fetches = [
+            {tp0: [_raw(0, o) for o in (10, 11, 12)], tp1: [_raw(1, 7)]},
+            {tp0: [_raw(0, o) for o in (10, 11, 12, 13)]},
+        ]
+        self._after_rebalance = {tp0}
+
+    async def getmany(self, timeout_ms: int, max_records: int) -> dict[Any, Any]:
+        fetched = self._fetches.pop(0) if self._fetches else {}
+        if not self._fetches:
+            self._assigned = self._after_rebalance
+        return fetched
+
+    def assignment(self) -> set[TopicPartition]:
+        return set(self._assigned)
+
+
+async def test_a_rebalance_during_a_gather_gives_each_record_once_and_only_the_kept_partitions() -> (
+    None
+):
+    config = ConsumerConfig(bootstrap_servers="", client_id="t", producer="t", max_wait_s=1.0)
+    consumer = BatchConsumer(
+        echo(),
+        config,
+        sessions=None,  # type: ignore[arg-type]
+        outbox=None,  # type: ignore[arg-type]
+    )
+    batch = await consumer._poll(_RebalancingKafka())
+    # Each record once (a record twice in a batch was applied, and dead-lettered, twice), and
+    # none of the partition now another consumer's (it starts from the committed offset).
+    assert [(r.partition, r.offset) for r in batch] == [(0, 10), (0, 11), (0, 12), (0, 13)]
+
+
+# -- dead letters ------------------------------------------------------------------------------
+
+
+class _Inbox:
+    """The inbox's ON CONFLICT DO NOTHING: a key is new once, even twice in one statement."""
+
+    def __init__(self) -> None:
+        self.seen: set[UUID] = set()
+
+    async def first_times(self, session: Any, keys: Sequence[tuple[UUID, str]]) -> set[UUID]:
+        fresh = {k for k, _ in keys if k not in self.seen}
+        self.seen |= fresh
+        return fresh
+
+
+async def test_a_record_refused_twice_in_one_transaction_is_dead_lettered_once() -> None:
+    uow = UnitOfWork(
+        sessions=None,  # type: ignore[arg-type]
+        outbox=_Inbox(),  # type: ignore[arg-type]
+        group="test",
+        producer="test",
+    )
+    bad = Record(ARTICLE_INGESTED.name, 0, 5, b"k", b"{not json")
+    refusals = [Rejection(bad, "not JSON", "decode"), Rejection(bad, "not JSON", "decode")]
+    await write_dead_letters(uow, None, refusals)  # type: ignore[arg-type]
+    [(topic, letter, _)] = uow.events
+    assert isinstance(letter, DeadLetterEvent)
+    assert (topic, letter.data.original_offset) == (f"{ARTICLE_INGESTED.name}.dlq", 5)
+    # Delivered again later: the inbox knows it.
+    await write_dead_letters(uow, None, refusals[:1])  # type: ignore[arg-type]
+    assert len(uow.events) == 1

@@ -32,7 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Any, Generic
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
@@ -91,6 +91,19 @@ def record_of(raw: Any) -> Record:
         headers=tuple((k, bytes(v) if v is not None else b"") for k, v in raw.headers or ()),
         timestamp_ms=raw.timestamp,
     )
+
+
+def _gathered(raw: Iterable[Any], assigned: Collection[TopicPartition]) -> list[Record]:
+    """The records of one gather, each once, in offset order, of the partitions still this
+    consumer's. A rebalance between two fetches of a gather rewinds the partitions this
+    consumer keeps to their committed offsets, so they are fetched again (a record twice in one
+    batch would be applied, and dead-lettered, twice); a partition given up belongs to its new
+    owner, who starts from the committed offset."""
+    unique: dict[tuple[str, int, int], Any] = {}
+    for r in raw:
+        if TopicPartition(r.topic, r.partition) in assigned:
+            unique.setdefault((r.topic, r.partition, r.offset), r)
+    return [record_of(unique[at]) for at in sorted(unique)]
 
 
 class BatchConsumer(Generic[E]):
@@ -233,8 +246,7 @@ class BatchConsumer(Generic[E]):
                 )
                 self._committed.given(more)
                 raw.extend(r for records in more.values() for r in records)
-        raw.sort(key=lambda r: (r.topic, r.partition, r.offset))
-        return [record_of(r) for r in raw]
+        return _gathered(raw, consumer.assignment())
 
     async def _commit(self, consumer: AIOKafkaConsumer, *, force: bool = False) -> None:
         if not self._pending:

@@ -204,6 +204,7 @@ async def write_dead_letters(
     for rejection, (key, dlq) in zip(rejections, keys, strict=True):
         if key not in fresh:
             continue
+        fresh.discard(key)  # a record refused twice in one transaction: one dead letter
         uow.emit(
             dlq,
             dead_letter_for(

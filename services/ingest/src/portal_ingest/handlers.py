@@ -182,7 +182,9 @@ async def record_partner_errors(
     refused = [(rejection, *partner_error(rejection, uow.group)) for rejection in rejections]
     recorded = await repo.insert_partner_errors(session, [error for _, error, _ in refused])
     for rejection, error, dead_letter in refused:
-        if (error.topic, error.partition, error.offset) in recorded:
+        at = (error.topic, error.partition, error.offset)
+        if at in recorded:
+            recorded.discard(at)  # a message refused twice in one transaction: one dead letter
             uow.emit(PARTNER_DEAD_LETTERS, dead_letter, cause=rejection.message)
 
 
