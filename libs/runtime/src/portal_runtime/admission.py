@@ -42,6 +42,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
+from portal_runtime.kafka import started
 from portal_runtime.logs import get_logger
 from portal_runtime.metrics import GaugeValues, GroupCoordinators, declare_gauge
 
@@ -301,13 +302,11 @@ class PipelineGate:
         from aiokafka.admin import AIOKafkaAdminClient
 
         if self._admin is None:
-            admin = AIOKafkaAdminClient(**self.kafka, client_id=self.client_id)
-            await admin.start()
-            self._admin = admin
+            self._admin = await started(AIOKafkaAdminClient(**self.kafka, client_id=self.client_id))
         if self._consumer is None:
-            consumer = AIOKafkaConsumer(**self.kafka, client_id=self.client_id, group_id=None)
-            await consumer.start()
-            self._consumer = consumer
+            self._consumer = await started(
+                AIOKafkaConsumer(**self.kafka, client_id=self.client_id, group_id=None)
+            )
         if not self._partitions:
             described = await self._admin.describe_topics(sorted({h.topic for h in self.hops}))
             self._partitions = [

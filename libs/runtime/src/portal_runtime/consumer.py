@@ -51,7 +51,7 @@ from portal_runtime.batch import (
 )
 from portal_runtime.batch_span import batch_span
 from portal_runtime.consumer_lag import CommittedOffsets
-from portal_runtime.kafka import is_transient
+from portal_runtime.kafka import is_transient, started
 from portal_runtime.logs import get_logger
 from portal_runtime.metrics import MESSAGE_RETRIES, MESSAGES_PROCESSED, PROCESSING_DURATION
 from portal_runtime.outbox import Outbox
@@ -182,13 +182,7 @@ class BatchConsumer(Generic[E]):
             consumer.subscribe(pattern=self.sub.pattern, listener=listener)
         else:
             consumer.subscribe(topics=[t.name for t in self.sub.topics], listener=listener)
-        try:
-            await consumer.start()
-        except BaseException:
-            with contextlib.suppress(Exception):
-                await consumer.stop()
-            raise
-        self.consumer = consumer
+        self.consumer = await started(consumer)
         self.started.set()
 
     async def _close(self) -> None:

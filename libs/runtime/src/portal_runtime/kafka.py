@@ -12,7 +12,7 @@ import base64
 import contextlib
 import weakref
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import opensearchpy
@@ -49,9 +49,26 @@ __all__ = [
     "make_broker",
     "publish_event",
     "renew_producer",
+    "started",
 ]
 
 log = get_logger(__name__)
+
+_Client = TypeVar("_Client")
+
+
+async def started(client: _Client) -> _Client:
+    """``client`` (an aiokafka consumer, producer or admin client) once started; a start that
+    fails, or is cut short by a timeout or a shutdown, stops it again, so a half-started
+    client leaves no task or connection behind (nor an "Unclosed" warning when collected)."""
+    try:
+        await client.start()  # type: ignore[attr-defined]
+    except BaseException:
+        stop = getattr(client, "stop", None) or client.close  # type: ignore[attr-defined]
+        with contextlib.suppress(Exception):
+            await stop()
+        raise
+    return client
 
 
 # Failures of a dependency: retry the same message (never dead-letter it for this).

@@ -265,9 +265,11 @@ class MetricsPoller:
             if self._admin is None:
                 from aiokafka.admin import AIOKafkaAdminClient
 
-                admin = AIOKafkaAdminClient(**self.kafka_options, client_id="portal-metrics")
-                await admin.start()
-                self._admin = admin
+                from portal_runtime.kafka import started
+
+                self._admin = await started(
+                    AIOKafkaAdminClient(**self.kafka_options, client_id="portal-metrics")
+                )
             return self._admin
 
     async def _committed(self, group: str, partitions: list[Any]) -> dict[Any, int]:

@@ -19,6 +19,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from portal_contracts.codec import DecodeError, decode
 from portal_contracts.envelope import Envelope
+from portal_runtime.kafka import started
 from portal_runtime.logs import get_logger
 
 log = get_logger(__name__)
@@ -42,8 +43,7 @@ class ReplayStalled(TimeoutError):
 
 
 async def partitions_of(kafka: Mapping[str, Any], topic: str, client_id: str) -> list[int]:
-    admin = AIOKafkaAdminClient(**kafka, client_id=client_id)
-    await admin.start()
+    admin = await started(AIOKafkaAdminClient(**kafka, client_id=client_id))
     try:
         (described,) = await admin.describe_topics([topic])
     finally:
@@ -71,15 +71,16 @@ async def replay(
     batches of at most ``batch_size`` (in log order within each partition).
     ``kafka``: the service's client options (``kafka_security.client_options``)."""
     tps = [TopicPartition(topic, p) for p in await partitions_of(kafka, topic, client_id)]
-    consumer = AIOKafkaConsumer(
-        **kafka,
-        client_id=client_id,
-        group_id=None,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        max_poll_records=batch_size,
+    consumer = await started(
+        AIOKafkaConsumer(
+            **kafka,
+            client_id=client_id,
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=batch_size,
+        )
     )
-    await consumer.start()
     messages = events = skipped = 0
     try:
         consumer.assign(tps)
