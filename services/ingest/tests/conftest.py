@@ -29,6 +29,7 @@ from portal_ingest.settings import Settings
 from portal_launcher.components.kafka import admin_client_options
 from portal_launcher.services import service_environment
 from portal_launcher.settings import StackSettings
+from portal_runtime.kafka import started
 from portal_runtime.storage import ObjectStore
 
 from .feed_server import FeedServer
@@ -71,8 +72,11 @@ class Pipeline:
             await asyncio.sleep(0.3)
 
     async def _commit_the_end(self) -> None:
-        consumer = AIOKafkaConsumer(**self.kafka, group_id=PIPELINE_GROUP, enable_auto_commit=False)
-        await consumer.start()
+        # Started by the runtime's own helper: this loop runs all session, Kafka included in
+        # the chaos suite's outages, and a start that fails must not leave its client behind.
+        consumer = await started(
+            AIOKafkaConsumer(**self.kafka, group_id=PIPELINE_GROUP, enable_auto_commit=False)
+        )
         try:
             topic = ARTICLE_INGESTED.name
             partitions = [TopicPartition(topic, p) for p in range(ARTICLE_INGESTED.partitions)]
