@@ -22,7 +22,7 @@ from portal_contracts.articles import (
 from portal_contracts.deadletter import DeadLetterEvent
 from portal_contracts.topics import ARTICLE_INGESTED
 from portal_runtime.batch import Message, PermanentError, Record
-from portal_runtime.consumer import BatchConsumer, ConsumerConfig, Subscription
+from portal_runtime.consumer import Subscription, _gathered
 from portal_runtime.testing import drive, record_for, records_for
 from portal_runtime.unit_of_work import Rejection, UnitOfWork, write_dead_letters
 
@@ -121,40 +121,17 @@ def _raw(partition: int, offset: int) -> ConsumerRecord[bytes, bytes]:
     )
 
 
-class _RebalancingKafka:
-    """A consumer whose group rebalances between the two fetches of a gather: partition 0 stays
-    (rewound to its committed offset 10, so 10-12 come again), partition 1 goes elsewhere."""
+def test_a_gather_across_a_rebalance_gives_each_record_once_and_only_the_kept_partitions() -> None:
+    # The group rebalanced between the two fetches of a gather: partition 0 stayed (rewound to
+    # its committed offset 10, so 10-12 came again), partition 1 went to another consumer.
+    tp0, tp1 = (TopicPartition(ARTICLE_INGESTED.name, p) for p in (0, 1))
+    fetches = [
+        {tp0: [_raw(0, o) for o in (10, 11, 12)], tp1: [_raw(1, 7)]},
+        {tp0: [_raw(0, o) for o in (10, 11, 12, 13)]},
+    ]
 
-    def __init__(self) -> None:
-        tp0, tp1 = (TopicPartition(ARTICLE_INGESTED.name, p) for p in (0, 1))
-        self._assigned = {tp0, tp1}
-        self._fetches = [
-            {tp0: [_raw(0, o) for o in (10, 11, 12)], tp1: [_raw(1, 7)]},
-            {tp0: [_raw(0, o) for o in (10, 11, 12, 13)]},
-        ]
-        self._after_rebalance = {tp0}
+    batch = _gathered(fetches, {tp0})
 
-    async def getmany(self, timeout_ms: int, max_records: int) -> dict[Any, Any]:
-        fetched = self._fetches.pop(0) if self._fetches else {}
-        if not self._fetches:
-            self._assigned = self._after_rebalance
-        return fetched
-
-    def assignment(self) -> set[TopicPartition]:
-        return set(self._assigned)
-
-
-async def test_a_rebalance_during_a_gather_gives_each_record_once_and_only_the_kept_partitions() -> (
-    None
-):
-    config = ConsumerConfig(bootstrap_servers="", client_id="t", producer="t", max_wait_s=1.0)
-    consumer = BatchConsumer(
-        echo(),
-        config,
-        sessions=None,  # type: ignore[arg-type]
-        outbox=None,  # type: ignore[arg-type]
-    )
-    batch = await consumer._poll(_RebalancingKafka())
     # Each record once (a record twice in a batch was applied, and dead-lettered, twice), and
     # none of the partition now another consumer's (it starts from the committed offset).
     assert [(r.partition, r.offset) for r in batch] == [(0, 10), (0, 11), (0, 12), (0, 13)]

@@ -13,17 +13,17 @@ the next one, so a slow measurement never lets the window be filled twice.
   commits, over the last ten seconds it was busy (a quiet spell between two backfills is left
   out: it says nothing of how fast the pipeline drains). Little's law gives the time an article
   spends in the pipeline, in flight / rate. Part of it is the pipeline's own processing time,
-  which no pacing shortens (long on a busy machine): its lowest value over the last ten minutes is taken as that
-  base, the rest is queueing (as TCP Vegas tells queueing from a path's own round trip). While
-  queueing stays under half of what is allowed (the target, plus a quarter of the base: a slow
-  pipeline's figures are rough) and the window is in use, the window grows by what drained
-  meanwhile (doubling per base time while far from any queue or before a base is known, a fifth
-  of that near one; the time and the growth follow the last two seconds' drain while it clearly
-  outruns the horizon's, which lags a pipeline speeding up as the window grows); above
-  what is allowed, it is cut to what the pipeline drains in its base time plus a quarter of the
-  target, so the queue empties, at most once per base time (a cut shows downstream only after
-  that long). Errors go the safe way: a base measured too low slows the backfill, never the
-  news.
+  which no pacing shortens (long on a busy machine): its lowest value over the last ten minutes
+  is taken as that base, the rest is queueing (as TCP Vegas tells queueing from a path's own
+  round trip). While queueing stays under half of what is allowed (the target, plus a quarter
+  of the base: a slow pipeline's figures are rough) and the window is in use, the window grows
+  by what drained meanwhile (doubling per base time while far from any queue or before a base
+  is known, a fifth of that near one; the time and the growth follow the last two seconds'
+  drain while it clearly outruns the horizon's, which lags a pipeline speeding up as the window
+  grows); above what is allowed, it is cut to what the pipeline drains in its base time plus a
+  quarter of the target, so the queue empties, at most once per base time (a cut shows
+  downstream only after that long). Errors go the safe way: a base measured too low slows the
+  backfill, never the news.
 * ``PipelineGate`` measures (consumer groups' committed offsets and the topics' end offsets,
   through Kafka's admin API) and feeds the window: every interval while anything is in flight
   or being sent, and only every idle interval while the pipeline is empty and the relay quiet

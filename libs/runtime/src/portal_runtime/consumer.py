@@ -32,7 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any, Generic
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
@@ -94,17 +94,21 @@ def record_of(raw: Any) -> Record:
     )
 
 
-def _gathered(raw: Iterable[Any], assigned: Collection[TopicPartition]) -> list[Record]:
-    """The records of one gather, each once, in offset order, of the partitions still this
-    consumer's. A rebalance between two fetches of a gather rewinds the partitions this
+def _gathered(
+    fetches: Iterable[Mapping[TopicPartition, Sequence[Any]]], assigned: Collection[TopicPartition]
+) -> list[Record]:
+    """The records of one gather's fetches, each once, in offset order, of the partitions still
+    this consumer's. A rebalance between two fetches of a gather rewinds the partitions this
     consumer keeps to their committed offsets, so they are fetched again (a record twice in one
     batch would be applied, and dead-lettered, twice); a partition given up belongs to its new
     owner, who starts from the committed offset."""
-    unique: dict[tuple[str, int, int], Any] = {}
-    for r in raw:
-        if TopicPartition(r.topic, r.partition) in assigned:
-            unique.setdefault((r.topic, r.partition, r.offset), r)
-    return [record_of(unique[at]) for at in sorted(unique)]
+    by_position: dict[tuple[str, int, int], Any] = {}
+    for fetched in fetches:
+        for tp, records in fetched.items():
+            if tp in assigned:
+                for r in records:
+                    by_position.setdefault((tp.topic, tp.partition, r.offset), r)
+    return [record_of(by_position[at]) for at in sorted(by_position)]
 
 
 class BatchConsumer(Generic[E]):
@@ -228,20 +232,22 @@ class BatchConsumer(Generic[E]):
             timeout_ms=int(wait_s * 1000), max_records=self.config.max_records
         )
         self._committed.given(fetched)
-        raw = [r for records in fetched.values() for r in records]
-        if raw and len(raw) < self.config.max_records and self.config.max_wait_s > 0:
+        fetches = [fetched]
+        count = sum(map(len, fetched.values()))
+        if count and count < self.config.max_records and self.config.max_wait_s > 0:
             deadline = time.monotonic() + self.config.max_wait_s
-            while len(raw) < self.config.max_records and not self._stopping:
+            while count < self.config.max_records and not self._stopping:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
                 more = await consumer.getmany(
                     timeout_ms=max(1, int(left * 1000)),
-                    max_records=self.config.max_records - len(raw),
+                    max_records=self.config.max_records - count,
                 )
                 self._committed.given(more)
-                raw.extend(r for records in more.values() for r in records)
-        return _gathered(raw, consumer.assignment())
+                fetches.append(more)
+                count += sum(map(len, more.values()))
+        return _gathered(fetches, consumer.assignment())
 
     async def _commit(self, consumer: AIOKafkaConsumer, *, force: bool = False) -> None:
         if not self._pending:

@@ -265,6 +265,7 @@ class MetricsPoller:
             if self._admin is None:
                 from aiokafka.admin import AIOKafkaAdminClient
 
+                # Here, not at the top: every module imports this one, few need Kafka's.
                 from portal_runtime.kafka import started
 
                 self._admin = await started(
