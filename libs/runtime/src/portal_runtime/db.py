@@ -16,6 +16,7 @@ from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 from sqlalchemy import MetaData, text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
+from portal_runtime.settings import PlanCacheMode
 from portal_runtime.telemetry import use_stable_conventions
 
 # One naming convention so Alembic autogenerate gives stable constraint names.
@@ -32,18 +33,26 @@ def new_metadata() -> MetaData:
     return MetaData(naming_convention=NAMING_CONVENTION)
 
 
-def make_engine(url: str, pool_size: int = 10, *, trace_statements: bool = False) -> AsyncEngine:
+def make_engine(
+    url: str,
+    pool_size: int = 10,
+    *,
+    trace_statements: bool = False,
+    plan_cache_mode: PlanCacheMode = "auto",
+) -> AsyncEngine:
     """The service's engine. No ping on every checkout (a round trip each time): a connection
     that died with a database restart fails its statement, the pool drops every connection older
     than that failure, and the caller's retry (a consumer's transient retry, a client's) gets a
     fresh one. ``trace_statements`` makes each SQL statement a span (off: one span per batch or
-    request is what a trace needs; statements are for a deep look)."""
+    request is what a trace needs; statements are for a deep look). ``plan_cache_mode`` is
+    PostgreSQL's, for every connection (see ``ServiceSettings.database_plan_cache_mode``)."""
     engine = create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=False,
         pool_recycle=1800,
+        connect_args={"server_settings": {"plan_cache_mode": plan_cache_mode}},
     )
     if trace_statements:
         use_stable_conventions()

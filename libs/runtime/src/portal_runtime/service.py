@@ -253,6 +253,7 @@ class Service(HttpService):
             settings.database_url,
             settings.database_pool_size,
             trace_statements=settings.trace_sql_statements,
+            plan_cache_mode=settings.database_plan_cache_mode,
         )
         self.sessions = make_sessionmaker(self.engine)
         self.consumers = Consumers(ConsumerConfig.from_settings(settings), self.sessions, outbox)

@@ -15,6 +15,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from portal_runtime.ratelimit import parse_rules
 
+# PostgreSQL's plan_cache_mode values.
+PlanCacheMode = Literal["auto", "force_custom_plan", "force_generic_plan"]
+
 
 class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
@@ -71,6 +74,13 @@ class ServiceSettings(BaseSettings):
         description="SQLAlchemy async URL of this service's own database.",
     )
     database_pool_size: int = 10
+    # PostgreSQL's choice for prepared statements (each pooled connection prepares its statements
+    # once): "auto" plans a statement for its parameters five times, then keeps one generic plan
+    # until the tables are next analysed. A service whose lookups are batched (a statement per
+    # batch, not per row) is better served by "force_custom_plan": a plan kept from when its
+    # tables were small reads them whole once they have grown (on a new database, autovacuum
+    # analyses them only minutes later), while planning each batch's statement costs little.
+    database_plan_cache_mode: PlanCacheMode = "auto"
     # Upgrade the database when the process starts; false where a deployment migrates once
     # before its rollout (`python -m portal_runtime.migrate <service>`, the Helm chart's Job).
     migrate_on_start: bool = True

@@ -12,7 +12,7 @@ from portal_contracts.topics import (
 )
 from portal_ingest.pull.addresses import parse_target
 from portal_runtime.admission import Hop
-from portal_runtime.settings import ServiceSettings
+from portal_runtime.settings import PlanCacheMode, ServiceSettings
 
 MIB = 1024 * 1024
 
@@ -21,6 +21,9 @@ class Settings(ServiceSettings):
     service_name: str = "ingest"
     http_port: int = 8001
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/ingest"
+    # Every statement of the intake and of the status consumers serves a whole batch: planned
+    # for its batch, a lookup of its articles stays a lookup as the tables grow (ServiceSettings).
+    database_plan_cache_mode: PlanCacheMode = "force_custom_plan"
     # Overload protection (README, configuration): per partner API key, and per address for
     # every caller (floods of made-up keys); the admin API with the admin token is exempt.
     rate_limit_per_api_key: str = "3000/minute;100000/hour"

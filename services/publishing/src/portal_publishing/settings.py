@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from pydantic import Field, SecretStr
 
-from portal_runtime.settings import ServiceSettings
+from portal_runtime.settings import PlanCacheMode, ServiceSettings
 
 
 class Settings(ServiceSettings):
     service_name: str = "publishing"
     http_port: int = 8004
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/publishing"
+    # The consumer locks and reads each batch's articles and slugs in one statement: planned for
+    # its batch, that stays a lookup as the store grows (ServiceSettings). Reads by the public
+    # API plan theirs too, a fraction of a request's cost; most are answered from caches.
+    database_plan_cache_mode: PlanCacheMode = "force_custom_plan"
     # Overload protection (README, configuration): public reads per client address; a
     # server-side frontend or CDN in front must be in TRUSTED_PROXIES and send X-Forwarded-For.
     rate_limit_per_ip: str = "1200/minute"
