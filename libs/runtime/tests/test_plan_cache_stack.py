@@ -3,7 +3,7 @@
 Each pooled connection prepares a statement once. With PostgreSQL's default (``auto``) the
 sixth execution fixes a generic plan, kept until the table is next analysed: a batch lookup
 first run while its table was empty keeps reading the whole table once it has grown. An engine
-made with ``force_custom_plan`` (ingest's and publishing's setting) plans each execution for
+made with ``force_custom_plan`` (ingest's, normalize's and publishing's setting) plans each execution for
 the table as it is, so the lookup stays a lookup.
 """
 

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
-from portal_runtime.settings import ServiceSettings
+from portal_runtime.settings import PlanCacheMode, ServiceSettings
 
 
 class Settings(ServiceSettings):
     service_name: str = "normalize"
     http_port: int = 8002
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/normalize"
+    # A batch's near-duplicate candidates are read in one statement: planned for its batch, it
+    # stays a lookup by band and article as the fingerprints grow (ServiceSettings), where a plan
+    # kept from a new database's first batches read the whole table each time.
+    database_plan_cache_mode: PlanCacheMode = "force_custom_plan"
 
     # --- images --------------------------------------------------------------------------
     # Where readers fetch stored images: the media bucket behind the portal's front (CDN or
