@@ -33,7 +33,8 @@ public final class OpenSearchNode extends Node {
             Netty4Plugin.class,          // transport-netty4: the HTTP and transport layers
             CommonAnalysisPlugin.class,  // analysis-common: asciifolding, lowercase, ngram, ...
             MapperExtrasPlugin.class,    // mapper-extras: scaled_float, rank_feature, search_as_you_type
-            PainlessPlugin.class);       // lang-painless: scripts in queries and updates
+            PainlessPlugin.class,        // lang-painless: scripts in queries and updates
+            VietnameseFoldingPlugin.class); // portal_asciifolding: asciifolding by table lookup
 
     private OpenSearchNode(Environment environment) {
         super(environment, MODULES, true);
