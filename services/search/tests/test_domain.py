@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import unicodedata
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -35,7 +36,13 @@ from portal_search.domain import (
     render_snippet,
 )
 from portal_search.index import SearchUnavailable
-from portal_search.layout import index_definition
+from portal_search.layout import (
+    FAST_FOLDING,
+    STOCK_FOLDING,
+    analysis_settings,
+    index_definition,
+)
+from portal_search.questions import questions_definition
 
 NOW = datetime(2024, 3, 28, 1, 0, tzinfo=UTC)
 
@@ -288,18 +295,29 @@ def test_response_is_read_into_hits_facets_and_safe_highlights() -> None:
     assert [(b.key, b.count) for b in page.facets["source"]] == [("bo-y-te", 7)]
 
 
-def test_analysers_keep_and_fold_diacritics() -> None:
-    definition = index_definition(shards=1, replicas=0)
+@pytest.mark.parametrize("folding", [STOCK_FOLDING, FAST_FOLDING])
+def test_analysers_keep_and_fold_diacritics(folding: str) -> None:
+    definition = index_definition(shards=1, replicas=0, folding=folding)
     analysis = definition["settings"]["analysis"]
     analysers = analysis["analyzer"]
     assert analysers["vi_exact"]["filter"] == ["lowercase"]
-    assert analysers["vi_folded"]["filter"] == ["lowercase", "asciifolding"]
+    assert analysers["vi_folded"]["filter"] == ["lowercase", folding]
     # Indexed once: the written word and, at the same position, its folded form.
     (fold,) = [f for f in analysers["vi_indexed"]["filter"] if f != "lowercase"]
-    assert analysis["filter"][fold] == {"type": "asciifolding", "preserve_original": True}
+    assert analysis["filter"][fold] == {"type": folding, "preserve_original": True}
     body = definition["mappings"]["properties"]["body_text"]
     assert (body["analyzer"], body["search_analyzer"]) == ("vi_indexed", "vi_exact")
     assert "fields" not in body  # no second analysis of the same text
+
+
+def test_the_folding_filter_is_the_only_difference_and_stock_is_the_default() -> None:
+    stock = index_definition(shards=1, replicas=0)
+    assert stock == index_definition(shards=1, replicas=0, folding=STOCK_FOLDING)
+    fast = index_definition(shards=1, replicas=0, folding=FAST_FOLDING)
+    assert json.dumps(fast).replace(FAST_FOLDING, STOCK_FOLDING) == json.dumps(stock)
+    assert analysis_settings() == analysis_settings(STOCK_FOLDING)
+    questions = questions_definition(shards=1, replicas=0, folding=FAST_FOLDING)
+    assert questions["settings"] == fast["settings"]
 
 
 def test_opensearch_outages_are_retried_not_dead_lettered() -> None:

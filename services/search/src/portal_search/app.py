@@ -8,8 +8,10 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TypeVar
 
 from fastapi import FastAPI
+from opensearchpy import AsyncOpenSearch
 from opensearchpy.exceptions import ConnectionError as OpenSearchConnectionError
 from opensearchpy.exceptions import TransportError
 
@@ -21,7 +23,7 @@ from portal_search import api
 from portal_search.db import outbox
 from portal_search.deps import ApiDeps
 from portal_search.handlers import published_subscription
-from portal_search.index import ArticleIndex, IndexBusy, SearchUnavailable
+from portal_search.index import ArticleIndex, IndexBusy, SearchUnavailable, folding_filter
 from portal_search.questions import (
     answered_subscription,
     make_question_index,
@@ -38,16 +40,16 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 STARTUP_WAIT_S = 120.0
 
 log = get_logger(__name__)
+T = TypeVar("T")
 
 
-async def _ensure_index(index: ArticleIndex) -> None:
+async def _when_opensearch_answers(step: Callable[[], Awaitable[T]]) -> T:
+    """``step``'s result, retried while OpenSearch is unavailable (for up to STARTUP_WAIT_S)."""
     deadline = time.monotonic() + STARTUP_WAIT_S
     delay = 0.5
     while True:
         try:
-            name = await index.ensure()
-            log.info("search_index_ready", alias=index.alias, index=name)
-            return
+            return await step()
         except (OpenSearchConnectionError, SearchUnavailable, OSError) as exc:
             retryable: Exception | None = exc
         except TransportError as exc:
@@ -59,6 +61,17 @@ async def _ensure_index(index: ArticleIndex) -> None:
         log.warning("search_index_waiting", error=repr(retryable), delay_s=delay)
         await asyncio.sleep(delay)
         delay = min(delay * 2, 10.0)
+
+
+async def prepare_indices(client: AsyncOpenSearch, indices: list[ArticleIndex]) -> None:
+    """Give every alias an index, made with the fastest folding filter the cluster has (asked
+    once; an index made before keeps its filter: the tokens are the same)."""
+    folding = await _when_opensearch_answers(lambda: folding_filter(client))
+    log.info("search_folding_filter", filter=folding)
+    for index in indices:
+        index.folding = folding
+        name = await _when_opensearch_answers(index.ensure)
+        log.info("search_index_ready", alias=index.alias, index=name)
 
 
 async def rebuild_if_outdated(
@@ -150,8 +163,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # The alias must exist before the consumer writes through it.
-        await _ensure_index(index)
-        await _ensure_index(questions)
+        await prepare_indices(index.client, [index, questions])
         await rebuild_if_outdated(index, rebuilder.run)
         await rebuild_if_outdated(questions, questions_rebuilder.run)
         async with service.lifespan(app):

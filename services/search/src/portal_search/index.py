@@ -24,7 +24,7 @@ from opensearchpy.exceptions import (
 from portal_runtime.clock import utcnow
 from portal_runtime.logs import get_logger
 from portal_search.domain import PUBLISHED, IndexOp
-from portal_search.layout import index_definition, merge_settings
+from portal_search.layout import FAST_FOLDING, STOCK_FOLDING, index_definition, merge_settings
 
 log = get_logger(__name__)
 
@@ -56,6 +56,27 @@ def _error_type(exc: TransportError) -> str:
     return str(error.get("type", "")) if isinstance(error, dict) else str(exc.error)
 
 
+async def has_token_filter(client: AsyncOpenSearch, name: str) -> bool:
+    """Whether the cluster knows the token filter ``name``: one ``_analyze`` of one letter.
+
+    OpenSearch answers 400 for a filter it does not have; any other failure propagates (start-up
+    retries an unavailable OpenSearch)."""
+    body = {"tokenizer": "keyword", "filter": [name], "text": "đ"}
+    try:
+        await client.indices.analyze(body=body)
+    except RequestError:
+        return False
+    return True
+
+
+async def folding_filter(client: AsyncOpenSearch) -> str:
+    """The folding filter to make indices with: the table-driven ``portal_asciifolding`` where
+    the cluster has it (the local stack's node), else OpenSearch's ``asciifolding``. Both give
+    the same tokens, so an index made with either stays valid; but an index made with the fast
+    one opens only on nodes that have it."""
+    return FAST_FOLDING if await has_token_filter(client, FAST_FOLDING) else STOCK_FOLDING
+
+
 @dataclass(frozen=True)
 class BulkStats:
     written: int
@@ -81,6 +102,7 @@ class ArticleIndex:
         replicas: int = 0,
         refresh_interval: str | None = None,
         bulk_timeout_s: float | None = None,
+        folding: str = STOCK_FOLDING,
     ) -> None:
         self.client = client
         self.alias = alias
@@ -91,6 +113,8 @@ class ArticleIndex:
         self.refresh_interval = refresh_interval
         # None: the client's request timeout.
         self.bulk_timeout_s = bulk_timeout_s
+        # The folding filter of the indices it makes (start-up sets it: folding_filter).
+        self.folding = folding
 
     # ---------------------------------------------------------------- names and layout
 
@@ -117,7 +141,7 @@ class ArticleIndex:
         return int(found[index]["settings"]["index"]["creation_date"])
 
     def definition(self) -> dict[str, Any]:
-        return index_definition(shards=self.shards, replicas=self.replicas)
+        return index_definition(shards=self.shards, replicas=self.replicas, folding=self.folding)
 
     async def create_index(self, name: str, *, alias: str, building: bool = False) -> None:
         body = self.definition()

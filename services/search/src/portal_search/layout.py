@@ -9,13 +9,20 @@ from __future__ import annotations
 
 from typing import Any
 
+# The folding filters: OpenSearch's own, and the local stack node's table-driven twin (the same
+# tokens, less CPU; deploy/jvm/opensearch). Indices are made with the fast one where the cluster
+# has it (``index.folding_filter``): either way an index's words are the same.
+STOCK_FOLDING = "asciifolding"
+FAST_FOLDING = "portal_asciifolding"
+
 # Version of the article index's layout, kept in its mapping's ``_meta``: an index behind the
 # alias with an older layout is rebuilt (``rebuild.py``) when the service starts.
 LAYOUT_VERSION = 2
 
 
-def analysis_settings() -> dict[str, Any]:
-    """The analysers every index of the service shares.
+def analysis_settings(folding: str = STOCK_FOLDING) -> dict[str, Any]:
+    """The analysers every index of the service shares, folding with the filter ``folding``
+    (``STOCK_FOLDING`` or ``FAST_FOLDING``).
 
     ``vi_indexed`` analyses a text once for both ways of searching it: each word is indexed as
     written (lower-cased) and, when it has marks, also folded (``đảng`` and ``dang``) at the
@@ -24,7 +31,7 @@ def analysis_settings() -> dict[str, Any]:
     """
     return {
         "filter": {
-            "vi_fold_keep_original": {"type": "asciifolding", "preserve_original": True},
+            "vi_fold_keep_original": {"type": folding, "preserve_original": True},
         },
         "analyzer": {
             "vi_indexed": {
@@ -40,8 +47,8 @@ def analysis_settings() -> dict[str, Any]:
             "vi_folded": {
                 "type": "custom",
                 "tokenizer": "standard",
-                # asciifolding maps đ -> d and drops every tone and vowel mark.
-                "filter": ["lowercase", "asciifolding"],
+                # Folding maps đ -> d and drops every tone and vowel mark.
+                "filter": ["lowercase", folding],
             },
         },
     }
@@ -68,7 +75,7 @@ def merge_settings() -> dict[str, str]:
     }
 
 
-def index_definition(*, shards: int, replicas: int) -> dict[str, Any]:
+def index_definition(*, shards: int, replicas: int, folding: str = STOCK_FOLDING) -> dict[str, Any]:
     """Settings and mappings of a physical index (every version has the same layout)."""
 
     def long_text_field() -> dict[str, Any]:
@@ -90,7 +97,7 @@ def index_definition(*, shards: int, replicas: int) -> dict[str, Any]:
                 "use_compound_file": False,
                 **{key.removeprefix("index."): value for key, value in merge_settings().items()},
             },
-            "analysis": analysis_settings(),
+            "analysis": analysis_settings(folding),
         },
         "mappings": {
             "dynamic": "strict",

@@ -39,7 +39,7 @@ from portal_search.domain import (
 )
 from portal_search.handlers import index_batch
 from portal_search.index import ArticleIndex
-from portal_search.layout import LAYOUT_VERSION, index_definition, text_field
+from portal_search.layout import LAYOUT_VERSION, STOCK_FOLDING, index_definition, text_field
 
 log = get_logger(__name__)
 
@@ -68,9 +68,11 @@ class QuestionSettings(BaseSettings):
     questions_index_alias: str = Field(default="questions", pattern=r"^[a-z][a-z0-9_]*$")
 
 
-def questions_definition(*, shards: int, replicas: int) -> dict[str, Any]:
+def questions_definition(
+    *, shards: int, replicas: int, folding: str = STOCK_FOLDING
+) -> dict[str, Any]:
     """The articles' analysers, with the fields of a question and its answer."""
-    settings = index_definition(shards=shards, replicas=replicas)["settings"]
+    settings = index_definition(shards=shards, replicas=replicas, folding=folding)["settings"]
     return {
         "settings": settings,
         "mappings": {
@@ -99,7 +101,9 @@ class QuestionIndex(ArticleIndex):
     """The article index's alias, versioning and rebuild-safe writes, with its own mapping."""
 
     def definition(self) -> dict[str, Any]:
-        return questions_definition(shards=self.shards, replicas=self.replicas)
+        return questions_definition(
+            shards=self.shards, replicas=self.replicas, folding=self.folding
+        )
 
 
 def html_to_text(value: str) -> str:
