@@ -2,7 +2,8 @@
 
 deploy/jvm/opensearch/ is a small Maven project: the server jar, the module plugins
 (transport-netty4, analysis-common, mapper-extras, lang-painless) and a launcher class,
-``vn.portal.stack.OpenSearchNode``, that passes those modules to the node as classpath plugins.
+``vn.portal.stack.OpenSearchNode``, that passes those modules to the node as classpath plugins,
+with one of our own: the token filter ``portal_asciifolding`` (services/search/README.md).
 ``mvn package`` leaves the launcher jar and every dependency in the checkout's git-ignored target/;
 they are then kept in the user's cache (``~/.cache/portal/opensearch/<hash of the pom and src/>``,
 see build_cache) and run from there, so another checkout of the same sources builds nothing.
