@@ -86,10 +86,12 @@ async def analyze(
     preserve: bool,
     tokenizer: str = "keyword",
     before: list[str] | None = None,
+    after: list[dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
+    fold = {"type": folding, "preserve_original": preserve}
     body = {
         "tokenizer": tokenizer,
-        "filter": [*(before or []), {"type": folding, "preserve_original": preserve}],
+        "filter": [*(before or []), fold, *(after or [])],
         "text": text,
     }
     found = await client.indices.analyze(body=body)
@@ -163,6 +165,29 @@ async def test_fast_folding_normalizes_as_the_stock_filter(client: AsyncOpenSear
             assert answers[0] == answers[1], text
     finally:
         await client.indices.delete(index=index)
+
+
+async def test_fast_folding_before_synonyms_parses_the_rules_as_the_stock_filter(
+    client: AsyncOpenSearch,
+) -> None:
+    """Synonym rules are analysed by the filters before them, with the originals not kept."""
+    synonyms = {"type": "synonym", "synonyms": ["Đảng ủy, ban chấp hành", "Hà Nội => thủ đô"]}
+    text = "Đảng ủy Hà Nội họp; dang uy ha noi"
+    for preserve in (False, True):
+        answers = [
+            await analyze(
+                client,
+                text,
+                folding,
+                preserve=preserve,
+                tokenizer="standard",
+                before=["lowercase"],
+                after=[synonyms],
+            )
+            for folding in (STOCK_FOLDING, FAST_FOLDING)
+        ]
+        assert answers[0] == answers[1]
+        assert {"ban", "thu"} <= {t["token"] for t in answers[0]}  # the rules applied
 
 
 async def test_the_services_indices_are_made_with_the_fast_filter(
