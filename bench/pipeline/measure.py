@@ -270,6 +270,13 @@ def steady_span(times: Iterable[float], low: float = 0.1, high: float = 0.9) -> 
 # -- searchable ---------------------------------------------------------------------------------
 
 
+def spread_over(start: float, end: float, count: int) -> list[float]:
+    """``count`` times spread evenly over ``(start, end]``, each the middle of its share: when
+    the documents one poll found became searchable, in the order they were indexed."""
+    step = (end - start) / count if count else 0.0
+    return [start + (i + 0.5) * step for i in range(count)]
+
+
 class Searchable(Watcher):
     """Watches OpenSearch for the ids it waits for; records when each became searchable.
 
@@ -285,7 +292,10 @@ class Searchable(Watcher):
     A document found by a poll became searchable after the previous poll was sent (it was not
     found then) and before this one was sent (or while it ran). The time recorded is the middle
     of that span, not the poll's answer: the polling step and the query's own time would
-    otherwise add about half an interval plus a round trip to every latency.
+    otherwise add about half an interval plus a round trip to every latency. The documents one
+    poll finds are spread evenly over the span, in the order they were indexed (``spread_over``):
+    one time for all of them put every completion on the polls' grid, and the throughput slope
+    then came out as N / (whole seconds), 295.9 or 307.7 articles/s and nothing between.
     """
 
     def __init__(
@@ -363,11 +373,15 @@ class Searchable(Watcher):
             if len(hits) < page:
                 break
         self._seen.append((sent, top))
-        for aid in found:
-            if aid in self.pending:
-                since = max(previous or 0.0, self.watched_at.get(aid, sent))
-                self.at.setdefault(aid, (min(since, sent) + sent) / 2)
-                self.pending.discard(aid)
+        fresh = [aid for aid in found if aid in self.pending]
+        spread = spread_over(previous or sent, sent, len(fresh))
+        for aid, at in zip(fresh, spread, strict=True):
+            watched = min(self.watched_at.get(aid, sent), sent)
+            if previous is None or at < watched:
+                # Not searchable before it was pushed (watched), nor known to be since a poll.
+                at = (watched + sent) / 2
+            self.at.setdefault(aid, at)
+            self.pending.discard(aid)
 
 
 # -- where the time went --------------------------------------------------------------------------
