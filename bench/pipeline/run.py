@@ -38,6 +38,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import uvloop
+
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("PORTAL_STACK_PORT_BASE", "27000")
@@ -449,7 +451,11 @@ def main() -> None:
     if started_here:
         launcher.stack_up(settings, say=lambda _: None)
     try:
-        res = asyncio.run(main_async(args, settings))
+        # uvloop, as the services run (uvicorn's default where it is installed): the bench's
+        # pushes (HTTP, and TLS to the partner listener), polls and spans share the two cores
+        # with the pipeline, and asyncio's own loop and TLS layer cost more CPU per article.
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            res = runner.run(main_async(args, settings))
     finally:
         if started_here and not args.keep:
             launcher.stack_down(settings, say=lambda _: None)
