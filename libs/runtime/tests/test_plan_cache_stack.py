@@ -9,16 +9,10 @@ the table as it is, so the lookup stays a lookup.
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator
-
-import asyncpg
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from portal_launcher.credentials import stack_secrets
-from portal_launcher.settings import StackSettings
 from portal_runtime.db import make_engine
 
 pytestmark = pytest.mark.stack
@@ -31,32 +25,6 @@ LOOKUP = text(
 SCANS = text("SELECT seq_scan, idx_scan FROM pg_stat_xact_user_tables WHERE relname = 'items'")
 
 
-@pytest.fixture
-async def database_url(stack_settings: StackSettings) -> AsyncIterator[str]:
-    name = f"plan_test_{uuid.uuid4().hex[:8]}"
-    password = stack_secrets(stack_settings).postgres_password
-    admin = {
-        "host": stack_settings.host,
-        "port": stack_settings.postgres_port,
-        "user": "postgres",
-        "password": password,
-        "database": "postgres",
-    }
-    conn = await asyncpg.connect(**admin)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    try:
-        yield stack_settings.database_url(name, "postgres", password)
-    finally:
-        conn = await asyncpg.connect(**admin)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
-
-
 async def _scans(conn: AsyncConnection) -> tuple[int, int]:
     """Whole-table and index scans of ``items`` so far (this transaction's included)."""
     row = (await conn.execute(SCANS)).one()
@@ -64,9 +32,9 @@ async def _scans(conn: AsyncConnection) -> tuple[int, int]:
 
 
 async def test_a_batch_lookup_prepared_on_an_empty_table_stays_a_lookup_once_it_has_grown(
-    database_url: str,
+    scratch_database_url: str,
 ) -> None:
-    engine = make_engine(database_url, pool_size=1, plan_cache_mode="force_custom_plan")
+    engine = make_engine(scratch_database_url, pool_size=1, plan_cache_mode="force_custom_plan")
     keys = [f"k{n}" for n in range(0, 300, 20)]  # a batch of 15
     try:
         async with engine.begin() as conn:

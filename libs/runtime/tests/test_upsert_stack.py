@@ -4,11 +4,9 @@ row is written in the caller's transaction."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-import asyncpg
 import pytest
 from sqlalchemy import Column, DateTime, Integer, String, Table, case, func, select
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
@@ -16,8 +14,6 @@ from sqlalchemy.dialects.postgresql import asyncpg as pg_asyncpg
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from portal_launcher.credentials import stack_secrets
-from portal_launcher.settings import StackSettings
 from portal_runtime.db import make_engine, make_sessionmaker, new_metadata
 from portal_runtime.upsert import Upsert, from_proposed
 
@@ -73,33 +69,14 @@ async def stored(engine: AsyncEngine) -> dict[str, dict[str, Any]]:
 
 
 @pytest.fixture
-async def engine(stack_settings: StackSettings) -> AsyncIterator[AsyncEngine]:
-    name = f"upsert_test_{uuid.uuid4().hex[:8]}"
-    password = stack_secrets(stack_settings).postgres_password
-    admin = {
-        "host": stack_settings.host,
-        "port": stack_settings.postgres_port,
-        "user": "postgres",
-        "password": password,
-        "database": "postgres",
-    }
-    conn = await asyncpg.connect(**admin)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    engine = make_engine(stack_settings.database_url(name, "postgres", password), pool_size=2)
+async def engine(scratch_database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = make_engine(scratch_database_url, pool_size=2)
     async with engine.begin() as c:
         await c.run_sync(metadata.create_all)
     try:
         yield engine
     finally:
         await engine.dispose()
-        conn = await asyncpg.connect(**admin)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
 
 
 async def test_new_rows_are_inserted_with_json_as_text_or_value(engine: AsyncEngine) -> None:
