@@ -29,13 +29,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psutil
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from bench.load.dataset import PARAGRAPHS  # noqa: E402
-from bench.pipeline.measure import _jit_cpu_s  # noqa: E402
+from bench.pipeline.measure import _cpu_s, _jit_cpu_s  # noqa: E402
 from portal_contracts.articles import ArticlePublished, NormalizedArticle, PublishedState  # noqa: E402
 from portal_launcher.components.opensearch import OpenSearchComponent  # noqa: E402
 from portal_launcher.settings import StackSettings  # noqa: E402
@@ -76,8 +75,7 @@ def article_document() -> dict[str, Any]:
 
 def node_cpu_s(pid: int) -> float:
     """CPU seconds of the node so far, less its JIT compiler threads' (a one-off cost)."""
-    times = psutil.Process(pid).cpu_times()
-    return times.user + times.system - _jit_cpu_s(pid)
+    return _cpu_s(pid) - _jit_cpu_s(pid)
 
 
 class Scratch:
