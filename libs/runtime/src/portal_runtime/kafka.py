@@ -128,6 +128,9 @@ def make_broker(
         # A relay round's rows for one partition go in one record batch (the default 16 KiB
         # holds three 5 KiB events): fewer, larger produce requests for the broker to handle.
         max_batch_size=PRODUCER_BATCH_BYTES,
+        compression_type=(
+            None if settings.kafka_compression_type == "none" else settings.kafka_compression_type
+        ),
         middlewares=middlewares,
         logger=None,
         graceful_timeout=15.0,
