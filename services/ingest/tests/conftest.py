@@ -267,10 +267,11 @@ async def produce(
         await producer.stop()
 
 
-def partner_producer(creds: dict[str, Any]) -> AIOKafkaProducer:
+def partner_producer(creds: dict[str, Any], **options: Any) -> AIOKafkaProducer:
     """A partner's producer as the partner guide configures it (SASL_SSL, SCRAM-SHA-512, the
     broker verified with the CA certificate handed out with the credentials)."""
     return AIOKafkaProducer(
+        **options,
         bootstrap_servers=creds["bootstrap_servers"],
         security_protocol=creds["security_protocol"],
         sasl_mechanism=creds["mechanism"],

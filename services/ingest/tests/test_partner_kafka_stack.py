@@ -93,6 +93,27 @@ async def test_provisioned_partner_produces_and_the_article_is_ingested(ingest: 
     assert error["reason"] == "source: Extra inputs are not permitted"
 
 
+async def test_a_partner_producer_that_compresses_its_batches_is_read(ingest: Ingest) -> None:
+    # Partners' Kafka clients commonly compress (compression.type); each codec is read.
+    source, _ = await ingest.partner()
+    creds = await ingest.kafka_credentials(source)
+    codecs = ("lz4", "zstd", "snappy", "gzip")
+    run = uuid.uuid4().hex[:8]
+    for codec in codecs:
+        producer = partner_producer(creds, compression_type=codec)
+        await producer.start()
+        try:
+            await producer.send_and_wait(creds["topic"], _message(f"{codec}-{run}"))
+        finally:
+            await producer.stop()
+
+    wanted = {article_id_for(source, f"{codec}-{run}") for codec in codecs}
+    events = await read_events(
+        ingest.kafka, ARTICLE_INGESTED.name, lambda e: e.subject in wanted, want=4, timeout_s=45
+    )
+    assert {e.subject for e in events} == wanted
+
+
 async def test_a_partner_cannot_write_to_another_agencys_topic(ingest: Ingest) -> None:
     source_a, _ = await ingest.partner()
     source_b, _ = await ingest.partner()
