@@ -121,7 +121,7 @@ class Pusher:
                 sasl_plain_username=creds["username"],
                 sasl_plain_password=creds["password"],
                 acks="all",
-                compression_type="lz4",  # as the partner guide configures a producer
+                compression_type="zstd",  # as the partner guide configures a producer
                 linger_ms=5,
                 max_request_size=8 * 1024 * 1024,
             )

@@ -224,7 +224,7 @@ async def test_a_committed_row_is_handed_to_the_relay_and_sent_without_polling(r
 async def test_events_travel_compressed_so_a_topic_holds_articles_larger_than_its_limit(
     rig: Rig,
 ) -> None:
-    # A topic's max.message.bytes limits the record batch as stored: compressed (lz4 by
+    # A topic's max.message.bytes limits the record batch as stored: compressed (zstd by
     # default), a 40 KB article in Vietnamese takes well under 20 KB of the broker's log.
     topic = await new_topic(rig.kafka, config={"max.message.bytes": "20000"})
     paragraph = (
@@ -357,7 +357,7 @@ async def test_an_event_over_the_brokers_limit_is_set_aside_and_the_next_one_goe
     assert "outbox_dead" in letter.data.reason
 
 
-# Over a 20 KB topic limit even compressed (the services' producers compress with lz4).
+# Over a 20 KB topic limit even compressed (the services' producers compress with zstd).
 OVER_20_KB = random.Random(7).randbytes(50_000)
 
 
