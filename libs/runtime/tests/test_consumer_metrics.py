@@ -13,7 +13,6 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
-import asyncpg
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
@@ -31,7 +30,6 @@ from portal_contracts.articles import (
 from portal_contracts.codec import encode
 from portal_contracts.topics import TopicSpec, dead_letter_topic
 from portal_launcher.components.kafka import admin_client_options, admin_service_settings
-from portal_launcher.credentials import stack_secrets
 from portal_launcher.settings import StackSettings
 from portal_runtime.batch import Message
 from portal_runtime.consumer import Subscription
@@ -63,23 +61,6 @@ async def topic(stack_settings: StackSettings) -> AsyncIterator[TopicSpec]:
         await admin.delete_topics([name, dead_letter_topic(name)])
     finally:
         await admin.close()
-
-
-async def _fresh_database(settings: StackSettings, name: str) -> str:
-    password = stack_secrets(settings).postgres_password
-    conn = await asyncpg.connect(
-        host=settings.host,
-        port=settings.postgres_port,
-        user="postgres",
-        password=password,
-        database="postgres",
-    )
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return settings.database_url(name, "postgres", password)
 
 
 def _event(i: int) -> ArticleIngestedEvent:
@@ -127,19 +108,18 @@ async def _wait_for(client: httpx.AsyncClient, check: object, what: str) -> str:
 
 
 async def test_burst_shows_as_lag_then_as_processed_counts(
-    stack_settings: StackSettings, topic: TopicSpec
+    stack_settings: StackSettings, topic: TopicSpec, scratch_database_url: str
 ) -> None:
-    database_url = await _fresh_database(stack_settings, "metrics_test")
     metadata = new_metadata()
     outbox = Outbox(outbox_table(metadata), inbox_table(metadata))
-    engine = make_engine(database_url, pool_size=1)
+    engine = make_engine(scratch_database_url, pool_size=1)
     async with engine.begin() as conn:
         await conn.run_sync(metadata.create_all)
     await engine.dispose()
     settings = ServiceSettings(
         **admin_service_settings(stack_settings),
         service_name="metrics-test",
-        database_url=database_url,
+        database_url=scratch_database_url,
         metrics_poll_interval_s=0.3,
     )
     service = Service(settings, migrations_dir=None, outbox=outbox)

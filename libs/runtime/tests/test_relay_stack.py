@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -34,7 +33,6 @@ from portal_contracts.codec import decode
 from portal_contracts.deadletter import DeadLetterEvent
 from portal_contracts.topics import ARTICLE_INGESTED, MAX_MESSAGE_BYTES
 from portal_launcher.components.kafka import admin_client_options, admin_service_settings
-from portal_launcher.credentials import stack_secrets
 from portal_launcher.settings import StackSettings
 from portal_runtime.admission import AdmissionWindow, Hop, PipelineGate
 from portal_runtime.db import make_engine, make_sessionmaker, new_metadata
@@ -45,6 +43,9 @@ from portal_runtime.relay_queue import Lane
 from portal_runtime.settings import ServiceSettings
 
 pytestmark = pytest.mark.stack
+
+# Over a 20 KB topic limit even compressed (the services' producers compress with zstd).
+OVER_20_KB = random.Random(7).randbytes(50_000)
 
 
 @dataclass
@@ -101,27 +102,10 @@ class Rig:
 
 
 @pytest.fixture
-async def rig(stack_settings: StackSettings) -> AsyncIterator[Rig]:
-    name = f"relay_test_{uuid.uuid4().hex[:8]}"
-    conn = await asyncpg.connect(
-        host=stack_settings.host,
-        port=stack_settings.postgres_port,
-        user="postgres",
-        password=stack_secrets(stack_settings).postgres_password,
-        database="postgres",
-    )
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
+async def rig(stack_settings: StackSettings, scratch_database_url: str) -> AsyncIterator[Rig]:
     metadata = new_metadata()
     outbox = Outbox(outbox_table(metadata), inbox_table(metadata))
-    engine = make_engine(
-        stack_settings.database_url(
-            name, "postgres", stack_secrets(stack_settings).postgres_password
-        ),
-        pool_size=2,
-    )
+    engine = make_engine(scratch_database_url, pool_size=2)
     async with engine.begin() as c:
         await c.run_sync(metadata.create_all)
     settings = ServiceSettings(service_name="relay-test", **admin_service_settings(stack_settings))
@@ -132,17 +116,6 @@ async def rig(stack_settings: StackSettings) -> AsyncIterator[Rig]:
     finally:
         await broker.stop()
         await engine.dispose()
-        conn = await asyncpg.connect(
-            host=stack_settings.host,
-            port=stack_settings.postgres_port,
-            user="postgres",
-            password=stack_secrets(stack_settings).postgres_password,
-            database="postgres",
-        )
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
 
 
 def ingested(source: str, title: str = "Tin thử nghiệm", body: str = "") -> ArticleIngestedEvent:
@@ -231,13 +204,14 @@ async def test_events_travel_compressed_so_a_topic_holds_articles_larger_than_it
         "<p>Ban Chấp hành Trung ương Đảng thảo luận, quyết định nhiều nội dung quan trọng.</p>"
     )
     event = ingested("tinh-a", body=paragraph * 450)
-    assert len(event.model_dump_json().encode()) > 40_000
+    value = event.model_dump_json().encode()
+    assert len(value) > 40_000
     await rig.commit((topic, event), fair_key="tinh-a")
 
     async with rig.relay(poll_interval_s=0.2):
         (record,) = await read(rig.kafka, topic, 1)
         await rig.emptied()
-    assert record.value == event.model_dump_json().encode()
+    assert record.value == value
     assert not await rig.rows(rig.outbox.dead)
 
 
@@ -355,10 +329,6 @@ async def test_an_event_over_the_brokers_limit_is_set_aside_and_the_next_one_goe
     assert letter.data.original_value_b64 == ""
     assert "over the broker's limit" in letter.data.reason
     assert "outbox_dead" in letter.data.reason
-
-
-# Over a 20 KB topic limit even compressed (the services' producers compress with zstd).
-OVER_20_KB = random.Random(7).randbytes(50_000)
 
 
 async def test_a_row_the_broker_refuses_for_good_is_set_aside_and_the_rows_behind_it_go_on(
