@@ -109,7 +109,11 @@ async def test_a_partner_producer_that_compresses_its_batches_is_read(ingest: In
 
     wanted = {article_id_for(source, f"{codec}-{run}") for codec in codecs}
     events = await read_events(
-        ingest.kafka, ARTICLE_INGESTED.name, lambda e: e.subject in wanted, want=4, timeout_s=45
+        ingest.kafka,
+        ARTICLE_INGESTED.name,
+        lambda e: e.subject in wanted,
+        want=len(codecs),
+        timeout_s=45,
     )
     assert {e.subject for e in events} == wanted
 

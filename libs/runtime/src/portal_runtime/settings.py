@@ -61,11 +61,9 @@ class ServiceSettings(BaseSettings):
     # Heartbeats tell a consumer that its group rebalances (another instance left or joined):
     # its partitions move within about this long. Under a third of the session timeout (10 s).
     kafka_heartbeat_interval_ms: int = Field(default=1_000, ge=100, le=3_000)
-    # How the service's producer compresses its record batches. zstd (level 3) shrinks a batch
-    # of Vietnamese articles about sixfold at ~450 MB/s: the broker writes, keeps and serves a
-    # sixth of the bytes (bench/pipeline, partners compressing too: Kafka's CPU per article
-    # about -35 %, all CPU about -9 %). aiokafka's lz4 is LZ4-HC level 9: a smaller ratio (4.8)
-    # at a sixth of zstd's speed.
+    # How the service's producer compresses its record batches: zstd shrinks a batch of
+    # articles about sixfold, for less of Kafka's CPU and disk (docs/pipeline.md, "Event sizes";
+    # aiokafka's lz4 is LZ4-HC, much slower).
     kafka_compression_type: Literal["none", "zstd", "lz4", "snappy", "gzip"] = "zstd"
     # Outbox rows one relay round publishes (pipelined) before deleting them in one transaction.
     outbox_relay_batch_size: int = Field(default=200, ge=1, le=10_000)
